@@ -1,0 +1,5 @@
+"""``python -m cnninspect``."""
+
+from .cli import main
+
+main()

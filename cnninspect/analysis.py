@@ -1,0 +1,279 @@
+"""Analysis: a resolved model (plus, optionally, measurements of its built module) -> Report.
+
+Two engines feed the same report builder:
+
+* ``spec``: shapes from resolution and parameter counts from the op rules; pure Python, no
+  torch import. Used by ``list``, ``sweep``, ``check`` and ``reproduce``.
+* ``meta`` (``torch_engine.py``): the builder's real ``nn.Module`` on PyTorch's meta device,
+  walked with forward hooks; shapes are measured and parameters read from the module, no
+  weight is allocated and no arithmetic is done. The default of ``summary``.
+
+The tests prove both engines agree on every bundled spec and variant and on random specs.
+Mult-adds are counted by a :mod:`~cnninspect.conventions` convention, batch size 1, and
+always stored as multiply-adds (FLOPs = 2 x mult-adds are derived when rendering).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from .conventions import Convention, OpFacts, get_convention
+from .ir import Concat, Gate, Model, Node, Op, Origin, Residual, Seq, Side, children, structure
+from .ops import OPS, Shape, kernel_stride
+
+BYTES_PER_ELEMENT = 4  # float32 activations
+
+
+@dataclass(frozen=True)
+class Observed:
+    """Measured facts about one node: shapes, and for ops the parameter tensors and class."""
+
+    in_shape: Shape
+    out_shape: Shape
+    params: Mapping[str, tuple[int, bool]] = field(default_factory=dict)
+    torch_class: str = ""
+
+
+@dataclass(frozen=True)
+class Row:
+    """One row of the layer table: a primitive op (``is_leaf``) or a container (aggregates)."""
+
+    name: str
+    depth: int
+    is_leaf: bool
+    type: str
+    kind: str
+    input_shape: Shape
+    output_shape: Shape
+    kernel: tuple[int, int] | None
+    stride: tuple[int, int] | None
+    params: int
+    trainable_params: int
+    mult_adds: int
+    origin: Origin
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Totals:
+    params: int
+    trainable_params: int
+    mult_adds: int
+    peak_activation_elements: int
+    largest_activation_elements: int
+
+    @property
+    def non_trainable_params(self) -> int:
+        return self.params - self.trainable_params
+
+    @property
+    def peak_activation_bytes(self) -> int:
+        return self.peak_activation_elements * BYTES_PER_ELEMENT
+
+
+@dataclass(frozen=True)
+class Report:
+    model: Model
+    convention: Convention
+    engine: str
+    rows: tuple[Row, ...]
+    totals: Totals
+
+    @property
+    def layers(self) -> tuple[Row, ...]:
+        return tuple(r for r in self.rows if r.is_leaf)
+
+    @property
+    def blocks(self) -> tuple[Row, ...]:
+        return tuple(r for r in self.rows if not r.is_leaf)
+
+    @property
+    def output_shape(self) -> Shape:
+        return self.model.output_shape
+
+
+def spec_observations(model: Model) -> dict[str, Observed]:
+    """Observations straight from the resolved model (the ``spec`` engine)."""
+    from .ir import walk
+
+    out: dict[str, Observed] = {}
+    for qual, _depth, node in walk(model.root):
+        if isinstance(node, Op):
+            optype = OPS[node.kind]
+            out[qual] = Observed(
+                node.in_shape,
+                node.out_shape,
+                optype.params(node.attrs, node.in_shape),
+                optype.torch_class(node.attrs),
+            )
+        else:
+            out[qual] = Observed(node.in_shape, node.out_shape)
+    return out
+
+
+def analyze(
+    model: Model,
+    convention: str | Convention = "paper",
+    *,
+    observations: Mapping[str, Observed] | None = None,
+    engine: str = "spec",
+) -> Report:
+    """Build the :class:`Report` of ``model`` under ``convention``."""
+    conv = get_convention(convention) if isinstance(convention, str) else convention
+    obs = observations if observations is not None else spec_observations(model)
+    rows: list[Row] = []
+
+    def visit(node: Node, qual: str, depth: int) -> tuple[int, int, int]:
+        o = obs[qual]
+        if isinstance(node, Op):
+            params = sum(n for n, _ in o.params.values())
+            trainable = sum(n for n, t in o.params.values() if t)
+            facts = OpFacts(node.kind, node.attrs, o.in_shape, o.out_shape, o.params, o.torch_class)
+            macs = conv.count(facts)
+            kernel, stride = kernel_stride(node.kind, node.attrs, o.in_shape)
+            rows.append(
+                Row(qual, depth, True, o.torch_class, node.kind, o.in_shape, o.out_shape, kernel, stride,
+                    params, trainable, macs, node.origin, op_detail(node))
+            )
+            return params, trainable, macs
+        index = len(rows)
+        rows.append(None)  # type: ignore[arg-type]  # placeholder, filled after the children
+        p = t = m = 0
+        for child in children(node):
+            cp, ct, cm = visit(child, f"{qual}.{child.name}" if qual else child.name, depth + 1)
+            p, t, m = p + cp, t + ct, m + cm
+        rows[index] = Row(qual, depth, False, node.label, structure(node), o.in_shape, o.out_shape, None,
+                          None, p, t, m, node.origin, container_detail(node))
+        return p, t, m
+
+    totp = tott = totm = 0
+    for child in model.root.children:
+        cp, ct, cm = visit(child, child.name, 0)
+        totp, tott, totm = totp + cp, tott + ct, totm + cm
+    peak, largest = activation_memory(model, obs)
+    totals = Totals(totp, tott, totm, peak, largest)
+    return Report(model, conv, engine, tuple(rows), totals)
+
+
+def op_detail(op: Op) -> str:
+    """Short extra facts for the table: groups, padding, fixed weights, probabilities."""
+    a = op.attrs
+    bits = []
+    if op.kind == "conv2d":
+        g = a["groups"]
+        if g > 1:
+            bits.append("depthwise" if g == a["in_ch"] == a["out_ch"] else f"groups={g}")
+        if a["pad_tag"] not in ("same", "valid"):
+            t, b, left, r = a["pad"]
+            bits.append(f"pad {t},{b},{left},{r}" if a["pad_tag"] == "same-tf" else f"pad {a['pad_tag']}")
+    elif op.kind == "conv_table":
+        bits.append(f"{sum(len(r) for r in a['connections'])} of {a['in_ch'] * a['out_ch']} connections")
+    elif op.kind == "rbf":
+        bits.append("fixed prototypes")
+    elif op.kind in ("dropout", "drop_path"):
+        bits.append(f"p={a['p']:g}")
+    elif op.kind == "act":
+        bits.append(a["fn"])
+    elif op.kind in ("maxpool2d", "avgpool2d") and a.get("ceil_mode"):
+        bits.append("ceil")
+    return ", ".join(bits)
+
+
+def container_detail(node: Node) -> str:
+    if isinstance(node, Residual):
+        sc = node.shortcut
+        kind = "identity" if isinstance(sc, Op) and sc.kind == "identity" else "projection"
+        return f"+ {kind} shortcut"
+    if isinstance(node, Concat):
+        return f"concat {len(node.branches)} branches"
+    if isinstance(node, Gate):
+        return "x * gate(x)"
+    if isinstance(node, Side):
+        return "side output"
+    return ""
+
+
+def activation_memory(model: Model, obs: Mapping[str, Observed]) -> tuple[int, int]:
+    """Peak live activation elements and the largest single tensor, inference at batch 1.
+
+    Execution is simulated in order: at each op the live set is the op's input and output
+    plus every tensor an enclosing container must keep (a residual's input for its shortcut,
+    finished concat branches, a gate's input). Tensors are counted once each; no in-place
+    ops or buffer sharing beyond that are assumed. Model input included, weights excluded.
+    """
+    sizes: dict[int, int] = {}
+    counter = [0]
+    peak = [0]
+
+    def new(shape: Shape) -> int:
+        counter[0] += 1
+        sizes[counter[0]] = math.prod(shape)
+        return counter[0]
+
+    def note(live: set[int]) -> None:
+        total = sum(sizes[i] for i in live)
+        if total > peak[0]:
+            peak[0] = total
+
+    def run(node: Node, qual: str, x: int, held: frozenset[int]) -> int:
+        o = obs[qual]
+        if isinstance(node, Op):
+            if node.kind in ("identity", "dropout", "drop_path", "flatten"):
+                return x  # views / no-ops at inference
+            y = new(o.out_shape)
+            note(set(held) | {x, y})
+            return y
+
+        def sub(child: Node) -> str:
+            return f"{qual}.{child.name}"
+
+        if isinstance(node, Seq):
+            for child in node.children:
+                x = run(child, sub(child), x, held)
+            return x
+        if isinstance(node, Residual):
+            b = run(node.body, sub(node.body), x, held | {x})
+            s = run(node.shortcut, sub(node.shortcut), x, held | {x, b})
+            y = new(o.out_shape)
+            note(set(held) | {b, s, y})
+            if node.post is not None:
+                y = run(node.post, sub(node.post), y, held)
+            return y
+        if isinstance(node, Concat):
+            outs: list[int] = []
+            for br in node.branches:
+                outs.append(run(br, sub(br), x, held | {x} | set(outs)))
+            y = new(o.out_shape)
+            note(set(held) | set(outs) | {y})
+            return y
+        if isinstance(node, Gate):
+            g = run(node.branch, sub(node.branch), x, held | {x})
+            y = new(o.out_shape)
+            note(set(held) | {x, g, y})
+            return y
+        assert isinstance(node, Side)
+        run(node.branch, sub(node.branch), x, held | {x})
+        return x
+
+    x0 = new(model.input_shape)
+    note({x0})
+    x = x0
+    for child in model.root.children:
+        x = run(child, child.name, x, frozenset())
+    largest = max(sizes.values())
+    return peak[0], largest
+
+
+def count_summary(report: Report) -> dict[str, Any]:
+    """Totals as plain integers (for JSON, CSV and comparisons)."""
+    t = report.totals
+    return {
+        "params": t.params,
+        "trainable_params": t.trainable_params,
+        "non_trainable_params": t.non_trainable_params,
+        "mult_adds": t.mult_adds,
+        "flops": 2 * t.mult_adds,
+        "peak_activation_bytes": t.peak_activation_bytes,
+    }

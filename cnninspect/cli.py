@@ -1,0 +1,120 @@
+"""The ``cnninspect`` command line: a thin layer over the pipeline.
+
+Subcommands live in ``cnninspect/commands/`` and are imported only when run, so
+``cnninspect --help`` and ``cnninspect list`` never import torch. Errors in user input
+(:class:`~cnninspect.errors.CnnInspectError`) print one line on stderr and exit 2; ``--debug``
+adds the traceback. Exit codes: 0 ok, 1 a check failed, 2 bad input, 3 internal error.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import sys
+import traceback
+from typing import Any
+
+import click
+
+from . import __version__
+from .errors import CnnInspectError
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "list": ("cnninspect.commands.list_cmd:list_cmd", "List bundled specs with their variants, params and mult-adds."),
+    "summary": ("cnninspect.commands.summary:summary", "Layer table and totals of one model (or its paper's table)."),
+    "compare": ("cnninspect.commands.compare:compare", "Models side by side, with ratios against the first."),
+    "sweep": ("cnninspect.commands.sweep:sweep", "Totals over a grid of widths, resolutions, depths or variants."),
+    "check": ("cnninspect.commands.check:check", "Check models against expected costs and budgets (for CI)."),
+    "reproduce": ("cnninspect.commands.reproduce:reproduce", "Regenerate the papers' tables: published vs computed."),
+    "layer-types": ("cnninspect.commands.info:layer_types", "The spec language's layer types and their fields."),
+    "conventions": ("cnninspect.commands.info:conventions", "The counting conventions: what a mult-add counts."),
+}
+
+EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
+
+
+class LazyGroup(click.Group):
+    """A group that imports a subcommand's module only when that subcommand runs."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [name for name in COMMANDS if self._available(name)]
+
+    def _available(self, name: str) -> bool:
+        module = COMMANDS[name][0].split(":")[0]
+        return importlib.util.find_spec(module) is not None
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS or not self._available(cmd_name):
+            return None
+        module_name, attr = COMMANDS[cmd_name][0].split(":")
+        return getattr(importlib.import_module(module_name), attr)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, COMMANDS[name][1]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> Any:
+        name = args[0] if args else ""
+        if name and not name.startswith("-") and name not in self.list_commands(ctx):
+            from .errors import did_you_mean
+
+            raise click.UsageError(f"no such command '{name}'{did_you_mean(name, self.list_commands(ctx))}")
+        return super().resolve_command(ctx, args)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        debug = bool(ctx.params.get("debug")) or bool(os.environ.get("CNNINSPECT_DEBUG"))
+        try:
+            return super().invoke(ctx)
+        except CnnInspectError as exc:
+            if debug:
+                traceback.print_exc()
+            click.echo(f"error: {exc.one_line()}", err=True)
+            ctx.exit(exc.exit_code)
+        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
+            raise
+        except BrokenPipeError:
+            ctx.exit(0)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            ctx.exit(130)
+        except Exception as exc:  # an unexpected failure: a bug, reported without a traceback
+            if debug:
+                traceback.print_exc()
+            msg = " ".join(str(exc).split())
+            click.echo(
+                f"internal error: {type(exc).__name__}: {msg} (rerun with --debug for the traceback; "
+                "please report it)",
+                err=True,
+            )
+            ctx.exit(EXIT_INTERNAL)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("--debug", is_flag=True, help="Show Python tracebacks for errors.")
+@click.version_option(__version__, prog_name="cnninspect")
+def cli(debug: bool) -> None:
+    """Inspect convolutional network architectures declared as YAML specs.
+
+    Parameters and mult-adds per layer, the papers' own tables, comparisons, sweeps and CI
+    budget checks. Mult-adds follow a named counting convention (default: the papers'; see
+    'cnninspect conventions'). Exit codes: 0 ok, 1 a check failed, 2 bad input.
+
+    \b
+    Examples:
+      cnninspect list
+      cnninspect summary mobilenet_v1
+      cnninspect summary mobilenet_v1 --format paper
+      cnninspect summary efficientnet:b3 --format json
+    """
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="cnninspect")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
+    sys.exit(0)

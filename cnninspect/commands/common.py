@@ -1,0 +1,119 @@
+"""Options and helpers shared by the subcommands. The only place that writes output."""
+
+from __future__ import annotations
+
+import functools
+import shutil
+import sys
+from typing import Any, Callable, Iterable
+
+import click
+
+from ..errors import UsageError
+from ..render.document import Document
+from ..render.formats import FORMATS
+
+
+def parse_set(values: Iterable[str]) -> dict[str, Any]:
+    """``--set key=value`` pairs; values are read as YAML scalars (true, 3, 0.5, text)."""
+    import yaml
+
+    out: dict[str, Any] = {}
+    for item in values:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--set expects KEY=VALUE, got {item!r}")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError:
+            value = raw
+        if isinstance(value, (dict, list)):
+            raise UsageError(f"--set {key}: expected a single value, got {raw!r}")
+        out[key.strip()] = value
+    return out
+
+
+def model_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """--variant --width --resolution --depth --phi --set --padding."""
+    options = [
+        click.option("--variant", "-v", help="Variant of the spec (also NAME:VARIANT)."),
+        click.option("--width", type=float, help="Width multiplier (channels), e.g. 0.75."),
+        click.option("--resolution", "-r", type=int, help="Input resolution in pixels, e.g. 192."),
+        click.option("--depth", type=float, help="Depth multiplier (stage repeats: ceil(depth x n))."),
+        click.option("--phi", type=float,
+                     help="EfficientNet compound coefficient: depth 1.2^phi, width 1.1^phi, resolution x1.15^phi."),
+        click.option("--set", "set_values", multiple=True, metavar="KEY=VALUE",
+                     help="Set a spec parameter (repeatable), e.g. --set num_classes=10."),
+        click.option("--padding", type=click.Choice(["torch", "tf"]),
+                     help="'same' padding: torch (symmetric) or tf (TensorFlow, asymmetric at stride 2)."),
+    ]
+    for opt in reversed(options):
+        f = opt(f)
+    return f
+
+
+def overrides_from(width: float | None, resolution: int | None, depth: float | None, phi: float | None,
+                   set_values: Iterable[str], padding: str | None) -> Any:
+    from ..resolve import Overrides
+
+    return Overrides(width=width, depth=depth, resolution=resolution, phi=phi, padding=padding,
+                     values=parse_set(set_values))
+
+
+def pick_variant(target_variant: str | None, option_variant: str | None, text: str) -> str | None:
+    if target_variant and option_variant and target_variant != option_variant:
+        raise UsageError(f"{text} names variant '{target_variant}' but --variant says '{option_variant}'")
+    return option_variant or target_variant
+
+
+def convention_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    from ..conventions import CONVENTIONS
+
+    f = click.option("--unit", type=click.Choice(["macs", "flops"]), default="macs", show_default=True,
+                     help="Report mult-adds, or FLOPs = 2 x mult-adds.")(f)
+    f = click.option("--convention", "-c", type=click.Choice(list(CONVENTIONS)), default="paper", show_default=True,
+                     help="What a mult-add counts (see 'cnninspect conventions').")(f)
+    return f
+
+
+def format_option(extra: tuple[str, ...] = ()) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    choices = ["table", *extra, *(n for n in FORMATS if n != "table")]
+    return click.option("--format", "-f", "fmt", type=click.Choice(choices), default="table", show_default=True,
+                        help="Output format.")
+
+
+def emit(doc: Document, fmt: str) -> None:
+    """Write a document to stdout in a format (the terminal format through rich)."""
+    rendered = FORMATS[fmt].render(doc)
+    if isinstance(rendered, str):
+        click.echo(rendered, nl=False)
+        return
+    print_rich(rendered)
+
+
+def print_rich(renderables: list[Any], err: bool = False) -> None:
+    from rich.console import Console
+
+    from rich.table import Table as RichTable
+
+    stream = sys.stderr if err else sys.stdout
+    probe = Console(width=4000, file=stream)
+    tables = [r for r in renderables if isinstance(r, RichTable)]
+    needed = max((probe.measure(t).maximum for t in tables), default=0)
+    terminal = shutil.get_terminal_size((100, 24)).columns if probe.is_terminal else 100
+    # wide tables are printed whole (never truncated); text lines wrap at the terminal width
+    console = Console(width=max(min(needed, 400), terminal), file=stream, soft_wrap=False)
+    for r in renderables:
+        console.print(r)
+
+
+def with_exit_code(f: Callable[..., int | None]) -> Callable[..., None]:
+    """Let a command return an exit code (0 ok, 1 a check failed)."""
+
+    @functools.wraps(f)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        code = f(*args, **kwargs)
+        if code:
+            raise click.exceptions.Exit(code)
+
+    return wrapper

@@ -1,0 +1,85 @@
+"""``cnninspect layer-types`` and ``cnninspect conventions``: the registries, documented."""
+
+from __future__ import annotations
+
+import click
+
+from .common import emit, format_option
+
+
+@click.command("layer-types")
+@click.argument("name", required=False)
+@format_option()
+def layer_types(name: str | None, fmt: str) -> None:
+    """The spec language's layer types and their fields (or one type's fields in detail)."""
+    from ..errors import UsageError, did_you_mean
+    from ..fields import REQUIRED
+    from ..layers import LAYER_TYPES, TYPE_ALIASES
+    from ..render.document import Column, Document, Table
+
+    if name is not None:
+        key = TYPE_ALIASES.get(name, name)
+        if key not in LAYER_TYPES:
+            raise UsageError(f"unknown layer type '{name}'{did_you_mean(name, list(LAYER_TYPES) + list(TYPE_ALIASES))}")
+        lt = LAYER_TYPES[key]
+        rows = tuple(
+            {
+                "field": f.name,
+                "kind": f.kind.description,
+                "default": "required" if f.default is REQUIRED else _show(f.default),
+                "scaled": "width" if f.channels else "",
+                "help": f.help,
+            }
+            for f in lt.fields
+        )
+        table = Table(
+            columns=(Column("field", "Field"), Column("kind", "Accepts", "prose"), Column("default", "Default"),
+                     Column("scaled", "Scaled by"), Column("help", "Meaning", "prose")),
+            rows=rows,
+        )
+        aliases = f" (aliases: {', '.join(lt.aliases)})" if lt.aliases else ""
+        doc = Document(f"{lt.name}{aliases}: {lt.help}", (), (table,),
+                       data={"type": lt.name, "aliases": list(lt.aliases), "help": lt.help,
+                             "fields": [dict(r) for r in rows]})
+        emit(doc, fmt)
+        return
+    rows = tuple(
+        {
+            "type": lt.name,
+            "category": lt.category,
+            "fields": ", ".join(f.name + ("" if f.default is REQUIRED else "?") for f in lt.fields) or "-",
+            "help": lt.help,
+        }
+        for lt in LAYER_TYPES.values()
+    )
+    table = Table(columns=(Column("type", "Type"), Column("category", "Category"),
+                           Column("fields", "Fields (? = optional)", "prose"), Column("help", "What it is", "prose")),
+                  rows=rows)
+    doc = Document("Layer types", (("details", "cnninspect layer-types NAME"),), (table,),
+                   data={"layer_types": [dict(r) for r in rows]})
+    emit(doc, fmt)
+
+
+def _show(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, tuple):
+        return "x".join(str(v) for v in value)
+    return str(value)
+
+
+@click.command("conventions")
+@format_option()
+def conventions(fmt: str) -> None:
+    """The counting conventions: what one mult-add counts in each, and which tool it matches."""
+    from ..conventions import CONVENTIONS
+    from ..render.document import Column, Document, Table
+
+    rows = [{"name": c.name, "title": c.title, "counts": c.counted, "summary": c.summary} for c in CONVENTIONS.values()]
+    table = Table(columns=(Column("name", "Convention"), Column("counts", "Counts", "prose"), Column("summary", "Definition", "prose")),
+                  rows=tuple(rows))
+    doc = Document("Counting conventions", (("unit", "--unit flops reports 2 x mult-adds"),), (table,),
+                   data={"conventions": rows})
+    emit(doc, fmt)

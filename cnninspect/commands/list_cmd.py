@@ -1,0 +1,68 @@
+"""``cnninspect list``: the bundled specs, their variants and default costs (no torch)."""
+
+from __future__ import annotations
+
+import click
+
+from .common import emit, format_option
+
+
+@click.command("list")
+@format_option()
+def list_cmd(fmt: str) -> None:
+    """List the bundled specs with citation, variants, parameters and mult-adds.
+
+    Costs are for each spec's default variant under the paper convention, computed by the
+    torch-free spec engine (so this command never imports torch).
+    """
+    from ..analysis import analyze
+    from ..catalog import bundled_names, load_bundled
+    from ..render.document import Column, Document, Table
+    from ..resolve import resolve
+
+    rows = []
+    for name in bundled_names():
+        spec = load_bundled(name)
+        model = resolve(spec)
+        report = analyze(model, "paper")
+        cite = spec.citation.get("short") or spec.citation.get("paper") or ""
+        rows.append(
+            {
+                "spec": name,
+                "title": spec.title,
+                "variants": ", ".join(spec.variants) or "-",
+                "default": model.variant or "-",
+                "input": list(model.input_shape),
+                "params": report.totals.params,
+                "mult_adds": report.totals.mult_adds,
+                "citation": str(cite),
+            }
+        )
+    table = Table(
+        columns=(
+            Column("spec", "Spec"),
+            Column("title", "Title"),
+            Column("variants", "Variants"),
+            Column("input", "Input", "shape"),
+            Column("params", "Params", "si"),
+            Column("mult_adds", "Mult-adds", "si"),
+            Column("citation", "Citation"),
+        ),
+        rows=tuple(rows),
+    )
+    doc = Document(
+        title="Bundled specs",
+        meta=(("convention", "paper - conv + FC weight multiply-adds, default variant, batch 1"),),
+        tables=(table,),
+        notes=("Use NAME:VARIANT (e.g. mobilenet_v1:conv) with summary, compare and sweep.",),
+        data={
+            "schema": "cnninspect.list/1",
+            "convention": "paper",
+            "specs": [
+                {**{k: v for k, v in r.items()}, "variants": [v for v in r["variants"].split(", ") if v != "-"]}
+                for r in rows
+            ],
+        },
+        csv_context={"convention": "paper"},
+    )
+    emit(doc, fmt)

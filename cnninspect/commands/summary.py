@@ -1,0 +1,62 @@
+"""``cnninspect summary``: one model's layer table and totals, or its paper's table."""
+
+from __future__ import annotations
+
+import click
+
+from ..errors import UsageError
+from .common import (
+    convention_options,
+    emit,
+    format_option,
+    model_options,
+    overrides_from,
+    pick_variant,
+    with_exit_code,
+)
+
+
+@click.command("summary")
+@click.argument("spec")
+@model_options
+@format_option(extra=("paper",))
+@convention_options
+@click.option("--levels", "-L", type=click.IntRange(1, 100), help="Fold the layer tree to N levels (blocks show their totals).")
+@click.option("--engine", type=click.Choice(["meta", "spec"]), default="meta", show_default=True,
+              help="meta: analyse the built nn.Module on the meta device; spec: shape arithmetic only (no torch).")
+@with_exit_code
+def summary(spec: str, variant: str | None, width: float | None, resolution: int | None, depth: float | None,
+            phi: float | None, set_values: tuple[str, ...], padding: str | None, fmt: str, convention: str,
+            unit: str, levels: int | None, engine: str) -> int:
+    """Layer table and totals of SPEC: a bundled name (mobilenet_v1), NAME:VARIANT
+    (efficientnet:b3) or a path to a YAML spec.
+
+    Every output names its counting convention. --format paper prints the paper's own
+    table layout (MobileNet v1 Table 1, EfficientNet Table 1) and notes where the paper
+    differs from the computation.
+    """
+    from ..analysis import analyze
+    from ..catalog import parse_target
+    from ..resolve import resolve
+
+    target = parse_target(spec)
+    model = resolve(target.spec, pick_variant(target.variant, variant, spec),
+                    overrides_from(width, resolution, depth, phi, set_values, padding))
+    if engine == "meta":
+        from ..torch_engine import analyze_meta
+
+        report = analyze_meta(model, convention)
+    else:
+        report = analyze(model, convention)
+    if fmt == "paper":
+        from ..render.paper import paper_document
+        from ..render.summary import convention_line
+
+        if levels is not None:
+            raise UsageError("--levels applies to the layer table, not to --format paper")
+        emit(paper_document(report, convention_line(report, unit)), "table")
+        return 0
+    from ..render.summary import summary_document
+
+    emit(summary_document(report, unit, levels), fmt)
+    return 0

@@ -1,0 +1,271 @@
+"""Declarative field types for spec entries.
+
+A layer type declares its fields (name, kind, default, help). The same declarations drive
+parsing, validation, default filling, error messages and ``cnninspect layer-types``. A kind's
+:meth:`Kind.coerce` turns a plain Python value into the validated value or raises
+``ValueError`` with a message meant for a person; callers attach file, line and key path.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+from . import limits
+
+
+class _Required:
+    def __repr__(self) -> str:
+        return "REQUIRED"
+
+
+REQUIRED: Any = _Required()
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (dict,)):
+        return "a mapping"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    if isinstance(value, str):
+        return repr(value)
+    return str(value)
+
+
+class Kind:
+    """How one field's value is validated. Subclasses implement :meth:`coerce`."""
+
+    description = "a value"
+
+    def coerce(self, value: Any) -> Any:
+        raise NotImplementedError
+
+
+class Int(Kind):
+    """An integer within ``[minimum, maximum]``; booleans and floats with a fraction are refused."""
+
+    def __init__(self, minimum: int = 1, maximum: int = limits.MAX_INT_FIELD, what: str | None = None) -> None:
+        self.minimum = minimum
+        self.maximum = maximum
+        self.description = what or (
+            "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+        )
+
+    def coerce(self, value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"must be {self.description}, got {_describe(value)}")
+        if isinstance(value, float):
+            if not value.is_integer():
+                raise ValueError(f"must be {self.description}, got {value:g}")
+            value = int(value)
+        if value < self.minimum:
+            raise ValueError(f"must be {self.description}, got {value}")
+        if value > self.maximum:
+            raise ValueError(f"{value:,} is too large (limit {self.maximum:,})")
+        return int(value)
+
+
+class Float(Kind):
+    """A finite number in a range; ``low_open``/``high_open`` exclude the bounds."""
+
+    def __init__(
+        self,
+        low: float,
+        high: float,
+        *,
+        low_open: bool = False,
+        high_open: bool = False,
+        what: str | None = None,
+    ) -> None:
+        self.low, self.high, self.low_open, self.high_open = low, high, low_open, high_open
+        lo = "(" if low_open else "["
+        hi = ")" if high_open else "]"
+        self.description = what or f"a number in {lo}{low:g}, {high:g}{hi}"
+
+    def coerce(self, value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"must be {self.description}, got {_describe(value)}")
+        v = float(value)
+        if not math.isfinite(v):
+            raise ValueError(f"must be {self.description}, got {v}")
+        if v < self.low or (self.low_open and v == self.low) or v > self.high or (
+            self.high_open and v == self.high
+        ):
+            raise ValueError(f"must be {self.description}, got {v:g}")
+        return v
+
+
+class Bool(Kind):
+    description = "true or false"
+
+    def coerce(self, value: Any) -> bool:
+        if not isinstance(value, bool):
+            raise ValueError(f"must be true or false, got {_describe(value)}")
+        return value
+
+
+class Str(Kind):
+    description = "a string"
+
+    def coerce(self, value: Any) -> str:
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError(f"must be a non-empty string, got {_describe(value)}")
+        return value
+
+
+class Choice(Kind):
+    """One of a fixed set of names (case-insensitive); ``aliases`` map extra spellings."""
+
+    def __init__(self, choices: Sequence[str], aliases: dict[str, str] | None = None) -> None:
+        self.choices = tuple(choices)
+        self.aliases = dict(aliases or {})
+        self.description = "one of " + ", ".join(self.choices)
+
+    def coerce(self, value: Any) -> str:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = str(value)
+        if not isinstance(value, str):
+            raise ValueError(f"must be {self.description}, got {_describe(value)}")
+        key = value.strip().lower()
+        key = self.aliases.get(key, key)
+        if key not in self.choices:
+            from .errors import did_you_mean
+
+            hint = did_you_mean(key, list(self.choices) + list(self.aliases))
+            raise ValueError(f"unknown value {value!r}{hint}; expected {self.description}")
+        return key
+
+
+class Pair(Kind):
+    """An integer or ``[h, w]`` pair of integers (kernel sizes, strides)."""
+
+    def __init__(self, minimum: int = 1, maximum: int = limits.MAX_KERNEL, what: str = "size") -> None:
+        self.inner = Int(minimum, maximum)
+        self.description = f"a {what}: an integer or [height, width]"
+
+    def coerce(self, value: Any) -> tuple[int, int]:
+        if isinstance(value, (list, tuple)):
+            if len(value) != 2:
+                raise ValueError(f"must be {self.description}, got a list of {len(value)}")
+            return (self.inner.coerce(value[0]), self.inner.coerce(value[1]))
+        v = self.inner.coerce(value)
+        return (v, v)
+
+
+class Padding(Kind):
+    """``same``, ``valid``, an integer or ``[h, w]`` (symmetric)."""
+
+    description = "'same', 'valid', an integer or [height, width]"
+
+    def coerce(self, value: Any) -> str | tuple[int, int]:
+        if isinstance(value, str):
+            v = value.strip().lower()
+            if v in ("same", "valid"):
+                return v
+            raise ValueError(f"must be {self.description}, got {value!r}")
+        try:
+            return Pair(0, limits.MAX_KERNEL, "padding").coerce(value)
+        except ValueError:
+            raise ValueError(f"must be {self.description}, got {_describe(value)}") from None
+
+
+class OptionalKind(Kind):
+    """``null``/``none``/``false`` mean absent; anything else goes to the inner kind."""
+
+    def __init__(self, inner: Kind) -> None:
+        self.inner = inner
+        self.description = f"{inner.description}, or null for none"
+
+    def coerce(self, value: Any) -> Any:
+        if value is None or value is False or (isinstance(value, str) and value.lower() == "none"):
+            return None
+        return self.inner.coerce(value)
+
+
+class IntTable(Kind):
+    """A list of non-empty lists of distinct non-negative integers (a connection table)."""
+
+    description = "a list of lists of input-channel indices"
+
+    def coerce(self, value: Any) -> tuple[tuple[int, ...], ...]:
+        if not isinstance(value, (list, tuple)) or not value:
+            raise ValueError(f"must be {self.description}, got {_describe(value)}")
+        rows = []
+        for i, row in enumerate(value):
+            if not isinstance(row, (list, tuple)) or not row:
+                raise ValueError(f"row {i} must be a non-empty list of channel indices")
+            ints = []
+            for x in row:
+                if isinstance(x, bool) or not isinstance(x, int) or x < 0:
+                    raise ValueError(f"row {i}: {_describe(x)} is not a channel index")
+                ints.append(x)
+            if len(set(ints)) != len(ints):
+                raise ValueError(f"row {i} lists a channel twice")
+            rows.append(tuple(ints))
+        return tuple(rows)
+
+
+class Layers(Kind):
+    """A nested list of layer entries; parsed by the spec loader, not coerced here."""
+
+    description = "a list of layers"
+
+    def coerce(self, value: Any) -> Any:  # pragma: no cover - handled structurally
+        return value
+
+
+class Shortcut(Kind):
+    """``auto``, ``identity``, ``projection``, ``none`` or a list of layers."""
+
+    choices = ("auto", "identity", "projection", "none")
+    description = "auto, identity, projection, none, or a list of layers"
+
+    def coerce(self, value: Any) -> Any:
+        if value is None:
+            return "none"
+        return Choice(self.choices).coerce(value)
+
+
+@dataclass(frozen=True)
+class Field:
+    """One field of a layer type.
+
+    ``channels`` marks channel counts that the width multiplier scales (unless the entry is
+    ``fixed: true``). ``stride`` marks the field that repeated stages force to 1 after their
+    first repetition.
+    """
+
+    name: str
+    kind: Kind
+    default: Any = REQUIRED
+    help: str = ""
+    channels: bool = False
+
+    @property
+    def required(self) -> bool:
+        return self.default is REQUIRED
+
+    @property
+    def nested(self) -> bool:
+        return isinstance(self.kind, Layers)
+
+
+def fields_by_name(fields: Sequence[Field]) -> dict[str, Field]:
+    return {f.name: f for f in fields}
+
+
+Coercer = Callable[[Any], Any]
+
+
+class Branches(Kind):
+    """A list of branches, each a list of layer entries (``concat``)."""
+
+    description = "a list of branches, each a list of layers"
+
+    def coerce(self, value: Any) -> Any:  # pragma: no cover - handled structurally
+        return value

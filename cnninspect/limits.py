@@ -1,0 +1,15 @@
+"""Limits that keep even the shape-only analysis reasonable.
+
+Values beyond these are almost certainly typos (an extra zero) or hostile input; each limit
+is reported with its value so a user who really needs more knows what was refused.
+"""
+
+MAX_INT_FIELD = 1_000_000  # generic ceiling for integer fields
+MAX_CHANNELS = 65_536  # channels of one layer, after width scaling
+MAX_KERNEL = 1_024  # kernel, stride or padding along one axis
+MAX_RESOLUTION = 16_384  # input height/width in pixels
+MAX_REPEAT = 1_000  # repeat count of one entry, after depth scaling
+MAX_OPS = 50_000  # primitive operations in one resolved model
+MAX_WIDTH_MULT = 64.0
+MAX_DEPTH_MULT = 64.0
+MAX_CLASSES = 1_000_000

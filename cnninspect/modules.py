@@ -1,0 +1,204 @@
+"""The ``nn.Module`` classes the builder uses beyond ``torch.nn``'s own.
+
+Containers implement the IR's data flow (residual add, concatenation, gating, side
+outputs); the rest are primitives of the source deck's architectures (step and signum
+activations, LeNet-5's trainable subsampling, connection-table convolution and RBF output
+layer) and TensorFlow-style 'same' padding. Parameters are always named ``weight``/``bias``
+so that parameter-based tools (torchinfo) see them as they see torch's own layers.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class Residual(nn.Module):
+    """``post(body(x) + shortcut(x))``."""
+
+    def __init__(self, body: nn.Module, shortcut: nn.Module, post: nn.Module | None = None) -> None:
+        super().__init__()
+        self.body = body
+        self.shortcut = shortcut
+        if post is not None:
+            self.post = post
+        self.has_post = post is not None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.body(x) + self.shortcut(x)
+        return self.post(y) if self.has_post else y
+
+
+class Concat(nn.Module):
+    """Run each branch on the input and concatenate the results along channels."""
+
+    def __init__(self, branches: Sequence[tuple[str, nn.Module]]) -> None:
+        super().__init__()
+        for name, module in branches:
+            self.add_module(name, module)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([branch(x) for branch in self.children()], dim=1)
+
+
+class Gate(nn.Module):
+    """``x * branch(x)`` (squeeze-and-excitation)."""
+
+    def __init__(self, branch: nn.Module) -> None:
+        super().__init__()
+        self.branch = branch
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.branch(x)
+
+
+class Side(nn.Module):
+    """Compute a side output (auxiliary classifier) and pass ``x`` through unchanged.
+
+    The side output of the last call is kept in ``self.output``.
+    """
+
+    def __init__(self, branch: nn.Module) -> None:
+        super().__init__()
+        self.branch = branch
+        self.output: torch.Tensor | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.output = self.branch(x)
+        return x
+
+
+class Step(nn.Module):
+    """Heaviside step: 0 for z < 0, 1 for z >= 0."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x >= 0).to(x.dtype)
+
+
+class Signum(nn.Module):
+    """Sign function: -1, 0 or 1."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sign(x)
+
+
+class ScaledTanh(nn.Module):
+    """LeCun et al. 1998's squashing function ``A tanh(S a)`` with A = 1.7159, S = 2/3."""
+
+    A = 1.7159
+    S = 2.0 / 3.0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.A * torch.tanh(self.S * x)
+
+
+class StochasticDepth(nn.Module):
+    """Drop the whole residual branch per sample with probability ``p`` (training only)."""
+
+    def __init__(self, p: float) -> None:
+        super().__init__()
+        self.p = p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        keep = 1.0 - self.p
+        mask = torch.empty((x.shape[0],) + (1,) * (x.dim() - 1), dtype=x.dtype, device=x.device)
+        return x * mask.bernoulli_(keep) / keep
+
+
+class Conv2dSame(nn.Conv2d):
+    """Convolution with TensorFlow 'SAME' padding, computed from the input at run time.
+
+    The output has ``ceil(size / stride)`` pixels; with stride 2 the padding is asymmetric
+    (the extra pixel goes after), which symmetric PyTorch padding cannot express.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        ih, iw = x.shape[-2:]
+        pads = []
+        for size, k, s, d in zip((iw, ih), self.kernel_size[::-1], self.stride[::-1], self.dilation[::-1]):
+            out = -(-size // s)
+            total = max((out - 1) * s + (k - 1) * d + 1 - size, 0)
+            pads += [total // 2, total - total // 2]
+        return F.conv2d(F.pad(x, pads), self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
+
+
+class Subsample2d(nn.Module):
+    """LeNet-5 subsampling: window average times a learned per-map coefficient plus a bias."""
+
+    def __init__(self, channels: int, kernel: tuple[int, int], stride: tuple[int, int]) -> None:
+        super().__init__()
+        self.kernel = kernel
+        self.stride = stride
+        self.weight = nn.Parameter(torch.ones(channels))
+        self.bias = nn.Parameter(torch.zeros(channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pooled = F.avg_pool2d(x, self.kernel, self.stride)
+        return pooled * self.weight.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)
+
+
+class ConnectionTableConv2d(nn.Module):
+    """A convolution where output map j only sees the input maps listed in ``connections[j]``.
+
+    Only connected weights exist (LeNet-5's C3 has 1,516 parameters, not 2,416): they are
+    packed into one ``weight`` vector and each output map runs its own small convolution
+    on its selected inputs, so the executed multiply-adds are the connected ones only.
+    """
+
+    def __init__(
+        self,
+        connections: Sequence[Sequence[int]],
+        kernel: tuple[int, int],
+        stride: tuple[int, int],
+        padding: tuple[int, int],
+        bias: bool = True,
+    ) -> None:
+        super().__init__()
+        self.connections = [tuple(int(i) for i in row) for row in connections]
+        self.kernel = tuple(kernel)
+        self.stride = tuple(stride)
+        self.padding = tuple(padding)
+        kh, kw = self.kernel
+        n = sum(len(r) for r in self.connections)
+        fan_in_max = max(len(r) for r in self.connections) * kh * kw
+        bound = 1.0 / math.sqrt(fan_in_max)
+        self.weight = nn.Parameter(torch.empty(n * kh * kw).uniform_(-bound, bound))
+        self.bias = nn.Parameter(torch.zeros(len(self.connections))) if bias else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        kh, kw = self.kernel
+        outs = []
+        start = 0
+        for row in self.connections:
+            n = len(row) * kh * kw
+            w = self.weight[start : start + n].view(1, len(row), kh, kw)
+            start += n
+            idx = torch.tensor(row, device=x.device)
+            outs.append(F.conv2d(x.index_select(1, idx), w, None, self.stride, self.padding))
+        y = torch.cat(outs, dim=1)
+        if self.bias is not None:
+            y = y + self.bias.view(1, -1, 1, 1)
+        return y
+
+
+class RBFOutput(nn.Module):
+    """Euclidean RBF units: ``y_j = sum_i (x_i - w_ij)^2`` with fixed prototypes.
+
+    The prototypes are a non-trainable parameter (LeCun et al. set them by hand to +-1
+    bitmaps of the characters; here they are random +-1 since the bitmaps are not published
+    as data).
+    """
+
+    def __init__(self, in_features: int, out_features: int) -> None:
+        super().__init__()
+        proto = torch.empty(out_features, in_features).bernoulli_(0.5) * 2 - 1
+        self.weight = nn.Parameter(proto, requires_grad=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return ((x.unsqueeze(1) - self.weight.unsqueeze(0)) ** 2).sum(dim=-1)

@@ -1,0 +1,421 @@
+"""Primitive operations: the leaves of a resolved model.
+
+Each primitive (``conv2d``, ``bn2d``, ``act`` ...) is registered once as an :class:`OpType`
+holding pure-Python shape inference and parameter counting, plus the name of the
+``torch.nn.Module`` class the builder makes for it. Nothing here imports torch: the same
+rules serve the torch-free ``spec`` engine (``list``, ``sweep``) and are cross-checked against
+real modules in the tests.
+
+Shapes are per sample, batch dimension excluded: ``(C, H, W)`` for feature maps and
+``(F,)`` for flat vectors.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+Shape = tuple[int, ...]
+Attrs = Mapping[str, Any]
+ParamCounts = Mapping[str, tuple[int, bool]]  # parameter name -> (numel, trainable)
+
+
+class ShapeError(ValueError):
+    """The op cannot run on this input shape; the message says why in user terms."""
+
+
+@dataclass(frozen=True)
+class Activation:
+    """A registered activation function. ``torch_class`` names the module the builder uses."""
+
+    name: str
+    torch_class: str
+    formula: str
+    aliases: tuple[str, ...] = ()
+
+
+ACTIVATIONS: dict[str, Activation] = {}
+ACTIVATION_ALIASES: dict[str, str] = {}
+
+
+def register_activation(act: Activation) -> None:
+    ACTIVATIONS[act.name] = act
+    for alias in act.aliases:
+        ACTIVATION_ALIASES[alias] = act.name
+
+
+for _act in (
+    Activation("step", "Step", "0 if z < 0 else 1"),
+    Activation("signum", "Signum", "-1, 0 or 1 by the sign of z", ("sign",)),
+    Activation("linear", "Identity", "z (no non-linearity)", ("identity",)),
+    Activation("relu", "ReLU", "max(0, z)"),
+    Activation("relu6", "ReLU6", "min(max(0, z), 6)"),
+    Activation("sigmoid", "Sigmoid", "1 / (1 + exp(-z))", ("logistic",)),
+    Activation("tanh", "Tanh", "tanh(z)"),
+    Activation("scaled_tanh", "ScaledTanh", "1.7159 * tanh(2z/3) (LeCun et al. 1998)", ("lecun_tanh",)),
+    Activation("silu", "SiLU", "z * sigmoid(z)", ("swish",)),
+    Activation("hardswish", "Hardswish", "z * relu6(z + 3) / 6", ("hard_swish",)),
+):
+    register_activation(_act)
+
+
+@dataclass(frozen=True)
+class OpType:
+    """A primitive operation.
+
+    ``infer`` maps (attrs, input shape) to the output shape or raises :class:`ShapeError`;
+    ``params`` lists parameter tensors by name as (numel, trainable), matching the names of
+    the torch module's ``named_parameters``; ``torch_class`` names that module's class.
+    """
+
+    kind: str
+    title: str
+    infer: Callable[[Attrs, Shape], Shape]
+    params: Callable[[Attrs, Shape], ParamCounts]
+    torch_class: Callable[[Attrs], str]
+
+
+OPS: dict[str, OpType] = {}
+
+
+def register_op(op: OpType) -> OpType:
+    if op.kind in OPS:
+        raise ValueError(f"op kind {op.kind!r} registered twice")
+    OPS[op.kind] = op
+    return op
+
+
+def _no_params(attrs: Attrs, shape: Shape) -> ParamCounts:
+    return {}
+
+
+def _const(name: str) -> Callable[[Attrs], str]:
+    return lambda attrs: name
+
+
+def _need_map(shape: Shape, what: str) -> tuple[int, int, int]:
+    if len(shape) != 3:
+        raise ShapeError(
+            f"{what} needs a feature map (channels x height x width) but its input is the flat "
+            f"vector {fmt_shape(shape)}"
+        )
+    return shape[0], shape[1], shape[2]
+
+
+def fmt_shape(shape: Shape) -> str:
+    return "x".join(str(d) for d in shape) if shape else "scalar"
+
+
+def window_out(size: int, k: int, s: int, pad: tuple[int, int], ceil_mode: bool = False, dilation: int = 1) -> int:
+    """Output length of a sliding window, with PyTorch's rounding (incl. ``ceil_mode``)."""
+    span = dilation * (k - 1) + 1
+    total = size + pad[0] + pad[1] - span
+    if total < 0:
+        return 0
+    if ceil_mode:
+        out = -(-total // s) + 1
+        # PyTorch: the last window must start inside the input or the left padding
+        if (out - 1) * s >= size + pad[0]:
+            out -= 1
+        return out
+    return total // s + 1
+
+
+def tf_same_pad(size: int, k: int, s: int, dilation: int = 1) -> tuple[int, int]:
+    """TensorFlow 'SAME' padding (before, after): output ceil(size/s), extra pixel after."""
+    out = -(-size // s)
+    total = max((out - 1) * s + (k - 1) * dilation + 1 - size, 0)
+    return total // 2, total - total // 2
+
+
+def resolve_padding(
+    mode: Any, style: str, in_hw: tuple[int, int], kernel: tuple[int, int], stride: tuple[int, int]
+) -> tuple[tuple[int, int, int, int], str]:
+    """Turn a spec padding (``same``/``valid``/int pair) into explicit (top, bottom, left, right).
+
+    ``same`` with the ``torch`` style pads k//2 on both sides (PyTorch's symmetric padding);
+    with the ``tf`` style it pads like TensorFlow, asymmetrically when the stride is 2.
+    The returned tag names what was used, for the report.
+    """
+    if mode == "valid":
+        return (0, 0, 0, 0), "valid"
+    if mode == "same":
+        if style == "tf":
+            t, b = tf_same_pad(in_hw[0], kernel[0], stride[0])
+            left, r = tf_same_pad(in_hw[1], kernel[1], stride[1])
+            return (t, b, left, r), "same-tf"
+        if kernel[0] % 2 == 0 or kernel[1] % 2 == 0:
+            raise ShapeError(
+                f"'same' padding with the even kernel {kernel[0]}x{kernel[1]} needs asymmetric "
+                "padding; use padding_style: tf or an explicit padding"
+            )
+        return (kernel[0] // 2, kernel[0] // 2, kernel[1] // 2, kernel[1] // 2), "same"
+    ph, pw = mode
+    return (ph, ph, pw, pw), f"{ph}" if ph == pw else f"{ph},{pw}"
+
+
+def _window_shape(attrs: Attrs, shape: Shape, what: str, out_ch: int) -> Shape:
+    c, h, w = _need_map(shape, what)
+    kh, kw = attrs["kernel"]
+    sh, sw = attrs["stride"]
+    t, b, left, r = attrs["pad"]
+    ceil_mode = bool(attrs.get("ceil_mode", False))
+    oh = window_out(h, kh, sh, (t, b), ceil_mode)
+    ow = window_out(w, kw, sw, (left, r), ceil_mode)
+    if oh <= 0 or ow <= 0:
+        raise ShapeError(
+            f"{what} {kh}x{kw}/{sh} with padding {t},{b},{left},{r} does not fit its "
+            f"{h}x{w} input; the input resolution is too small for this network"
+        )
+    return (out_ch, oh, ow)
+
+
+# --- convolution -----------------------------------------------------------------------
+
+
+def _conv_infer(attrs: Attrs, shape: Shape) -> Shape:
+    c = _need_map(shape, "convolution")[0]
+    if c != attrs["in_ch"]:
+        raise ShapeError(f"convolution expects {attrs['in_ch']} input channels, got {c}")
+    g = attrs["groups"]
+    if attrs["in_ch"] % g or attrs["out_ch"] % g:
+        raise ShapeError(
+            f"groups={g} must divide both input channels ({attrs['in_ch']}) and output "
+            f"channels ({attrs['out_ch']})"
+        )
+    return _window_shape(attrs, shape, "convolution", attrs["out_ch"])
+
+
+def _conv_params(attrs: Attrs, shape: Shape) -> ParamCounts:
+    kh, kw = attrs["kernel"]
+    p = {"weight": (attrs["out_ch"] * (attrs["in_ch"] // attrs["groups"]) * kh * kw, True)}
+    if attrs["bias"]:
+        p["bias"] = (attrs["out_ch"], True)
+    return p
+
+
+register_op(
+    OpType(
+        "conv2d",
+        "2-D convolution",
+        _conv_infer,
+        _conv_params,
+        lambda a: "Conv2dSame" if a.get("pad_tag") == "same-tf" else "Conv2d",
+    )
+)
+
+
+def _table_infer(attrs: Attrs, shape: Shape) -> Shape:
+    c = _need_map(shape, "connection-table convolution")[0]
+    if c != attrs["in_ch"]:
+        raise ShapeError(f"convolution expects {attrs['in_ch']} input channels, got {c}")
+    for i, row in enumerate(attrs["connections"]):
+        bad = [x for x in row if x >= c]
+        if bad:
+            raise ShapeError(
+                f"connections row {i} names input map {bad[0]} but the input has {c} maps "
+                f"(0..{c - 1})"
+            )
+    return _window_shape(attrs, shape, "convolution", attrs["out_ch"])
+
+
+def _table_params(attrs: Attrs, shape: Shape) -> ParamCounts:
+    kh, kw = attrs["kernel"]
+    n = sum(len(r) for r in attrs["connections"])
+    p = {"weight": (n * kh * kw, True)}
+    if attrs["bias"]:
+        p["bias"] = (attrs["out_ch"], True)
+    return p
+
+
+register_op(
+    OpType(
+        "conv_table",
+        "convolution with a connection table",
+        _table_infer,
+        _table_params,
+        _const("ConnectionTableConv2d"),
+    )
+)
+
+
+# --- dense -------------------------------------------------------------------------------
+
+
+def _need_flat(shape: Shape, what: str) -> int:
+    if len(shape) != 1:
+        raise ShapeError(
+            f"{what} needs a flat input but gets the feature map {fmt_shape(shape)}; add "
+            "'- flatten' (after a global pool) before it"
+        )
+    return shape[0]
+
+
+def _linear_infer(attrs: Attrs, shape: Shape) -> Shape:
+    f = _need_flat(shape, "a fully connected layer")
+    if f != attrs["in_f"]:
+        raise ShapeError(f"fully connected layer expects {attrs['in_f']} inputs, got {f}")
+    return (attrs["out_f"],)
+
+
+def _linear_params(attrs: Attrs, shape: Shape) -> ParamCounts:
+    p = {"weight": (attrs["in_f"] * attrs["out_f"], True)}
+    if attrs["bias"]:
+        p["bias"] = (attrs["out_f"], True)
+    return p
+
+
+register_op(OpType("linear", "fully connected", _linear_infer, _linear_params, _const("Linear")))
+
+
+def _rbf_infer(attrs: Attrs, shape: Shape) -> Shape:
+    f = _need_flat(shape, "an RBF output layer")
+    if f != attrs["in_f"]:
+        raise ShapeError(f"RBF layer expects {attrs['in_f']} inputs, got {f}")
+    return (attrs["out_f"],)
+
+
+register_op(
+    OpType(
+        "rbf",
+        "Euclidean RBF units with fixed prototypes",
+        _rbf_infer,
+        lambda a, s: {"weight": (a["in_f"] * a["out_f"], False)},
+        _const("RBFOutput"),
+    )
+)
+
+
+# --- normalisation and elementwise ------------------------------------------------------
+
+
+def _same_channels(what: str) -> Callable[[Attrs, Shape], Shape]:
+    def infer(attrs: Attrs, shape: Shape) -> Shape:
+        c = _need_map(shape, what)[0]
+        if c != attrs["ch"]:
+            raise ShapeError(f"{what} expects {attrs['ch']} channels, got {c}")
+        return shape
+
+    return infer
+
+
+register_op(
+    OpType(
+        "bn2d",
+        "batch normalisation",
+        _same_channels("batch normalisation"),
+        lambda a, s: {"weight": (a["ch"], True), "bias": (a["ch"], True)},
+        _const("BatchNorm2d"),
+    )
+)
+
+
+def _passthrough(attrs: Attrs, shape: Shape) -> Shape:
+    return shape
+
+
+register_op(OpType("identity", "identity", _passthrough, _no_params, _const("Identity")))
+register_op(
+    OpType(
+        "act",
+        "activation",
+        _passthrough,
+        _no_params,
+        lambda a: ACTIVATIONS[a["fn"]].torch_class,
+    )
+)
+register_op(OpType("dropout", "dropout (training only)", _passthrough, _no_params, _const("Dropout")))
+register_op(
+    OpType(
+        "drop_path",
+        "stochastic depth (training only)",
+        _passthrough,
+        _no_params,
+        _const("StochasticDepth"),
+    )
+)
+
+
+def _lrn_infer(attrs: Attrs, shape: Shape) -> Shape:
+    _need_map(shape, "local response normalisation")
+    return shape
+
+
+register_op(
+    OpType("lrn", "local response normalisation", _lrn_infer, _no_params, _const("LocalResponseNorm"))
+)
+
+
+def _softmax_infer(attrs: Attrs, shape: Shape) -> Shape:
+    _need_flat(shape, "softmax")
+    return shape
+
+
+register_op(OpType("softmax", "softmax", _softmax_infer, _no_params, _const("Softmax")))
+
+
+def _flatten_infer(attrs: Attrs, shape: Shape) -> Shape:
+    return (math.prod(shape),)
+
+
+register_op(OpType("flatten", "flatten", _flatten_infer, _no_params, _const("Flatten")))
+
+
+# --- pooling ----------------------------------------------------------------------------
+
+
+def _pool_infer(what: str) -> Callable[[Attrs, Shape], Shape]:
+    def infer(attrs: Attrs, shape: Shape) -> Shape:
+        c = _need_map(shape, what)[0]
+        kh, kw = attrs["kernel"]
+        t, b, left, r = attrs["pad"]
+        if max(t, b) > kh // 2 or max(left, r) > kw // 2:
+            raise ShapeError(f"{what} padding must be at most half the kernel size")
+        return _window_shape(attrs, shape, what, c)
+
+    return infer
+
+
+register_op(OpType("maxpool2d", "max pooling", _pool_infer("max pooling"), _no_params, _const("MaxPool2d")))
+register_op(
+    OpType("avgpool2d", "average pooling", _pool_infer("average pooling"), _no_params, _const("AvgPool2d"))
+)
+
+
+def _global_infer(attrs: Attrs, shape: Shape) -> Shape:
+    c = _need_map(shape, "global pooling")[0]
+    return (c, 1, 1)
+
+
+register_op(
+    OpType("gavgpool", "global average pooling", _global_infer, _no_params, _const("AdaptiveAvgPool2d"))
+)
+register_op(
+    OpType("gmaxpool", "global max pooling", _global_infer, _no_params, _const("AdaptiveMaxPool2d"))
+)
+
+
+def _subsample_infer(attrs: Attrs, shape: Shape) -> Shape:
+    c = _need_map(shape, "subsampling")[0]
+    if c != attrs["ch"]:
+        raise ShapeError(f"subsampling expects {attrs['ch']} maps, got {c}")
+    return _window_shape(attrs, shape, "subsampling", c)
+
+
+register_op(
+    OpType(
+        "subsample",
+        "trainable subsampling: window average x learned coefficient + learned bias",
+        _subsample_infer,
+        lambda a, s: {"weight": (a["ch"], True), "bias": (a["ch"], True)},
+        _const("Subsample2d"),
+    )
+)
+
+
+def kernel_stride(kind: str, attrs: Attrs, in_shape: Shape) -> tuple[tuple[int, int] | None, tuple[int, int] | None]:
+    """Kernel and stride of an op for display; global pools report their whole input window."""
+    if kind in ("gavgpool", "gmaxpool") and len(in_shape) == 3:
+        return (in_shape[1], in_shape[2]), (1, 1)
+    return attrs.get("kernel"), attrs.get("stride")

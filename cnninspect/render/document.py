@@ -1,0 +1,97 @@
+"""The document model every command renders through.
+
+A command turns its results into a :class:`Document`: a title, a few metadata lines (which
+always include the counting convention), one or more :class:`Table` s of typed cells, notes,
+and ``data``, the stable JSON contract. Formats (``formats.py``) render any document, so a
+new command gets terminal, Markdown, CSV and JSON output for free and the formats cannot
+drift apart. Cells hold raw values (ints, shapes); columns say how to show them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+
+@dataclass(frozen=True)
+class Column:
+    """A table column. ``kind``: text, prose (long text, wrapped in the terminal), int
+    (exact, with separators), si (M/G suffix), shape, float, ratio (x1.23), pct (signed %)."""
+
+    key: str
+    header: str
+    kind: str = "text"
+
+
+@dataclass(frozen=True)
+class Table:
+    columns: tuple[Column, ...]
+    rows: tuple[Mapping[str, Any], ...]
+    title: str | None = None
+    # per-row style names for terminal output (e.g. "block", "fail"); same length as rows
+    styles: tuple[str, ...] = ()
+    # columns to leave out of CSV (decorations such as tree guides)
+    csv_skip: tuple[str, ...] = ()
+    # columns only for machine formats (CSV), not shown in terminal or Markdown tables
+    view_skip: tuple[str, ...] = ()
+
+    def view_columns(self) -> tuple[Column, ...]:
+        return tuple(c for c in self.columns if c.key not in self.view_skip)
+
+
+@dataclass(frozen=True)
+class Document:
+    title: str
+    meta: tuple[tuple[str, str], ...]
+    tables: tuple[Table, ...]
+    notes: tuple[str, ...] = ()
+    footer: tuple[tuple[str, str], ...] = ()
+    data: Mapping[str, Any] = field(default_factory=dict)
+    # constant columns prepended to every CSV row (e.g. model, convention)
+    csv_context: Mapping[str, Any] = field(default_factory=dict)
+
+
+def fmt_shape(shape: Sequence[int] | None) -> str:
+    if shape is None:
+        return ""
+    return "x".join(str(d) for d in shape) if len(shape) else "-"
+
+
+def fmt_int(value: int | None) -> str:
+    return "" if value is None else f"{value:,}"
+
+
+def fmt_si(value: float | int | None) -> str:
+    """Engineering notation with a unit letter: 568.74M, 4.23M, 1.8G."""
+    if value is None:
+        return ""
+    v = float(value)
+    for div, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K")):
+        if abs(v) >= div:
+            return f"{v / div:.2f}{suffix}"
+    return f"{int(v)}" if v == int(v) else f"{v:.3g}"
+
+
+def fmt_cell(value: Any, kind: str) -> str:
+    if value is None:
+        return ""
+    if kind == "int":
+        return fmt_int(value) if isinstance(value, int) else str(value)
+    if kind == "si":
+        return fmt_si(value) if isinstance(value, (int, float)) else str(value)
+    if kind == "shape":
+        return fmt_shape(value) if isinstance(value, (tuple, list)) else str(value)
+    if kind == "float":
+        return f"{value:g}" if isinstance(value, (int, float)) else str(value)
+    if kind == "ratio":
+        return f"x{value:.3f}" if isinstance(value, (int, float)) else str(value)
+    if kind == "pct":
+        return f"{value:+.2f}%" if isinstance(value, (int, float)) else str(value)
+    return str(value)
+
+
+def raw_cell(value: Any) -> Any:
+    """The value as written to CSV and JSON: shapes as 3x224x224, others unchanged."""
+    if isinstance(value, (tuple, list)):
+        return fmt_shape(value)
+    return value

@@ -1,0 +1,215 @@
+"""Report -> Document for ``cnninspect summary`` (layer table, totals, JSON contract)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..analysis import Report, Row
+from ..conventions import UNITS
+from ..ir import Model
+from .document import Column, Document, Table, fmt_int, fmt_shape, fmt_si
+
+SCHEMA = "cnninspect.summary/1"
+
+ENGINE_TEXT = {
+    "meta": "meta (the built nn.Module on PyTorch's meta device: shapes measured, no weights allocated)",
+    "spec": "spec (shape arithmetic on the resolved spec, no torch; proven equal to meta in tests)",
+}
+
+
+def model_meta(model: Model) -> list[tuple[str, str]]:
+    """Metadata lines naming the model, its source and the settings used."""
+    c = model.citation
+    meta: list[tuple[str, str]] = []
+    if c.get("paper"):
+        ref = str(c["paper"])
+        if c.get("table"):
+            ref += f" - {c['table']}"
+        meta.append(("paper", ref))
+    s = model.settings
+    meta.append(
+        (
+            "input",
+            f"{fmt_shape(model.input_shape)} (width {s.width:g}, depth {s.depth:g}, "
+            f"resolution {s.resolution}, padding {s.padding})",
+        )
+    )
+    extra = {k: v for k, v in s.values.items() if k not in ("width", "depth", "resolution")}
+    if extra:
+        meta.append(("params", ", ".join(f"{k}={_fmt_value(v)}" for k, v in extra.items())))
+    return meta
+
+
+def _fmt_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return str(v).lower()
+    if isinstance(v, float):
+        return f"{v:g}"
+    return str(v)
+
+
+def convention_line(report: Report, unit: str) -> tuple[str, str]:
+    text = f"{report.convention.name} - {report.convention.summary}"
+    if unit == "flops":
+        text += "; shown as FLOPs = 2 x mult-adds"
+    return ("convention", text)
+
+
+def tree_labels(rows: list[Row]) -> list[str]:
+    """Names with tree guides (top level flush left) so branches and residual paths show."""
+    last = [False] * len(rows)
+    seen: dict[int, bool] = {}
+    for i in range(len(rows) - 1, -1, -1):
+        d = rows[i].depth
+        last[i] = not seen.get(d, False)
+        seen[d] = True
+        for k in list(seen):
+            if k > d:
+                seen[k] = False
+    labels = []
+    open_levels: list[bool] = []  # for depth k >= 1: does the ancestor at k have later siblings
+    for i, row in enumerate(rows):
+        d = row.depth
+        local = row.name.rsplit(".", 1)[-1]
+        if d == 0:
+            labels.append(local)
+            open_levels = []
+            continue
+        del open_levels[d - 1 :]
+        prefix = "".join("│  " if more else "   " for more in open_levels)
+        labels.append(prefix + ("└─ " if last[i] else "├─ ") + local)
+        open_levels.append(not last[i])
+    return labels
+
+
+def kernel_text(row: Row) -> str:
+    if row.kernel is None:
+        return ""
+    kh, kw = row.kernel
+    k = f"{kh}x{kw}" if kh != kw else f"{kh}"
+    if row.stride is None:
+        return k
+    sh, sw = row.stride
+    return f"{k}/{sh}" if sh == sw else f"{k}/{sh},{sw}"
+
+
+def summary_document(report: Report, unit: str = "macs", levels: int | None = None) -> Document:
+    model = report.model
+    scale = UNITS[unit]
+    rows = [r for r in report.rows if levels is None or r.depth < levels]
+    labels = tree_labels(rows)
+    table_rows = []
+    styles = []
+    for label, r in zip(labels, rows):
+        type_text = r.type + (f" ({r.detail})" if r.detail else "")
+        table_rows.append(
+            {
+                "layer": label,
+                "name": r.name,
+                "type": type_text,
+                "input_shape": r.input_shape,
+                "output_shape": r.output_shape,
+                "kernel_stride": kernel_text(r),
+                "params": r.params,
+                "trainable_params": r.trainable_params,
+                "mult_adds": r.mult_adds * scale,
+                "line": r.origin.line,
+            }
+        )
+        styles.append("" if r.is_leaf else "block")
+    cost = "FLOPs" if unit == "flops" else "Mult-adds"
+    table = Table(
+        columns=(
+            Column("layer", "Layer"),
+            Column("name", "Name"),
+            Column("type", "Type"),
+            Column("input_shape", "Input", "shape"),
+            Column("output_shape", "Output", "shape"),
+            Column("kernel_stride", "Kernel/s"),
+            Column("params", "Params", "int"),
+            Column("mult_adds", cost, "int"),
+            Column("line", "Line"),
+        ),
+        rows=tuple(table_rows),
+        styles=tuple(styles),
+        csv_skip=("layer",),
+        view_skip=("name",),
+    )
+    t = report.totals
+    footer = [
+        ("Total params", f"{fmt_int(t.params)} ({fmt_si(t.params)})"),
+        ("Trainable params", fmt_int(t.trainable_params)),
+        ("Non-trainable params", fmt_int(t.non_trainable_params)),
+        (f"{cost} ({report.convention.name})", f"{fmt_int(t.mult_adds * scale)} ({fmt_si(t.mult_adds * scale)})"),
+        ("Peak activations", f"{t.peak_activation_bytes / 1e6:.2f} MB (fp32, batch 1)"),
+        ("Output", fmt_shape(report.output_shape)),
+    ]
+    meta = model_meta(model) + [convention_line(report, unit), ("engine", ENGINE_TEXT.get(report.engine, report.engine))]
+    if levels is not None:
+        meta.append(("levels", f"folded to {levels} level(s); folded blocks show their totals"))
+    return Document(
+        title=f"{model.label} - {model.title}",
+        meta=tuple(meta),
+        tables=(table,),
+        footer=tuple(footer),
+        data=summary_json(report, unit),
+        csv_context={"model": model.label, "convention": report.convention.name, "unit": unit},
+    )
+
+
+def summary_json(report: Report, unit: str = "macs") -> dict[str, Any]:
+    """The stable JSON contract of ``summary`` (docs/json-schema.md). Integers are exact."""
+    model = report.model
+    s = model.settings
+    t = report.totals
+
+    def row_json(r: Row) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "name": r.name,
+            "type": r.type,
+            "kind": r.kind,
+            "depth": r.depth,
+            "input_shape": list(r.input_shape),
+            "output_shape": list(r.output_shape),
+            "kernel": list(r.kernel) if r.kernel else None,
+            "stride": list(r.stride) if r.stride else None,
+            "params": r.params,
+            "trainable_params": r.trainable_params,
+            "mult_adds": r.mult_adds,
+            "spec": str(r.origin),
+            "spec_path": r.origin.path,
+        }
+        if r.detail:
+            d["detail"] = r.detail
+        if unit == "flops":
+            d["flops"] = 2 * r.mult_adds
+        return d
+
+    return {
+        "schema": SCHEMA,
+        "model": model.name,
+        "variant": model.variant,
+        "title": model.title,
+        "citation": dict(model.citation),
+        "input": list(model.input_shape),
+        "output": list(model.output_shape),
+        "settings": {
+            "width": s.width,
+            "depth": s.depth,
+            "resolution": s.resolution,
+            "padding": s.padding,
+            "params": {k: v for k, v in s.values.items() if k not in ("width", "depth", "resolution")},
+        },
+        "convention": {"name": report.convention.name, "description": report.convention.summary, "unit": unit},
+        "engine": report.engine,
+        "totals": {
+            "params": t.params,
+            "trainable_params": t.trainable_params,
+            "non_trainable_params": t.non_trainable_params,
+            "mult_adds": t.mult_adds,
+            "flops": 2 * t.mult_adds,
+            "peak_activation_bytes": t.peak_activation_bytes,
+        },
+        "layers": [row_json(r) for r in report.rows if r.is_leaf],
+        "blocks": [row_json(r) for r in report.rows if not r.is_leaf],
+    }

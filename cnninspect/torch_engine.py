@@ -1,0 +1,71 @@
+"""The ``meta`` engine: analyse the real built module without allocating it.
+
+The builder's ``nn.Module`` is created on PyTorch's meta device (tensors with shapes but no
+storage) and run once on a meta input with forward hooks on every submodule. Shapes are
+measured, parameters are read from the module itself, and mult-adds are counted from those
+measurements by the chosen convention. No weight is allocated and no arithmetic happens, so
+EfficientNet-B7 at 600x600 costs about as much as importing torch.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from .analysis import Observed, Report, analyze
+from .build import build_module
+from .conventions import Convention
+from .ir import Model, Op, walk
+
+
+class EngineMismatch(RuntimeError):
+    """The built module does not have the structure the resolved model describes (a bug)."""
+
+
+def observe_module(model: Model, module: nn.Module, device: str | torch.device = "meta") -> dict[str, Observed]:
+    """Run ``module`` once on a batch-1 input and record every submodule's shapes and params."""
+    seen: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {}
+    handles = []
+    named = dict(module.named_modules())
+    for name, mod in named.items():
+        if not name:
+            continue
+
+        def hook(m: nn.Module, inputs: Any, output: Any, name: str = name) -> None:
+            if name not in seen:
+                seen[name] = (tuple(inputs[0].shape[1:]), tuple(output.shape[1:]))
+
+        handles.append(mod.register_forward_hook(hook))
+    try:
+        x = torch.empty((1,) + tuple(model.input_shape), device=device)
+        with torch.no_grad():
+            module(x)
+    finally:
+        for h in handles:
+            h.remove()
+    expected = {qual for qual, _, _ in walk(model.root)}
+    actual = {n for n in named if n}
+    if expected != actual:
+        extra = sorted(actual - expected)[:3]
+        missing = sorted(expected - actual)[:3]
+        raise EngineMismatch(f"module structure differs from the model: extra {extra}, missing {missing}")
+    obs: dict[str, Observed] = {}
+    for qual, _depth, node in walk(model.root):
+        if qual not in seen:
+            raise EngineMismatch(f"submodule {qual} was never called")
+        in_shape, out_shape = seen[qual]
+        if isinstance(node, Op):
+            mod = named[qual]
+            params = {n: (p.numel(), p.requires_grad) for n, p in mod.named_parameters(recurse=False)}
+            obs[qual] = Observed(in_shape, out_shape, params, type(mod).__name__)
+        else:
+            obs[qual] = Observed(in_shape, out_shape)
+    return obs
+
+
+def analyze_meta(model: Model, convention: str | Convention = "paper") -> Report:
+    """Build ``model`` on the meta device and analyse the module (the ``meta`` engine)."""
+    module = build_module(model, device="meta")
+    return analyze(model, convention, observations=observe_module(model, module), engine="meta")

@@ -1,0 +1,1 @@
+"""Bundled architecture specs (YAML data), installed as cnninspect.specs."""
