@@ -79,9 +79,9 @@ def test_levels_fold_blocks():
     assert len(folded) == 1 + 14 < len(full)
 
 
-def test_spec_engine_prints_the_same_numbers():
-    a = json.loads(invoke("summary", "mobilenet_v1", "-f", "json", "--engine", "spec").stdout)
-    b = json.loads(invoke("summary", "mobilenet_v1", "-f", "json").stdout)
+def test_meta_engine_prints_the_same_numbers():
+    a = json.loads(invoke("summary", "mobilenet_v1", "-f", "json").stdout)
+    b = json.loads(invoke("summary", "mobilenet_v1", "-f", "json", "--engine", "meta").stdout)
     assert a["engine"] == "spec" and b["engine"] == "meta"
     a.pop("engine"), b.pop("engine")
     assert a == b
@@ -96,8 +96,10 @@ def test_list_shows_bundled_specs():
     assert mob["params"] == 4_231_976 and mob["variants"] == ["conv", "shallow"]
 
 
-@pytest.mark.parametrize("args", [["--help"], ["list"], ["summary", "--help"], ["layer-types"], ["conventions"]])
-def test_help_and_list_do_not_import_torch(args):
+@pytest.mark.parametrize(
+    "args", [["--help"], ["list"], ["summary", "--help"], ["summary", "efficientnet:b7"], ["layer-types"], ["conventions"]]
+)
+def test_help_list_and_default_summary_do_not_import_torch(args):
     code = (
         "import sys\n"
         "from cnninspect.cli import cli\n"

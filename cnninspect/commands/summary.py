@@ -22,8 +22,9 @@ from .common import (
 @format_option(extra=("paper",))
 @convention_options
 @click.option("--levels", "-L", type=click.IntRange(1, 100), help="Fold the layer tree to N levels (blocks show their totals).")
-@click.option("--engine", type=click.Choice(["meta", "spec"]), default="meta", show_default=True,
-              help="meta: analyse the built nn.Module on the meta device; spec: shape arithmetic only (no torch).")
+@click.option("--engine", type=click.Choice(["spec", "meta"]), default="spec", show_default=True,
+              help="spec: shape arithmetic on the resolved spec (no torch import); meta: build the nn.Module "
+                   "on PyTorch's meta device and walk it with hooks (same numbers, about 2 s slower).")
 @with_exit_code
 def summary(spec: str, variant: str | None, width: float | None, resolution: int | None, depth: float | None,
             phi: float | None, set_values: tuple[str, ...], padding: str | None, fmt: str, convention: str,

@@ -12,8 +12,8 @@ from .document import Column, Document, Table, fmt_int, fmt_shape, fmt_si
 SCHEMA = "cnninspect.summary/1"
 
 ENGINE_TEXT = {
-    "meta": "meta (the built nn.Module on PyTorch's meta device: shapes measured, no weights allocated)",
-    "spec": "spec (shape arithmetic on the resolved spec, no torch; proven equal to meta in tests)",
+    "spec": "spec (shape arithmetic on the resolved spec, no torch; equal to --engine meta, tested)",
+    "meta": "meta (the built nn.Module on PyTorch's meta device: shapes measured by hooks, no weights allocated)",
 }
 
 
