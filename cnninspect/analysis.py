@@ -54,6 +54,7 @@ class Row:
     mult_adds: int
     origin: Origin
     detail: str = ""
+    side_branch: bool = False  # inside a side output (auxiliary classifier)
 
 
 @dataclass(frozen=True)
@@ -125,32 +126,33 @@ def analyze(
     obs = observations if observations is not None else spec_observations(model)
     rows: list[Row] = []
 
-    def visit(node: Node, qual: str, depth: int) -> tuple[int, int, int]:
+    def visit(node: Node, qual: str, depth: int, side: bool) -> tuple[int, int, int]:
         o = obs[qual]
         if isinstance(node, Op):
             params = sum(n for n, _ in o.params.values())
             trainable = sum(n for n, t in o.params.values() if t)
-            facts = OpFacts(node.kind, node.attrs, o.in_shape, o.out_shape, o.params, o.torch_class)
+            facts = OpFacts(node.kind, node.attrs, o.in_shape, o.out_shape, o.params, o.torch_class, side)
             macs = conv.count(facts)
             kernel, stride = kernel_stride(node.kind, node.attrs, o.in_shape)
             rows.append(
                 Row(qual, depth, True, o.torch_class, node.kind, o.in_shape, o.out_shape, kernel, stride,
-                    params, trainable, macs, node.origin, op_detail(node))
+                    params, trainable, macs, node.origin, op_detail(node), side)
             )
             return params, trainable, macs
         index = len(rows)
         rows.append(None)  # type: ignore[arg-type]  # placeholder, filled after the children
         p = t = m = 0
+        inner = side or isinstance(node, Side)
         for child in children(node):
-            cp, ct, cm = visit(child, f"{qual}.{child.name}" if qual else child.name, depth + 1)
+            cp, ct, cm = visit(child, f"{qual}.{child.name}" if qual else child.name, depth + 1, inner)
             p, t, m = p + cp, t + ct, m + cm
         rows[index] = Row(qual, depth, False, node.label, structure(node), o.in_shape, o.out_shape, None,
-                          None, p, t, m, node.origin, container_detail(node))
+                          None, p, t, m, node.origin, container_detail(node), side)
         return p, t, m
 
     totp = tott = totm = 0
     for child in model.root.children:
-        cp, ct, cm = visit(child, child.name, 0)
+        cp, ct, cm = visit(child, child.name, 0, False)
         totp, tott, totm = totp + cp, tott + ct, totm + cm
     peak, largest = activation_memory(model, obs)
     totals = Totals(totp, tott, totm, peak, largest)
@@ -264,6 +266,33 @@ def activation_memory(model: Model, obs: Mapping[str, Observed]) -> tuple[int, i
         x = run(child, child.name, x, frozenset())
     largest = max(sizes.values())
     return peak[0], largest
+
+
+WEIGHT_KINDS = frozenset({"conv2d", "conv_table", "linear", "subsample", "rbf"})
+
+
+def weight_depth(model: Model) -> int:
+    """The longest input-to-output path counted in weight layers (conv, FC, LeNet's trainable
+    subsampling and RBF units; not batch norm), the way papers count depth: VGG-16 is 16,
+    ResNet-50 50 (projection shortcuts are parallel to the main path), GoogLeNet 22 and
+    MobileNet v1 28. Side branches (auxiliary classifiers) do not reach the output.
+    """
+
+    def longest(node: Node) -> int:
+        if isinstance(node, Op):
+            return 1 if node.kind in WEIGHT_KINDS else 0
+        if isinstance(node, Seq):
+            return sum(longest(c) for c in node.children)
+        if isinstance(node, Residual):
+            post = longest(node.post) if node.post is not None else 0
+            return max(longest(node.body), longest(node.shortcut)) + post
+        if isinstance(node, Concat):
+            return max(longest(b) for b in node.branches)
+        if isinstance(node, Gate):
+            return longest(node.branch)
+        return 0  # Side
+
+    return longest(model.root)
 
 
 def count_summary(report: Report) -> dict[str, Any]:

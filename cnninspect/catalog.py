@@ -8,12 +8,16 @@ directory after ``pip install``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
 from .errors import UsageError, did_you_mean
 from .spec import Spec, load_spec
+
+if TYPE_CHECKING:
+    from .resolve import Overrides
 
 
 def _specs_dir() -> Path:
@@ -52,6 +56,63 @@ class Target:
 
 def _looks_like_path(text: str) -> bool:
     return text.endswith((".yaml", ".yml")) or "/" in text or "\\" in text or text.startswith(".")
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """``NAME[:VARIANT][@key=value,...]``: a spec, a variant and per-model settings."""
+
+    target: Target
+    settings: dict[str, Any]
+    text: str
+
+    @property
+    def label(self) -> str:
+        return self.text
+
+
+def parse_model_ref(text: str) -> ModelRef:
+    """Parse ``mobilenet_v1:conv`` or ``mobilenet_v1@width=0.75,resolution=160``.
+
+    Settings after ``@`` are width, depth, resolution, phi, padding or any spec parameter;
+    values are read as YAML scalars.
+    """
+    import yaml
+
+    base, sep, rest = text.partition("@")
+    settings: dict[str, Any] = {}
+    if sep:
+        for item in filter(None, (p.strip() for p in rest.split(","))):
+            key, eq, raw = item.partition("=")
+            if not eq or not key.strip():
+                raise UsageError(f"{text}: expected key=value after '@', got {item!r}")
+            try:
+                settings[key.strip()] = yaml.safe_load(raw)
+            except yaml.YAMLError:
+                settings[key.strip()] = raw
+    return ModelRef(parse_target(base), settings, text)
+
+
+def overrides_for(settings: dict[str, Any], where: str) -> "Overrides":
+    """Split settings into the built-in overrides and spec parameter values."""
+    from .resolve import Overrides
+
+    builtin = {}
+    values = {}
+    for key, value in settings.items():
+        if key in ("width", "depth", "phi"):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise UsageError(f"{where}: {key} must be a number, got {value!r}")
+            builtin[key] = float(value)
+        elif key == "resolution":
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise UsageError(f"{where}: resolution must be an integer, got {value!r}")
+            builtin[key] = value
+        elif key == "padding":
+            builtin[key] = str(value)
+        else:
+            values[key] = value
+    return Overrides(values=values, **builtin)
 
 
 def parse_target(text: str) -> Target:

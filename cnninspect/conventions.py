@@ -38,6 +38,7 @@ class OpFacts:
     out_shape: Shape
     params: Mapping[str, tuple[int, bool]]
     torch_class: str
+    side_branch: bool = False  # inside a side output (auxiliary classifier)
 
 
 Rule = Callable[[OpFacts], int]
@@ -54,8 +55,13 @@ class Convention:
     summary: str
     counted: str
     rules: Mapping[str, Rule | None]
+    # fvcore traces the model, and tracing drops work whose result never reaches the
+    # output: side branches (auxiliary classifiers kept only as module state) go uncounted
+    counts_side_branches: bool = True
 
     def count(self, facts: OpFacts) -> int:
+        if facts.side_branch and not self.counts_side_branches:
+            return 0
         try:
             rule = self.rules[facts.kind]
         except KeyError:
@@ -120,7 +126,7 @@ register_convention(
         "fvcore FlopCountAnalysis (eval mode)",
         "mult-adds as fvcore.nn.FlopCountAnalysis counts them in eval mode: conv and linear "
         "without bias, batch norm 2 per element, adaptive average pooling 1 per input element; "
-        "other ops ignored",
+        "other ops, and side branches whose output is not returned, ignored",
         "convolution and linear weights, batch norm, adaptive average pooling",
         {
             **_ignored(*_ALL),
@@ -130,6 +136,7 @@ register_convention(
             "bn2d": lambda f: 2 * math.prod(f.in_shape),
             "gavgpool": lambda f: math.prod(f.in_shape),
         },
+        counts_side_branches=False,
     )
 )
 

@@ -43,7 +43,7 @@ def test_bad_spec_one_located_line(tmp_spec, text, fragments):
 @pytest.mark.parametrize(
     "args,fragments",
     [
-        (["summary", "mobilenet_v9"], ["unknown spec 'mobilenet_v9'", "did you mean 'mobilenet_v1'", "bundled specs:"]),
+        (["summary", "mobilenet_v9"], ["unknown spec 'mobilenet_v9'", "did you mean 'mobilenet_v", "bundled specs:"]),
         (["summary", "mobilenet_v1:deep"], ["unknown variant 'deep'", "available: conv, shallow"]),
         (["summary", "mobilenet_v1", "--variant", "deep"], ["unknown variant 'deep'"]),
         (["summary", "mobilenet_v1", "--width", "0"], ["--width", "got 0"]),

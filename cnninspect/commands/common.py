@@ -104,7 +104,8 @@ def print_rich(renderables: list[Any], err: bool = False) -> None:
     # wide tables are printed whole (never truncated); text lines wrap at the terminal width
     console = Console(width=max(min(needed, 400), terminal), file=stream, soft_wrap=False)
     for r in renderables:
-        console.print(r)
+        # text lines are not re-wrapped (the terminal wraps them), so they stay greppable
+        console.print(r, soft_wrap=not isinstance(r, RichTable))
 
 
 def with_exit_code(f: Callable[..., int | None]) -> Callable[..., None]:
@@ -117,3 +118,32 @@ def with_exit_code(f: Callable[..., int | None]) -> Callable[..., None]:
             raise click.exceptions.Exit(code)
 
     return wrapper
+
+
+def engine_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--engine", type=click.Choice(["spec", "meta"]), default="spec", show_default=True,
+                        help="spec: shape arithmetic (no torch); meta: walk the built module on the meta device.")(f)
+
+
+def analyse(model: Any, convention: str, engine: str) -> Any:
+    """Analyse a resolved model with the chosen engine."""
+    if engine == "meta":
+        from ..torch_engine import analyze_meta
+
+        return analyze_meta(model, convention)
+    from ..analysis import analyze
+
+    return analyze(model, convention)
+
+
+def refuse_overwrite(path: str, force: bool) -> None:
+    """Never replace a user's file unless --force says so."""
+    from pathlib import Path
+
+    p = Path(path)
+    if p.is_dir():
+        raise UsageError(f"{path} is a directory; give a file name")
+    if p.exists() and not force:
+        raise UsageError(f"{path} exists; refusing to overwrite it (use --force)")
+    if not p.parent.exists():
+        raise UsageError(f"{path}: directory {p.parent} does not exist")

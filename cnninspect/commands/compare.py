@@ -1,0 +1,111 @@
+"""``cnninspect compare``: models side by side, ratios against the first (MobileNet Tables 4-9)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from .common import analyse, convention_options, emit, engine_option, format_option
+
+
+@click.command("compare")
+@click.argument("models", nargs=-1, required=True)
+@click.option("--stages", is_flag=True, help="Add a per-stage table (top-level entries) of mult-adds and params.")
+@format_option()
+@convention_options
+@engine_option
+def compare(models: tuple[str, ...], stages: bool, fmt: str, convention: str, unit: str, engine: str) -> None:
+    """Compare MODELS side by side: params, trainable params, mult-adds, depth, output,
+    and ratios against the first.
+
+    Each model is NAME[:VARIANT][@key=value,...], e.g. mobilenet_v1, mobilenet_v1:conv,
+    mobilenet_v1@width=0.75 or efficientnet:b0@resolution=300.
+    """
+    from ..analysis import weight_depth
+    from ..catalog import overrides_for, parse_model_ref
+    from ..conventions import UNITS, get_convention
+    from ..errors import UsageError
+    from ..render.document import Column, Document, Table
+    from ..resolve import resolve
+
+    if len(models) < 2:
+        raise UsageError("compare needs at least two models")
+    scale = UNITS[unit]
+    reports = []
+    for text in models:
+        ref = parse_model_ref(text)
+        model = resolve(ref.target.spec, ref.target.variant, overrides_for(ref.settings, text))
+        reports.append((text, analyse(model, convention, engine)))
+    first = reports[0][1].totals
+    rows: list[dict[str, Any]] = []
+    for text, rep in reports:
+        t = rep.totals
+        rows.append(
+            {
+                "model": text,
+                "input": list(rep.model.input_shape),
+                "output": list(rep.output_shape),
+                "params": t.params,
+                "trainable_params": t.trainable_params,
+                "mult_adds": t.mult_adds * scale,
+                "depth": weight_depth(rep.model),
+                "params_ratio": t.params / first.params if first.params else None,
+                "mult_adds_ratio": t.mult_adds / first.mult_adds if first.mult_adds else None,
+                "peak_activation_bytes": t.peak_activation_bytes,
+            }
+        )
+    cost = "FLOPs" if unit == "flops" else "Mult-adds"
+    table = Table(
+        columns=(
+            Column("model", "Model"),
+            Column("input", "Input", "shape"),
+            Column("params", "Params", "int"),
+            Column("trainable_params", "Trainable", "int"),
+            Column("mult_adds", cost, "int"),
+            Column("depth", "Depth", "int"),
+            Column("output", "Output", "shape"),
+            Column("params_ratio", "Params vs 1st", "ratio"),
+            Column("mult_adds_ratio", f"{cost} vs 1st", "ratio"),
+        ),
+        rows=tuple(rows),
+    )
+    tables = [table]
+    stage_rows: list[dict[str, Any]] = []
+    if stages:
+        names: list[str] = []
+        per_model: list[dict[str, Any]] = []
+        for _, rep in reports:
+            top = {r.name: r for r in rep.rows if r.depth == 0}
+            per_model.append(top)
+            names += [n for n in top if n not in names]
+        for name in names:
+            row: dict[str, Any] = {"stage": name}
+            for i, top in enumerate(per_model):
+                r = top.get(name)
+                row[f"m{i}"] = r.mult_adds * scale if r else None
+                row[f"p{i}"] = r.params if r else None
+            stage_rows.append(row)
+        cols = [Column("stage", "Stage")]
+        for i, (text, _) in enumerate(reports):
+            cols += [Column(f"m{i}", f"{cost} {text}", "int"), Column(f"p{i}", f"Params {text}", "int")]
+        tables.append(Table(columns=tuple(cols), rows=tuple(stage_rows), title="Per stage (top-level entries)"))
+    conv = get_convention(convention)
+    meta = (
+        ("convention", f"{conv.name} - {conv.summary}" + ("; shown as FLOPs = 2 x mult-adds" if unit == "flops" else "")),
+        ("depth", "longest input-to-output path in weight layers (conv, FC)"),
+    )
+    data = {
+        "schema": "cnninspect.compare/1",
+        "convention": {"name": conv.name, "description": conv.summary, "unit": unit},
+        "engine": engine,
+        "models": [
+            {**{k: v for k, v in r.items() if k != "mult_adds"}, "mult_adds": rep.totals.mult_adds,
+             "flops": 2 * rep.totals.mult_adds}
+            for r, (_, rep) in zip(rows, reports)
+        ],
+    }
+    if stages:
+        data["stages"] = stage_rows
+    emit(Document("Comparison", meta, tuple(tables), data=data,
+                  csv_context={"convention": conv.name, "unit": unit}), fmt)

@@ -1,0 +1,113 @@
+"""``cnninspect reproduce``: the papers' tables regenerated, published vs computed."""
+
+from __future__ import annotations
+
+import click
+
+from .common import emit, format_option, with_exit_code
+
+
+@click.command("reproduce")
+@click.argument("tables", nargs=-1)
+@format_option()
+@with_exit_code
+def reproduce(tables: tuple[str, ...], fmt: str) -> int:
+    """Regenerate the papers' tables bundled as data (all of them by default; or TABLES
+    given as ids such as mobilenet_v1.table4 or prefixes such as efficientnet).
+
+    Every value is shown as published | computed | delta | tolerance | status. Known
+    errata are shown with their note and pass only while the computed value equals the
+    pinned one. Exit 1 when any value is outside its tolerance.
+    """
+    from ..errors import UsageError, did_you_mean
+    from ..published import judge, layout_differences, load_tables
+    from ..render.document import Column, Document, Table
+
+    available = load_tables()
+    ids = [t.id for t in available]
+    chosen = []
+    for name in tables or ("",):
+        match = [t for t in available if t.id == name or t.id.startswith(name + ".") or not name]
+        if not match:
+            raise UsageError(f"unknown table '{name}'{did_you_mean(name, ids)}; tables: {', '.join(ids)}")
+        chosen += [t for t in match if t not in chosen]
+
+    rows = []
+    styles = []
+    counts = {"ok": 0, "erratum": 0, "FAIL": 0}
+    cache: dict[tuple, object] = {}
+    for table in chosen:
+        if table.kind == "layout":
+            status, notes = _layout_status(table, layout_differences)
+            counts[status] += 1
+            rows.append({"table": table.id, "row": f"{len(table.layout_rows)} rows", "metric": "layout",
+                         "published": table.title, "computed": "", "delta": None, "tolerance": "row for row",
+                         "status": status, "note": " ".join(notes)})
+            styles.append(_style(status))
+            continue
+        for row in table.rows:
+            report = _report(row, cache)
+            for metric in row.values:
+                computed = getattr(report.totals, metric)
+                c = judge(table.id, row, metric, computed)
+                counts[c.status] += 1
+                rows.append({"table": table.id, "row": row.label, "metric": metric, "published": c.published.text,
+                             "computed": computed, "delta": c.delta_pct, "tolerance": c.published.tolerance_text(),
+                             "status": c.status, "note": c.note})
+                styles.append(_style(c.status))
+    verdict = f"{counts['ok']} ok, {counts['erratum']} known errata, {counts['FAIL']} outside tolerance"
+    table_doc = Table(
+        columns=(
+            Column("table", "Table"),
+            Column("row", "Row"),
+            Column("metric", "Metric"),
+            Column("published", "Published"),
+            Column("computed", "Computed", "int"),
+            Column("delta", "Delta", "pct"),
+            Column("tolerance", "Tolerance"),
+            Column("status", "Status"),
+            Column("note", "Note", "prose"),
+        ),
+        rows=tuple(rows),
+        styles=tuple(styles),
+    )
+    papers = sorted({t.paper for t in chosen})
+    meta = (
+        ("papers", "; ".join(papers)),
+        ("convention", "paper - mult-adds = one multiply-add per weight use in conv and FC layers (batch 1)"),
+        ("result", verdict),
+    )
+    data = {"schema": "cnninspect.reproduce/1", "passed": counts["FAIL"] == 0, "counts": counts,
+            "values": [dict(r) for r in rows]}
+    emit(Document("Published vs computed", meta, (table_doc,), data=data, csv_context={"convention": "paper"}), fmt)
+    return 1 if counts["FAIL"] else 0
+
+
+def _style(status: str) -> str:
+    return {"ok": "pass", "erratum": "warn", "FAIL": "fail"}[status]
+
+
+def _report(row, cache):  # type: ignore[no-untyped-def]
+    from ..analysis import analyze
+    from ..catalog import load_bundled, overrides_for
+    from ..resolve import resolve
+
+    key = (row.model, row.variant, tuple(sorted(row.settings.items())))
+    if key not in cache:
+        model = resolve(load_bundled(row.model), row.variant, overrides_for(dict(row.settings), row.label))
+        cache[key] = analyze(model, "paper")
+    return cache[key]
+
+
+def _layout_status(table, layout_differences):  # type: ignore[no-untyped-def]
+    from ..analysis import analyze
+    from ..catalog import load_bundled, overrides_for
+    from ..render.paper import paper_table
+    from ..resolve import resolve
+
+    model = resolve(load_bundled(table.model), table.variant, overrides_for(dict(table.settings), table.id))
+    computed = paper_table(analyze(model, "paper")).rows
+    notes = layout_differences(table, computed)
+    if any("undocumented" in n for n in notes) or len(computed) != len(table.layout_rows):
+        return "FAIL", notes
+    return ("erratum" if notes else "ok"), notes or ["matches row for row"]

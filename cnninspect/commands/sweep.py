@@ -1,0 +1,131 @@
+"""``cnninspect sweep``: totals over a grid of variants, widths, resolutions, depths, phi."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from .common import convention_options, emit, format_option, parse_set, refuse_overwrite
+
+PROGRESS_MIN_POINTS = 50
+
+
+@click.command("sweep")
+@click.argument("spec")
+@click.option("--variants", help="Comma-separated variants, or 'all'.")
+@click.option("--width", help="Widths: 1,0.75,0.5 or a range start:stop:step (stop included).")
+@click.option("--resolution", "-r", help="Resolutions: 224,192,160 or 128:224:32.")
+@click.option("--depth", help="Depth multipliers: 1,1.5,2 or a range.")
+@click.option("--phi", help="EfficientNet compound coefficients: 0,0.5,1 or a range.")
+@click.option("--set", "set_values", multiple=True, metavar="KEY=VALUE", help="Set a spec parameter for every point.")
+@click.option("--padding", type=click.Choice(["torch", "tf"]), help="'same' padding style.")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False),
+              help="Also draw mult-adds and params against the swept axis (FILE.png or FILE.svg; needs matplotlib).")
+@click.option("--force", is_flag=True, help="Allow --plot to replace an existing file.")
+@format_option()
+@convention_options
+def sweep(spec: str, variants: str | None, width: str | None, resolution: str | None, depth: str | None,
+          phi: str | None, set_values: tuple[str, ...], padding: str | None, plot_path: str | None, force: bool,
+          fmt: str, convention: str, unit: str) -> None:
+    """Totals of SPEC over a grid: one row per point (MobileNet Tables 6-7, EfficientNet B0-B7).
+
+    \b
+    Examples:
+      cnninspect sweep mobilenet_v1 --width 1,0.75,0.5,0.25
+      cnninspect sweep mobilenet_v1 --resolution 224,192,160,128
+      cnninspect sweep efficientnet --variants all
+      cnninspect sweep mobilenet_v1 --width 0.25:2.0:0.05 --resolution 96:320:32 --format csv
+    """
+    from ..catalog import parse_target
+    from ..conventions import UNITS, get_convention
+    from ..errors import UsageError
+    from ..render.document import Column, Document, Table
+    from ..resolve import Overrides
+    from ..sweep import grid, parse_axis, parse_variants, run_sweep
+
+    target = parse_target(spec)
+    axes: dict[str, list[Any]] = {
+        "variant": parse_variants(variants, target.spec) or ([target.variant] if target.variant else []),
+        "phi": parse_axis(phi, "phi"),
+        "width": parse_axis(width, "width"),
+        "resolution": parse_axis(resolution, "resolution", integer=True),
+        "depth": parse_axis(depth, "depth"),
+    }
+    if plot_path:
+        if not plot_path.endswith((".png", ".svg")):
+            raise UsageError("--plot takes a .png or .svg file name")
+        refuse_overwrite(plot_path, force)
+    points = grid(axes)
+    base = Overrides(padding=padding, values=parse_set(set_values))
+    scale = UNITS[unit]
+    if sys.stderr.isatty() and len(points) >= PROGRESS_MIN_POINTS:
+        from rich.progress import Progress
+
+        with Progress(transient=True, console=_stderr_console()) as bar:
+            task = bar.add_task(f"sweeping {len(points):,} points", total=len(points))
+            results = run_sweep(target.spec, points, convention=convention, base=base,
+                                progress=lambda: bar.advance(task))
+    else:
+        results = run_sweep(target.spec, points, convention=convention, base=base)
+    swept = [k for k in ("variant", "phi", "width", "resolution", "depth") if axes[k]]
+    rows = []
+    for p in results:
+        rows.append(
+            {
+                "variant": p.variant,
+                "phi": p.phi,
+                "width": p.width,
+                "depth": p.depth,
+                "resolution": p.resolution,
+                "params": p.params,
+                "trainable_params": p.trainable_params,
+                "mult_adds": p.mult_adds * scale,
+                "peak_activation_bytes": p.peak_activation_bytes,
+            }
+        )
+    cost = "FLOPs" if unit == "flops" else "Mult-adds"
+    columns = []
+    if axes["variant"] or target.spec.variants:
+        columns.append(Column("variant", "Variant"))
+    if axes["phi"]:
+        columns.append(Column("phi", "Phi", "float"))
+    columns += [
+        Column("width", "Width", "float"),
+        Column("depth", "Depth", "float"),
+        Column("resolution", "Resolution", "int"),
+        Column("params", "Params", "int"),
+        Column("mult_adds", cost, "int"),
+        Column("peak_activation_bytes", "Peak act. bytes", "int"),
+    ]
+    conv = get_convention(convention)
+    meta = (
+        ("spec", target.spec.name + (f" ({target.spec.citation.get('short')})" if target.spec.citation.get("short") else "")),
+        ("swept", ", ".join(f"{k} ({len(axes[k])})" for k in swept) or "nothing (one point)"),
+        ("convention", f"{conv.name} - {conv.summary}" + ("; shown as FLOPs = 2 x mult-adds" if unit == "flops" else "")),
+    )
+    notes = []
+    if plot_path:
+        from ..plot import plot_sweep
+
+        plot_sweep(rows, swept, plot_path, title=f"{target.spec.title} sweep ({conv.name} convention)", cost=cost)
+        notes.append(f"plot written to {plot_path}")
+    data = {
+        "schema": "cnninspect.sweep/1",
+        "model": target.spec.name,
+        "convention": {"name": conv.name, "description": conv.summary, "unit": unit},
+        "swept": swept,
+        "points": [
+            {**{k: v for k, v in r.items() if k != "mult_adds"}, "mult_adds": p.mult_adds, "flops": 2 * p.mult_adds}
+            for r, p in zip(rows, results)
+        ],
+    }
+    emit(Document(f"Sweep of {target.spec.name}", meta, (Table(tuple(columns), tuple(rows)),), notes=tuple(notes),
+                  data=data, csv_context={"model": target.spec.name, "convention": conv.name, "unit": unit}), fmt)
+
+
+def _stderr_console() -> Any:
+    from rich.console import Console
+
+    return Console(file=sys.stderr)
