@@ -22,7 +22,7 @@ from cnninspect.torch_engine import analyze_meta, observe_module
 from conftest import SPECS, all_variants, model_of, reduced_model, variant_id
 
 # forward passes above this many mult-adds run at a reduced resolution
-REAL_FORWARD_BUDGET = 2_500_000_000
+REAL_FORWARD_BUDGET = 1_000_000_000
 
 
 VARIANTS = all_variants()

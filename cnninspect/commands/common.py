@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-import shutil
+import os
 import sys
 from typing import Any, Callable, Iterable
 
@@ -83,29 +83,9 @@ def format_option(extra: tuple[str, ...] = ()) -> Callable[[Callable[..., Any]],
 
 
 def emit(doc: Document, fmt: str) -> None:
-    """Write a document to stdout in a format (the terminal format through rich)."""
-    rendered = FORMATS[fmt].render(doc)
-    if isinstance(rendered, str):
-        click.echo(rendered, nl=False)
-        return
-    print_rich(rendered)
-
-
-def print_rich(renderables: list[Any], err: bool = False) -> None:
-    from rich.console import Console
-
-    from rich.table import Table as RichTable
-
-    stream = sys.stderr if err else sys.stdout
-    probe = Console(width=4000, file=stream)
-    tables = [r for r in renderables if isinstance(r, RichTable)]
-    needed = max((probe.measure(t).maximum for t in tables), default=0)
-    terminal = shutil.get_terminal_size((100, 24)).columns if probe.is_terminal else 100
-    # wide tables are printed whole (never truncated); text lines wrap at the terminal width
-    console = Console(width=max(min(needed, 400), terminal), file=stream, soft_wrap=False)
-    for r in renderables:
-        # text lines are not re-wrapped (the terminal wraps them), so they stay greppable
-        console.print(r, soft_wrap=not isinstance(r, RichTable))
+    """Write a document to stdout in a format; colour only on a terminal without NO_COLOR."""
+    color = sys.stdout.isatty() and "NO_COLOR" not in os.environ and fmt == "table"
+    click.echo(FORMATS[fmt].render(doc, color), nl=False)
 
 
 def with_exit_code(f: Callable[..., int | None]) -> Callable[..., None]:

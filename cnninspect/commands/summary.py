@@ -22,13 +22,20 @@ from .common import (
 @format_option(extra=("paper",))
 @convention_options
 @click.option("--levels", "-L", type=click.IntRange(1, 100), help="Fold the layer tree to N levels (blocks show their totals).")
+@click.option("--verify", is_flag=True,
+              help="Also build real tensors and check every layer against a real forward pass and fvcore (exit 1 on disagreement).")
+@click.option("--verify-max-mb", type=click.FloatRange(min=1), default=4000, show_default=True,
+              help="Refuse --verify when its estimated memory exceeds this.")
+@click.option("--verify-max-seconds", type=click.FloatRange(min=1), default=300, show_default=True,
+              help="Refuse --verify when its estimated time exceeds this.")
 @click.option("--engine", type=click.Choice(["spec", "meta"]), default="spec", show_default=True,
               help="spec: shape arithmetic on the resolved spec (no torch import); meta: build the nn.Module "
                    "on PyTorch's meta device and walk it with hooks (same numbers, about 2 s slower).")
 @with_exit_code
 def summary(spec: str, variant: str | None, width: float | None, resolution: int | None, depth: float | None,
             phi: float | None, set_values: tuple[str, ...], padding: str | None, fmt: str, convention: str,
-            unit: str, levels: int | None, engine: str) -> int:
+            unit: str, levels: int | None, verify: bool, verify_max_mb: float, verify_max_seconds: float,
+            engine: str) -> int:
     """Layer table and totals of SPEC: a bundled name (mobilenet_v1), NAME:VARIANT
     (efficientnet:b3) or a path to a YAML spec.
 
@@ -49,15 +56,26 @@ def summary(spec: str, variant: str | None, width: float | None, resolution: int
         report = analyze_meta(model, convention)
     else:
         report = analyze(model, convention)
+    verification = None
+    if verify:
+        from ..verify import verify as run_verify
+
+        verification = run_verify(model, max_mb=verify_max_mb, max_seconds=verify_max_seconds)
     if fmt == "paper":
         from ..render.paper import paper_document
         from ..render.summary import convention_line
 
         if levels is not None:
             raise UsageError("--levels applies to the layer table, not to --format paper")
-        emit(paper_document(report, convention_line(report, unit)), "table")
-        return 0
-    from ..render.summary import summary_document
+        doc = paper_document(report, convention_line(report, unit))
+        fmt = "table"
+    else:
+        from ..render.summary import summary_document
 
-    emit(summary_document(report, unit, levels), fmt)
-    return 0
+        doc = summary_document(report, unit, levels)
+    if verification is not None:
+        from ..render.summary import with_verification
+
+        doc = with_verification(doc, verification)
+    emit(doc, fmt)
+    return 0 if verification is None or verification.ok else 1

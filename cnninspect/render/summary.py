@@ -213,3 +213,30 @@ def summary_json(report: Report, unit: str = "macs") -> dict[str, Any]:
         "layers": [row_json(r) for r in report.rows if r.is_leaf],
         "blocks": [row_json(r) for r in report.rows if not r.is_leaf],
     }
+
+
+def with_verification(doc: Document, v: Any) -> Document:
+    """Add the outcome of ``--verify`` to a summary or paper document."""
+    from dataclasses import replace
+
+    if v.ok:
+        text = (
+            f"OK - {v.layers} layers, {v.checks:,} checks against a real CPU forward pass and fvcore "
+            f"(shapes, parameters, conv/linear and fvcore multiply-adds) in {v.seconds:.1f} s "
+            f"(estimated {v.estimate.text()})"
+        )
+    else:
+        text = f"MISMATCH - first disagreeing layer: {v.mismatch.text()}"
+    data = dict(doc.data)
+    data["verify"] = {
+        "ok": v.ok,
+        "layers": v.layers,
+        "checks": v.checks,
+        "seconds": round(v.seconds, 3),
+        "fvcore_total": v.fvcore_total,
+        "mismatch": None if v.ok else {
+            "layer": v.mismatch.layer, "what": v.mismatch.what,
+            "analysis": v.mismatch.expected, "module": v.mismatch.actual,
+        },
+    }
+    return replace(doc, meta=doc.meta + (("verify", text),), data=data)

@@ -1,0 +1,59 @@
+"""Run one peer tool on a module built by cnninspect, in its own process.
+
+    python benchmarks/peer.py fvcore efficientnet:b7
+    python benchmarks/peer.py torchinfo resnet:50
+    python benchmarks/peer.py ptflops mobilenet_v1
+
+Prints one JSON line: {"tool", "model", "count", "unit"}. The module is the very one
+``cnninspect`` analyses (``cnninspect.build.build_module``), with real float32 weights,
+because every peer runs a real forward pass.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import warnings
+
+
+def main(tool: str, target: str) -> None:
+    import torch
+
+    from cnninspect.build import build_module
+    from cnninspect.catalog import parse_target
+    from cnninspect.resolve import resolve
+
+    t = parse_target(target)
+    model = resolve(t.spec, t.variant)
+    module = build_module(model)
+    shape = (1,) + tuple(model.input_shape)
+    warnings.filterwarnings("ignore")
+    if tool == "fvcore":
+        from fvcore.nn import FlopCountAnalysis
+
+        logging.getLogger("fvcore").setLevel(logging.ERROR)
+        fca = FlopCountAnalysis(module, torch.randn(shape))
+        fca.unsupported_ops_warnings(False)
+        fca.uncalled_modules_warnings(False)
+        count, unit = int(fca.total()), "fvcore flops (= mult-adds)"
+    elif tool == "torchinfo":
+        import torchinfo
+
+        stats = torchinfo.summary(module, input_size=shape, verbose=0, device="cpu")
+        count, unit = int(stats.total_mult_adds), "torchinfo mult-adds"
+    elif tool == "ptflops":
+        from ptflops import get_model_complexity_info
+
+        with torch.no_grad():
+            macs, _params = get_model_complexity_info(
+                module, tuple(model.input_shape), as_strings=False, print_per_layer_stat=False, verbose=False
+            )
+        count, unit = int(macs), "ptflops MACs"
+    else:
+        raise SystemExit(f"unknown tool {tool!r}")
+    print(json.dumps({"tool": tool, "model": target, "count": count, "unit": unit}))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2])

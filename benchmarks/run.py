@@ -1,0 +1,231 @@
+"""Benchmark harness: whole processes, wall time and peak RSS, medians after a warm-up.
+
+    python benchmarks/run.py                 # full run, writes docs/benchmarks.md
+    python benchmarks/run.py --quick         # CI: one run each, small models, peers optional
+    python benchmarks/run.py --output FILE   # write the report elsewhere
+
+Every case is a separate process started from a clean interpreter, so imports count: the
+floor is `python -c "import torch"`. Peak RSS comes from the kernel (``os.wait4``'s
+``ru_maxrss``). Timings are reported, never asserted; targets are judged in the report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PY = sys.executable
+
+
+@dataclass
+class Case:
+    key: str
+    label: str
+    argv: list[str]
+    group: str  # floor | ours | peer
+    quick: bool = True
+    target: str = ""  # human text of the target, judged later
+    walls: list[float] = field(default_factory=list)
+    rss: list[int] = field(default_factory=list)
+    output: str = ""
+    error: str = ""
+
+    @property
+    def wall(self) -> float:
+        return statistics.median(self.walls) if self.walls else float("nan")
+
+    @property
+    def peak_mb(self) -> float:
+        return statistics.median(self.rss) / 1024 if self.rss else float("nan")
+
+
+def cnn(*args: str) -> list[str]:
+    return [PY, "-m", "cnninspect", *args]
+
+
+def peer(tool: str, model: str) -> list[str]:
+    return [PY, str(ROOT / "benchmarks" / "peer.py"), tool, model]
+
+
+def cases(quick: bool) -> list[Case]:
+    big = "efficientnet:b0" if quick else "efficientnet:b7"
+    out = [
+        Case("floor", 'python -c "import torch"', [PY, "-c", "import torch"], "floor"),
+        Case("help", "cnninspect --help", cnn("--help"), "ours", target="< 0.3 s"),
+        Case("list", "cnninspect list", cnn("list"), "ours", target="< 0.3 s"),
+        Case("mobilenet", "summary mobilenet_v1", cnn("summary", "mobilenet_v1"), "ours"),
+        Case("resnet50", "summary resnet:50", cnn("summary", "resnet:50"), "ours"),
+        Case("b0", "summary efficientnet:b0", cnn("summary", "efficientnet:b0"), "ours"),
+        Case("b7", "summary efficientnet:b7", cnn("summary", "efficientnet:b7"), "ours", quick=False,
+             target="<= 1.5x floor wall, <= 1.3x floor RSS"),
+        Case("b7meta", "summary efficientnet:b7 --engine meta", cnn("summary", "efficientnet:b7", "--engine", "meta"),
+             "ours", quick=False),
+        Case("sweep8", "sweep efficientnet --variants all", cnn("sweep", "efficientnet", "--variants", "all"), "ours",
+             target="<= 2x floor wall"),
+        Case("sweep1000", "sweep mobilenet_v1, 1,000 points (40 widths x 25 resolutions)",
+             cnn("sweep", "mobilenet_v1", "--width", "0.25:2.2:0.05", "--resolution", "96:480:16", "--format", "csv"),
+             "ours", target="< 15 s"),
+    ]
+    for tool in ("fvcore", "torchinfo", "ptflops"):
+        out.append(Case(f"{tool}-b0", f"{tool} on efficientnet:b0", peer(tool, "efficientnet:b0"), "peer"))
+        out.append(Case(f"{tool}-b7", f"{tool} on {big}", peer(tool, big), "peer", quick=False))
+    return [c for c in out if c.quick or not quick]
+
+
+def run_measured(argv: list[str]) -> tuple[float, int, int, str, str]:
+    """Run once; return wall seconds, peak RSS (KiB, from wait4), exit code, stdout, stderr."""
+    import tempfile
+
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(argv, stdout=out, stderr=err, cwd=ROOT)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        return wall, usage.ru_maxrss, proc.returncode, out.read().decode(errors="replace"), err.read().decode(errors="replace")
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = ""
+    try:
+        kb = int(next(ln for ln in Path("/proc/meminfo").read_text().splitlines() if ln.startswith("MemTotal")).split()[1])
+        mem = f", {kb / 1024 / 1024:.0f} GiB RAM"
+    except (OSError, StopIteration):
+        pass
+    import importlib.metadata as md
+
+    def ver(p: str) -> str:
+        try:
+            return md.version(p)
+        except md.PackageNotFoundError:
+            return "not installed"
+
+    return (f"{cpu}, {os.cpu_count()} cores{mem}; {platform.system()} {platform.release()}; "
+            f"Python {platform.python_version()}; torch {ver('torch')}, fvcore {ver('fvcore')}, "
+            f"torchinfo {ver('torchinfo')}, ptflops {ver('ptflops')}, cnninspect {ver('cnninspect')}")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="one run each, small models (CI)")
+    ap.add_argument("--runs", type=int, default=5, help="measured runs per case (median), after one warm-up")
+    ap.add_argument("--output", default=str(ROOT / "docs" / "benchmarks.md"))
+    args = ap.parse_args()
+    runs = 1 if args.quick else args.runs
+    todo = cases(args.quick)
+    for c in todo:
+        if not args.quick:
+            run_measured(c.argv)  # warm-up: page cache, .pyc files
+        for _ in range(runs):
+            wall, rss, code, out, err = run_measured(c.argv)
+            if code != 0:
+                c.error = (err.strip().splitlines() or ["failed"])[-1][:200]
+                break
+            c.walls.append(wall)
+            c.rss.append(rss)
+            c.output = out
+        status = f"{c.wall:6.2f} s {c.peak_mb:7.0f} MB" if not c.error else f"failed: {c.error}"
+        print(f"{c.label:<60} {status}", file=sys.stderr)
+    report = render(todo, args.quick, runs)
+    Path(args.output).write_text(report)
+    print(f"wrote {args.output}", file=sys.stderr)
+    return 0
+
+
+def render(todo: list[Case], quick: bool, runs: int) -> str:
+    by = {c.key: c for c in todo}
+    floor = by["floor"]
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Generated by `python benchmarks/run.py{' --quick' if quick else ''}` on {time.strftime('%Y-%m-%d')}.",
+        "",
+        f"Machine: {machine()}.",
+        "",
+        f"Each case is a whole process from a fresh interpreter; wall time and peak RSS (kernel "
+        f"`ru_maxrss`) are the median of {runs} run(s)" + ("" if quick else " after one warm-up") + ". "
+        "The floor is `python -c \"import torch\"`. Peers run on the very modules cnninspect builds "
+        "(`benchmarks/peer.py`), with real weights, because each of them runs a forward pass.",
+        "",
+        "| Case | Wall (s) | Peak RSS (MB) | Wall / floor | RSS / floor | Target | Result |",
+        "| :--- | ---: | ---: | ---: | ---: | :--- | :--- |",
+    ]
+    for c in todo:
+        if c.error:
+            lines.append(f"| {c.label} | - | - | - | - | {c.target} | failed: {c.error} |")
+            continue
+        result = judge(c, floor)
+        lines.append(
+            f"| {c.label} | {c.wall:.2f} | {c.peak_mb:.0f} | {c.wall / floor.wall:.2f} | "
+            f"{c.peak_mb / floor.peak_mb:.2f} | {c.target} | {result} |"
+        )
+    peers = [c for c in todo if c.group == "peer" and not c.error]
+    if peers:
+        lines += ["", "## Peers against cnninspect on the same model", "",
+                  "| Peer | Model | Peer wall (s) | cnninspect wall (s) | Peer / cnninspect wall | Peer RSS (MB) | "
+                  "cnninspect RSS (MB) | Peer count | cnninspect count (same convention) |",
+                  "| :--- | :--- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+        for c in peers:
+            tool, model = c.argv[-2], c.argv[-1]
+            ours = by.get("b0" if model.endswith("b0") else "b7")
+            info = json.loads(c.output.strip().splitlines()[-1])
+            mine = our_count(tool, model)
+            same = "equal" if mine == info["count"] else (
+                "differs: ptflops also counts bias, BN, activations, pooling" if tool == "ptflops" else "DIFFERS")
+            ow = f"{ours.wall:.2f}" if ours and ours.walls else "-"
+            ratio = f"{c.wall / ours.wall:.1f}" if ours and ours.walls else "-"
+            orss = f"{ours.peak_mb:.0f}" if ours and ours.rss else "-"
+            lines.append(f"| {tool} | {model} | {c.wall:.2f} | {ow} | {ratio} | {c.peak_mb:.0f} | {orss} | "
+                         f"{info['count']:,} | {mine:,} ({same}) |")
+    return "\n".join(lines) + "\n"
+
+
+def our_count(tool: str, model: str) -> int:
+    """cnninspect's count of ``model`` in the convention that matches ``tool``."""
+    from cnninspect.analysis import analyze
+    from cnninspect.catalog import parse_target
+    from cnninspect.resolve import resolve
+
+    t = parse_target(model)
+    m = resolve(t.spec, t.variant)
+    convention = {"fvcore": "fvcore", "torchinfo": "torchinfo"}.get(tool, "paper")
+    return analyze(m, convention).totals.mult_adds
+
+
+def judge(c: Case, floor: Case) -> str:
+    if c.key in ("help", "list"):
+        return "met" if c.wall < 0.3 else f"missed by {c.wall - 0.3:.2f} s"
+    if c.key == "b7":
+        ok = c.wall <= 1.5 * floor.wall and c.peak_mb <= 1.3 * floor.peak_mb
+        return "met" if ok else "missed"
+    if c.key == "sweep8":
+        return "met" if c.wall <= 2 * floor.wall else "missed"
+    if c.key == "sweep1000":
+        return "met" if c.wall < 15 else "missed"
+    return ""
+
+
+if __name__ == "__main__":
+    if shutil.which("cnninspect") is None and not (ROOT / "cnninspect").exists():
+        raise SystemExit("install cnninspect first: pip install '.[bench]'")
+    sys.exit(main())
