@@ -30,10 +30,21 @@ class Location:
         return ":".join(parts)
 
 
+_LINE_BREAKS = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+_ESCAPE_BREAKS = {ord(c): c.encode("unicode_escape").decode("ascii") for c in _LINE_BREAKS}
+
+
 class CnnInspectError(Exception):
-    """Base class of errors caused by user input (exit code 2)."""
+    """Base class of errors caused by user input (exit code 2).
+
+    The message is always one line: line breaks that come from the user's input (a key
+    holding a newline, say) are shown escaped, as ``\\n``.
+    """
 
     exit_code = 2
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message.translate(_ESCAPE_BREAKS))
 
     def one_line(self) -> str:
         """The message as a single line, as printed by the CLI."""
@@ -63,6 +74,13 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """Return ``" (did you mean 'x'?)"`` for the closest choice, or an empty string."""
     matches = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
     return f" (did you mean '{matches[0]}'?)" if matches else ""
+
+
+def shorten(text: str, limit: int = 60) -> str:
+    """``text`` cut to about ``limit`` characters, so a hostile value cannot flood the error line."""
+    if len(text) <= limit:
+        return text
+    return f"{text[: limit - 20]}...{text[-10:]} ({len(text):,} characters)"
 
 
 def one_of(choices: Iterable[str]) -> str:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 from . import limits
+from .errors import shorten
 
 
 class _Required:
@@ -33,8 +34,8 @@ def _describe(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         return "a list"
     if isinstance(value, str):
-        return repr(value)
-    return str(value)
+        return shorten(repr(value))
+    return shorten(str(value))
 
 
 class Kind:
@@ -64,9 +65,9 @@ class Int(Kind):
                 raise ValueError(f"must be {self.description}, got {value:g}")
             value = int(value)
         if value < self.minimum:
-            raise ValueError(f"must be {self.description}, got {value}")
+            raise ValueError(f"must be {self.description}, got {_describe(value)}")
         if value > self.maximum:
-            raise ValueError(f"{value:,} is too large (limit {self.maximum:,})")
+            raise ValueError(f"{shorten(f'{value:,}')} is too large (limit {self.maximum:,})")
         return int(value)
 
 
@@ -90,7 +91,10 @@ class Float(Kind):
     def coerce(self, value: Any) -> float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ValueError(f"must be {self.description}, got {_describe(value)}")
-        v = float(value)
+        try:
+            v = float(value)
+        except OverflowError:  # an integer with hundreds of digits
+            raise ValueError(f"must be {self.description}, got {_describe(value)}") from None
         if not math.isfinite(v):
             raise ValueError(f"must be {self.description}, got {v}")
         if v < self.low or (self.low_open and v == self.low) or v > self.high or (
@@ -137,7 +141,7 @@ class Choice(Kind):
             from .errors import did_you_mean
 
             hint = did_you_mean(key, list(self.choices) + list(self.aliases))
-            raise ValueError(f"unknown value {value!r}{hint}; expected {self.description}")
+            raise ValueError(f"unknown value {shorten(repr(value))}{hint}; expected {self.description}")
         return key
 
 

@@ -27,7 +27,7 @@ from .fields import (
     Pair,
     Shortcut,
 )
-from .ops import ACTIVATION_ALIASES, ACTIVATIONS
+from .ops import ACTIVATION_ALIASES, ACTIVATIONS, fmt_shape
 
 if TYPE_CHECKING:
     from .resolve import Expansion
@@ -218,7 +218,7 @@ register(
 def _expand_bn(e: "Expansion") -> None:
     shape = e.scope.shape
     if len(shape) != 3:
-        raise e.scope.error(f"batch norm here needs a feature map, got the flat vector {shape}")
+        raise e.scope.error(f"batch norm needs a feature map but its input is the flat vector {fmt_shape(shape)}")
     e.scope.op(e.name, "bn2d", ch=shape[0], eps=e.f["eps"])
 
 
@@ -338,7 +338,7 @@ def _expand_linear(e: "Expansion") -> None:
     if len(shape) != 1:
         raise e.scope.error(
             f"a fully connected layer needs a flat input but gets the feature map "
-            f"{'x'.join(map(str, shape))}; add '- flatten' before it"
+            f"{fmt_shape(shape)}; add '- flatten' before it"
         )
     if f["act"] is None:
         e.scope.op(e.name, "linear", in_f=shape[0], out_f=f["out"], bias=f["bias"])
@@ -376,7 +376,8 @@ register(
         "local response normalisation across channels (AlexNet, GoogLeNet)",
         (
             Field("size", Int(1, 1024), 5, "channels in the window"),
-            Field("alpha", Float(0, 1e3), 1e-4, "alpha"),
+            Field("alpha", Float(0, 1e3), 1e-4,
+                  "alpha, divided by size as PyTorch and Caffe do (AlexNet's paper alpha is this / size)"),
             Field("beta", Float(0, 1e3), 0.75, "beta"),
             Field("k", Float(0, 1e3), 2.0, "k (additive constant)"),
         ),
@@ -390,7 +391,7 @@ def _expand_subsample(e: "Expansion") -> None:
     f = e.f
     shape = e.scope.shape
     if len(shape) != 3:
-        raise e.scope.error(f"subsampling needs a feature map, got the flat vector {shape}")
+        raise e.scope.error(f"subsampling needs a feature map but its input is the flat vector {fmt_shape(shape)}")
     kernel = f["kernel"]
     stride = f["stride"] or kernel
     attrs = dict(ch=shape[0], kernel=kernel, stride=stride, pad=(0, 0, 0, 0))
@@ -422,7 +423,9 @@ register(
 def _expand_rbf(e: "Expansion") -> None:
     shape = e.scope.shape
     if len(shape) != 1:
-        raise e.scope.error(f"an RBF layer needs a flat input, got {shape}; add '- flatten'")
+        raise e.scope.error(
+            f"an RBF layer needs a flat input but gets the feature map {fmt_shape(shape)}; add '- flatten' before it"
+        )
     e.scope.op(e.name, "rbf", in_f=shape[0], out_f=e.f["out"])
 
 
@@ -446,7 +449,7 @@ def _expand_mbconv(e: "Expansion") -> None:
     scope = e.scope
     in_shape = scope.shape
     if len(in_shape) != 3:
-        raise scope.error(f"MBConv needs a feature map, got {in_shape}")
+        raise scope.error(f"MBConv needs a feature map but its input is the flat vector {fmt_shape(in_shape)}")
     in_ch = in_shape[0]
     mid = int(round(in_ch * f["expand"]))
     act = f["act"]

@@ -10,12 +10,13 @@ column and key path.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, Mapping, Sequence
 
 from . import limits
-from .errors import Location, SpecError, UsageError, did_you_mean, one_of
+from .errors import Location, SpecError, UsageError, did_you_mean, one_of, shorten
 from .fields import Field
 from .ir import Concat, Gate, Model, Node, Op, Origin, Residual, Seq, Settings, Side
 from .ops import ACTIVATIONS, OPS, Shape, ShapeError, fmt_shape, resolve_padding
@@ -64,8 +65,11 @@ def settings_for(spec: Spec, variant: str | None, overrides: Overrides | None = 
             raise UsageError("--phi sets width, depth and resolution together; drop --width/--depth/--resolution")
         if not -10.0 <= overrides.phi <= 20.0:
             raise UsageError(f"--phi must be between -10 and 20, got {overrides.phi:g}")
-        w, d, r = compound(overrides.phi, spec.default_resolution)
-        values.update(width=w, depth=d, resolution=r)
+        for key, val in zip(("width", "depth", "resolution"), compound(overrides.phi, spec.default_resolution)):
+            try:
+                values[key] = spec.params[key].kind.coerce(val)
+            except ValueError as exc:
+                raise UsageError(f"--phi {overrides.phi:g} gives {key} {val:g}: {exc}") from None
     for key in ("width", "depth", "resolution"):
         val = getattr(overrides, key)
         if val is not None:
@@ -106,7 +110,8 @@ class Resolver:
     def model(self, variant: str | None) -> Model:
         in_shape = self.input_shape
         origin = Origin(self.spec.source, None, "layers")
-        root = Scope(self, "", "model", in_shape, origin, Location(self.spec.source), "layers")
+        loc = self.spec.layers_loc or Location(self.spec.source)
+        root = Scope(self, "", "model", in_shape, origin, loc, "layers")
         self.entries(root, self.spec.layers, width=self.settings.width, stride_one=False)
         node = root.close()
         assert isinstance(node, Seq)
@@ -124,20 +129,28 @@ class Resolver:
 
     # -- entries ------------------------------------------------------------------------
 
-    def entries(self, scope: "Scope", entries: Sequence[LayerEntry], *, width: float, stride_one: bool) -> None:
+    def entries(self, scope: "Scope", entries: Sequence[LayerEntry], *, width: float | None, stride_one: bool) -> None:
+        """Resolve entries into ``scope``; ``width`` None means fixed (no scaling, no rounding)."""
         for index, entry in enumerate(entries):
             self.entry(scope, entry, index, width=width, stride_one=stride_one)
 
-    def entry(self, scope: "Scope", entry: LayerEntry, index: int, *, width: float, stride_one: bool) -> None:
+    def entry(self, scope: "Scope", entry: LayerEntry, index: int, *, width: float | None, stride_one: bool) -> None:
         if entry.when is not None and not all(self.values[k] in allowed for k, allowed in entry.when.items()):
             return
         if entry.fixed:
-            width = 1.0
-        elif entry.min_width is not None:
+            width = None
+        elif entry.min_width is not None and width is not None:
             width = max(width, entry.min_width)
         lt = entry.layer_type
         fields = self.fields(entry, width)
         name = entry.name or f"{entry.type}{index}"
+        if name in scope.names:
+            auto = "" if entry.name else f" (an entry without 'name' is called <type><position>, here '{name}')"
+            raise SpecError(
+                f"the name '{name}' is used twice in the same list{auto}; give this layer another name",
+                entry.loc,
+                entry.path,
+            )
         origin = Origin(self.spec.source, entry.loc.line, entry.path, entry.type, MappingProxyType(dict(entry.paper)))
         repeat = None
         if entry.repeat is not None:
@@ -168,7 +181,7 @@ class Resolver:
         stage.label = f"{_label(first_child)} x{repeat}"
         stage.close(attach=True, repeat=repeat)
 
-    def fields(self, entry: LayerEntry, width: float) -> dict[str, Any]:
+    def fields(self, entry: LayerEntry, width: float | None) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for f in entry.layer_type.fields:
             if f.name in entry.fields:
@@ -177,7 +190,7 @@ class Resolver:
                 value = self.value(raw, f, f"{entry.path}.{entry.type}.{f.name}", loc)
             else:
                 value = field_default(f)
-            if f.channels and value is not None:
+            if f.channels and value is not None and width is not None:
                 value = self.channels(value, width, entry, f)
             out[f.name] = value
         return out
@@ -189,7 +202,7 @@ class Resolver:
         try:
             return f.kind.coerce(value)
         except ValueError as exc:
-            raise SpecError(f"${raw.name} = {value!r}: {exc}", raw.loc, path) from None
+            raise SpecError(f"${raw.name} = {shorten(repr(value))}: {exc}", raw.loc, path) from None
 
     def channels(self, value: int, width: float, entry: LayerEntry, f: Field) -> int:
         scaled = round_channels(value, width, self.spec.rounding)
@@ -246,7 +259,7 @@ class Expansion:
     scope: "Scope"
     name: str
     f: dict[str, Any]
-    width: float
+    width: float | None  # None inside a ``fixed`` entry
     stride_one: bool
 
     def entries(self, scope: "Scope", entries: Sequence[LayerEntry]) -> None:
@@ -280,6 +293,7 @@ class Scope:
         self.loc = loc
         self.path = path
         self.nodes: list[Node] = []
+        self.names: set[str] = set()
         self.parent: Scope | None = None
 
     # -- structure ----------------------------------------------------------------------
@@ -304,16 +318,20 @@ class Scope:
         return s
 
     def add(self, node: Node) -> Node:
-        for existing in self.nodes:
-            if existing.name == node.name:
-                raise SpecError(f"the name '{node.name}' is used twice in the same list", self.loc, self.path)
+        if node.name in self.names:
+            raise SpecError(f"the name '{node.name}' is used twice in the same list", self.loc, self.path)
+        self.names.add(node.name)
         self.nodes.append(node)
         self.shape = node.out_shape
         return node
 
     def close(self, *, attach: bool = False, collapse: bool = False, repeat: int | None = None) -> Node:
         if not self.nodes:
-            raise SpecError("this block resolves to no layers (all its entries are disabled by 'when')", self.loc, self.path)
+            raise SpecError(
+                "no layers left: every entry of this list is disabled by its 'when' for these parameter values",
+                self.loc,
+                self.path,
+            )
         node: Node
         if collapse and len(self.nodes) == 1 and isinstance(self.nodes[0], Op):
             node = replace(self.nodes[0], name=self.name)
@@ -337,9 +355,25 @@ class Scope:
         except ShapeError as exc:
             raise SpecError(f"{exc} (model input {fmt_shape(self.resolver.input_shape)})", self.loc, self.path) from None
         self.resolver.count_op(self.loc, self.path)
+        self._check_size(kind, attrs, out)
         op = Op(name, kind, attrs, self.shape, out, self.origin)
         self.add(op)
         return op
+
+    def _check_size(self, kind: str, attrs: Mapping[str, Any], out: Shape) -> None:
+        """Refuse tensors too big for any engine (PyTorch cannot even describe them)."""
+        limit = limits.MAX_TENSOR_ELEMENTS
+        if math.prod(out) > limit:
+            raise self.error(
+                f"this layer's output {fmt_shape(out)} would have {math.prod(out):,} values, more than "
+                f"the limit of {limit:,}; check the channels, padding and resolution"
+            )
+        for pname, (numel, _trainable) in OPS[kind].params(attrs, self.shape).items():
+            if numel > limit:
+                raise self.error(
+                    f"this layer's {pname} would have {numel:,} values (input {fmt_shape(self.shape)}), "
+                    f"more than the limit of {limit:,}; check the channels and sizes"
+                )
 
     def conv(
         self,
@@ -392,7 +426,10 @@ class Scope:
         s = self.child(name, label)
         if depthwise:
             if len(self.shape) != 3:
-                raise self.error(f"a depthwise convolution needs a feature map, got {fmt_shape(self.shape)}")
+                raise self.error(
+                    "a depthwise convolution needs a feature map but its input is the flat vector "
+                    f"{fmt_shape(self.shape)}"
+                )
             out = groups = self.shape[0]
         s.conv("conv", out=out, kernel=kernel, stride=stride, padding=padding, groups=groups,
                bias=(not bn) if bias is None else bias, connections=connections)
@@ -466,8 +503,10 @@ class Scope:
     def _projection(self, in_shape: Shape, out_shape: Shape, bn: bool) -> Node:
         if len(in_shape) != 3 or len(out_shape) != 3:
             raise self.error("a projection shortcut needs feature maps on both ends", "shortcut")
-        sh, sw = in_shape[1] // out_shape[1], in_shape[2] // out_shape[2]
-        if sh < 1 or sw < 1 or -(-in_shape[1] // sh) != out_shape[1] or -(-in_shape[2] // sw) != out_shape[2]:
+        # a 1x1 convolution with stride s gives ceil(n / s); the smallest stride that can map n to m
+        # is ceil(n / m) (7 -> 4 needs stride 2, as in a ResNet on odd feature-map sizes)
+        sh, sw = -(-in_shape[1] // out_shape[1]), -(-in_shape[2] // out_shape[2])
+        if -(-in_shape[1] // sh) != out_shape[1] or -(-in_shape[2] // sw) != out_shape[2]:
             raise self.error(
                 f"no 1x1 strided projection maps {fmt_shape(in_shape)} to {fmt_shape(out_shape)}",
                 "shortcut",

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from . import limits
-from .errors import Location, SpecError, did_you_mean, one_of
+from .errors import Location, SpecError, did_you_mean, one_of, shorten
 from .fields import REQUIRED, Bool, Branches, Choice, Field, Float, Int, Kind, Layers, Shortcut, Str
 from .layers import COMMON_KEYS, LAYER_TYPES, TYPE_ALIASES, LayerType
 from .yamlsrc import YNode, load_yaml_file, parse_yaml
@@ -23,6 +23,20 @@ from .yamlsrc import YNode, load_yaml_file, parse_yaml
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 SPEC_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_\-]*$")
 BUILTIN_PARAMS = ("width", "depth", "resolution")
+# Attributes of torch.nn.Sequential: a layer (= submodule) of one of these names cannot be
+# registered by the builder. Kept here so that loading a spec never imports torch; a test
+# checks the list against the installed torch. Names starting with '_' are refused as well.
+RESERVED_LAYER_NAMES = frozenset(
+    """T_destination add_module append apply bfloat16 buffers call_super_init children compile
+    cpu cuda double dump_patches eval extend extra_repr float forward get_buffer get_extra_state
+    get_parameter get_submodule half insert ipu load_state_dict modules mtia named_buffers
+    named_children named_modules named_parameters parameters pop register_backward_hook
+    register_buffer register_forward_hook register_forward_pre_hook register_full_backward_hook
+    register_full_backward_pre_hook register_load_state_dict_post_hook
+    register_load_state_dict_pre_hook register_module register_parameter
+    register_state_dict_post_hook register_state_dict_pre_hook requires_grad_ set_extra_state
+    set_submodule share_memory state_dict to to_empty train training type xpu zero_grad""".split()
+)
 
 
 @dataclass(frozen=True)
@@ -116,6 +130,7 @@ class Spec:
     layers: tuple[LayerEntry, ...]
     paper: Mapping[str, Any]
     notes: tuple[str, ...] = field(default_factory=tuple)
+    layers_loc: Location | None = None  # where the top-level 'layers' list starts
 
 
 TOP_KEYS = (
@@ -194,11 +209,13 @@ def spec_from_node(root: YNode, source: str) -> Spec:
     default_variant = None
     if "default_variant" in items:
         node = items["default_variant"]
-        default_variant = str(node.value) if node.is_scalar and node.value is not None else None
+        if not node.is_scalar or node.value is None:
+            raise SpecError(f"must be the name of a variant, got {node.kind_name()}", node.loc, "default_variant")
+        default_variant = str(node.value)
         if default_variant not in variants:
             raise SpecError(
-                f"default_variant {default_variant!r} is not in 'variants' "
-                f"({one_of(variants) or 'none declared'}){did_you_mean(str(default_variant), variants)}",
+                f"{default_variant!r} is not one of the spec's variants "
+                f"({one_of(variants) or 'none declared'}){did_you_mean(default_variant, variants)}",
                 node.loc,
                 "default_variant",
             )
@@ -223,6 +240,7 @@ def spec_from_node(root: YNode, source: str) -> Spec:
         layers=layers,
         paper=paper,
         notes=notes,
+        layers_loc=items["layers"].loc,
     )
 
 
@@ -498,6 +516,13 @@ def _entry_fields(
                 items["name"].loc,
                 f"{path}.name",
             )
+        if name.startswith("_") or name in RESERVED_LAYER_NAMES:
+            raise SpecError(
+                f"the layer name '{name}' is reserved (PyTorch modules use it for their own "
+                "attributes); choose another name",
+                items["name"].loc,
+                f"{path}.name",
+            )
     repeat: int | ParamRef | None = None
     if "repeat" in items:
         repeat = _ref_or(ctx, items["repeat"], f"{path}.repeat", Field("repeat", Int(1, limits.MAX_REPEAT)))
@@ -528,7 +553,10 @@ def _entry_fields(
 
 def _field_value(ctx: _Ctx, f: Field, node: YNode, path: str) -> Any:
     if isinstance(f.kind, Layers):
-        return _parse_layers(ctx, node, path)
+        layers = _parse_layers(ctx, node, path)
+        if not layers:
+            raise SpecError("the list is empty; it needs at least one layer", node.loc, path)
+        return layers
     if isinstance(f.kind, Branches):
         if not node.is_seq or not node.seq:
             raise SpecError("must be a list of branches, each a list of layers", node.loc, path)
@@ -581,6 +609,8 @@ def _parse_when(ctx: _Ctx, node: YNode, path: str) -> Mapping[str, tuple[Any, ..
             )
         decl = ctx.params[key]
         raw = vnode.seq if vnode.is_seq else (vnode,)
+        if not raw:
+            raise SpecError("lists no values, so the layer would never be used", vnode.loc, f"{path}.{key}")
         vals = []
         for v in raw:
             vals.append(_scalar(v, f"{path}.{key}", decl.kind))
@@ -600,7 +630,10 @@ def _check_refs(ctx: _Ctx, variants: Mapping[str, Variant]) -> None:
             try:
                 f.kind.coerce(value)
             except ValueError as exc:
-                raise SpecError(f"${ref.name} = {value!r} ({who}, {vloc}): {exc}", ref.loc, path) from None
+                where = f", line {vloc.line}" if vloc.line is not None else ""
+                raise SpecError(
+                    f"${ref.name} = {shorten(repr(value))} ({who}{where}): {exc}", ref.loc, path
+                ) from None
 
 
 def field_default(f: Field) -> Any:

@@ -13,11 +13,11 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Optional
 
 import yaml
 
-from .errors import Location, SpecError
+from .errors import Location, SpecError, shorten
 
 MAX_FILE_BYTES = 1_000_000
 MAX_NODES = 200_000
@@ -88,10 +88,10 @@ def describe_scalar(value: Any) -> str:
     if isinstance(value, bool):
         return f"the boolean {str(value).lower()}"
     if isinstance(value, int):
-        return f"the integer {value}"
+        return f"the integer {shorten(str(value))}"
     if isinstance(value, float):
         return f"the number {value:g}"
-    return f"the string {value!r}"
+    return f"the string {shorten(repr(value))}"
 
 
 def read_text(path: str | os.PathLike[str], *, label: str | None = None, max_bytes: int = MAX_FILE_BYTES) -> str:
@@ -124,7 +124,8 @@ def decode_utf8(data: bytes, name: str) -> str:
     except UnicodeDecodeError as exc:
         before = data[: exc.start]
         line = before.count(b"\n") + 1
-        column = exc.start - (before.rfind(b"\n") + 1) + 1
+        line_start = before.rfind(b"\n") + 1
+        column = len(data[line_start : exc.start].decode("utf-8", errors="replace")) + 1  # in characters
         raise SpecError(
             f"not valid UTF-8 (byte 0x{data[exc.start]:02x}); save the file as UTF-8",
             Location(name, line, column),
@@ -140,12 +141,20 @@ def parse_yaml(text: str, name: str) -> YNode:
     try:
         documents = list(yaml.compose_all(text, Loader=_Loader))
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        loc = Location(name, mark.line + 1, mark.column + 1) if mark else Location(name)
-        problem = exc.problem or exc.context or "invalid YAML"
-        raise SpecError(f"YAML syntax error: {problem}", loc) from None
+        raise _syntax_error(exc, text, name) from None
+    except yaml.reader.ReaderError as exc:
+        code = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        raise SpecError(
+            f"the character U+{code:04X} is not allowed in YAML ({exc.reason}); remove it",
+            _text_loc(name, text, text.find(chr(code))),
+        ) from None
+    except UnicodeError as exc:  # lone surrogates in text given as a Python string
+        start = exc.start if isinstance(exc, UnicodeEncodeError) else -1
+        raise SpecError("text is not valid Unicode (lone surrogate)", _text_loc(name, text, start)) from None
     except yaml.YAMLError as exc:
         raise SpecError(f"YAML error: {exc}", Location(name)) from None
+    except RecursionError:  # the pure-Python loader on very deep nesting
+        raise SpecError(f"nesting deeper than {MAX_NESTING} levels", Location(name)) from None
     documents = [d for d in documents if d is not None]
     if not documents:
         raise SpecError("file is empty; expected a YAML mapping", Location(name, 1, 1))
@@ -155,8 +164,33 @@ def parse_yaml(text: str, name: str) -> YNode:
             "file holds several YAML documents ('---'); put one spec per file",
             _loc(name, second),
         )
+    root = documents[0]
+    _check_expansion(root, name)
     counter = [0]
-    return _convert(documents[0], name, counter, 0)
+    return _convert(root, name, counter, 0, None)
+
+
+def _text_loc(name: str, text: str, index: int) -> Location:
+    """The location of character ``index`` of ``text`` (just the file when unknown)."""
+    if index < 0:
+        return Location(name)
+    line_start = text.rfind("\n", 0, index) + 1
+    return Location(name, text.count("\n", 0, index) + 1, index - line_start + 1)
+
+
+def _syntax_error(exc: yaml.MarkedYAMLError, text: str, name: str) -> SpecError:
+    """A located one-line message for a YAML syntax error, with a hint where one helps."""
+    mark = exc.problem_mark or exc.context_mark
+    loc = Location(name, mark.line + 1, mark.column + 1) if mark else Location(name)
+    lines = text.split("\n")
+    if mark is not None and mark.line < len(lines) and lines[mark.line][mark.column : mark.column + 1] == "\t":
+        return SpecError("YAML syntax error: tab character; YAML indentation must use spaces", loc)
+    problem = exc.problem or exc.context or "invalid YAML"
+    cmark = exc.context_mark
+    if exc.problem and exc.context and cmark is not None and mark is not None and cmark.line != mark.line:
+        # e.g. "did not find expected ',' or '}' (while parsing a flow mapping started at line 4)"
+        problem += f" ({exc.context} started at line {cmark.line + 1})"
+    return SpecError(f"YAML syntax error: {problem}", loc)
 
 
 def load_yaml_file(path: str | os.PathLike[str], *, label: str | None = None) -> YNode:
@@ -168,52 +202,131 @@ def _loc(name: str, node: yaml.Node) -> Location:
     return Location(name, node.start_mark.line + 1, node.start_mark.column + 1)
 
 
-def _convert(node: yaml.Node, name: str, counter: list[int], depth: int) -> YNode:
+# A key path as a linked list, formatted only for an error: (parent, "key" or "[3]") or None.
+_Path = Optional[tuple[Any, str]]
+
+
+def _path_str(path: _Path) -> str | None:
+    parts: list[str] = []
+    while path is not None:
+        path, part = path
+        parts.append(part)
+    text = "".join(reversed(parts)).lstrip(".")
+    return text or None
+
+
+def _expanded_size(node: yaml.Node, memo: dict[int, int], depth: int = 0) -> int:
+    """How many values ``node`` becomes once aliases are expanded (each shared node counted once
+    per use). A node that contains itself (``&a [*a]``) counts as too many."""
+    key = id(node)
+    if key in memo:
+        return memo[key]
+    memo[key] = MAX_NODES + 1  # while in progress: a cycle back to this node is infinite
+    size = 1
+    if depth <= MAX_NESTING:  # deeper documents are refused by _convert
+        if isinstance(node, yaml.MappingNode):
+            children = [c for pair in node.value for c in pair]
+        elif isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        else:
+            children = []
+        for child in children:
+            size += _expanded_size(child, memo, depth + 1)
+            if size > MAX_NODES:
+                break
+    memo[key] = size
+    return size
+
+
+def _check_expansion(root: yaml.Node, name: str) -> None:
+    """Refuse alias bombs before expanding them: walk down to the node that blows up."""
+    memo: dict[int, int] = {}
+    if _expanded_size(root, memo) <= MAX_NODES:
+        return
+    node, path = root, None
+    seen = {id(root)}
+    while True:
+        if isinstance(node, yaml.MappingNode):
+            children = [(v, (path, f".{k.value}")) for k, v in node.value]
+        elif isinstance(node, yaml.SequenceNode):
+            children = [(v, (path, f"[{i}]")) for i, v in enumerate(node.value)]
+        else:
+            children = []
+        big = [(c, p) for c, p in children if memo.get(id(c), 0) > MAX_NODES]
+        if not big:
+            break
+        if id(big[0][0]) in seen:
+            raise SpecError(
+                "an alias here refers back to a value that contains it (a recursive anchor), so the "
+                "document never ends; refusing to load",
+                _loc(name, node),
+                _path_str(path),
+            )
+        node, path = big[0]
+        seen.add(id(node))
+    raise SpecError(
+        f"document expands to more than {MAX_NODES:,} values (aliases?); refusing to load",
+        _loc(name, node),
+        _path_str(path),
+    )
+
+
+def _convert(node: yaml.Node, name: str, counter: list[int], depth: int, path: _Path) -> YNode:
+    """Convert a composed node; ``path`` is its key path (``layers[3].conv``) for errors."""
     counter[0] += 1
     loc = _loc(name, node)
     if counter[0] > MAX_NODES:
         raise SpecError(
-            f"document expands to more than {MAX_NODES:,} values (aliases?); refusing to load", loc
+            f"document expands to more than {MAX_NODES:,} values (aliases?); refusing to load",
+            loc,
+            _path_str(path),
         )
     if depth > MAX_NESTING:
-        raise SpecError(f"nesting deeper than {MAX_NESTING} levels", loc)
+        raise SpecError(f"nesting deeper than {MAX_NESTING} levels", loc, _path_str(path))
     if isinstance(node, yaml.MappingNode):
         if node.tag != _MAP:
-            raise _bad_tag(node, loc)
+            raise _bad_tag(node, loc, _path_str(path))
         items: dict[str, YNode] = {}
         key_locs: dict[str, Location] = {}
         for key_node, value_node in node.value:
             kloc = _loc(name, key_node)
             if key_node.tag == "tag:yaml.org,2002:merge":
-                raise SpecError("YAML merge keys ('<<') are not supported; write the keys out", kloc)
+                raise SpecError(
+                    "YAML merge keys ('<<') are not supported; write the keys out", kloc, _path_str(path)
+                )
             if not isinstance(key_node, yaml.ScalarNode):
-                raise SpecError("mapping keys must be plain names, not lists or mappings", kloc)
-            key_val = _scalar(key_node, kloc)
+                raise SpecError("mapping keys must be plain names, not lists or mappings", kloc, _path_str(path))
+            key_val = _scalar(key_node, kloc, path)
             if key_val is None or isinstance(key_val, (list, dict)):
-                raise SpecError("mapping keys must be plain names", kloc)
+                raise SpecError("mapping keys must be plain names", kloc, _path_str(path))
             key = str(key_val).lower() if isinstance(key_val, bool) else str(key_val)
+            sub = (path, f".{key}")
             if key in items:
-                raise SpecError(f"duplicate key '{key}'", kloc)
-            items[key] = _convert(value_node, name, counter, depth + 1)
+                raise SpecError(f"duplicate key '{key}'", kloc, _path_str(sub))
+            items[key] = _convert(value_node, name, counter, depth + 1, sub)
             key_locs[key] = kloc
         return YNode(loc, items=items, key_locs=key_locs)
     if isinstance(node, yaml.SequenceNode):
         if node.tag != _SEQ:
-            raise _bad_tag(node, loc)
-        return YNode(loc, seq=tuple(_convert(v, name, counter, depth + 1) for v in node.value))
+            raise _bad_tag(node, loc, _path_str(path))
+        return YNode(
+            loc,
+            seq=tuple(_convert(v, name, counter, depth + 1, (path, f"[{i}]")) for i, v in enumerate(node.value)),
+        )
     assert isinstance(node, yaml.ScalarNode)
-    return YNode(loc, value=_scalar(node, loc))
+    return YNode(loc, value=_scalar(node, loc, path))
 
 
-def _bad_tag(node: yaml.Node, loc: Location) -> SpecError:
+def _bad_tag(node: yaml.Node, loc: Location, path: str | None) -> SpecError:
     return SpecError(
-        f"YAML tag '{node.tag}' is not allowed; specs may only use plain mappings, lists, "
+        f"YAML tag '{shorten(node.tag)}' is not allowed; specs may only use plain mappings, lists, "
         "strings, numbers, booleans and null",
         loc,
+        path,
     )
 
 
-def _scalar(node: yaml.ScalarNode, loc: Location) -> Any:
+def _scalar(node: yaml.ScalarNode, loc: Location, path: _Path) -> Any:
     tag = node.tag
     text = node.value
     if tag in (_STR, "tag:yaml.org,2002:timestamp"):
@@ -229,13 +342,13 @@ def _scalar(node: yaml.ScalarNode, loc: Location) -> Any:
             try:
                 return int(text.replace("_", ""))
             except ValueError:
-                raise SpecError(f"cannot read {text!r} as an integer", loc) from None
+                raise SpecError(f"cannot read {shorten(text)!r} as an integer", loc, _path_str(path)) from None
     if tag == _FLOAT:
         low = text.lower().replace("_", "")
         if low in (".inf", "+.inf", "-.inf", ".nan"):
-            raise SpecError(f"{text!r} is not a finite number", loc)
+            raise SpecError(f"{text!r} is not a finite number", loc, _path_str(path))
         try:
             return float(low)
         except ValueError:
-            raise SpecError(f"cannot read {text!r} as a number", loc) from None
-    raise _bad_tag(node, loc)
+            raise SpecError(f"cannot read {shorten(text)!r} as a number", loc, _path_str(path)) from None
+    raise _bad_tag(node, loc, _path_str(path))

@@ -46,11 +46,12 @@ class Value:
         return half_unit(self.text)
 
     def tolerance_text(self) -> str:
+        """The tolerance in the unit the paper printed: 4.2M -> +-0.05M, 60,000 -> +-0.5."""
         if self.tol_rel is not None:
             return f"{self.tol_rel * 100:g}%"
-        from ..render.document import fmt_si
-
-        return "+-" + fmt_si(self.tolerance())
+        m = _NUM.match(self.text)
+        suffix = m.group(2) if m else ""
+        return f"+-{self.tolerance() / _SUFFIX[suffix]:g}{suffix}"
 
 
 @dataclass(frozen=True)

@@ -103,7 +103,11 @@ def layer_rows(report: Report) -> PaperTable:
     return PaperTable(title, ("Type / Stride", "Filter Shape", "Input Size"), tuple(collapse(rows)))
 
 
-def _last_conv_channels(node: Node) -> int:
+def stage_channels(node: Node) -> int:
+    """A stage's output channels; for a head ending in a flat vector (pool & FC), the
+    channels of its last convolution (EfficientNet's 1280)."""
+    if len(node.out_shape) == 3:
+        return node.out_shape[0]
     found = [op.attrs["out_ch"] for _, op in ops(node) if op.kind in ("conv2d", "conv_table")]
     if isinstance(node, Op) and node.kind in ("conv2d", "conv_table"):
         found.append(node.attrs["out_ch"])
@@ -125,7 +129,7 @@ def stages(report: Report) -> PaperTable:
     for i, node in enumerate(report.model.root.children, start=1):
         _, h, w = node.in_shape if len(node.in_shape) == 3 else (0, 1, 1)
         n = node.repeat if isinstance(node, Seq) and node.repeat is not None else 1
-        rows.append((str(i), stage_operator(node), f"{h}x{w}", str(_last_conv_channels(node)), str(n)))
+        rows.append((str(i), stage_operator(node), f"{h}x{w}", str(stage_channels(node)), str(n)))
     title = str(report.model.paper.get("table", f"{report.model.title} stages"))
     return PaperTable(title, ("Stage", "Operator", "Resolution", "#Channels", "#Layers"), tuple(rows))
 

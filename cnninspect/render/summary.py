@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..analysis import Report, Row
+from ..analysis import Report, Row, weight_depth
 from ..conventions import UNITS
 from ..ir import Model
 from .document import Column, Document, Table, fmt_int, fmt_shape, fmt_si
@@ -142,6 +142,7 @@ def summary_document(report: Report, unit: str = "macs", levels: int | None = No
         ("Non-trainable params", fmt_int(t.non_trainable_params)),
         (f"{cost} ({report.convention.name})", f"{fmt_int(t.mult_adds * scale)} ({fmt_si(t.mult_adds * scale)})"),
         ("Peak activations", f"{t.peak_activation_bytes / 1e6:.2f} MB (fp32, batch 1)"),
+        ("Depth", f"{weight_depth(model)} weight layers on the longest path"),
         ("Output", fmt_shape(report.output_shape)),
     ]
     meta = model_meta(model) + [convention_line(report, unit), ("engine", ENGINE_TEXT.get(report.engine, report.engine))]
@@ -168,7 +169,7 @@ def summary_json(report: Report, unit: str = "macs") -> dict[str, Any]:
             "name": r.name,
             "type": r.type,
             "kind": r.kind,
-            "depth": r.depth,
+            "level": r.depth,
             "input_shape": list(r.input_shape),
             "output_shape": list(r.output_shape),
             "kernel": list(r.kernel) if r.kernel else None,
@@ -209,6 +210,7 @@ def summary_json(report: Report, unit: str = "macs") -> dict[str, Any]:
             "mult_adds": t.mult_adds,
             "flops": 2 * t.mult_adds,
             "peak_activation_bytes": t.peak_activation_bytes,
+            "depth": weight_depth(model),
         },
         "layers": [row_json(r) for r in report.rows if r.is_leaf],
         "blocks": [row_json(r) for r in report.rows if not r.is_leaf],
