@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from collections.abc import Mapping
 
 from .conventions import Convention, OpFacts, get_convention
 from .ir import Concat, Gate, Model, Node, Op, Origin, Residual, Seq, Side, children, structure
@@ -293,16 +293,3 @@ def weight_depth(model: Model) -> int:
         return 0  # Side
 
     return longest(model.root)
-
-
-def count_summary(report: Report) -> dict[str, Any]:
-    """Totals as plain integers (for JSON, CSV and comparisons)."""
-    t = report.totals
-    return {
-        "params": t.params,
-        "trainable_params": t.trainable_params,
-        "non_trainable_params": t.non_trainable_params,
-        "mult_adds": t.mult_adds,
-        "flops": 2 * t.mult_adds,
-        "peak_activation_bytes": t.peak_activation_bytes,
-    }

@@ -12,7 +12,8 @@ shapes only. That is how ``summary`` stays fast and small for EfficientNet-B7 at
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any, Callable, Mapping
+from typing import Any
+from collections.abc import Callable, Mapping
 
 import torch
 from torch import nn

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 from pathlib import Path
 
@@ -33,7 +33,7 @@ def bundled_path(name: str) -> Path:
     return _specs_dir() / f"{name}.yaml"
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_bundled(name: str) -> Spec:
     path = bundled_path(name)
     if not path.is_file():
@@ -93,7 +93,7 @@ def parse_model_ref(text: str) -> ModelRef:
     return ModelRef(parse_target(base), settings, text)
 
 
-def overrides_for(settings: dict[str, Any], where: str) -> "Overrides":
+def overrides_for(settings: dict[str, Any], where: str) -> Overrides:
     """Split settings into the built-in overrides and spec parameter values."""
     from .resolve import Overrides
 

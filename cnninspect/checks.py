@@ -23,7 +23,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
+from collections.abc import Mapping
 
 from .errors import CnnInspectError, Location, SpecError, did_you_mean
 from .yamlsrc import YNode, load_yaml_file

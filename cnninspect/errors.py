@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass
-from typing import Iterable
+from collections.abc import Iterable
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ class SpecError(CnnInspectError):
 
     def _format(self) -> str:
         prefix = f"{self.loc}: " if self.loc is not None else ""
-        where = f"{self.path}: " if self.path else ""
+        where = f"{shorten(self.path, 80)}: " if self.path else ""
         return f"{prefix}{where}{self.message}"
 
 

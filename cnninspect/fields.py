@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 from . import limits
 from .errors import shorten
@@ -259,11 +260,6 @@ class Field:
         return isinstance(self.kind, Layers)
 
 
-def fields_by_name(fields: Sequence[Field]) -> dict[str, Field]:
-    return {f.name: f for f in fields}
-
-
-Coercer = Callable[[Any], Any]
 
 
 class Branches(Kind):

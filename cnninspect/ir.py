@@ -17,7 +17,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Iterator, Mapping, Union
+from typing import Any, Union
+from collections.abc import Iterator, Mapping
 
 from .ops import Shape
 
@@ -55,7 +56,7 @@ class Op:
 @dataclass(frozen=True)
 class Seq:
     name: str
-    children: tuple["Node", ...]
+    children: tuple[Node, ...]
     label: str
     in_shape: Shape
     out_shape: Shape
@@ -66,9 +67,9 @@ class Seq:
 @dataclass(frozen=True)
 class Residual:
     name: str
-    body: "Node"
-    shortcut: "Node"
-    post: "Node | None"
+    body: Node
+    shortcut: Node
+    post: Node | None
     label: str
     in_shape: Shape
     out_shape: Shape
@@ -78,7 +79,7 @@ class Residual:
 @dataclass(frozen=True)
 class Concat:
     name: str
-    branches: tuple["Node", ...]
+    branches: tuple[Node, ...]
     label: str
     in_shape: Shape
     out_shape: Shape
@@ -88,7 +89,7 @@ class Concat:
 @dataclass(frozen=True)
 class Gate:
     name: str
-    branch: "Node"
+    branch: Node
     label: str
     in_shape: Shape
     out_shape: Shape
@@ -98,7 +99,7 @@ class Gate:
 @dataclass(frozen=True)
 class Side:
     name: str
-    branch: "Node"
+    branch: Node
     label: str
     in_shape: Shape
     out_shape: Shape

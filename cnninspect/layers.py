@@ -10,7 +10,8 @@ structures (``residual``, ``concat``, ``gate``) that specs may also write out by
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
 
 from . import limits
 from .fields import (
@@ -47,7 +48,7 @@ class LayerType:
     name: str
     help: str
     fields: tuple[Field, ...]
-    expand: Callable[["Expansion"], None]
+    expand: Callable[[Expansion], None]
     label: Callable[[Mapping[str, Any]], str]
     aliases: tuple[str, ...] = ()
     primary: str | None = None
@@ -87,7 +88,7 @@ def _fmt_num(x: float) -> str:
 # --- primitives -------------------------------------------------------------------------
 
 
-def _expand_conv(e: "Expansion") -> None:
+def _expand_conv(e: Expansion) -> None:
     f = e.f
     e.scope.conv_unit(
         e.name,
@@ -126,7 +127,7 @@ register(
 )
 
 
-def _expand_dwconv(e: "Expansion") -> None:
+def _expand_dwconv(e: Expansion) -> None:
     f = e.f
     e.scope.conv_unit(
         e.name, f"DWConv{_k(f)}", out=0, kernel=f["kernel"], stride=f["stride"], padding=f["padding"],
@@ -153,7 +154,7 @@ register(
 )
 
 
-def _expand_pwconv(e: "Expansion") -> None:
+def _expand_pwconv(e: Expansion) -> None:
     f = e.f
     e.scope.conv_unit(
         e.name, "Conv1x1", out=f["out"], kernel=(1, 1), bias=f["bias"], bn=f["bn"], act=f["act"],
@@ -178,7 +179,7 @@ register(
 )
 
 
-def _expand_dwsep(e: "Expansion") -> None:
+def _expand_dwsep(e: Expansion) -> None:
     f = e.f
     if not f["separable"]:
         e.scope.conv_unit(
@@ -215,7 +216,7 @@ register(
 )
 
 
-def _expand_bn(e: "Expansion") -> None:
+def _expand_bn(e: Expansion) -> None:
     shape = e.scope.shape
     if len(shape) != 3:
         raise e.scope.error(f"batch norm needs a feature map but its input is the flat vector {fmt_shape(shape)}")
@@ -234,7 +235,7 @@ register(
 )
 
 
-def _expand_act(e: "Expansion") -> None:
+def _expand_act(e: Expansion) -> None:
     e.scope.op(e.name, "act", fn=e.f["fn"])
 
 
@@ -264,8 +265,8 @@ def _pool_fields(avg: bool) -> tuple[Field, ...]:
     return fields
 
 
-def _expand_pool(kind: str, gkind: str) -> Callable[["Expansion"], None]:
-    def expand(e: "Expansion") -> None:
+def _expand_pool(kind: str, gkind: str) -> Callable[[Expansion], None]:
+    def expand(e: Expansion) -> None:
         f = e.f
         if f["global"]:
             if f["kernel"] is not None:
@@ -305,7 +306,7 @@ register(
 )
 
 
-def _expand_dropout(e: "Expansion") -> None:
+def _expand_dropout(e: Expansion) -> None:
     e.scope.op(e.name, "dropout", p=e.f["p"])
 
 
@@ -321,8 +322,8 @@ register(
 )
 
 
-def _expand_simple(kind: str) -> Callable[["Expansion"], None]:
-    def expand(e: "Expansion") -> None:
+def _expand_simple(kind: str) -> Callable[[Expansion], None]:
+    def expand(e: Expansion) -> None:
         e.scope.op(e.name, kind)
 
     return expand
@@ -332,7 +333,7 @@ register(LayerType("flatten", "flatten a feature map to a vector", (), _expand_s
 register(LayerType("softmax", "softmax over classes", (), _expand_simple("softmax"), lambda f: "Softmax"))
 
 
-def _expand_linear(e: "Expansion") -> None:
+def _expand_linear(e: Expansion) -> None:
     f = e.f
     shape = e.scope.shape
     if len(shape) != 1:
@@ -365,7 +366,7 @@ register(
 )
 
 
-def _expand_lrn(e: "Expansion") -> None:
+def _expand_lrn(e: Expansion) -> None:
     f = e.f
     e.scope.op(e.name, "lrn", size=f["size"], alpha=f["alpha"], beta=f["beta"], k=f["k"])
 
@@ -387,7 +388,7 @@ register(
 )
 
 
-def _expand_subsample(e: "Expansion") -> None:
+def _expand_subsample(e: Expansion) -> None:
     f = e.f
     shape = e.scope.shape
     if len(shape) != 3:
@@ -420,7 +421,7 @@ register(
 )
 
 
-def _expand_rbf(e: "Expansion") -> None:
+def _expand_rbf(e: Expansion) -> None:
     shape = e.scope.shape
     if len(shape) != 1:
         raise e.scope.error(
@@ -444,7 +445,7 @@ register(
 # --- blocks -----------------------------------------------------------------------------
 
 
-def _expand_mbconv(e: "Expansion") -> None:
+def _expand_mbconv(e: Expansion) -> None:
     f = e.f
     scope = e.scope
     in_shape = scope.shape
@@ -514,7 +515,7 @@ register(
 )
 
 
-def _expand_basic(e: "Expansion") -> None:
+def _expand_basic(e: Expansion) -> None:
     f = e.f
     scope = e.scope
     body = scope.branch("body", "Basic body")
@@ -541,7 +542,7 @@ register(
 )
 
 
-def _expand_bottleneck(e: "Expansion") -> None:
+def _expand_bottleneck(e: Expansion) -> None:
     f = e.f
     scope = e.scope
     s1 = f["stride"] if f["stride_on"] == "1x1" else (1, 1)
@@ -575,7 +576,7 @@ register(
 )
 
 
-def _expand_inception(e: "Expansion") -> None:
+def _expand_inception(e: Expansion) -> None:
     f = e.f
     scope = e.scope
     act, bn = f["act"], f["bn"]
@@ -619,7 +620,7 @@ register(
 # --- generic structure ------------------------------------------------------------------
 
 
-def _expand_sequential(e: "Expansion") -> None:
+def _expand_sequential(e: Expansion) -> None:
     s = e.scope.child(e.name, e.scope.origin.paper.get("label", "Sequential") if e.scope.origin.paper else "Sequential")
     e.entries(s, e.f["layers"])
     s.close(attach=True)
@@ -639,7 +640,7 @@ register(
 )
 
 
-def _expand_residual(e: "Expansion") -> None:
+def _expand_residual(e: Expansion) -> None:
     f = e.f
     scope = e.scope
     body = scope.branch("body", "Residual body")
@@ -671,7 +672,7 @@ register(
 )
 
 
-def _expand_concat(e: "Expansion") -> None:
+def _expand_concat(e: Expansion) -> None:
     scope = e.scope
     nodes = []
     for i, entries in enumerate(e.f["branches"]):
@@ -694,7 +695,7 @@ register(
 )
 
 
-def _expand_gate(e: "Expansion") -> None:
+def _expand_gate(e: Expansion) -> None:
     scope = e.scope
     b = scope.branch("branch", "Gate branch")
     e.entries(b, e.f["branch"])
@@ -714,7 +715,7 @@ register(
 )
 
 
-def _expand_side(e: "Expansion") -> None:
+def _expand_side(e: Expansion) -> None:
     scope = e.scope
     b = scope.branch("branch", "Side branch")
     e.entries(b, e.f["branch"])

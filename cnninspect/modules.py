@@ -10,7 +10,7 @@ so that parameter-based tools (torchinfo) see them as they see torch's own layer
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F

@@ -13,7 +13,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
-from typing import Any, Mapping, Sequence
+from typing import Any
+from collections.abc import Mapping, Sequence
 
 from . import limits
 from .errors import Location, SpecError, UsageError, did_you_mean, one_of, shorten
@@ -129,12 +130,12 @@ class Resolver:
 
     # -- entries ------------------------------------------------------------------------
 
-    def entries(self, scope: "Scope", entries: Sequence[LayerEntry], *, width: float | None, stride_one: bool) -> None:
+    def entries(self, scope: Scope, entries: Sequence[LayerEntry], *, width: float | None, stride_one: bool) -> None:
         """Resolve entries into ``scope``; ``width`` None means fixed (no scaling, no rounding)."""
         for index, entry in enumerate(entries):
             self.entry(scope, entry, index, width=width, stride_one=stride_one)
 
-    def entry(self, scope: "Scope", entry: LayerEntry, index: int, *, width: float | None, stride_one: bool) -> None:
+    def entry(self, scope: Scope, entry: LayerEntry, index: int, *, width: float | None, stride_one: bool) -> None:
         if entry.when is not None and not all(self.values[k] in allowed for k, allowed in entry.when.items()):
             return
         if entry.fixed:
@@ -158,8 +159,8 @@ class Resolver:
             repeat = scale_repeat(n, self.settings.depth)
             if repeat > limits.MAX_REPEAT:
                 raise SpecError(
-                    f"repeat {n} x depth {self.settings.depth:g} = {repeat} exceeds the limit of "
-                    f"{limits.MAX_REPEAT}",
+                    f"repeat {n:,} x depth {self.settings.depth:g} = {repeat:,} exceeds the limit of "
+                    f"{limits.MAX_REPEAT:,}",
                     entry.loc,
                     entry.path + ".repeat",
                 )
@@ -256,13 +257,13 @@ class Expansion:
     """
 
     resolver: Resolver
-    scope: "Scope"
+    scope: Scope
     name: str
     f: dict[str, Any]
     width: float | None  # None inside a ``fixed`` entry
     stride_one: bool
 
-    def entries(self, scope: "Scope", entries: Sequence[LayerEntry]) -> None:
+    def entries(self, scope: Scope, entries: Sequence[LayerEntry]) -> None:
         """Resolve nested layer entries (a residual body, a branch) into ``scope``."""
         self.resolver.entries(scope, entries, width=self.width, stride_one=self.stride_one)
 
@@ -304,7 +305,7 @@ class Scope:
         self.origin, self.loc, self.path = origin, loc, path
         return previous
 
-    def child(self, name: str, label: str, *, origin: Origin | None = None, loc: Location | None = None, path: str | None = None) -> "Scope":
+    def child(self, name: str, label: str, *, origin: Origin | None = None, loc: Location | None = None, path: str | None = None) -> Scope:
         """A nested scope starting at the current shape; ``close(attach=True)`` adds it here."""
         s = Scope(
             self.resolver, name, label, self.shape, origin or self.origin, loc or self.loc, path or self.path
@@ -312,7 +313,7 @@ class Scope:
         s.parent = self
         return s
 
-    def branch(self, name: str, label: str, shape: Shape | None = None) -> "Scope":
+    def branch(self, name: str, label: str, shape: Shape | None = None) -> Scope:
         """A detached scope on the same input (for residual bodies and branches)."""
         s = Scope(self.resolver, name, label, shape or self.shape, self.origin, self.loc, self.path)
         return s
@@ -521,12 +522,11 @@ class Scope:
         in_shape = self.shape
         shapes = [b.out_shape for b in branches]
         first = shapes[0]
-        for b, s in zip(branches, shapes):
-            if len(s) != len(first) or s[1:] != first[1:]:
-                raise self.error(
-                    "concatenated branches must agree on every dimension but channels; got "
-                    + ", ".join(f"{bb.name}: {fmt_shape(ss)}" for bb, ss in zip(branches, shapes))
-                )
+        if any(len(s) != len(first) or s[1:] != first[1:] for s in shapes):
+            raise self.error(
+                "concatenated branches must agree on every dimension but channels; got "
+                + ", ".join(f"{b.name}: {fmt_shape(s)}" for b, s in zip(branches, shapes))
+            )
         out = (sum(s[0] for s in shapes),) + tuple(first[1:])
         return self.add(Concat(name, tuple(branches), label, in_shape, out, self.origin))
 

@@ -18,7 +18,7 @@ BETA_WIDTH = 1.1
 GAMMA_RESOLUTION = 1.15
 
 
-def round_channels(channels: int, width: float, rounding: "Rounding") -> int:
+def round_channels(channels: int, width: float, rounding: Rounding) -> int:
     """Scale ``channels`` by ``width`` and round with the spec's rule.
 
     ``floor``: ``max(minimum or 1, int(width * channels))``; at width 1 the count is unchanged.

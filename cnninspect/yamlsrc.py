@@ -13,7 +13,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any, Optional
+from collections.abc import Iterator
 
 import yaml
 
@@ -40,9 +41,9 @@ class YNode:
 
     loc: Location
     value: Any = None
-    items: dict[str, "YNode"] | None = None
+    items: dict[str, YNode] | None = None
     key_locs: dict[str, Location] = field(default_factory=dict)
-    seq: tuple["YNode", ...] | None = None
+    seq: tuple[YNode, ...] | None = None
 
     @property
     def is_map(self) -> bool:
@@ -72,7 +73,7 @@ class YNode:
             return [v.to_python() for v in self.seq]
         return self.value
 
-    def walk(self) -> Iterator["YNode"]:
+    def walk(self) -> Iterator[YNode]:
         yield self
         if self.items is not None:
             for v in self.items.values():

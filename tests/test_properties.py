@@ -67,7 +67,7 @@ class Shape:
     def __init__(self, c: int, h: int, w: int, style: str, ok: bool = True) -> None:
         self.c, self.h, self.w, self.style, self.ok = c, h, w, style, ok
 
-    def copy(self) -> "Shape":
+    def copy(self) -> Shape:
         return Shape(self.c, self.h, self.w, self.style, self.ok)
 
 

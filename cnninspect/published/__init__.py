@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from importlib import resources
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping, Sequence
 
 from ..errors import SpecError
 from ..yamlsrc import YNode, parse_yaml
@@ -199,7 +200,7 @@ def _parse_table(t: YNode, paper: str, path: str) -> PubTable:
     return PubTable(tid, title, paper, kind, rows=tuple(rows), note=note)
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_tables() -> tuple[PubTable, ...]:
     """All bundled published tables, in file then table order."""
     tables: list[PubTable] = []
@@ -282,7 +283,7 @@ def layout_tables_for(model_name: str) -> list[PubTable]:
     return [t for t in load_tables() if t.kind == "layout" and t.model == model_name]
 
 
-def settings_match(table: PubTable, model: "Model") -> bool:
+def settings_match(table: PubTable, model: Model) -> bool:
     """Is ``model`` resolved at the settings the published layout table describes?"""
     from ..catalog import load_bundled
     from ..resolve import settings_for
@@ -295,7 +296,7 @@ def settings_match(table: PubTable, model: "Model") -> bool:
     return dict(model.settings.values) == defaults
 
 
-def differences_for(model: "Model", pt: "PaperTable") -> list[str]:
+def differences_for(model: Model, pt: PaperTable) -> list[str]:
     """Notes comparing a computed paper table with the published one, when one applies."""
     notes: list[str] = []
     for table in layout_tables_for(model.name):

@@ -10,7 +10,8 @@ drift apart. Cells hold raw values (ints, shapes); columns say how to show them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
+from collections.abc import Mapping, Sequence
 
 
 @dataclass(frozen=True)

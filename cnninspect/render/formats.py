@@ -14,7 +14,8 @@ import json
 import re
 import textwrap
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from .document import Document, Table, fmt_cell, raw_cell
 

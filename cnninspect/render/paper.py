@@ -16,7 +16,7 @@ documented erratum, so the paper and the computation are shown side by side, nev
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from ..analysis import Report
 from ..errors import UsageError, one_of
