@@ -197,7 +197,7 @@ def render(todo: list[Case], quick: bool, runs: int) -> str:
             orss = f"{ours.peak_mb:.0f}" if ours and ours.rss else "-"
             lines.append(f"| {tool} | {model} | {c.wall:.2f} | {ow} | {ratio} | {c.peak_mb:.0f} | {orss} | "
                          f"{info['count']:,} | {mine:,} ({same}) |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" + NOTES
 
 
 NOTES = """

@@ -107,3 +107,28 @@ def test_width_and_resolution_do_what_the_paper_says():
     # width changes both by about alpha^2 (the paper's section 3.3)
     w05 = report_of("mobilenet_v1", width=0.5).totals
     assert w05.mult_adds / base.mult_adds == pytest.approx(0.25, rel=0.06)
+
+
+@pytest.mark.parametrize("variant", [None, "conv", "shallow"])
+def test_params_and_shapes_against_the_real_module_at_224(variant):
+    """Issue acceptance: parameters equal sum(p.numel()) of the built module, and every
+    layer's shape equals a real CPU forward pass at the default resolution (224)."""
+    import torch
+
+    from cnninspect.build import build_module
+    from cnninspect.ir import ops
+    from cnninspect.torch_engine import observe_module
+
+    from conftest import model_of
+
+    model = model_of("mobilenet_v1", variant)
+    assert model.input_shape == (3, 224, 224)
+    module = build_module(model)
+    report = report_of("mobilenet_v1", variant)
+    assert report.totals.params == sum(p.numel() for p in module.parameters())
+    observed = observe_module(model, module, device="cpu")
+    for qual, op in ops(model.root):
+        assert (observed[qual].in_shape, observed[qual].out_shape) == (op.in_shape, op.out_shape), qual
+    with torch.no_grad():
+        probs = module(torch.randn(1, 3, 224, 224))
+    assert probs.shape == (1, 1000) and torch.allclose(probs.sum(), torch.tensor(1.0), atol=1e-4)
