@@ -21,7 +21,12 @@ if TYPE_CHECKING:
 
 
 def _specs_dir() -> Path:
-    return Path(str(resources.files("cnninspect.specs")))
+    try:
+        return Path(str(resources.files("cnninspect.specs")))
+    except ModuleNotFoundError:
+        # imported from a source checkout (e.g. `python -m pytest` at the repository root
+        # puts the checkout first on sys.path): the specs sit beside the package
+        return Path(__file__).resolve().parent.parent / "specs"
 
 
 def bundled_names() -> list[str]:

@@ -162,22 +162,11 @@ def paper_document(report: Report, convention_meta: tuple[str, str]) -> Document
         ("Params", f"{t.params:,}"),
         (f"Mult-adds ({report.convention.name})", f"{t.mult_adds:,}"),
     )
-    data = {
-        "schema": "cnninspect.paper/1",
-        "model": report.model.name,
-        "variant": report.model.variant,
-        "title": pt.title,
-        "columns": list(pt.columns),
-        "rows": [list(r) for r in pt.rows],
-        "notes": list(notes),
-        "convention": {"name": report.convention.name, "description": report.convention.summary},
-    }
     return Document(
         title=f"{pt.title} (computed: {report.model.label})",
         meta=(convention_meta,),
         tables=(table,),
         notes=tuple(notes),
         footer=footer,
-        data=data,
         csv_context={"model": report.model.label, "convention": report.convention.name},
     )
