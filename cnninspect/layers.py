@@ -695,11 +695,15 @@ register(
 )
 
 
-def _expand_gate(e: Expansion) -> None:
-    scope = e.scope
-    b = scope.branch("branch", "Gate branch")
-    e.entries(b, e.f["branch"])
-    scope.gate(e.name, "Gate", b.close())
+def _expand_one_branch(attach: str, label: str) -> Callable[[Expansion], None]:
+    """Resolve the entry's ``branch`` layers and attach them with ``Scope.gate``/``Scope.side``."""
+
+    def expand(e: Expansion) -> None:
+        b = e.scope.branch("branch", f"{label} branch")
+        e.entries(b, e.f["branch"])
+        getattr(e.scope, attach)(e.name, label, b.close())
+
+    return expand
 
 
 register(
@@ -707,7 +711,7 @@ register(
         "gate",
         "multiply the input by a branch computed from it (squeeze-and-excitation)",
         (Field("branch", Layers(), help="layers computing the gate"),),
-        _expand_gate,
+        _expand_one_branch("gate", "Gate"),
         lambda f: "Gate",
         primary="branch",
         category="structure",
@@ -715,11 +719,6 @@ register(
 )
 
 
-def _expand_side(e: Expansion) -> None:
-    scope = e.scope
-    b = scope.branch("branch", "Side branch")
-    e.entries(b, e.f["branch"])
-    scope.side(e.name, "Side output", b.close())
 
 
 register(
@@ -728,7 +727,7 @@ register(
         "a side branch computed from the current tensor whose output leaves the model "
         "separately (auxiliary classifier); the main path continues unchanged",
         (Field("branch", Layers(), help="the side branch"),),
-        _expand_side,
+        _expand_one_branch("side", "Side output"),
         lambda f: "Side",
         primary="branch",
         category="structure",
