@@ -49,6 +49,9 @@ def test_csv_and_markdown():
     assert rows[0]["convention"] == "paper" and rows[0]["model"] == "mobilenet_v1"
     leaf = [row for row in rows if row["name"] == "fc"][0]
     assert leaf["mult_adds"] == "1024000" and leaf["input_shape"] == "1024"
+    # leaves sum to the totals; blocks are marked so a spreadsheet can filter them out
+    assert sum(int(r["mult_adds"]) for r in rows if r["leaf"] == "True") == 568_740_352
+    assert sum(int(r["trainable_params"]) for r in rows if r["leaf"] == "True") == 4_231_976
     md = invoke("summary", "mobilenet_v1", "--format", "markdown", "--levels", "1").stdout
     assert md.startswith("### mobilenet_v1")
     assert "| Layer | Type |" in md and "**convention**: paper" in md

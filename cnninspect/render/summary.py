@@ -114,6 +114,9 @@ def summary_document(report: Report, unit: str = "macs", levels: int | None = No
                 "trainable_params": r.trainable_params,
                 "mult_adds": r.mult_adds * scale,
                 "line": r.origin.line,
+                "kind": r.kind,
+                "level": r.depth,
+                "leaf": r.is_leaf,
             }
         )
         styles.append("" if r.is_leaf else "block")
@@ -127,13 +130,17 @@ def summary_document(report: Report, unit: str = "macs", levels: int | None = No
             Column("output_shape", "Output", "shape"),
             Column("kernel_stride", "Kernel/s"),
             Column("params", "Params", "int"),
+            Column("trainable_params", "Trainable", "int"),
             Column("mult_adds", cost, "int"),
             Column("line", "Line"),
+            Column("kind", "Kind"),
+            Column("level", "Level"),
+            Column("leaf", "Leaf"),
         ),
         rows=tuple(table_rows),
         styles=tuple(styles),
         csv_skip=("layer",),
-        view_skip=("name",),
+        view_skip=("name", "trainable_params", "kind", "level", "leaf"),
     )
     t = report.totals
     footer = [
