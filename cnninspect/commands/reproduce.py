@@ -55,7 +55,8 @@ def reproduce(tables: tuple[str, ...], fmt: str) -> int:
                              "computed": computed, "delta": c.delta_pct, "tolerance": c.published.tolerance_text(),
                              "status": c.status, "note": c.note})
                 styles.append(_style(c.status))
-    verdict = f"{counts['ok']} ok, {counts['erratum']} known errata, {counts['FAIL']} outside tolerance"
+    errata = "known erratum" if counts["erratum"] == 1 else "known errata"
+    verdict = f"{counts['ok']} ok, {counts['erratum']} {errata}, {counts['FAIL']} outside tolerance"
     table_doc = Table(
         columns=(
             Column("table", "Table"),

@@ -101,7 +101,7 @@ def _text(doc: Document, color: bool) -> str:
     for table in doc.tables:
         out.append("")
         out += _text_table(table, color)
-    if doc.tables:
+    if doc.tables and (doc.footer or doc.notes):
         out.append("")
     out += [f"{_style(k + ':', 'bold', color)} {v}" for k, v in doc.footer]
     out += [_style(n, "dim", color) for n in doc.notes]
