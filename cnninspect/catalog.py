@@ -17,6 +17,7 @@ from .errors import UsageError, did_you_mean
 from .spec import Spec, load_spec
 
 if TYPE_CHECKING:
+    from .ir import Model
     from .resolve import Overrides
 
 
@@ -118,6 +119,15 @@ def overrides_for(settings: dict[str, Any], where: str) -> Overrides:
         else:
             values[key] = value
     return Overrides(values=values, **builtin)
+
+
+def resolve_ref(text: str, extra: dict[str, Any] | None = None, where: str | None = None) -> Model:
+    """Resolve ``NAME[:VARIANT][@key=value,...]``, with ``extra`` settings on top."""
+    from .resolve import resolve
+
+    ref = parse_model_ref(text)
+    settings = {**ref.settings, **(extra or {})}
+    return resolve(ref.target.spec, ref.target.variant, overrides_for(settings, where or text))
 
 
 def parse_target(text: str) -> Target:

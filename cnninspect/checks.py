@@ -248,14 +248,12 @@ def _budgets(node: YNode, path: str) -> list[Rule]:
 def evaluate(checks: tuple[CheckSpec, ...]) -> list[Outcome]:
     """Resolve and analyse each check's model (spec engine) and judge its rules."""
     from .analysis import analyze, weight_depth
-    from .catalog import overrides_for, parse_model_ref
-    from .resolve import resolve
+    from .catalog import resolve_ref
 
     outcomes = []
     for c in checks:
         try:
-            ref = parse_model_ref(c.model)
-            model = resolve(ref.target.spec, ref.target.variant, overrides_for({**ref.settings, **c.settings}, c.path))
+            model = resolve_ref(c.model, dict(c.settings), c.path)
         except SpecError:
             raise
         except CnnInspectError as exc:

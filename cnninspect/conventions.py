@@ -60,6 +60,14 @@ class Convention:
     # output: side branches (auxiliary classifiers kept only as module state) go uncounted
     counts_side_branches: bool = True
 
+    def describe(self, unit: str = "macs") -> str:
+        """The one-line statement every output carries (the ``convention:`` line)."""
+        text = f"{self.name} - {self.summary}"
+        return text + ("; shown as FLOPs = 2 x mult-adds" if unit == "flops" else "")
+
+    def as_json(self, unit: str = "macs") -> dict[str, str]:
+        return {"name": self.name, "description": self.summary, "unit": unit}
+
     def count(self, facts: OpFacts) -> int:
         if facts.side_branch and not self.counts_side_branches:
             return 0

@@ -19,7 +19,7 @@ import math
 import time
 from dataclasses import dataclass
 
-from .analysis import analyze
+from .analysis import Report, analyze
 from .errors import UsageError
 from .ir import Model, ops
 
@@ -67,17 +67,17 @@ class Verification:
         return self.mismatch is None
 
 
-def estimate(model: Model) -> Estimate:
+def estimate(model: Model, report: Report | None = None) -> Estimate:
     """Memory and time a verification of ``model`` needs (see the constants above)."""
-    report = analyze(model, "paper")
+    report = report or analyze(model, "paper")
     activations = sum(math.prod(r.output_shape) for r in report.layers)
     mem = BASE_BYTES + BYTES_PER_ACTIVATION * activations + BYTES_PER_PARAM * report.totals.params
     secs = 2 * report.totals.mult_adds / MACS_PER_SECOND + SECONDS_PER_OP * len(report.layers)
     return Estimate(int(mem), secs)
 
 
-def check_limits(model: Model, max_mb: float, max_seconds: float) -> Estimate:
-    est = estimate(model)
+def check_limits(model: Model, max_mb: float, max_seconds: float, report: Report | None = None) -> Estimate:
+    est = estimate(model, report)
     if est.bytes > max_mb * 1e6 or est.seconds > max_seconds:
         res = model.settings.resolution
         scale = min(max_mb * 1e6 / est.bytes, max_seconds / max(est.seconds, 1e-9), 1.0)
@@ -92,7 +92,8 @@ def check_limits(model: Model, max_mb: float, max_seconds: float) -> Estimate:
 
 def verify(model: Model, *, max_mb: float = 4000, max_seconds: float = 300) -> Verification:
     """Run the real-tensor and fvcore cross-checks (after the estimate allows it)."""
-    est = check_limits(model, max_mb, max_seconds)
+    paper_report = analyze(model, "paper")
+    est = check_limits(model, max_mb, max_seconds, paper_report)
     start = time.perf_counter()
     import logging
 
@@ -112,7 +113,7 @@ def verify(model: Model, *, max_mb: float = 4000, max_seconds: float = 300) -> V
     fca.uncalled_modules_warnings(False)
     by_module = fca.by_module()
     by_op = fca.by_module_and_operator()
-    paper = {r.name: r for r in analyze(model, "paper").layers}
+    paper = {r.name: r for r in paper_report.layers}
     fv = {r.name: r for r in analyze(model, "fvcore").layers}
     checks = 0
     mismatch: Mismatch | None = None

@@ -23,20 +23,17 @@ def compare(models: tuple[str, ...], stages: bool, fmt: str, convention: str, un
     mobilenet_v1@width=0.75 or efficientnet:b0@resolution=300.
     """
     from ..analysis import weight_depth
-    from ..catalog import overrides_for, parse_model_ref
+    from ..catalog import resolve_ref
     from ..conventions import UNITS, get_convention
     from ..errors import UsageError
     from ..render.document import Column, Document, Table
-    from ..resolve import resolve
 
     if len(models) < 2:
         raise UsageError("compare needs at least two models")
     scale = UNITS[unit]
     reports = []
     for text in models:
-        ref = parse_model_ref(text)
-        model = resolve(ref.target.spec, ref.target.variant, overrides_for(ref.settings, text))
-        reports.append((text, analyse(model, convention, engine)))
+        reports.append((text, analyse(resolve_ref(text), convention, engine)))
     first = reports[0][1].totals
     rows: list[dict[str, Any]] = []
     for text, rep in reports:
@@ -92,12 +89,12 @@ def compare(models: tuple[str, ...], stages: bool, fmt: str, convention: str, un
         tables.append(Table(columns=tuple(cols), rows=tuple(stage_rows), title="Per stage (top-level entries)"))
     conv = get_convention(convention)
     meta = (
-        ("convention", f"{conv.name} - {conv.summary}" + ("; shown as FLOPs = 2 x mult-adds" if unit == "flops" else "")),
+        ("convention", conv.describe(unit)),
         ("depth", "longest input-to-output path in weight layers (conv, FC)"),
     )
     data = {
         "schema": "cnninspect.compare/1",
-        "convention": {"name": conv.name, "description": conv.summary, "unit": unit},
+        "convention": conv.as_json(unit),
         "engine": engine,
         "models": [
             {**{k: v for k, v in r.items() if k != "mult_adds"}, "mult_adds": rep.totals.mult_adds,

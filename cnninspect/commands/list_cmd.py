@@ -17,6 +17,7 @@ def list_cmd(fmt: str) -> None:
     """
     from ..analysis import analyze
     from ..catalog import bundled_names, load_bundled
+    from ..conventions import get_convention
     from ..render.document import Column, Document, Table
     from ..resolve import resolve
 
@@ -52,7 +53,7 @@ def list_cmd(fmt: str) -> None:
     )
     doc = Document(
         title="Bundled specs",
-        meta=(("convention", "paper - conv + FC weight multiply-adds, default variant, batch 1"),),
+        meta=(("convention", get_convention("paper").describe()), ("costs", "each spec's default variant")),
         tables=(table,),
         notes=("Use NAME:VARIANT (e.g. mobilenet_v1:conv) with summary, compare and sweep.",),
         data={

@@ -19,6 +19,7 @@ def reproduce(tables: tuple[str, ...], fmt: str) -> int:
     errata are shown with their note and pass only while the computed value equals the
     pinned one. Exit 1 when any value is outside its tolerance.
     """
+    from ..conventions import get_convention
     from ..errors import UsageError, did_you_mean
     from ..published import judge, layout_differences, load_tables
     from ..render.document import Column, Document, Table
@@ -75,7 +76,7 @@ def reproduce(tables: tuple[str, ...], fmt: str) -> int:
     papers = sorted({t.paper for t in chosen})
     meta = (
         ("papers", "; ".join(papers)),
-        ("convention", "paper - mult-adds = one multiply-add per weight use in conv and FC layers (batch 1)"),
+        ("convention", get_convention("paper").describe()),
         ("result", verdict),
     )
     data = {"schema": "cnninspect.reproduce/1", "passed": counts["FAIL"] == 0, "counts": counts,
@@ -88,26 +89,26 @@ def _style(status: str) -> str:
     return {"ok": "pass", "erratum": "warn", "FAIL": "fail"}[status]
 
 
-def _report(row, cache):  # type: ignore[no-untyped-def]
+def _paper_report(model: str, variant: str | None, settings: dict, where: str):  # type: ignore[no-untyped-def]
+    """A bundled model at the settings a published table states, in the paper convention."""
     from ..analysis import analyze
     from ..catalog import load_bundled, overrides_for
     from ..resolve import resolve
 
+    return analyze(resolve(load_bundled(model), variant, overrides_for(dict(settings), where)), "paper")
+
+
+def _report(row, cache):  # type: ignore[no-untyped-def]
     key = (row.model, row.variant, tuple(sorted(row.settings.items())))
     if key not in cache:
-        model = resolve(load_bundled(row.model), row.variant, overrides_for(dict(row.settings), row.label))
-        cache[key] = analyze(model, "paper")
+        cache[key] = _paper_report(row.model, row.variant, row.settings, row.label)
     return cache[key]
 
 
 def _layout_status(table, layout_differences):  # type: ignore[no-untyped-def]
-    from ..analysis import analyze
-    from ..catalog import load_bundled, overrides_for
     from ..render.paper import paper_table
-    from ..resolve import resolve
 
-    model = resolve(load_bundled(table.model), table.variant, overrides_for(dict(table.settings), table.id))
-    computed = paper_table(analyze(model, "paper")).rows
+    computed = paper_table(_paper_report(table.model, table.variant, table.settings, table.id)).rows
     notes = layout_differences(table, computed)
     if any("undocumented" in n for n in notes) or len(computed) != len(table.layout_rows):
         return "FAIL", notes

@@ -103,7 +103,7 @@ def sweep(spec: str, variants: str | None, width: str | None, resolution: str | 
     meta = (
         ("spec", target.spec.name + (f" ({target.spec.citation.get('short')})" if target.spec.citation.get("short") else "")),
         ("swept", ", ".join(f"{k} ({len(axes[k])})" for k in swept) or "nothing (one point)"),
-        ("convention", f"{conv.name} - {conv.summary}" + ("; shown as FLOPs = 2 x mult-adds" if unit == "flops" else "")),
+        ("convention", conv.describe(unit)),
     )
     notes = []
     if plot_path:
@@ -114,7 +114,7 @@ def sweep(spec: str, variants: str | None, width: str | None, resolution: str | 
     data = {
         "schema": "cnninspect.sweep/1",
         "model": target.spec.name,
-        "convention": {"name": conv.name, "description": conv.summary, "unit": unit},
+        "convention": conv.as_json(unit),
         "swept": swept,
         "points": [
             {**{k: v for k, v in r.items() if k != "mult_adds"}, "mult_adds": p.mult_adds, "flops": 2 * p.mult_adds}

@@ -49,10 +49,7 @@ def _fmt_value(v: Any) -> str:
 
 
 def convention_line(report: Report, unit: str) -> tuple[str, str]:
-    text = f"{report.convention.name} - {report.convention.summary}"
-    if unit == "flops":
-        text += "; shown as FLOPs = 2 x mult-adds"
-    return ("convention", text)
+    return ("convention", report.convention.describe(unit))
 
 
 def tree_labels(rows: list[Row]) -> list[str]:
@@ -208,7 +205,7 @@ def summary_json(report: Report, unit: str = "macs") -> dict[str, Any]:
             "padding": s.padding,
             "params": {k: v for k, v in s.values.items() if k not in ("width", "depth", "resolution")},
         },
-        "convention": {"name": report.convention.name, "description": report.convention.summary, "unit": unit},
+        "convention": report.convention.as_json(unit),
         "engine": report.engine,
         "totals": {
             "params": t.params,
