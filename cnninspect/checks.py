@@ -20,13 +20,13 @@ Every problem in the file is a located one-line error (exit 2); failed checks ar
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from collections.abc import Mapping
 
-from .errors import CnnInspectError, Location, SpecError, did_you_mean
+from .errors import CnnInspectError, Location, SpecError, did_you_mean, shorten
+from .numbers import NumberError, parse_bytes, parse_count, parse_number
 from .yamlsrc import YNode, load_yaml_file
 
 METRICS = ("params", "trainable_params", "mult_adds", "flops", "peak_activation_bytes", "depth")
@@ -39,10 +39,6 @@ BUDGETS = {
     "max_depth": "depth",
 }
 CHECK_KEYS = ("name", "model", "settings", "convention", "expect", "budget")
-_COUNT = re.compile(r"^\s*([0-9][0-9_,]*(?:\.[0-9]+)?)\s*([KMGBT]?)\s*$", re.I)
-_BYTES = re.compile(r"^\s*([0-9][0-9_,]*(?:\.[0-9]+)?)\s*(B|KB|MB|GB|KIB|MIB|GIB)?\s*$", re.I)
-_COUNT_UNITS = {"": 1, "K": 1e3, "M": 1e6, "G": 1e9, "B": 1e9, "T": 1e12}
-_BYTE_UNITS = {"B": 1, "KB": 1e3, "MB": 1e6, "GB": 1e9, "KIB": 1024, "MIB": 1024**2, "GIB": 1024**3}
 
 
 @dataclass(frozen=True)
@@ -70,6 +66,7 @@ class CheckSpec:
     rules: tuple[Rule, ...]
     loc: Location
     path: str
+    model_loc: Location | None = None
 
 
 @dataclass(frozen=True)
@@ -89,26 +86,28 @@ class Outcome:
         return 100.0 * (self.actual - self.rule.value) / self.rule.value
 
 
-def _num(node: YNode, path: str, *, byte: bool = False) -> float:
-    raw = node.value
-    if node.is_scalar and isinstance(raw, (int, float)) and not isinstance(raw, bool):
-        return float(raw)
-    if node.is_scalar and isinstance(raw, str):
-        m = (_BYTES if byte else _COUNT).match(raw)
-        if m:
-            unit = (m.group(2) or ("B" if byte else "")).upper()
-            return float(m.group(1).replace(",", "").replace("_", "")) * (_BYTE_UNITS if byte else _COUNT_UNITS)[unit]
-    what = "a size like 8MB or 8000000" if byte else "a count like 4.2M, 569M, 0.39B or 4231976"
-    raise SpecError(f"must be {what}, got {node.kind_name()}", node.loc, path)
+def _num(node: YNode, path: str, *, byte: bool = False, integer: bool = False) -> float:
+    """A count (``4.2M``) or, with ``byte``, a size (``8MB``); the syntax of :mod:`cnninspect.numbers`."""
+    if not node.is_scalar or node.value is None:
+        what = "a size like 8MB or 8000000" if byte else "a count like 4.2M, 569M, 0.39B or 4231976"
+        raise SpecError(f"must be {what}, got {node.kind_name()}", node.loc, path)
+    try:
+        value = (parse_bytes if byte else parse_count)(node.value)
+    except NumberError as exc:
+        raise SpecError(str(exc), node.loc, path) from None
+    if integer and not float(value).is_integer():
+        raise SpecError(f"must be a whole number, got {value:g}", node.loc, path)
+    return value
 
 
 def _tolerance(node: YNode, path: str, value: float) -> tuple[float, float | None]:
     raw = node.value
     if node.is_scalar and isinstance(raw, str) and raw.strip().endswith("%"):
         try:
-            pct = float(raw.strip()[:-1])
-        except ValueError:
-            raise SpecError(f"must be a percentage like 2% or an absolute count, got {raw!r}", node.loc, path) from None
+            pct = float(parse_number(raw.strip()[:-1]))
+        except NumberError:
+            raise SpecError(f"must be a percentage like 2% or an absolute count, got {shorten(repr(raw))}", node.loc,
+                            path) from None
         if pct < 0:
             raise SpecError("a tolerance cannot be negative", node.loc, path)
         return pct / 100 * value, pct / 100
@@ -158,7 +157,10 @@ def load_checks(path: str | Path) -> tuple[CheckSpec, ...]:
                                 item.key_locs[key], f"{cpath}.{key}")
         if "model" not in ci or not ci["model"].is_scalar or not isinstance(ci["model"].value, str):
             raise SpecError("missing required key 'model' (a bundled NAME[:VARIANT] or a spec path)", item.loc, cpath)
-        model = _model_path(ci["model"].value, base_dir)
+        try:
+            model = _model_path(ci["model"].value, base_dir)
+        except CnnInspectError as exc:
+            raise SpecError(exc.one_line(), ci["model"].loc, f"{cpath}.model") from None
         settings: dict[str, Any] = {}
         if "settings" in ci:
             s = ci["settings"]
@@ -174,21 +176,20 @@ def load_checks(path: str | Path) -> tuple[CheckSpec, ...]:
         if not rules:
             raise SpecError("a check needs 'expect' and/or 'budget'", item.loc, cpath)
         name = str(ci["name"].value) if "name" in ci else ci["model"].value
-        out.append(CheckSpec(name, model, settings, conv, tuple(rules), item.loc, cpath))
+        out.append(CheckSpec(name, model, settings, conv, tuple(rules), item.loc, cpath, ci["model"].loc))
     return tuple(out)
-
-
-_PATH_MODEL = re.compile(r"^(?P<path>.*\.ya?ml)(?::(?P<variant>[A-Za-z0-9_\-]+))?$")
 
 
 def _model_path(model: str, base_dir: Path) -> str:
     """Spec paths in a check file are relative to the file; bundled names pass through."""
-    m = _PATH_MODEL.match(model)
-    if m is None:
+    from .catalog import classify, split_settings
+
+    base, _settings = split_settings(model)
+    ref = classify(base)
+    if ref.kind != "yaml" or Path(ref.base).is_absolute():
         return model
-    p = Path(m.group("path"))
-    p = p if p.is_absolute() else base_dir / p
-    return str(p) + (f":{m.group('variant')}" if m.group("variant") else "")
+    rest = model[len(base):]
+    return str(base_dir / ref.base) + (f":{ref.variant}" if ref.variant else "") + rest
 
 
 def _convention(node: YNode, path: str, conventions: Mapping[str, Any]) -> str:
@@ -217,12 +218,12 @@ def _expectations(node: YNode, path: str) -> list[Rule]:
                                     v.key_locs[key], f"{mpath}.{key}")
             if "value" not in vi:
                 raise SpecError("missing required key 'value'", v.loc, mpath)
-            value = _num(vi["value"], f"{mpath}.value", byte=byte)
+            value = _num(vi["value"], f"{mpath}.value", byte=byte, integer=metric == "depth")
             value_text = _as_written(vi["value"])
             tol_abs, tol_rel = _tolerance(vi["tolerance"], f"{mpath}.tolerance", value) if "tolerance" in vi else (0.0, None)
             tol_text = _as_written(vi["tolerance"]) if "tolerance" in vi else ""
         else:
-            value = _num(v, mpath, byte=byte)
+            value = _num(v, mpath, byte=byte, integer=metric == "depth")
             value_text = _as_written(v)
             tol_abs, tol_rel, tol_text = 0.0, None, ""
         text = f"= {value_text}" + (f" +- {tol_text}" if tol_text else " (exact)")
@@ -240,7 +241,7 @@ def _budgets(node: YNode, path: str) -> list[Rule]:
                             node.key_locs[key], f"{path}.{key}")
         metric = BUDGETS[key]
         byte = metric == "peak_activation_bytes"
-        value = _num(v, f"{path}.{key}", byte=byte)
+        value = _num(v, f"{path}.{key}", byte=byte, integer=metric == "depth")
         rules.append(Rule(metric, "max", value, text=f"<= {_as_written(v)}", loc=v.loc))
     return rules
 
@@ -253,11 +254,13 @@ def evaluate(checks: tuple[CheckSpec, ...]) -> list[Outcome]:
     outcomes = []
     for c in checks:
         try:
-            model = resolve_ref(c.model, dict(c.settings), c.path)
-        except SpecError:
-            raise
+            model = resolve_ref(c.model, dict(c.settings), f"{c.path}.settings")
+        except SpecError as exc:
+            if exc.loc is not None and exc.loc.line is not None:
+                raise  # located inside the model's own spec file
+            raise SpecError(exc.one_line(), c.model_loc or c.loc, f"{c.path}.model") from None
         except CnnInspectError as exc:
-            raise SpecError(exc.one_line(), c.loc, f"{c.path}.model") from None
+            raise SpecError(exc.one_line(), c.model_loc or c.loc, f"{c.path}.model") from None
         report = analyze(model, c.convention)
         t = report.totals
         actual = {

@@ -27,7 +27,12 @@ from .spec import LayerEntry, ParamRef, Spec, field_default
 
 @dataclass(frozen=True)
 class Overrides:
-    """Settings requested on top of a variant (command line or API)."""
+    """Settings requested on top of a variant (command line, ``@key=value``, check files, API).
+
+    ``origin`` only changes how errors name a setting: ``option`` (``--width``,
+    ``--set num_classes``), ``@`` (``@width``) or a key path prefix such as
+    ``checks[0].settings`` (``checks[0].settings.width``).
+    """
 
     width: float | None = None
     depth: float | None = None
@@ -35,12 +40,33 @@ class Overrides:
     phi: float | None = None
     padding: str | None = None
     values: Mapping[str, Any] = field(default_factory=dict)
+    origin: str = "option"
+
+    def name(self, key: str) -> str:
+        """How the user wrote the setting ``key``."""
+        builtin = key in ("width", "depth", "resolution", "phi", "padding")
+        if self.origin == "option":
+            return f"--{key}" if builtin else f"--set {key}"
+        if self.origin == "@":
+            return f"@{key}"
+        return f"{self.origin}.{key}"
+
+
+BUILTIN_SCALES = ("width", "depth", "resolution")
 
 
 def settings_for(spec: Spec, variant: str | None, overrides: Overrides | None = None) -> tuple[str | None, dict[str, Any]]:
-    """Parameter values for a variant plus overrides; returns (variant name used, values)."""
+    """Parameter values for a variant plus overrides; returns (variant name used, values).
+
+    Precedence, printed with the model (``Settings.overridden``): a parameter's default, then
+    the variant's value (the spec's default variant unless ``--phi`` is given), then an
+    explicit setting. Setting one value two ways (``--set width``
+    and ``--width``) and ``--phi`` on a variant that fixes width, depth or resolution are
+    refused rather than silently resolved.
+    """
     overrides = overrides or Overrides()
-    if variant is None:
+    if variant is None and overrides.phi is None:
+        # --phi without a variant is a point of the compound rule, not the default variant
         variant = spec.default_variant
     values = {name: decl.default for name, decl in spec.params.items()}
     if variant is not None:
@@ -51,34 +77,62 @@ def settings_for(spec: Spec, variant: str | None, overrides: Overrides | None = 
                 f"available: {available}"
             )
         values.update(spec.variants[variant].values)
+    for key in BUILTIN_SCALES:
+        direct = getattr(overrides, key)
+        if key in overrides.values and direct is not None:
+            raise UsageError(
+                f"{key} is set twice: --set {key}={_fmt(overrides.values[key])} and {overrides.name(key)} "
+                f"{_fmt(direct)}; give it once"
+            )
     for key, value in overrides.values.items():
         if key not in spec.params:
             raise UsageError(
-                f"{spec.name} has no parameter '{key}'{did_you_mean(key, spec.params)}; "
+                f"{overrides.name(key)}: {spec.name} has no parameter '{key}'{did_you_mean(key, spec.params)}; "
                 f"parameters: {one_of(spec.params)}"
             )
         try:
             values[key] = spec.params[key].kind.coerce(value)
         except ValueError as exc:
-            raise UsageError(f"--set {key}: {exc}") from None
+            raise UsageError(f"{overrides.name(key)}: {exc}") from None
     if overrides.phi is not None:
-        if any(v is not None for v in (overrides.width, overrides.depth, overrides.resolution)):
-            raise UsageError("--phi sets width, depth and resolution together; drop --width/--depth/--resolution")
+        phi_name = overrides.name("phi")
+        given = [overrides.name(k) for k in BUILTIN_SCALES if getattr(overrides, k) is not None or k in overrides.values]
+        if given:
+            raise UsageError(f"{phi_name} sets width, depth and resolution together; drop {', '.join(given)}")
+        fixed = [k for k in BUILTIN_SCALES if variant is not None and k in spec.variants[variant].values]
+        if fixed:
+            raise UsageError(
+                f"{phi_name} conflicts with variant '{variant}', which sets {', '.join(fixed)}; use {spec.name} "
+                f"{phi_name}{' ' if overrides.origin == 'option' else '='}{_fmt(overrides.phi)} without the variant, "
+                "or the variant without phi"
+            )
         if not -10.0 <= overrides.phi <= 20.0:
-            raise UsageError(f"--phi must be between -10 and 20, got {overrides.phi:g}")
-        for key, val in zip(("width", "depth", "resolution"), compound(overrides.phi, spec.default_resolution)):
+            raise UsageError(f"{phi_name} must be between -10 and 20, got {_fmt(overrides.phi)}")
+        for key, val in zip(BUILTIN_SCALES, compound(overrides.phi, spec.default_resolution)):
             try:
                 values[key] = spec.params[key].kind.coerce(val)
             except ValueError as exc:
-                raise UsageError(f"--phi {overrides.phi:g} gives {key} {val:g}: {exc}") from None
-    for key in ("width", "depth", "resolution"):
+                raise UsageError(f"{phi_name} {_fmt(overrides.phi)} gives {key} {_fmt(val)}: {exc}") from None
+    for key in BUILTIN_SCALES:
         val = getattr(overrides, key)
         if val is not None:
             try:
                 values[key] = spec.params[key].kind.coerce(val)
             except ValueError as exc:
-                raise UsageError(f"--{key}: {exc}") from None
+                raise UsageError(f"{overrides.name(key)}: {exc}") from None
     return variant, values
+
+
+def overridden_values(spec: Spec, variant: str | None, values: Mapping[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """Values the variant sets that an explicit setting replaced: name -> (variant's, used)."""
+    if variant is None:
+        return {}
+    own = spec.variants[variant].values
+    return {k: (own[k], values[k]) for k in own if values.get(k) != own[k]}
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def resolve(spec: Spec, variant: str | None = None, overrides: Overrides | None = None) -> Model:
@@ -87,13 +141,14 @@ def resolve(spec: Spec, variant: str | None = None, overrides: Overrides | None 
     variant, values = settings_for(spec, variant, overrides)
     padding = overrides.padding or spec.padding_style
     if padding not in ("torch", "tf"):
-        raise UsageError(f"--padding must be torch or tf, got {padding!r}")
+        raise UsageError(f"{overrides.name('padding')}: must be torch or tf, got {shorten(repr(padding))}")
     settings = Settings(
         width=float(values["width"]),
         depth=float(values["depth"]),
         resolution=int(values["resolution"]),
         padding=padding,
         values=MappingProxyType(dict(values)),
+        overridden=MappingProxyType(overridden_values(spec, variant, values)),
     )
     return Resolver(spec, settings).model(variant)
 

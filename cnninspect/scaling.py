@@ -40,10 +40,15 @@ def round_channels(channels: int, width: float, rounding: Rounding) -> int:
 
 
 def scale_repeat(repeats: int, depth: float) -> int:
-    """Depth scaling of a stage: ``ceil(depth * repeats)`` (EfficientNet, timm)."""
+    """Depth scaling of a stage: ``ceil(depth * repeats)`` (EfficientNet, timm), at least 1.
+
+    The product is rounded down by 1e-9 before the ceiling so that float error in, say,
+    ``1.1 * 10`` does not add a block; any depth > 0 keeps at least one block per stage, as
+    ``ceil`` of a positive number does.
+    """
     if depth == 1.0:
         return repeats
-    return int(math.ceil(depth * repeats - 1e-9))
+    return max(1, int(math.ceil(depth * repeats - 1e-9)))
 
 
 def compound(phi: float, base_resolution: int) -> tuple[float, float, int]:

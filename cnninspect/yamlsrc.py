@@ -10,15 +10,18 @@ bombs, deep nesting) from exhausting memory.
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, BinaryIO, Optional
 from collections.abc import Iterator
 
 import yaml
 
 from .errors import Location, SpecError, shorten
+from .numbers import NumberError, yaml_plain_number
 
 MAX_FILE_BYTES = 1_000_000
 MAX_NODES = 200_000
@@ -95,28 +98,60 @@ def describe_scalar(value: Any) -> str:
     return f"the string {shorten(repr(value))}"
 
 
+_STAT_ERRORS = {
+    errno.ENOENT: "no such file",
+    errno.ELOOP: "too many levels of symbolic links (a symlink loop?)",
+    errno.ENAMETOOLONG: "file name too long",
+    errno.EACCES: "permission denied",
+    errno.ENOTDIR: "a part of the path is not a directory",
+}
+
+
+def describe_os_error(exc: OSError) -> str:
+    """A short cause for an ``OSError`` without repeating the (possibly huge) file name."""
+    return _STAT_ERRORS.get(exc.errno or 0) or (exc.strerror or type(exc).__name__).lower()
+
+
 def read_text(path: str | os.PathLike[str], *, label: str | None = None, max_bytes: int = MAX_FILE_BYTES) -> str:
-    """Read a UTF-8 text file with clear errors for directories, size and encoding."""
-    p = Path(path)
-    name = label or str(path)
-    loc = Location(name)
-    if not p.exists():
-        raise SpecError("no such file", loc)
-    if p.is_dir():
-        raise SpecError("is a directory, not a YAML file", loc)
+    """Read a UTF-8 spec file: a regular file of at most ``max_bytes`` bytes.
+
+    Never reads more than ``max_bytes + 1`` bytes whatever the file is, and refuses
+    directories, devices (``/dev/zero``), FIFOs and sockets before opening them, so no input
+    can block or exhaust memory. Every error is a one-line :class:`SpecError` naming the file.
+    """
+    loc = Location(shorten(label or str(path), 100))
     try:
-        size = p.stat().st_size
-    except OSError as exc:  # pragma: no cover - platform specific
-        raise SpecError(f"cannot read file: {exc.strerror}", loc) from None
-    if size > max_bytes:
-        raise SpecError(
-            f"file is {size / 1e6:.1f} MB; spec files are limited to {max_bytes / 1e6:.1f} MB", loc
-        )
-    try:
-        data = p.read_bytes()
+        st = os.stat(path)
     except OSError as exc:
-        raise SpecError(f"cannot read file: {exc.strerror}", loc) from None
-    return decode_utf8(data, name)
+        raise SpecError(describe_os_error(exc), loc) from None
+    if stat.S_ISDIR(st.st_mode):
+        raise SpecError("is a directory, not a YAML file", loc)
+    if not stat.S_ISREG(st.st_mode):
+        kind = "a FIFO (named pipe)" if stat.S_ISFIFO(st.st_mode) else "a device or socket"
+        raise SpecError(f"is {kind}, not a regular file; to read a spec from a pipe, give '-' for standard input", loc)
+    if st.st_size > max_bytes:
+        raise SpecError(_too_big(st.st_size, max_bytes), loc)
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(max_bytes + 1)
+    except OSError as exc:
+        raise SpecError(f"cannot read file: {describe_os_error(exc)}", loc) from None
+    if len(data) > max_bytes:  # the file grew after stat
+        raise SpecError(_too_big(len(data), max_bytes, at_least=True), loc)
+    return decode_utf8(data, loc.file)
+
+
+def read_stream(stream: BinaryIO, label: str, *, max_bytes: int = MAX_FILE_BYTES) -> str:
+    """Read a spec from a binary stream (standard input), at most ``max_bytes`` bytes."""
+    data = stream.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise SpecError(_too_big(len(data), max_bytes, at_least=True), Location(label))
+    return decode_utf8(data, label)
+
+
+def _too_big(size: int, max_bytes: int, *, at_least: bool = False) -> str:
+    more = "more than " if at_least else ""
+    return f"file is {more}{size / 1e6:.1f} MB; spec files are limited to {max_bytes / 1e6:.1f} MB"
 
 
 def decode_utf8(data: bytes, name: str) -> str:
@@ -195,7 +230,7 @@ def _syntax_error(exc: yaml.MarkedYAMLError, text: str, name: str) -> SpecError:
 
 
 def load_yaml_file(path: str | os.PathLike[str], *, label: str | None = None) -> YNode:
-    name = label or str(path)
+    name = shorten(label or str(path), 100)
     return parse_yaml(read_text(path, label=name), name)
 
 
@@ -330,6 +365,15 @@ def _bad_tag(node: yaml.Node, loc: Location, path: str | None) -> SpecError:
 def _scalar(node: yaml.ScalarNode, loc: Location, path: _Path) -> Any:
     tag = node.tag
     text = node.value
+    if tag == _STR and not node.style:
+        # YAML 1.1 wants a dot in a float, so PyYAML leaves 1e-1 and 1e3 as strings; read
+        # plain (unquoted) ones as the numbers YAML 1.2 and every other input here say they are
+        try:
+            number = yaml_plain_number(text)
+        except NumberError as exc:
+            raise SpecError(str(exc), loc, _path_str(path)) from None
+        if number is not None:
+            return number
     if tag in (_STR, "tag:yaml.org,2002:timestamp"):
         return text
     if tag == _NULL:

@@ -10,27 +10,24 @@ from collections.abc import Callable, Iterable
 
 import click
 
-from ..errors import UsageError
+from ..errors import UsageError, shorten
 from ..render.document import Document
 from ..render.formats import FORMATS
 
 
 def parse_set(values: Iterable[str]) -> dict[str, Any]:
-    """``--set key=value`` pairs; values are read as YAML scalars (true, 3, 0.5, text)."""
-    import yaml
+    """``--set key=value`` pairs; values in :mod:`cnninspect.numbers` syntax (3, 1e-1, true, text)."""
+    from ..numbers import parse_scalar
 
     out: dict[str, Any] = {}
     for item in values:
         key, sep, raw = item.partition("=")
-        if not sep or not key.strip():
-            raise UsageError(f"--set expects KEY=VALUE, got {item!r}")
-        try:
-            value = yaml.safe_load(raw) if raw.strip() else ""
-        except yaml.YAMLError:
-            value = raw
-        if isinstance(value, (dict, list)):
-            raise UsageError(f"--set {key}: expected a single value, got {raw!r}")
-        out[key.strip()] = value
+        key = key.strip()
+        if not sep or not key:
+            raise UsageError(f"--set expects KEY=VALUE, got {shorten(repr(item))}")
+        if key in out:
+            raise UsageError(f"--set {key} is given twice")
+        out[key] = parse_scalar(raw)
     return out
 
 
@@ -117,14 +114,41 @@ def analyse(model: Any, convention: str, engine: str) -> Any:
     return analyze(model, convention)
 
 
-def refuse_overwrite(path: str, force: bool) -> None:
-    """Never replace a user's file unless --force says so."""
-    from pathlib import Path
+def check_output_file(path: str, force: bool, option: str, suffixes: tuple[str, ...]) -> None:
+    """Refuse an output file that cannot be written, before any work is done.
 
-    p = Path(path)
-    if p.is_dir():
-        raise UsageError(f"{path} is a directory; give a file name")
-    if p.exists() and not force:
-        raise UsageError(f"{path} exists; refusing to overwrite it (use --force)")
-    if not p.parent.exists():
-        raise UsageError(f"{path}: directory {p.parent} does not exist")
+    The suffix is checked case-insensitively; a directory, a missing or unwritable directory,
+    a name too long for the file system and an existing file (without ``--force``) are
+    refused with a one-line error. Writing itself is atomic (``write_atomically``), so a
+    user's file is never left half-written.
+    """
+    import os
+    import tempfile
+
+    from ..yamlsrc import describe_os_error
+
+    shown = shorten(path, 100)
+    if not path.lower().endswith(suffixes):
+        raise UsageError(f"{option} takes a file name ending in {' or '.join(suffixes)}, got {shorten(repr(path))}")
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        st = None
+    except OSError as exc:
+        raise UsageError(f"{option} {shown}: {describe_os_error(exc)}") from None
+    if st is not None:
+        import stat
+
+        if stat.S_ISDIR(st.st_mode):
+            raise UsageError(f"{option} {shown} is a directory; give a file name")
+        if not force:
+            raise UsageError(f"{option} {shown} exists; refusing to overwrite it (use --force)")
+    parent = os.path.dirname(path) or "."
+    if not os.path.isdir(parent):
+        raise UsageError(f"{option} {shown}: the directory {shorten(parent, 100)} does not exist")
+    try:
+        fd, probe = tempfile.mkstemp(dir=parent, prefix=".cnninspect-", suffix=".tmp")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise UsageError(f"{option} {shown}: cannot write in {shorten(parent, 100)}: {describe_os_error(exc)}") from None

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from .common import convention_options, emit, format_option, parse_set, refuse_overwrite
+from .common import check_output_file, convention_options, emit, format_option, parse_set
 
 PROGRESS_MIN_POINTS = 50
 
@@ -43,9 +43,11 @@ def sweep(spec: str, variants: str | None, width: str | None, resolution: str | 
     from ..errors import UsageError
     from ..render.document import Column, Document, Table
     from ..resolve import Overrides
-    from ..sweep import grid, parse_axis, parse_variants, run_sweep
+    from ..sweep import grid, parse_axis, parse_variants, run_sweep, validate_axes
 
     target = parse_target(spec)
+    if target.variant and variants is not None:
+        raise UsageError(f"{spec} names variant '{target.variant}' but --variants is given too; give one of them")
     axes: dict[str, list[Any]] = {
         "variant": parse_variants(variants, target.spec) or ([target.variant] if target.variant else []),
         "phi": parse_axis(phi, "phi"),
@@ -54,11 +56,10 @@ def sweep(spec: str, variants: str | None, width: str | None, resolution: str | 
         "depth": parse_axis(depth, "depth"),
     }
     if plot_path:
-        if not plot_path.endswith((".png", ".svg")):
-            raise UsageError("--plot takes a .png or .svg file name")
-        refuse_overwrite(plot_path, force)
+        check_output_file(plot_path, force, "--plot", (".png", ".svg"))
     points = grid(axes)
     base = Overrides(padding=padding, values=parse_set(set_values))
+    validate_axes(target.spec, axes, base)
     scale = UNITS[unit]
     if sys.stderr.isatty() and len(points) >= PROGRESS_MIN_POINTS:
         from rich.progress import Progress
