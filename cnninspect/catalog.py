@@ -142,6 +142,11 @@ def parse_target(text: str, *, stdin: BinaryIO | None = None) -> Target:
     or ``-`` for standard input (see :func:`classify`)."""
     ref = classify(text)
     if ref.kind == "bundled":
+        if ref.base not in bundled_names() and os.path.lexists(ref.base):
+            raise UsageError(
+                f"unknown spec '{shorten(ref.base)}': a bare name is always a bundled spec; to use the "
+                f"file or directory of that name here, write ./{shorten(ref.base)}"
+            )
         return Target(load_bundled(ref.base), ref.variant, text)
     if ref.kind == "stdin":
         stream = stdin if stdin is not None else sys.stdin.buffer

@@ -20,7 +20,7 @@ def check(expectations: str, fmt: str) -> int:
     2 the file is invalid. See docs/check.md and docs/examples/budgets.yaml.
     """
     from ..checks import evaluate, load_checks
-    from ..render.document import Column, Document, Table
+    from ..render.document import ESSENTIAL, Column, Document, Table
 
     outcomes = evaluate(load_checks(expectations))
     rows = []
@@ -46,14 +46,14 @@ def check(expectations: str, fmt: str) -> int:
                else f"passed: all {len(outcomes)} rules")
     table = Table(
         columns=(
-            Column("line", "Line"),
-            Column("check", "Check"),
-            Column("metric", "Metric"),
-            Column("rule", "Rule"),
-            Column("actual", "Actual", "int"),
-            Column("margin", "Margin", "pct"),
-            Column("status", "Status"),
-            Column("convention", "Convention"),
+            Column("line", "Line", priority=40),
+            Column("check", "Check", priority=ESSENTIAL),
+            Column("metric", "Metric", priority=ESSENTIAL),
+            Column("rule", "Rule", priority=80),
+            Column("actual", "Actual", "int", priority=90),
+            Column("margin", "Margin", "pct", priority=30),
+            Column("status", "Status", priority=ESSENTIAL),
+            Column("convention", "Convention", priority=20),
         ),
         rows=tuple(rows),
         styles=tuple(styles),

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable
 
 import click
 
-from ..errors import UsageError, shorten
+from ..errors import OutputError, UsageError, shorten
 from ..render.document import Document
 from ..render.formats import FORMATS
 
@@ -29,6 +29,16 @@ def parse_set(values: Iterable[str]) -> dict[str, Any]:
             raise UsageError(f"--set {key} is given twice")
         out[key] = parse_scalar(raw)
     return out
+
+
+def note_shadowed(*texts: str) -> None:
+    """Tell the user (stderr) when a bundled name is also a file here that is not used."""
+    from ..catalog import shadow_note
+
+    for text in texts:
+        note = shadow_note(text)
+        if note:
+            click.echo(note, err=True)
 
 
 def model_options(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -80,10 +90,37 @@ def format_option(extra: tuple[str, ...] = ()) -> Callable[[Callable[..., Any]],
                         help="Output format.")
 
 
+def terminal_width() -> int | None:
+    """The terminal's width when standard output is a terminal, else None (piped: full width)."""
+    import shutil
+
+    if sys.stdout is None or not sys.stdout.isatty():
+        return None
+    return shutil.get_terminal_size().columns
+
+
 def emit(doc: Document, fmt: str) -> None:
-    """Write a document to stdout in a format; colour only on a terminal without NO_COLOR."""
-    color = sys.stdout.isatty() and "NO_COLOR" not in os.environ and fmt == "table"
-    click.echo(FORMATS[fmt].render(doc, color), nl=False)
+    """Write a document to stdout in a format: fitted to the terminal's width and coloured
+    (without NO_COLOR) on a terminal, full width and plain when piped."""
+    if sys.stdout is None:
+        raise OutputError("cannot write the output: standard output is closed")
+    width = terminal_width() if fmt == "table" else None
+    color = width is not None and "NO_COLOR" not in os.environ
+    write_out(FORMATS[fmt].render(doc, color, width))
+
+
+def write_out(text: str) -> None:
+    """Write to stdout and flush, turning a failed write (disk full, closed descriptor) into
+    a one-line error; a closed pipe (``| head``) is not an error and is left to the CLI."""
+    try:
+        click.echo(text, nl=False)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        from ..yamlsrc import describe_os_error
+
+        raise OutputError(f"cannot write the output: {describe_os_error(exc)}") from None
 
 
 def with_exit_code(f: Callable[..., int | None]) -> Callable[..., None]:

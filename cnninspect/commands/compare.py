@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from .common import analyse, convention_options, emit, engine_option, format_option
+from .common import analyse, convention_options, emit, engine_option, format_option, note_shadowed
 
 
 @click.command("compare")
@@ -26,11 +26,12 @@ def compare(models: tuple[str, ...], stages: bool, fmt: str, convention: str, un
     from ..catalog import resolve_ref
     from ..conventions import UNITS, get_convention
     from ..errors import UsageError
-    from ..render.document import Column, Document, Table
+    from ..render.document import ESSENTIAL, Column, Document, Table
 
     if len(models) < 2:
         raise UsageError("compare needs at least two models")
     scale = UNITS[unit]
+    note_shadowed(*models)
     reports = []
     for text in models:
         reports.append((text, analyse(resolve_ref(text), convention, engine)))
@@ -55,15 +56,15 @@ def compare(models: tuple[str, ...], stages: bool, fmt: str, convention: str, un
     cost = "FLOPs" if unit == "flops" else "Mult-adds"
     table = Table(
         columns=(
-            Column("model", "Model"),
-            Column("input", "Input", "shape"),
-            Column("params", "Params", "int"),
-            Column("trainable_params", "Trainable", "int"),
-            Column("mult_adds", cost, "int"),
-            Column("depth", "Depth", "int"),
-            Column("output", "Output", "shape"),
-            Column("params_ratio", "Params vs 1st", "ratio"),
-            Column("mult_adds_ratio", f"{cost} vs 1st", "ratio"),
+            Column("model", "Model", priority=ESSENTIAL),
+            Column("input", "Input", "shape", priority=40),
+            Column("params", "Params", "int", priority=90),
+            Column("trainable_params", "Trainable", "int", priority=20),
+            Column("mult_adds", cost, "int", priority=95),
+            Column("depth", "Depth", "int", priority=30),
+            Column("output", "Output", "shape", priority=25),
+            Column("params_ratio", "Params vs 1st", "ratio", priority=60),
+            Column("mult_adds_ratio", f"{cost} vs 1st", "ratio", priority=65),
         ),
         rows=tuple(rows),
     )
@@ -83,9 +84,9 @@ def compare(models: tuple[str, ...], stages: bool, fmt: str, convention: str, un
                 row[f"m{i}"] = r.mult_adds * scale if r else None
                 row[f"p{i}"] = r.params if r else None
             stage_rows.append(row)
-        cols = [Column("stage", "Stage")]
+        cols = [Column("stage", "Stage", priority=ESSENTIAL)]
         for i, (text, _) in enumerate(reports):
-            cols += [Column(f"m{i}", f"{cost} {text}", "int"), Column(f"p{i}", f"Params {text}", "int")]
+            cols += [Column(f"m{i}", f"{cost} {text}", "int", priority=90), Column(f"p{i}", f"Params {text}", "int", priority=80)]
         tables.append(Table(columns=tuple(cols), rows=tuple(stage_rows), title="Per stage (top-level entries)"))
     conv = get_convention(convention)
     meta = (

@@ -15,7 +15,7 @@ def layer_types(name: str | None, fmt: str) -> None:
     from ..errors import UsageError, did_you_mean
     from ..fields import REQUIRED
     from ..layers import LAYER_TYPES, TYPE_ALIASES
-    from ..render.document import Column, Document, Table
+    from ..render.document import ESSENTIAL, Column, Document, Table
 
     if name is not None:
         key = TYPE_ALIASES.get(name, name)
@@ -33,8 +33,8 @@ def layer_types(name: str | None, fmt: str) -> None:
             for f in lt.fields
         )
         table = Table(
-            columns=(Column("field", "Field"), Column("kind", "Accepts", "prose"), Column("default", "Default"),
-                     Column("scaled", "Scaled by"), Column("help", "Meaning", "prose")),
+            columns=(Column("field", "Field", priority=ESSENTIAL), Column("kind", "Accepts", "prose", priority=60), Column("default", "Default", priority=70),
+                     Column("scaled", "Scaled by", priority=30), Column("help", "Meaning", "prose", priority=ESSENTIAL)),
             rows=rows,
         )
         aliases = f" (aliases: {', '.join(lt.aliases)})" if lt.aliases else ""
@@ -52,8 +52,8 @@ def layer_types(name: str | None, fmt: str) -> None:
         }
         for lt in LAYER_TYPES.values()
     )
-    table = Table(columns=(Column("type", "Type"), Column("category", "Category"),
-                           Column("fields", "Fields (? = optional)", "prose"), Column("help", "What it is", "prose")),
+    table = Table(columns=(Column("type", "Type", priority=ESSENTIAL), Column("category", "Category", priority=20),
+                           Column("fields", "Fields (? = optional)", "prose", priority=60), Column("help", "What it is", "prose", priority=ESSENTIAL)),
                   rows=rows)
     doc = Document("Layer types", (("details", "cnninspect layer-types NAME"),), (table,),
                    data={"layer_types": [dict(r) for r in rows]})
@@ -75,10 +75,10 @@ def _show(value: object) -> str:
 def conventions(fmt: str) -> None:
     """The counting conventions: what one mult-add counts in each, and which tool it matches."""
     from ..conventions import CONVENTIONS
-    from ..render.document import Column, Document, Table
+    from ..render.document import ESSENTIAL, Column, Document, Table
 
     rows = [{"name": c.name, "title": c.title, "counts": c.counted, "summary": c.summary} for c in CONVENTIONS.values()]
-    table = Table(columns=(Column("name", "Convention"), Column("counts", "Counts", "prose"), Column("summary", "Definition", "prose")),
+    table = Table(columns=(Column("name", "Convention", priority=ESSENTIAL), Column("counts", "Counts", "prose", priority=50), Column("summary", "Definition", "prose", priority=ESSENTIAL)),
                   rows=tuple(rows))
     doc = Document("Counting conventions", (("unit", "--unit flops reports 2 x mult-adds"),), (table,),
                    data={"conventions": rows})

@@ -22,7 +22,7 @@ def reproduce(tables: tuple[str, ...], fmt: str) -> int:
     from ..conventions import get_convention
     from ..errors import UsageError, did_you_mean
     from ..published import judge, layout_differences, load_tables
-    from ..render.document import Column, Document, Table
+    from ..render.document import ESSENTIAL, Column, Document, Table
 
     available = load_tables()
     ids = [t.id for t in available]
@@ -60,15 +60,15 @@ def reproduce(tables: tuple[str, ...], fmt: str) -> int:
     verdict = f"{counts['ok']} ok, {counts['erratum']} {errata}, {counts['FAIL']} outside tolerance"
     table_doc = Table(
         columns=(
-            Column("table", "Table"),
-            Column("row", "Row"),
-            Column("metric", "Metric"),
-            Column("published", "Published"),
-            Column("computed", "Computed", "int"),
-            Column("delta", "Delta", "pct"),
-            Column("tolerance", "Tolerance"),
-            Column("status", "Status"),
-            Column("note", "Note", "prose"),
+            Column("table", "Table", priority=70),
+            Column("row", "Row", priority=ESSENTIAL),
+            Column("metric", "Metric", priority=ESSENTIAL),
+            Column("published", "Published", priority=95),
+            Column("computed", "Computed", "int", priority=95),
+            Column("delta", "Delta", "pct", priority=60),
+            Column("tolerance", "Tolerance", priority=50),
+            Column("status", "Status", priority=ESSENTIAL),
+            Column("note", "Note", "prose", priority=40),
         ),
         rows=tuple(rows),
         styles=tuple(styles),

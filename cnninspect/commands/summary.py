@@ -9,6 +9,7 @@ from .common import (
     convention_options,
     emit,
     format_option,
+    note_shadowed,
     model_options,
     overrides_from,
     pick_variant,
@@ -48,6 +49,7 @@ def summary(spec: str, variant: str | None, width: float | None, resolution: int
     from ..resolve import resolve
 
     target = parse_target(spec)
+    note_shadowed(spec)
     model = resolve(target.spec, pick_variant(target.variant, variant, spec),
                     overrides_from(width, resolution, depth, phi, set_values, padding))
     if engine == "meta":

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from .common import check_output_file, convention_options, emit, format_option, parse_set
+from .common import check_output_file, convention_options, emit, format_option, note_shadowed, parse_set
 
 PROGRESS_MIN_POINTS = 50
 
@@ -36,16 +36,17 @@ def sweep(spec: str, variants: str | None, width: str | None, resolution: str | 
       cnninspect sweep mobilenet_v1 --width 1,0.75,0.5,0.25
       cnninspect sweep mobilenet_v1 --resolution 224,192,160,128
       cnninspect sweep efficientnet --variants all
-      cnninspect sweep mobilenet_v1 --width 0.25:2.0:0.05 --resolution 96:320:32 --format csv
+      cnninspect sweep mobilenet_v1 --width 0.25:2:0.05 -r 96:320:32 -f csv
     """
     from ..catalog import parse_target
     from ..conventions import UNITS, get_convention
     from ..errors import UsageError
-    from ..render.document import Column, Document, Table
+    from ..render.document import ESSENTIAL, Column, Document, Table
     from ..resolve import Overrides
     from ..sweep import grid, parse_axis, parse_variants, run_sweep, validate_axes
 
     target = parse_target(spec)
+    note_shadowed(spec)
     if target.variant and variants is not None:
         raise UsageError(f"{spec} names variant '{target.variant}' but --variants is given too; give one of them")
     axes: dict[str, list[Any]] = {
@@ -89,16 +90,16 @@ def sweep(spec: str, variants: str | None, width: str | None, resolution: str | 
     cost = "FLOPs" if unit == "flops" else "Mult-adds"
     columns = []
     if axes["variant"] or target.spec.variants:
-        columns.append(Column("variant", "Variant"))
+        columns.append(Column("variant", "Variant", priority=ESSENTIAL))
     if axes["phi"]:
-        columns.append(Column("phi", "Phi", "float"))
+        columns.append(Column("phi", "Phi", "float", priority=ESSENTIAL))
     columns += [
-        Column("width", "Width", "float"),
-        Column("depth", "Depth", "float"),
-        Column("resolution", "Resolution", "int"),
-        Column("params", "Params", "int"),
-        Column("mult_adds", cost, "int"),
-        Column("peak_activation_bytes", "Peak act. bytes", "int"),
+        Column("width", "Width", "float", priority=ESSENTIAL),
+        Column("depth", "Depth", "float", priority=ESSENTIAL),
+        Column("resolution", "Resolution", "int", priority=ESSENTIAL),
+        Column("params", "Params", "int", priority=90),
+        Column("mult_adds", cost, "int", priority=95),
+        Column("peak_activation_bytes", "Peak act. bytes", "int", priority=40),
     ]
     conv = get_convention(convention)
     meta = (

@@ -17,11 +17,23 @@ from collections.abc import Mapping, Sequence
 @dataclass(frozen=True)
 class Column:
     """A table column. ``kind``: text, prose (long text, wrapped in the terminal), int
-    (exact, with separators), si (M/G suffix), shape, float, ratio (x1.23), pct (signed %)."""
+    (exact, with separators), si (M/G suffix), shape, float, ratio (x1.23), pct (signed %).
+
+    ``priority`` decides what a terminal too narrow for the whole table keeps: columns are
+    reduced lowest priority first, an ``int`` column first to compact units (4.23M), then
+    hidden; a column of priority :data:`ESSENTIAL` is never hidden. Text columns may wrap
+    at spaces unless ``wrap`` is false. Piped output and the
+    machine formats always have every column, exact.
+    """
 
     key: str
     header: str
     kind: str = "text"
+    priority: int = 50
+    wrap: bool = True  # a text column may wrap at spaces to fit (not tree guides)
+
+
+ESSENTIAL = 100
 
 
 @dataclass(frozen=True)

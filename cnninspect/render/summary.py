@@ -7,7 +7,7 @@ from typing import Any
 from ..analysis import Report, Row, weight_depth
 from ..conventions import UNITS
 from ..ir import Model
-from .document import Column, Document, Table, fmt_int, fmt_shape, fmt_si
+from .document import ESSENTIAL, Column, Document, Table, fmt_int, fmt_shape, fmt_si
 
 SCHEMA = "cnninspect.summary/1"
 
@@ -37,7 +37,15 @@ def model_meta(model: Model) -> list[tuple[str, str]]:
     extra = {k: v for k, v in s.values.items() if k not in ("width", "depth", "resolution")}
     if extra:
         meta.append(("params", ", ".join(f"{k}={_fmt_value(v)}" for k, v in extra.items())))
+    if s.overridden:
+        meta.append(("overrides", overrides_text(model)))
     return meta
+
+
+def overrides_text(model: Model) -> str:
+    """``width 0.75 replaces variant b3's 1.2``: explicit settings over a variant's values."""
+    parts = [f"{k} {_fmt_value(new)} replaces {_fmt_value(old)}" for k, (old, new) in model.settings.overridden.items()]
+    return f"{', '.join(parts)} (variant {model.variant}'s values)"
 
 
 def _fmt_value(v: Any) -> str:
@@ -120,16 +128,16 @@ def summary_document(report: Report, unit: str = "macs", levels: int | None = No
     cost = "FLOPs" if unit == "flops" else "Mult-adds"
     table = Table(
         columns=(
-            Column("layer", "Layer"),
+            Column("layer", "Layer", priority=ESSENTIAL, wrap=False),
             Column("name", "Name"),
-            Column("type", "Type"),
-            Column("input_shape", "Input", "shape"),
-            Column("output_shape", "Output", "shape"),
-            Column("kernel_stride", "Kernel/s"),
-            Column("params", "Params", "int"),
+            Column("type", "Type", priority=75),
+            Column("input_shape", "Input", "shape", priority=30),
+            Column("output_shape", "Output", "shape", priority=70),
+            Column("kernel_stride", "Kernel/s", priority=20),
+            Column("params", "Params", "int", priority=90),
             Column("trainable_params", "Trainable", "int"),
-            Column("mult_adds", cost, "int"),
-            Column("line", "Line"),
+            Column("mult_adds", cost, "int", priority=95),
+            Column("line", "Line", priority=10),
             Column("kind", "Kind"),
             Column("level", "Level"),
             Column("leaf", "Leaf"),
@@ -204,6 +212,7 @@ def summary_json(report: Report, unit: str = "macs") -> dict[str, Any]:
             "resolution": s.resolution,
             "padding": s.padding,
             "params": {k: v for k, v in s.values.items() if k not in ("width", "depth", "resolution")},
+            "overridden": {k: {"variant": old, "used": new} for k, (old, new) in s.overridden.items()},
         },
         "convention": report.convention.as_json(unit),
         "engine": report.engine,
