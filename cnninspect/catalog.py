@@ -46,14 +46,13 @@ def bundled_path(name: str) -> Path:
 
 @cache
 def load_bundled(name: str) -> Spec:
-    path = bundled_path(name)
-    if not path.is_file():
-        names = bundled_names()
+    names = bundled_names()
+    if name not in names:
         raise UsageError(
-            f"unknown spec '{name}'{did_you_mean(name, names)}; bundled specs: {', '.join(names)} "
+            f"unknown spec '{shorten(name)}'{did_you_mean(name, names)}; bundled specs: {', '.join(names)} "
             "(or give a path to a .yaml file)"
         )
-    return load_spec(path, label=f"specs/{name}.yaml")
+    return load_spec(bundled_path(name), label=f"specs/{name}.yaml")
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,10 @@ from .errors import Location, SpecError, shorten
 from .numbers import NumberError, yaml_plain_number
 
 MAX_FILE_BYTES = 1_000_000
-MAX_NODES = 200_000
+# Aliases (``*a``) repeat a value without repeating its text: a small file can expand to
+# billions of values (the "billion laughs" attack). A document's own values are bounded by
+# MAX_FILE_BYTES; the values aliases add on top of them are bounded by MAX_ALIAS_VALUES.
+MAX_ALIAS_VALUES = 100_000
 MAX_NESTING = 64
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -201,8 +204,8 @@ def parse_yaml(text: str, name: str) -> YNode:
             _loc(name, second),
         )
     root = documents[0]
-    _check_expansion(root, name)
-    counter = [0]
+    limit = _check_expansion(root, name)
+    counter = [0, limit]
     return _convert(root, name, counter, 0, None)
 
 
@@ -251,34 +254,55 @@ def _path_str(path: _Path) -> str | None:
     return text or None
 
 
-def _expanded_size(node: yaml.Node, memo: dict[int, int], depth: int = 0) -> int:
-    """How many values ``node`` becomes once aliases are expanded (each shared node counted once
-    per use). A node that contains itself (``&a [*a]``) counts as too many."""
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [c for pair in node.value for c in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def _own_size(root: yaml.Node) -> int:
+    """How many distinct values the document holds (each aliased node once)."""
+    seen: set[int] = set()
+    stack = [(root, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if depth <= MAX_NESTING:  # deeper documents are refused by _convert
+            stack.extend((c, depth + 1) for c in _children(node))
+    return len(seen)
+
+
+def _expanded_size(node: yaml.Node, memo: dict[int, int], cap: int, depth: int = 0) -> int:
+    """How many values ``node`` becomes once aliases are expanded (a shared node counted once
+    per use), counting no further than ``cap``. A node that contains itself (``&a [*a]``)
+    counts as more than ``cap``."""
     key = id(node)
     if key in memo:
         return memo[key]
-    memo[key] = MAX_NODES + 1  # while in progress: a cycle back to this node is infinite
+    memo[key] = cap + 1  # while in progress: a cycle back to this node is infinite
     size = 1
-    if depth <= MAX_NESTING:  # deeper documents are refused by _convert
-        if isinstance(node, yaml.MappingNode):
-            children = [c for pair in node.value for c in pair]
-        elif isinstance(node, yaml.SequenceNode):
-            children = list(node.value)
-        else:
-            children = []
-        for child in children:
-            size += _expanded_size(child, memo, depth + 1)
-            if size > MAX_NODES:
+    if depth <= MAX_NESTING:
+        for child in _children(node):
+            size += _expanded_size(child, memo, cap, depth + 1)
+            if size > cap:
                 break
     memo[key] = size
     return size
 
 
-def _check_expansion(root: yaml.Node, name: str) -> None:
-    """Refuse alias bombs before expanding them: walk down to the node that blows up."""
+def _check_expansion(root: yaml.Node, name: str) -> int:
+    """Refuse alias bombs before expanding them (walking down to the node that blows up);
+    returns how many values the expanded document has."""
+    own = _own_size(root)
+    cap = own + MAX_ALIAS_VALUES
     memo: dict[int, int] = {}
-    if _expanded_size(root, memo) <= MAX_NODES:
-        return
+    size = _expanded_size(root, memo, cap)
+    if size <= cap:
+        return size
     node, path = root, None
     seen = {id(root)}
     while True:
@@ -288,7 +312,7 @@ def _check_expansion(root: yaml.Node, name: str) -> None:
             children = [(v, (path, f"[{i}]")) for i, v in enumerate(node.value)]
         else:
             children = []
-        big = [(c, p) for c, p in children if memo.get(id(c), 0) > MAX_NODES]
+        big = [(c, p) for c, p in children if memo.get(id(c), 0) > MAX_ALIAS_VALUES]
         if not big:
             break
         if id(big[0][0]) in seen:
@@ -301,22 +325,19 @@ def _check_expansion(root: yaml.Node, name: str) -> None:
         node, path = big[0]
         seen.add(id(node))
     raise SpecError(
-        f"document expands to more than {MAX_NODES:,} values (aliases?); refusing to load",
+        f"aliases ('*name') expand the document by more than {MAX_ALIAS_VALUES:,} values (an alias "
+        "bomb?); refusing to load",
         _loc(name, node),
         _path_str(path),
     )
 
 
 def _convert(node: yaml.Node, name: str, counter: list[int], depth: int, path: _Path) -> YNode:
-    """Convert a composed node; ``path`` is its key path (``layers[3].conv``) for errors."""
+    """Convert a composed node; ``path`` is its key path (``layers[3].conv``) for errors.
+    ``counter`` is [values converted so far, values the document expands to]."""
     counter[0] += 1
     loc = _loc(name, node)
-    if counter[0] > MAX_NODES:
-        raise SpecError(
-            f"document expands to more than {MAX_NODES:,} values (aliases?); refusing to load",
-            loc,
-            _path_str(path),
-        )
+    assert counter[0] <= counter[1], "values beyond the size _check_expansion measured"
     if depth > MAX_NESTING:
         raise SpecError(f"nesting deeper than {MAX_NESTING} levels", loc, _path_str(path))
     if isinstance(node, yaml.MappingNode):

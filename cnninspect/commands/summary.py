@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from ..errors import UsageError
@@ -15,6 +17,9 @@ from .common import (
     pick_variant,
     with_exit_code,
 )
+
+if TYPE_CHECKING:
+    from ..ir import Model
 
 
 @click.command("summary")
@@ -38,7 +43,9 @@ def summary(spec: str, variant: str | None, width: float | None, resolution: int
             unit: str, levels: int | None, verify: bool, verify_max_mb: float, verify_max_seconds: float,
             engine: str) -> int:
     """Layer table and totals of SPEC: a bundled name (mobilenet_v1), NAME:VARIANT
-    (efficientnet:b3) or a path to a YAML spec.
+    (efficientnet:b3), a YAML file (net.yaml, net.yaml:VARIANT, dir/net) or - for a spec
+    on standard input. A bare NAME is always a bundled spec, even when a file of that name
+    is in the working directory: write ./NAME for the file.
 
     Every output names its counting convention. --format paper prints the paper's own
     table layout (MobileNet v1 Table 1, EfficientNet Table 1) and notes where the paper
@@ -50,8 +57,9 @@ def summary(spec: str, variant: str | None, width: float | None, resolution: int
 
     target = parse_target(spec)
     note_shadowed(spec)
-    model = resolve(target.spec, pick_variant(target.variant, variant, spec),
-                    overrides_from(width, resolution, depth, phi, set_values, padding))
+    chosen = pick_variant(target.variant, variant, spec)
+    overrides = overrides_from(width, resolution, depth, phi, set_values, padding)
+    model = resolve(target.spec, chosen, overrides)
     if engine == "meta":
         from ..torch_engine import analyze_meta
 
@@ -62,7 +70,16 @@ def summary(spec: str, variant: str | None, width: float | None, resolution: int
     if verify:
         from ..verify import verify as run_verify
 
-        verification = run_verify(model, max_mb=verify_max_mb, max_seconds=verify_max_seconds)
+        from dataclasses import replace
+
+        def at_resolution(r: int) -> Model:
+            if overrides.phi is None:
+                return resolve(target.spec, chosen, replace(overrides, resolution=r))
+            s = model.settings  # --phi fixed width and depth: keep them, change the resolution
+            return resolve(target.spec, chosen, replace(overrides, phi=None, width=s.width, depth=s.depth, resolution=r))
+
+        verification = run_verify(model, max_mb=verify_max_mb, max_seconds=verify_max_seconds,
+                                  at_resolution=at_resolution)
     if fmt == "paper":
         from ..render.paper import paper_document
         from ..render.summary import convention_line
