@@ -167,6 +167,9 @@ def op_detail(op: Op) -> str:
         g = a["groups"]
         if g > 1:
             bits.append("depthwise" if g == a["in_ch"] == a["out_ch"] else f"groups={g}")
+        if "dilation" in a:
+            dh, dw = a["dilation"]
+            bits.append(f"dilation {dh}" if dh == dw else f"dilation {dh},{dw}")
         if a["pad_tag"] not in ("same", "valid"):
             t, b, left, r = a["pad"]
             bits.append(f"pad {t},{b},{left},{r}" if a["pad_tag"] == "same-tf" else f"pad {a['pad_tag']}")
