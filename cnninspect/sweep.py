@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 from .analysis import analyze, weight_depth
 from .errors import CnnInspectError, UsageError
+from .memory import MemoryReport, MemorySettings, memory_report
 from .resolve import Overrides, resolve
 from .spec import Spec
 
@@ -82,6 +83,7 @@ class Point:
     mult_adds: int
     peak_activation_bytes: int
     layers: int
+    memory: MemoryReport | None = None
 
 
 def grid(axes: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
@@ -102,8 +104,10 @@ def run_sweep(
     convention: str = "paper",
     base: Overrides | None = None,
     progress: Callable[[], None] | None = None,
+    memory: MemorySettings | None = None,
 ) -> list[Point]:
-    """Resolve and analyse each point; an impossible point is an error naming it."""
+    """Resolve and analyse each point (and its memory at ``memory`` when given); an
+    impossible point is an error naming it."""
     base = base or Overrides()
     out: list[Point] = []
     for p in points:
@@ -124,7 +128,8 @@ def run_sweep(
         s = model.settings
         out.append(
             Point(model.variant, p.get("phi"), s.width, s.depth, s.resolution, t.params, t.trainable_params,
-                  t.mult_adds, t.peak_activation_bytes, weight_depth(model))
+                  t.mult_adds, t.peak_activation_bytes, weight_depth(model),
+                  memory_report(model, memory) if memory is not None else None)
         )
         if progress is not None:
             progress()

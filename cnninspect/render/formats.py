@@ -47,7 +47,7 @@ _ANSI = {
     "warn": "33",
     "total": "1",
 }
-NUMERIC = ("int", "si", "float", "ratio", "pct")
+NUMERIC = ("int", "si", "float", "ratio", "pct", "bytes")
 PROSE_WIDTH = 64
 
 
@@ -125,7 +125,7 @@ def _markdown(doc: Document, color: bool = False) -> str:
         lines.append("| " + " | ".join(_md_escape(c.header) for c in columns) + " |")
         aligns = []
         for c in columns:
-            aligns.append("---:" if c.kind in ("int", "si", "float", "ratio", "pct") else ":---")
+            aligns.append("---:" if c.kind in NUMERIC else ":---")
         lines.append("| " + " | ".join(aligns) + " |")
         for i, row in enumerate(table.rows):
             cells = [_md_escape(fmt_cell(row.get(c.key), c.kind)) for c in columns]
