@@ -109,6 +109,9 @@ class MemorySettings:
     def text(self) -> str:
         return f"{self.precision.text()}, batch {self.batch}"
 
+    def as_json(self) -> dict[str, Any]:
+        return {"dtype": self.precision.as_json(), "batch": self.batch, "optimizer": self.optimizer}
+
 
 # --- what each op kind does with memory --------------------------------------------------
 
@@ -414,9 +417,7 @@ class MemoryReport:
     def as_json(self) -> dict[str, Any]:
         inf = self.inference
         data: dict[str, Any] = {
-            "dtype": self.settings.precision.as_json(),
-            "batch": self.settings.batch,
-            "optimizer": self.settings.optimizer,
+            **self.settings.as_json(),
             "inference": {
                 "weight_bytes": inf.weight_bytes,
                 "buffer_bytes": inf.buffer_bytes,

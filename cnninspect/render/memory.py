@@ -48,11 +48,9 @@ def memory_table(m: MemoryReport) -> Table:
 
 
 def memory_summary(m: MemoryReport) -> dict[str, Any]:
-    """The three figures ``compare``, ``sweep`` and ``check`` use, with their settings."""
+    """The three figures ``compare`` and ``sweep`` show, with their settings."""
     return {
-        "dtype": m.settings.precision.as_json(),
-        "batch": m.settings.batch,
-        "optimizer": m.settings.optimizer,
+        **m.settings.as_json(),
         "weight_bytes": m.inference.weight_bytes,
         "peak_activation_bytes": m.inference.peak_activation_bytes,
         "training_bytes": m.training.total_bytes if m.training else None,
