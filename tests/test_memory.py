@@ -38,14 +38,6 @@ def test_every_op_kind_and_activation_has_a_memory_rule():
     assert set(ACT_SAVES) == set(ACTIVATIONS), f"activations without a rule: {sorted(set(ACTIVATIONS) - set(ACT_SAVES))}"
 
 
-@pytest.fixture
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def saved_by_autograd(module: torch.nn.Module, x: torch.Tensor) -> int:
     """Bytes of the tensors autograd saves in one training forward pass, each storage once,
     parameters and buffers (the model's state) excluded."""

@@ -18,7 +18,7 @@ from cnninspect.ops import OPS
 from cnninspect.resolve import resolve
 from cnninspect.spec import spec_from_text
 
-from conftest import invoke, model_of
+from conftest import invoke
 
 
 def test_every_op_kind_has_a_geometry_rule():
@@ -268,15 +268,6 @@ def predicted_extent(g: rf.Geometry, out_shape, in_hw):
         lo = a.start + (n // 2) * a.stride
         ext.append((max(lo, 0), min(lo + a.size - 1, size - 1)))
     return tuple(ext)
-
-
-@pytest.fixture
-def one_thread():
-    """Small tensors: one thread is faster, and much faster on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.mark.parametrize("net", list(NETS))

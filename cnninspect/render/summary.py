@@ -10,7 +10,7 @@ from ..conventions import UNITS
 from ..ir import Model
 from ..memory import MemoryReport, memory_report
 from .document import Column, Document, Table, fmt_int, fmt_shape, fmt_si
-from .memory import memory_table, settings_text
+from .memory import memory_table
 
 SCHEMA = "cnninspect.summary/1"
 
@@ -187,7 +187,6 @@ def summary_document(
         meta.append(("receptive field", RF_TEXT))
     tables = (table,)
     if show_memory:
-        meta.append(("memory", f"{settings_text(memory.settings)}; mult-adds stay per sample"))
         tables += (memory_table(memory),)
     notes = tuple(f"note: {n.message}" for n in fields.notes() if show_rf or n.code not in RF_ONLY_NOTES)
     return Document(
