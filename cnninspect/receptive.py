@@ -261,16 +261,17 @@ class ReceptiveFields:
         assert isinstance(f, Field)
         parts = []
         assert self.last_shape is not None
-        for name, a, n, size in (("rows", f.h, self.last_shape[1], self.input_shape[1]),
-                                 ("columns", f.w, self.last_shape[2], self.input_shape[2])):
+        for name, a, n, size in (("row", f.h, self.last_shape[1], self.input_shape[1]),
+                                 ("column", f.w, self.last_shape[2], self.input_shape[2])):
             lo, hi = a.start, a.start + (n - 1) * a.stride + a.size - 1
             missing = []
             if lo > 0:
-                missing.append(_span(0, min(lo, size) - 1))
+                missing.append((0, min(lo, size) - 1))
             if hi < size - 1:
-                missing.append(_span(max(hi + 1, 0), size - 1))
+                missing.append((max(hi + 1, 0), size - 1))
             if missing:
-                parts.append(f"{name} {' and '.join(missing)}")
+                plural = "s" if len(missing) > 1 or missing[0][0] != missing[0][1] else ""
+                parts.append(f"{name}{plural} {' and '.join(_span(*m) for m in missing)}")
         return " and ".join(parts)
 
 

@@ -336,6 +336,20 @@ def test_dropped_rows_are_named():
     assert not any(w["code"] == "dropped_rows" for w in summary_json("alexnet")["warnings"])
 
 
+def test_uncovered_input_is_named(tmp_spec):
+    path = tmp_spec("""
+name: uncovered
+input: {channels: 1, resolution: 10}
+layers:
+  - conv: {out: 2, kernel: 3, stride: 3, padding: valid}
+""")
+    doc = summary_json(str(path))
+    messages = {w["code"]: w["message"] for w in doc["warnings"]}
+    # three windows 0-2, 3-5, 6-8: row and column 9 are read by none
+    assert "conv0 (1 row, 1 column of 10x10)" in messages["dropped_rows"]
+    assert messages["input_not_covered"] == "input row 9 and column 9 reach no unit of the last feature map (conv0)"
+
+
 def test_field_size_notes(tmp_spec):
     codes = [w["code"] for w in summary_json("resnet")["warnings"]]
     assert codes == ["rf_larger_than_input"]
