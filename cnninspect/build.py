@@ -27,10 +27,11 @@ Factory = Callable[[Mapping[str, Any]], nn.Module]
 
 def _conv(a: Mapping[str, Any]) -> nn.Module:
     t, b, left, r = a["pad"]
+    d = a.get("dilation", (1, 1))
     if a["pad_tag"] == "same-tf":
-        return M.Conv2dSame(a["in_ch"], a["out_ch"], a["kernel"], a["stride"], 0, groups=a["groups"], bias=a["bias"])
+        return M.Conv2dSame(a["in_ch"], a["out_ch"], a["kernel"], a["stride"], 0, d, groups=a["groups"], bias=a["bias"])
     assert t == b and left == r, "symmetric padding expected outside TF 'same'"
-    return nn.Conv2d(a["in_ch"], a["out_ch"], a["kernel"], a["stride"], (t, left), groups=a["groups"], bias=a["bias"])
+    return nn.Conv2d(a["in_ch"], a["out_ch"], a["kernel"], a["stride"], (t, left), d, groups=a["groups"], bias=a["bias"])
 
 
 def _table(a: Mapping[str, Any]) -> nn.Module:

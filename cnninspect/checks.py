@@ -7,6 +7,7 @@ Format (documented in docs/check.md, example in docs/examples/budgets.yaml)::
       - name: MobileNet 0.75           # optional label
         model: mobilenet_v1            # NAME[:VARIANT] or a spec path (relative to this file)
         settings: {width: 0.75}        # optional: width, depth, resolution, phi, padding, params
+        memory: {dtype: fp16, batch: 8, optimizer: adam}   # optional: for the byte metrics
         expect:                        # value with an absolute or % tolerance, or exact
           params: {value: 2.6M, tolerance: 0.05M}
           mult_adds: {value: 325M, tolerance: 1%}
@@ -14,6 +15,8 @@ Format (documented in docs/check.md, example in docs/examples/budgets.yaml)::
           max_params: 3M
           max_mult_adds: 400M
           max_peak_activation: 6MB
+          max_weight_bytes: 4MB
+          max_training_bytes: 1GB
 
 Every problem in the file is a located one-line error (exit 2); failed checks are data.
 """
@@ -26,10 +29,12 @@ from typing import Any
 from collections.abc import Mapping
 
 from .errors import CnnInspectError, Location, SpecError, did_you_mean, shorten
+from .memory import OPTIMIZERS, MemorySettings, parse_precision
 from .numbers import NumberError, parse_bytes, parse_count, parse_number
 from .yamlsrc import YNode, load_yaml_file
 
-METRICS = ("params", "trainable_params", "mult_adds", "flops", "peak_activation_bytes", "depth")
+METRICS = ("params", "trainable_params", "mult_adds", "flops", "peak_activation_bytes", "depth", "weight_bytes",
+           "training_bytes")
 BUDGETS = {
     "max_params": "params",
     "max_trainable_params": "trainable_params",
@@ -37,8 +42,13 @@ BUDGETS = {
     "max_flops": "flops",
     "max_peak_activation": "peak_activation_bytes",
     "max_depth": "depth",
+    "max_weight_bytes": "weight_bytes",
+    "max_training_bytes": "training_bytes",
 }
-CHECK_KEYS = ("name", "model", "settings", "convention", "expect", "budget")
+# byte sizes, evaluated at the check's memory settings (default fp32, batch 1, sgd)
+BYTE_METRICS = ("peak_activation_bytes", "weight_bytes", "training_bytes")
+CHECK_KEYS = ("name", "model", "settings", "memory", "convention", "expect", "budget")
+MEMORY_KEYS = ("dtype", "batch", "optimizer")
 
 
 @dataclass(frozen=True)
@@ -67,6 +77,7 @@ class CheckSpec:
     loc: Location
     path: str
     model_loc: Location | None = None
+    memory: MemorySettings = MemorySettings()
 
 
 @dataclass(frozen=True)
@@ -168,15 +179,19 @@ def load_checks(path: str | Path) -> tuple[CheckSpec, ...]:
                 raise SpecError("must be a mapping like {width: 0.75, resolution: 160}", s.loc, f"{cpath}.settings")
             settings = s.to_python()
         conv = _convention(ci["convention"], f"{cpath}.convention", CONVENTIONS) if "convention" in ci else default_conv
+        memory = _memory(ci["memory"], f"{cpath}.memory") if "memory" in ci else MemorySettings()
         rules: list[Rule] = []
         if "expect" in ci:
-            rules += _expectations(ci["expect"], f"{cpath}.expect")
+            rules += _expectations(ci["expect"], f"{cpath}.expect", memory)
         if "budget" in ci:
-            rules += _budgets(ci["budget"], f"{cpath}.budget")
+            rules += _budgets(ci["budget"], f"{cpath}.budget", memory)
         if not rules:
             raise SpecError("a check needs 'expect' and/or 'budget'", item.loc, cpath)
+        if "memory" in ci and not any(r.metric in BYTE_METRICS for r in rules):
+            raise SpecError("'memory' sets the dtype, batch and optimizer of byte metrics, but this check has none "
+                            f"({', '.join(BYTE_METRICS)})", ci["memory"].loc, f"{cpath}.memory")
         name = str(ci["name"].value) if "name" in ci else ci["model"].value
-        out.append(CheckSpec(name, model, settings, conv, tuple(rules), item.loc, cpath, ci["model"].loc))
+        out.append(CheckSpec(name, model, settings, conv, tuple(rules), item.loc, cpath, ci["model"].loc, memory))
     return tuple(out)
 
 
@@ -200,7 +215,61 @@ def _convention(node: YNode, path: str, conventions: Mapping[str, Any]) -> str:
     return str(node.value)
 
 
-def _expectations(node: YNode, path: str) -> list[Rule]:
+def _memory(node: YNode, path: str) -> MemorySettings:
+    """``memory: {dtype: fp16 | int8,fp16, batch: 8, optimizer: adam}``."""
+    from .fields import Int
+
+    if not node.is_map:
+        raise SpecError("must be a mapping like {dtype: fp16, batch: 8, optimizer: adam}", node.loc, path)
+    items = node.items or {}
+    for key in items:
+        if key not in MEMORY_KEYS:
+            raise SpecError(f"unknown key '{key}'{did_you_mean(key, MEMORY_KEYS)}; allowed: {', '.join(MEMORY_KEYS)}",
+                            node.key_locs[key], f"{path}.{key}")
+    settings = MemorySettings()
+    precision, batch, optimizer = settings.precision, settings.batch, settings.optimizer
+    for key, parse in (("dtype", parse_precision), ("batch", Int(1, 1_000_000).coerce), ("optimizer", _optimizer)):
+        if key in items:
+            v = items[key]
+            try:
+                value = parse(v.value if v.is_scalar else v.to_python())
+            except ValueError as exc:
+                raise SpecError(str(exc), v.loc, f"{path}.{key}") from None
+            if key == "dtype":
+                precision = value
+            elif key == "batch":
+                batch = value
+            else:
+                optimizer = value
+    return MemorySettings(precision, batch, optimizer)
+
+
+def _optimizer(value: Any) -> str:
+    if value not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {value!r}{did_you_mean(str(value), OPTIMIZERS)}; optimizers: "
+                         f"{', '.join(OPTIMIZERS)}")
+    return str(value)
+
+
+def _memory_text(metric: str, memory: MemorySettings) -> str:
+    """`` (fp16, batch 8)``: the settings a byte rule is evaluated at (the optimizer for training)."""
+    if metric == "weight_bytes":
+        return f" ({memory.precision.weights})"
+    if metric == "training_bytes":
+        return f" ({memory.text()}, {memory.optimizer})"
+    return f" ({memory.text()})" if metric in BYTE_METRICS else ""
+
+
+def _trainable(metric: str, memory: MemorySettings, node: YNode, path: str) -> None:
+    from .memory import TRAINABLE_DTYPES
+
+    bad = [d for d in (memory.precision.weights, memory.precision.activations) if d not in TRAINABLE_DTYPES]
+    if metric == "training_bytes" and bad:
+        raise SpecError(f"training_bytes needs trainable dtypes ({', '.join(TRAINABLE_DTYPES)}), but memory.dtype "
+                        f"has {bad[0]}", node.loc, path)
+
+
+def _expectations(node: YNode, path: str, memory: MemorySettings) -> list[Rule]:
     if not node.is_map:
         raise SpecError("must be a mapping of metric: {value, tolerance}", node.loc, path)
     rules = []
@@ -209,7 +278,8 @@ def _expectations(node: YNode, path: str) -> list[Rule]:
         if metric not in METRICS:
             raise SpecError(f"unknown metric '{metric}'{did_you_mean(metric, METRICS)}; metrics: {', '.join(METRICS)}",
                             node.key_locs[metric], mpath)
-        byte = metric == "peak_activation_bytes"
+        byte = metric in BYTE_METRICS
+        _trainable(metric, memory, v, mpath)
         if v.is_map:
             vi = v.items or {}
             for key in vi:
@@ -226,12 +296,12 @@ def _expectations(node: YNode, path: str) -> list[Rule]:
             value = _num(v, mpath, byte=byte, integer=metric == "depth")
             value_text = _as_written(v)
             tol_abs, tol_rel, tol_text = 0.0, None, ""
-        text = f"= {value_text}" + (f" +- {tol_text}" if tol_text else " (exact)")
+        text = f"= {value_text}" + (f" +- {tol_text}" if tol_text else " (exact)") + _memory_text(metric, memory)
         rules.append(Rule(metric, "expect", value, tol_abs, tol_rel, text, v.loc))
     return rules
 
 
-def _budgets(node: YNode, path: str) -> list[Rule]:
+def _budgets(node: YNode, path: str, memory: MemorySettings) -> list[Rule]:
     if not node.is_map:
         raise SpecError("must be a mapping like {max_params: 5M, max_mult_adds: 600M}", node.loc, path)
     rules = []
@@ -240,9 +310,10 @@ def _budgets(node: YNode, path: str) -> list[Rule]:
             raise SpecError(f"unknown budget '{key}'{did_you_mean(key, BUDGETS)}; budgets: {', '.join(BUDGETS)}",
                             node.key_locs[key], f"{path}.{key}")
         metric = BUDGETS[key]
-        byte = metric == "peak_activation_bytes"
+        byte = metric in BYTE_METRICS
+        _trainable(metric, memory, v, f"{path}.{key}")
         value = _num(v, f"{path}.{key}", byte=byte, integer=metric == "depth")
-        rules.append(Rule(metric, "max", value, text=f"<= {_as_written(v)}", loc=v.loc))
+        rules.append(Rule(metric, "max", value, text=f"<= {_as_written(v)}{_memory_text(metric, memory)}", loc=v.loc))
     return rules
 
 
@@ -250,6 +321,7 @@ def evaluate(checks: tuple[CheckSpec, ...]) -> list[Outcome]:
     """Resolve and analyse each check's model (spec engine) and judge its rules."""
     from .analysis import analyze, weight_depth
     from .catalog import resolve_ref
+    from .memory import memory_report
 
     outcomes = []
     for c in checks:
@@ -268,9 +340,13 @@ def evaluate(checks: tuple[CheckSpec, ...]) -> list[Outcome]:
             "trainable_params": t.trainable_params,
             "mult_adds": t.mult_adds,
             "flops": 2 * t.mult_adds,
-            "peak_activation_bytes": t.peak_activation_bytes,
             "depth": weight_depth(model),
         }
+        if any(r.metric in BYTE_METRICS for r in c.rules):
+            mem = memory_report(model, c.memory)
+            actual["peak_activation_bytes"] = mem.inference.peak_activation_bytes
+            actual["weight_bytes"] = mem.inference.weight_bytes
+            actual["training_bytes"] = mem.training.total_bytes if mem.training else 0
         for rule in c.rules:
             a = actual[rule.metric]
             if rule.kind == "max":

@@ -73,6 +73,7 @@ OPT_ACT = OptionalKind(ACT)
 CH = Int(1, limits.MAX_CHANNELS)
 KERNEL = Pair(1, limits.MAX_KERNEL, "kernel size")
 STRIDE = Pair(1, limits.MAX_KERNEL, "stride")
+DILATION = Pair(1, limits.MAX_KERNEL, "dilation")
 AUTO_BIAS = OptionalKind(Bool())
 
 
@@ -102,6 +103,7 @@ def _expand_conv(e: Expansion) -> None:
         bn=f["bn"],
         act=f["act"],
         connections=f["connections"],
+        dilation=f["dilation"],
     )
 
 
@@ -120,6 +122,7 @@ register(
             Field("bn", Bool(), False, "batch norm after the convolution"),
             Field("act", OPT_ACT, None, "activation after batch norm"),
             Field("connections", OptionalKind(IntTable()), None, "connection table: per output map, its input maps"),
+            Field("dilation", DILATION, (1, 1), "spacing of the kernel taps (atrous convolution)"),
         ),
         _expand_conv,
         lambda f: f"Conv{_k(f)}",
@@ -131,7 +134,7 @@ def _expand_dwconv(e: Expansion) -> None:
     f = e.f
     e.scope.conv_unit(
         e.name, f"DWConv{_k(f)}", out=0, kernel=f["kernel"], stride=f["stride"], padding=f["padding"],
-        bias=f["bias"], bn=f["bn"], act=f["act"], depthwise=True,
+        bias=f["bias"], bn=f["bn"], act=f["act"], depthwise=True, dilation=f["dilation"],
     )
 
 
@@ -146,6 +149,7 @@ register(
             Field("bias", AUTO_BIAS, None, "learned bias (default: only without batch norm)"),
             Field("bn", Bool(), False, "batch norm"),
             Field("act", OPT_ACT, None, "activation"),
+            Field("dilation", DILATION, (1, 1), "spacing of the kernel taps (atrous convolution)"),
         ),
         _expand_dwconv,
         lambda f: f"DWConv{_k(f)}",

@@ -131,27 +131,33 @@ def tf_same_pad(size: int, k: int, s: int, dilation: int = 1) -> tuple[int, int]
 
 
 def resolve_padding(
-    mode: Any, style: str, in_hw: tuple[int, int], kernel: tuple[int, int], stride: tuple[int, int]
+    mode: Any,
+    style: str,
+    in_hw: tuple[int, int],
+    kernel: tuple[int, int],
+    stride: tuple[int, int],
+    dilation: tuple[int, int] = (1, 1),
 ) -> tuple[tuple[int, int, int, int], str]:
     """Turn a spec padding (``same``/``valid``/int pair) into explicit (top, bottom, left, right).
 
-    ``same`` with the ``torch`` style pads k//2 on both sides (PyTorch's symmetric padding);
-    with the ``tf`` style it pads like TensorFlow, asymmetrically when the stride is 2.
-    The returned tag names what was used, for the report.
+    ``same`` with the ``torch`` style pads half the dilated kernel span, d(k-1)/2, on both
+    sides (PyTorch's symmetric padding); with the ``tf`` style it pads like TensorFlow,
+    asymmetrically when the stride is 2. The returned tag names what was used, for the report.
     """
     if mode == "valid":
         return (0, 0, 0, 0), "valid"
     if mode == "same":
         if style == "tf":
-            t, b = tf_same_pad(in_hw[0], kernel[0], stride[0])
-            left, r = tf_same_pad(in_hw[1], kernel[1], stride[1])
+            t, b = tf_same_pad(in_hw[0], kernel[0], stride[0], dilation[0])
+            left, r = tf_same_pad(in_hw[1], kernel[1], stride[1], dilation[1])
             return (t, b, left, r), "same-tf"
-        if kernel[0] % 2 == 0 or kernel[1] % 2 == 0:
+        span = (dilation[0] * (kernel[0] - 1), dilation[1] * (kernel[1] - 1))
+        if span[0] % 2 or span[1] % 2:
             raise ShapeError(
                 f"'same' padding with the even kernel {kernel[0]}x{kernel[1]} needs asymmetric "
                 "padding; use padding_style: tf or an explicit padding"
             )
-        return (kernel[0] // 2, kernel[0] // 2, kernel[1] // 2, kernel[1] // 2), "same"
+        return (span[0] // 2, span[0] // 2, span[1] // 2, span[1] // 2), "same"
     ph, pw = mode
     return (ph, ph, pw, pw), f"{ph}" if ph == pw else f"{ph},{pw}"
 
@@ -162,11 +168,13 @@ def _window_shape(attrs: Attrs, shape: Shape, what: str, out_ch: int) -> Shape:
     sh, sw = attrs["stride"]
     t, b, left, r = attrs["pad"]
     ceil_mode = bool(attrs.get("ceil_mode", False))
-    oh = window_out(h, kh, sh, (t, b), ceil_mode)
-    ow = window_out(w, kw, sw, (left, r), ceil_mode)
+    dh, dw = attrs.get("dilation", (1, 1))
+    oh = window_out(h, kh, sh, (t, b), ceil_mode, dh)
+    ow = window_out(w, kw, sw, (left, r), ceil_mode, dw)
     if oh <= 0 or ow <= 0:
+        dilated = f" dilated {dh}x{dw}" if (dh, dw) != (1, 1) else ""
         raise ShapeError(
-            f"{what} {kh}x{kw}/{sh} with padding {t},{b},{left},{r} does not fit its "
+            f"{what} {kh}x{kw}/{sh}{dilated} with padding {t},{b},{left},{r} does not fit its "
             f"{h}x{w} input; the input resolution is too small for this network"
         )
     return (out_ch, oh, ow)

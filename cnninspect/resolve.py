@@ -442,6 +442,7 @@ class Scope:
         groups: int = 1,
         bias: bool = True,
         connections: tuple[tuple[int, ...], ...] | None = None,
+        dilation: tuple[int, int] = (1, 1),
     ) -> Op:
         if len(self.shape) != 3:
             raise self.error(
@@ -449,10 +450,14 @@ class Scope:
             )
         in_ch = self.shape[0]
         try:
-            pad, tag = resolve_padding(padding, self.resolver.settings.padding, self.shape[1:], kernel, stride)
+            pad, tag = resolve_padding(padding, self.resolver.settings.padding, self.shape[1:], kernel, stride, dilation)
         except ShapeError as exc:
             raise self.error(str(exc), "padding") from None
         common = dict(in_ch=in_ch, out_ch=out, kernel=kernel, stride=stride, pad=pad, pad_tag=tag, bias=bias)
+        if dilation != (1, 1):
+            if connections is not None:
+                raise self.error("a connection-table convolution cannot be dilated", "dilation")
+            common["dilation"] = dilation
         if connections is not None:
             if len(connections) != out:
                 raise self.error(
@@ -477,6 +482,7 @@ class Scope:
         act: str | None = None,
         connections: tuple[tuple[int, ...], ...] | None = None,
         depthwise: bool = False,
+        dilation: tuple[int, int] = (1, 1),
     ) -> Node:
         """Convolution, optional batch norm, optional activation, under one name."""
         s = self.child(name, label)
@@ -488,7 +494,7 @@ class Scope:
                 )
             out = groups = self.shape[0]
         s.conv("conv", out=out, kernel=kernel, stride=stride, padding=padding, groups=groups,
-               bias=(not bn) if bias is None else bias, connections=connections)
+               bias=(not bn) if bias is None else bias, connections=connections, dilation=dilation)
         if bn:
             s.op("bn", "bn2d", ch=out)
         if act is not None:

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 from .analysis import analyze, weight_depth
 from .errors import CnnInspectError, UsageError, shorten
+from .memory import MemoryReport, MemorySettings, memory_report
 from .numbers import NumberError, parse_number
 from .resolve import Overrides, resolve, settings_for
 from .spec import Spec
@@ -100,6 +101,7 @@ class Point:
     mult_adds: int
     peak_activation_bytes: int
     layers: int
+    memory: MemoryReport | None = None
 
 
 def validate_axes(spec: Spec, axes: Mapping[str, Sequence[Any]], base: Overrides | None = None) -> None:
@@ -137,8 +139,10 @@ def run_sweep(
     convention: str = "paper",
     base: Overrides | None = None,
     progress: Callable[[], None] | None = None,
+    memory: MemorySettings | None = None,
 ) -> list[Point]:
-    """Resolve and analyse each point; an impossible point is an error naming it."""
+    """Resolve and analyse each point (and its memory at ``memory`` when given); an
+    impossible point is an error naming it."""
     base = base or Overrides()
     out: list[Point] = []
     for p in points:
@@ -159,7 +163,8 @@ def run_sweep(
         s = model.settings
         out.append(
             Point(model.variant, p.get("phi"), s.width, s.depth, s.resolution, t.params, t.trainable_params,
-                  t.mult_adds, t.peak_activation_bytes, weight_depth(model))
+                  t.mult_adds, t.peak_activation_bytes, weight_depth(model),
+                  memory_report(model, memory) if memory is not None else None)
         )
         if progress is not None:
             progress()

@@ -14,7 +14,6 @@ import errno
 import os
 import stat
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, BinaryIO, Optional
 from collections.abc import Iterator
 

@@ -37,6 +37,10 @@ COMMANDS = [
     ("layer-types",),
     ("layer-types", "mbconv"),
     ("conventions",),
+    ("summary", "mobilenet_v1", "--rf", "--levels", "1"),
+    ("summary", "resnet:50", "--memory", "--optimizer", "adam", "--levels", "1"),
+    ("compare", "mobilenet_v1", "resnet:50", "--rf", "--memory"),
+    ("sweep", "mobilenet_v1", "--width", "1,0.5", "--dtype", "fp16", "--batch", "32"),
     ("--help",),
     ("sweep", "--help"),
 ]

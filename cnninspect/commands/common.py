@@ -135,6 +135,46 @@ def with_exit_code(f: Callable[..., int | None]) -> Callable[..., None]:
     return wrapper
 
 
+def memory_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """--memory --dtype --batch --optimizer (any of them shows the memory figures)."""
+    from ..memory import DTYPE_BYTES, OPTIMIZERS
+
+    options = [
+        click.option("--memory", "show_memory", is_flag=True,
+                     help="Show memory: weights, peak activations, and training (gradients, optimizer state, "
+                          "saved activations). Implied by --dtype, --batch and --optimizer."),
+        click.option("--dtype", metavar="DTYPE[,DTYPE]",
+                     help=f"Precision of weights and activations ({'|'.join(DTYPE_BYTES)}; default fp32), "
+                          "or WEIGHTS,ACTIVATIONS such as int8,fp16."),
+        click.option("--batch", type=click.IntRange(1, 1_000_000), help="Batch size for memory (default 1); "
+                     "mult-adds stay per sample."),
+        click.option("--optimizer", type=click.Choice(list(OPTIMIZERS)),
+                     help="Optimizer state for training memory (default sgd: PyTorch's SGD, momentum 0, no state)."),
+    ]
+    for opt in reversed(options):
+        f = opt(f)
+    return f
+
+
+def memory_settings_from(dtype: str | None, batch: int | None, optimizer: str | None) -> Any:
+    """The memory settings asked for (defaults fp32, batch 1, sgd); refuses an optimizer for
+    weights or activations that cannot be trained."""
+    from ..memory import TRAINABLE_DTYPES, MemorySettings, parse_precision
+
+    precision = MemorySettings().precision
+    if dtype is not None:
+        try:
+            precision = parse_precision(dtype)
+        except ValueError as exc:
+            raise UsageError(f"--dtype: {exc}") from None
+    if optimizer is not None:
+        bad = [d for d in (precision.weights, precision.activations) if d not in TRAINABLE_DTYPES]
+        if bad:
+            raise UsageError(f"--optimizer {optimizer} with --dtype {dtype}: {bad[0]} tensors cannot be trained "
+                             f"(training memory needs {', '.join(TRAINABLE_DTYPES)})")
+    return MemorySettings(precision, batch or 1, optimizer or "sgd")
+
+
 def engine_option(f: Callable[..., Any]) -> Callable[..., Any]:
     return click.option("--engine", type=click.Choice(["spec", "meta"]), default="spec", show_default=True,
                         help="spec: shape arithmetic (no torch); meta: walk the built module on the meta device.")(f)

@@ -52,7 +52,7 @@ _ANSI = {
     "warn": "33",
     "total": "1",
 }
-NUMERIC = ("int", "si", "float", "ratio", "pct")
+NUMERIC = ("int", "si", "float", "ratio", "pct", "bytes")
 PROSE_WIDTH = 64  # prose cells wrap at this width even on a wide terminal
 PROSE_MIN = 24  # ... and at no less than this before columns are reduced
 GAP = 3  # spaces between columns
@@ -258,7 +258,7 @@ def _markdown(doc: Document, color: bool = False, width: int | None = None) -> s
         lines.append("| " + " | ".join(_md_escape(c.header) for c in columns) + " |")
         aligns = []
         for c in columns:
-            aligns.append("---:" if c.kind in ("int", "si", "float", "ratio", "pct") else ":---")
+            aligns.append("---:" if c.kind in NUMERIC else ":---")
         lines.append("| " + " | ".join(aligns) + " |")
         for i, row in enumerate(table.rows):
             cells = [_md_escape(fmt_cell(row.get(c.key), c.kind)) for c in columns]
