@@ -46,7 +46,6 @@ from .formulas import (
     Term,
     conv_weight_factors,
     formula,
-    op_class,
     param_formula,
     spatial_factors,
     table_weight_factors,
@@ -79,9 +78,10 @@ class UncoveredOp(KeyError):
 # Causes: what a term of a formula is, summed across ops by ``explain``'s reconciliation.
 WEIGHTS = "conv/FC weight multiply-adds"
 BIAS = "bias adds"
-BATCH_NORM = "batch norm"
-POOLING = "pooling"
-ACTIVATIONS = "activations and softmax"
+BN_2 = "batch norm, 2 per element"
+BN_4 = "batch norm, 4 per element (2, x2 when affine)"
+POOLING = "pooling, 1 per input element"
+ACTIVATIONS = "activations and softmax, 1 per element"
 TWICE = "counted twice: nn module hook + patched torch.nn.functional call"
 SIDE_BRANCHES = "side branches a tracer drops (auxiliary outputs not returned)"
 
@@ -114,7 +114,7 @@ class Convention:
         except KeyError:
             raise UncoveredOp(f"convention '{self.name}' has no rule for op kind '{facts.kind}'") from None
         if rule is None:
-            return Formula(uncounted=f"{OPS[facts.kind].title} (not counted by {self.name})")
+            return Formula(uncounted=f"{OPS[facts.kind].title}: not counted by {self.name}")
         return rule(facts)
 
     def count(self, facts: OpFacts) -> int:
@@ -205,8 +205,8 @@ register_convention(
             "conv_table": table_conv_macs,
             "linear": dense_macs,
             "rbf": _uncounted(RBF_ELEMENTWISE),
-            "bn2d": lambda f: formula(_elements(f.in_shape, BATCH_NORM, "2 per element", times=2)),
-            "gavgpool": lambda f: formula(_elements(f.in_shape, POOLING, "1 per input element")),
+            "bn2d": lambda f: formula(_elements(f.in_shape, BN_2, times=2)),
+            "gavgpool": lambda f: formula(_elements(f.in_shape, POOLING)),
         },
         counts_side_branches=False,
     )
@@ -232,7 +232,7 @@ def torchinfo_macs(f: OpFacts) -> Formula:
         if f.kind in WEIGHT_COUNTED:
             cause = WEIGHTS if name == "weight" else BIAS
         else:
-            cause = f"{op_class(f.kind, f.attrs)} weight and bias, once per channel"
+            cause = f"{OPS[f.kind].title.split(':')[0]} weight and bias, once per channel"
         factors = tuple((x.symbol, x.value) for x in t.factors) + extra
         terms.append(term(cause, *factors, label=t.label))
     return Formula(tuple(terms))
@@ -328,7 +328,7 @@ register_convention(
             "conv_table": _not_seen("ptflops", "a custom module; F.conv2d is not patched"),
             "linear": ptflops_linear,
             "rbf": _not_seen("ptflops", "a custom module of elementwise ops"),
-            "bn2d": lambda f: formula(_elements(f.in_shape, BATCH_NORM, "2 per element (affine)", times=2)),
+            "bn2d": lambda f: formula(_elements(f.in_shape, BN_2, times=2)),
             "act": ptflops_act,
             "softmax": lambda f: formula(_elements(f.in_shape, ACTIVATIONS, "patched F.softmax", suffix="")),
             "maxpool2d": ptflops_pool,
@@ -350,6 +350,9 @@ def _window_sum(size: int, out: int, k: int, s: int, p: int, include_pad: bool) 
     return sum(max(min(i * s - p + k, upper) - max(i * s - p, lower), 0) for i in range(out))
 
 
+THOP_POOL = "average pooling, 1 per pooled input + 1 per output"
+
+
 def thop_avgpool(f: OpFacts) -> Formula:
     c, h, w = f.in_shape
     _, oh, ow = f.out_shape
@@ -357,18 +360,19 @@ def thop_avgpool(f: OpFacts) -> Formula:
     top, _b, left, _r = f.attrs["pad"]
     include = f.attrs["count_include_pad"]
     return formula(
-        term(POOLING, ("C", c), ("window rows", _window_sum(h, oh, kh, sh, top, include)),
+        term(THOP_POOL, ("C", c), ("window rows", _window_sum(h, oh, kh, sh, top, include)),
              ("window cols", _window_sum(w, ow, kw, sw, left, include)), label="one add per pooled input"),
-        term(POOLING, ("C", c), ("H_out", oh), ("W_out", ow), label="one divide per output"),
+        term(THOP_POOL, ("C", c), ("H_out", oh), ("W_out", ow), label="one divide per output"),
     )
 
 
 def thop_softmax(f: OpFacts) -> Formula:
     n = f.in_shape[0]
+    cause = "softmax, 3F - 1 per vector of F"
     return formula(
-        term(ACTIVATIONS, ("F", n), label="exp"),
-        term(ACTIVATIONS, ("F - 1", n - 1), label="add"),
-        term(ACTIVATIONS, ("F", n), label="divide"),
+        term(cause, ("F", n), label="exp"),
+        term(cause, ("F - 1", n - 1), label="add"),
+        term(cause, ("F", n), label="divide"),
     )
 
 
@@ -386,11 +390,11 @@ register_convention(
             "conv_table": _not_seen("thop", "no rule for the class; its F.conv2d calls are not counted"),
             "linear": dense_macs,
             "rbf": _not_seen("thop", "no rule for the class; elementwise ops"),
-            "bn2d": lambda f: formula(_elements(f.in_shape, BATCH_NORM, "2 per element, x2 when affine", times=4)),
+            "bn2d": lambda f: formula(_elements(f.in_shape, BN_4, times=4)),
             "avgpool2d": thop_avgpool,
             "gavgpool": lambda f: formula(
-                _elements(f.in_shape, POOLING, "one add per pooled input"),
-                term(POOLING, ("C", f.in_shape[0]), label="one divide per output"),
+                _elements(f.in_shape, THOP_POOL, "one add per pooled input"),
+                term(THOP_POOL, ("C", f.in_shape[0]), label="one divide per output"),
             ),
             "softmax": thop_softmax,
         },

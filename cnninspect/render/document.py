@@ -16,12 +16,14 @@ from collections.abc import Mapping, Sequence
 
 @dataclass(frozen=True)
 class Column:
-    """A table column. ``kind``: text, prose (long text, wrapped in the terminal), int
-    (exact, with separators), si (M/G suffix), shape, float, ratio (x1.23), pct (signed %)."""
+    """A table column. ``kind``: text, prose (long text, wrapped in the terminal at word
+    boundaries, ``width`` characters at most; explicit line breaks kept), int (exact, with
+    separators), si (M/G suffix), shape, float, ratio (x1.23), pct (signed %)."""
 
     key: str
     header: str
     kind: str = "text"
+    width: int | None = None  # prose: wrap width (default formats.PROSE_WIDTH)
 
 
 @dataclass(frozen=True)

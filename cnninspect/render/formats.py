@@ -56,10 +56,21 @@ def _style(text: str, style: str, color: bool) -> str:
     return f"\x1b[{code}m{text}\x1b[0m" if color and code and text else text
 
 
-def _cell_lines(text: str, kind: str) -> list[str]:
-    if kind == "prose" and len(text) > PROSE_WIDTH:
-        return textwrap.wrap(text, PROSE_WIDTH) or [""]
-    return [text]
+def _cell_lines(text: str, kind: str, width: int | None = None) -> list[str]:
+    """A cell's lines: prose wraps at word boundaries (a word longer than the width, such as
+    a long number, overflows rather than splits); an indented line continues indented."""
+    if kind != "prose":
+        return [text]
+    width = width or PROSE_WIDTH
+    lines: list[str] = []
+    for line in text.split("\n"):
+        if len(line) <= width:
+            lines.append(line)
+            continue
+        indent = line[: len(line) - len(line.lstrip())]
+        lines += textwrap.wrap(line, width, subsequent_indent=indent + "  " if indent else "",
+                               break_long_words=False) or [""]
+    return lines
 
 
 def _text_table(table: Table, color: bool) -> list[str]:
@@ -69,7 +80,7 @@ def _text_table(table: Table, color: bool) -> list[str]:
     milliseconds, where rich's Table layout took about a second.
     """
     cols = table.view_columns()
-    cells = [[_cell_lines(fmt_cell(row.get(c.key), c.kind), c.kind) for c in cols] for row in table.rows]
+    cells = [[_cell_lines(fmt_cell(row.get(c.key), c.kind), c.kind, c.width) for c in cols] for row in table.rows]
     widths = [len(c.header) for c in cols]
     for row in cells:
         for i, lines in enumerate(row):
@@ -109,7 +120,7 @@ def _text(doc: Document, color: bool) -> str:
 
 
 def _md_escape(text: str) -> str:
-    return text.replace("|", "\\|")
+    return text.replace("|", "\\|").replace("\n", "<br>")
 
 
 def _markdown(doc: Document, color: bool = False) -> str:
