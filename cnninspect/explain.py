@@ -319,10 +319,11 @@ def version_choices(model: Model, spec: Any) -> tuple[ChoiceTotal, ...]:
 
 
 def explain_model(model: Model, spec: Any, convention: str = "paper", layer: str | None = None, *,
-                  measure: bool = True, max_mb: float = 4000) -> Explanation:
+                  measure: bool = True, max_mb: float = 4000, choices: bool = True) -> Explanation:
     """Itemise ``model`` (or one ``layer``) in ``convention``, reconcile with the peers.
 
-    Tools are measured only for the whole model (``layer`` None) and when ``measure``.
+    Tools are measured only for the whole model (``layer`` None) and when ``measure``;
+    version choices are listed for the whole model when ``choices``.
     """
     conv = get_convention(convention)
     report = analyze(model, conv)
@@ -340,5 +341,5 @@ def explain_model(model: Model, spec: Any, convention: str = "paper", layer: str
         if layer is None and not measure:
             note = note or "not measured: --no-measure"
         reconcile.append(reconcile_tool(tool, all_facts, value, note, ver))
-    choices = version_choices(model, spec) if layer is None else ()
-    return Explanation(report, layer, layers, class_totals(layers), tuple(reconcile), choices)
+    alternatives = version_choices(model, spec) if layer is None and choices else ()
+    return Explanation(report, layer, layers, class_totals(layers), tuple(reconcile), alternatives)

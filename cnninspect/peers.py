@@ -117,16 +117,23 @@ def run_tool(tool: Tool, model: Model) -> int:
     """Build ``model`` afresh on the tool's device and return the tool's total (batch 1).
 
     A fresh module per tool: ptflops and thop attach attributes and hooks while they count.
-    Whatever a tool prints is swallowed (only the CLI writes output).
+    Whatever a tool prints is swallowed (only the CLI writes output). Weights are never
+    initialised: every tool counts from shapes, so their values do not matter.
     """
     import torch
 
     from .build import build_module
 
-    torch.manual_seed(0)
-    module = build_module(model, device=tool.device)
+    # counts depend on shapes only: real CPU storage filled with zeros, no weight init cost
+    # (uninitialised memory may hold denormals, which make CPU arithmetic crawl)
+    module = build_module(model, device="meta")
+    if tool.device != "meta":
+        module = module.to_empty(device=tool.device)
+        with torch.no_grad():
+            for t in [*module.parameters(), *module.buffers()]:
+                t.zero_()
     shape = (1,) + tuple(model.input_shape)
-    x = torch.empty(shape, device="meta") if tool.device == "meta" else torch.randn(shape)
+    x = torch.empty(shape, device="meta") if tool.device == "meta" else torch.zeros(shape)
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
         total = tool.measure(module, x)
