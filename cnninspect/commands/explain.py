@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from ..errors import UsageError
+from ..render.explain import PARTS
 from ..teach import TEACH_OPS
 from .common import convention_option, emit, format_option, model_options_without_padding, overrides_from, pick_variant
 
@@ -17,6 +18,9 @@ from .common import convention_option, emit, format_option, model_options_withou
 @click.option("--layer", "-l", help="One layer or block of the model: its rows and their sum.")
 @format_option()
 @convention_option
+@click.option("--show", "parts", multiple=True, type=click.Choice(PARTS),
+              help="Show only these tables (repeatable; default all): layer formulas, totals by op class, "
+                   "the tools' reconciliation, version choices.")
 @click.option("--measure/--no-measure", default=True, show_default=True,
               help="Run the installed peer tools on the built module (else every tool row is derived).")
 @click.option("--measure-max-mb", type=click.FloatRange(min=1), default=4000, show_default=True,
@@ -31,7 +35,7 @@ from .common import convention_option, emit, format_option, model_options_withou
               help="Op: work the source deck's example by hand (its 5x5 image, and its 3x3 filter for conv2d).")
 def explain(target: str, variant: str | None, width: float | None, resolution: int | None, depth: float | None,
             phi: float | None, set_values: tuple[str, ...], padding: str | None, layer: str | None, fmt: str,
-            convention: str, measure: bool, measure_max_mb: float, input_size: str | None,
+            convention: str, parts: tuple[str, ...], measure: bool, measure_max_mb: float, input_size: str | None,
             kernel: str | None, stride: str | None, filters: int | None, bias: bool, ceil_mode: bool,
             example: bool) -> None:
     """Every count of MODEL with its formula, totals by op class, and the totals fvcore,
@@ -47,7 +51,7 @@ def explain(target: str, variant: str | None, width: float | None, resolution: i
                   "--no-bias": None if bias else True, "--ceil-mode": ceil_mode or None, "--example": example or None}
     if target in TEACH_OPS:
         model_given = {"--variant": variant, "--width": width, "--resolution": resolution, "--depth": depth,
-                       "--phi": phi, "--set": set_values or None, "--layer": layer}
+                       "--phi": phi, "--set": set_values or None, "--layer": layer, "--show": parts or None}
         bad = [k for k, v in model_given.items() if v is not None]
         if bad:
             raise UsageError(f"{', '.join(bad)} appl{'ies' if len(bad) == 1 else 'y'} to models, not to the op {target}")
@@ -73,4 +77,4 @@ def explain(target: str, variant: str | None, width: float | None, resolution: i
     model = resolve(t.spec, pick_variant(t.variant, variant, target),
                     overrides_from(width, resolution, depth, phi, set_values, padding))
     exp = explain_model(model, t.spec, convention, layer, measure=measure, max_mb=measure_max_mb)
-    emit(explain_document(exp), fmt)
+    emit(explain_document(exp, parts or PARTS), fmt)

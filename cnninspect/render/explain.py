@@ -19,7 +19,7 @@ from .document import Column, Document, Table, fmt_int, fmt_shape
 from .summary import model_meta
 
 SCHEMA = "cnninspect.explain/1"
-FORMULA_WIDTH = 50
+FORMULA_WIDTH = 49  # with the widest counts (VGG-16) the table stays within 80 columns
 
 
 def numbers(f: Formula) -> str:
@@ -40,12 +40,13 @@ def symbols(f: Formula) -> str:
     return " + ".join(parts)
 
 
-def equation(f: Formula) -> str:
-    """``symbols = numbers`` (numbers alone when they are the symbols), or why it is 0."""
+def equation(f: Formula, sep: str = " = ") -> str:
+    """``symbols = numbers`` (numbers alone when they are the symbols), or why it is 0;
+    ``sep`` joins the two (a line break and indent in terminal tables)."""
     if not f.terms:
         return f"0 ({f.uncounted})" if f.uncounted else "0"
     s, n = symbols(f), numbers(f)
-    return n if s == n else f"{s} = {n}"
+    return n if s == n else f"{s}{sep}{n}"
 
 
 def _op_line(row: Row, shapes: bool) -> str:
@@ -70,8 +71,8 @@ def _layers_table(exp: Explanation, full: bool) -> tuple[Table, int]:
         if not full and not lf.formula.terms and not lf.params_formula.terms:
             hidden += 1
             continue
-        macs = equation(lf.formula) if full else numbers(lf.formula)
-        params = equation(lf.params_formula) if full else numbers(lf.params_formula)
+        macs = equation(lf.formula, "\n    = ") if full else numbers(lf.formula)
+        params = equation(lf.params_formula, "\n    = ") if full else numbers(lf.params_formula)
         rows.append({
             "item": f"{_op_line(lf.row, full)}\n  mult-adds {macs}\n  params {params}",
             "name": lf.row.name,
@@ -158,10 +159,10 @@ def _choices_table(choices: tuple[ChoiceTotal, ...]) -> tuple[Table, list[str]]:
     for c in choices:
         rows.append({"choice": c.choice if c.choice != last else "",
                      "setting": f"{c.setting}{' *' if c.current else ''}\n  {c.meaning}",
-                     "params": c.params, "mult_adds": c.mult_adds if c.error == "" else "does not resolve"})
+                     "params": c.params if not c.error else "-", "mult_adds": c.mult_adds if not c.error else "-"})
         last = c.choice
         if c.error:
-            notes.append(f"{c.setting}: {c.error}")
+            notes.append(f"{c.setting} does not resolve: {c.error}")
     current = {c.choice: c for c in choices if c.current}
     for c in choices:
         base = current.get(c.choice)
@@ -182,7 +183,11 @@ def _choices_table(choices: tuple[ChoiceTotal, ...]) -> tuple[Table, list[str]]:
     return table, notes
 
 
-def explain_document(exp: Explanation) -> Document:
+PARTS = ("layers", "classes", "tools", "choices")
+
+
+def explain_document(exp: Explanation, parts: tuple[str, ...] = PARTS) -> Document:
+    """The document of ``explain``; ``parts`` selects the tables shown (JSON always has all)."""
     report = exp.report
     model = report.model
     full = exp.selection is not None
@@ -191,12 +196,13 @@ def explain_document(exp: Explanation) -> Document:
     if exp.selection:
         meta.append(("layer", f"{exp.selection}: {len(exp.layers)} op(s) and their sum"))
         meta.append(("tools", "derived for these rows (the tools are measured on whole models)"))
-    elif hidden:
+    elif hidden and "layers" in parts:
         meta.append(("shown", f"{len(layers.rows)} of {len(exp.layers)} ops ({hidden} count nothing here and "
                               "have no parameters)"))
-    tables = [layers, _by_op_table(exp), _reconcile_table(exp)]
+    tables = [t for part, t in (("layers", layers), ("classes", _by_op_table(exp)), ("tools", _reconcile_table(exp)))
+              if part in parts]
     notes: list[str] = []
-    if exp.choices:
+    if exp.choices and "choices" in parts:
         choices, notes = _choices_table(exp.choices)
         tables.append(choices)
     what = f"{exp.selection}: " if exp.selection else ""
@@ -306,8 +312,8 @@ def lesson_document(lesson: Lesson) -> Document:
     rows = [{"what": f"output {s.axis}", "formula": f"{s.symbols}\n  = {s.numbers}", "value": s.value}
             for s in lesson.sizes]
     rows.append({"what": "output", "formula": "C_out x H_out x W_out", "value": fmt_shape(lesson.out_shape)})
-    rows.append({"what": "mult-adds", "formula": equation(lesson.mult_adds), "value": lesson.mult_adds.value})
-    rows.append({"what": "params", "formula": equation(lesson.params), "value": lesson.params.value})
+    rows.append({"what": "mult-adds", "formula": equation(lesson.mult_adds, "\n  = "), "value": lesson.mult_adds.value})
+    rows.append({"what": "params", "formula": equation(lesson.params, "\n  = "), "value": lesson.params.value})
     if op.kind != "conv2d":
         rows.append({"what": "per output", "formula": f"the {op.reduce} of k_h x k_w = {kh} x {kw} = {kh * kw} inputs",
                      "value": kh * kw})
