@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 from collections.abc import Callable, Mapping
 
-from .ops import OPS, Shape
+from .ops import Shape
 
 Attrs = Mapping[str, Any]
 
