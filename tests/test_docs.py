@@ -82,6 +82,7 @@ def test_the_spec_format_example_is_the_example_file():
 # Placeholders the README uses in command synopses, and what the test runs in their place.
 PLACEHOLDERS = {
     "SPEC": "mobilenet_v1",
+    "MODEL": "lenet5",
     "A B ...": "mobilenet_v1 lenet5",
     "FILE": "budgets.yaml",
     "[TABLE...]": "mobilenet_v1.table4",

@@ -41,6 +41,9 @@ COMMANDS = [
     ("summary", "resnet:50", "--memory", "--optimizer", "adam", "--levels", "1"),
     ("compare", "mobilenet_v1", "resnet:50", "--rf", "--memory"),
     ("sweep", "mobilenet_v1", "--width", "1,0.5", "--dtype", "fp16", "--batch", "32"),
+    ("explain", "mobilenet_v1", "--layer", "conv1"),
+    ("explain", "lenet5", "--no-measure"),
+    ("explain", "conv2d", "--input", "5x5", "--kernel", "3", "--example"),
     ("--help",),
     ("sweep", "--help"),
 ]

@@ -43,6 +43,21 @@ def note_shadowed(*texts: str) -> None:
 
 def model_options(f: Callable[..., Any]) -> Callable[..., Any]:
     """--variant --width --resolution --depth --phi --set --padding."""
+    return _apply(f, _model_option_list(padding=True))
+
+
+def model_options_without_padding(f: Callable[..., Any]) -> Callable[..., Any]:
+    """--variant --width --resolution --depth --phi --set (for a command whose --padding means more)."""
+    return _apply(f, _model_option_list(padding=False))
+
+
+def _apply(f: Callable[..., Any], options: list[Callable[..., Any]]) -> Callable[..., Any]:
+    for opt in reversed(options):
+        f = opt(f)
+    return f
+
+
+def _model_option_list(padding: bool) -> list[Callable[..., Any]]:
     options = [
         click.option("--variant", "-v", help="Variant of the spec (also NAME:VARIANT)."),
         click.option("--width", type=float, help="Width multiplier (channels), e.g. 0.75."),
@@ -52,12 +67,13 @@ def model_options(f: Callable[..., Any]) -> Callable[..., Any]:
                      help="EfficientNet compound coefficient: depth 1.2^phi, width 1.1^phi, resolution x1.15^phi."),
         click.option("--set", "set_values", multiple=True, metavar="KEY=VALUE",
                      help="Set a spec parameter (repeatable), e.g. --set num_classes=10."),
-        click.option("--padding", type=click.Choice(["torch", "tf"]),
-                     help="'same' padding: torch (symmetric) or tf (TensorFlow, asymmetric at stride 2)."),
     ]
-    for opt in reversed(options):
-        f = opt(f)
-    return f
+    if padding:
+        options.append(click.option("--padding", type=click.Choice(["torch", "tf"]), help=PADDING_HELP))
+    return options
+
+
+PADDING_HELP = "'same' padding: torch (symmetric) or tf (TensorFlow, asymmetric at stride 2)."
 
 
 def overrides_from(width: float | None, resolution: int | None, depth: float | None, phi: float | None,
@@ -75,13 +91,17 @@ def pick_variant(target_variant: str | None, option_variant: str | None, text: s
 
 
 def convention_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    from ..conventions import CONVENTIONS
-
+    """--convention and --unit."""
     f = click.option("--unit", type=click.Choice(["macs", "flops"]), default="macs", show_default=True,
                      help="Report mult-adds, or FLOPs = 2 x mult-adds.")(f)
-    f = click.option("--convention", "-c", type=click.Choice(list(CONVENTIONS)), default="paper", show_default=True,
-                     help="What a mult-add counts (see 'cnninspect conventions').")(f)
-    return f
+    return convention_option(f)
+
+
+def convention_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    from ..conventions import CONVENTIONS
+
+    return click.option("--convention", "-c", type=click.Choice(list(CONVENTIONS)), default="paper", show_default=True,
+                        help="What a mult-add counts (see 'cnninspect conventions').")(f)
 
 
 def format_option(extra: tuple[str, ...] = ()) -> Callable[[Callable[..., Any]], Callable[..., Any]]:

@@ -16,9 +16,10 @@ from collections.abc import Mapping, Sequence
 
 @dataclass(frozen=True)
 class Column:
-    """A table column. ``kind``: text, prose (long text, wrapped in the terminal), int
-    (exact, with separators), si (M/G suffix), shape, float, ratio (x1.23), pct (signed %),
-    bytes (an exact byte count shown as 16.93 MB; raw integer in CSV and JSON).
+    """A table column. ``kind``: text, prose (long text, wrapped in the terminal at word
+    boundaries, ``width`` characters at most; explicit line breaks kept), int (exact, with
+    separators), si (M/G suffix), shape, float, ratio (x1.23), pct (signed %), bytes (an
+    exact byte count shown as 16.93 MB; raw integer in CSV and JSON).
 
     ``priority`` decides what a terminal too narrow for the whole table keeps: columns are
     reduced lowest priority first, an ``int`` column first to compact units (4.23M), then
@@ -32,6 +33,7 @@ class Column:
     kind: str = "text"
     priority: int = 50
     wrap: bool = True  # a text column may wrap at spaces to fit (not tree guides)
+    width: int | None = None  # prose: wrap width (default formats.PROSE_WIDTH)
 
 
 ESSENTIAL = 100

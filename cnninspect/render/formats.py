@@ -65,10 +65,19 @@ def _style(text: str, style: str, color: bool) -> str:
 
 
 def _wrap(text: str, width: int) -> list[str]:
-    """Wrap at spaces only: a number or a name is never split across lines."""
-    if display_width(text) <= width:
+    """Wrap at spaces only: a number or a name is never split across lines. Explicit line
+    breaks are kept, and an indented line continues indented."""
+    if "\n" not in text and display_width(text) <= width:
         return [text]
-    return textwrap.wrap(text, width, break_long_words=False, break_on_hyphens=False) or [""]
+    lines: list[str] = []
+    for line in text.split("\n"):
+        if display_width(line) <= width:
+            lines.append(line)
+            continue
+        indent = line[: len(line) - len(line.lstrip())]
+        lines += textwrap.wrap(line, width, subsequent_indent=indent + "  " if indent else "",
+                               break_long_words=False, break_on_hyphens=False) or [""]
+    return lines
 
 
 @dataclass
@@ -86,8 +95,13 @@ class _Fit:
 
 def _cell(value: Any, col: Column, fit: _Fit) -> list[str]:
     kind = "si" if col.key in fit.compact else col.kind
-    text = printable(fmt_cell(value, kind))
-    limit = fit.wrap.get(col.key, PROSE_WIDTH if col.kind == "prose" else None)
+    raw = fmt_cell(value, kind)
+    if col.kind == "prose":  # prose keeps its explicit line breaks
+        text = "\n".join(printable(line) for line in raw.split("\n"))
+        limit = fit.wrap.get(col.key, col.width or PROSE_WIDTH)
+    else:
+        text = printable(raw)
+        limit = fit.wrap.get(col.key)
     return _wrap(text, limit) if limit else [text]
 
 
@@ -119,13 +133,20 @@ def fit_table(table: Table, width: int | None) -> _Fit:
         return fit
     width = max(width, MIN_WIDTH)
     cols, _, widths = _measure(table, fit)
-    while _total(widths) > width:  # narrow the widest prose column, down to PROSE_MIN
-        prose = [(w, i) for i, (c, w) in enumerate(zip(cols, widths)) if c.kind == "prose" and w > PROSE_MIN]
-        if not prose:
-            break
-        w, i = max(prose)
-        fit.wrap[cols[i].key] = max(PROSE_MIN, w - max(1, (_total(widths) - width) // len(prose)))
-        cols, _, widths = _measure(table, fit)
+    narrowable = {c.key for c in cols if c.kind == "prose"}
+    while _total(widths) > width and narrowable:  # narrow the widest prose column, down to PROSE_MIN
+        w, i = max((w, i) for i, (c, w) in enumerate(zip(cols, widths)) if c.key in narrowable)
+        key = cols[i].key
+        target = max(PROSE_MIN, w - max(1, (_total(widths) - width) // len(narrowable)))
+        if target >= w:
+            narrowable.discard(key)
+            continue
+        fit.wrap[key] = target
+        cols, _, new_widths = _measure(table, fit)
+        if new_widths[i] >= w:  # a word longer than the target: this column cannot get narrower
+            fit.wrap[key] = w
+            narrowable.discard(key)
+        widths = new_widths
     steps: list[tuple[int, int, str, str]] = []
     for order, c in enumerate(table.view_columns()):
         if c.kind == "int":
@@ -148,22 +169,27 @@ def _wrap_to_fit(table: Table, fit: _Fit, width: int, partial: bool = False) -> 
     None when it cannot fit that way (with ``partial``: as narrow as wrapping allows)."""
     trial = fit.copy()
     cols, _, widths = _measure(table, trial)
+    done: set[str] = set()
     while _total(widths) > width:
-        candidates = sorted(((w, i) for i, (c, w) in enumerate(zip(cols, widths)) if c.kind == "text" and c.wrap),
-                            reverse=True)
-        for w, i in candidates:
-            col = cols[i]
-            floor = max([display_width(printable(col.header))] + [
-                display_width(word) for row in table.rows
-                for word in printable(fmt_cell(row.get(col.key), col.kind)).split()
-            ])
-            target = max(floor, w - (_total(widths) - width))
-            if target < w:
-                trial.wrap[col.key] = target
-                break
-        else:
+        candidates = sorted(((w, i) for i, (c, w) in enumerate(zip(cols, widths))
+                             if c.kind == "text" and c.wrap and c.key not in done), reverse=True)
+        if not candidates:
             return trial if partial else None
-        cols, _, widths = _measure(table, trial)
+        w, i = candidates[0]
+        col = cols[i]
+        floor = max([display_width(printable(col.header))] + [
+            display_width(word) for row in table.rows
+            for word in printable(fmt_cell(row.get(col.key), col.kind)).split()
+        ])
+        target = max(floor, w - (_total(widths) - width))
+        if target >= w:
+            done.add(col.key)
+            continue
+        trial.wrap[col.key] = target
+        cols, _, new_widths = _measure(table, trial)
+        if new_widths[i] >= w:
+            done.add(col.key)
+        widths = new_widths
     return trial
 
 
@@ -242,7 +268,7 @@ def _text(doc: Document, color: bool, width: int | None = None) -> str:
 
 
 def _md_escape(text: str) -> str:
-    return printable(text).replace("|", "\\|")
+    return "<br>".join(printable(line) for line in text.split("\n")).replace("|", "\\|")
 
 
 def _markdown(doc: Document, color: bool = False, width: int | None = None) -> str:
