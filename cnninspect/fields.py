@@ -180,14 +180,20 @@ class Padding(Kind):
 
 
 class OptionalKind(Kind):
-    """``null``/``none``/``false`` mean absent; anything else goes to the inner kind."""
+    """``null``/``none`` mean absent; anything else goes to the inner kind.
 
-    def __init__(self, inner: Kind) -> None:
+    ``false`` also means absent (``act: false``: no activation) unless the inner kind takes
+    booleans itself: then ``false`` is a value like any other, never "not set".
+    """
+
+    def __init__(self, inner: Kind, absent: str = "none") -> None:
         self.inner = inner
-        self.description = f"{inner.description}, or null for none"
+        self.description = f"{inner.description}, or null for {absent}"
 
     def coerce(self, value: Any) -> Any:
-        if value is None or value is False or (isinstance(value, str) and value.lower() == "none"):
+        if value is None or (isinstance(value, str) and value.lower() == "none"):
+            return None
+        if value is False and not isinstance(self.inner, Bool):
             return None
         return self.inner.coerce(value)
 

@@ -73,7 +73,7 @@ OPT_ACT = OptionalKind(ACT)
 CH = Int(1, limits.MAX_CHANNELS)
 KERNEL = Pair(1, limits.MAX_KERNEL, "kernel size")
 STRIDE = Pair(1, limits.MAX_KERNEL, "stride")
-AUTO_BIAS = OptionalKind(Bool())
+AUTO_BIAS = OptionalKind(Bool(), absent="automatic (a bias only without batch norm)")
 
 
 def _k(f: Mapping[str, Any]) -> str:
