@@ -9,7 +9,7 @@ import math
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .spec import Rounding
+    from .lang.spec import Rounding
 
 # EfficientNet's grid-searched constants (Tan & Le 2019, section 3.3): depth alpha,
 # width beta, resolution gamma, with alpha * beta^2 * gamma^2 ~= 2.

@@ -16,19 +16,19 @@ resolver's own tests.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import pytest
 import yaml
 
-from cnninspect import fields as K
+from cnninspect.lang import fields as K
 from cnninspect.build import build_module
 from cnninspect.errors import SpecError
+from cnninspect.expand import EXPANDERS
 from cnninspect.ir import Op, walk
-from cnninspect.layers import LAYER_TYPES
+from cnninspect.lang.layertypes import LAYER_TYPES
 from cnninspect.resolve import resolve
-from cnninspect.spec import spec_from_text
+from cnninspect.lang.spec import spec_from_text
 
 MAP_INPUT = {"channels": 4, "resolution": 12}
 # the layers that turn the 4x12x12 input into a flat vector, for types that need one
@@ -109,14 +109,13 @@ class Recorder:
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch, tname: str) -> None:
         self.seen: list[dict[str, Any]] = []
-        lt = LAYER_TYPES[tname]
-        original = lt.expand
+        original = EXPANDERS[tname]
 
         def expand(e: Any) -> None:
             self.seen.append(dict(e.f))
             original(e)
 
-        monkeypatch.setitem(LAYER_TYPES, tname, dataclasses.replace(lt, expand=expand))
+        monkeypatch.setitem(EXPANDERS, tname, expand)
 
 
 def fingerprint(model: Any) -> tuple[Any, Any]:

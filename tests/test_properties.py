@@ -37,7 +37,7 @@ from cnninspect.errors import CnnInspectError, SpecError
 from cnninspect.ir import ops
 from cnninspect.ops import window_out
 from cnninspect.resolve import resolve
-from cnninspect.spec import spec_from_text
+from cnninspect.lang.spec import spec_from_text
 from cnninspect.torch_engine import analyze_meta, observe_module
 
 from conftest import SPECS, invoke

@@ -13,8 +13,8 @@ from .common import emit, format_option
 def layer_types(name: str | None, fmt: str) -> None:
     """The spec language's layer types and their fields (or one type's fields in detail)."""
     from ..errors import UsageError, did_you_mean
-    from ..fields import REQUIRED
-    from ..layers import LAYER_TYPES, TYPE_ALIASES
+    from ..lang.fields import REQUIRED
+    from ..lang.layertypes import LAYER_TYPES, TYPE_ALIASES
     from ..render.document import Column, Document, Table
 
     if name is not None:

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 from collections.abc import Sequence
 
-from . import limits
-from .errors import shorten
+from .. import limits
+from ..errors import shorten
 
 
 class _Required:
@@ -139,7 +139,7 @@ class Choice(Kind):
         key = value.strip().lower()
         key = self.aliases.get(key, key)
         if key not in self.choices:
-            from .errors import did_you_mean
+            from ..errors import did_you_mean
 
             hint = did_you_mean(key, list(self.choices) + list(self.aliases))
             raise ValueError(f"unknown value {shorten(repr(value))}{hint}; expected {self.description}")

@@ -1,19 +1,17 @@
-"""Layer types of the spec language: a registry of field schemas and expansion functions.
+"""Layer types of the spec language: a registry of field schemas.
 
-Each :class:`LayerType` declares its fields (which drive validation, defaults, width scaling
-and ``cnninspect layer-types``) and an ``expand`` function that turns one resolved entry into
-IR nodes through the :class:`~cnninspect.resolve.Scope` API. Blocks such as ``dwsep``,
-``mbconv``, ``basic``, ``bottleneck`` and ``inception`` expand into the same generic
-structures (``residual``, ``concat``, ``gate``) that specs may also write out by hand.
+Each :class:`LayerType` declares its fields, which drive validation, defaults, width
+scaling, ``cnninspect layer-types`` and ``cnninspect schema``. What an entry *becomes* is
+not decided here: the resolution side registers one expansion per type name
+(:data:`cnninspect.expand.EXPANDERS`), so the language imports nothing of resolution.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
-from collections.abc import Callable, Mapping
 
-from . import limits
+from .. import limits
+from ..ops import ACTIVATION_ALIASES, ACTIVATIONS
 from .fields import (
     Bool,
     Branches,
@@ -28,10 +26,6 @@ from .fields import (
     Pair,
     Shortcut,
 )
-from .ops import ACTIVATION_ALIASES, ACTIVATIONS, fmt_shape
-
-if TYPE_CHECKING:
-    from .resolve import Expansion
 
 COMMON_KEYS = ("name", "repeat", "when", "fixed", "min_width", "paper")
 
@@ -41,15 +35,12 @@ class LayerType:
     """A spec layer type.
 
     ``primary`` names the field set by the scalar shorthand (``- act: relu``); ``category``
-    is ``primitive``, ``block`` or ``structure`` (for the docs); ``label`` gives the display
-    name of the resulting block (e.g. ``MBConv6, k3x3``).
+    is ``primitive``, ``block`` or ``structure`` (for the docs).
     """
 
     name: str
     help: str
     fields: tuple[Field, ...]
-    expand: Callable[[Expansion], None]
-    label: Callable[[Mapping[str, Any]], str]
     aliases: tuple[str, ...] = ()
     primary: str | None = None
     category: str = "primitive"
@@ -76,33 +67,7 @@ STRIDE = Pair(1, limits.MAX_KERNEL, "stride")
 AUTO_BIAS = OptionalKind(Bool(), absent="automatic (a bias only without batch norm)")
 
 
-def _k(f: Mapping[str, Any]) -> str:
-    kh, kw = f["kernel"]
-    return f"{kh}x{kw}"
-
-
-def _fmt_num(x: float) -> str:
-    return f"{x:g}"
-
-
 # --- primitives -------------------------------------------------------------------------
-
-
-def _expand_conv(e: Expansion) -> None:
-    f = e.f
-    e.scope.conv_unit(
-        e.name,
-        f"Conv{_k(f)}",
-        out=f["out"],
-        kernel=f["kernel"],
-        stride=f["stride"],
-        padding=f["padding"],
-        groups=f["groups"],
-        bias=f["bias"],
-        bn=f["bn"],
-        act=f["act"],
-        connections=f["connections"],
-    )
 
 
 register(
@@ -121,18 +86,8 @@ register(
             Field("act", OPT_ACT, None, "activation after batch norm"),
             Field("connections", OptionalKind(IntTable()), None, "connection table: per output map, its input maps"),
         ),
-        _expand_conv,
-        lambda f: f"Conv{_k(f)}",
     )
 )
-
-
-def _expand_dwconv(e: Expansion) -> None:
-    f = e.f
-    e.scope.conv_unit(
-        e.name, f"DWConv{_k(f)}", out=0, kernel=f["kernel"], stride=f["stride"], padding=f["padding"],
-        bias=f["bias"], bn=f["bn"], act=f["act"], depthwise=True,
-    )
 
 
 register(
@@ -147,19 +102,9 @@ register(
             Field("bn", Bool(), False, "batch norm"),
             Field("act", OPT_ACT, None, "activation"),
         ),
-        _expand_dwconv,
-        lambda f: f"DWConv{_k(f)}",
         aliases=("depthwise",),
     )
 )
-
-
-def _expand_pwconv(e: Expansion) -> None:
-    f = e.f
-    e.scope.conv_unit(
-        e.name, "Conv1x1", out=f["out"], kernel=(1, 1), bias=f["bias"], bn=f["bn"], act=f["act"],
-        padding="valid",
-    )
 
 
 register(
@@ -172,26 +117,9 @@ register(
             Field("bn", Bool(), False, "batch norm"),
             Field("act", OPT_ACT, None, "activation"),
         ),
-        _expand_pwconv,
-        lambda f: "Conv1x1",
         aliases=("pointwise",),
     )
 )
-
-
-def _expand_dwsep(e: Expansion) -> None:
-    f = e.f
-    if not f["separable"]:
-        e.scope.conv_unit(
-            e.name, f"Conv{_k(f)}", out=f["out"], kernel=f["kernel"], stride=f["stride"],
-            padding=f["padding"], bn=f["bn"], act=f["act"],
-        )
-        return
-    s = e.scope.child(e.name, "DWSep")
-    s.conv_unit("dw", f"DWConv{_k(f)}", out=0, kernel=f["kernel"], stride=f["stride"], padding=f["padding"],
-                bn=f["bn"], act=f["act"], depthwise=True)
-    s.conv_unit("pw", "Conv1x1", out=f["out"], kernel=(1, 1), padding="valid", bn=f["bn"], act=f["act"])
-    s.close(attach=True)
 
 
 register(
@@ -209,18 +137,9 @@ register(
             Field("act", OPT_ACT, "relu", "activation after each batch norm"),
             Field("separable", Bool(), True, "false: a full convolution instead"),
         ),
-        _expand_dwsep,
-        lambda f: "DWSep" if f["separable"] else f"Conv{_k(f)}",
         category="block",
     )
 )
-
-
-def _expand_bn(e: Expansion) -> None:
-    shape = e.scope.shape
-    if len(shape) != 3:
-        raise e.scope.error(f"batch norm needs a feature map but its input is the flat vector {fmt_shape(shape)}")
-    e.scope.op(e.name, "bn2d", ch=shape[0], eps=e.f["eps"])
 
 
 register(
@@ -228,15 +147,9 @@ register(
         "bn",
         "batch normalisation over channels (2 learned parameters per channel)",
         (Field("eps", Float(0, 1, low_open=True), 1e-5, "numerical epsilon"),),
-        _expand_bn,
-        lambda f: "BatchNorm",
         aliases=("batchnorm",),
     )
 )
-
-
-def _expand_act(e: Expansion) -> None:
-    e.scope.op(e.name, "act", fn=e.f["fn"])
 
 
 register(
@@ -244,8 +157,6 @@ register(
         "act",
         "activation function: " + ", ".join(ACTIVATIONS),
         (Field("fn", ACT, help="activation name"),),
-        _expand_act,
-        lambda f: str(f["fn"]),
         aliases=("activation",),
         primary="fn",
     )
@@ -265,49 +176,12 @@ def _pool_fields(avg: bool) -> tuple[Field, ...]:
     return fields
 
 
-def _expand_pool(kind: str, gkind: str) -> Callable[[Expansion], None]:
-    def expand(e: Expansion) -> None:
-        f = e.f
-        if f["global"]:
-            if f["kernel"] is not None:
-                raise e.scope.error("global pooling takes no kernel", "kernel")
-            e.scope.op(e.name, gkind)
-            return
-        if f["kernel"] is None:
-            raise e.scope.error("missing field 'kernel' (or set global: true)", "kernel")
-        kernel = f["kernel"]
-        stride = f["stride"] or kernel
-        pad = f["padding"]
-        if pad == "same":
-            pad = (kernel[0] // 2, kernel[1] // 2)
-        elif pad == "valid":
-            pad = (0, 0)
-        attrs: dict[str, Any] = dict(
-            kernel=kernel, stride=stride, pad=(pad[0], pad[0], pad[1], pad[1]), ceil_mode=f["ceil_mode"]
-        )
-        if kind == "avgpool2d":
-            attrs["count_include_pad"] = f["count_include_pad"]
-        e.scope.op(e.name, kind, **attrs)
-
-    return expand
-
-
-def _pool_label(name: str) -> Callable[[Mapping[str, Any]], str]:
-    return lambda f: f"Global{name}" if f["global"] else f"{name}{_k(f)}"
-
-
 register(
-    LayerType("maxpool", "max pooling (or global max pooling)", _pool_fields(False),
-              _expand_pool("maxpool2d", "gmaxpool"), _pool_label("MaxPool"))
+    LayerType("maxpool", "max pooling (or global max pooling)", _pool_fields(False))
 )
 register(
-    LayerType("avgpool", "average pooling (or global average pooling)", _pool_fields(True),
-              _expand_pool("avgpool2d", "gavgpool"), _pool_label("AvgPool"))
+    LayerType("avgpool", "average pooling (or global average pooling)", _pool_fields(True))
 )
-
-
-def _expand_dropout(e: Expansion) -> None:
-    e.scope.op(e.name, "dropout", p=e.f["p"])
 
 
 register(
@@ -315,39 +189,13 @@ register(
         "dropout",
         "dropout (training only; free at inference)",
         (Field("p", Float(0, 1, high_open=True), 0.5, "drop probability"),),
-        _expand_dropout,
-        lambda f: "Dropout",
         primary="p",
     )
 )
 
 
-def _expand_simple(kind: str) -> Callable[[Expansion], None]:
-    def expand(e: Expansion) -> None:
-        e.scope.op(e.name, kind)
-
-    return expand
-
-
-register(LayerType("flatten", "flatten a feature map to a vector", (), _expand_simple("flatten"), lambda f: "Flatten"))
-register(LayerType("softmax", "softmax over classes", (), _expand_simple("softmax"), lambda f: "Softmax"))
-
-
-def _expand_linear(e: Expansion) -> None:
-    f = e.f
-    shape = e.scope.shape
-    if len(shape) != 1:
-        raise e.scope.error(
-            f"a fully connected layer needs a flat input but gets the feature map "
-            f"{fmt_shape(shape)}; add '- flatten' before it"
-        )
-    if f["act"] is None:
-        e.scope.op(e.name, "linear", in_f=shape[0], out_f=f["out"], bias=f["bias"])
-        return
-    s = e.scope.child(e.name, "FC")
-    s.op("fc", "linear", in_f=shape[0], out_f=f["out"], bias=f["bias"])
-    s.op("act", "act", fn=f["act"])
-    s.close(attach=True)
+register(LayerType("flatten", "flatten a feature map to a vector", ()))
+register(LayerType("softmax", "softmax over classes", ()))
 
 
 register(
@@ -359,16 +207,9 @@ register(
             Field("bias", Bool(), True, "learned bias"),
             Field("act", OPT_ACT, None, "activation"),
         ),
-        _expand_linear,
-        lambda f: "FC",
         aliases=("fc", "dense"),
     )
 )
-
-
-def _expand_lrn(e: Expansion) -> None:
-    f = e.f
-    e.scope.op(e.name, "lrn", size=f["size"], alpha=f["alpha"], beta=f["beta"], k=f["k"])
 
 
 register(
@@ -382,27 +223,8 @@ register(
             Field("beta", Float(0, 1e3), 0.75, "beta"),
             Field("k", Float(0, 1e3), 2.0, "k (additive constant)"),
         ),
-        _expand_lrn,
-        lambda f: "LRN",
     )
 )
-
-
-def _expand_subsample(e: Expansion) -> None:
-    f = e.f
-    shape = e.scope.shape
-    if len(shape) != 3:
-        raise e.scope.error(f"subsampling needs a feature map but its input is the flat vector {fmt_shape(shape)}")
-    kernel = f["kernel"]
-    stride = f["stride"] or kernel
-    attrs = dict(ch=shape[0], kernel=kernel, stride=stride, pad=(0, 0, 0, 0))
-    if f["act"] is None:
-        e.scope.op(e.name, "subsample", **attrs)
-        return
-    s = e.scope.child(e.name, "Subsample")
-    s.op("pool", "subsample", **attrs)
-    s.op("act", "act", fn=f["act"])
-    s.close(attach=True)
 
 
 register(
@@ -415,19 +237,8 @@ register(
             Field("stride", OptionalKind(STRIDE), None, "stride (default: the window size)"),
             Field("act", OPT_ACT, None, "activation"),
         ),
-        _expand_subsample,
-        lambda f: "Subsample",
     )
 )
-
-
-def _expand_rbf(e: Expansion) -> None:
-    shape = e.scope.shape
-    if len(shape) != 1:
-        raise e.scope.error(
-            f"an RBF layer needs a flat input but gets the feature map {fmt_shape(shape)}; add '- flatten' before it"
-        )
-    e.scope.op(e.name, "rbf", in_f=shape[0], out_f=e.f["out"])
 
 
 register(
@@ -436,57 +247,11 @@ register(
         "Euclidean radial basis function units with fixed (non-trainable) prototypes "
         "(LeNet-5's output layer): y_j = sum_i (x_i - w_ij)^2",
         (Field("out", CH, help="number of RBF units (classes)"),),
-        _expand_rbf,
-        lambda f: "RBF",
     )
 )
 
 
 # --- blocks -----------------------------------------------------------------------------
-
-
-def _expand_mbconv(e: Expansion) -> None:
-    f = e.f
-    scope = e.scope
-    in_shape = scope.shape
-    if len(in_shape) != 3:
-        raise scope.error(f"MBConv needs a feature map but its input is the flat vector {fmt_shape(in_shape)}")
-    in_ch = in_shape[0]
-    mid = int(round(in_ch * f["expand"]))
-    act = f["act"]
-    body = scope.branch("body", "MBConv body")
-    if f["expand"] != 1:
-        body.conv_unit("expand", "Conv1x1", out=mid, kernel=(1, 1), padding="valid", bn=True, act=act)
-    body.conv_unit("dw", f"DWConv{_k(f)}", out=0, kernel=f["kernel"], stride=f["stride"], padding="same",
-                   bn=True, act=act, depthwise=True)
-    if f["se"] is not None:
-        squeeze = max(1, int(in_ch * f["se"]))
-        g = body.branch("branch", "SE")
-        g.op("pool", "gavgpool")
-        g.conv("reduce", out=squeeze, kernel=(1, 1), padding="valid", bias=True)
-        g.op("act", "act", fn=act)
-        g.conv("expand", out=mid, kernel=(1, 1), padding="valid", bias=True)
-        g.op("gate", "act", fn=f["se_gate"])
-        body.gate("se", f"SE {_fmt_num(f['se'])}", g.close())
-    body.conv_unit("project", "Conv1x1", out=f["out"], kernel=(1, 1), padding="valid", bn=True, act=None)
-    skip = f["skip"]
-    keeps_shape = body.shape == in_shape
-    if skip == "identity" and not keeps_shape:
-        raise scope.error(
-            f"skip: identity needs the block to keep its input shape {'x'.join(map(str, in_shape))}, "
-            f"but it outputs {'x'.join(map(str, body.shape))} (stride or channels change); "
-            "use skip: auto",
-            "skip",
-        )
-    label = mbconv_label(f)
-    if skip != "none" and keeps_shape and f["stochastic_depth"] > 0:
-        body.op("drop_path", "drop_path", p=f["stochastic_depth"])
-    mode = "none" if skip == "none" else "skip-auto"
-    scope.residual(e.name, label, body.close(), mode)
-
-
-def mbconv_label(f: Mapping[str, Any]) -> str:
-    return f"MBConv{_fmt_num(f['expand'])}, k{_k(f)}"
 
 
 register(
@@ -508,20 +273,9 @@ register(
             Field("skip", Choice(("auto", "identity", "none")), "auto", "identity skip: auto (when shapes match), identity (required) or none"),
             Field("stochastic_depth", Float(0, 1, high_open=True), 0.0, "drop-path rate (training only)"),
         ),
-        _expand_mbconv,
-        mbconv_label,
         category="block",
     )
 )
-
-
-def _expand_basic(e: Expansion) -> None:
-    f = e.f
-    scope = e.scope
-    body = scope.branch("body", "Basic body")
-    body.conv_unit("conv1", "Conv3x3", out=f["out"], kernel=(3, 3), stride=f["stride"], bn=True, act=f["act"])
-    body.conv_unit("conv2", "Conv3x3", out=f["out"], kernel=(3, 3), bn=True, act=None)
-    scope.residual(e.name, "Basic", body.close(), f["shortcut"], post=f["act"])
 
 
 register(
@@ -535,23 +289,9 @@ register(
                   "auto: identity when shapes match, else 1x1 projection + BN"),
             Field("act", ACT, "relu", "activation"),
         ),
-        _expand_basic,
-        lambda f: "Basic",
         category="block",
     )
 )
-
-
-def _expand_bottleneck(e: Expansion) -> None:
-    f = e.f
-    scope = e.scope
-    s1 = f["stride"] if f["stride_on"] == "1x1" else (1, 1)
-    s3 = f["stride"] if f["stride_on"] == "3x3" else (1, 1)
-    body = scope.branch("body", "Bottleneck body")
-    body.conv_unit("conv1", "Conv1x1", out=f["mid"], kernel=(1, 1), stride=s1, padding="valid", bn=True, act=f["act"])
-    body.conv_unit("conv2", "Conv3x3", out=f["mid"], kernel=(3, 3), stride=s3, bn=True, act=f["act"])
-    body.conv_unit("conv3", "Conv1x1", out=f["out"], kernel=(1, 1), padding="valid", bn=True, act=None)
-    scope.residual(e.name, "Bottleneck", body.close(), f["shortcut"], post=f["act"])
 
 
 register(
@@ -569,29 +309,9 @@ register(
                   "auto: identity when shapes match, else 1x1 projection + BN"),
             Field("act", ACT, "relu", "activation"),
         ),
-        _expand_bottleneck,
-        lambda f: "Bottleneck",
         category="block",
     )
 )
-
-
-def _expand_inception(e: Expansion) -> None:
-    f = e.f
-    scope = e.scope
-    act, bn = f["act"], f["bn"]
-    b1 = scope.branch("b1x1", "1x1")
-    b1.conv_unit("conv", "Conv1x1", out=f["c1x1"], kernel=(1, 1), padding="valid", bn=bn, act=act)
-    b2 = scope.branch("b3x3", "1x1 -> 3x3")
-    b2.conv_unit("reduce", "Conv1x1", out=f["c3x3_reduce"], kernel=(1, 1), padding="valid", bn=bn, act=act)
-    b2.conv_unit("conv", "Conv3x3", out=f["c3x3"], kernel=(3, 3), bn=bn, act=act)
-    b3 = scope.branch("b5x5", "1x1 -> 5x5")
-    b3.conv_unit("reduce", "Conv1x1", out=f["c5x5_reduce"], kernel=(1, 1), padding="valid", bn=bn, act=act)
-    b3.conv_unit("conv", f"Conv{_k({'kernel': f['big_kernel']})}", out=f["c5x5"], kernel=f["big_kernel"], bn=bn, act=act)
-    b4 = scope.branch("pool", "pool -> 1x1")
-    b4.op("pool", "maxpool2d", kernel=(3, 3), stride=(1, 1), pad=(1, 1, 1, 1), ceil_mode=False)
-    b4.conv_unit("proj", "Conv1x1", out=f["pool_proj"], kernel=(1, 1), padding="valid", bn=bn, act=act)
-    scope.concat(e.name, "Inception", [b.close() for b in (b1, b2, b3, b4)])
 
 
 register(
@@ -610,8 +330,6 @@ register(
             Field("bn", Bool(), False, "batch norm after each convolution"),
             Field("act", ACT, "relu", "activation"),
         ),
-        _expand_inception,
-        lambda f: "Inception",
         category="block",
     )
 )
@@ -620,37 +338,16 @@ register(
 # --- generic structure ------------------------------------------------------------------
 
 
-def _expand_sequential(e: Expansion) -> None:
-    s = e.scope.child(e.name, e.scope.origin.paper.get("label", "Sequential") if e.scope.origin.paper else "Sequential")
-    e.entries(s, e.f["layers"])
-    s.close(attach=True)
-
-
 register(
     LayerType(
         "sequential",
         "a named group of layers run one after another (e.g. a classifier head)",
         (Field("layers", Layers(), help="the layers"),),
-        _expand_sequential,
-        lambda f: "Sequential",
         aliases=("seq", "block"),
         primary="layers",
         category="structure",
     )
 )
-
-
-def _expand_residual(e: Expansion) -> None:
-    f = e.f
-    scope = e.scope
-    body = scope.branch("body", "Residual body")
-    e.entries(body, f["body"])
-    shortcut = f["shortcut"]
-    if isinstance(shortcut, tuple):
-        sc = scope.branch("shortcut", "Shortcut")
-        e.entries(sc, shortcut)
-        shortcut = sc.close()
-    scope.residual(e.name, "Residual", body.close(), shortcut, post=f["post"], projection_bn=f["projection_bn"])
 
 
 register(
@@ -664,22 +361,10 @@ register(
             Field("post", OPT_ACT, None, "activation after the addition"),
             Field("projection_bn", Bool(), True, "batch norm after a projection shortcut"),
         ),
-        _expand_residual,
-        lambda f: "Residual",
         primary="body",
         category="structure",
     )
 )
-
-
-def _expand_concat(e: Expansion) -> None:
-    scope = e.scope
-    nodes = []
-    for i, entries in enumerate(e.f["branches"]):
-        b = scope.branch(f"branch{i}", f"Branch {i}")
-        e.entries(b, entries)
-        nodes.append(b.close())
-    scope.concat(e.name, "Concat", nodes)
 
 
 register(
@@ -687,23 +372,10 @@ register(
         "concat",
         "parallel branches on the same input, concatenated along channels",
         (Field("branches", Branches(), help="list of branches, each a list of layers"),),
-        _expand_concat,
-        lambda f: "Concat",
         primary="branches",
         category="structure",
     )
 )
-
-
-def _expand_one_branch(attach: str, label: str) -> Callable[[Expansion], None]:
-    """Resolve the entry's ``branch`` layers and attach them with ``Scope.gate``/``Scope.side``."""
-
-    def expand(e: Expansion) -> None:
-        b = e.scope.branch("branch", f"{label} branch")
-        e.entries(b, e.f["branch"])
-        getattr(e.scope, attach)(e.name, label, b.close())
-
-    return expand
 
 
 register(
@@ -711,14 +383,10 @@ register(
         "gate",
         "multiply the input by a branch computed from it (squeeze-and-excitation)",
         (Field("branch", Layers(), help="layers computing the gate"),),
-        _expand_one_branch("gate", "Gate"),
-        lambda f: "Gate",
         primary="branch",
         category="structure",
     )
 )
-
-
 
 
 register(
@@ -727,8 +395,6 @@ register(
         "a side branch computed from the current tensor whose output leaves the model "
         "separately (auxiliary classifier); the main path continues unchanged",
         (Field("branch", Layers(), help="the side branch"),),
-        _expand_one_branch("side", "Side output"),
-        lambda f: "Side",
         primary="branch",
         category="structure",
     )

@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 from collections.abc import Mapping
 
-from . import limits
-from .errors import Location, SpecError, did_you_mean, one_of, shorten
+from .. import limits
+from ..errors import Location, SpecError, did_you_mean, one_of, shorten
 from .fields import REQUIRED, Bool, Branches, Choice, Field, Float, Int, Kind, Layers, Shortcut, Str
-from .layers import COMMON_KEYS, LAYER_TYPES, TYPE_ALIASES, LayerType
+from .layertypes import COMMON_KEYS, LAYER_TYPES, TYPE_ALIASES, LayerType
 from .yamlsrc import YNode, load_yaml_file, parse_yaml
 
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

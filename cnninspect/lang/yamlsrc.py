@@ -18,7 +18,7 @@ from collections.abc import Iterator
 
 import yaml
 
-from .errors import Location, SpecError, shorten
+from ..errors import Location, SpecError, shorten
 
 MAX_FILE_BYTES = 1_000_000
 MAX_NODES = 200_000

@@ -19,11 +19,10 @@ from typing import TYPE_CHECKING, Any
 from collections.abc import Mapping, Sequence
 
 from ..errors import SpecError
-from ..yamlsrc import YNode, parse_yaml
+from ..lang.yamlsrc import YNode, parse_yaml
 
 if TYPE_CHECKING:
     from ..ir import Model
-    from ..render.paper import PaperTable
 
 METRICS = ("mult_adds", "params", "trainable_params")
 _SUFFIX = {"": 1, "K": 1e3, "M": 1e6, "B": 1e9, "G": 1e9}
@@ -296,16 +295,17 @@ def settings_match(table: PubTable, model: Model) -> bool:
     return dict(model.settings.values) == defaults
 
 
-def differences_for(model: Model, pt: PaperTable) -> list[str]:
-    """Notes comparing a computed paper table with the published one, when one applies."""
+def differences_for(model: Model, title: str, rows: Sequence[Sequence[str]]) -> list[str]:
+    """Notes comparing a computed paper table (its title and rows of cells) with the
+    published one, when one applies."""
     notes: list[str] = []
     for table in layout_tables_for(model.name):
-        if table.title.split(".")[0] != pt.title.split(".")[0]:
+        if table.title.split(".")[0] != title.split(".")[0]:
             continue
         if not settings_match(table, model):
             notes.append(f"Not at the settings of the published {table.title.split('.')[0]}; no comparison.")
             continue
-        diffs = layout_differences(table, pt.rows)
+        diffs = layout_differences(table, rows)
         if diffs:
             notes.extend(diffs)
         else:

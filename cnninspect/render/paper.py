@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from ..analysis import Report
 from ..errors import UsageError, one_of
 from ..ir import Node, Op, Seq, ops
+from ..published import differences_for
 from .document import Column, Document, Table
 
 Cells = tuple[str, ...]
@@ -148,15 +149,13 @@ def paper_table(report: Report) -> PaperTable:
 
 
 def paper_document(report: Report, convention_meta: tuple[str, str]) -> Document:
-    from ..published import differences_for
-
     pt = paper_table(report)
     keys = [f"c{i}" for i in range(len(pt.columns))]
     table = Table(
         columns=tuple(Column(k, h) for k, h in zip(keys, pt.columns)),
         rows=tuple(dict(zip(keys, row)) for row in pt.rows),
     )
-    notes = differences_for(report.model, pt)
+    notes = differences_for(report.model, pt.title, pt.rows)
     t = report.totals
     footer = (
         ("Params", f"{t.params:,}"),
