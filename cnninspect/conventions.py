@@ -11,7 +11,9 @@ convention is an error, never a silent zero; a test checks every convention cove
   not counted.
 * ``fvcore``: what ``fvcore.nn.FlopCountAnalysis(model.eval(), x).total()`` returns for our
   built modules: convolution and linear without bias, plus batch norm (2 per element when
-  affine, eval mode) and adaptive average pooling (1 per input element).
+  affine, eval mode), layer norm (5 per element when affine, else 4) and adaptive average
+  pooling (1 per input element); ``x.mean((2, 3))`` and elementwise multiplies are not
+  counted (fvcore has no handle for them).
 * ``torchinfo``: what ``torchinfo.summary(...).total_mult_adds`` returns: for each leaf
   module, the parameters named ``weight``/``bias`` times the output positions for classes
   whose name contains ``Conv``, once per sample for other classes.
@@ -103,7 +105,14 @@ def table_conv_macs(f: OpFacts) -> int:
 
 
 def dense_macs(f: OpFacts) -> int:
-    return int(f.attrs["in_f"] * f.attrs["out_f"])
+    """Inputs x outputs, at every position (one position for a flat vector, ``H x W`` for a
+    fully connected layer on a channels-last ``H x W x C`` tensor)."""
+    return math.prod(f.out_shape[:-1]) * int(f.attrs["in_f"] * f.attrs["out_f"])
+
+
+def layernorm_fvcore(f: OpFacts) -> int:
+    """fvcore's ``aten::layer_norm`` handle: 5 per element with a learned affine, else 4."""
+    return (5 if f.params else 4) * math.prod(f.in_shape)
 
 
 def _ignored(*kinds: str) -> dict[str, Rule | None]:
@@ -134,15 +143,18 @@ register_convention(
         "fvcore",
         "fvcore FlopCountAnalysis (eval mode)",
         "mult-adds as fvcore.nn.FlopCountAnalysis counts them in eval mode: conv and linear "
-        "without bias, batch norm 2 per element, adaptive average pooling 1 per input element; "
-        "other ops, and side branches whose output is not returned, ignored",
-        "convolution and linear weights, batch norm, adaptive average pooling",
+        "without bias, batch norm 2 per element, layer norm 5 per element, adaptive average "
+        "pooling 1 per input element; other ops (a mean, elementwise multiplies), and side "
+        "branches whose output is not returned, ignored",
+        "convolution and linear weights, batch and layer norm, adaptive average pooling",
         {
             **_ignored(*_ALL),
             "conv2d": conv_macs,
             "conv_table": table_conv_macs,
             "linear": dense_macs,
             "bn2d": lambda f: 2 * math.prod(f.in_shape),
+            "bn1d": lambda f: 2 * math.prod(f.in_shape),
+            "layernorm": layernorm_fvcore,
             "gavgpool": lambda f: math.prod(f.in_shape),
         },
         counts_side_branches=False,

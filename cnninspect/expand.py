@@ -78,9 +78,102 @@ def _expand_dwsep(e: Expansion) -> None:
 
 def _expand_bn(e: Expansion) -> None:
     shape = e.scope.shape
-    if len(shape) != 3:
-        raise e.scope.error(f"batch norm needs a feature map but its input is the flat vector {fmt_shape(shape)}")
+    if len(shape) == 1:
+        e.scope.op(e.name, "bn1d", ch=shape[0], eps=e.f["eps"])
+        return
     e.scope.op(e.name, "bn2d", ch=shape[0], eps=e.f["eps"])
+
+
+def _channel_dim(e: Expansion) -> tuple[str, int]:
+    """Where the channels of the running tensor are: ``channels`` (dim 0 of a C x H x W map)
+    or ``last`` (a flat vector, or H x W x C inside ``channels_last``)."""
+    shape = e.scope.shape
+    if len(shape) == 3 and not e.scope.channels_last:
+        return "channels", shape[0]
+    return "last", shape[-1]
+
+
+def _expand_layernorm(e: Expansion) -> None:
+    dim, ch = _channel_dim(e)
+    e.scope.op(e.name, "layernorm", ch=ch, eps=e.f["eps"], affine=e.f["affine"], dim=dim)
+
+
+def _expand_layer_scale(e: Expansion) -> None:
+    dim, ch = _channel_dim(e)
+    e.scope.op(e.name, "layer_scale", ch=ch, init=e.f["init"], dim=dim)
+
+
+def _expand_drop_path(e: Expansion) -> None:
+    e.scope.op(e.name, "drop_path", p=e.f["p"])
+
+
+def _expand_mean(e: Expansion) -> None:
+    e.scope.op(e.name, "mean", keepdim=e.f["keepdim"])
+
+
+def _expand_split(e: Expansion) -> None:
+    f = e.f
+    shape = e.scope.shape
+    if len(shape) != 3:
+        raise e.scope.error(f"a channel split needs a feature map but its input is the flat vector {fmt_shape(shape)}")
+    parts, take = f["parts"], f["take"]
+    if take >= parts:
+        raise e.scope.error(f"take {take} is not one of the {parts} parts (0..{parts - 1})", "take")
+    if shape[0] % parts:
+        raise e.scope.error(f"{shape[0]} input channels do not split into {parts} equal parts", "parts")
+    size = shape[0] // parts
+    e.scope.op(e.name, "channel_split", start=take * size, stop=(take + 1) * size)
+
+
+def _expand_shuffle(e: Expansion) -> None:
+    e.scope.op(e.name, "channel_shuffle", groups=e.f["groups"])
+
+
+def _expand_channels_last(e: Expansion) -> None:
+    scope = e.scope
+    if len(scope.shape) != 3 or scope.channels_last:
+        what = "already channels-last" if scope.channels_last else f"the flat vector {fmt_shape(scope.shape)}"
+        raise scope.error(f"'channels_last' needs a C x H x W feature map but its input is {what}")
+    s = scope.child(e.name, "Channels-last")
+    s.op("nhwc", "permute", to="channels_last")
+    s.channels_last = True
+    e.entries(s, e.f["layers"])
+    s.channels_last = False
+    s.op("nchw", "permute", to="channels_first")
+    s.close(attach=True)
+
+
+def make_divisible(value: float, divisor: int, min_ratio: float = 0.9) -> int:
+    """The nearest multiple of ``divisor`` (at least ``divisor``), one more if that is below
+    ``min_ratio`` of ``value``: torchvision's and timm's ``_make_divisible``."""
+    new = max(divisor, int(value + divisor / 2) // divisor * divisor)
+    if new < min_ratio * value:
+        new += divisor
+    return new
+
+
+def _expand_se(e: Expansion) -> None:
+    f = e.f
+    scope = e.scope
+    shape = scope.shape
+    if len(shape) != 3:
+        raise scope.error(f"squeeze-and-excitation needs a feature map but its input is the flat vector {fmt_shape(shape)}")
+    if (f["ratio"] is None) == (f["squeeze"] is None):
+        raise scope.error("give the squeeze width as either 'ratio' or 'squeeze' (exactly one)",
+                          "ratio" if f["ratio"] is not None else None)
+    squeeze = f["squeeze"] if f["squeeze"] is not None else max(1, int(shape[0] * f["ratio"]))
+    if f["divisor"] is not None:
+        squeeze = make_divisible(squeeze, f["divisor"])
+    g = scope.branch("branch", "SE")
+    if f["pool"] == "mean":
+        g.op("pool", "mean", keepdim=True)
+    else:
+        g.op("pool", "gavgpool")
+    g.conv("reduce", out=squeeze, kernel=(1, 1), padding="valid", bias=True)
+    g.op("act", "act", fn=f["act"])
+    g.conv("expand", out=shape[0], kernel=(1, 1), padding="valid", bias=True)
+    g.op("gate", "act", fn=f["gate"])
+    scope.gate(e.name, f"SE {squeeze}", g.close())
 
 
 def _expand_act(e: Expansion) -> None:
@@ -128,16 +221,20 @@ def _expand_simple(kind: str) -> Callable[[Expansion], None]:
 def _expand_linear(e: Expansion) -> None:
     f = e.f
     shape = e.scope.shape
-    if len(shape) != 1:
+    if len(shape) != 1 and not e.scope.channels_last:
         raise e.scope.error(
             f"a fully connected layer needs a flat input but gets the feature map "
-            f"{fmt_shape(shape)}; add '- flatten' before it"
+            f"{fmt_shape(shape)}; add '- flatten' before it (or put it in 'channels_last' to "
+            "apply it at every position)"
         )
+    attrs: dict[str, Any] = dict(in_f=shape[-1], out_f=f["out"], bias=f["bias"])
+    if len(shape) != 1:
+        attrs["channels_last"] = True
     if f["act"] is None:
-        e.scope.op(e.name, "linear", in_f=shape[0], out_f=f["out"], bias=f["bias"])
+        e.scope.op(e.name, "linear", **attrs)
         return
     s = e.scope.child(e.name, "FC")
-    s.op("fc", "linear", in_f=shape[0], out_f=f["out"], bias=f["bias"])
+    s.op("fc", "linear", **attrs)
     s.op("act", "act", fn=f["act"])
     s.close(attach=True)
 
@@ -231,11 +328,22 @@ def _expand_bottleneck(e: Expansion) -> None:
     scope = e.scope
     s1 = f["stride"] if f["stride_on"] == "1x1" else (1, 1)
     s3 = f["stride"] if f["stride_on"] == "3x3" else (1, 1)
+    groups = f["groups"]
+    if f["group_width"] is not None:
+        if groups != 1:
+            raise scope.error("give either 'groups' or 'group_width', not both", "group_width")
+        if f["mid"] % f["group_width"]:
+            raise scope.error(
+                f"group_width {f['group_width']} does not divide the {f['mid']} channels of the 3x3 convolution",
+                "group_width",
+            )
+        groups = f["mid"] // f["group_width"]
     body = scope.branch("body", "Bottleneck body")
     body.conv_unit("conv1", "Conv1x1", out=f["mid"], kernel=(1, 1), stride=s1, padding="valid", bn=True, act=f["act"])
-    body.conv_unit("conv2", "Conv3x3", out=f["mid"], kernel=(3, 3), stride=s3, bn=True, act=f["act"])
+    body.conv_unit("conv2", "Conv3x3", out=f["mid"], kernel=(3, 3), stride=s3, groups=groups, bn=True, act=f["act"])
     body.conv_unit("conv3", "Conv1x1", out=f["out"], kernel=(1, 1), padding="valid", bn=True, act=None)
-    scope.residual(e.name, "Bottleneck", body.close(), f["shortcut"], post=f["act"])
+    label = "Bottleneck" if groups == 1 else f"Bottleneck g{groups}"
+    scope.residual(e.name, label, body.close(), f["shortcut"], post=f["act"])
 
 
 def _expand_inception(e: Expansion) -> None:
@@ -302,6 +410,14 @@ EXPANDERS: dict[str, Expand] = {
     "pwconv": _expand_pwconv,
     "dwsep": _expand_dwsep,
     "bn": _expand_bn,
+    "layernorm": _expand_layernorm,
+    "layer_scale": _expand_layer_scale,
+    "drop_path": _expand_drop_path,
+    "identity": _expand_simple("identity"),
+    "mean": _expand_mean,
+    "split": _expand_split,
+    "shuffle": _expand_shuffle,
+    "se": _expand_se,
     "act": _expand_act,
     "maxpool": _expand_pool("maxpool2d", "gmaxpool"),
     "avgpool": _expand_pool("avgpool2d", "gavgpool"),
@@ -317,6 +433,7 @@ EXPANDERS: dict[str, Expand] = {
     "bottleneck": _expand_bottleneck,
     "inception": _expand_inception,
     "sequential": _expand_sequential,
+    "channels_last": _expand_channels_last,
     "residual": _expand_residual,
     "concat": _expand_concat,
     "gate": _expand_one_branch("gate", "Gate"),

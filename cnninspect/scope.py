@@ -78,6 +78,8 @@ class Scope:
         self.nodes: list[Node] = []
         self.names: set[str] = set()
         self.parent: Scope | None = None
+        # inside a ``channels_last`` block the running tensor is H x W x C
+        self.channels_last = False
 
     # -- structure ----------------------------------------------------------------------
 
@@ -93,11 +95,13 @@ class Scope:
             self.resolver, name, label, self.shape, origin or self.origin, loc or self.loc, path or self.path
         )
         s.parent = self
+        s.channels_last = self.channels_last
         return s
 
     def branch(self, name: str, label: str, shape: Shape | None = None) -> Scope:
         """A detached scope on the same input (for residual bodies and branches)."""
         s = Scope(self.resolver, name, label, shape or self.shape, self.origin, self.loc, self.path)
+        s.channels_last = self.channels_last
         return s
 
     def add(self, node: Node) -> Node:
@@ -133,6 +137,8 @@ class Scope:
 
     def op(self, name: str, kind: str, **attrs: Any) -> Op:
         optype = OPS[kind]
+        if self.channels_last and not optype.channels_last:
+            raise self.not_channels_last(optype.title)
         try:
             out = optype.infer(attrs, self.shape)
         except ShapeError as exc:
@@ -300,7 +306,16 @@ class Scope:
             s.op("bn", "bn2d", ch=out_shape[0])
         return s.close(collapse=True)
 
+    def not_channels_last(self, what: str) -> SpecError:
+        return self.error(
+            f"{what} cannot run on the channels-last tensor {fmt_shape(self.shape)} (H x W x C) inside "
+            "'channels_last'; only layers over the last dimension (linear, layernorm, layer_scale) and "
+            "elementwise ones can; end the channels_last block first"
+        )
+
     def concat(self, name: str, label: str, branches: Sequence[Node]) -> Node:
+        if self.channels_last:
+            raise self.not_channels_last("concatenation along channels")
         in_shape = self.shape
         shapes = [b.out_shape for b in branches]
         first = shapes[0]
@@ -313,6 +328,8 @@ class Scope:
         return self.add(Concat(name, tuple(branches), label, in_shape, out, self.origin))
 
     def gate(self, name: str, label: str, branch: Node) -> Node:
+        if self.channels_last:
+            raise self.not_channels_last("a gate")
         in_shape = self.shape
         g = branch.out_shape
         ok = len(g) == len(in_shape) and g[0] == in_shape[0] and all(

@@ -39,11 +39,12 @@ SMALL_BODY: list[Any] = [{"conv": {"out": 4, "kernel": 3}}]
 # has an SE branch; stochastic depth only with a skip). A type may list several contexts.
 BASE: dict[str, list[dict[str, Any]]] = {
     "mbconv": [{"se": 0.25, "stochastic_depth": 0.1, "expand": 2}],
-    "bottleneck": [{"stride": 2}, {"stride": 1}],
+    "bottleneck": [{"stride": 2, "mid": 8}, {"stride": 1, "mid": 8}],
     "basic": [{"stride": 2}, {"stride": 1}],
     "residual": [{"shortcut": "projection", "body": [{"conv": {"out": 8, "kernel": 3, "stride": 2}}]}, {}],
     "avgpool": [{"kernel": 3, "padding": "same"}],
     "maxpool": [{"kernel": 3}],
+    "se": [{"ratio": 0.5}, {}],
 }
 # Values for required fields where the kind's first sample would not do.
 REQUIRED: dict[str, Any] = {

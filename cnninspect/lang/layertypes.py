@@ -145,9 +145,116 @@ register(
 register(
     LayerType(
         "bn",
-        "batch normalisation over channels (2 learned parameters per channel)",
+        "batch normalisation over channels (2 learned parameters per channel): BatchNorm2d on "
+        "a feature map, BatchNorm1d on a flat vector",
         (Field("eps", Float(0, 1, low_open=True), 1e-5, "numerical epsilon"),),
         aliases=("batchnorm",),
+    )
+)
+
+
+register(
+    LayerType(
+        "layernorm",
+        "layer normalisation over channels (2 learned parameters per channel): on a feature map "
+        "it normalises the C values at each position (torchvision's LayerNorm2d, as ConvNeXt's "
+        "stem and downsampling use it); on a flat vector or inside 'channels_last' it is "
+        "nn.LayerNorm over the last dimension",
+        (
+            Field("eps", Float(0, 1, low_open=True), 1e-5, "numerical epsilon (ConvNeXt: 1e-6)"),
+            Field("affine", Bool(), True, "learned weight and bias"),
+        ),
+        aliases=("ln",),
+    )
+)
+
+
+register(
+    LayerType(
+        "layer_scale",
+        "a learned per-channel multiply, x * gamma (ConvNeXt, CaiT); gamma starts at 'init'",
+        (Field("init", Float(0, 1e3, low_open=True), 1e-6,
+               "initial value of gamma (no PyTorch default exists; 1e-6 is ConvNeXt's)"),),
+        primary="init",
+    )
+)
+
+
+register(
+    LayerType(
+        "drop_path",
+        "stochastic depth: drops the whole sample's branch with probability p in training "
+        "(put it last in a residual body); free at inference",
+        (Field("p", Float(0, 1, high_open=True), 0.0, "drop probability"),),
+        aliases=("stochastic_depth",),
+        primary="p",
+    )
+)
+
+
+register(
+    LayerType(
+        "identity",
+        "passes its input on unchanged (a concat branch that keeps the input, as DenseNet's)",
+        (),
+    )
+)
+
+
+register(
+    LayerType(
+        "mean",
+        "global average pooling written as x.mean((2, 3)) (ShuffleNetV2, timm): the same values "
+        "as avgpool {global: true}, but fvcore does not count a mean while it counts "
+        "AdaptiveAvgPool2d",
+        (Field("keepdim", Bool(), False, "keep a C x 1 x 1 map (false: a flat vector of C)"),),
+    )
+)
+
+
+register(
+    LayerType(
+        "split",
+        "channel split: part 'take' (from 0) of 'parts' equal slices of the input's channels, "
+        "x.chunk(parts, 1)[take] (ShuffleNetV2's split, first in a concat branch)",
+        (
+            Field("parts", Int(1, limits.MAX_CHANNELS), 2, "equal slices"),
+            Field("take", Int(0, limits.MAX_CHANNELS), 0, "which slice (0 = the first channels)"),
+        ),
+    )
+)
+
+
+register(
+    LayerType(
+        "shuffle",
+        "channel shuffle in 'groups' groups (ShuffleNet): channel i of group g moves to "
+        "position i * groups + g",
+        (Field("groups", Int(1, limits.MAX_CHANNELS), 2, "groups"),),
+        primary="groups",
+    )
+)
+
+
+register(
+    LayerType(
+        "se",
+        "squeeze-and-excitation: x * gate(expand(act(reduce(pool(x))))), 1x1 convolutions with "
+        "bias; the squeeze width is 'squeeze' channels or 'ratio' x this layer's input channels "
+        "(floored), optionally rounded to a multiple of 'divisor' (never 10% below; "
+        "torchvision's _make_divisible); for a ratio of the block's input write "
+        "squeeze: $w_in * r with a block parameter w_in defaulting to $in",
+        (
+            Field("ratio", OptionalKind(Float(0, 1, low_open=True, what="a ratio in (0, 1]")), None,
+                  "squeeze width as a ratio of the input channels"),
+            Field("squeeze", OptionalKind(CH), None, "squeeze width in channels", channels=True),
+            Field("divisor", OptionalKind(Int(1, 1024)), None, "round the squeeze width to a multiple of this"),
+            Field("act", ACT, "relu", "activation after the reduce convolution"),
+            Field("gate", ACT, "sigmoid", "gate activation (sigmoid, hardsigmoid)"),
+            Field("pool", Choice(("adaptive", "mean")), "adaptive",
+                  "adaptive: AdaptiveAvgPool2d (torchvision); mean: x.mean((2, 3), keepdim=True) (timm)"),
+        ),
+        category="block",
     )
 )
 
@@ -201,7 +308,8 @@ register(LayerType("softmax", "softmax over classes", ()))
 register(
     LayerType(
         "linear",
-        "fully connected layer (mark the classifier 'fixed: true' so width does not scale it)",
+        "fully connected layer on a flat vector, or inside 'channels_last' on the last dimension "
+        "at every position (mark the classifier 'fixed: true' so width does not scale it)",
         (
             Field("out", CH, help="output features", channels=True),
             Field("bias", Bool(), True, "learned bias"),
@@ -297,14 +405,17 @@ register(
 register(
     LayerType(
         "bottleneck",
-        "ResNet bottleneck block: 1x1 reduce, 3x3, 1x1 expand (BN after each, ReLU after the "
-        "first two), add the shortcut, ReLU. stride_on: 1x1 is the paper's placement, 3x3 "
-        "the one most libraries use (ResNet v1.5)",
+        "ResNet bottleneck block: 1x1 reduce, 3x3 (grouped for ResNeXt and RegNet), 1x1 expand "
+        "(BN after each, ReLU after the first two), add the shortcut, ReLU. stride_on: 1x1 is "
+        "the paper's placement, 3x3 the one most libraries use (ResNet v1.5)",
         (
             Field("mid", CH, help="channels of the 1x1 and 3x3 convolutions", channels=True),
             Field("out", CH, help="output channels", channels=True),
             Field("stride", STRIDE, (1, 1), "stride"),
             Field("stride_on", Choice(("1x1", "3x3")), "1x1", "which convolution carries the stride"),
+            Field("groups", Int(1, limits.MAX_CHANNELS), 1, "groups of the 3x3 convolution (ResNeXt 32x4d: 32)"),
+            Field("group_width", OptionalKind(CH), None,
+                  "channels per group of the 3x3 convolution instead of 'groups' (RegNet): groups = mid / group_width"),
             Field("shortcut", Choice(("auto", "identity", "projection")), "auto",
                   "auto: identity when shapes match, else 1x1 projection + BN"),
             Field("act", ACT, "relu", "activation"),
@@ -336,6 +447,19 @@ register(
 
 
 # --- generic structure ------------------------------------------------------------------
+
+
+register(
+    LayerType(
+        "channels_last",
+        "layers run on the channels-last tensor (H x W x C), as torchvision's and timm's ConvNeXt "
+        "blocks do: permute, the layers (linear, layernorm, layer_scale, activations, dropout), "
+        "permute back",
+        (Field("layers", Layers(), help="the layers"),),
+        primary="layers",
+        category="structure",
+    )
+)
 
 
 register(
