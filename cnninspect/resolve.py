@@ -10,7 +10,7 @@ column and key path.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 from collections.abc import Mapping, Sequence
@@ -19,8 +19,9 @@ from . import limits
 from .errors import Location, SpecError, UsageError, did_you_mean, one_of, shorten
 from .expand import EXPANDERS
 from .ir import Model, Node, Op, Origin, Seq, Settings
-from .lang.fields import Field
-from .lang.spec import LayerEntry, ParamRef, Spec, field_default
+from .lang.expr import Computed, ExprError
+from .lang.fields import Field, Int
+from .lang.spec import BlockDef, LayerEntry, Spec, field_default
 from .scaling import compound, round_channels, scale_repeat
 from .scope import Expansion, Scope
 
@@ -98,6 +99,25 @@ def resolve(spec: Spec, variant: str | None = None, overrides: Overrides | None 
     return Resolver(spec, settings).model(variant)
 
 
+@dataclass(frozen=True)
+class Env:
+    """The names an expression or a ``when`` can use where an entry is resolved.
+
+    ``values``: spec parameters, then (inside a user-defined block) the block's arguments,
+    which hide spec parameters of the same name, and ``index``, the copy's index in the
+    innermost ``repeat`` (0 outside one); ``in`` is added per entry. ``scaled``: names whose
+    values are channel counts already width-scaled (``in``, arguments declared ``channels``
+    and values computed from them): a channel field computed from one is not scaled again.
+    ``args``: where each block argument was written, so a bad argument is reported there.
+    ``call``: which block call this is, for errors inside the block's layers.
+    """
+
+    values: Mapping[str, Any]
+    scaled: frozenset[str] = frozenset({"in"})
+    args: Mapping[str, tuple[Location, str]] = field(default_factory=dict)
+    call: str = ""
+
+
 class Resolver:
     """Walks layer entries with the current settings, producing IR nodes."""
 
@@ -113,7 +133,8 @@ class Resolver:
         origin = Origin(self.spec.source, None, "layers")
         loc = self.spec.layers_loc or Location(self.spec.source)
         root = Scope(self, "", "model", in_shape, origin, loc, "layers")
-        self.entries(root, self.spec.layers, width=self.settings.width, stride_one=False)
+        env = Env({**self.values, "index": 0})
+        self.entries(root, self.spec.layers, width=self.settings.width, stride_one=False, env=env)
         node = root.close()
         assert isinstance(node, Seq)
         return Model(
@@ -130,20 +151,23 @@ class Resolver:
 
     # -- entries ------------------------------------------------------------------------
 
-    def entries(self, scope: Scope, entries: Sequence[LayerEntry], *, width: float | None, stride_one: bool) -> None:
+    def entries(
+        self, scope: Scope, entries: Sequence[LayerEntry], *, width: float | None, stride_one: bool, env: Env
+    ) -> None:
         """Resolve entries into ``scope``; ``width`` None means fixed (no scaling, no rounding)."""
         for index, entry in enumerate(entries):
-            self.entry(scope, entry, index, width=width, stride_one=stride_one)
+            self.entry(scope, entry, index, width=width, stride_one=stride_one, env=env)
 
-    def entry(self, scope: Scope, entry: LayerEntry, index: int, *, width: float | None, stride_one: bool) -> None:
-        if entry.when is not None and not all(self.values[k] in allowed for k, allowed in entry.when.items()):
+    def entry(
+        self, scope: Scope, entry: LayerEntry, index: int, *, width: float | None, stride_one: bool, env: Env
+    ) -> None:
+        here = replace(env, values={**env.values, "in": _channels_of(scope)})
+        if entry.when is not None and not self.when(entry, here):
             return
         if entry.fixed:
             width = None
         elif entry.min_width is not None and width is not None:
             width = max(width, entry.min_width)
-        expand = EXPANDERS[entry.type]
-        fields = self.fields(entry, width)
         name = entry.name or f"{entry.type}{index}"
         if name in scope.names:
             auto = "" if entry.name else f" (an entry without 'name' is called <type><position>, here '{name}')"
@@ -152,10 +176,11 @@ class Resolver:
                 entry.loc,
                 entry.path,
             )
-        origin = Origin(self.spec.source, entry.loc.line, entry.path, entry.type, MappingProxyType(dict(entry.paper)))
+        origin = Origin(_file(entry.loc, self.spec.source), entry.loc.line, entry.path, entry.type,
+                        MappingProxyType(dict(entry.paper)))
         repeat = None
         if entry.repeat is not None:
-            n = self.value(entry.repeat, Field("repeat", _REPEAT_KIND), entry.path + ".repeat", entry.loc)
+            n = self.value(entry.repeat, Field("repeat", _REPEAT_KIND), entry.path + ".repeat", here)
             repeat = scale_repeat(n, self.settings.depth)
             if repeat > limits.MAX_REPEAT:
                 raise SpecError(
@@ -165,55 +190,161 @@ class Resolver:
                     entry.path + ".repeat",
                 )
         if repeat is None:
-            if stride_one:
-                fields = _stride_one(fields)
             previous = scope.enter(origin, entry.loc, entry.path)
             try:
-                expand(Expansion(self, scope, name, fields, width, stride_one))
+                self.expand(scope, entry, name, width, stride_one, here)
             finally:
                 scope.enter(*previous)
             return
         stage = scope.child(name, "", origin=origin, loc=entry.loc, path=entry.path)
         for i in range(repeat):
-            first = i == 0 and not stride_one
-            fi = fields if first else _stride_one(fields)
-            expand(Expansion(self, stage, str(i), fi, width, not first))
+            copy = replace(here, values={**here.values, "index": i, "in": _channels_of(stage)})
+            self.expand(stage, entry, str(i), width, stride_one or i > 0, copy)
         first_child = stage.nodes[0]
         stage.label = f"{_label(first_child)} x{repeat}"
         stage.close(attach=True, repeat=repeat)
 
-    def fields(self, entry: LayerEntry, width: float | None) -> dict[str, Any]:
+    def expand(self, scope: Scope, entry: LayerEntry, name: str, width: float | None, stride_one: bool, env: Env) -> None:
+        """Attach the node(s) of one entry (one copy of a repeated one) under ``name``."""
+        if entry.call:
+            self.call(scope, entry, name, width, stride_one, env)
+            return
+        fields = self.fields(entry, width, env)
+        if stride_one:
+            fields = _stride_one(fields)
+        EXPANDERS[entry.type](Expansion(self, scope, name, fields, width, stride_one, env))
+
+    def when(self, entry: LayerEntry, env: Env) -> bool:
+        cond = entry.when
+        if isinstance(cond, Computed):
+            value = self.evaluate(cond, f"{entry.path}.when", env)
+            if not isinstance(value, bool):
+                raise SpecError(f"the condition gives {shorten(repr(value))}, not true or false", cond.loc,
+                                f"{entry.path}.when")
+            return value
+        assert cond is not None
+        return all(env.values[k] in allowed for k, allowed in cond.items())
+
+    def fields(self, entry: LayerEntry, width: float | None, env: Env) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for f in entry.layer_type.fields:
-            if f.name in entry.fields:
-                raw = entry.fields[f.name]
-                loc = entry.field_locs.get(f.name, entry.loc)
-                value = self.value(raw, f, f"{entry.path}.{entry.type}.{f.name}", loc)
-            else:
-                value = field_default(f)
-            if f.channels and value is not None and width is not None:
-                value = self.channels(value, width, entry, f)
+            raw = entry.fields.get(f.name, field_default(f))
+            path = f"{entry.path}.{entry.type}.{f.name}"
+            value = self.value(raw, f, path, env)
+            if f.channels and value is not None and width is not None and not self.derived(raw, env):
+                value = self.channels(value, width, entry.field_locs.get(f.name, entry.loc), path)
             out[f.name] = value
         return out
 
-    def value(self, raw: Any, f: Field, path: str, loc: Location) -> Any:
-        if not isinstance(raw, ParamRef):
+    @staticmethod
+    def derived(raw: Any, env: Env) -> bool:
+        """Is ``raw`` computed from channel counts that are already width-scaled?"""
+        return isinstance(raw, Computed) and bool(raw.names & env.scaled)
+
+    def evaluate(self, raw: Computed, path: str, env: Env) -> Any:
+        try:
+            return raw.evaluate(env.values)
+        except ExprError as exc:
+            raise exc.expr.error(exc, path) from None  # type: ignore[attr-defined]
+
+    def value(self, raw: Any, f: Field, path: str, env: Env) -> Any:
+        """A field's value: a literal as it is, a computed one evaluated and validated."""
+        if not isinstance(raw, Computed):
             return raw
-        value = self.values[raw.name]
+        value = self.evaluate(raw, path, env)
         try:
             return f.kind.coerce(value)
         except ValueError as exc:
-            raise SpecError(f"${raw.name} = {shorten(repr(value))}: {exc}", raw.loc, path) from None
+            exprs = list(raw.exprs())
+            if len(exprs) == 1 and exprs[0].is_name and next(iter(exprs[0].names)) in env.args:
+                arg_loc, arg_path = env.args[next(iter(exprs[0].names))]
+                raise SpecError(f"{shorten(repr(value))}: {exc} (as {path})", arg_loc, arg_path) from None
+            raise SpecError(f"{raw.text} = {shorten(repr(value))}: {exc}", raw.loc, path) from None
 
-    def channels(self, value: int, width: float, entry: LayerEntry, f: Field) -> int:
+    def channels(self, value: int, width: float, loc: Location, path: str) -> int:
         scaled = round_channels(value, width, self.spec.rounding)
         if scaled > limits.MAX_CHANNELS:
             raise SpecError(
                 f"{value} channels x width {width:g} = {scaled:,} exceeds the limit of {limits.MAX_CHANNELS:,}",
-                entry.field_locs.get(f.name, entry.loc),
-                f"{entry.path}.{entry.type}.{f.name}",
+                loc,
+                path,
             )
         return scaled
+
+    # -- user-defined blocks --------------------------------------------------------------
+
+    def call(self, scope: Scope, entry: LayerEntry, name: str, width: float | None, stride_one: bool, env: Env) -> None:
+        """Expand a call of a user-defined block: evaluate its arguments where it is used,
+        then resolve the block's layers with them."""
+        block = self.spec.blocks[entry.type]
+        args, scaled, locs = self.arguments(block, entry, width, stride_one, env)
+        spec_values = {k: v for k, v in env.values.items() if k in self.values}
+        where = f"{_file(entry.loc, self.spec.source)}:{entry.loc.line}" if entry.loc.line else entry.path
+        inner = Env(
+            {**spec_values, **args, "index": env.values.get("index", 0)},
+            frozenset(scaled | {"in"}),
+            locs,
+            f"in block '{block.name}' used at {entry.path} ({where})",
+        )
+        label = block.label_for(args)
+        try:
+            if len(block.layers) == 1 and block.layers[0].name is None:
+                # one entry: it takes the call's name (no extra level in the module tree)
+                before = len(scope.nodes)
+                self.entry_as(scope, block.layers[0], name, width=width, stride_one=stride_one, env=inner)
+                if len(scope.nodes) == before:
+                    raise SpecError(f"block '{block.name}' gives no layer here: its 'when' excludes it", entry.loc,
+                                    entry.path)
+                node = scope.nodes[-1]
+                if not isinstance(node, Op):
+                    scope.nodes[-1] = replace(node, label=label)
+                return
+            s = scope.child(name, label)
+            self.entries(s, block.layers, width=width, stride_one=stride_one, env=inner)
+            s.close(attach=True)
+        except SpecError as exc:
+            if exc.loc == entry.loc or "in block '" in exc.message:
+                raise
+            raise SpecError(f"{exc.message} ({inner.call})", exc.loc, exc.path) from None
+
+    def entry_as(self, scope: Scope, entry: LayerEntry, name: str, *, width: float | None, stride_one: bool,
+                 env: Env) -> None:
+        """Resolve one entry under a given name (a one-entry block's body)."""
+        self.entry(scope, replace(entry, name=name), 0, width=width, stride_one=stride_one, env=env)
+
+    def arguments(
+        self, block: BlockDef, entry: LayerEntry, width: float | None, stride_one: bool, env: Env
+    ) -> tuple[dict[str, Any], set[str], dict[str, tuple[Location, str]]]:
+        """The block's parameter values for this call, which of them are width-scaled channel
+        counts, and where each was written."""
+        args: dict[str, Any] = {}
+        scaled: set[str] = set()
+        locs: dict[str, tuple[Location, str]] = {}
+        spec_env = {k: v for k, v in env.values.items() if k in self.values or k in ("in", "index")}
+        for p in block.params.values():
+            if p.name in entry.fields:
+                raw, loc = entry.fields[p.name], entry.field_locs[p.name]
+                path, where = f"{entry.path}.{entry.type}.{p.name}", env
+            else:
+                raw, loc = p.default, p.loc
+                path = f"blocks.{block.name}.params.{p.name}"
+                where = replace(env, values={**spec_env, **args}, scaled=frozenset({"in"} | scaled))
+            value = self.value(raw, Field(p.name, _ANY_VALUE), path, where)
+            if stride_one and p.name == "stride":
+                value = [1] * len(value) if isinstance(value, (list, tuple)) else 1
+            if p.channels:
+                try:
+                    value = CHANNELS.coerce(value)
+                except ValueError as exc:
+                    raise SpecError(f"{exc} (the block's parameter '{p.name}' is a channel count)", loc, path) from None
+                if width is not None and not self.derived(raw, where):
+                    value = self.channels(value, width, loc, path)
+                scaled.add(p.name)
+            elif self.derived(raw, where):
+                scaled.add(p.name)
+            args[p.name] = value
+            locs[p.name] = (loc, path)
+        return args, scaled, locs
 
     def count_op(self, loc: Location, path: str) -> None:
         self.op_count += 1
@@ -225,12 +356,33 @@ class Resolver:
             )
 
 
+def _channels_of(scope: Scope) -> int:
+    """``$in``: the channels entering an entry (features of a flat vector; C of H x W x C)."""
+    shape = scope.shape
+    if len(shape) == 3 and not scope.channels_last:
+        return shape[0]
+    return shape[-1] if shape else 0
+
+
+def _file(loc: Location, default: str) -> str:
+    return loc.file or default
+
+
+class _AnyValue:
+    description = "a value"
+
+    def coerce(self, value: Any) -> Any:
+        return value
+
+
+_ANY_VALUE: Any = _AnyValue()
+CHANNELS = Int(1, limits.MAX_CHANNELS, what="a positive integer")
+
+
 class _RepeatKind:
     description = "a positive integer"
 
     def coerce(self, value: Any) -> int:
-        from .lang.fields import Int
-
         return Int(1, limits.MAX_REPEAT).coerce(value)
 
 

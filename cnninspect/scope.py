@@ -27,7 +27,9 @@ class Walker(Protocol):
 
     def count_op(self, loc: Location, path: str) -> None: ...
 
-    def entries(self, scope: Scope, entries: Sequence[Any], *, width: float | None, stride_one: bool) -> None: ...
+    def entries(
+        self, scope: Scope, entries: Sequence[Any], *, width: float | None, stride_one: bool, env: Any
+    ) -> None: ...
 
 
 @dataclass
@@ -44,10 +46,11 @@ class Expansion:
     f: dict[str, Any]
     width: float | None  # None inside a ``fixed`` entry
     stride_one: bool
+    env: Any = None  # the names nested entries' expressions see (``resolve.Env``)
 
     def entries(self, scope: Scope, entries: Sequence[Any]) -> None:
         """Resolve nested layer entries (a residual body, a branch) into ``scope``."""
-        self.resolver.entries(scope, entries, width=self.width, stride_one=self.stride_one)
+        self.resolver.entries(scope, entries, width=self.width, stride_one=self.stride_one, env=self.env)
 
     @property
     def padding_style(self) -> str:

@@ -1,10 +1,13 @@
 """Spec loading and validation: YAML text -> frozen :class:`Spec`.
 
-This stage checks structure and literal values (unknown keys and layer types with
-did-you-mean suggestions, field types, required fields, parameter references). Values that
-depend on parameters (``$name``) and everything shape-related are checked when a spec is
-resolved for concrete settings (``resolve.py``), still with file:line:column locations.
-The format is documented in ``docs/spec-format.md``.
+This stage composes the files a spec extends or includes (``compose.py``), then checks
+structure and literal values: unknown keys and layer types with did-you-mean suggestions,
+field types, required fields, user-defined blocks and their parameters, tables, and every
+expression (syntax, names, and the value it gives for the default and each variant where it
+depends on spec parameters only). Values that depend on a block's arguments, on ``$in`` or
+``$index``, and everything shape-related are checked when a spec is resolved for concrete
+settings (``resolve.py``), still with file:line:column locations. The format is documented
+in ``docs/spec-format.md``.
 """
 
 from __future__ import annotations
@@ -13,10 +16,12 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 from .. import limits
 from ..errors import Location, SpecError, did_you_mean, one_of, shorten
+from .compose import compose
+from .expr import BUILTIN_NAMES, Computed, Expr, ExprError, is_expression, parse
 from .fields import REQUIRED, Bool, Branches, Choice, Field, Float, Int, Kind, Layers, Shortcut, Str
 from .layertypes import COMMON_KEYS, LAYER_TYPES, TYPE_ALIASES, LayerType
 from .yamlsrc import YNode, load_yaml_file, parse_yaml
@@ -38,14 +43,12 @@ RESERVED_LAYER_NAMES = frozenset(
     register_state_dict_post_hook register_state_dict_pre_hook requires_grad_ set_extra_state
     set_submodule share_memory state_dict to to_empty train training type xpu zero_grad""".split()
 )
-
-
-@dataclass(frozen=True)
-class ParamRef:
-    """A ``$name`` reference to a spec parameter, resolved per variant."""
-
-    name: str
-    loc: Location
+TABLE_KEY = "table"
+TABLE_KEYS = ("type", "columns", "rows", "fields")
+BLOCK_KEYS = ("params", "layers", "help", "label")
+BLOCK_PARAM_KEYS = ("default", "help", "channels")
+# a value in one of these is a literal (or, with '$', an expression); never layers
+Value = Any
 
 
 @dataclass(frozen=True)
@@ -80,23 +83,70 @@ class Variant:
 
 @dataclass(frozen=True)
 class LayerEntry:
-    """One entry of a ``layers`` list, as written (before parameter substitution)."""
+    """One entry of a ``layers`` list, as written (before parameter substitution).
+
+    Field values are literals already validated by their kind, or :class:`Computed` values
+    holding expressions. ``call`` marks an entry that uses a user-defined block (its
+    ``fields`` are the block's arguments); ``when`` is a mapping of parameter -> allowed
+    values or a condition expression.
+    """
 
     type: str
     fields: Mapping[str, Any]
     field_locs: Mapping[str, Location]
     name: str | None
-    repeat: int | ParamRef | None
-    when: Mapping[str, tuple[Any, ...]] | None
+    repeat: int | Computed | None
+    when: Mapping[str, tuple[Any, ...]] | Computed | None
     fixed: bool
     min_width: float | None
     paper: Mapping[str, Any]
     loc: Location
     path: str
+    call: bool = False
 
     @property
     def layer_type(self) -> LayerType:
         return LAYER_TYPES[self.type]
+
+
+@dataclass(frozen=True)
+class BlockParam:
+    """A parameter of a user-defined block. ``channels``: a channel count, width-scaled and
+    rounded once, at the call (the block's layers then use it as it is)."""
+
+    name: str
+    default: Any  # REQUIRED, a literal or a Computed (evaluated at the call, with $in)
+    help: str
+    channels: bool
+    loc: Location
+
+    @property
+    def required(self) -> bool:
+        return self.default is REQUIRED
+
+
+@dataclass(frozen=True)
+class BlockDef:
+    """A user-defined, parameterised block: used like a layer type (``- fire: {...}``)."""
+
+    name: str
+    help: str
+    params: Mapping[str, BlockParam]
+    layers: tuple[LayerEntry, ...]
+    label: str
+    loc: Location
+
+    def label_for(self, args: Mapping[str, Any]) -> str:
+        """The label with ``{param}`` replaced by the call's values (``Fire 16/64``)."""
+        return re.sub(r"\{(\w+)\}", lambda m: _fmt(args.get(m.group(1), m.group(0))), self.label)
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, (list, tuple)):
+        return "x".join(_fmt(v) for v in value)
+    return str(value)
 
 
 @dataclass(frozen=True)
@@ -132,6 +182,7 @@ class Spec:
     paper: Mapping[str, Any]
     notes: tuple[str, ...] = field(default_factory=tuple)
     layers_loc: Location | None = None  # where the top-level 'layers' list starts
+    blocks: Mapping[str, BlockDef] = field(default_factory=dict)
 
 
 TOP_KEYS = (
@@ -144,37 +195,53 @@ TOP_KEYS = (
     "padding_style",
     "default_variant",
     "variants",
+    "blocks",
     "layers",
     "paper",
     "notes",
+    "extends",
+    "include",
 )
 REQUIRED_TOP = ("name", "input", "layers")
 
 
 class _Ctx:
-    """Per-file parsing state."""
+    """Per-spec parsing state. ``block`` is the block whose layers are being read (its
+    parameters are names too)."""
 
     def __init__(self, source: str) -> None:
         self.source = source
         self.params: dict[str, ParamDecl] = {}
-        self.refs: list[tuple[ParamRef, Field, str]] = []
+        self.block_names: dict[str, Location] = {}
+        self.block: tuple[str, Mapping[str, BlockParam]] | None = None
+        # computed values outside blocks, checked against the default and every variant
+        self.computed: list[tuple[Computed, Field, str]] = []
+
+    def names(self) -> set[str]:
+        own = set(self.block[1]) if self.block else set()
+        return set(self.params) | own | set(BUILTIN_NAMES)
 
 
 def load_spec(path: str | Path, *, label: str | None = None) -> Spec:
-    """Load and validate the spec file at ``path``; errors are :class:`SpecError`."""
+    """Load and validate the spec file at ``path`` (and the files it extends or includes);
+    errors are :class:`SpecError`."""
     name = label or str(path)
-    return spec_from_node(load_yaml_file(path, label=name), name)
+    return spec_from_node(load_yaml_file(path, label=name), name, Path(path).resolve().parent)
 
 
-def spec_from_text(text: str, source: str = "<string>") -> Spec:
-    return spec_from_node(parse_yaml(text, source), source)
+def spec_from_text(text: str, source: str = "<string>", base_dir: str | Path | None = None) -> Spec:
+    """A spec from YAML text; ``extends``/``include`` paths are relative to ``base_dir``
+    (default: the working directory)."""
+    return spec_from_node(parse_yaml(text, source), source, Path(base_dir or Path.cwd()))
 
 
-def spec_from_node(root: YNode, source: str) -> Spec:
+def spec_from_node(root: YNode, source: str, base_dir: Path | None = None) -> Spec:
     if not root.is_map:
         raise SpecError(f"a spec must be a YAML mapping, got {root.kind_name()}", root.loc)
+    _check_keys(root.items or {}, root.key_locs, TOP_KEYS, "", root.loc)
+    root = compose(root, source, base_dir or Path.cwd())
     items = root.items or {}
-    _check_keys(items, root.key_locs, TOP_KEYS, "", root.loc)
+    _check_keys(items, root.key_locs, TOP_KEYS, "", root.loc)  # what the files extended brought
     for key in REQUIRED_TOP:
         if key not in items:
             raise SpecError(f"missing required key '{key}'", root.loc)
@@ -203,9 +270,12 @@ def spec_from_node(root: YNode, source: str) -> Spec:
     padding_style = "torch"
     if "padding_style" in items:
         padding_style = _scalar(items["padding_style"], "padding_style", Choice(("torch", "tf")))
+    blocks = _parse_blocks(ctx, items.get("blocks"))
     layers = _parse_layers(ctx, items["layers"], "layers")
     if not layers:
         raise SpecError("'layers' is empty; a model needs at least one layer", items["layers"].loc, "layers")
+    for entries in (layers, *(b.layers for b in blocks.values())):
+        _check_calls(blocks, entries)
     variants = _parse_variants(ctx, items.get("variants"))
     default_variant = None
     if "default_variant" in items:
@@ -220,7 +290,7 @@ def spec_from_node(root: YNode, source: str) -> Spec:
                 node.loc,
                 "default_variant",
             )
-    _check_refs(ctx, variants)
+    _check_computed(ctx, variants)
     paper = _free_mapping(items.get("paper"), "paper")
     notes: tuple[str, ...] = ()
     if "notes" in items:
@@ -242,6 +312,7 @@ def spec_from_node(root: YNode, source: str) -> Spec:
         paper=paper,
         notes=notes,
         layers_loc=items["layers"].loc,
+        blocks=blocks,
     )
 
 
@@ -300,6 +371,8 @@ def _parse_params(ctx: _Ctx, node: YNode | None, resolution: int) -> None:
         kloc = node.key_locs[key]
         if not NAME_RE.match(key):
             raise SpecError("parameter names must be identifiers (letters, digits, '_')", kloc, path)
+        if key in BUILTIN_NAMES:
+            raise SpecError(f"'${key}' is built in (see docs/spec-format.md); choose another name", kloc, path)
         if key == "resolution":
             raise SpecError("set the default resolution in input.resolution", kloc, path)
         help_text = ""
@@ -410,27 +483,190 @@ def _parse_variants(ctx: _Ctx, node: YNode | None) -> dict[str, Variant]:
     return out
 
 
+# --- blocks -------------------------------------------------------------------------------
+
+
+def _parse_blocks(ctx: _Ctx, node: YNode | None) -> dict[str, BlockDef]:
+    if node is None:
+        return {}
+    if not node.is_map:
+        raise SpecError(f"must be a mapping of block definitions, got {node.kind_name()}", node.loc, "blocks")
+    items = node.items or {}
+    all_types = list(LAYER_TYPES) + list(TYPE_ALIASES)
+    for bname in items:
+        kloc = node.key_locs[bname]
+        if not NAME_RE.match(bname):
+            raise SpecError("block names must be identifiers (letters, digits, '_')", kloc, f"blocks.{bname}")
+        if bname in all_types or bname in COMMON_KEYS or bname == TABLE_KEY:
+            raise SpecError(f"'{bname}' is a built-in name; choose another block name", kloc, f"blocks.{bname}")
+        ctx.block_names[bname] = kloc
+    blocks = {bname: _parse_block(ctx, bname, bnode, node.key_locs[bname]) for bname, bnode in items.items()}
+    _refuse_recursion(blocks)
+    return blocks
+
+
+def _parse_block(ctx: _Ctx, bname: str, node: YNode, kloc: Location) -> BlockDef:
+    path = f"blocks.{bname}"
+    _need_map(node, path)
+    items = node.items or {}
+    _check_keys(items, node.key_locs, BLOCK_KEYS, path, node.loc)
+    if "layers" not in items:
+        raise SpecError("missing required key 'layers'", node.loc, path)
+    params = _parse_block_params(ctx, items.get("params"), f"{path}.params")
+    help_text = _scalar(items["help"], f"{path}.help", Str()) if "help" in items else ""
+    label = _scalar(items["label"], f"{path}.label", Str()) if "label" in items else bname
+    for m in re.finditer(r"\{(\w+)\}", label):
+        if m.group(1) not in params:
+            raise SpecError(
+                f"the label names '{{{m.group(1)}}}', which is not a parameter of the block", items["label"].loc,
+                f"{path}.label",
+            )
+    outer, ctx.block = ctx.block, (bname, params)
+    try:
+        layers = _parse_layers(ctx, items["layers"], f"{path}.layers")
+    finally:
+        ctx.block = outer
+    if not layers:
+        raise SpecError("the list is empty; a block needs at least one layer", items["layers"].loc, f"{path}.layers")
+    return BlockDef(bname, help_text, params, layers, label, kloc)
+
+
+def _parse_block_params(ctx: _Ctx, node: YNode | None, path: str) -> dict[str, BlockParam]:
+    if node is None:
+        return {}
+    out: dict[str, BlockParam] = {}
+    if node.is_seq:  # params: [squeeze, expand] - all required
+        for i, item in enumerate(node.seq or ()):
+            if not item.is_scalar or not isinstance(item.value, str):
+                raise SpecError(f"must be a parameter name, got {item.kind_name()}", item.loc, f"{path}[{i}]")
+            _check_block_param_name(item.value, item.loc, f"{path}[{i}]", out)
+            out[item.value] = BlockParam(item.value, REQUIRED, "", False, item.loc)
+        return out
+    if not node.is_map:
+        raise SpecError(f"must be a list of names or a mapping of parameters, got {node.kind_name()}", node.loc, path)
+    for key, value in (node.items or {}).items():
+        kloc = node.key_locs[key]
+        ppath = f"{path}.{key}"
+        _check_block_param_name(key, kloc, ppath, out)
+        default: Any = REQUIRED
+        help_text = ""
+        channels = False
+        if value.is_map:
+            vitems = value.items or {}
+            _check_keys(vitems, value.key_locs, BLOCK_PARAM_KEYS, ppath, value.loc)
+            if "default" in vitems:
+                default = _literal_or_computed(ctx, vitems["default"], f"{ppath}.default", check_names=False)
+            if "help" in vitems:
+                help_text = _scalar(vitems["help"], f"{ppath}.help", Str())
+            if "channels" in vitems:
+                channels = _scalar(vitems["channels"], f"{ppath}.channels", Bool())
+        elif not (value.is_scalar and value.value is None):
+            default = _literal_or_computed(ctx, value, ppath, check_names=False)
+        out[key] = BlockParam(key, default, help_text, channels, kloc)
+    for p in out.values():  # a default may use $in, spec parameters and earlier parameters
+        if isinstance(p.default, Computed):
+            earlier = set(list(out)[: list(out).index(p.name)])
+            _check_names(p.default, set(ctx.params) | set(BUILTIN_NAMES) | earlier, f"{path}.{p.name}")
+    return out
+
+
+def _check_block_param_name(name: str, loc: Location, path: str, seen: Mapping[str, Any]) -> None:
+    if not NAME_RE.match(name):
+        raise SpecError("parameter names must be identifiers (letters, digits, '_')", loc, path)
+    if name in BUILTIN_NAMES:
+        raise SpecError(f"'${name}' is built in; choose another parameter name", loc, path)
+    if name in seen:
+        raise SpecError(f"parameter '{name}' is declared twice", loc, path)
+
+
+def _calls(entries: tuple[LayerEntry, ...]) -> Iterator[LayerEntry]:
+    """Every block call in ``entries``, nested lists included."""
+    for e in entries:
+        if e.call:
+            yield e
+        for value in e.fields.values():
+            for nested in _nested_lists(value):
+                yield from _calls(nested)
+
+
+def _nested_lists(value: Any) -> Iterator[tuple[LayerEntry, ...]]:
+    if isinstance(value, tuple) and value and all(isinstance(v, LayerEntry) for v in value):
+        yield value
+    elif isinstance(value, tuple) and value and all(isinstance(v, tuple) for v in value):
+        for v in value:
+            yield from _nested_lists(v)
+
+
+def _check_calls(blocks: Mapping[str, BlockDef], entries: tuple[LayerEntry, ...]) -> None:
+    """Every call names parameters of its block and gives the required ones."""
+    for call in _calls(entries):
+        params = blocks[call.type].params
+        for arg in call.fields:
+            if arg not in params:
+                raise SpecError(
+                    f"block '{call.type}' has no parameter '{arg}'{did_you_mean(arg, params)}; its parameters: "
+                    f"{', '.join(params) or 'none'}",
+                    call.field_locs[arg],
+                    f"{call.path}.{call.type}.{arg}",
+                )
+        missing = [p.name for p in params.values() if p.required and p.name not in call.fields]
+        if missing:
+            raise SpecError(f"missing required argument '{missing[0]}' of block '{call.type}'", call.loc,
+                            f"{call.path}.{call.type}")
+
+
+def _refuse_recursion(blocks: Mapping[str, BlockDef]) -> None:
+    """A block that uses itself, directly or through others, never ends expanding."""
+    state: dict[str, int] = {}
+
+    def visit(name: str, trail: tuple[str, ...]) -> None:
+        state[name] = 1
+        for call in _calls(blocks[name].layers):
+            if state.get(call.type) == 1:
+                cycle = " -> ".join(trail + (name, call.type))
+                raise SpecError(f"block '{call.type}' uses itself ({cycle}); blocks cannot recurse", call.loc, call.path)
+            if call.type not in state:
+                visit(call.type, trail + (name,))
+        state[name] = 2
+
+    for name in blocks:
+        if name not in state:
+            visit(name, ())
+
+
+# --- layers -------------------------------------------------------------------------------
+
+
 def _parse_layers(ctx: _Ctx, node: YNode, path: str) -> tuple[LayerEntry, ...]:
     if not node.is_seq:
         raise SpecError(f"must be a list of layers, got {node.kind_name()}", node.loc, path)
-    return tuple(_parse_entry(ctx, item, f"{path}[{i}]") for i, item in enumerate(node.seq or ()))
+    out: list[LayerEntry] = []
+    for i, item in enumerate(node.seq or ()):
+        if item.is_map and TABLE_KEY in (item.items or {}):
+            out.extend(_parse_table(ctx, item, f"{path}[{i}]"))
+        else:
+            out.append(_parse_entry(ctx, item, f"{path}[{i}]"))
+    return tuple(out)
 
 
-def _lookup_type(key: str) -> str | None:
-    if key in LAYER_TYPES:
+def _lookup_type(ctx: _Ctx, key: str) -> str | None:
+    if key in LAYER_TYPES or key in ctx.block_names:
         return key
     return TYPE_ALIASES.get(key)
 
 
+def _type_names(ctx: _Ctx) -> list[str]:
+    return list(LAYER_TYPES) + list(TYPE_ALIASES) + list(ctx.block_names)
+
+
 def _parse_entry(ctx: _Ctx, node: YNode, path: str) -> LayerEntry:
-    all_type_names = list(LAYER_TYPES) + list(TYPE_ALIASES)
     if node.is_scalar:
         if not isinstance(node.value, str):
             raise SpecError(f"a layer must be a mapping like '- conv: {{...}}', got {node.kind_name()}", node.loc, path)
-        tname = _lookup_type(node.value)
+        tname = _lookup_type(ctx, node.value)
         if tname is None:
             raise SpecError(
-                f"unknown layer type '{node.value}'{did_you_mean(node.value, all_type_names)}; "
+                f"unknown layer type '{node.value}'{did_you_mean(node.value, _type_names(ctx))}; "
                 "see 'cnninspect layer-types'",
                 node.loc,
                 path,
@@ -439,13 +675,13 @@ def _parse_entry(ctx: _Ctx, node: YNode, path: str) -> LayerEntry:
     if not node.is_map:
         raise SpecError(f"a layer must be a mapping like '- conv: {{...}}', got {node.kind_name()}", node.loc, path)
     items = node.items or {}
-    type_keys = [k for k in items if _lookup_type(k) is not None]
+    type_keys = [k for k in items if _lookup_type(ctx, k) is not None]
     if not type_keys:
         unknown = [k for k in items if k not in COMMON_KEYS]
         if unknown:
             k = unknown[0]
             raise SpecError(
-                f"unknown layer type '{k}'{did_you_mean(k, all_type_names + list(COMMON_KEYS))}; "
+                f"unknown layer type '{k}'{did_you_mean(k, _type_names(ctx) + list(COMMON_KEYS))}; "
                 "see 'cnninspect layer-types'",
                 node.key_locs[k],
                 path,
@@ -466,7 +702,17 @@ def _parse_entry(ctx: _Ctx, node: YNode, path: str) -> LayerEntry:
                 node.key_locs[key],
                 f"{path}.{key}",
             )
-    return _entry_fields(ctx, _lookup_type(tkey) or tkey, items[tkey], node, items, node.key_locs[tkey], path)
+    return _entry_fields(ctx, _lookup_type(ctx, tkey) or tkey, items[tkey], node, items, node.key_locs[tkey], path)
+
+
+class _AnyKind(Kind):
+    description = "a value"
+
+    def coerce(self, value: Any) -> Any:
+        return value
+
+
+_ANY = _AnyKind()
 
 
 def _entry_fields(
@@ -478,55 +724,48 @@ def _entry_fields(
     type_loc: Location,
     path: str,
 ) -> LayerEntry:
-    lt = LAYER_TYPES[tname]
+    call = tname not in LAYER_TYPES
     tpath = f"{path}.{tname}"
     values: dict[str, Any] = {}
     locs: dict[str, Location] = {}
-    fmap = {f.name: f for f in lt.fields}
+    if call:
+        fmap: dict[str, Field] | None = None
+        primary = None
+    else:
+        lt = LAYER_TYPES[tname]
+        fmap = {f.name: f for f in lt.fields}
+        primary = lt.primary
     if body is not None and not (body.is_scalar and body.value is None):
         if body.is_map:
             for key, vnode in (body.items or {}).items():
-                if key not in fmap:
+                if fmap is not None and key not in fmap:
                     allowed = ", ".join(fmap) or "none"
                     raise SpecError(
                         f"'{tname}' has no field '{key}'{did_you_mean(key, fmap)}; its fields: {allowed}",
                         body.key_locs[key],
                         f"{tpath}.{key}",
                     )
-                values[key] = _field_value(ctx, fmap[key], vnode, f"{tpath}.{key}")
+                f = fmap[key] if fmap is not None else Field(key, _ANY)
+                values[key] = _field_value(ctx, f, vnode, f"{tpath}.{key}")
                 locs[key] = vnode.loc
-        elif lt.primary is not None:
-            f = fmap[lt.primary]
+        elif primary is not None and fmap is not None:
+            f = fmap[primary]
             values[f.name] = _field_value(ctx, f, body, f"{tpath}.{f.name}")
             locs[f.name] = body.loc
         else:
-            raise SpecError(
-                f"'{tname}' takes a mapping of fields ({', '.join(fmap) or 'none'}), got {body.kind_name()}",
-                body.loc,
-                tpath,
-            )
-    for f in lt.fields:
-        if f.required and f.name not in values:
-            raise SpecError(f"missing required field '{f.name}' ({f.kind.description})", type_loc, tpath)
+            what = "arguments (its parameters)" if call else f"fields ({', '.join(fmap or {}) or 'none'})"
+            raise SpecError(f"'{tname}' takes a mapping of {what}, got {body.kind_name()}", body.loc, tpath)
+    if fmap is not None:
+        for f in fmap.values():
+            if f.required and f.name not in values:
+                raise SpecError(f"missing required field '{f.name}' ({f.kind.description})", type_loc, tpath)
     name = None
     if "name" in items:
         name = _scalar(items["name"], f"{path}.name", Str())
-        if not NAME_RE.match(name):
-            raise SpecError(
-                "layer names must be identifiers (letters, digits, '_'; not starting with a digit)",
-                items["name"].loc,
-                f"{path}.name",
-            )
-        if name.startswith("_") or name in RESERVED_LAYER_NAMES:
-            raise SpecError(
-                f"the layer name '{name}' is reserved (PyTorch modules use it for their own "
-                "attributes); choose another name",
-                items["name"].loc,
-                f"{path}.name",
-            )
-    repeat: int | ParamRef | None = None
+        _check_layer_name(name, items["name"].loc, f"{path}.name")
+    repeat: int | Computed | None = None
     if "repeat" in items:
-        repeat = _ref_or(ctx, items["repeat"], f"{path}.repeat", Field("repeat", Int(1, limits.MAX_REPEAT)))
+        repeat = _field_value(ctx, Field("repeat", Int(1, limits.MAX_REPEAT)), items["repeat"], f"{path}.repeat")
     when = None
     if "when" in items:
         when = _parse_when(ctx, items["when"], f"{path}.when")
@@ -549,7 +788,19 @@ def _entry_fields(
         paper=paper,
         loc=node.loc,
         path=path,
+        call=call,
     )
+
+
+def _check_layer_name(name: str, loc: Location, path: str) -> None:
+    if not NAME_RE.match(name):
+        raise SpecError("layer names must be identifiers (letters, digits, '_'; not starting with a digit)", loc, path)
+    if name.startswith("_") or name in RESERVED_LAYER_NAMES:
+        raise SpecError(
+            f"the layer name '{name}' is reserved (PyTorch modules use it for their own attributes); choose another name",
+            loc,
+            path,
+        )
 
 
 def _field_value(ctx: _Ctx, f: Field, node: YNode, path: str) -> Any:
@@ -573,68 +824,203 @@ def _field_value(ctx: _Ctx, f: Field, node: YNode, path: str) -> Any:
         if not layers:
             raise SpecError("a shortcut list needs at least one layer", node.loc, path)
         return layers
-    return _ref_or(ctx, node, path, f)
+    value = _literal_or_computed(ctx, node, path, kind=f.kind)
+    if isinstance(value, Computed) and ctx.block is None:
+        ctx.computed.append((value, f, path))
+    return value
 
 
-def _ref_or(ctx: _Ctx, node: YNode, path: str, f: Field) -> Any:
-    if node.is_scalar and isinstance(node.value, str) and node.value.startswith("$"):
-        pname = node.value[1:]
-        if pname not in ctx.params:
-            raise SpecError(
-                f"unknown parameter '${pname}'{did_you_mean(pname, ctx.params)}; declared: "
-                f"{one_of(ctx.params)}",
-                node.loc,
-                path,
-            )
-        ref = ParamRef(pname, node.loc)
-        ctx.refs.append((ref, f, path))
-        return ref
+def _literal_or_computed(ctx: _Ctx, node: YNode, path: str, kind: Kind | None = None, check_names: bool = True) -> Any:
+    """A field value: a literal validated by ``kind`` now, or a :class:`Computed` when it
+    contains expressions (validated once their names have values)."""
     if node.is_map:
-        raise SpecError(f"must be {f.kind.description}, got a mapping", node.loc, path)
+        raise SpecError(f"must be {kind.description if kind else 'a value'}, got a mapping", node.loc, path)
+    template = _template(node, path)
+    if _has_expr(template):
+        computed = Computed(template, node.loc)
+        if check_names:
+            _check_names(computed, ctx.names(), path)
+        return computed
+    if kind is None:
+        return node.to_python()
     try:
-        return f.kind.coerce(node.to_python())
+        return kind.coerce(node.to_python())
     except ValueError as exc:
         raise SpecError(str(exc), node.loc, path) from None
 
 
-def _parse_when(ctx: _Ctx, node: YNode, path: str) -> Mapping[str, tuple[Any, ...]]:
+def _template(node: YNode, path: str) -> Any:
+    if node.is_seq:
+        return tuple(_template(v, f"{path}[{i}]") for i, v in enumerate(node.seq or ()))
+    if node.is_map:
+        raise SpecError("a mapping is not allowed inside this value", node.loc, path)
+    if is_expression(node.value):
+        try:
+            return parse(node.value, node.text_loc)
+        except ExprError as exc:
+            loc = node.text_loc
+            at = Location(loc.file, loc.line, loc.column + exc.offset) if loc.column is not None else loc
+            raise SpecError(f"{exc} (in {shorten(node.value)!r})", at, path) from None
+    return node.value
+
+
+def _has_expr(template: Any) -> bool:
+    if isinstance(template, Expr):
+        return True
+    return isinstance(template, tuple) and any(_has_expr(t) for t in template)
+
+
+def _check_names(computed: Computed, known: set[str], path: str) -> None:
+    for expr in computed.exprs():
+        for name in sorted(expr.names):
+            if name not in known:
+                offset = _name_offset(expr.text, name)
+                raise SpecError(
+                    f"unknown parameter '${name}'{did_you_mean(name, known)}; declared: {one_of(known)}",
+                    expr.at(offset),
+                    path,
+                )
+
+
+def _name_offset(text: str, name: str) -> int:
+    m = re.search(r"\$" + re.escape(name) + r"(?![A-Za-z0-9_])", text)
+    return m.start() if m else 0
+
+
+def _parse_when(ctx: _Ctx, node: YNode, path: str) -> Mapping[str, tuple[Any, ...]] | Computed:
+    if node.is_scalar and is_expression(node.value):
+        computed = _literal_or_computed(ctx, node, path)
+        if isinstance(computed, Computed):
+            return computed
     if not node.is_map or not node.items:
-        raise SpecError("must be a mapping of parameter: value (e.g. {aux: true})", node.loc, path)
+        raise SpecError(
+            "must be a mapping of parameter: value (e.g. {aux: true}) or a condition (e.g. \"$stride == 2\")",
+            node.loc,
+            path,
+        )
+    own = ctx.block[1] if ctx.block else {}
     out: dict[str, tuple[Any, ...]] = {}
     for key, vnode in node.items.items():
-        if key not in ctx.params:
+        if key not in ctx.params and key not in own:
+            known = set(ctx.params) | set(own)
             raise SpecError(
-                f"unknown parameter '{key}'{did_you_mean(key, ctx.params)}; declared: {one_of(ctx.params)}",
+                f"unknown parameter '{key}'{did_you_mean(key, known)}; declared: {one_of(known)}",
                 node.key_locs[key],
                 f"{path}.{key}",
             )
-        decl = ctx.params[key]
         raw = vnode.seq if vnode.is_seq else (vnode,)
         if not raw:
             raise SpecError("lists no values, so the layer would never be used", vnode.loc, f"{path}.{key}")
-        vals = []
-        for v in raw:
-            vals.append(_scalar(v, f"{path}.{key}", decl.kind))
-        out[key] = tuple(vals)
+        kind: Kind = ctx.params[key].kind if key not in own else _ANY
+        out[key] = tuple(_scalar(v, f"{path}.{key}", kind) for v in raw)
     return out
 
 
-def _check_refs(ctx: _Ctx, variants: Mapping[str, Variant]) -> None:
-    """Check every ``$param`` use against the default and each variant's value."""
-    for ref, f, path in ctx.refs:
-        decl = ctx.params[ref.name]
-        candidates = [("its default", decl.default, decl.loc)]
+# --- tables -------------------------------------------------------------------------------
+
+
+def _parse_table(ctx: _Ctx, node: YNode, path: str) -> list[LayerEntry]:
+    """A stage list as a table: one entry of ``type`` per row, its fields from ``columns``
+    (plus ``repeat`` and ``name`` columns) and the shared ``fields``; named ``NAME1``,
+    ``NAME2``, ... after the table's ``name``."""
+    items = node.items or {}
+    tpath = f"{path}.{TABLE_KEY}"
+    for key in items:
+        if key != TABLE_KEY and key not in COMMON_KEYS:
+            raise SpecError(
+                f"unknown key '{key}'{did_you_mean(key, COMMON_KEYS)}; a table entry has 'table' plus optional "
+                f"{', '.join(COMMON_KEYS)}",
+                node.key_locs[key],
+                f"{path}.{key}",
+            )
+    if "repeat" in items:
+        raise SpecError("a table repeats rows with a 'repeat' column, not a 'repeat' key", node.key_locs["repeat"],
+                        f"{path}.repeat")
+    table = items[TABLE_KEY]
+    _need_map(table, tpath)
+    titems = table.items or {}
+    _check_keys(titems, table.key_locs, TABLE_KEYS, tpath, table.loc)
+    for key in ("type", "columns", "rows"):
+        if key not in titems:
+            raise SpecError(f"missing required key '{key}'", table.loc, tpath)
+    tnode = titems["type"]
+    tname = _lookup_type(ctx, tnode.value) if tnode.is_scalar and isinstance(tnode.value, str) else None
+    if tname is None:
+        raise SpecError(
+            f"unknown layer type {shorten(repr(tnode.value))}{did_you_mean(str(tnode.value), _type_names(ctx))}",
+            tnode.loc,
+            f"{tpath}.type",
+        )
+    cnode = titems["columns"]
+    if not cnode.is_seq or not cnode.seq or not all(c.is_scalar and isinstance(c.value, str) for c in cnode.seq):
+        raise SpecError("must be a list of field names", cnode.loc, f"{tpath}.columns")
+    columns = [str(c.value) for c in cnode.seq]
+    if len(set(columns)) != len(columns):
+        raise SpecError("a column is named twice", cnode.loc, f"{tpath}.columns")
+    shared = titems.get("fields")
+    if shared is not None:
+        _need_map(shared, f"{tpath}.fields")
+        both = [c for c in columns if c in (shared.items or {})]
+        if both:
+            raise SpecError(f"'{both[0]}' is both a column and a shared field; keep one", shared.key_locs[both[0]],
+                            f"{tpath}.fields.{both[0]}")
+    rnode = titems["rows"]
+    if not rnode.is_seq or not rnode.seq:
+        raise SpecError("must be a non-empty list of rows", rnode.loc, f"{tpath}.rows")
+    base_name = None
+    if "name" in items:
+        base_name = _scalar(items["name"], f"{path}.name", Str())
+        _check_layer_name(base_name, items["name"].loc, f"{path}.name")
+    out = []
+    for r, row in enumerate(rnode.seq):
+        rpath = f"{tpath}.rows[{r}]"
+        if not row.is_seq or len(row.seq or ()) != len(columns):
+            got = f"{len(row.seq or ())} values" if row.is_seq else row.kind_name()
+            raise SpecError(f"a row needs {len(columns)} values ({', '.join(columns)}), got {got}", row.loc, rpath)
+        cells = dict(zip(columns, row.seq or ()))
+        body_items = dict(shared.items or {}) if shared is not None else {}
+        body_locs = dict(shared.key_locs) if shared is not None else {}
+        entry_items: dict[str, YNode] = {k: v for k, v in items.items() if k not in (TABLE_KEY, "name")}
+        for col, cell in cells.items():
+            if col in ("repeat", "name"):
+                entry_items[col] = cell
+            else:
+                body_items[col] = cell
+                body_locs[col] = cell.loc
+        if "name" not in cells and base_name is not None:
+            entry_items["name"] = YNode(row.loc, value=f"{base_name}{r + 1}")
+        body = YNode(row.loc, items=body_items, key_locs=body_locs)
+        out.append(_entry_fields(ctx, tname, body, row, entry_items, row.loc, rpath))
+    return out
+
+
+# --- expressions that depend only on spec parameters -------------------------------------------
+
+
+def _check_computed(ctx: _Ctx, variants: Mapping[str, Variant]) -> None:
+    """Evaluate every computed value outside blocks that needs spec parameters only, for the
+    default and for each variant, and validate it with its field's kind."""
+    for computed, f, path in ctx.computed:
+        if not computed.names <= set(ctx.params):
+            continue  # needs $in or $index: checked when resolved
+        defaults = {name: decl.default for name, decl in ctx.params.items()}
+        candidates = [("its default", defaults, None)]
         for v in variants.values():
-            if ref.name in v.values:
-                candidates.append((f"variant '{v.name}'", v.values[ref.name], v.value_locs[ref.name]))
-        for who, value, vloc in candidates:
+            if computed.names & set(v.values):
+                name = sorted(computed.names & set(v.values))[0]
+                candidates.append((f"variant '{v.name}'", {**defaults, **v.values}, v.value_locs[name]))
+        for who, values, vloc in candidates:
+            where = f", line {vloc.line}" if vloc is not None and vloc.line is not None else ""
+            try:
+                value = computed.evaluate(values)
+            except ExprError as exc:
+                expr = getattr(exc, "expr")
+                raise expr.error(exc, path, prefix=f"{who}{where}: ") from None
             try:
                 f.kind.coerce(value)
             except ValueError as exc:
-                where = f", line {vloc.line}" if vloc.line is not None else ""
-                raise SpecError(
-                    f"${ref.name} = {shorten(repr(value))} ({who}{where}): {exc}", ref.loc, path
-                ) from None
+                raise SpecError(f"{computed.text} = {shorten(repr(value))} ({who}{where}): {exc}",
+                                computed.loc, path) from None
 
 
 def field_default(f: Field) -> Any:
