@@ -279,12 +279,11 @@ class Resolver:
         block = self.spec.blocks[entry.type]
         args, scaled, locs = self.arguments(block, entry, width, stride_one, env)
         spec_values = {k: v for k, v in env.values.items() if k in self.values}
-        where = f"{_file(entry.loc, self.spec.source)}:{entry.loc.line}" if entry.loc.line else entry.path
         inner = Env(
             {**spec_values, **args, "index": env.values.get("index", 0)},
             frozenset(scaled | {"in"}),
             locs,
-            f"in block '{block.name}' used at {entry.path} ({where})",
+            f"in block '{block.name}' used at {entry.path}",
         )
         label = block.label_for(args)
         try:
@@ -303,9 +302,12 @@ class Resolver:
             self.entries(s, block.layers, width=width, stride_one=stride_one, env=inner)
             s.close(attach=True)
         except SpecError as exc:
-            if exc.loc == entry.loc or "in block '" in exc.message:
+            at_call = exc.loc == entry.loc or (exc.path or "").startswith(f"{entry.path}.")
+            if at_call or "in block '" in exc.message:
                 raise
-            raise SpecError(f"{exc.message} ({inner.call})", exc.loc, exc.path) from None
+            file = _file(entry.loc, self.spec.source)
+            where = f"line {entry.loc.line}" if exc.loc is not None and exc.loc.file == file else f"{file}:{entry.loc.line}"
+            raise SpecError(f"{exc.message} ({inner.call}, {where})", exc.loc, exc.path) from None
 
     def entry_as(self, scope: Scope, entry: LayerEntry, name: str, *, width: float | None, stride_one: bool,
                  env: Env) -> None:

@@ -166,7 +166,8 @@ def parse(text: str, loc: Location) -> Expr:
     try:
         tree = ast.parse(source.strip(), mode="eval")
     except SyntaxError as exc:
-        offset = indent + max(0, (exc.offset or 1) - 1)
+        # Python gives no offset for an expression that stops short: point at its end
+        offset = indent + exc.offset - 1 if exc.offset else len(text)
         raise ExprError(f"not a valid expression ({exc.msg})", min(offset, len(text))) from None
     names: set[str] = set()
     for node in ast.walk(tree):
