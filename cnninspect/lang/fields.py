@@ -39,12 +39,23 @@ def _describe(value: Any) -> str:
     return shorten(str(value))
 
 
+Schema = dict[str, Any]
+# A string containing '$' is an expression (``expr.py``); any value may be one.
+EXPRESSION: Schema = {"type": "string", "pattern": "[$]", "description": "an expression, e.g. $c * 4"}
+
+
 class Kind:
-    """How one field's value is validated. Subclasses implement :meth:`coerce`."""
+    """How one field's value is validated. Subclasses implement :meth:`coerce` and
+    :meth:`json_schema` (the same rule for editors: ``cnninspect schema``)."""
 
     description = "a value"
 
     def coerce(self, value: Any) -> Any:
+        raise NotImplementedError
+
+    def json_schema(self, layers: str) -> Schema:
+        """The JSON Schema of the values :meth:`coerce` accepts (expressions aside);
+        ``layers`` is the ``$ref`` of a list of layer entries."""
         raise NotImplementedError
 
 
@@ -70,6 +81,9 @@ class Int(Kind):
         if value > self.maximum:
             raise ValueError(f"{shorten(f'{value:,}')} is too large (limit {self.maximum:,})")
         return int(value)
+
+    def json_schema(self, layers: str) -> Schema:
+        return {"type": "integer", "minimum": self.minimum, "maximum": self.maximum}
 
 
 class Float(Kind):
@@ -104,6 +118,12 @@ class Float(Kind):
             raise ValueError(f"must be {self.description}, got {v:g}")
         return v
 
+    def json_schema(self, layers: str) -> Schema:
+        out: Schema = {"type": "number"}
+        out["exclusiveMinimum" if self.low_open else "minimum"] = self.low
+        out["exclusiveMaximum" if self.high_open else "maximum"] = self.high
+        return out
+
 
 class Bool(Kind):
     description = "true or false"
@@ -113,6 +133,9 @@ class Bool(Kind):
             raise ValueError(f"must be true or false, got {_describe(value)}")
         return value
 
+    def json_schema(self, layers: str) -> Schema:
+        return {"type": "boolean"}
+
 
 class Str(Kind):
     description = "a string"
@@ -121,6 +144,9 @@ class Str(Kind):
         if not isinstance(value, str) or not value.strip():
             raise ValueError(f"must be a non-empty string, got {_describe(value)}")
         return value
+
+    def json_schema(self, layers: str) -> Schema:
+        return {"type": "string", "minLength": 1}
 
 
 class Choice(Kind):
@@ -145,6 +171,9 @@ class Choice(Kind):
             raise ValueError(f"unknown value {shorten(repr(value))}{hint}; expected {self.description}")
         return key
 
+    def json_schema(self, layers: str) -> Schema:
+        return {"enum": [*self.choices, *self.aliases]}
+
 
 class Pair(Kind):
     """An integer or ``[h, w]`` pair of integers (kernel sizes, strides)."""
@@ -160,6 +189,11 @@ class Pair(Kind):
             return (self.inner.coerce(value[0]), self.inner.coerce(value[1]))
         v = self.inner.coerce(value)
         return (v, v)
+
+    def json_schema(self, layers: str) -> Schema:
+        one = self.inner.json_schema(layers)
+        pair = {"type": "array", "items": {"anyOf": [one, EXPRESSION]}, "minItems": 2, "maxItems": 2}
+        return {"anyOf": [one, pair]}
 
 
 class Padding(Kind):
@@ -177,6 +211,9 @@ class Padding(Kind):
             return Pair(0, limits.MAX_KERNEL, "padding").coerce(value)
         except ValueError:
             raise ValueError(f"must be {self.description}, got {_describe(value)}") from None
+
+    def json_schema(self, layers: str) -> Schema:
+        return {"anyOf": [{"enum": ["same", "valid"]}, Pair(0, limits.MAX_KERNEL).json_schema(layers)]}
 
 
 class OptionalKind(Kind):
@@ -196,6 +233,12 @@ class OptionalKind(Kind):
         if value is False and not isinstance(self.inner, Bool):
             return None
         return self.inner.coerce(value)
+
+    def json_schema(self, layers: str) -> Schema:
+        absent: list[Schema] = [{"type": "null"}, {"enum": ["none"]}]
+        if not isinstance(self.inner, Bool):
+            absent.append({"const": False})
+        return {"anyOf": [self.inner.json_schema(layers), *absent]}
 
 
 class IntTable(Kind):
@@ -220,6 +263,10 @@ class IntTable(Kind):
             rows.append(tuple(ints))
         return tuple(rows)
 
+    def json_schema(self, layers: str) -> Schema:
+        row = {"type": "array", "minItems": 1, "uniqueItems": True, "items": {"type": "integer", "minimum": 0}}
+        return {"type": "array", "minItems": 1, "items": row}
+
 
 class Layers(Kind):
     """A nested list of layer entries; parsed by the spec loader, not coerced here."""
@@ -228,6 +275,9 @@ class Layers(Kind):
 
     def coerce(self, value: Any) -> Any:  # pragma: no cover - handled structurally
         return value
+
+    def json_schema(self, layers: str) -> Schema:
+        return {"$ref": layers}
 
 
 class Shortcut(Kind):
@@ -240,6 +290,9 @@ class Shortcut(Kind):
         if value is None:
             return "none"
         return Choice(self.choices).coerce(value)
+
+    def json_schema(self, layers: str) -> Schema:
+        return {"anyOf": [{"enum": list(self.choices)}, {"type": "null"}, {"$ref": layers}]}
 
 
 @dataclass(frozen=True)
@@ -275,3 +328,6 @@ class Branches(Kind):
 
     def coerce(self, value: Any) -> Any:  # pragma: no cover - handled structurally
         return value
+
+    def json_schema(self, layers: str) -> Schema:
+        return {"type": "array", "minItems": 1, "items": {"$ref": layers}}
