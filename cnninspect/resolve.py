@@ -1,11 +1,12 @@
 """Resolution: spec + variant + overrides -> a frozen, shape-annotated :class:`Model`.
 
-Steps, in order, for each layer entry: evaluate ``when``; substitute ``$param`` values;
-apply field defaults; scale channel fields by the width multiplier and round them with the
-spec's rule (``fixed`` entries excepted); scale ``repeat`` by the depth multiplier
-(``ceil(depth * n)``, strides only on the first repetition); expand the layer type into
-primitive ops and containers; infer every shape. Every error names the spec file, line,
-column and key path.
+Steps, in order, for each layer entry: evaluate ``when``; evaluate expressions (``$param``,
+``$in``, ``$index``, a block's arguments) and apply field defaults; scale channel fields by
+the width multiplier and round them with the spec's rule, once (``fixed`` entries excepted,
+values computed from already-scaled channels not again); scale ``repeat`` by the depth
+multiplier (``ceil(depth * n)``, strides only on the first repetition); expand the layer type
+(``expand.py``) or the user-defined block into primitive ops and containers; infer every
+shape. Every error names the spec file, line, column and key path.
 """
 
 from __future__ import annotations

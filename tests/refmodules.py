@@ -215,6 +215,33 @@ class ResNeXtBottleneck(nn.Module):
         return self.relu(out)
 
 
+class RegNetBlock(nn.Module):
+    """torchvision's RegNet ResBottleneckBlock (BottleneckTransform + projection): 1x1 to
+    w_b = round(w_out x b), 3x3 grouped in w_b / group_width groups, SE with
+    round(se_ratio x w_in) channels, 1x1 to w_out, projection when the shape changes, ReLU.
+    (torchvision registers ``proj`` before ``f``; the order here is the computation's.)"""
+
+    def __init__(self, w_in: int, w_out: int, stride: int, group_width: int, b: float, se_ratio: float) -> None:
+        super().__init__()
+        w_b = int(round(w_out * b))
+        layers: list[nn.Module] = [
+            nn.Sequential(*conv_bn_act(w_in, w_b, 1)),
+            nn.Sequential(*conv_bn_act(w_b, w_b, 3, stride, groups=w_b // group_width)),
+        ]
+        if se_ratio:
+            layers.append(SqueezeExcitation(w_b, int(round(se_ratio * w_in))))
+        layers.append(nn.Sequential(*conv_bn_act(w_b, w_out, 1, act=None)))
+        self.f = nn.Sequential(*layers)
+        self.proj = None
+        if w_in != w_out or stride != 1:
+            self.proj = nn.Sequential(*conv_bn_act(w_in, w_out, 1, stride, act=None))
+        self.activation = nn.ReLU(inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.f(x)
+        return self.activation(y + (self.proj(x) if self.proj is not None else x))
+
+
 class DenseLayer(nn.Module):
     """torchvision's _DenseLayer followed by the concatenation its _DenseBlock does:
     pre-activation BN-ReLU-conv with bias-free convolutions and no BN after the last."""

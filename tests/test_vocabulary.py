@@ -185,3 +185,38 @@ def test_batchnorm1d_and_new_activations():
     ref = nn.Sequential(R.global_mean(), nn.BatchNorm1d(8, eps=0.001), nn.GELU(), nn.Hardsigmoid(), nn.Mish())
     # fvcore: eval batch norm 2 per element; torchinfo: weight and bias once
     assert assert_same_as(m, ref) == {"params": 16, "paper": 0, "fvcore": 16, "torchinfo": 16}
+
+
+REGNET_BLOCK = """blocks:
+  regnet_block:
+    params:
+      out: {channels: true}
+      stride: 1
+      group_width: 8
+      b: 1.0
+      se_ratio: 0.25
+      w_in: {default: $in}
+    layers:
+      - residual:
+          body:
+            - conv: {out: "round($out * $b)", kernel: 1, bn: true, act: relu}
+            - conv: {out: "round($out * $b)", kernel: 3, stride: $stride, groups: "round($out * $b) // $group_width", bn: true, act: relu}
+            - se: {squeeze: "round($w_in * $se_ratio)"}
+              when: "$se_ratio > 0"
+            - conv: {out: $out, kernel: 1, bn: true}
+          shortcut: auto
+          post: relu
+layers:
+  - name: stage
+    regnet_block: {out: 104, stride: 2}
+    repeat: 2
+"""
+
+
+def test_regnet_y_block_squeezes_relative_to_the_block_input():
+    """RegNetY: group width 8, bottleneck ratio 1, SE of round(0.25 x w_in) channels - 12 for
+    the first block (w_in 48), 26 for the second (w_in 104)."""
+    text = f"name: t\ninput: {{channels: 48, resolution: 8}}\n{REGNET_BLOCK}"
+    m = resolve(spec_from_text(text, "t.yaml"))
+    ref = nn.Sequential(R.RegNetBlock(48, 104, 2, 8, 1.0, 0.25), R.RegNetBlock(104, 104, 1, 8, 1.0, 0.25))
+    assert assert_same_as(m, ref)["params"] == sum(p.numel() for p in ref.parameters())
