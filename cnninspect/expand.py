@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 from collections.abc import Callable, Mapping
 
+from .lang.expr import make_divisible
 from .ops import fmt_shape
 from .scope import Expansion
 
@@ -143,15 +144,6 @@ def _expand_channels_last(e: Expansion) -> None:
     s.close(attach=True)
 
 
-def make_divisible(value: float, divisor: int, min_ratio: float = 0.9) -> int:
-    """The nearest multiple of ``divisor`` (at least ``divisor``), one more if that is below
-    ``min_ratio`` of ``value``: torchvision's and timm's ``_make_divisible``."""
-    new = max(divisor, int(value + divisor / 2) // divisor * divisor)
-    if new < min_ratio * value:
-        new += divisor
-    return new
-
-
 def _expand_se(e: Expansion) -> None:
     f = e.f
     scope = e.scope
@@ -230,12 +222,18 @@ def _expand_linear(e: Expansion) -> None:
     attrs: dict[str, Any] = dict(in_f=shape[-1], out_f=f["out"], bias=f["bias"])
     if len(shape) != 1:
         attrs["channels_last"] = True
-    if f["act"] is None:
-        e.scope.op(e.name, "linear", **attrs)
+    _op_with_act(e, "linear", attrs, "FC", "fc")
+
+
+def _op_with_act(e: Expansion, kind: str, attrs: dict[str, Any], label: str, inner: str) -> None:
+    """One op under the entry's name, or (with an ``act`` field) a group of the op, named
+    ``inner``, and the activation."""
+    if e.f["act"] is None:
+        e.scope.op(e.name, kind, **attrs)
         return
-    s = e.scope.child(e.name, "FC")
-    s.op("fc", "linear", **attrs)
-    s.op("act", "act", fn=f["act"])
+    s = e.scope.child(e.name, label)
+    s.op(inner, kind, **attrs)
+    s.op("act", "act", fn=e.f["act"])
     s.close(attach=True)
 
 
@@ -251,14 +249,7 @@ def _expand_subsample(e: Expansion) -> None:
         raise e.scope.error(f"subsampling needs a feature map but its input is the flat vector {fmt_shape(shape)}")
     kernel = f["kernel"]
     stride = f["stride"] or kernel
-    attrs = dict(ch=shape[0], kernel=kernel, stride=stride, pad=(0, 0, 0, 0))
-    if f["act"] is None:
-        e.scope.op(e.name, "subsample", **attrs)
-        return
-    s = e.scope.child(e.name, "Subsample")
-    s.op("pool", "subsample", **attrs)
-    s.op("act", "act", fn=f["act"])
-    s.close(attach=True)
+    _op_with_act(e, "subsample", dict(ch=shape[0], kernel=kernel, stride=stride, pad=(0, 0, 0, 0)), "Subsample", "pool")
 
 
 def _expand_rbf(e: Expansion) -> None:

@@ -246,7 +246,8 @@ class Resolver:
         try:
             return raw.evaluate(env.values)
         except ExprError as exc:
-            raise exc.expr.error(exc, path) from None  # type: ignore[attr-defined]
+            assert exc.expr is not None
+            raise exc.expr.error(exc, path) from None
 
     def value(self, raw: Any, f: Field, path: str, env: Env) -> Any:
         """A field's value: a literal as it is, a computed one evaluated and validated."""

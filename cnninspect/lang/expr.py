@@ -36,11 +36,13 @@ _NAME = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 
 
 class ExprError(ValueError):
-    """An expression problem at ``offset`` (0-based, in the expression's text)."""
+    """An expression problem at ``offset`` (0-based, in the expression's text); ``expr`` is
+    the expression, once known (set by :meth:`Computed.evaluate`)."""
 
     def __init__(self, message: str, offset: int = 0) -> None:
         super().__init__(message)
         self.offset = offset
+        self.expr: Expr | None = None
 
 
 def _number(x: Any) -> float | int:
@@ -58,13 +60,14 @@ def round_to(x: Any, divisor: Any) -> int:
     return int(round(x / divisor) * divisor)
 
 
-def make_divisible(x: Any, divisor: Any, min_ratio: Any = 0.9) -> int:
+def make_divisible(x: Any, divisor: Any, min_ratio: Any = 0.9, minimum: int | None = None) -> int:
     """torchvision's and timm's ``_make_divisible``: the nearest multiple of ``divisor`` (at
-    least ``divisor``), one more multiple if that is below ``min_ratio`` of ``x``."""
+    least ``minimum``, by default ``divisor``), one more multiple if that is below
+    ``min_ratio`` of ``x``. The width scaling's ``divisor`` rounding is this function."""
     x, divisor, min_ratio = _number(x), _number(divisor), _number(min_ratio)
     if divisor <= 0:
         raise ValueError("the divisor must be positive")
-    new = max(divisor, int(x + divisor / 2) // divisor * divisor)
+    new = max(minimum or divisor, int(x + divisor / 2) // divisor * divisor)
     if new < min_ratio * x:
         new += divisor
     return int(new)
@@ -326,8 +329,8 @@ class Computed:
         return _text(self.template)
 
     def evaluate(self, env: Mapping[str, Any]) -> Any:
-        """The plain value (lists for YAML lists); :class:`ExprError` carries the failing
-        expression in its ``expr`` attribute."""
+        """The plain value (lists for YAML lists); an :class:`ExprError` names the failing
+        expression in its ``expr``."""
         return _substitute(self.template, env)
 
 
@@ -352,7 +355,7 @@ def _substitute(t: Any, env: Mapping[str, Any]) -> Any:
         try:
             return t.evaluate(env)
         except ExprError as exc:
-            exc.expr = t  # type: ignore[attr-defined]
+            exc.expr = t
             raise
     if isinstance(t, tuple):
         return [_substitute(x, env) for x in t]

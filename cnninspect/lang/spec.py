@@ -694,15 +694,20 @@ def _parse_entry(ctx: _Ctx, node: YNode, path: str) -> LayerEntry:
             path,
         )
     tkey = type_keys[0]
-    for key in items:
-        if key != tkey and key not in COMMON_KEYS:
+    _only_common_keys(node, tkey, "one layer type", path)
+    return _entry_fields(ctx, _lookup_type(ctx, tkey) or tkey, items[tkey], node, items, node.key_locs[tkey], path)
+
+
+def _only_common_keys(node: YNode, main: str, what: str, path: str) -> None:
+    """Refuse any key of an entry besides ``main`` and the common keys."""
+    for key in node.items or {}:
+        if key != main and key not in COMMON_KEYS:
             raise SpecError(
-                f"unknown key '{key}'{did_you_mean(key, COMMON_KEYS)}; an entry has one layer type "
-                f"plus optional {', '.join(COMMON_KEYS)}",
+                f"unknown key '{key}'{did_you_mean(key, COMMON_KEYS)}; an entry has {what} plus optional "
+                f"{', '.join(COMMON_KEYS)}",
                 node.key_locs[key],
                 f"{path}.{key}",
             )
-    return _entry_fields(ctx, _lookup_type(ctx, tkey) or tkey, items[tkey], node, items, node.key_locs[tkey], path)
 
 
 class _AnyKind(Kind):
@@ -925,14 +930,7 @@ def _parse_table(ctx: _Ctx, node: YNode, path: str) -> list[LayerEntry]:
     ``NAME2``, ... after the table's ``name``."""
     items = node.items or {}
     tpath = f"{path}.{TABLE_KEY}"
-    for key in items:
-        if key != TABLE_KEY and key not in COMMON_KEYS:
-            raise SpecError(
-                f"unknown key '{key}'{did_you_mean(key, COMMON_KEYS)}; a table entry has 'table' plus optional "
-                f"{', '.join(COMMON_KEYS)}",
-                node.key_locs[key],
-                f"{path}.{key}",
-            )
+    _only_common_keys(node, TABLE_KEY, "'table'", path)
     if "repeat" in items:
         raise SpecError("a table repeats rows with a 'repeat' column, not a 'repeat' key", node.key_locs["repeat"],
                         f"{path}.repeat")
@@ -1014,8 +1012,8 @@ def _check_computed(ctx: _Ctx, variants: Mapping[str, Variant]) -> None:
             try:
                 value = computed.evaluate(values)
             except ExprError as exc:
-                expr = getattr(exc, "expr")
-                raise expr.error(exc, path, prefix=f"{who}{where}: ") from None
+                assert exc.expr is not None
+                raise exc.expr.error(exc, path, prefix=f"{who}{where}: ") from None
             try:
                 f.kind.coerce(value)
             except ValueError as exc:
