@@ -69,6 +69,8 @@ def test_mobilenet_v3_table():
         inp = out
     assert_same_as(model, nn.Sequential(*blocks))
     assert [c.name for c in model.root.children] == [f"bneck{i}" for i in range(1, 8)]
+    # the block's label, with the row's values, names each row in tables and --format paper
+    assert [c.label for c in model.root.children][:4] == ["bneck, 3x3", "bneck, 3x3", "bneck, 3x3", "bneck, 5x5"]
 
 
 @pytest.mark.parametrize("width", [0.75, 1.25])
