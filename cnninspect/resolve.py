@@ -21,7 +21,7 @@ from .errors import Location, SpecError, UsageError, did_you_mean, one_of, short
 from .expand import EXPANDERS
 from .ir import Model, Node, Op, Origin, Seq, Settings
 from .lang.expr import Computed, ExprError
-from .lang.fields import Field, Int
+from .lang.fields import ANY, Field, Int
 from .lang.spec import BlockDef, LayerEntry, Spec, field_default
 from .scaling import compound, round_channels, scale_repeat
 from .scope import Expansion, Scope
@@ -333,7 +333,7 @@ class Resolver:
                 raw, loc = p.default, p.loc
                 path = f"blocks.{block.name}.params.{p.name}"
                 where = replace(env, values={**spec_env, **args}, scaled=frozenset({"in"} | scaled))
-            value = self.value(raw, Field(p.name, _ANY_VALUE), path, where)
+            value = self.value(raw, Field(p.name, ANY), path, where)
             if stride_one and p.name == "stride":
                 value = [1] * len(value) if isinstance(value, (list, tuple)) else 1
             if p.channels:
@@ -372,14 +372,6 @@ def _file(loc: Location, default: str) -> str:
     return loc.file or default
 
 
-class _AnyValue:
-    description = "a value"
-
-    def coerce(self, value: Any) -> Any:
-        return value
-
-
-_ANY_VALUE: Any = _AnyValue()
 CHANNELS = Int(1, limits.MAX_CHANNELS, what="a positive integer")
 
 

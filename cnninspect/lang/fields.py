@@ -59,6 +59,21 @@ class Kind:
         raise NotImplementedError
 
 
+class AnyValue(Kind):
+    """Any value as written: a block's argument, validated where the block uses it."""
+
+    description = "a value"
+
+    def coerce(self, value: Any) -> Any:
+        return value
+
+    def json_schema(self, layers: str) -> Schema:
+        return {}
+
+
+ANY = AnyValue()
+
+
 class Int(Kind):
     """An integer within ``[minimum, maximum]``; booleans and floats with a fraction are refused."""
 

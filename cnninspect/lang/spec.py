@@ -22,7 +22,7 @@ from .. import limits
 from ..errors import Location, SpecError, did_you_mean, one_of, shorten
 from .compose import compose
 from .expr import BUILTIN_NAMES, Computed, Expr, ExprError, is_expression, parse
-from .fields import REQUIRED, Bool, Branches, Choice, Field, Float, Int, Kind, Layers, Shortcut, Str
+from .fields import ANY, REQUIRED, Bool, Branches, Choice, Field, Float, Int, Kind, Layers, Shortcut, Str
 from .layertypes import COMMON_KEYS, LAYER_TYPES, TYPE_ALIASES, LayerType
 from .yamlsrc import YNode, load_yaml_file, parse_yaml
 
@@ -710,16 +710,6 @@ def _only_common_keys(node: YNode, main: str, what: str, path: str) -> None:
             )
 
 
-class _AnyKind(Kind):
-    description = "a value"
-
-    def coerce(self, value: Any) -> Any:
-        return value
-
-
-_ANY = _AnyKind()
-
-
 def _entry_fields(
     ctx: _Ctx,
     tname: str,
@@ -750,7 +740,7 @@ def _entry_fields(
                         body.key_locs[key],
                         f"{tpath}.{key}",
                     )
-                f = fmap[key] if fmap is not None else Field(key, _ANY)
+                f = fmap[key] if fmap is not None else Field(key, ANY)
                 values[key] = _field_value(ctx, f, vnode, f"{tpath}.{key}")
                 locs[key] = vnode.loc
         elif primary is not None and fmap is not None:
@@ -916,7 +906,7 @@ def _parse_when(ctx: _Ctx, node: YNode, path: str) -> Mapping[str, tuple[Any, ..
         raw = vnode.seq if vnode.is_seq else (vnode,)
         if not raw:
             raise SpecError("lists no values, so the layer would never be used", vnode.loc, f"{path}.{key}")
-        kind: Kind = ctx.params[key].kind if key not in own else _ANY
+        kind: Kind = ctx.params[key].kind if key not in own else ANY
         out[key] = tuple(_scalar(v, f"{path}.{key}", kind) for v in raw)
     return out
 
