@@ -95,6 +95,9 @@ def test_expressions_outside_the_whitelist_are_refused_at_their_column(text, mes
         ("$s * 2", {"s": "relu"}, "arithmetic needs numbers"),
         ("1 if $c else 2", {"c": 3}, "must be true or false"),
         ("$nope + 1", {"c": 1}, "unknown parameter '$nope'"),
+        ("(-8) ** 0.5", {}, "not a real number"),
+        ("1e300 * 1e300", {}, "out of range"),
+        ("'a' < 1", {}, "cannot order"),
     ],
 )
 def test_evaluation_errors(text, env, message):
@@ -312,3 +315,18 @@ def test_errors_in_an_extended_file_name_that_file(tmp_path):
     with pytest.raises(SpecError) as info:
         load_spec(tmp_path / "a.yaml", label=str(Path("x") / "a.yaml"))
     assert str(info.value).startswith(f"{Path('x') / 'base.yaml'}:4:17: layers[0].conv.out")
+
+
+def test_layer_types_lists_a_specs_blocks(tmp_spec):
+    path = tmp_spec(HEAD + FIRE + "layers:\n  - fire: {squeeze: 4, expand: 8}\n")
+    listing = invoke("layer-types", "--spec", str(path))
+    assert listing.exit_code == 0 and "block (spec)" in listing.stdout and "squeeze, expand" in listing.stdout
+    detail = invoke("layer-types", "fire", "--spec", str(path), "--format", "json")
+    import json
+
+    data = json.loads(detail.stdout)
+    assert data["block"] is True and data["label"] == "Fire {squeeze}/{expand}"
+    assert [p["field"] for p in data["params"]] == ["squeeze", "expand"]
+    assert data["params"][0]["help"] == "squeeze channels" and data["params"][0]["default"] == "required"
+    bad = invoke("layer-types", "fier", "--spec", str(path))
+    assert bad.exit_code == 2 and "did you mean 'fire'" in bad.stderr

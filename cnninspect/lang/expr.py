@@ -227,6 +227,8 @@ def _describe(node: ast.AST) -> str:
 def _checked(value: Any, offset: int) -> Any:
     if isinstance(value, bool):
         return value
+    if isinstance(value, complex):
+        raise ExprError("the result is not a real number", offset)
     if isinstance(value, int) and abs(value) > MAX_MAGNITUDE:
         raise ExprError(f"the value {shorten(f'{value:,}')} is too large (limit {MAX_MAGNITUDE:,})", offset)
     if isinstance(value, float) and (not math.isfinite(value) or abs(value) > MAX_MAGNITUDE):
