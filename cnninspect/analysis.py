@@ -222,7 +222,7 @@ def activation_memory(model: Model, obs: Mapping[str, Observed]) -> tuple[int, i
     def run(node: Node, qual: str, x: int, held: frozenset[int]) -> int:
         o = obs[qual]
         if isinstance(node, Op):
-            if node.kind in ("identity", "dropout", "drop_path", "flatten"):
+            if node.kind in ("identity", "dropout", "drop_path", "flatten", "permute", "channel_split"):
                 return x  # views / no-ops at inference
             y = new(o.out_shape)
             note(set(held) | {x, y})
