@@ -2,11 +2,11 @@
 
 Two engines feed the same report builder:
 
-* ``spec``: shapes from resolution and parameter counts from the op rules; pure Python, no
-  torch import. Used by ``list``, ``sweep``, ``check`` and ``reproduce``.
-* ``meta`` (``torch_engine.py``): the builder's real ``nn.Module`` on PyTorch's meta device,
-  walked with forward hooks; shapes are measured and parameters read from the module, no
-  weight is allocated and no arithmetic is done. The default of ``summary``.
+* ``spec`` (the default everywhere): shapes from resolution and parameter counts from the op
+  rules; pure Python, no torch import.
+* ``meta`` (``torch_engine.py``, ``--engine meta``): the builder's real ``nn.Module`` on
+  PyTorch's meta device, walked with forward hooks; shapes are measured and parameters read
+  from the module, no weight is allocated and no arithmetic is done.
 
 The tests prove both engines agree on every bundled spec and variant and on random specs.
 Mult-adds are counted by a :mod:`~cnninspect.conventions` convention, batch size 1, and

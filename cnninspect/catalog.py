@@ -18,8 +18,8 @@ from pathlib import Path
 
 from .errors import SpecError, UsageError, did_you_mean, shorten
 from .numbers import parse_scalar
-from .spec import Spec, load_spec, spec_from_node
-from .yamlsrc import parse_yaml, read_stream
+from .lang.spec import Spec, load_spec, spec_from_node
+from .lang.yamlsrc import parse_yaml, read_stream
 
 if TYPE_CHECKING:
     from .ir import Model

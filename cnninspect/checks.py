@@ -31,7 +31,7 @@ from collections.abc import Mapping
 from .errors import CnnInspectError, Location, SpecError, did_you_mean, shorten
 from .memory import OPTIMIZERS, MemorySettings, parse_precision
 from .numbers import NumberError, parse_bytes, parse_count, parse_number
-from .yamlsrc import YNode, load_yaml_file
+from .lang.yamlsrc import YNode, load_yaml_file
 
 METRICS = ("params", "trainable_params", "mult_adds", "flops", "peak_activation_bytes", "depth", "weight_bytes",
            "training_bytes")
@@ -217,7 +217,7 @@ def _convention(node: YNode, path: str, conventions: Mapping[str, Any]) -> str:
 
 def _memory(node: YNode, path: str) -> MemorySettings:
     """``memory: {dtype: fp16 | int8,fp16, batch: 8, optimizer: adam}``."""
-    from .fields import Int
+    from .lang.fields import Int
 
     if not node.is_map:
         raise SpecError("must be a mapping like {dtype: fp16, batch: 8, optimizer: adam}", node.loc, path)

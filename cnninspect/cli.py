@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "layer-types": ("cnninspect.commands.info:layer_types", "The spec language's layer types and their fields."),
     "conventions": ("cnninspect.commands.info:conventions", "The counting conventions: what a mult-add counts."),
     "explain": ("cnninspect.commands.explain:explain", "Every count with its formula, reconciled with other tools."),
+    "schema": ("cnninspect.commands.schema:schema", "The JSON Schema of the spec format, for editors."),
 }
 
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3

@@ -14,8 +14,10 @@ zero; a test checks every convention covers every op. Counts are for a batch of 
   not counted.
 * ``fvcore``: what ``fvcore.nn.FlopCountAnalysis(model.eval(), x).total()`` returns for our
   built modules: convolution and linear without bias, plus batch norm (2 per element when
-  affine, eval mode) and adaptive average pooling (1 per input element); side branches whose
-  output is not returned are dropped by its tracer.
+  affine, eval mode), layer norm (5 per element when affine, else 4) and adaptive average
+  pooling (1 per input element); ``x.mean((2, 3))`` and elementwise multiplies are not
+  counted (fvcore has no handle for them); side branches whose output is not returned are
+  dropped by its tracer.
 * ``torchinfo``: what ``torchinfo.summary(...).total_mult_adds`` returns: for each leaf
   module, the parameters named ``weight``/``bias`` times the output positions for classes
   whose name contains ``Conv``, once per sample for other classes.
@@ -81,6 +83,8 @@ BIAS = "bias adds"
 BN_2 = "batch norm, 2 per element"
 BN_4 = "batch norm, 4 per element (2, x2 when affine)"
 POOLING = "pooling, 1 per input element"
+LN_5 = "layer norm, 5 per element"
+LN_4 = "layer norm without affine, 4 per element"
 ACTIVATIONS = "activations and softmax, 1 per element"
 TWICE = "counted twice: nn module hook + patched torch.nn.functional call"
 SIDE_BRANCHES = "side branches a tracer drops (auxiliary outputs not returned)"
@@ -149,7 +153,15 @@ def table_conv_macs(f: OpFacts) -> Formula:
 
 
 def dense_macs(f: OpFacts) -> Formula:
-    return formula(term(WEIGHTS, ("F_in", f.attrs["in_f"]), ("F_out", f.attrs["out_f"])))
+    """Inputs x outputs at every position: one position for a flat vector, ``H x W`` for a
+    fully connected layer on a channels-last ``H x W x C`` tensor."""
+    positions = (("H", f.out_shape[0]), ("W", f.out_shape[1])) if len(f.out_shape) == 3 else ()
+    return formula(term(WEIGHTS, *positions, ("F_in", f.attrs["in_f"]), ("F_out", f.attrs["out_f"])))
+
+
+def layernorm_fvcore(f: OpFacts) -> Formula:
+    """fvcore's ``aten::layer_norm`` handle: 5 per element with a learned affine, else 4."""
+    return formula(_elements(f.in_shape, LN_5 if f.params else LN_4, times=5 if f.params else 4))
 
 
 def rbf_macs(f: OpFacts) -> Formula:
@@ -196,9 +208,10 @@ register_convention(
         "fvcore",
         "fvcore FlopCountAnalysis (eval mode)",
         "mult-adds as fvcore.nn.FlopCountAnalysis counts them in eval mode: conv and linear "
-        "without bias, batch norm 2 per element, adaptive average pooling 1 per input element; "
-        "other ops, and side branches whose output is not returned, ignored",
-        "convolution and linear weights, batch norm, adaptive average pooling",
+        "without bias, batch norm 2 per element, layer norm 5 per element, adaptive average "
+        "pooling 1 per input element; other ops (a mean, elementwise multiplies), and side "
+        "branches whose output is not returned, ignored",
+        "convolution and linear weights, batch and layer norm, adaptive average pooling",
         {
             **_ignored(*_ALL),
             "conv2d": conv_macs,
@@ -206,6 +219,8 @@ register_convention(
             "linear": dense_macs,
             "rbf": _uncounted(RBF_ELEMENTWISE),
             "bn2d": lambda f: formula(_elements(f.in_shape, BN_2, times=2)),
+            "bn1d": lambda f: formula(_elements(f.in_shape, BN_2, times=2)),
+            "layernorm": layernorm_fvcore,
             "gavgpool": lambda f: formula(_elements(f.in_shape, POOLING)),
         },
         counts_side_branches=False,

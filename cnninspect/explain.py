@@ -252,7 +252,7 @@ def _padding_alternatives(model: Model, spec: Any) -> list[tuple[str, str, Calla
 
 def _with_ceil_mode(entries: tuple[Any, ...], value: bool) -> tuple[Any, ...]:
     """Layer entries with every explicit ``ceil_mode`` set to ``value`` (nested lists included)."""
-    from .spec import LayerEntry
+    from .lang.spec import LayerEntry
 
     def walk(v: Any) -> Any:
         if isinstance(v, LayerEntry):

@@ -66,7 +66,7 @@ def save_figure(fig: Any, path: str) -> None:
     import os
     import tempfile
 
-    from .yamlsrc import describe_os_error
+    from .lang.yamlsrc import describe_os_error
 
     parent = os.path.dirname(path) or "."
     fmt = path.rsplit(".", 1)[-1].lower()

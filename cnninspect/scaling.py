@@ -8,8 +8,10 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
+from .lang.expr import make_divisible
+
 if TYPE_CHECKING:
-    from .spec import Rounding
+    from .lang.spec import Rounding
 
 # EfficientNet's grid-searched constants (Tan & Le 2019, section 3.3): depth alpha,
 # width beta, resolution gamma, with alpha * beta^2 * gamma^2 ~= 2.
@@ -31,12 +33,7 @@ def round_channels(channels: int, width: float, rounding: Rounding) -> int:
         if width == 1.0:
             return channels
         return max(rounding.minimum or 1, int(target + 1e-9))
-    d = rounding.divisor
-    floor_value = rounding.minimum or d
-    new = max(floor_value, int(target + d / 2) // d * d)
-    if new < rounding.min_ratio * target:
-        new += d
-    return new
+    return make_divisible(target, rounding.divisor, rounding.min_ratio, rounding.minimum)
 
 
 def scale_repeat(repeats: int, depth: float) -> int:

@@ -18,7 +18,7 @@ from .errors import CnnInspectError, UsageError, shorten
 from .memory import MemoryReport, MemorySettings, memory_report
 from .numbers import NumberError, parse_number
 from .resolve import Overrides, resolve, settings_for
-from .spec import Spec
+from .lang.spec import Spec
 
 MAX_POINTS = 100_000
 AXES = ("variant", "phi", "width", "resolution", "depth")

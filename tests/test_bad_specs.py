@@ -202,7 +202,7 @@ def test_reserved_layer_names_cover_torch():
     """Layer names the builder cannot register are refused when the spec is loaded."""
     from torch import nn
 
-    from cnninspect.spec import NAME_RE, RESERVED_LAYER_NAMES
+    from cnninspect.lang.spec import NAME_RE, RESERVED_LAYER_NAMES
 
     module = nn.Sequential()
     attrs = {n for n in set(dir(module)) | set(vars(module)) if NAME_RE.match(n) and not n.startswith("_")}

@@ -11,7 +11,7 @@ import pytest
 from cnninspect.analysis import analyze
 from cnninspect.catalog import parse_target
 from cnninspect.resolve import resolve
-from cnninspect.spec import spec_from_text
+from cnninspect.lang.spec import spec_from_text
 
 from conftest import ROOT
 

@@ -17,7 +17,7 @@ import yaml
 
 from cnninspect import sweep as sweep_module
 from cnninspect.errors import SpecError
-from cnninspect.yamlsrc import MAX_ALIAS_VALUES, parse_yaml
+from cnninspect.lang.yamlsrc import MAX_ALIAS_VALUES, parse_yaml
 
 from conftest import ROOT, SPECS, invoke, run_process
 

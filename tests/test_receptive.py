@@ -16,7 +16,7 @@ from cnninspect.analysis import analyze
 from cnninspect.build import build_module
 from cnninspect.ops import OPS
 from cnninspect.resolve import resolve
-from cnninspect.spec import spec_from_text
+from cnninspect.lang.spec import spec_from_text
 
 from conftest import invoke
 

@@ -138,7 +138,7 @@ def write_out(text: str) -> None:
     except BrokenPipeError:
         raise
     except OSError as exc:
-        from ..yamlsrc import describe_os_error
+        from ..lang.yamlsrc import describe_os_error
 
         raise OutputError(f"cannot write the output: {describe_os_error(exc)}") from None
 
@@ -222,7 +222,7 @@ def check_output_file(path: str, force: bool, option: str, suffixes: tuple[str, 
     import os
     import tempfile
 
-    from ..yamlsrc import describe_os_error
+    from ..lang.yamlsrc import describe_os_error
 
     shown = shorten(path, 100)
     if not path.lower().endswith(suffixes):

@@ -20,11 +20,10 @@ from collections.abc import Mapping, Sequence
 
 from .. import numbers
 from ..errors import SpecError
-from ..yamlsrc import YNode, parse_yaml
+from ..lang.yamlsrc import YNode, parse_yaml
 
 if TYPE_CHECKING:
     from ..ir import Model
-    from ..render.paper import PaperTable
 
 METRICS = ("mult_adds", "params", "trainable_params")
 _SUFFIX = numbers.COUNT_UNITS
@@ -290,16 +289,17 @@ def settings_match(table: PubTable, model: Model) -> bool:
     return dict(model.settings.values) == defaults
 
 
-def differences_for(model: Model, pt: PaperTable) -> list[str]:
-    """Notes comparing a computed paper table with the published one, when one applies."""
+def differences_for(model: Model, title: str, rows: Sequence[Sequence[str]]) -> list[str]:
+    """Notes comparing a computed paper table (its title and rows of cells) with the
+    published one, when one applies."""
     notes: list[str] = []
     for table in layout_tables_for(model.name):
-        if table.title.split(".")[0] != pt.title.split(".")[0]:
+        if table.title.split(".")[0] != title.split(".")[0]:
             continue
         if not settings_match(table, model):
             notes.append(f"Not at the settings of the published {table.title.split('.')[0]}; no comparison.")
             continue
-        diffs = layout_differences(table, pt.rows)
+        diffs = layout_differences(table, rows)
         if diffs:
             notes.extend(diffs)
         else:

@@ -19,8 +19,8 @@ from collections.abc import Iterator
 
 import yaml
 
-from .errors import Location, SpecError, shorten
-from .numbers import NumberError, yaml_plain_number
+from ..errors import Location, SpecError, shorten
+from ..numbers import NumberError, yaml_plain_number
 
 MAX_FILE_BYTES = 1_000_000
 # Aliases (``*a``) repeat a value without repeating its text: a small file can expand to
@@ -49,6 +49,14 @@ class YNode:
     items: dict[str, YNode] | None = None
     key_locs: dict[str, Location] = field(default_factory=dict)
     seq: tuple[YNode, ...] | None = None
+    style: str | None = None  # a scalar's YAML style: None (plain), "'", '"', "|" or ">"
+
+    @property
+    def text_loc(self) -> Location:
+        """Where a scalar's text starts: after the opening quote of a quoted scalar."""
+        if self.style in ("'", '"') and self.loc.column is not None:
+            return Location(self.loc.file, self.loc.line, self.loc.column + 1)
+        return self.loc
 
     @property
     def is_map(self) -> bool:
@@ -370,7 +378,7 @@ def _convert(node: yaml.Node, name: str, counter: list[int], depth: int, path: _
             seq=tuple(_convert(v, name, counter, depth + 1, (path, f"[{i}]")) for i, v in enumerate(node.value)),
         )
     assert isinstance(node, yaml.ScalarNode)
-    return YNode(loc, value=_scalar(node, loc, path))
+    return YNode(loc, value=_scalar(node, loc, path), style=node.style)
 
 
 def _bad_tag(node: yaml.Node, loc: Location, path: str | None) -> SpecError:
