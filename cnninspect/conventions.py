@@ -85,6 +85,9 @@ BN_4 = "batch norm, 4 per element (2, x2 when affine)"
 POOLING = "pooling, 1 per input element"
 LN_5 = "layer norm, 5 per element"
 LN_4 = "layer norm without affine, 4 per element"
+LN_PTFLOPS = "layer norm, 1 per element"
+LN_THOP_2 = "layer norm without affine, 2 per element"
+LN_THOP_4 = "layer norm, 4 per element (2, x2 when affine)"
 ACTIVATIONS = "activations and softmax, 1 per element"
 TWICE = "counted twice: nn module hook + patched torch.nn.functional call"
 SIDE_BRANCHES = "side branches a tracer drops (auxiliary outputs not returned)"
@@ -142,6 +145,11 @@ _ALL = tuple(OPS)
 # --- the paper's rules: one multiply-add per weight use ---------------------------------------
 
 
+def _positions(shape: Shape) -> tuple[tuple[str, int], ...]:
+    """``H, W`` of a channels-last ``H x W x C`` tensor; nothing for a flat vector."""
+    return (("H", shape[0]), ("W", shape[1])) if len(shape) == 3 else ()
+
+
 def conv_macs(f: OpFacts) -> Formula:
     """Kernel area x input channels per group x output channels x output positions."""
     return formula(term(WEIGHTS, *conv_weight_factors(f.attrs), *spatial_factors(f.out_shape)))
@@ -155,8 +163,7 @@ def table_conv_macs(f: OpFacts) -> Formula:
 def dense_macs(f: OpFacts) -> Formula:
     """Inputs x outputs at every position: one position for a flat vector, ``H x W`` for a
     fully connected layer on a channels-last ``H x W x C`` tensor."""
-    positions = (("H", f.out_shape[0]), ("W", f.out_shape[1])) if len(f.out_shape) == 3 else ()
-    return formula(term(WEIGHTS, *positions, ("F_in", f.attrs["in_f"]), ("F_out", f.attrs["out_f"])))
+    return formula(term(WEIGHTS, *_positions(f.out_shape), ("F_in", f.attrs["in_f"]), ("F_out", f.attrs["out_f"])))
 
 
 def layernorm_fvcore(f: OpFacts) -> Formula:
@@ -268,11 +275,11 @@ register_convention(
 
 # classes ptflops hooks (MODULES_MAPPING, matched by exact type) among those our builder makes
 PTFLOPS_MODULES = frozenset(
-    {"Conv2d", "Linear", "BatchNorm2d", "ReLU", "ReLU6", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d",
-     "AdaptiveMaxPool2d"}
+    {"Conv2d", "Linear", "BatchNorm2d", "BatchNorm1d", "LayerNorm", "ReLU", "ReLU6", "GELU", "MaxPool2d",
+     "AvgPool2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d"}
 )
 # activation classes whose forward calls a torch.nn.functional function ptflops patches
-PTFLOPS_PATCHED_ACTS = {"ReLU": "F.relu", "SiLU": "F.silu"}
+PTFLOPS_PATCHED_ACTS = {"ReLU": "F.relu", "SiLU": "F.silu", "GELU": "F.gelu"}
 POOL_FUNCTIONS = {"maxpool2d": "F.max_pool2d", "avgpool2d": "F.avg_pool2d", "gavgpool": "F.adaptive_avg_pool2d",
                   "gmaxpool": "F.adaptive_max_pool2d"}
 
@@ -292,10 +299,20 @@ def ptflops_conv(f: OpFacts) -> Formula:
 
 
 def ptflops_linear(f: OpFacts) -> Formula:
-    terms = [term(WEIGHTS, ("F_in", f.attrs["in_f"]), ("F_out", f.attrs["out_f"]))]
+    """The nn.Linear hook: (inputs x outputs + bias) at every position."""
+    terms = [term(WEIGHTS, *_positions(f.out_shape), ("F_in", f.attrs["in_f"]), ("F_out", f.attrs["out_f"]))]
     if f.attrs["bias"]:
-        terms.append(term(BIAS, ("F_out", f.attrs["out_f"]), label="bias"))
+        terms.append(term(BIAS, *_positions(f.out_shape), ("F_out", f.attrs["out_f"]), label="bias"))
     return Formula(tuple(terms))
+
+
+def ptflops_layernorm(f: OpFacts) -> Formula:
+    """Only ``nn.LayerNorm`` itself is hooked (its batch-norm hook doubles for an ``affine``
+    attribute, which LayerNorm does not have: 1 per element); LayerNorm2d is a subclass,
+    not seen, and F.layer_norm is not patched."""
+    if f.torch_class != "LayerNorm":
+        return _not_seen("ptflops", "a subclass of nn.LayerNorm; F.layer_norm is not patched")(f)
+    return formula(_elements(f.in_shape, LN_PTFLOPS, "nn.LayerNorm hook"))
 
 
 def ptflops_act(f: OpFacts) -> Formula:
@@ -344,6 +361,8 @@ register_convention(
             "linear": ptflops_linear,
             "rbf": _not_seen("ptflops", "a custom module of elementwise ops"),
             "bn2d": lambda f: formula(_elements(f.in_shape, BN_2, times=2)),
+            "bn1d": lambda f: formula(_elements(f.in_shape, BN_2, times=2)),
+            "layernorm": ptflops_layernorm,
             "act": ptflops_act,
             "softmax": lambda f: formula(_elements(f.in_shape, ACTIVATIONS, "patched F.softmax", suffix="")),
             "maxpool2d": ptflops_pool,
@@ -406,6 +425,10 @@ register_convention(
             "linear": dense_macs,
             "rbf": _not_seen("thop", "no rule for the class; elementwise ops"),
             "bn2d": lambda f: formula(_elements(f.in_shape, BN_4, times=4)),
+            "bn1d": lambda f: formula(_elements(f.in_shape, BN_4, times=4)),
+            # count_normalization, matched along the class hierarchy (LayerNorm2d included)
+            "layernorm": lambda f: formula(_elements(f.in_shape, LN_THOP_4 if f.params else LN_THOP_2,
+                                                     times=4 if f.params else 2)),
             "avgpool2d": thop_avgpool,
             "gavgpool": lambda f: formula(
                 _elements(f.in_shape, THOP_POOL, "one add per pooled input"),

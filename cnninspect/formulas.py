@@ -158,6 +158,13 @@ PARAMS: dict[str, ParamRule | None] = {
     "avgpool2d": None,
     "gavgpool": None,
     "gmaxpool": None,
+    "bn1d": _affine,
+    "layernorm": lambda a, s: _affine(a, s) if a["affine"] else NOTHING,
+    "layer_scale": lambda a, s: formula(term("gamma", ("C", a["ch"]), label="gamma")),
+    "mean": None,
+    "channel_split": None,
+    "channel_shuffle": None,
+    "permute": None,
 }
 
 
@@ -200,6 +207,13 @@ OP_CLASSES: dict[str, str | Callable[[Attrs], str]] = {
     "dropout": "elementwise",
     "drop_path": "elementwise",
     "flatten": "reshape",
+    "bn1d": "norm",
+    "layernorm": "norm",
+    "layer_scale": "elementwise",
+    "mean": "pooling",
+    "channel_split": "reshape",
+    "channel_shuffle": "reshape",
+    "permute": "reshape",
 }
 
 

@@ -191,6 +191,9 @@ ACT_SAVES: dict[str, SavesRule] = {
     "scaled_tanh": lambda a, i, o: Saves(extra=math.prod(o)),  # A * tanh(S x) keeps tanh's output
     "silu": const(SAVES_INPUT),
     "hardswish": const(SAVES_INPUT),
+    "hardsigmoid": const(SAVES_INPUT),
+    "gelu": const(SAVES_INPUT),
+    "mish": const(SAVES_INPUT),
 }
 
 
@@ -225,6 +228,15 @@ MEMORY_RULES: dict[str, MemoryRule] = {
     "gavgpool": MemoryRule(const(NOTHING)),  # a mean over the map: keeps only its shape
     "gmaxpool": MemoryRule(_maxpool_saves),
     "subsample": MemoryRule(lambda a, i, o: Saves(input=True, extra=math.prod(o))),  # the pooled map
+    "bn1d": MemoryRule(lambda a, i, o: Saves(input=True, constant_bytes=2 * STAT_BYTES * a["ch"]),
+                       buffers=lambda a: (2 * a["ch"], 1)),
+    # native_layer_norm keeps its input and a mean and a reciprocal std per normalised position
+    "layernorm": MemoryRule(lambda a, i, o: Saves(input=True, extra=2 * math.prod(i) // a["ch"])),
+    "layer_scale": MemoryRule(const(SAVES_INPUT)),  # x * gamma keeps x for gamma's gradient
+    "mean": MemoryRule(const(NOTHING)),  # keeps only the shape
+    "channel_split": MemoryRule(const(NOTHING), _always),  # x.narrow: a view
+    "channel_shuffle": MemoryRule(const(NOTHING)),  # view, transpose, contiguous: a copy, nothing kept
+    "permute": MemoryRule(const(NOTHING), _always),  # a view
 }
 
 

@@ -138,6 +138,13 @@ RF_RULES: dict[str, Rule] = {
     "flatten": whole_map,
     "gavgpool": global_pool,
     "gmaxpool": global_pool,
+    "mean": global_pool,  # x.mean((2, 3))
+    "bn1d": pointwise,
+    "layernorm": pointwise,  # across channels only, at each position
+    "layer_scale": pointwise,
+    "channel_split": pointwise,
+    "channel_shuffle": pointwise,
+    "permute": pointwise,  # channels-last and back: the same positions
 }
 
 

@@ -102,3 +102,39 @@ def test_resnext_stage():
     counts = assert_same_as(model, ref)
     assert model.root.children[0].label == "Bottleneck g32 x3"
     assert counts["params"] == sum(p.numel() for p in ref.parameters())
+
+
+VECTOR_HEAD = """name: vector_head
+input: {channels: 3, resolution: 8}
+layers:
+  - conv: {out: 16, kernel: 3, act: mish}
+  - act: gelu
+  - act: hardsigmoid
+  - mean
+  - bn
+  - layernorm
+  - linear: {out: 10}
+"""
+
+
+@pytest.mark.parametrize("name,resolution", [
+    ("shufflenet_v2_unit_example", 16),   # split, shuffle, mean-free units
+    ("convnext_block_example", 14),       # channels-last linear, layer norm (both forms), GELU, layer scale
+    ("mobilenet_v3_block_example", 32),    # hardswish, SE with hardsigmoid gate
+    ("vector_head", 8),                     # written below: mish, global mean, BatchNorm1d, flat LayerNorm
+])
+def test_ptflops_thop_and_flopcounter_rules_equal_the_tools_on_the_new_vocabulary(name, resolution):
+    """explain's per-tool rules for the spec language v2 op kinds, against the real tools."""
+    from cnninspect.analysis import analyze
+    from cnninspect.explain import op_facts, reconcile_tool
+    from cnninspect.peers import TOOLS, installed, run_tool
+
+    spec = spec_from_text(VECTOR_HEAD, "vector_head") if name == "vector_head" else doc_example(name)
+    model = resolve(spec, None, Overrides(resolution=resolution))
+    report = analyze(model)
+    facts = [f for _, f in op_facts(report, report.layers)]
+    tools = [t for t in TOOLS.values() if installed(t)]
+    assert tools
+    for tool in tools:
+        row = reconcile_tool(tool, facts, run_tool(tool, model))
+        assert row.measured == row.derived, (tool.name, row.terms)
