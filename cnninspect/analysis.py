@@ -24,6 +24,8 @@ from .ir import Concat, Gate, Model, Node, Op, Origin, Residual, Seq, Side, chil
 from .ops import OPS, Shape, kernel_stride
 
 BYTES_PER_ELEMENT = 4  # float32 activations
+# ops whose output is their input tensor at inference (a view or a no-op): no new activation
+VIEW_KINDS = frozenset({"identity", "dropout", "drop_path", "flatten"})
 
 
 @dataclass(frozen=True)
@@ -222,7 +224,7 @@ def activation_memory(model: Model, obs: Mapping[str, Observed]) -> tuple[int, i
     def run(node: Node, qual: str, x: int, held: frozenset[int]) -> int:
         o = obs[qual]
         if isinstance(node, Op):
-            if node.kind in ("identity", "dropout", "drop_path", "flatten"):
+            if node.kind in VIEW_KINDS:
                 return x  # views / no-ops at inference
             y = new(o.out_shape)
             note(set(held) | {x, y})

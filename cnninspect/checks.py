@@ -22,23 +22,69 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
 
 from .errors import CnnInspectError, Location, SpecError, did_you_mean, shorten
 from .numbers import NumberError, parse_bytes, parse_count, parse_number
 from .yamlsrc import YNode, load_yaml_file
 
-METRICS = ("params", "trainable_params", "mult_adds", "flops", "peak_activation_bytes", "depth")
-BUDGETS = {
-    "max_params": "params",
-    "max_trainable_params": "trainable_params",
-    "max_mult_adds": "mult_adds",
-    "max_flops": "flops",
-    "max_peak_activation": "peak_activation_bytes",
-    "max_depth": "depth",
-}
-CHECK_KEYS = ("name", "model", "settings", "convention", "expect", "budget")
+if TYPE_CHECKING:
+    from .analysis import Totals
+
+
+@dataclass(frozen=True)
+class Measures:
+    """What a metric is read from: a model's totals and its weight-layer depth."""
+
+    totals: Totals
+    depth: int
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A number checks can expect and budgets (check files, ``fit --max-...``) can bound.
+
+    ``budget`` is the key of its upper limit in a check file (``max_params``; the command
+    line writes ``--max-params``); ``unit`` says how a value is written: ``count`` (4.2M),
+    ``bytes`` (8MB, 1.5MiB) or ``integer`` (a whole count). ``monotone`` promises the value
+    never decreases when any op or activation of the model grows (more channels, a larger
+    input, more blocks): ``fit`` prunes its search only on monotone metrics.
+    """
+
+    name: str
+    budget: str
+    unit: str
+    help: str
+    value: Callable[[Measures], int]
+    monotone: bool = True
+
+
+METRIC_LIST: tuple[Metric, ...] = (
+    Metric("params", "max_params", "count", "parameters (nn.Parameter elements)", lambda m: m.totals.params),
+    Metric("trainable_params", "max_trainable_params", "count", "trainable parameters",
+           lambda m: m.totals.trainable_params),
+    Metric("mult_adds", "max_mult_adds", "count", "multiply-adds under the convention (batch 1)",
+           lambda m: m.totals.mult_adds),
+    Metric("flops", "max_flops", "count", "FLOPs = 2 x mult-adds", lambda m: 2 * m.totals.mult_adds),
+    Metric("peak_activation_bytes", "max_peak_activation", "bytes",
+           "peak live activation memory at inference, float32, batch 1", lambda m: m.totals.peak_activation_bytes),
+    Metric("depth", "max_depth", "integer", "weight layers on the longest path", lambda m: m.depth),
+)
+METRIC = {m.name: m for m in METRIC_LIST}
+METRICS = tuple(METRIC)
+BUDGETS = {m.budget: m.name for m in METRIC_LIST}
+CHECK_KEYS = ("name", "model", "settings", "convention", "expect", "budget", "fit")
+
+
+def parse_metric_value(metric: Metric, value: Any) -> float:
+    """A value of ``metric`` as written in a check file or after ``--max-...``: a count
+    (``4.2M``), a size (``8MB``) or a whole number, in :mod:`cnninspect.numbers` syntax.
+    Raises :class:`~cnninspect.numbers.NumberError`."""
+    parsed = (parse_bytes if metric.unit == "bytes" else parse_count)(value)
+    if metric.unit == "integer" and not float(parsed).is_integer():
+        raise NumberError(f"must be a whole number, got {parsed:g}")
+    return parsed
 
 
 @dataclass(frozen=True)
@@ -86,18 +132,16 @@ class Outcome:
         return 100.0 * (self.actual - self.rule.value) / self.rule.value
 
 
-def _num(node: YNode, path: str, *, byte: bool = False, integer: bool = False) -> float:
-    """A count (``4.2M``) or, with ``byte``, a size (``8MB``); the syntax of :mod:`cnninspect.numbers`."""
+def _num(node: YNode, path: str, metric: Metric | None = None) -> float:
+    """A value of ``metric`` (:func:`parse_metric_value`), or a plain count without one."""
     if not node.is_scalar or node.value is None:
+        byte = metric is not None and metric.unit == "bytes"
         what = "a size like 8MB or 8000000" if byte else "a count like 4.2M, 569M, 0.39B or 4231976"
         raise SpecError(f"must be {what}, got {node.kind_name()}", node.loc, path)
     try:
-        value = (parse_bytes if byte else parse_count)(node.value)
+        return parse_metric_value(metric, node.value) if metric is not None else parse_count(node.value)
     except NumberError as exc:
         raise SpecError(str(exc), node.loc, path) from None
-    if integer and not float(value).is_integer():
-        raise SpecError(f"must be a whole number, got {value:g}", node.loc, path)
-    return value
 
 
 def _tolerance(node: YNode, path: str, value: float) -> tuple[float, float | None]:
@@ -209,7 +253,7 @@ def _expectations(node: YNode, path: str) -> list[Rule]:
         if metric not in METRICS:
             raise SpecError(f"unknown metric '{metric}'{did_you_mean(metric, METRICS)}; metrics: {', '.join(METRICS)}",
                             node.key_locs[metric], mpath)
-        byte = metric == "peak_activation_bytes"
+        m = METRIC[metric]
         if v.is_map:
             vi = v.items or {}
             for key in vi:
@@ -218,12 +262,12 @@ def _expectations(node: YNode, path: str) -> list[Rule]:
                                     v.key_locs[key], f"{mpath}.{key}")
             if "value" not in vi:
                 raise SpecError("missing required key 'value'", v.loc, mpath)
-            value = _num(vi["value"], f"{mpath}.value", byte=byte, integer=metric == "depth")
+            value = _num(vi["value"], f"{mpath}.value", m)
             value_text = _as_written(vi["value"])
             tol_abs, tol_rel = _tolerance(vi["tolerance"], f"{mpath}.tolerance", value) if "tolerance" in vi else (0.0, None)
             tol_text = _as_written(vi["tolerance"]) if "tolerance" in vi else ""
         else:
-            value = _num(v, mpath, byte=byte, integer=metric == "depth")
+            value = _num(v, mpath, m)
             value_text = _as_written(v)
             tol_abs, tol_rel, tol_text = 0.0, None, ""
         text = f"= {value_text}" + (f" +- {tol_text}" if tol_text else " (exact)")
@@ -240,8 +284,7 @@ def _budgets(node: YNode, path: str) -> list[Rule]:
             raise SpecError(f"unknown budget '{key}'{did_you_mean(key, BUDGETS)}; budgets: {', '.join(BUDGETS)}",
                             node.key_locs[key], f"{path}.{key}")
         metric = BUDGETS[key]
-        byte = metric == "peak_activation_bytes"
-        value = _num(v, f"{path}.{key}", byte=byte, integer=metric == "depth")
+        value = _num(v, f"{path}.{key}", METRIC[metric])
         rules.append(Rule(metric, "max", value, text=f"<= {_as_written(v)}", loc=v.loc))
     return rules
 
@@ -261,16 +304,8 @@ def evaluate(checks: tuple[CheckSpec, ...]) -> list[Outcome]:
             raise SpecError(exc.one_line(), c.model_loc or c.loc, f"{c.path}.model") from None
         except CnnInspectError as exc:
             raise SpecError(exc.one_line(), c.model_loc or c.loc, f"{c.path}.model") from None
-        report = analyze(model, c.convention)
-        t = report.totals
-        actual = {
-            "params": t.params,
-            "trainable_params": t.trainable_params,
-            "mult_adds": t.mult_adds,
-            "flops": 2 * t.mult_adds,
-            "peak_activation_bytes": t.peak_activation_bytes,
-            "depth": weight_depth(model),
-        }
+        measures = Measures(analyze(model, c.convention).totals, weight_depth(model))
+        actual = {m.name: m.value(measures) for m in METRIC_LIST}
         for rule in c.rules:
             a = actual[rule.metric]
             if rule.kind == "max":

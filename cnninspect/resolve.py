@@ -137,6 +137,13 @@ def _fmt(value: Any) -> str:
 
 def resolve(spec: Spec, variant: str | None = None, overrides: Overrides | None = None) -> Model:
     """Resolve ``spec`` for a variant and overrides into a shape-annotated :class:`Model`."""
+    variant, settings = resolved_settings(spec, variant, overrides)
+    return Resolver(spec, settings).model(variant)
+
+
+def resolved_settings(spec: Spec, variant: str | None = None,
+                      overrides: Overrides | None = None) -> tuple[str | None, Settings]:
+    """The variant used and the :class:`Settings` ``resolve`` resolves with (checked)."""
     overrides = overrides or Overrides()
     variant, values = settings_for(spec, variant, overrides)
     padding = overrides.padding or spec.padding_style
@@ -150,11 +157,16 @@ def resolve(spec: Spec, variant: str | None = None, overrides: Overrides | None 
         values=MappingProxyType(dict(values)),
         overridden=MappingProxyType(overridden_values(spec, variant, values)),
     )
-    return Resolver(spec, settings).model(variant)
+    return variant, settings
 
 
 class Resolver:
-    """Walks layer entries with the current settings, producing IR nodes."""
+    """Walks layer entries with the current settings, producing IR nodes.
+
+    Parameter values are read only through ``settings.values`` (item access): the fast
+    totals path (``cnninspect/totals.py``) records those reads to learn whether a model
+    depends on its resolution other than through its input shape.
+    """
 
     def __init__(self, spec: Spec, settings: Settings) -> None:
         self.spec = spec
@@ -602,4 +614,4 @@ class Scope:
         return self.add(Side(name, replace(branch, name="branch"), label, self.shape, self.shape, self.origin))
 
 
-__all__ = ["Overrides", "resolve", "settings_for", "Resolver", "Scope", "Expansion"]
+__all__ = ["Overrides", "resolve", "resolved_settings", "settings_for", "Resolver", "Scope", "Expansion"]

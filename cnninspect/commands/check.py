@@ -19,14 +19,14 @@ def check(expectations: str, fmt: str) -> int:
     comment ready for a pull request. Exit codes: 0 all passed, 1 a check failed,
     2 the file is invalid. See docs/check.md and docs/examples/budgets.yaml.
     """
-    from ..checks import evaluate, load_checks
+    from ..checks import METRIC, evaluate, load_checks
     from ..render.document import Column, Document, Table
 
     outcomes = evaluate(load_checks(expectations))
     rows = []
     styles = []
     for o in outcomes:
-        byte = o.rule.metric == "peak_activation_bytes"
+        byte = METRIC[o.rule.metric].unit == "bytes"
         rows.append(
             {
                 "line": o.rule.loc.line if o.rule.loc else o.check.loc.line,
