@@ -1,8 +1,8 @@
 """Sweeps: the grid of totals over variants, widths, resolutions, depths and phi.
 
 Pure data (no printing, no torch): ``parse_axis`` reads ``1,0.75,0.5`` or ranges
-``0.25:2.0:0.05``; ``run_sweep`` resolves and analyses every point with the spec engine
-(about a millisecond per MobileNet point), calling ``progress`` after each one.
+``0.25:2.0:0.05``; ``iter_sweep`` gives every point's totals from the totals-only fast path
+(:mod:`cnninspect.totals`), calling ``progress`` after each one.
 """
 
 from __future__ import annotations
@@ -11,13 +11,13 @@ import itertools
 import math
 from dataclasses import dataclass, replace
 from typing import Any
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
-from .analysis import analyze, weight_depth
 from .errors import CnnInspectError, UsageError, shorten
 from .numbers import NumberError, parse_number
-from .resolve import Overrides, resolve, settings_for
+from .resolve import Overrides, settings_for
 from .spec import Spec
+from .totals import TotalsEngine
 
 MAX_POINTS = 100_000
 AXES = ("variant", "phi", "width", "resolution", "depth")
@@ -119,15 +119,29 @@ def validate_axes(spec: Spec, axes: Mapping[str, Sequence[Any]], base: Overrides
             settings_for(spec, variant, replace(base, phi=None))
 
 
-def grid(axes: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
-    """Cartesian product over the non-empty axes, in AXES order (variants outermost)."""
-    keys = [k for k in AXES if axes.get(k)]
-    total = 1
-    for k in keys:
-        total *= len(axes[k])
-    if total > MAX_POINTS:
-        raise UsageError(f"the sweep has {total:,} points (limit {MAX_POINTS:,})")
-    return [dict(zip(keys, combo)) for combo in itertools.product(*(axes[k] for k in keys))] or [{}]
+@dataclass(frozen=True)
+class Grid:
+    """The cartesian product of the non-empty axes in AXES order (variants outermost), as
+    point dicts made one at a time: a 100,000-point grid is never held in memory."""
+
+    keys: tuple[str, ...]
+    values: tuple[tuple[Any, ...], ...]
+
+    def __len__(self) -> int:
+        return math.prod(len(v) for v in self.values)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        for combo in itertools.product(*self.values):
+            yield dict(zip(self.keys, combo))
+
+
+def grid(axes: Mapping[str, Sequence[Any]]) -> Grid:
+    """The grid of a sweep (at most MAX_POINTS points; one empty point when nothing is swept)."""
+    keys = tuple(k for k in AXES if axes.get(k))
+    g = Grid(keys, tuple(tuple(axes[k]) for k in keys))
+    if len(g) > MAX_POINTS:
+        raise UsageError(f"the sweep has {len(g):,} points (limit {MAX_POINTS:,})")
+    return g
 
 
 def run_sweep(
@@ -138,29 +152,33 @@ def run_sweep(
     base: Overrides | None = None,
     progress: Callable[[], None] | None = None,
 ) -> list[Point]:
-    """Resolve and analyse each point; an impossible point is an error naming it."""
-    base = base or Overrides()
-    out: list[Point] = []
+    """Every point's totals (see :func:`iter_sweep`), as a list."""
+    return list(iter_sweep(spec, points, convention=convention, base=base, progress=progress))
+
+
+def iter_sweep(
+    spec: Spec,
+    points: Iterable[Mapping[str, Any]],
+    *,
+    convention: str = "paper",
+    base: Overrides | None = None,
+    progress: Callable[[], None] | None = None,
+) -> Iterator[Point]:
+    """Each point's totals, one at a time; an impossible point is an error naming it.
+
+    Totals come from :class:`~cnninspect.totals.TotalsEngine` (a spec resolved once per
+    width/depth/parameter combination, re-shaped per resolution; equal to resolving and
+    analysing every point, tested).
+    """
+    engine = TotalsEngine(spec, convention, base)
     for p in points:
-        over = Overrides(
-            width=p.get("width", base.width),
-            depth=p.get("depth", base.depth),
-            resolution=p.get("resolution", base.resolution),
-            phi=p.get("phi", base.phi),
-            padding=base.padding,
-            values=base.values,
-        )
         try:
-            model = resolve(spec, p.get("variant"), over)
+            m = engine.measure(p)
         except CnnInspectError as exc:
             where = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in p.items())
             raise type(exc)(f"at {where}: {exc.one_line()}") from exc
-        t = analyze(model, convention).totals
-        s = model.settings
-        out.append(
-            Point(model.variant, p.get("phi"), s.width, s.depth, s.resolution, t.params, t.trainable_params,
-                  t.mult_adds, t.peak_activation_bytes, weight_depth(model))
-        )
+        t = m.totals
+        yield Point(m.variant, p.get("phi"), m.width, m.depth, m.resolution, t.params, t.trainable_params,
+                    t.mult_adds, t.peak_activation_bytes, m.weight_depth)
         if progress is not None:
             progress()
-    return out

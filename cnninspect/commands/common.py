@@ -86,6 +86,12 @@ def emit(doc: Document, fmt: str) -> None:
     click.echo(FORMATS[fmt].render(doc, color), nl=False)
 
 
+def emit_lines(lines: Iterable[str]) -> None:
+    """Write text to stdout piece by piece as it is produced (streamed CSV)."""
+    for text in lines:
+        click.echo(text, nl=False)
+
+
 def with_exit_code(f: Callable[..., int | None]) -> Callable[..., None]:
     """Let a command return an exit code (0 ok, 1 a check failed)."""
 

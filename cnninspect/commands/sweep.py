@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import click
 
-from .common import check_output_file, convention_options, emit, format_option, parse_set
+from .common import check_output_file, convention_options, emit, emit_lines, format_option, parse_set
 
 PROGRESS_MIN_POINTS = 50
 
@@ -42,8 +44,9 @@ def sweep(spec: str, variants: str | None, width: str | None, resolution: str | 
     from ..conventions import UNITS, get_convention
     from ..errors import UsageError
     from ..render.document import Column, Document, Table
+    from ..render.formats import csv_lines
     from ..resolve import Overrides
-    from ..sweep import grid, parse_axis, parse_variants, run_sweep, validate_axes
+    from ..sweep import grid, iter_sweep, parse_axis, parse_variants, validate_axes
 
     target = parse_target(spec)
     if target.variant and variants is not None:
@@ -61,31 +64,7 @@ def sweep(spec: str, variants: str | None, width: str | None, resolution: str | 
     base = Overrides(padding=padding, values=parse_set(set_values))
     validate_axes(target.spec, axes, base)
     scale = UNITS[unit]
-    if sys.stderr.isatty() and len(points) >= PROGRESS_MIN_POINTS:
-        from rich.progress import Progress
-
-        with Progress(transient=True, console=_stderr_console()) as bar:
-            task = bar.add_task(f"sweeping {len(points):,} points", total=len(points))
-            results = run_sweep(target.spec, points, convention=convention, base=base,
-                                progress=lambda: bar.advance(task))
-    else:
-        results = run_sweep(target.spec, points, convention=convention, base=base)
     swept = [k for k in ("variant", "phi", "width", "resolution", "depth") if axes[k]]
-    rows = []
-    for p in results:
-        rows.append(
-            {
-                "variant": p.variant,
-                "phi": p.phi,
-                "width": p.width,
-                "depth": p.depth,
-                "resolution": p.resolution,
-                "params": p.params,
-                "trainable_params": p.trainable_params,
-                "mult_adds": p.mult_adds * scale,
-                "peak_activation_bytes": p.peak_activation_bytes,
-            }
-        )
     cost = "FLOPs" if unit == "flops" else "Mult-adds"
     columns = []
     if axes["variant"] or target.spec.variants:
@@ -101,6 +80,29 @@ def sweep(spec: str, variants: str | None, width: str | None, resolution: str | 
         Column("peak_activation_bytes", "Peak act. bytes", "int"),
     ]
     conv = get_convention(convention)
+    context = {"model": target.spec.name, "convention": conv.name, "unit": unit}
+
+    def row(p: Any) -> dict[str, Any]:
+        return {
+            "variant": p.variant,
+            "phi": p.phi,
+            "width": p.width,
+            "depth": p.depth,
+            "resolution": p.resolution,
+            "params": p.params,
+            "trainable_params": p.trainable_params,
+            "mult_adds": p.mult_adds * scale,
+            "peak_activation_bytes": p.peak_activation_bytes,
+        }
+
+    with _progress(len(points)) as advance:
+        results = iter_sweep(target.spec, points, convention=convention, base=base, progress=advance)
+        if fmt == "csv" and not plot_path:
+            # streamed: 100,000 rows are written as they come, never held
+            emit_lines(csv_lines(columns, context, (row(p) for p in results)))
+            return
+        results = list(results)
+    rows = [row(p) for p in results]
     meta = (
         ("spec", target.spec.name + (f" ({target.spec.citation.get('short')})" if target.spec.citation.get("short") else "")),
         ("swept", ", ".join(f"{k} ({len(axes[k])})" for k in swept) or "nothing (one point)"),
@@ -123,7 +125,20 @@ def sweep(spec: str, variants: str | None, width: str | None, resolution: str | 
         ],
     }
     emit(Document(f"Sweep of {target.spec.name}", meta, (Table(tuple(columns), tuple(rows)),), notes=tuple(notes),
-                  data=data, csv_context={"model": target.spec.name, "convention": conv.name, "unit": unit}), fmt)
+                  data=data, csv_context=context), fmt)
+
+
+@contextlib.contextmanager
+def _progress(total: int) -> Iterator[Callable[[], None] | None]:
+    """A progress bar on a terminal's stderr for long sweeps; nothing otherwise."""
+    if not (sys.stderr.isatty() and total >= PROGRESS_MIN_POINTS):
+        yield None
+        return
+    from rich.progress import Progress
+
+    with Progress(transient=True, console=_stderr_console()) as bar:
+        task = bar.add_task(f"sweeping {total:,} points", total=total)
+        yield lambda: bar.advance(task)
 
 
 def _stderr_console() -> Any:

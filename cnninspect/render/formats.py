@@ -15,9 +15,9 @@ import re
 import textwrap
 from dataclasses import dataclass
 from typing import Any
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 
-from .document import Document, Table, fmt_cell, raw_cell
+from .document import Column, Document, Table, fmt_cell, raw_cell
 
 
 @dataclass(frozen=True)
@@ -144,15 +144,28 @@ def _markdown(doc: Document, color: bool = False) -> str:
 
 
 def _csv(doc: Document, color: bool = False) -> str:
+    table: Table = doc.tables[0]
+    return "".join(csv_lines(table.columns, doc.csv_context, table.rows, table.csv_skip))
+
+
+def csv_lines(columns: Iterable[Column], context: Mapping[str, Any], rows: Iterable[Mapping[str, Any]],
+              skip: Iterable[str] = ()) -> Iterator[str]:
+    """The ``csv`` format one line at a time (a header, then a line per row), so a command
+    can stream 100,000 rows without holding them: context columns first, then the table's."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    table: Table = doc.tables[0]
-    context = list(doc.csv_context.items())
-    cols = [c for c in table.columns if c.key not in table.csv_skip]
-    writer.writerow([k for k, _ in context] + [c.key for c in cols])
-    for row in table.rows:
-        writer.writerow([raw_cell(v) for _, v in context] + [_csv_value(row.get(c.key)) for c in cols])
-    return buf.getvalue()
+    ctx = [raw_cell(v) for v in context.values()]
+    cols = [c for c in columns if c.key not in set(skip)]
+
+    def line(values: list[Any]) -> str:
+        buf.seek(0)
+        buf.truncate()
+        writer.writerow(values)
+        return buf.getvalue()
+
+    yield line(list(context) + [c.key for c in cols])
+    for row in rows:
+        yield line(ctx + [_csv_value(row.get(c.key)) for c in cols])
 
 
 def _csv_value(value: Any) -> Any:
