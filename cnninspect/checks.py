@@ -89,7 +89,8 @@ def parse_metric_value(metric: Metric, value: Any) -> float:
 
 @dataclass(frozen=True)
 class Rule:
-    """``kind`` is ``expect`` (value +- tolerance) or ``max`` (upper bound)."""
+    """``kind`` is ``expect`` (value +- tolerance), ``max`` (upper bound) or ``fit`` (the
+    check's configuration is on the frontier of the grid ``axes`` under the check's budgets)."""
 
     metric: str
     kind: str
@@ -98,6 +99,7 @@ class Rule:
     tol_rel: float | None = None
     text: str = ""
     loc: Location | None = None
+    axes: tuple[tuple[str, tuple[Any, ...]], ...] = ()
 
     def limit_text(self) -> str:
         return self.text
@@ -119,7 +121,7 @@ class CheckSpec:
 class Outcome:
     check: CheckSpec
     rule: Rule
-    actual: int
+    actual: int | str  # a fit rule's outcome is text (on the frontier / dominated by ...)
     passed: bool
 
     @property
@@ -217,8 +219,13 @@ def load_checks(path: str | Path) -> tuple[CheckSpec, ...]:
             rules += _expectations(ci["expect"], f"{cpath}.expect")
         if "budget" in ci:
             rules += _budgets(ci["budget"], f"{cpath}.budget")
+        if "fit" in ci:
+            if "budget" not in ci:
+                raise SpecError("a fit rule needs 'budget:', the limits its frontier is found under", ci["fit"].loc,
+                                f"{cpath}.fit")
+            rules.append(_fit_rule(ci["fit"], f"{cpath}.fit", settings, ci.get("settings")))
         if not rules:
-            raise SpecError("a check needs 'expect' and/or 'budget'", item.loc, cpath)
+            raise SpecError("a check needs 'expect', 'budget' and/or 'fit'", item.loc, cpath)
         name = str(ci["name"].value) if "name" in ci else ci["model"].value
         out.append(CheckSpec(name, model, settings, conv, tuple(rules), item.loc, cpath, ci["model"].loc))
     return tuple(out)
@@ -289,6 +296,46 @@ def _budgets(node: YNode, path: str) -> list[Rule]:
     return rules
 
 
+def _fit_rule(node: YNode, path: str, settings: Mapping[str, Any], settings_node: YNode | None) -> Rule:
+    """``fit: {width: 0.25:1.5:0.05, resolution: [160, 192, 224]}``: the check's settings
+    must be on the frontier of that grid under the check's budgets."""
+    from .sweep import MAX_POINTS, parse_axis
+
+    if not node.is_map or not node.items:
+        raise SpecError("must be a mapping of axis: values, e.g. {width: '0.25:1.5:0.05', resolution: '96:320:16'}",
+                        node.loc, path)
+    axes = []
+    size = 1
+    for name, v in node.items.items():
+        apath = f"{path}.{name}"
+        if name == "variant":
+            raise SpecError("variants are not a numeric axis; write one check per variant", node.key_locs[name], apath)
+        if v.is_seq and v.seq and all(x.is_scalar for x in v.seq):
+            text = ",".join(str(x.value) for x in v.seq)
+        elif v.is_scalar and v.value is not None and not isinstance(v.value, bool):
+            text = str(v.value)
+        else:
+            raise SpecError("must be values like '0.25:1.5:0.05' (quoted), 224 or a list [160, 192, 224]", v.loc, apath)
+        try:
+            values = sorted(set(parse_axis(text, name, integer=name == "resolution", label=apath)))
+        except CnnInspectError as exc:
+            raise SpecError(exc.one_line().removeprefix(f"{apath}: "), v.loc, apath) from None
+        if name not in settings:
+            where = settings_node.loc if settings_node is not None else node.loc
+            raise SpecError(f"the configuration on trial needs its {name}: add it to settings (one of the fit's "
+                            f"values)", where, path.rsplit(".", 1)[0] + ".settings")
+        mine = settings[name]
+        if isinstance(mine, bool) or not isinstance(mine, (int, float)) or float(mine) not in map(float, values):
+            raise SpecError(f"settings.{name} = {shorten(repr(mine))} is not one of the fit's {len(values)} {name} "
+                            "values, so it cannot be on that frontier", v.loc, apath)
+        size *= len(values)
+        axes.append((name, tuple(values)))
+    if size > MAX_POINTS:
+        raise SpecError(f"the fit has {size:,} points (limit {MAX_POINTS:,})", node.loc, path)
+    over = " x ".join(f"{n} ({len(vals)})" for n, vals in axes)
+    return Rule("frontier", "fit", 0, text=f"on the frontier of {over}", loc=node.loc, axes=tuple(axes))
+
+
 def evaluate(checks: tuple[CheckSpec, ...]) -> list[Outcome]:
     """Resolve and analyse each check's model (spec engine) and judge its rules."""
     from .analysis import analyze, weight_depth
@@ -307,6 +354,10 @@ def evaluate(checks: tuple[CheckSpec, ...]) -> list[Outcome]:
         measures = Measures(analyze(model, c.convention).totals, weight_depth(model))
         actual = {m.name: m.value(measures) for m in METRIC_LIST}
         for rule in c.rules:
+            if rule.kind == "fit":
+                text, ok = _on_frontier(c, rule)
+                outcomes.append(Outcome(c, rule, text, ok))
+                continue
             a = actual[rule.metric]
             if rule.kind == "max":
                 ok = a <= rule.value
@@ -314,3 +365,45 @@ def evaluate(checks: tuple[CheckSpec, ...]) -> list[Outcome]:
                 ok = abs(a - rule.value) <= rule.tol_abs + 1e-9
             outcomes.append(Outcome(c, rule, a, ok))
     return outcomes
+
+
+def _on_frontier(c: CheckSpec, rule: Rule) -> tuple[str, bool]:
+    """Fit the grid of a fit rule under the check's budgets: is the configuration on the frontier?"""
+    from .catalog import overrides_for, parse_model_ref
+    from .fit import Axis, Budget, Fit
+    from .sweep import validate_axes
+
+    loc = rule.loc or c.loc
+    try:
+        ref = parse_model_ref(c.model)
+        spec, variant = ref.target.spec, ref.target.variant
+        axes = []
+        for name, values in rule.axes:
+            kind = spec.params[name].kind if name in spec.params else None
+            axes.append(Axis(name, tuple(kind.coerce(v) if kind is not None else v for v in values)))
+        names = {a.name for a in axes}
+        twice = sorted(names & set(ref.settings))
+        if twice:
+            raise SpecError(f"{', '.join(twice)} is both a fit axis and set after '@' in the model", loc,
+                            f"{c.path}.fit")
+        fixed = {k: v for k, v in {**ref.settings, **c.settings}.items() if k not in names}
+        base = overrides_for(fixed, f"{c.path}.settings")
+        validate_axes(spec, {"variant": [variant] if variant else [], **{a.name: list(a.values) for a in axes}}, base)
+        budgets = [Budget(METRIC[r.metric], r.value, r.text.removeprefix("<= ")) for r in c.rules if r.kind == "max"]
+        job = Fit(spec, variant, axes, budgets, METRIC["mult_adds"], convention=c.convention, base=base)
+        result = job.run()
+    except SpecError as exc:
+        if exc.loc is not None and exc.loc.line is not None and exc.loc != loc:
+            raise
+        raise SpecError(exc.one_line(), loc, f"{c.path}.fit") from None
+    except (CnnInspectError, ValueError) as exc:
+        text = exc.one_line() if isinstance(exc, CnnInspectError) else str(exc)
+        raise SpecError(text, loc, f"{c.path}.fit") from None
+    index = tuple(next(i for i, v in enumerate(a.values) if float(v) == float(c.settings[a.name])) for a in axes)
+    if any(p.index == index for p in result.frontier):
+        return f"on the frontier ({len(result.frontier)} points)", True
+    if not result.feasible_mask[job.position(index)]:
+        return "over budget", False
+    above = [p for p in result.frontier if all(a >= b for a, b in zip(p.index, index))]
+    return f"dominated by {above[0].describe()}", False
+

@@ -23,51 +23,53 @@ MAX_POINTS = 100_000
 AXES = ("variant", "phi", "width", "resolution", "depth")
 
 
-def parse_axis(text: str | None, name: str, integer: bool = False) -> list[Any]:
+def parse_axis(text: str | None, name: str, integer: bool = False, label: str | None = None) -> list[Any]:
     """``a,b,c`` or ``start:stop:step`` (stop included) into a list of numbers.
 
     Numbers use :mod:`cnninspect.numbers` syntax (``1e-1`` included); ``nan``, ``inf``, an
     empty list, and ranges of more than :data:`MAX_POINTS` values are refused up front.
+    Errors name the option as ``label`` (default ``--NAME``).
     """
     if text is None:
         return []
+    label = label or f"--{name}"
     values: list[Any] = []
     for part in (p.strip() for p in text.split(",")):
         if not part:
             continue
         if ":" in part:
-            values += _parse_range(part, name)
+            values += _parse_range(part, label)
         else:
-            values.append(_number(part, name))
+            values.append(_number(part, label))
     if not values:
-        raise UsageError(f"--{name} lists no values (write e.g. 1,0.75,0.5 or a range 0.25:1:0.25)")
+        raise UsageError(f"{label} lists no values (write e.g. 1,0.75,0.5 or a range 0.25:1:0.25)")
     if integer:
         out = []
         for v in values:
             if v != int(v):
-                raise UsageError(f"--{name}: {v:g} is not a whole number")
+                raise UsageError(f"{label}: {v:g} is not a whole number")
             out.append(int(v))
         return out
     return [float(v) for v in values]
 
 
-def _number(text: str, name: str) -> float:
+def _number(text: str, label: str) -> float:
     try:
         return float(parse_number(text))
     except NumberError as exc:
-        raise UsageError(f"--{name}: {exc}") from None
+        raise UsageError(f"{label}: {exc}") from None
 
 
-def _parse_range(part: str, name: str) -> list[float]:
+def _parse_range(part: str, label: str) -> list[float]:
     bits = part.split(":")
     if len(bits) != 3:
-        raise UsageError(f"--{name}: a range is start:stop:step, got {shorten(repr(part))}")
-    start, stop, step = (_number(b, name) for b in bits)
+        raise UsageError(f"{label}: a range is start:stop:step, got {shorten(repr(part))}")
+    start, stop, step = (_number(b, label) for b in bits)
     if step <= 0 or stop < start:
-        raise UsageError(f"--{name}: range {shorten(repr(part))} needs step > 0 and stop >= start")
+        raise UsageError(f"{label}: range {shorten(repr(part))} needs step > 0 and stop >= start")
     count = (stop - start) / step
     if not math.isfinite(count) or count + 1 > MAX_POINTS:
-        raise UsageError(f"--{name}: range {shorten(repr(part))} has more than {MAX_POINTS:,} values")
+        raise UsageError(f"{label}: range {shorten(repr(part))} has more than {MAX_POINTS:,} values")
     n = int(round(count + 1e-9)) + 1
     return [round(start + i * step, 10) for i in range(n) if start + i * step <= stop + 1e-9]
 
@@ -103,13 +105,19 @@ class Point:
 
 
 def validate_axes(spec: Spec, axes: Mapping[str, Sequence[Any]], base: Overrides | None = None) -> None:
-    """Check every value of every axis before anything is computed, so a bad value fails
-    at once instead of after the points before it (``--resolution 1:100000:1``)."""
+    """Check every value of every axis (variants, width, resolution, depth, phi, spec
+    parameters) before anything is computed, so a bad value fails at once instead of after
+    the points before it (``--resolution 1:100000:1``)."""
     base = base or Overrides()
     for variant in axes.get("variant") or [None]:
-        for key in ("phi", "width", "resolution", "depth"):
-            for value in axes.get(key) or ():
-                over = replace(base, **{key: value})
+        for key, values in axes.items():
+            if key == "variant":
+                continue
+            for value in values or ():
+                if key in ("phi", "width", "resolution", "depth"):
+                    over = replace(base, **{key: value})
+                else:  # a spec parameter
+                    over = replace(base, values={**base.values, key: value})
                 try:
                     settings_for(spec, variant, over)
                 except CnnInspectError as exc:

@@ -127,8 +127,9 @@ RESHAPE: dict[str, ReshapeRule | None] = {
 
 # --- compiled templates -----------------------------------------------------------------
 
-_OP, _SEQ, _RES, _CAT, _GATE, _SIDE = range(6)
-_TYPES = {Seq: _SEQ, Residual: _RES, Concat: _CAT, Gate: _GATE, Side: _SIDE}
+# node types of a compiled template
+OP, SEQ, RES, CAT, GATE, SIDE = range(6)
+_TYPES = {Seq: SEQ, Residual: RES, Concat: CAT, Gate: GATE, Side: SIDE}
 
 
 class CNode:
@@ -224,16 +225,20 @@ class Compiler:
 
     def _compile(self, node: Node) -> CNode:
         if isinstance(node, Op):
-            c = CNode(_OP, node.name, ())
+            c = CNode(OP, node.name, ())
             c.kind = node.kind
             c.attrs = node.attrs
             c.rule = RESHAPE[node.kind]
             c.view = node.kind in VIEW_KINDS
+            key: Any = ("op", node.kind, tuple(node.attrs.items()))
             try:
-                key: Any = ("op", node.kind, _freeze(node.attrs))
                 hash(key)
-            except TypeError:  # an unhashable attribute: no sharing for this op
-                key = ("op-id", id(node))
+            except TypeError:
+                try:
+                    key = ("op", node.kind, _freeze(node.attrs))
+                    hash(key)
+                except TypeError:  # an unhashable attribute: no sharing for this op
+                    key = ("op-id", id(node))
             c.sig = self._sigs.setdefault(key, len(self._sigs))
             return c
         t = _TYPES[type(node)]
@@ -510,8 +515,7 @@ class TotalsEngine:
         over = self.overrides(point)
         variant = point.get("variant")
         used, settings = resolved_settings(self.spec, variant, over)
-        key = (settings.padding, tuple((k, v) for k, v in settings.values.items() if k != "resolution"))
-        known = self.templates.get(key, [])
+        known = self.templates.get(self._key(settings), [])
         for template in known:
             try:
                 totals = self.evaluator.totals(template, settings.resolution)
@@ -524,18 +528,38 @@ class TotalsEngine:
             model = resolve(self.spec, variant, over)
             return self._measured(used, settings, analyze(model, self.convention).totals, weight_depth(model))
         template = self.template(used, settings)
-        if len(self.templates) >= TEMPLATE_LIMIT:
-            self.templates.clear()
-        # a few templates per setting: e.g. one from a tiny input where a stride-2 block keeps
-        # its 1x1 size (and so gets an identity shortcut), one for every larger input
-        self.templates[key] = [template, *known][:TEMPLATES_PER_KEY]
-        return self._measured(used, settings, analyze(template.model, self.convention).totals, template.depth)
+        try:  # a template always fits its own resolution; analyze is the reference otherwise
+            totals = self.evaluator.totals(template, settings.resolution)
+        except Unsupported:
+            totals = analyze(template.model, self.convention).totals
+        return self._measured(used, settings, totals, template.depth)
+
+    @staticmethod
+    def _key(settings: Settings) -> Any:
+        return settings.padding, tuple((k, v) for k, v in settings.values.items() if k != "resolution")
+
+    def template_at(self, point: Mapping[str, Any]) -> Template:
+        """The template resolved at exactly this point (kept for the points after it)."""
+        used, settings = resolved_settings(self.spec, point.get("variant"), self.overrides(point))
+        for template in self.templates.get(self._key(settings), []):
+            if template.model.settings.resolution == settings.resolution:
+                return template
+        return self.template(used, settings)
 
     def template(self, variant: str | None, settings: Settings) -> Template:
-        """Resolve in full, recording which parameter values the resolver reads."""
+        """Resolve in full, recording which parameter values the resolver reads, and keep
+        the template for later points (a few per setting: e.g. one from a tiny input where a
+        stride-2 block keeps its 1x1 size and so gets an identity shortcut, one for every
+        larger input)."""
         log = _ReadLog(settings.values)
         model = Resolver(self.spec, replace(settings, values=log)).model(variant)
-        return self.compiler.template(replace(model, settings=settings), frozenset(log.read))
+        template = self.compiler.template(replace(model, settings=settings), frozenset(log.read))
+        key = self._key(settings)
+        known = self.templates.pop(key, [])
+        if len(self.templates) >= TEMPLATE_LIMIT:
+            self.templates.clear()
+        self.templates[key] = [template, *known][:TEMPLATES_PER_KEY]
+        return template
 
     @staticmethod
     def _measured(used: str | None, s: Settings, totals: Totals, depth: int) -> Measured:

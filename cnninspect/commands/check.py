@@ -26,7 +26,7 @@ def check(expectations: str, fmt: str) -> int:
     rows = []
     styles = []
     for o in outcomes:
-        byte = METRIC[o.rule.metric].unit == "bytes"
+        byte = o.rule.metric in METRIC and METRIC[o.rule.metric].unit == "bytes"
         rows.append(
             {
                 "line": o.rule.loc.line if o.rule.loc else o.check.loc.line,
@@ -60,7 +60,9 @@ def check(expectations: str, fmt: str) -> int:
     )
     notes = tuple(
         f"{expectations}:{o.rule.loc.line if o.rule.loc else o.check.loc.line}: {o.check.name}: {o.rule.metric} "
-        f"is {o.actual:,}, rule {o.rule.limit_text()}"
+        f"is {o.actual:,}, rule {o.rule.limit_text()}" if isinstance(o.actual, int) else
+        f"{expectations}:{o.rule.loc.line if o.rule.loc else o.check.loc.line}: {o.check.name}: {o.rule.metric}: "
+        f"{o.actual}, rule {o.rule.limit_text()}"
         for o in failed
     )
     meta = (
