@@ -66,6 +66,7 @@ def plot_fit(data: FitPlot, path: str, *, title: str) -> None:
     plt = _pyplot()
     from matplotlib.collections import LineCollection
     from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Patch
 
     fig, ax = plt.subplots(figsize=(7.5, 5.2))
     if data.y is None:
@@ -99,7 +100,11 @@ def plot_fit(data: FitPlot, path: str, *, title: str) -> None:
         ax.set_ylabel(data.y)
         ax.set_xlim(xe[0], xe[-1])
         ax.set_ylim(ye[0], ye[-1])
-    ax.legend(fontsize=8, loc="best")
+    handles, labels = ax.get_legend_handles_labels()
+    if data.y is not None:
+        handles.insert(0, Patch(color="#cdebc5"))
+        labels.insert(0, "every budget met")
+    ax.legend(handles, labels, fontsize=8, loc="best")
     ax.set_title(title + (f" ({data.fixed})" if data.fixed else ""), fontsize=10)
     fig.tight_layout()
     save_figure(fig, path)
