@@ -35,7 +35,7 @@ from .errors import CnnInspectError, UsageError
 from .ops import window_out
 from .resolve import Overrides, resolved_settings
 from .spec import Spec
-from .totals import CAT, GATE, OP, RES, SEQ, SIDE, CNode, Template, TotalsEngine, Unsupported
+from .totals import CAT, GATE, OP, RES, SEQ, SIDE, UNSET, CNode, Template, TotalsEngine, Unsupported
 
 # axes whose effect is known to be monotone when the structure does not change
 PRUNABLE_AXES = ("width", "depth", "resolution")
@@ -271,21 +271,16 @@ class Fit:
         lines: dict[tuple[int, ...], int] = {}
         for key in itertools.product(*(range(size) for size in sizes)):
             view = certify_line(self, key)
-            ub = n - 1
-            for d in range(len(key)):
-                if key[d] == 0:
-                    continue
-                prev = key[:d] + (key[d] - 1,) + key[d + 1:]
+            for d, prev in _below(key):
                 axis = self.axes[self.key_axes[d]]
                 problem = _dominates(views[prev], view, grow=axis.name == "depth")
                 if problem:
                     step = f"{axis.name} {_fmt(axis.values[prev[d]])} -> {_fmt(axis.values[key[d]])}"
                     raise NotProven(f"{step}: {problem}")
-                ub = min(ub, lines[prev])  # a larger value on another axis cannot fit more
             views[key] = view
             if len(views) > keep:
                 del views[next(iter(views))]
-            lines[key] = self._gallop(key, ub, self.budgets)
+            lines[key] = self._gallop(key, self._upper_bound(key, lines, n), self.budgets)
         return lines
 
     def _pruned(self, lines: Mapping[tuple[int, ...], int], with_masks: bool) -> FitResult:
@@ -306,12 +301,13 @@ class Fit:
         n = len(self.axes[self.line_axis].values)
         out: dict[tuple[int, ...], int] = {}
         for key in itertools.product(*(range(len(self.axes[i].values)) for i in self.key_axes)):
-            ub = n - 1
-            for d in range(len(key)):
-                if key[d] > 0:
-                    ub = min(ub, out[key[:d] + (key[d] - 1,) + key[d + 1:]])
-            out[key] = self._gallop(key, ub, budgets)
+            out[key] = self._gallop(key, self._upper_bound(key, out, n), budgets)
         return out
+
+    @staticmethod
+    def _upper_bound(key: tuple[int, ...], lines: Mapping[tuple[int, ...], int], n: int) -> int:
+        """A line fits at most as far as any line below it on another axis (monotone costs)."""
+        return min([n - 1, *(lines[prev] for _d, prev in _below(key))])
 
     def _gallop(self, key: tuple[int, ...], ub: int, budgets: Sequence[Budget]) -> int:
         def ok(j: int) -> bool:
@@ -359,6 +355,13 @@ class Fit:
                 mask: bytes, budget_masks: Mapping[str, bytes]) -> FitResult:
         return FitResult(self.spec.name, self.variant, self.axes, self.budgets, self.maximize, self.size, self.count,
                          feasible, tuple(frontier), best, search, reason, mask, budget_masks)
+
+
+def _below(key: tuple[int, ...]) -> Iterator[tuple[int, tuple[int, ...]]]:
+    """(axis, key) of the neighbouring lines one step below ``key`` on each axis."""
+    for d in range(len(key)):
+        if key[d] > 0:
+            yield d, key[:d] + (key[d] - 1,) + key[d + 1:]
 
 
 # --- the pruning proof --------------------------------------------------------------------
@@ -509,7 +512,13 @@ def _window_keys(c: CNode) -> tuple[tuple[Any, ...], ...] | None:
 
 def _size_map(c: CNode) -> tuple[Any, ...] | None:
     """A subtree's size map along its main path as a tuple of non-identity steps, or None
-    when it is not regular or its branches disagree."""
+    when it is not regular or its branches disagree (computed once per node)."""
+    if c.size_map is UNSET:
+        c.size_map = _compute_size_map(c)
+    return c.size_map  # type: ignore[no-any-return]
+
+
+def _compute_size_map(c: CNode) -> tuple[Any, ...] | None:
     if c.type == OP:
         assert c.rule is not None
         kind = c.rule.spatial

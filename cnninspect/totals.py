@@ -45,7 +45,7 @@ from typing import Any
 from . import limits
 from .analysis import VIEW_KINDS, Totals, analyze, weight_depth
 from .conventions import Convention, OpFacts, get_convention
-from .ir import Concat, Gate, Model, Node, Op, Residual, Seq, Settings, Side
+from .ir import Concat, Gate, Model, Node, Op, Residual, Seq, Settings, Side, children, ops
 from .ops import OPS, Attrs, Shape, ShapeError, tf_same_pad
 from .resolve import Overrides, Resolver, resolve, resolved_settings
 from .spec import Spec
@@ -139,7 +139,8 @@ class CNode:
     ``ratio``: the residual's input/output size ratio a projection shortcut's stride came from.
     """
 
-    __slots__ = ("type", "sig", "name", "children", "kind", "attrs", "rule", "view", "guard", "ratio", "has_post")
+    __slots__ = ("type", "sig", "name", "children", "kind", "attrs", "rule", "view", "guard", "ratio", "has_post",
+                 "size_map")
 
     def __init__(self, type_: int, name: str, children: tuple[CNode, ...]) -> None:
         self.type = type_
@@ -153,6 +154,10 @@ class CNode:
         self.guard: bool | None = None
         self.ratio: tuple[int, int] | None = None
         self.has_post = False
+        self.size_map: Any = UNSET  # fit's proof: the size map along its main path, once computed
+
+
+UNSET: Any = object()
 
 
 def _is_map(shape: Shape) -> bool:
@@ -188,15 +193,14 @@ class _ReadLog(Mapping[str, Any]):
 class Template:
     """A model resolved once for every setting but the resolution.
 
-    ``root`` is None when the model cannot be re-shaped (``reason`` says why); ``reads``
-    are the parameter names the resolver read as values.
+    ``root`` is None when the model cannot be re-shaped (``reason`` says why); ``depth`` is
+    its weight depth (the same at every resolution the template fits).
     """
 
     model: Model
     root: CNode | None
     reason: str
     depth: int
-    reads: frozenset[str]
 
 
 def _freeze(value: Any) -> Any:
@@ -215,13 +219,14 @@ class Compiler:
         self._sigs: dict[Any, int] = {}
 
     def template(self, model: Model, reads: frozenset[str]) -> Template:
+        """The template of a resolved model; ``reads``: the parameter names its resolution read."""
         depth = weight_depth(model)
         if "resolution" in reads:
-            return Template(model, None, "the spec reads its resolution parameter", depth, reads)
+            return Template(model, None, "the spec reads its resolution parameter", depth)
         missing = sorted({k for k in _op_kinds(model.root) if RESHAPE.get(k) is None})
         if missing:
-            return Template(model, None, f"no reshape rule for op kind {', '.join(missing)}", depth, reads)
-        return Template(model, self._compile(model.root), "", depth, reads)
+            return Template(model, None, f"no reshape rule for op kind {', '.join(missing)}", depth)
+        return Template(model, self._compile(model.root), "", depth)
 
     def _compile(self, node: Node) -> CNode:
         if isinstance(node, Op):
@@ -238,19 +243,11 @@ class Compiler:
                     key = ("op", node.kind, _freeze(node.attrs))
                     hash(key)
                 except TypeError:  # an unhashable attribute: no sharing for this op
-                    key = ("op-id", id(node))
+                    key = ("op-unique", object())
             c.sig = self._sigs.setdefault(key, len(self._sigs))
             return c
         t = _TYPES[type(node)]
-        if isinstance(node, Residual):
-            parts = (node.body, node.shortcut) + ((node.post,) if node.post is not None else ())
-        elif isinstance(node, Seq):
-            parts = node.children
-        elif isinstance(node, Concat):
-            parts = node.branches
-        else:
-            parts = (node.branch,)
-        c = CNode(t, node.name, tuple(self._compile(p) for p in parts))
+        c = CNode(t, node.name, tuple(self._compile(p) for p in children(node)))
         if isinstance(node, Residual):
             c.guard = node.body.out_shape == node.in_shape
             c.has_post = node.post is not None
@@ -264,8 +261,6 @@ class Compiler:
 
 
 def _op_kinds(node: Node) -> Iterator[str]:
-    from .ir import ops
-
     for _qual, op in ops(node):
         yield op.kind
 

@@ -365,3 +365,11 @@ def test_fit_api_refuses_an_empty_fit():
         Fit(spec, None, [], [Budget(METRIC["params"], 1, "1")], METRIC["mult_adds"])
     with pytest.raises(CnnInspectError):
         Fit(spec, None, [Axis("width", (1.0,))], [], METRIC["mult_adds"])
+
+
+def test_the_shipped_deployment_example_passes():
+    from conftest import ROOT
+
+    r = invoke("check", str(ROOT / "docs" / "examples" / "deployment.yaml"))
+    assert r.exit_code == 0, r.stdout + r.stderr
+    assert "on the frontier" in r.stdout
