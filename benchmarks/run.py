@@ -307,7 +307,7 @@ def load_line(todo: list[Case]) -> str:
     cores = os.cpu_count() or 1
     return (f"Load (1-minute average before each run): median {statistics.median(loads):.1f}, "
             f"range {min(loads):.1f}-{max(loads):.1f}, on {cores} cores. A load above the core count "
-            "means other processes competed for the CPU and the wall times above are inflated.")
+            "means other processes competed for the CPU and the wall times below are inflated.")
 
 
 def judge(c: Case, floor: Case, by: dict[str, Case] | None = None) -> str:
