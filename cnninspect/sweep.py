@@ -152,18 +152,6 @@ def grid(axes: Mapping[str, Sequence[Any]]) -> Grid:
     return g
 
 
-def run_sweep(
-    spec: Spec,
-    points: Sequence[Mapping[str, Any]],
-    *,
-    convention: str = "paper",
-    base: Overrides | None = None,
-    progress: Callable[[], None] | None = None,
-) -> list[Point]:
-    """Every point's totals (see :func:`iter_sweep`), as a list."""
-    return list(iter_sweep(spec, points, convention=convention, base=base, progress=progress))
-
-
 def iter_sweep(
     spec: Spec,
     points: Iterable[Mapping[str, Any]],

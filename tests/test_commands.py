@@ -189,6 +189,17 @@ def test_check_expectation_with_percent_tolerance(tmp_path):
          ["e.yaml:3:45", "checks[0].expect.params.tolerance", "cannot be negative"]),
         ("checks:\n  - model: mobilenet_v1\n    convention: fvcor\n    budget: {max_params: 5M}\n",
          ["e.yaml:3:17", "did you mean 'fvcore'"]),
+        # fit rules (more in tests/test_fit.py)
+        ("checks:\n  - model: mobilenet_v1\n    settings: {width: 0.5}\n    fit: {width: [0.5, 1]}\n",
+         ["e.yaml:4:10", "checks[0].fit", "needs 'budget:'"]),
+        ("checks:\n  - model: mobilenet_v1\n    settings: {width: 0.5}\n    budget: {max_params: 2M}\n"
+         "    fit: {width: [0.5, 1], resolution: [128, 160]}\n", ["e.yaml:3:15", "checks[0].settings", "needs its resolution"]),
+        ("checks:\n  - model: mobilenet_v1\n    settings: {width: 0.6}\n    budget: {max_params: 2M}\n"
+         "    fit: {width: '0.25:1:0.25'}\n", ["e.yaml:5:18", "checks[0].fit.width", "0.6 is not one of the fit's 4 width values"]),
+        ("checks:\n  - model: mobilenet_v1\n    settings: {width: 0.5}\n    budget: {max_params: 2M}\n"
+         "    fit: {width: '0.5:x:1'}\n", ["e.yaml:5:18", "checks[0].fit.width", "'x' is not a number"]),
+        ("checks:\n  - model: mobilenet_v1\n    settings: {widht: 0.5}\n    budget: {max_params: 2M}\n"
+         "    fit: {widht: [0.5, 1]}\n", ["e.yaml:2:12", "no parameter 'widht'"]),  # the settings fail first
     ],
 )
 def test_bad_expectation_files(tmp_path, text, fragments):

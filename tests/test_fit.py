@@ -336,29 +336,6 @@ def test_check_file_fit_rule(tmp_path, width, status, actual):
         assert f"{path}:6: deployment: frontier: {actual}, rule on the frontier of width (26) x resolution (4)" in text
 
 
-@pytest.mark.parametrize("text,fragments", [
-    ("checks:\n  - model: mobilenet_v1\n    settings: {width: 0.5}\n    fit: {width: [0.5, 1]}\n",
-     ["e.yaml:4:10", "checks[0].fit", "needs 'budget:'"]),
-    ("checks:\n  - model: mobilenet_v1\n    settings: {width: 0.5}\n    budget: {max_params: 2M}\n"
-     "    fit: {width: [0.5, 1], resolution: [128, 160]}\n", ["e.yaml:3:15", "checks[0].settings", "needs its resolution"]),
-    ("checks:\n  - model: mobilenet_v1\n    settings: {width: 0.6}\n    budget: {max_params: 2M}\n"
-     "    fit: {width: '0.25:1:0.25'}\n", ["e.yaml:5:18", "checks[0].fit.width", "0.6 is not one of the fit's 4 width values"]),
-    ("checks:\n  - model: mobilenet_v1\n    settings: {width: 0.5}\n    budget: {max_params: 2M}\n"
-     "    fit: {width: '0.5:x:1'}\n", ["e.yaml:5:18", "checks[0].fit.width", "'x' is not a number"]),
-    ("checks:\n  - model: mobilenet_v1\n    settings: {widht: 0.5}\n    budget: {max_params: 2M}\n"
-     "    fit: {widht: [0.5, 1]}\n", ["e.yaml:2:12", "no parameter 'widht'"]),  # the settings fail first
-])
-def test_bad_fit_rules_are_located(tmp_path, text, fragments):
-    path = tmp_path / "e.yaml"
-    path.write_text(text)
-    r = invoke("check", str(path))
-    assert r.exit_code == 2, r.stdout
-    err = r.stderr.strip()
-    assert err.count("\n") == 0 and "Traceback" not in err
-    for frag in fragments:
-        assert frag in err, (frag, err)
-
-
 def test_fit_api_refuses_an_empty_fit():
     spec = load_bundled("mobilenet_v1")
     with pytest.raises(CnnInspectError):
@@ -373,3 +350,11 @@ def test_the_shipped_deployment_example_passes():
     r = invoke("check", str(ROOT / "docs" / "examples" / "deployment.yaml"))
     assert r.exit_code == 0, r.stdout + r.stderr
     assert "on the frontier" in r.stdout
+
+
+def test_fit_says_when_its_axes_replace_a_variants_values():
+    out = invoke("fit", "efficientnet:b3", "--over", "resolution=128:256:64", "--max-mult-adds", "800M").stdout
+    assert "the fit's axes replace variant b3's resolution 300" in out
+    out = invoke("fit", "efficientnet", "--over", "width=0.5,1", "--max-mult-adds", "800M").stdout
+    assert "replace variant b0's width 1" in out  # the default variant
+    assert "replace" not in invoke("fit", "efficientnet", "--over", "phi=0,1", "--max-mult-adds", "800M").stdout

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ..checks import METRIC_LIST, METRICS
 from .common import check_output_file, convention_options, emit, format_option, parse_set
+
+if TYPE_CHECKING:
+    from ..conventions import Convention
+    from ..fit import FitPoint, FitResult
+    from ..render.document import Document
 
 
 def budget_option(name: str) -> str:
@@ -107,10 +112,16 @@ def fit(model: str, over: tuple[str, ...], maximize: str, set_values: tuple[str,
         plot_fit(plot_data(job, result), plot_path,
                  title=f"{target.spec.title}: {', '.join(b.describe() for b in result.budgets)}")
         notes.append(f"plot written to {plot_path}")
+    variant = target.variant or (target.spec.default_variant if "phi" not in (a.name for a in axes) else None)
+    if variant is not None:  # what a user writes is used, and said: the axes replace the variant's values
+        own = target.spec.variants[variant].values
+        replaced = [f"{a.name} {own[a.name]:g}" for a in axes if a.name in own and isinstance(own[a.name], (int, float))]
+        if replaced:
+            notes.insert(0, f"the fit's axes replace variant {variant}'s {', '.join(replaced)}")
     emit(fit_document(result, target.text, conv, unit, notes), fmt)
 
 
-def fit_document(result: Any, label: str, conv: Any, unit: str, notes: list[str]) -> Any:
+def fit_document(result: FitResult, label: str, conv: Convention, unit: str, notes: list[str]) -> Document:
     """A fit result as a document: the frontier table, the search and the best point."""
     from ..conventions import UNITS
     from ..render.document import Column, Document, Table
@@ -156,7 +167,7 @@ def fit_document(result: Any, label: str, conv: Any, unit: str, notes: list[str]
     else:
         footer = (("best", "none: no point of the grid meets the budgets"),)
 
-    def point_json(p: Any) -> dict[str, Any]:
+    def point_json(p: FitPoint) -> dict[str, Any]:
         out = dict(p.settings)
         for m in ("params", "mult_adds", "flops", *(b.metric.name for b in result.budgets), result.maximize.name):
             out[m] = p.metrics[m]
