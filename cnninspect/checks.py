@@ -14,6 +14,8 @@ Format (documented in docs/check.md, example in docs/examples/budgets.yaml)::
           max_params: 3M
           max_mult_adds: 400M
           max_peak_activation: 6MB
+        fit: {width: '0.25:1:0.05'}    # optional: the settings are on this grid's frontier
+                                       # under the budget above (docs/fit.md)
 
 Every problem in the file is a located one-line error (exit 2); failed checks are data.
 """
