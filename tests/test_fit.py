@@ -292,6 +292,7 @@ def test_fit_plot(tmp_path):
     (["--over", "phi=0,1", "--over", "width=0.5,1"], "--phi sets width, depth and resolution together"),
     (["--over", "resolution=8:64:8"], "at resolution=8: "),
     (["--over", "width=0.5", "--max-params", "2M", "--plot", "x.pdf"], "--plot takes a file name ending in .png"),
+    (["--over", "width=0.5", "--max-params", "2M", "--max-params", "3M"], "--max-params is given 2 times"),
 ])
 def test_fit_bad_input_exits_2_with_one_line(args, fragment):
     model = "googlenet" if "resolution=8:64:8" in args else "mobilenet_v1"

@@ -119,3 +119,19 @@ def test_fast_totals_equal_the_full_analysis_on_random_specs(case, resolutions, 
     for r in resolutions:
         point = {"resolution": r, "width": width}
         assert _fast(engine, point) == _full(spec, point, convention=convention), (r, width, text)
+
+
+def test_an_op_kind_without_a_rule_is_resolved_in_full(monkeypatch):
+    """A new op kind gets no rule until someone writes one: its models take the full path."""
+    import cnninspect.totals as totals
+
+    monkeypatch.setitem(totals.RESHAPE, "bn2d", None)
+    spec = load_bundled("mobilenet_v1")
+    engine = TotalsEngine(spec)
+    used: list[bool] = []
+    for r in (96, 128, 160):
+        point = {"resolution": r, "width": 0.5}
+        assert _fast(engine, point, used) == _full(spec, point)
+    assert used == [False, False, False]
+    (template,) = next(iter(engine.templates.values()))
+    assert template.root is None and "no reshape rule for op kind bn2d" in template.reason

@@ -25,7 +25,7 @@ def _budget_options(f: Callable[..., Any]) -> Callable[..., Any]:
     """One ``--max-...`` option per metric of the registry (the budgets of check files)."""
     examples = {"count": "e.g. 300M", "bytes": "e.g. 4MB or 1MiB", "integer": "e.g. 30"}
     for m in reversed(METRIC_LIST):
-        f = click.option(budget_option(m.budget), f"budget_{m.name}", metavar="LIMIT",
+        f = click.option(budget_option(m.budget), f"budget_{m.name}", metavar="LIMIT", multiple=True,
                          help=f"Upper limit on {m.help} ({examples[m.unit]}).")(f)
     return f
 
@@ -50,7 +50,7 @@ def _budget_options(f: Callable[..., Any]) -> Callable[..., Any]:
 @convention_options
 def fit(model: str, over: tuple[str, ...], maximize: str, set_values: tuple[str, ...], padding: str | None,
         search: str, plot_path: str | None, force: bool, fmt: str, convention: str, unit: str,
-        **budgets: str | None) -> None:
+        **budgets: tuple[str, ...]) -> None:
     """The largest configurations of MODEL (NAME[:VARIANT] or a YAML spec) that meet every
     budget: how many points of the grid fit, the frontier (the feasible points that no
     other feasible point beats or equals on every axis) and the best one (--maximize).
@@ -75,9 +75,12 @@ def fit(model: str, over: tuple[str, ...], maximize: str, set_values: tuple[str,
     target = parse_target(model)
     chosen = []
     for m in METRIC_LIST:
-        text = budgets[f"budget_{m.name}"]
-        if text is None:
+        given = budgets[f"budget_{m.name}"]
+        if not given:
             continue
+        if len(given) > 1:
+            raise UsageError(f"{budget_option(m.budget)} is given {len(given)} times; give it once")
+        text = given[0]
         try:
             chosen.append(Budget(m, parse_metric_value(m, text), text.strip()))
         except NumberError as exc:
