@@ -80,11 +80,11 @@ def test_fit_equals_a_brute_force_filter_of_sweep(model, sweep_args, fit_args, b
     size, feasible, frontier, best, best_value = _brute_force([model, *sweep_args], axes, budgets)
     assert data["grid_points"] == size
     assert data["feasible"] == feasible
-    assert [tuple(p[a] for a in axes) for p in data["frontier"]] == frontier
+    assert [tuple(p["settings"][a] for a in axes) for p in data["frontier"]] == frontier
     if best is None:
         assert data["best"] is None
     else:
-        assert tuple(data["best"][a] for a in axes) == best and data["best"]["mult_adds"] == best_value
+        assert tuple(data["best"]["settings"][a] for a in axes) == best and data["best"]["mult_adds"] == best_value
     for p in data["frontier"]:  # every reported point carries its exact totals
         assert all(p[m] <= budgets[m] for m in budgets)
         assert p["flops"] == 2 * p["mult_adds"]
@@ -258,7 +258,7 @@ def test_fit_spec_parameter_axis_and_maximize():
     data = _fit_json("mobilenet_v1", "--over", "num_classes=10,100,1000", "--over", "resolution=128:224:32",
                      "--max-params", "3.31M", "--maximize", "params")
     assert data["axes"]["num_classes"] == [10, 100, 1000]
-    assert data["best"]["num_classes"] == 100 and data["best"]["params"] == 3_309_476
+    assert data["best"]["settings"]["num_classes"] == 100 and data["best"]["params"] == 3_309_476
     assert data["search"]["mode"] == "exhaustive"
 
 
@@ -302,6 +302,14 @@ def test_fit_bad_input_exits_2_with_one_line(args, fragment):
     assert r.exit_code == 2, (r.stdout, r.stderr)
     assert r.stderr.startswith("error: ") and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
     assert fragment in r.stderr, r.stderr
+
+
+def test_the_depth_axis_and_the_depth_metric_stay_apart():
+    args = ["resnet:18", "--over", "depth=0.5,1", "--over", "resolution=128,160", "--max-depth", "15"]
+    data = _fit_json(*args)
+    assert data["best"]["settings"]["depth"] == 0.5 and data["best"]["depth"] == 10  # ResNet-18 halved: 10 layers
+    rows = list(csv.DictReader(io.StringIO(invoke("fit", *args, "--format", "csv").stdout)))
+    assert rows[0]["depth"] == "0.5" and rows[0]["weight_depth"] == "10"
 
 
 def test_fit_axis_values_are_sorted_and_deduplicated():

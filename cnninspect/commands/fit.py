@@ -138,14 +138,16 @@ def fit_document(result: FitResult, label: str, conv: Convention, unit: str, not
     headers = {"params": ("Params", "int"), "trainable_params": ("Trainable", "int"),
                "mult_adds": (cost, "int"), "peak_activation_bytes": ("Peak act. bytes", "int"),
                "depth": ("Depth (layers)", "int")}
+    # a metric column's key; the weight-layer depth must not be confused with the depth axis
+    key = {m: "weight_depth" if m == "depth" else m for m in shown}
     columns = [Column(a.name, a.name.replace("_", " ").capitalize(), "int" if isinstance(a.values[0], int) else "float")
                for a in result.axes]
-    columns += [Column(m, *headers[m]) for m in shown]
+    columns += [Column(key[m], *headers[m]) for m in shown]
     columns.append(Column("note", ""))
     rows = []
     for p in result.frontier:
         row: dict[str, Any] = dict(p.settings)
-        row.update({m: p.metrics[m] * (scale if m == "mult_adds" else 1) for m in shown})
+        row.update({key[m]: p.metrics[m] * (scale if m == "mult_adds" else 1) for m in shown})
         row["note"] = "best" if result.best is not None and p.index == result.best.index else ""
         rows.append(row)
     over = " x ".join(f"{a.name} ({len(a.values)})" for a in result.axes)
@@ -171,7 +173,7 @@ def fit_document(result: FitResult, label: str, conv: Convention, unit: str, not
         footer = (("best", "none: no point of the grid meets the budgets"),)
 
     def point_json(p: FitPoint) -> dict[str, Any]:
-        out = dict(p.settings)
+        out: dict[str, Any] = {"settings": dict(p.settings)}
         for m in ("params", "mult_adds", "flops", *(b.metric.name for b in result.budgets), result.maximize.name):
             out[m] = p.metrics[m]
         return out
