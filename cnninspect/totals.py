@@ -54,6 +54,7 @@ BUILTIN_POINT_KEYS = ("width", "depth", "resolution", "phi")
 MEMO_LIMIT = 20_000  # memoised subtrees kept at most (memory stays flat on long grids)
 TEMPLATE_LIMIT = 64  # settings whose templates are kept at most
 TEMPLATES_PER_KEY = 3
+SIGNATURE_LIMIT = 100_000  # distinct subtrees remembered at most (then everything starts afresh)
 
 
 class Unsupported(Exception):
@@ -217,6 +218,11 @@ class Compiler:
 
     def __init__(self) -> None:
         self._sigs: dict[Any, int] = {}
+
+    @property
+    def size(self) -> int:
+        """Distinct subtrees seen (their signatures are kept while templates use them)."""
+        return len(self._sigs)
 
     def template(self, model: Model, reads: frozenset[str]) -> Template:
         """The template of a resolved model; ``reads``: the parameter names its resolution read."""
@@ -548,6 +554,9 @@ class TotalsEngine:
         larger input)."""
         log = _ReadLog(settings.values)
         model = Resolver(self.spec, replace(settings, values=log)).model(variant)
+        if self.compiler.size > SIGNATURE_LIMIT:  # start afresh: no old signature may meet a new one
+            self.compiler, self.templates = Compiler(), {}
+            self.evaluator.memo.clear()
         template = self.compiler.template(replace(model, settings=settings), frozenset(log.read))
         key = self._key(settings)
         known = self.templates.pop(key, [])

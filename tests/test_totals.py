@@ -135,3 +135,19 @@ def test_an_op_kind_without_a_rule_is_resolved_in_full(monkeypatch):
     assert used == [False, False, False]
     (template,) = next(iter(engine.templates.values()))
     assert template.root is None and "no reshape rule for op kind bn2d" in template.reason
+
+
+def test_bounded_caches_start_afresh_without_mixing_models(monkeypatch):
+    """Memo and signatures are bounded (flat memory on long grids); clearing them mid-grid
+    must not let an old subtree be taken for a new one."""
+    import cnninspect.totals as totals
+
+    monkeypatch.setattr(totals, "SIGNATURE_LIMIT", 200)
+    monkeypatch.setattr(totals, "MEMO_LIMIT", 50)
+    spec = load_bundled("efficientnet")
+    engine = TotalsEngine(spec)
+    for width in (0.5, 0.6, 0.7, 0.8):
+        for r in (64, 97, 64):
+            point = {"width": width, "resolution": r}
+            assert _fast(engine, point) == _full(spec, point), point
+    assert engine.compiler.size < 400  # started afresh: 4 widths of about 140 distinct subtrees each
