@@ -17,6 +17,8 @@ Format (documented in docs/check.md, example in docs/examples/budgets.yaml)::
           max_peak_activation: 6MB
           max_weight_bytes: 4MB
           max_training_bytes: 1GB
+        fit: {width: '0.25:1:0.05'}    # optional: the settings are on this grid's frontier
+                                       # under the budget above (docs/fit.md)
 
 Every problem in the file is a located one-line error (exit 2); failed checks are data.
 """
@@ -30,30 +32,18 @@ from collections.abc import Mapping
 
 from .errors import CnnInspectError, Location, SpecError, did_you_mean, shorten
 from .memory import OPTIMIZERS, MemorySettings, parse_precision
-from .numbers import NumberError, parse_bytes, parse_count, parse_number
+from .metrics import BUDGETS, BYTE_METRICS, METRIC, METRIC_LIST, METRICS, Measures, Metric, parse_metric_value
+from .numbers import NumberError, parse_count, parse_number
 from .lang.yamlsrc import YNode, load_yaml_file
 
-METRICS = ("params", "trainable_params", "mult_adds", "flops", "peak_activation_bytes", "depth", "weight_bytes",
-           "training_bytes")
-BUDGETS = {
-    "max_params": "params",
-    "max_trainable_params": "trainable_params",
-    "max_mult_adds": "mult_adds",
-    "max_flops": "flops",
-    "max_peak_activation": "peak_activation_bytes",
-    "max_depth": "depth",
-    "max_weight_bytes": "weight_bytes",
-    "max_training_bytes": "training_bytes",
-}
-# byte sizes, evaluated at the check's memory settings (default fp32, batch 1, sgd)
-BYTE_METRICS = ("peak_activation_bytes", "weight_bytes", "training_bytes")
-CHECK_KEYS = ("name", "model", "settings", "memory", "convention", "expect", "budget")
+CHECK_KEYS = ("name", "model", "settings", "memory", "convention", "expect", "budget", "fit")
 MEMORY_KEYS = ("dtype", "batch", "optimizer")
 
 
 @dataclass(frozen=True)
 class Rule:
-    """``kind`` is ``expect`` (value +- tolerance) or ``max`` (upper bound)."""
+    """``kind`` is ``expect`` (value +- tolerance), ``max`` (upper bound) or ``fit`` (the
+    check's configuration is on the frontier of the grid ``axes`` under the check's budgets)."""
 
     metric: str
     kind: str
@@ -62,6 +52,7 @@ class Rule:
     tol_rel: float | None = None
     text: str = ""
     loc: Location | None = None
+    axes: tuple[tuple[str, tuple[Any, ...]], ...] = ()
 
     def limit_text(self) -> str:
         return self.text
@@ -84,7 +75,7 @@ class CheckSpec:
 class Outcome:
     check: CheckSpec
     rule: Rule
-    actual: int
+    actual: int | str  # a fit rule's outcome is text (on the frontier / dominated by ...)
     passed: bool
 
     @property
@@ -97,18 +88,16 @@ class Outcome:
         return 100.0 * (self.actual - self.rule.value) / self.rule.value
 
 
-def _num(node: YNode, path: str, *, byte: bool = False, integer: bool = False) -> float:
-    """A count (``4.2M``) or, with ``byte``, a size (``8MB``); the syntax of :mod:`cnninspect.numbers`."""
+def _num(node: YNode, path: str, metric: Metric | None = None) -> float:
+    """A value of ``metric`` (:func:`parse_metric_value`), or a plain count without one."""
     if not node.is_scalar or node.value is None:
+        byte = metric is not None and metric.unit == "bytes"
         what = "a size like 8MB or 8000000" if byte else "a count like 4.2M, 569M, 0.39B or 4231976"
         raise SpecError(f"must be {what}, got {node.kind_name()}", node.loc, path)
     try:
-        value = (parse_bytes if byte else parse_count)(node.value)
+        return parse_metric_value(metric, node.value) if metric is not None else parse_count(node.value)
     except NumberError as exc:
         raise SpecError(str(exc), node.loc, path) from None
-    if integer and not float(value).is_integer():
-        raise SpecError(f"must be a whole number, got {value:g}", node.loc, path)
-    return value
 
 
 def _tolerance(node: YNode, path: str, value: float) -> tuple[float, float | None]:
@@ -185,8 +174,13 @@ def load_checks(path: str | Path) -> tuple[CheckSpec, ...]:
             rules += _expectations(ci["expect"], f"{cpath}.expect", memory)
         if "budget" in ci:
             rules += _budgets(ci["budget"], f"{cpath}.budget", memory)
+        if "fit" in ci:
+            if "budget" not in ci:
+                raise SpecError("a fit rule needs 'budget:', the limits its frontier is found under", ci["fit"].loc,
+                                f"{cpath}.fit")
+            rules.append(_fit_rule(ci["fit"], f"{cpath}.fit", settings, ci.get("settings")))
         if not rules:
-            raise SpecError("a check needs 'expect' and/or 'budget'", item.loc, cpath)
+            raise SpecError("a check needs 'expect', 'budget' and/or 'fit'", item.loc, cpath)
         if "memory" in ci and not any(r.metric in BYTE_METRICS for r in rules):
             raise SpecError("'memory' sets the dtype, batch and optimizer of byte metrics, but this check has none "
                             f"({', '.join(BYTE_METRICS)})", ci["memory"].loc, f"{cpath}.memory")
@@ -278,7 +272,7 @@ def _expectations(node: YNode, path: str, memory: MemorySettings) -> list[Rule]:
         if metric not in METRICS:
             raise SpecError(f"unknown metric '{metric}'{did_you_mean(metric, METRICS)}; metrics: {', '.join(METRICS)}",
                             node.key_locs[metric], mpath)
-        byte = metric in BYTE_METRICS
+        m = METRIC[metric]
         _trainable(metric, memory, v, mpath)
         if v.is_map:
             vi = v.items or {}
@@ -288,12 +282,12 @@ def _expectations(node: YNode, path: str, memory: MemorySettings) -> list[Rule]:
                                     v.key_locs[key], f"{mpath}.{key}")
             if "value" not in vi:
                 raise SpecError("missing required key 'value'", v.loc, mpath)
-            value = _num(vi["value"], f"{mpath}.value", byte=byte, integer=metric == "depth")
+            value = _num(vi["value"], f"{mpath}.value", m)
             value_text = _as_written(vi["value"])
             tol_abs, tol_rel = _tolerance(vi["tolerance"], f"{mpath}.tolerance", value) if "tolerance" in vi else (0.0, None)
             tol_text = _as_written(vi["tolerance"]) if "tolerance" in vi else ""
         else:
-            value = _num(v, mpath, byte=byte, integer=metric == "depth")
+            value = _num(v, mpath, m)
             value_text = _as_written(v)
             tol_abs, tol_rel, tol_text = 0.0, None, ""
         text = f"= {value_text}" + (f" +- {tol_text}" if tol_text else " (exact)") + _memory_text(metric, memory)
@@ -310,11 +304,50 @@ def _budgets(node: YNode, path: str, memory: MemorySettings) -> list[Rule]:
             raise SpecError(f"unknown budget '{key}'{did_you_mean(key, BUDGETS)}; budgets: {', '.join(BUDGETS)}",
                             node.key_locs[key], f"{path}.{key}")
         metric = BUDGETS[key]
-        byte = metric in BYTE_METRICS
         _trainable(metric, memory, v, f"{path}.{key}")
-        value = _num(v, f"{path}.{key}", byte=byte, integer=metric == "depth")
+        value = _num(v, f"{path}.{key}", METRIC[metric])
         rules.append(Rule(metric, "max", value, text=f"<= {_as_written(v)}{_memory_text(metric, memory)}", loc=v.loc))
     return rules
+
+
+def _fit_rule(node: YNode, path: str, settings: Mapping[str, Any], settings_node: YNode | None) -> Rule:
+    """``fit: {width: 0.25:1.5:0.05, resolution: [160, 192, 224]}``: the check's settings
+    must be on the frontier of that grid under the check's budgets."""
+    from .sweep import MAX_POINTS, parse_axis
+
+    if not node.is_map or not node.items:
+        raise SpecError("must be a mapping of axis: values, e.g. {width: '0.25:1.5:0.05', resolution: '96:320:16'}",
+                        node.loc, path)
+    axes = []
+    size = 1
+    for name, v in node.items.items():
+        apath = f"{path}.{name}"
+        if name == "variant":
+            raise SpecError("variants are not a numeric axis; write one check per variant", node.key_locs[name], apath)
+        if v.is_seq and v.seq and all(x.is_scalar for x in v.seq):
+            text = ",".join(str(x.value) for x in v.seq)
+        elif v.is_scalar and v.value is not None and not isinstance(v.value, bool):
+            text = str(v.value)
+        else:
+            raise SpecError("must be values like '0.25:1.5:0.05' (quoted), 224 or a list [160, 192, 224]", v.loc, apath)
+        try:
+            values = sorted(set(parse_axis(text, name, integer=name == "resolution", label=apath)))
+        except CnnInspectError as exc:
+            raise SpecError(exc.one_line().removeprefix(f"{apath}: "), v.loc, apath) from None
+        if name not in settings:
+            where = settings_node.loc if settings_node is not None else node.loc
+            raise SpecError(f"the configuration on trial needs its {name}: add it to settings (one of the fit's "
+                            f"values)", where, path.rsplit(".", 1)[0] + ".settings")
+        mine = settings[name]
+        if isinstance(mine, bool) or not isinstance(mine, (int, float)) or float(mine) not in map(float, values):
+            raise SpecError(f"settings.{name} = {shorten(repr(mine))} is not one of the fit's {len(values)} {name} "
+                            "values, so it cannot be on that frontier", v.loc, apath)
+        size *= len(values)
+        axes.append((name, tuple(values)))
+    if size > MAX_POINTS:
+        raise SpecError(f"the fit has {size:,} points (limit {MAX_POINTS:,})", node.loc, path)
+    over = " x ".join(f"{n} ({len(vals)})" for n, vals in axes)
+    return Rule("frontier", "fit", 0, text=f"on the frontier of {over}", loc=node.loc, axes=tuple(axes))
 
 
 def evaluate(checks: tuple[CheckSpec, ...]) -> list[Outcome]:
@@ -333,21 +366,16 @@ def evaluate(checks: tuple[CheckSpec, ...]) -> list[Outcome]:
             raise SpecError(exc.one_line(), c.model_loc or c.loc, f"{c.path}.model") from None
         except CnnInspectError as exc:
             raise SpecError(exc.one_line(), c.model_loc or c.loc, f"{c.path}.model") from None
-        report = analyze(model, c.convention)
-        t = report.totals
-        actual = {
-            "params": t.params,
-            "trainable_params": t.trainable_params,
-            "mult_adds": t.mult_adds,
-            "flops": 2 * t.mult_adds,
-            "depth": weight_depth(model),
-        }
-        if any(r.metric in BYTE_METRICS for r in c.rules):
-            mem = memory_report(model, c.memory)
-            actual["peak_activation_bytes"] = mem.inference.peak_activation_bytes
-            actual["weight_bytes"] = mem.inference.weight_bytes
-            actual["training_bytes"] = mem.training.total_bytes if mem.training else 0
+        report = None
+        if any(METRIC[r.metric].needs_memory for r in c.rules if r.metric in METRIC):
+            report = memory_report(model, c.memory)
+        measures = Measures(analyze(model, c.convention).totals, weight_depth(model), c.memory, report)
+        actual = {m.name: m.value(measures) for m in METRIC_LIST if not m.needs_memory or report is not None}
         for rule in c.rules:
+            if rule.kind == "fit":
+                text, ok = _on_frontier(c, rule)
+                outcomes.append(Outcome(c, rule, text, ok))
+                continue
             a = actual[rule.metric]
             if rule.kind == "max":
                 ok = a <= rule.value
@@ -355,3 +383,45 @@ def evaluate(checks: tuple[CheckSpec, ...]) -> list[Outcome]:
                 ok = abs(a - rule.value) <= rule.tol_abs + 1e-9
             outcomes.append(Outcome(c, rule, a, ok))
     return outcomes
+
+
+def _on_frontier(c: CheckSpec, rule: Rule) -> tuple[str, bool]:
+    """Fit the grid of a fit rule under the check's budgets: is the configuration on the frontier?"""
+    from .catalog import overrides_for, parse_model_ref
+    from .fit import Axis, Budget, Fit
+    from .sweep import validate_axes
+
+    loc = rule.loc or c.loc
+    try:
+        ref = parse_model_ref(c.model)
+        spec, variant = ref.target.spec, ref.target.variant
+        axes = []
+        for name, values in rule.axes:
+            kind = spec.params[name].kind if name in spec.params else None
+            axes.append(Axis(name, tuple(kind.coerce(v) if kind is not None else v for v in values)))
+        names = {a.name for a in axes}
+        twice = sorted(names & set(ref.settings))
+        if twice:
+            raise SpecError(f"{', '.join(twice)} is both a fit axis and set after '@' in the model", loc,
+                            f"{c.path}.fit")
+        fixed = {k: v for k, v in {**ref.settings, **c.settings}.items() if k not in names}
+        base = overrides_for(fixed, f"{c.path}.settings")
+        validate_axes(spec, {"variant": [variant] if variant else [], **{a.name: list(a.values) for a in axes}}, base)
+        budgets = [Budget(METRIC[r.metric], r.value, r.text.removeprefix("<= ")) for r in c.rules if r.kind == "max"]
+        job = Fit(spec, variant, axes, budgets, METRIC["mult_adds"], convention=c.convention, base=base)
+        result = job.run()
+    except SpecError as exc:
+        if exc.loc is not None and exc.loc.line is not None and exc.loc != loc:
+            raise
+        raise SpecError(exc.one_line(), loc, f"{c.path}.fit") from None
+    except (CnnInspectError, ValueError) as exc:
+        text = exc.one_line() if isinstance(exc, CnnInspectError) else str(exc)
+        raise SpecError(text, loc, f"{c.path}.fit") from None
+    index = tuple(next(i for i, v in enumerate(a.values) if float(v) == float(c.settings[a.name])) for a in axes)
+    if any(p.index == index for p in result.frontier):
+        return f"on the frontier ({len(result.frontier)} points)", True
+    if not result.feasible_mask[job.position(index)]:
+        return "over budget", False
+    above = [p for p in result.frontier if all(a >= b for a, b in zip(p.index, index))]
+    return f"dominated by {above[0].describe()}", False
+

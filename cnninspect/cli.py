@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "summary": ("cnninspect.commands.summary:summary", "Layer table and totals of one model (or its paper's table)."),
     "compare": ("cnninspect.commands.compare:compare", "Models side by side, with ratios against the first."),
     "sweep": ("cnninspect.commands.sweep:sweep", "Totals over a grid of widths, resolutions, depths or variants."),
+    "fit": ("cnninspect.commands.fit:fit", "The largest widths, resolutions and depths that meet a budget."),
     "check": ("cnninspect.commands.check:check", "Check models against expected costs and budgets (for CI)."),
     "reproduce": ("cnninspect.commands.reproduce:reproduce", "Regenerate the papers' tables: published vs computed."),
     "layer-types": ("cnninspect.commands.info:layer_types", "The spec language's layer types and their fields."),

@@ -14,7 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
-from collections.abc import Mapping, Sequence
+from collections import ChainMap
+from collections.abc import Iterator, Mapping, Sequence
 
 from . import limits
 from .errors import Location, SpecError, UsageError, did_you_mean, one_of, shorten
@@ -139,6 +140,13 @@ def _fmt(value: Any) -> str:
 
 def resolve(spec: Spec, variant: str | None = None, overrides: Overrides | None = None) -> Model:
     """Resolve ``spec`` for a variant and overrides into a shape-annotated :class:`Model`."""
+    variant, settings = resolved_settings(spec, variant, overrides)
+    return Resolver(spec, settings).model(variant)
+
+
+def resolved_settings(spec: Spec, variant: str | None = None,
+                      overrides: Overrides | None = None) -> tuple[str | None, Settings]:
+    """The variant used and the :class:`Settings` ``resolve`` resolves with (checked)."""
     overrides = overrides or Overrides()
     variant, values = settings_for(spec, variant, overrides)
     padding = overrides.padding or spec.padding_style
@@ -152,7 +160,7 @@ def resolve(spec: Spec, variant: str | None = None, overrides: Overrides | None 
         values=MappingProxyType(dict(values)),
         overridden=MappingProxyType(overridden_values(spec, variant, values)),
     )
-    return Resolver(spec, settings).model(variant)
+    return variant, settings
 
 
 @dataclass(frozen=True)
@@ -174,8 +182,37 @@ class Env:
     call: str = ""
 
 
+class _Only(Mapping[str, Any]):
+    """The names of ``values`` that are spec parameters (or ``extra``), read lazily: a block
+    sees the spec's parameters, not the arguments of the block that calls it, and a value is
+    only read (and so recorded by the totals path) when an expression uses it."""
+
+    def __init__(self, values: Mapping[str, Any], params: Mapping[str, Any], extra: tuple[str, ...] = ()) -> None:
+        self._values = values
+        self._names = [k for k in values if k in params or k in extra]
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self._names:
+            raise KeyError(key)
+        return self._values[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._names
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+
 class Resolver:
-    """Walks layer entries with the current settings, producing IR nodes."""
+    """Walks layer entries with the current settings, producing IR nodes.
+
+    Parameter values are read only through ``settings.values`` (item access): the fast
+    totals path (``cnninspect/totals.py``) records those reads to learn whether a model
+    depends on its resolution other than through its input shape.
+    """
 
     def __init__(self, spec: Spec, settings: Settings) -> None:
         self.spec = spec
@@ -189,7 +226,7 @@ class Resolver:
         origin = Origin(self.spec.source, None, "layers")
         loc = self.spec.layers_loc or Location(self.spec.source)
         root = Scope(self, "", "model", in_shape, origin, loc, "layers")
-        env = Env({**self.values, "index": 0})
+        env = Env(ChainMap({"index": 0}, self.values))
         self.entries(root, self.spec.layers, width=self.settings.width, stride_one=False, env=env)
         node = root.close()
         assert isinstance(node, Seq)
@@ -217,7 +254,7 @@ class Resolver:
     def entry(
         self, scope: Scope, entry: LayerEntry, index: int, *, width: float | None, stride_one: bool, env: Env
     ) -> None:
-        here = replace(env, values={**env.values, "in": _channels_of(scope)})
+        here = replace(env, values=ChainMap({"in": _channels_of(scope)}, env.values))
         if entry.when is not None and not self.when(entry, here):
             return
         if entry.fixed:
@@ -254,7 +291,7 @@ class Resolver:
             return
         stage = scope.child(name, "", origin=origin, loc=entry.loc, path=entry.path)
         for i in range(repeat):
-            copy = replace(here, values={**here.values, "index": i, "in": _channels_of(stage)})
+            copy = replace(here, values=ChainMap({"index": i, "in": _channels_of(stage)}, here.values))
             self.expand(stage, entry, str(i), width, stride_one or i > 0, copy)
         first_child = stage.nodes[0]
         stage.label = f"{_label(first_child)} x{repeat}"
@@ -335,9 +372,8 @@ class Resolver:
         then resolve the block's layers with them."""
         block = self.spec.blocks[entry.type]
         args, scaled, locs = self.arguments(block, entry, width, stride_one, env)
-        spec_values = {k: v for k, v in env.values.items() if k in self.values}
         inner = Env(
-            {**spec_values, **args, "index": env.values.get("index", 0)},
+            ChainMap({**args, "index": env.values.get("index", 0)}, _Only(env.values, self.values)),
             frozenset(scaled | {"in"}),
             locs,
             f"in block '{block.name}' used at {entry.path}",
@@ -379,7 +415,7 @@ class Resolver:
         args: dict[str, Any] = {}
         scaled: set[str] = set()
         locs: dict[str, tuple[Location, str]] = {}
-        spec_env = {k: v for k, v in env.values.items() if k in self.values or k in ("in", "index")}
+        spec_env = _Only(env.values, self.values, ("in", "index"))
         for p in block.params.values():
             if p.name in entry.fields:
                 raw, loc = entry.fields[p.name], entry.field_locs[p.name]
@@ -451,4 +487,4 @@ def _label(node: Node) -> str:
     return node.kind if isinstance(node, Op) else node.label
 
 
-__all__ = ["Overrides", "resolve", "settings_for", "Resolver", "Scope", "Expansion"]
+__all__ = ["Overrides", "resolve", "resolved_settings", "settings_for", "Resolver"]

@@ -100,7 +100,8 @@ def test_list_shows_bundled_specs():
 
 
 @pytest.mark.parametrize(
-    "args", [["--help"], ["list"], ["summary", "--help"], ["summary", "efficientnet:b7"], ["layer-types"], ["conventions"]]
+    "args", [["--help"], ["list"], ["summary", "--help"], ["summary", "efficientnet:b7"], ["layer-types"], ["conventions"],
+             ["fit", "--help"], ["fit", "mobilenet_v1", "--over", "resolution=128:224:32", "--max-mult-adds", "300M"]]
 )
 def test_help_list_and_default_summary_do_not_import_torch(args):
     code = (

@@ -106,6 +106,14 @@ def test_sweep_bad_input():
     assert r.exit_code == 2 and "unknown variant 'b12'" in r.stderr
 
 
+def test_sweep_csv_is_streamed_and_an_impossible_point_still_exits_2():
+    r = invoke("sweep", "googlenet", "--resolution", "256,224,200", "--format", "csv")
+    assert r.exit_code == 2 and r.stderr.count("\n") == 1
+    assert "at resolution=200: " in r.stderr and "too small" in r.stderr
+    lines = r.stdout.splitlines()  # the rows before it were written as they came
+    assert lines[0].startswith("model,convention,unit,") and len(lines) == 3
+
+
 def test_sweep_plot(tmp_path):
     pytest.importorskip("matplotlib")
     out = tmp_path / "sweep.png"
@@ -168,7 +176,7 @@ def test_check_expectation_with_percent_tolerance(tmp_path):
     [
         ("checks: []\n", ["e.yaml:1:9", "checks", "non-empty list"]),
         ("chekcs:\n  - model: mobilenet_v1\n", ["e.yaml:1:1", "unknown key 'chekcs'", "did you mean 'checks'"]),
-        ("checks:\n  - model: mobilenet_v1\n", ["e.yaml:2:5", "checks[0]", "needs 'expect' and/or 'budget'"]),
+        ("checks:\n  - model: mobilenet_v1\n", ["e.yaml:2:5", "checks[0]", "needs 'expect', 'budget' and/or 'fit'"]),
         ("checks:\n  - model: mobilenet_v1\n    budget: {max_parms: 5M}\n",
          ["e.yaml:3:14", "checks[0].budget.max_parms", "did you mean 'max_params'"]),
         ("checks:\n  - model: mobilenet_v1\n    budget: {max_params: lots}\n",
@@ -181,6 +189,17 @@ def test_check_expectation_with_percent_tolerance(tmp_path):
          ["e.yaml:3:45", "checks[0].expect.params.tolerance", "cannot be negative"]),
         ("checks:\n  - model: mobilenet_v1\n    convention: fvcor\n    budget: {max_params: 5M}\n",
          ["e.yaml:3:17", "did you mean 'fvcore'"]),
+        # fit rules (more in tests/test_fit.py)
+        ("checks:\n  - model: mobilenet_v1\n    settings: {width: 0.5}\n    fit: {width: [0.5, 1]}\n",
+         ["e.yaml:4:10", "checks[0].fit", "needs 'budget:'"]),
+        ("checks:\n  - model: mobilenet_v1\n    settings: {width: 0.5}\n    budget: {max_params: 2M}\n"
+         "    fit: {width: [0.5, 1], resolution: [128, 160]}\n", ["e.yaml:3:15", "checks[0].settings", "needs its resolution"]),
+        ("checks:\n  - model: mobilenet_v1\n    settings: {width: 0.6}\n    budget: {max_params: 2M}\n"
+         "    fit: {width: '0.25:1:0.25'}\n", ["e.yaml:5:18", "checks[0].fit.width", "0.6 is not one of the fit's 4 width values"]),
+        ("checks:\n  - model: mobilenet_v1\n    settings: {width: 0.5}\n    budget: {max_params: 2M}\n"
+         "    fit: {width: '0.5:x:1'}\n", ["e.yaml:5:18", "checks[0].fit.width", "'x' is not a number"]),
+        ("checks:\n  - model: mobilenet_v1\n    settings: {widht: 0.5}\n    budget: {max_params: 2M}\n"
+         "    fit: {widht: [0.5, 1]}\n", ["e.yaml:2:12", "no parameter 'widht'"]),  # the settings fail first
     ],
 )
 def test_bad_expectation_files(tmp_path, text, fragments):

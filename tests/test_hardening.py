@@ -110,7 +110,7 @@ def test_unwritable_plot_refused_before_the_sweep(monkeypatch, path, cause):
     def no_sweep(*args, **kwargs):
         raise AssertionError("the sweep ran before the plot path was checked")
 
-    monkeypatch.setattr(sweep_module, "run_sweep", no_sweep)
+    monkeypatch.setattr(sweep_module, "iter_sweep", no_sweep)
     one_line_error(invoke("sweep", "mobilenet_v1", "--width", "1,0.5", "--plot", path), "--plot", cause)
 
 
@@ -225,7 +225,7 @@ def test_sweep_axes_validated_before_computing(monkeypatch, args, fragment):
     def no_sweep(*a, **k):
         raise AssertionError("a point was computed before every axis value was checked")
 
-    monkeypatch.setattr(sweep_module, "run_sweep", no_sweep)
+    monkeypatch.setattr(sweep_module, "iter_sweep", no_sweep)
     one_line_error(invoke("sweep", *args), fragment)
 
 

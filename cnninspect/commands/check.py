@@ -60,8 +60,9 @@ def check(expectations: str, fmt: str) -> int:
         styles=tuple(styles),
     )
     notes = tuple(
-        f"{expectations}:{o.rule.loc.line if o.rule.loc else o.check.loc.line}: {o.check.name}: {o.rule.metric} "
-        f"is {o.actual:,}, rule {o.rule.limit_text()}"
+        f"{expectations}:{o.rule.loc.line if o.rule.loc else o.check.loc.line}: {o.check.name}: "
+        + (f"{o.rule.metric} is {o.actual:,}" if isinstance(o.actual, int) else f"{o.rule.metric}: {o.actual}")
+        + f", rule {o.rule.limit_text()}"
         for o in failed
     )
     meta = (

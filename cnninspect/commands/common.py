@@ -143,6 +143,12 @@ def write_out(text: str) -> None:
         raise OutputError(f"cannot write the output: {describe_os_error(exc)}") from None
 
 
+def emit_lines(lines: Iterable[str]) -> None:
+    """Write text to stdout piece by piece as it is produced (streamed CSV)."""
+    for text in lines:
+        click.echo(text, nl=False)
+
+
 def with_exit_code(f: Callable[..., int | None]) -> Callable[..., None]:
     """Let a command return an exit code (0 ok, 1 a check failed)."""
 
@@ -157,12 +163,17 @@ def with_exit_code(f: Callable[..., int | None]) -> Callable[..., None]:
 
 def memory_options(f: Callable[..., Any]) -> Callable[..., Any]:
     """--memory --dtype --batch --optimizer (any of them shows the memory figures)."""
+    f = memory_setting_options(f)
+    return click.option("--memory", "show_memory", is_flag=True,
+                        help="Show memory: weights, peak activations, and training (gradients, optimizer state, "
+                             "saved activations). Implied by --dtype, --batch and --optimizer.")(f)
+
+
+def memory_setting_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """--dtype --batch --optimizer: the settings byte sizes are evaluated at."""
     from ..memory import DTYPE_BYTES, OPTIMIZERS
 
     options = [
-        click.option("--memory", "show_memory", is_flag=True,
-                     help="Show memory: weights, peak activations, and training (gradients, optimizer state, "
-                          "saved activations). Implied by --dtype, --batch and --optimizer."),
         click.option("--dtype", metavar="DTYPE[,DTYPE]",
                      help=f"Precision of weights and activations ({'|'.join(DTYPE_BYTES)}; default fp32), "
                           "or WEIGHTS,ACTIVATIONS such as int8,fp16."),

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import click
@@ -11,6 +13,7 @@ from .common import (
     check_output_file,
     convention_options,
     emit,
+    emit_lines,
     format_option,
     memory_options,
     memory_settings_from,
@@ -55,9 +58,10 @@ def sweep(spec: str, variants: str | None, width: str | None, resolution: str | 
     from ..conventions import UNITS, get_convention
     from ..errors import UsageError
     from ..render.document import ESSENTIAL, Column, Document, Table
+    from ..render.formats import csv_lines
     from ..render.memory import MEMORY_COLUMNS, memory_cells, memory_summary, settings_text
     from ..resolve import Overrides
-    from ..sweep import grid, parse_axis, parse_variants, run_sweep, validate_axes
+    from ..sweep import grid, iter_sweep, parse_axis, parse_variants, validate_axes
 
     target = parse_target(spec)
     note_shadowed(spec)
@@ -79,32 +83,7 @@ def sweep(spec: str, variants: str | None, width: str | None, resolution: str | 
     base = Overrides(padding=padding, values=parse_set(set_values))
     validate_axes(target.spec, axes, base)
     scale = UNITS[unit]
-    if sys.stderr.isatty() and len(points) >= PROGRESS_MIN_POINTS:
-        from rich.progress import Progress
-
-        with Progress(transient=True, console=_stderr_console()) as bar:
-            task = bar.add_task(f"sweeping {len(points):,} points", total=len(points))
-            results = run_sweep(target.spec, points, convention=convention, base=base,
-                                progress=lambda: bar.advance(task), memory=memory)
-    else:
-        results = run_sweep(target.spec, points, convention=convention, base=base, memory=memory)
     swept = [k for k in ("variant", "phi", "width", "resolution", "depth") if axes[k]]
-    rows = []
-    for p in results:
-        rows.append(
-            {
-                "variant": p.variant,
-                "phi": p.phi,
-                "width": p.width,
-                "depth": p.depth,
-                "resolution": p.resolution,
-                "params": p.params,
-                "trainable_params": p.trainable_params,
-                "mult_adds": p.mult_adds * scale,
-                "peak_activation_bytes": p.peak_activation_bytes,
-                **(memory_cells(p.memory) if p.memory is not None else {}),
-            }
-        )
     cost = "FLOPs" if unit == "flops" else "Mult-adds"
     columns = []
     if axes["variant"] or target.spec.variants:
@@ -120,6 +99,30 @@ def sweep(spec: str, variants: str | None, width: str | None, resolution: str | 
         *(MEMORY_COLUMNS if show_memory else (Column("peak_activation_bytes", "Peak act. bytes", "int", priority=40),)),
     ]
     conv = get_convention(convention)
+    context = {"model": target.spec.name, "convention": conv.name, "unit": unit}
+
+    def row(p: Any) -> dict[str, Any]:
+        return {
+            "variant": p.variant,
+            "phi": p.phi,
+            "width": p.width,
+            "depth": p.depth,
+            "resolution": p.resolution,
+            "params": p.params,
+            "trainable_params": p.trainable_params,
+            "mult_adds": p.mult_adds * scale,
+            "peak_activation_bytes": p.peak_activation_bytes,
+            **(memory_cells(p.memory) if p.memory is not None else {}),
+        }
+
+    with _progress(len(points)) as advance:
+        results = iter_sweep(target.spec, points, convention=convention, base=base, progress=advance, memory=memory)
+        if fmt == "csv" and not plot_path:
+            # streamed: 100,000 rows are written as they come, never held
+            emit_lines(csv_lines(columns, context, (row(p) for p in results)))
+            return
+        results = list(results)
+    rows = [row(p) for p in results]
     meta = (
         ("spec", target.spec.name + (f" ({target.spec.citation.get('short')})" if target.spec.citation.get("short") else "")),
         ("swept", ", ".join(f"{k} ({len(axes[k])})" for k in swept) or "nothing (one point)"),
@@ -146,7 +149,20 @@ def sweep(spec: str, variants: str | None, width: str | None, resolution: str | 
         ],
     }
     emit(Document(f"Sweep of {target.spec.name}", meta, (Table(tuple(columns), tuple(rows)),), notes=tuple(notes),
-                  data=data, csv_context={"model": target.spec.name, "convention": conv.name, "unit": unit}), fmt)
+                  data=data, csv_context=context), fmt)
+
+
+@contextlib.contextmanager
+def _progress(total: int) -> Iterator[Callable[[], None] | None]:
+    """A progress bar on a terminal's stderr for long sweeps; nothing otherwise."""
+    if not (sys.stderr.isatty() and total >= PROGRESS_MIN_POINTS):
+        yield None
+        return
+    from rich.progress import Progress
+
+    with Progress(transient=True, console=_stderr_console()) as bar:
+        task = bar.add_task(f"sweeping {total:,} points", total=total)
+        yield lambda: bar.advance(task)
 
 
 def _stderr_console() -> Any:

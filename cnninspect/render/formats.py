@@ -15,7 +15,7 @@ import re
 import textwrap
 from dataclasses import dataclass
 from typing import Any
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 
 from ..safetext import display_width, printable
 from .document import ESSENTIAL, Column, Document, Table, fmt_cell, raw_cell
@@ -303,15 +303,28 @@ def _markdown(doc: Document, color: bool = False, width: int | None = None) -> s
 
 
 def _csv(doc: Document, color: bool = False, width: int | None = None) -> str:
+    table: Table = doc.tables[0]
+    return "".join(csv_lines(table.columns, doc.csv_context, table.rows, table.csv_skip))
+
+
+def csv_lines(columns: Iterable[Column], context: Mapping[str, Any], rows: Iterable[Mapping[str, Any]],
+              skip: Iterable[str] = ()) -> Iterator[str]:
+    """The ``csv`` format one line at a time (a header, then a line per row), so a command
+    can stream 100,000 rows without holding them: context columns first, then the table's."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    table: Table = doc.tables[0]
-    context = list(doc.csv_context.items())
-    cols = [c for c in table.columns if c.key not in table.csv_skip]
-    writer.writerow([k for k, _ in context] + [c.key for c in cols])
-    for row in table.rows:
-        writer.writerow([_csv_value(v) for _, v in context] + [_csv_value(row.get(c.key)) for c in cols])
-    return buf.getvalue()
+    ctx = [_csv_value(v) for v in context.values()]
+    cols = [c for c in columns if c.key not in set(skip)]
+
+    def line(values: list[Any]) -> str:
+        buf.seek(0)
+        buf.truncate()
+        writer.writerow(values)
+        return buf.getvalue()
+
+    yield line(list(context) + [c.key for c in cols])
+    for row in rows:
+        yield line(ctx + [_csv_value(row.get(c.key)) for c in cols])
 
 
 def _csv_value(value: Any) -> Any:
