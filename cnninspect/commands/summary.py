@@ -9,9 +9,12 @@ from .common import (
     convention_options,
     emit,
     format_option,
+    input_option,
     model_options,
     overrides_from,
     pick_variant,
+    python_input,
+    refuse_spec_options,
     with_exit_code,
 )
 
@@ -28,16 +31,19 @@ from .common import (
               help="Refuse --verify when its estimated memory exceeds this.")
 @click.option("--verify-max-seconds", type=click.FloatRange(min=1), default=300, show_default=True,
               help="Refuse --verify when its estimated time exceeds this.")
-@click.option("--engine", type=click.Choice(["spec", "meta"]), default="spec", show_default=True,
-              help="spec: shape arithmetic on the resolved spec (no torch import); meta: build the nn.Module "
-                   "on PyTorch's meta device and walk it with hooks (same numbers, about 2 s slower).")
+@click.option("--engine", type=click.Choice(["spec", "meta"]),
+              help="For a spec: spec (default), shape arithmetic on the resolved spec (no torch import); meta: "
+                   "build the nn.Module on PyTorch's meta device and walk it with hooks (same numbers, slower).")
+@input_option
 @with_exit_code
 def summary(spec: str, variant: str | None, width: float | None, resolution: int | None, depth: float | None,
             phi: float | None, set_values: tuple[str, ...], padding: str | None, fmt: str, convention: str,
             unit: str, levels: int | None, verify: bool, verify_max_mb: float, verify_max_seconds: float,
-            engine: str) -> int:
+            engine: str | None, input_text: str | None) -> int:
     """Layer table and totals of SPEC: a bundled name (mobilenet_v1), NAME:VARIANT
-    (efficientnet:b3) or a path to a YAML spec.
+    (efficientnet:b3), a path to a YAML spec, or a Python model: file.py:NAME,
+    package.module:NAME, torchvision:NAME or timm:NAME, with keyword arguments as
+    NAME(num_classes=10). A Python file is run as Python code.
 
     Every output names its counting convention. --format paper prints the paper's own
     table layout (MobileNet v1 Table 1, EfficientNet Table 1) and notes where the paper
@@ -45,8 +51,24 @@ def summary(spec: str, variant: str | None, width: float | None, resolution: int
     """
     from ..analysis import analyze
     from ..catalog import parse_target
+    from ..pymodels import is_python_ref
     from ..resolve import resolve
 
+    if is_python_ref(spec):
+        from ..pymodels import analyse
+        from ..render.summary import summary_document
+
+        refuse_spec_options(spec, **{"--variant": variant, "--width": width, "--depth": depth, "--phi": phi,
+                                     "--set": set_values, "--padding": padding, "--verify": verify,
+                                     "--engine": engine})
+        if fmt == "paper":
+            raise UsageError(f"{spec} is a Python model: --format paper needs a spec with a paper layout")
+        shape, res = python_input(input_text, resolution)
+        emit(summary_document(analyse(spec, convention, input_shape=shape, resolution=res), unit, levels), fmt)
+        return 0
+    if input_text is not None:
+        raise UsageError("--input applies to Python models; a spec's input is set by --resolution")
+    engine = engine or "spec"
     target = parse_target(spec)
     model = resolve(target.spec, pick_variant(target.variant, variant, spec),
                     overrides_from(width, resolution, depth, phi, set_values, padding))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..analysis import Report, Row, weight_depth
+from ..analysis import Report, Row, Subject
 from ..conventions import UNITS
 from ..ir import Model
 from .document import Column, Document, Table, fmt_int, fmt_shape, fmt_si
@@ -14,6 +14,9 @@ SCHEMA = "cnninspect.summary/1"
 ENGINE_TEXT = {
     "spec": "spec (shape arithmetic on the resolved spec, no torch; equal to --engine meta, tested)",
     "meta": "meta (the built nn.Module on PyTorch's meta device: shapes measured by hooks, no weights allocated)",
+    "module-meta": "module on PyTorch's meta device (every aten operator of one forward pass captured; "
+                   "no weights allocated, nothing computed)",
+    "module-cpu": "module on the CPU (one real forward pass with real weights; operators captured)",
 }
 
 
@@ -38,6 +41,36 @@ def model_meta(model: Model) -> list[tuple[str, str]]:
     if extra:
         meta.append(("params", ", ".join(f"{k}={_fmt_value(v)}" for k, v in extra.items())))
     return meta
+
+
+def module_meta(subject: Subject) -> list[tuple[str, str]]:
+    """Metadata lines of a Python module: the reference, its arguments, the input."""
+    s = subject.settings
+    meta = [("module", f"{subject.reference} (class {subject.title}; Python code, run as given)")]
+    kwargs = s.get("kwargs") or {}
+    if kwargs:
+        meta.append(("arguments", ", ".join(f"{k}={v!r}" for k, v in kwargs.items())))
+    res = s.get("resolution")
+    meta.append(("input", f"{fmt_shape(subject.input_shape)} (batch 1" + (f", resolution {res})" if res else ")")))
+    return meta
+
+
+def subject_meta(subject: Subject, model: Model | None) -> list[tuple[str, str]]:
+    return model_meta(model) if model is not None else module_meta(subject)
+
+
+def engine_text(report: Report) -> str:
+    text = ENGINE_TEXT.get(report.engine, report.engine)
+    fallback = report.subject.fallback
+    return f"{text}; {fallback}" if fallback else text
+
+
+def uncounted_text(report: Report) -> str:
+    """``aten.bmm x2, aten.fft_r2c`` and what it means, or empty."""
+    if not report.uncounted:
+        return ""
+    ops = ", ".join(f"{name} x{n}" if n > 1 else name for name, n in report.uncounted)
+    return f"{ops} (no rule in the {report.convention.name} convention; not in the mult-adds)"
 
 
 def _fmt_value(v: Any) -> str:
@@ -91,7 +124,7 @@ def kernel_text(row: Row) -> str:
 
 
 def summary_document(report: Report, unit: str = "macs", levels: int | None = None) -> Document:
-    model = report.model
+    subject = report.subject
     scale = UNITS[unit]
     rows = [r for r in report.rows if levels is None or r.depth < levels]
     labels = tree_labels(rows)
@@ -110,7 +143,7 @@ def summary_document(report: Report, unit: str = "macs", levels: int | None = No
                 "params": r.params,
                 "trainable_params": r.trainable_params,
                 "mult_adds": r.mult_adds * scale,
-                "line": r.origin.line,
+                "line": r.origin.line if r.origin is not None else None,
                 "kind": r.kind,
                 "level": r.depth,
                 "leaf": r.is_leaf,
@@ -137,7 +170,8 @@ def summary_document(report: Report, unit: str = "macs", levels: int | None = No
         rows=tuple(table_rows),
         styles=tuple(styles),
         csv_skip=("layer",),
-        view_skip=("name", "trainable_params", "kind", "level", "leaf"),
+        # a Python module's rows have no spec line
+        view_skip=("name", "trainable_params", "kind", "level", "leaf") + (("line",) if report.model is None else ()),
     )
     t = report.totals
     footer = [
@@ -145,27 +179,33 @@ def summary_document(report: Report, unit: str = "macs", levels: int | None = No
         ("Trainable params", fmt_int(t.trainable_params)),
         ("Non-trainable params", fmt_int(t.non_trainable_params)),
         (f"{cost} ({report.convention.name})", f"{fmt_int(t.mult_adds * scale)} ({fmt_si(t.mult_adds * scale)})"),
+    ]
+    if report.uncounted:
+        footer.append(("Uncounted operators", uncounted_text(report)))
+    footer += [
         ("Peak activations", f"{t.peak_activation_bytes / 1e6:.2f} MB (fp32, batch 1)"),
-        ("Depth", f"{weight_depth(model)} weight layers on the longest path"),
+        ("Depth", f"{subject.depth} weight layers on the longest path"),
         ("Output", fmt_shape(report.output_shape)),
     ]
-    meta = model_meta(model) + [convention_line(report, unit), ("engine", ENGINE_TEXT.get(report.engine, report.engine))]
+    meta = subject_meta(subject, report.model) + [convention_line(report, unit), ("engine", engine_text(report))]
     if levels is not None:
         meta.append(("levels", f"folded to {levels} level(s); folded blocks show their totals"))
+    csv_context = {"model": subject.label, "convention": report.convention.name, "unit": unit}
+    if report.uncounted:
+        csv_context["uncounted"] = "; ".join(f"{name} x{n}" for name, n in report.uncounted)
     return Document(
-        title=f"{model.label} - {model.title}",
+        title=f"{subject.label} - {subject.title}",
         meta=tuple(meta),
         tables=(table,),
         footer=tuple(footer),
         data=summary_json(report, unit),
-        csv_context={"model": model.label, "convention": report.convention.name, "unit": unit},
+        csv_context=csv_context,
     )
 
 
 def summary_json(report: Report, unit: str = "macs") -> dict[str, Any]:
     """The stable JSON contract of ``summary`` (docs/json-schema.md). Integers are exact."""
-    model = report.model
-    s = model.settings
+    subject = report.subject
     t = report.totals
 
     def row_json(r: Row) -> dict[str, Any]:
@@ -181,8 +221,8 @@ def summary_json(report: Report, unit: str = "macs") -> dict[str, Any]:
             "params": r.params,
             "trainable_params": r.trainable_params,
             "mult_adds": r.mult_adds,
-            "spec": str(r.origin),
-            "spec_path": r.origin.path,
+            "spec": str(r.origin) if r.origin is not None else None,
+            "spec_path": r.origin.path if r.origin is not None else None,
         }
         if r.detail:
             d["detail"] = r.detail
@@ -190,21 +230,15 @@ def summary_json(report: Report, unit: str = "macs") -> dict[str, Any]:
             d["flops"] = 2 * r.mult_adds
         return d
 
-    return {
+    data = {
         "schema": SCHEMA,
-        "model": model.name,
-        "variant": model.variant,
-        "title": model.title,
-        "citation": dict(model.citation),
-        "input": list(model.input_shape),
-        "output": list(model.output_shape),
-        "settings": {
-            "width": s.width,
-            "depth": s.depth,
-            "resolution": s.resolution,
-            "padding": s.padding,
-            "params": {k: v for k, v in s.values.items() if k not in ("width", "depth", "resolution")},
-        },
+        "model": subject.name,
+        "variant": subject.variant,
+        "title": subject.title,
+        "citation": dict(subject.citation),
+        "input": list(subject.input_shape),
+        "output": list(subject.output_shape),
+        "settings": dict(subject.settings),
         "convention": report.convention.as_json(unit),
         "engine": report.engine,
         "totals": {
@@ -214,11 +248,18 @@ def summary_json(report: Report, unit: str = "macs") -> dict[str, Any]:
             "mult_adds": t.mult_adds,
             "flops": 2 * t.mult_adds,
             "peak_activation_bytes": t.peak_activation_bytes,
-            "depth": weight_depth(model),
+            "depth": subject.depth,
         },
         "layers": [row_json(r) for r in report.rows if r.is_leaf],
         "blocks": [row_json(r) for r in report.rows if not r.is_leaf],
     }
+    data["source"] = subject.source
+    data["uncounted"] = [{"op": name, "calls": n} for name, n in report.uncounted]
+    if subject.source != "spec":
+        data["reference"] = subject.reference
+        data["device"] = subject.device
+        data["fallback"] = subject.fallback or None
+    return data
 
 
 def with_verification(doc: Document, v: Any) -> Document:
