@@ -442,5 +442,6 @@ def trace_built(pm: PyModel, built: Built, shape: tuple[int, ...]) -> Trace:
 def subject_for(pm: PyModel, trace: Trace, resolution: int | None = None) -> Any:
     from .module_analysis import module_subject
 
-    settings = {"input": list(trace.input_shape), "resolution": resolution, "kwargs": dict(pm.ref.kwargs)}
+    settings = {"input": list(trace.input_shape), "resolution": resolution, "kwargs": dict(pm.ref.kwargs),
+                "class": trace.calls[0].torch_class}
     return module_subject(trace, pm.ref.text, title=pm.title, reference=pm.ref.text, settings=settings)

@@ -127,7 +127,7 @@ def analyse_any(text: str, convention: str, engine: str | None = None, input_tex
 
     if is_python_ref(text):
         from ..catalog import split_settings
-        from ..pymodels import analyse, parse_input
+        from ..pymodels import analyse as analyse_python, parse_input
 
         base, settings = split_settings(text)
         unknown = sorted(set(settings) - {"resolution", "input"})
@@ -141,7 +141,7 @@ def analyse_any(text: str, convention: str, engine: str | None = None, input_tex
         resolution = settings.get("resolution")
         if resolution is not None and (not isinstance(resolution, int) or isinstance(resolution, bool)):
             raise UsageError(f"{shorten(text, 80)}: @resolution must be a whole number, got {resolution!r}")
-        return analyse(base, convention, input_shape=shape, resolution=resolution)
+        return analyse_python(base, convention, input_shape=shape, resolution=resolution)
     if input_text is not None:
         raise UsageError(f"--input applies to Python models; {shorten(text, 80)} is a spec (use --resolution "
                          "or @resolution=)")

@@ -6,34 +6,43 @@ from typing import Any
 
 import click
 
-from .common import analyse, convention_options, emit, engine_option, format_option
+from .common import analyse_any, convention_options, emit, format_option, input_option
 
 
 @click.command("compare")
 @click.argument("models", nargs=-1, required=True)
 @click.option("--stages", is_flag=True, help="Add a per-stage table (top-level entries) of mult-adds and params.")
+@click.option("--layers", is_flag=True,
+              help="Add the two models' layers aligned side by side, marking where they differ.")
 @format_option()
 @convention_options
-@engine_option
-def compare(models: tuple[str, ...], stages: bool, fmt: str, convention: str, unit: str, engine: str) -> None:
+@click.option("--engine", type=click.Choice(["spec", "meta"]),
+              help="For specs: spec (default; no torch) or meta (the built module on the meta device).")
+@input_option
+def compare(models: tuple[str, ...], stages: bool, layers: bool, fmt: str, convention: str, unit: str,
+            engine: str | None, input_text: str | None) -> None:
     """Compare MODELS side by side: params, trainable params, mult-adds, depth, output,
     and ratios against the first.
 
-    Each model is NAME[:VARIANT][@key=value,...], e.g. mobilenet_v1, mobilenet_v1:conv,
-    mobilenet_v1@width=0.75 or efficientnet:b0@resolution=300.
+    Each model is a spec, NAME[:VARIANT][@key=value,...] (mobilenet_v1, mobilenet_v1:conv,
+    mobilenet_v1@width=0.75, efficientnet:b0@resolution=300), or a Python model
+    (file.py:NAME, torchvision:NAME ...) with optional @resolution= or @input=3x64x64.
     """
-    from ..analysis import weight_depth
-    from ..catalog import resolve_ref
     from ..conventions import UNITS, get_convention
     from ..errors import UsageError
+    from ..pymodels import is_python_ref
     from ..render.document import Column, Document, Table
 
     if len(models) < 2:
         raise UsageError("compare needs at least two models")
+    if layers and len(models) != 2:
+        raise UsageError(f"--layers aligns the layers of two models; {len(models)} were given")
+    if input_text is not None and not any(is_python_ref(m) for m in models):
+        raise UsageError("--input applies to Python models; none of these models is one")
     scale = UNITS[unit]
     reports = []
     for text in models:
-        reports.append((text, analyse(resolve_ref(text), convention, engine)))
+        reports.append((text, analyse_any(text, convention, engine, input_text if is_python_ref(text) else None)))
     first = reports[0][1].totals
     rows: list[dict[str, Any]] = []
     for text, rep in reports:
@@ -41,12 +50,12 @@ def compare(models: tuple[str, ...], stages: bool, fmt: str, convention: str, un
         rows.append(
             {
                 "model": text,
-                "input": list(rep.model.input_shape),
+                "input": list(rep.subject.input_shape),
                 "output": list(rep.output_shape),
                 "params": t.params,
                 "trainable_params": t.trainable_params,
                 "mult_adds": t.mult_adds * scale,
-                "depth": weight_depth(rep.model),
+                "depth": rep.subject.depth,
                 "params_ratio": t.params / first.params if first.params else None,
                 "mult_adds_ratio": t.mult_adds / first.mult_adds if first.mult_adds else None,
                 "peak_activation_bytes": t.peak_activation_bytes,
@@ -87,22 +96,76 @@ def compare(models: tuple[str, ...], stages: bool, fmt: str, convention: str, un
         for i, (text, _) in enumerate(reports):
             cols += [Column(f"m{i}", f"{cost} {text}", "int"), Column(f"p{i}", f"Params {text}", "int")]
         tables.append(Table(columns=tuple(cols), rows=tuple(stage_rows), title="Per stage (top-level entries)"))
+    pairs = []
+    if layers:
+        from ..align import align
+
+        pairs = align(reports[0][1].rows, reports[1][1].rows)
+        tables.append(_layers_table(pairs, models, cost, scale))
     conv = get_convention(convention)
-    meta = (
+    meta = [
         ("convention", conv.describe(unit)),
         ("depth", "longest input-to-output path in weight layers (conv, FC)"),
-    )
+    ]
+    for text, rep in reports:
+        if rep.uncounted:
+            from ..render.summary import uncounted_text
+
+            meta.append(("uncounted", f"{text}: {uncounted_text(rep)}"))
+    if layers:
+        counts = {m: sum(p.mark == m for p in pairs) for m in ("same", "differs", "only A", "only B")}
+        meta.append(("layers", f"A = {models[0]}, B = {models[1]}; aligned by type and shapes in execution "
+                               f"order: {', '.join(f'{v} {k}' for k, v in counts.items())}"))
     data = {
         "schema": "cnninspect.compare/1",
         "convention": conv.as_json(unit),
-        "engine": engine,
+        "engine": engine or "spec",
         "models": [
             {**{k: v for k, v in r.items() if k != "mult_adds"}, "mult_adds": rep.totals.mult_adds,
              "flops": 2 * rep.totals.mult_adds}
             for r, (_, rep) in zip(rows, reports)
         ],
     }
+    for entry, (_, rep) in zip(data["models"], reports):
+        entry["source"] = rep.subject.source
+        entry["uncounted"] = [{"op": name, "calls": n} for name, n in rep.uncounted]
     if stages:
         data["stages"] = stage_rows
-    emit(Document("Comparison", meta, tuple(tables), data=data,
+    if layers:
+        data["layers"] = [
+            {"a": p.a.name if p.a else None, "b": p.b.name if p.b else None,
+             "type": [p.a.type if p.a else None, p.b.type if p.b else None],
+             "output": [list(p.a.output_shape) if p.a else None, list(p.b.output_shape) if p.b else None],
+             "params": [p.a.params if p.a else None, p.b.params if p.b else None],
+             "mult_adds": [p.a.mult_adds if p.a else None, p.b.mult_adds if p.b else None],
+             "match": p.mark, "differs": list(p.what)}
+            for p in pairs
+        ]
+    emit(Document("Comparison", tuple(meta), tuple(tables), data=data,
                   csv_context={"convention": conv.name, "unit": unit}), fmt)
+
+
+def _layers_table(pairs: list[Any], models: tuple[str, ...], cost: str, scale: int) -> Any:
+    from ..render.document import Column, Table
+
+    rows = []
+    styles = []
+    for p in pairs:
+        a, b = p.a, p.b
+        rows.append({
+            "a": a.name if a else "", "b": b.name if b else "",
+            "type": a.type if a and (not b or a.type == b.type) else (b.type if not a else f"{a.type} | {b.type}"),
+            "output": (a or b).output_shape if not (a and b) or a.output_shape == b.output_shape
+            else f"{'x'.join(map(str, a.output_shape))} | {'x'.join(map(str, b.output_shape))}",
+            "params_a": a.params if a else None, "params_b": b.params if b else None,
+            "macs_a": a.mult_adds * scale if a else None, "macs_b": b.mult_adds * scale if b else None,
+            "match": p.mark + (f" ({', '.join(p.what)})" if p.what else ""),
+        })
+        styles.append("" if p.mark == "same" else "warn")
+    return Table(
+        columns=(Column("a", "Layer A"), Column("b", "Layer B"), Column("type", "Type"), Column("output", "Output", "shape"),
+                 Column("params_a", "Params A", "int"), Column("params_b", "Params B", "int"),
+                 Column("macs_a", f"{cost} A", "int"), Column("macs_b", f"{cost} B", "int"), Column("match", "Match")),
+        rows=tuple(rows), styles=tuple(styles),
+        title=f"Layers: A = {models[0]}, B = {models[1]}",
+    )

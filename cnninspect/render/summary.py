@@ -46,7 +46,8 @@ def model_meta(model: Model) -> list[tuple[str, str]]:
 def module_meta(subject: Subject) -> list[tuple[str, str]]:
     """Metadata lines of a Python module: the reference, its arguments, the input."""
     s = subject.settings
-    meta = [("module", f"{subject.reference} (class {subject.title}; Python code, run as given)")]
+    where = subject.reference or "an nn.Module object passed from Python"
+    meta = [("module", f"{where} (class {subject.settings.get('class', subject.title)})")]
     kwargs = s.get("kwargs") or {}
     if kwargs:
         meta.append(("arguments", ", ".join(f"{k}={v!r}" for k, v in kwargs.items())))
