@@ -10,8 +10,9 @@ Rows, in execution order, named by module path (``layer1.0.conv1``):
   ``#3`` (its parameters count at its first call); modules with parameters that the forward
   pass never called are listed with ``not called``;
 * an operator called directly in a container's ``forward`` (a functional ``F.conv2d``, an
-  attention ``q @ k``) gets a leaf row of its own, ``attn.bmm``, when the convention counts
-  it or cannot count it; operators that cost nothing under the convention (a residual
+  attention ``q @ k``) gets a leaf row of its own, named after the function called
+  (``attn.matmul``; its type is the aten operator, ``aten.bmm``), when the convention
+  counts it or cannot count it; operators that cost nothing under the convention (a residual
   ``add``, ``torch.cat``) are folded into their container;
 * a container's own parameters (a class token, a layer scale) are leaf rows named after
   the parameter.
@@ -113,8 +114,9 @@ def analyze_trace(trace: Trace, convention: str | Convention, subject: Subject) 
                 if n == 0:
                     continue
                 op = trace.ops[i]
-                seen[op.op] += 1
-                name = f"{prefix}{op.op}" + (f"#{seen[op.op]}" if seen[op.op] > 1 else "")
+                called = (op.via or op.op).strip("_")  # what the forward wrote: matmul, conv2d, add
+                seen[called] += 1
+                name = f"{prefix}{called}" + (f"#{seen[called]}" if seen[called] > 1 else "")
                 detail = _join("functional", _uncounted_text(Counter([op.op])) if n is None else "")
                 rows.append(Row(name, inner, True, f"aten.{op.op}", "functional", _first_in(op), _first_out(op),
                                 None, None, 0, 0, n or 0, None, detail, not op.live))

@@ -114,10 +114,11 @@ def refuse_spec_options(text: str, **given: Any) -> None:
             )
 
 
-def python_input(input_text: str | None, resolution: int | None) -> tuple[tuple[int, ...] | None, int | None]:
+def python_input(text: str, input_text: str | None) -> tuple[int, ...] | None:
+    """``--input`` of a Python model, errors naming the model."""
     from ..pymodels import parse_input
 
-    return (parse_input(input_text) if input_text else None), resolution
+    return parse_input(input_text, f"{shorten(text, 80)}: --input") if input_text is not None else None
 
 
 def analyse_any(text: str, convention: str, engine: str | None = None, input_text: str | None = None) -> Any:
@@ -137,7 +138,8 @@ def analyse_any(text: str, convention: str, engine: str | None = None, input_tex
         if engine == "meta":
             raise UsageError(f"{shorten(text, 80)} is a Python model: --engine applies to YAML specs")
         shape_text = settings.get("input", input_text)
-        shape = parse_input(str(shape_text), f"{shorten(text, 80)}: input") if shape_text is not None else None
+        where = f"{shorten(text, 80)}: " + ("@input" if "input" in settings else "--input")
+        shape = parse_input(str(shape_text), where) if shape_text is not None else None
         resolution = settings.get("resolution")
         if resolution is not None and (not isinstance(resolution, int) or isinstance(resolution, bool)):
             raise UsageError(f"{shorten(text, 80)}: @resolution must be a whole number, got {resolution!r}")

@@ -63,8 +63,8 @@ def summary(spec: str, variant: str | None, width: float | None, resolution: int
                                      "--engine": engine})
         if fmt == "paper":
             raise UsageError(f"{spec} is a Python model: --format paper needs a spec with a paper layout")
-        shape, res = python_input(input_text, resolution)
-        emit(summary_document(analyse(spec, convention, input_shape=shape, resolution=res), unit, levels), fmt)
+        shape = python_input(spec, input_text)
+        emit(summary_document(analyse(spec, convention, input_shape=shape, resolution=resolution), unit, levels), fmt)
         return 0
     if input_text is not None:
         raise UsageError("--input applies to Python models; a spec's input is set by --resolution")

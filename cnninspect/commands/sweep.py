@@ -161,7 +161,7 @@ def _sweep_module(text: str, resolution: str | None, input_text: str | None, plo
         check_output_file(plot_path, force, "--plot", (".png", ".svg"))
     pm = load(parse_pyref(text))
     built = build(pm)
-    given = parse_input(input_text) if input_text else None
+    given = parse_input(input_text, f"{pm.ref.shown}: --input") if input_text is not None else None
     scale = UNITS[unit]
     conv = get_convention(convention)
     rows = []
