@@ -8,8 +8,9 @@ dtype and strides, so for the operators a CNN spends its time in, :data:`SHORTCU
 result directly with ``torch.empty``/``torch.empty_strided`` (C++ factories, no Python meta
 kernel).
 
-A shortcut handles only the plain case: meta tensors, floating dtypes, contiguous inputs and
-arguments it fully understands. Anything else returns ``NotImplemented`` and the operator's
+A shortcut handles only the plain case: meta tensors, floating dtypes, layouts whose result
+strides it computes as PyTorch does (elementwise results follow PyTorch's layout rule, ported
+in :func:`elementwise_strides`) and arguments it fully understands. Anything else returns ``NotImplemented`` and the operator's
 own meta kernel runs, so an unusual call costs time, never correctness, and errors (a channel
 mismatch, a kernel larger than its input) are raised by PyTorch itself with its own message.
 ``tests/test_meta_shapes.py`` checks every shortcut against PyTorch's meta kernel (shape, dtype
@@ -41,8 +42,8 @@ def _plain(t: Any) -> bool:
 
 
 def _operand(t: Any) -> bool:
-    """A floating-point meta tensor of any layout (matrix products always return a
-    contiguous result, whatever their operands' strides)."""
+    """A floating-point meta tensor of any layout (matrix products, convolutions and layer
+    norm return a contiguous result on the meta device, whatever their inputs' strides)."""
     return isinstance(t, torch.Tensor) and t.device.type == "meta" and t.dtype.is_floating_point
 
 
@@ -68,37 +69,130 @@ def broadcast(*shapes: Sequence[int]) -> tuple[int, ...] | None:
     return tuple(out)
 
 
+def _dense(shape: Sequence[int], strides: Sequence[int]) -> bool:
+    """Non-overlapping and dense: the elements fill one block of memory in some dimension order."""
+    expected = 1
+    for size, stride in sorted(((sz, st) for sz, st in zip(shape, strides) if sz != 1), key=lambda d: d[1]):
+        if stride != expected:
+            return False
+        expected *= size
+    return True
+
+
+def _contiguous(shape: Sequence[int], strides: Sequence[int], order: Sequence[int]) -> bool:
+    """Contiguous when the dimensions are laid out innermost-first in ``order``."""
+    expected = 1
+    for d in order:
+        if shape[d] != 1:
+            if strides[d] != expected:
+                return False
+            expected *= shape[d]
+    return True
+
+
+def elementwise_strides(shape: Sequence[int], operands: Sequence[Sequence[int]]) -> tuple[int, ...]:
+    """The strides PyTorch gives an elementwise result of ``shape`` computed from operands with
+    these (broadcast, 0 where broadcast) strides: a port of
+    ``torch._prims_common.compute_elementwise_output_strides``, which imports sympy."""
+    n = len(shape)
+    if n == 0:
+        return ()
+    if n == 1:
+        return (1,)
+    if len(operands) == 1 and _dense(shape, operands[0]):
+        return tuple(operands[0])
+    contiguous = all(_contiguous(shape, st, range(n - 1, -1, -1)) for st in operands)
+    channels_last_order = {4: (1, 3, 2, 0), 5: (1, 4, 3, 2, 0)}.get(n)
+    channels_last = channels_last_order is not None and all(_contiguous(shape, st, channels_last_order) for st in operands)
+    if contiguous and not channels_last:
+        perm = list(range(n))
+    elif channels_last and not contiguous:
+        perm = [0, *range(2, n), 1]
+    else:
+
+        def ge(a: int, b: int) -> bool:
+            return True if b == 0 else False if a == 0 else (a >= b or a % b == 0)
+
+        def should_swap(a: int, b: int) -> int:
+            for st in operands:
+                sa, sb = st[a], st[b]
+                if sa == 0 or sb == 0:
+                    continue
+                if sa == sb:
+                    if ge(shape[b], shape[a]):
+                        continue
+                    return 1
+                if ge(sb, sa):
+                    return -1
+                if ge(sa, sb):
+                    return 1
+            return 0
+
+        perm = list(reversed(range(n)))
+        for i in range(1, n):
+            dim1 = i
+            for dim0 in reversed(range(i)):
+                c = should_swap(perm[dim0], perm[dim1])
+                if c > 0:
+                    perm[dim0], perm[dim1] = perm[dim1], perm[dim0]
+                    dim1 = dim0
+                elif c < 0:
+                    break
+        perm.reverse()
+    physical = [shape[p] for p in perm]
+    strides = [0] * n
+    acc = 1
+    for i in range(n - 1, -1, -1):
+        strides[i] = acc
+        acc *= max(physical[i], 1)
+    out = [0] * n
+    for i, p in enumerate(perm):
+        out[p] = strides[i]
+    return tuple(out)
+
+
+def _expanded(t: torch.Tensor, shape: Sequence[int]) -> list[int]:
+    """``t``'s strides once broadcast to ``shape`` (0 along broadcast dimensions)."""
+    off = len(shape) - t.dim()
+    out = [0] * len(shape)
+    for i in range(t.dim()):
+        if not (t.shape[i] == 1 and shape[off + i] != 1):
+            out[off + i] = t.stride(i)
+    return out
+
+
 def unary(x: Any, *args: Any, **kwargs: Any) -> Any:
-    """Elementwise on one tensor (activations, ``mul.Scalar``, softmax): same shape and dtype."""
-    if not _plain(x) or any(isinstance(a, torch.Tensor) for a in (*args, *kwargs.values())):
+    """Elementwise on one tensor (activations, ``mul.Scalar``): same shape, dtype and layout."""
+    if not _operand(x) or any(isinstance(a, torch.Tensor) for a in (*args, *kwargs.values())):
+        return NotImplemented
+    if not _dense(x.shape, x.stride()):
+        return NotImplemented
+    return torch.empty_strided(x.shape, x.stride(), dtype=x.dtype, device=META)
+
+
+def _softmax(x: Any, dim: int, half_to_float: bool) -> Any:
+    if half_to_float or not _plain(x):
         return NotImplemented
     return _like(x)
 
 
-def _softmax(x: Any, dim: int, half_to_float: bool) -> Any:
-    return NotImplemented if half_to_float else unary(x)
-
-
-def _shape_of(t: Any) -> tuple[int, ...] | None:
-    if isinstance(t, (int, float, bool)):
-        return ()
-    if _plain(t):
-        return tuple(t.shape)
-    return None
-
-
 def binary(a: Any, b: Any, *args: Any, **kwargs: Any) -> Any:
-    """Elementwise on two operands with broadcasting, both contiguous meta tensors of one
-    floating dtype (or a Python number)."""
-    sa, sb = _shape_of(a), _shape_of(b)
-    if sa is None or sb is None or not isinstance(a, torch.Tensor):
+    """Elementwise on two operands with broadcasting: meta tensors of one floating dtype or a
+    Python number; the result's layout follows PyTorch's rule for elementwise outputs."""
+    if not _operand(a) or any(isinstance(x, torch.Tensor) for x in (*args, *kwargs.values())):
         return NotImplemented
-    if isinstance(b, torch.Tensor) and b.dtype != a.dtype:
+    tensors = [a]
+    if isinstance(b, torch.Tensor):
+        if not _operand(b) or b.dtype != a.dtype:
+            return NotImplemented
+        tensors.append(b)
+    elif not isinstance(b, (int, float)) or isinstance(b, bool):
         return NotImplemented
-    if any(isinstance(x, torch.Tensor) for x in (*args, *kwargs.values())):
+    shape = broadcast(*(t.shape for t in tensors))
+    if shape is None:
         return NotImplemented
-    shape = broadcast(sa, sb)
-    return NotImplemented if shape is None else _new(shape, a.dtype)
+    strides = elementwise_strides(shape, [_expanded(t, shape) for t in tensors])
+    return torch.empty_strided(shape, strides, dtype=a.dtype, device=META)
 
 
 def inplace(self: Any, *args: Any, **kwargs: Any) -> Any:
@@ -129,7 +223,7 @@ def _ints(v: Any, n: int) -> list[int] | None:
 
 def convolution(x: Any, w: Any, bias: Any, stride: Any, padding: Any, dilation: Any, transposed: bool,
                 output_padding: Any, groups: int) -> Any:
-    if not (_plain(x) and _plain(w) and x.dtype == w.dtype and x.dim() == w.dim() >= 3):
+    if not (_operand(x) and _operand(w) and x.dtype == w.dtype and x.dim() == w.dim() >= 3):
         return NotImplemented
     n = x.dim() - 2
     st, pad, dil, opad = _ints(stride, n), _ints(padding, n), _ints(dilation, n), _ints(output_padding, n)
@@ -150,7 +244,7 @@ def convolution(x: Any, w: Any, bias: Any, stride: Any, padding: Any, dilation: 
         out = [(s + 2 * p - d * (k - 1) - 1) // t + 1 for s, k, t, p, d in zip(x.shape[2:], kernel, st, pad, dil)]
         if any(s + 2 * p < d * (k - 1) + 1 for s, k, p, d in zip(x.shape[2:], kernel, pad, dil)):
             return NotImplemented
-    if bias is not None and not (_plain(bias) and tuple(bias.shape) == (cout,)):
+    if bias is not None and not (_operand(bias) and tuple(bias.shape) == (cout,)):
         return NotImplemented
     if min(out) < 1:
         return NotImplemented
@@ -193,7 +287,7 @@ def batch_norm(x: Any, weight: Any, bias: Any, running_mean: Any, running_var: A
 
 
 def layer_norm(x: Any, normalized_shape: Any, weight: Any, bias: Any, eps: float) -> Any:
-    if not _norm_args_ok(x, weight, bias) or not isinstance(normalized_shape, (list, tuple)):
+    if not (_operand(x) and _norm_args_ok(_like(x), weight, bias)) or not isinstance(normalized_shape, (list, tuple)):
         return NotImplemented
     k = len(normalized_shape)
     if k == 0 or k > x.dim() or tuple(x.shape[x.dim() - k:]) != tuple(normalized_shape):

@@ -29,6 +29,10 @@ w = m(8)
 # (operator, args, kwargs): every shortcut on plain and edge-case arguments
 CASES = [
     (aten.relu.default, (x4,), {}),
+    (aten.relu.default, (cl,), {}),
+    (aten.add.Tensor, (cl, x4), {}),
+    (aten.add.Tensor, (x4, cl), {}),
+    (aten.convolution.default, (cl, m(4, 8, 3, 3), None, [1, 1], [0, 0], [1, 1], False, [0, 0], 1), {}),
     (aten.gelu.default, (x4,), {"approximate": "tanh"}),
     (aten.hardtanh.default, (x4, 0.0, 6.0), {}),
     (aten.clamp.default, (x4, -1.0, None), {}),
@@ -83,7 +87,7 @@ CASES = [
 
 # arguments the shortcuts must leave to PyTorch (which raises, or needs more care)
 DECLINED = [
-    (aten.relu.default, (cl,), {}),  # channels-last: strides are the meta kernel's business
+    (aten.relu.default, (m(2, 8, 9, 22)[..., ::2],), {}),  # not dense: the meta kernel's business
     (aten.add.Tensor, (x4, m(7)), {}),  # does not broadcast
     (aten.add.Tensor, (x4, m(2, 8, 9, 11, dtype=torch.float16)), {}),  # type promotion
     (aten.convolution.default, (x4, m(16, 3, 3, 3), None, [1, 1], [0, 0], [1, 1], False, [0, 0], 1), {}),
@@ -149,3 +153,40 @@ def test_every_convention_has_operator_rules_for_every_category():
         assert set(table.by_category) == set(CATEGORIES), table.convention
         assert set(table.by_op) <= set(ATEN_OPS), table.convention
     assert set(a.category for a in ATEN_OPS.values()) == set(CATEGORIES)
+
+
+def _layouts():
+    """A tensor of shape 2x3x4x5 in every dimension order, plus expanded and sliced views."""
+    import itertools
+
+    out = []
+    for order in itertools.permutations(range(4)):
+        base = m(*[(2, 3, 4, 5)[d] for d in order])
+        out.append(base.permute(*[order.index(d) for d in range(4)]))
+    out.append(m(1, 3, 1, 5).expand(2, 3, 4, 5))
+    out.append(m(2, 3, 4, 10)[..., ::2])
+    return out
+
+
+LAYOUTS = _layouts()
+
+
+@pytest.mark.parametrize("i", range(len(LAYOUTS)))
+def test_elementwise_layouts_follow_pytorch(i):
+    """Every pair of layouts through add (and each alone through relu and layer norm): the
+    shortcut's result has the meta kernel's strides, or it declines."""
+    a = LAYOUTS[i]
+    for b in [*LAYOUTS, m(3, 1, 5), m(5), 2.0]:
+        ours = shortcut_for(aten.add.Tensor)(a, b)
+        if ours is NotImplemented:
+            continue
+        theirs = aten.add.Tensor(a, b)
+        assert (ours.shape, ours.stride()) == (theirs.shape, theirs.stride()), (a.stride(), getattr(b, "shape", b))
+    for op, args in ((aten.relu.default, (a,)), (aten.native_layer_norm.default, (a, [5], None, None, 1e-5)),
+                     (aten.convolution.default, (a, m(4, 3, 3, 3), None, [1, 1], [1, 1], [1, 1], False, [0, 0], 1))):
+        ours = shortcut_for(op)(*args)
+        if ours is NotImplemented:
+            continue
+        theirs = op(*args)
+        ours, theirs = (ours if isinstance(ours, tuple) else (ours,)), (theirs if isinstance(theirs, tuple) else (theirs,))
+        assert [(o.shape, o.stride()) for o in ours] == [(t.shape, t.stride()) for t in theirs], op
