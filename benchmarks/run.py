@@ -341,7 +341,8 @@ NOTES = """
    with PyTorch's layout rule ported, `cat`, in-place initialisers), each checked against
    PyTorch's meta kernel in `tests/test_meta_shapes.py`; any other operator goes to PyTorch's
    own meta kernel (correct, only slower). Building the model on the meta device runs under the
-   same mode, so weight initialisation costs nothing either.
+   same mode, so weight initialisation costs nothing either. The spec's `--engine meta` now
+   runs under the same shortcuts (its table row above).
 6. **What is left** (table "The module path, phase by phase"): `import torch` is most of the
    wall time; running the user's file, building on the meta device, capturing the forward pass
    and counting take a few hundredths to a few tenths of a second each, and peak RSS stays

@@ -193,9 +193,9 @@ register_aten("scalar", "_local_scalar_dense", "item", "_assert_async", "_assert
 
 
 def conv_macs(c: OpCall) -> int:
-    """Output elements x (input channels per group) x kernel area; for a transposed convolution
-    input elements x (output channels per group) x kernel area: ``numel x prod(weight.shape[1:])``
-    either way (fvcore's ``conv_flop_count``)."""
+    """Output elements x input channels per group x kernel area (transposed: input elements x
+    output channels per group x kernel area). Either way ``numel x prod(weight.shape[1:])``,
+    fvcore's ``conv_flop_count``; the bias is not counted."""
     x, w = c.tensor(0), c.tensor(1)
     transposed = bool(c.arg(6, "transposed", False))
     return (x.numel if transposed else c.out().numel) * math.prod(w.shape[1:])
@@ -215,8 +215,8 @@ def operands(c: OpCall) -> tuple[TensorMeta, TensorMeta]:
 
 
 def matmul_macs(c: OpCall) -> int:
-    """``(..., n, k) @ (..., k, m)``: batch x n x k x m (vectors count as n or m = 1); for
-    ``addbmm`` the batch is summed over, which costs the same."""
+    """batch x n x k x m for (n x k) @ (k x m). Vectors count as n or m = 1; ``addbmm`` sums
+    over the batch, which costs the same; a bias (``addmm``) is not counted."""
     a, b = operands(c)
     k = a.shape[-1]
     m = b.shape[-1] if len(b.shape) > 1 else 1
@@ -224,8 +224,8 @@ def matmul_macs(c: OpCall) -> int:
 
 
 def distance_macs(c: OpCall) -> int:
-    """Pairwise distances between ``(..., P, M)`` and ``(..., R, M)``: one multiply-add per
-    coordinate pair, batch x P x R x M (an RBF unit per prototype)."""
+    """batch x P x R x M for the distances between P and R points of M coordinates (one
+    multiply-add per coordinate of each pair: an RBF unit per prototype)."""
     a, b = operands(c)
     return a.numel * b.shape[-2]
 
@@ -243,8 +243,29 @@ def _weight_use(macs: Callable[[OpCall], int]) -> AtenRule:
             return macs(c)
         return None
 
-    rule.__doc__ = macs.__doc__
+    rule.__doc__ = (f"{_first_sentence(macs.__doc__).rstrip('.')}, when one operand is a weight (constant); "
+                    "uncounted when both depend on the input (attention scores).")
     return rule
+
+
+def rules_overview() -> list[tuple[str, str, str]]:
+    """(convention, what it applies to, rule) for every entry that counts something or cannot
+    count: what ``cnninspect conventions --operators`` prints; everything else is not counted."""
+    out: list[tuple[str, str, str]] = []
+    for name, table in ATEN_TABLES.items():
+        for category, rule in table.by_category.items():
+            if rule is not None:
+                out.append((name, f"{category} operators", describe(rule)))
+        for op, rule in table.by_op.items():
+            out.append((name, f"aten.{op}", describe(rule)))
+        out.append((name, "operators not registered", describe(table.default)))
+        module_rule = MODULE_RULES.get(name)
+        if module_rule is not None:
+            out.append((name, "leaf modules", describe(module_rule)))
+        if not table.counts_dead_code:
+            out.append((name, "operators whose results never reach the output", "not counted (fvcore traces the "
+                        "model, and tracing drops them: auxiliary heads kept as module state)"))
+    return out
 
 
 def is_weight_layer(c: OpCall) -> bool:
@@ -263,12 +284,25 @@ def _has(c: OpCall, i: int, name: str) -> bool:
     return isinstance(c.arg(i, name), TensorMeta)
 
 
+def _first_sentence(doc: str | None) -> str:
+    text = " ".join((doc or "").split())
+    return text.split(". ")[0].rstrip(".") + "." if text else ""
+
+
+def describe(rule: Callable[..., Any] | None) -> str:
+    """One line saying what a table entry counts (``cnninspect conventions --operators``)."""
+    if rule is None:
+        return "not counted"
+    return (_first_sentence(rule.__doc__) or rule.__name__).replace("``", "")
+
+
 def fvcore_batch_norm(training: bool | None) -> AtenRule:
     """fvcore's ``batchnorm_flop_jit``: in eval mode input elements x (2 with a learned scale
     and shift, else 1); in training mode x (5 with, 4 without). ``training=None`` reads the
     flag from the call (argument 5, or 3 for the ``no_stats`` overload)."""
 
     def rule(c: OpCall) -> int:
+        """Input elements x 2 in eval mode (x 1 without scale and shift); x 5 in training (x 4)."""
         train = training
         if train is None:
             train = bool(c.arg(3 if c.overload == "no_stats" else 5, "training", False))
@@ -282,50 +316,49 @@ def fvcore_norm(weight_index: int) -> AtenRule:
     """fvcore's ``norm_flop_counter``: input elements x (5 with a learned scale, else 4)."""
 
     def rule(c: OpCall) -> int:
+        """Input elements x 5 with a learned scale (x 4 without), fvcore's norm_flop_counter."""
         return c.tensor(0).numel * (5 if _has(c, weight_index, "weight") else 4)
 
     return rule
-
-
-def _input_elements(c: OpCall) -> int:
-    return c.tensor(0).numel
 
 
 def _output_elements(scale: int) -> AtenRule:
     def rule(c: OpCall) -> int:
         return scale * c.out().numel
 
+    rule.__doc__ = f"{scale} per output element (fvcore's elementwise_flop_counter)."
     return rule
 
 
 def fvcore_mean(c: OpCall) -> int:
-    """fvcore counts ``adaptive_avg_pool2d`` as one per input element; PyTorch computes a 1x1
-    adaptive pool with ``mean``, so ``mean`` counts only when called from that function (a
-    ``mean`` of its own is an operator fvcore does not count)."""
+    """Input elements when it computes ``adaptive_avg_pool2d``; 0 as a mean of its own.
+    fvcore counts ``adaptive_avg_pool2d`` as one per input element and PyTorch computes a 1x1
+    adaptive pool with ``mean``; fvcore does not count ``x.mean()``."""
     return c.tensor(0).numel if c.via == "adaptive_avg_pool2d" else 0
 
 
 def fvcore_adaptive_pool(c: OpCall) -> int:
-    """``adaptive_avg_pool2d``: one per input element (fvcore has no handle for 1-d/3-d)."""
+    """Input elements for ``adaptive_avg_pool2d`` (0 when the 1-d or 3-d pool uses it: fvcore
+    has no handle for those)."""
     return c.tensor(0).numel if c.via in (None, "adaptive_avg_pool2d") else 0
 
 
 def fvcore_matmul(c: OpCall) -> int | None:
-    """``mm``/``addmm``/``bmm`` as fvcore's ``matmul``/``linear``/``addmm``/``bmm`` handles count
-    them; inside ``scaled_dot_product_attention`` fvcore counts nothing (it has no handle for
-    that operator), so the call is uncounted."""
+    """batch x n x k x m, as fvcore's matmul, linear, addmm and bmm handles count them;
+    uncounted inside ``scaled_dot_product_attention``, which fvcore has no handle for."""
     if c.via == "scaled_dot_product_attention":
         return None
     return matmul_macs(c)
 
 
 def _uncounted(c: OpCall) -> None:
+    """Uncounted (listed by name and call count)."""
     return None
 
 
 def _covered_by_module(c: OpCall) -> int | None:
-    """Inside a leaf module the module rule counts; called from a container's ``forward``
-    (functional work), the module rule cannot see it: uncounted."""
+    """Counted by the module rule inside a leaf module; uncounted when called in a container's
+    forward (functional work, which torchinfo cannot see)."""
     return 0 if c.in_leaf else None
 
 
@@ -427,6 +460,8 @@ ModuleRule = Callable[[LeafCall], int]
 
 
 def _torchinfo_module(call: LeafCall) -> int:
+    """Per leaf module call: (weight + bias) x output positions for Conv* classes, weight +
+    bias once for other classes (torchinfo 1.8's calculate_macs)."""
     from .conventions import OpFacts, torchinfo_macs
 
     return torchinfo_macs(OpFacts("module", {}, call.in_shape, call.out_shape, call.params, call.torch_class))

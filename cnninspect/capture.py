@@ -274,11 +274,18 @@ class _FunctionMode(TorchFunctionMode):
 
 
 @contextlib.contextmanager
+def meta_shortcuts() -> Iterator[None]:
+    """Run with the meta-device shape shortcuts and record nothing: operators on meta tensors
+    skip PyTorch's Python meta kernels where :mod:`cnninspect.meta_shapes` can answer."""
+    with _DispatchMode(_Recorder(nn.Module(), shortcuts=True)):
+        yield
+
+
+@contextlib.contextmanager
 def construction_mode() -> Iterator[None]:
     """Build a model on the meta device with the shape shortcuts (weight initialisation on
     meta tensors would otherwise import ``torch._dynamo``)."""
-    rec = _Recorder(nn.Module(), shortcuts=True)
-    with torch.device("meta"), _DispatchMode(rec):
+    with torch.device("meta"), meta_shortcuts():
         yield
 
 

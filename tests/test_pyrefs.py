@@ -197,3 +197,15 @@ def test_help_and_import_stay_torch_free():
     code = "import sys, cnninspect\nr = cnninspect.summary('lenet5')\nassert 'torch' not in sys.modules\n"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_the_readme_python_api_example_runs_as_shown(capsys):
+    """The README's example of cnninspect.summary runs and prints the numbers it shows."""
+    import re
+
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Any PyTorch model", 1)[1].split("\n## ", 1)[0]
+    code = re.findall(r"```python\n(.*?)```", section, re.S)[0]
+    shown = re.search(r"# (\d+) (\d+)\n", code)
+    exec(compile(code, "README.md", "exec"), {})
+    assert f"{shown.group(1)} {shown.group(2)}\n" in capsys.readouterr().out

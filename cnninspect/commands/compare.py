@@ -114,8 +114,8 @@ def compare(models: tuple[str, ...], stages: bool, layers: bool, fmt: str, conve
             meta.append(("uncounted", f"{text}: {uncounted_text(rep)}"))
     if layers:
         counts = {m: sum(p.mark == m for p in pairs) for m in ("same", "differs", "only A", "only B")}
-        meta.append(("layers", f"A = {models[0]}, B = {models[1]}; aligned by type and shapes in execution "
-                               f"order: {', '.join(f'{v} {k}' for k, v in counts.items())}"))
+        meta.append(("layers", f"A = {models[0]}, B = {models[1]}; aligned in execution order by type and shapes "
+                               f"(then type, then parameters): {', '.join(f'{v} {k}' for k, v in counts.items())}"))
     data = {
         "schema": "cnninspect.compare/1",
         "convention": conv.as_json(unit),
