@@ -161,7 +161,9 @@ class _Recorder:
             if not isinstance(r, torch.Tensor):
                 metas.append(None)
                 continue
-            alias = (i < len(fi.aliases) and fi.aliases[i]) or fi.name in _UNDECLARED_ALIASES
+            # a list result (split, unbind) has one schema entry for all its tensors
+            declared = fi.aliases[min(i, len(fi.aliases) - 1)] if fi.aliases else False
+            alias = declared or fi.name in _UNDECLARED_ALIASES
             storage = first_storage[0] if alias and first_storage else None
             target = kwargs.get("out")
             if alias and isinstance(target, torch.Tensor):  # an out= variant writes into `out`

@@ -84,7 +84,7 @@ def analyze_trace(trace: Trace, convention: str | Convention, subject: Subject) 
             every = {n: (trace.params[k].numel, trace.params[k].trainable) for n, k in c.own_params}
             macs += module_rule(LeafCall(c.torch_class, every, c.in_shape, c.out_shape))
         missing = Counter(trace.ops[i].op for i in ops if counts[i] is None)
-        detail = _join(c.detail, *(["call %d" % c.repeat] if c.repeat > 1 else []), *shared, _uncounted_text(missing))
+        detail = _join(c.detail, *([f"call {c.repeat}"] if c.repeat > 1 else []), *shared, _uncounted_text(missing))
         rows[at] = Row(c.path, depth, True, c.torch_class, "module", c.in_shape, c.out_shape, c.kernel, c.stride,
                        p, t, macs, None, detail)
         return p, t, macs

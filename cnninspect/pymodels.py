@@ -38,8 +38,6 @@ from .errors import CnnInspectError, UsageError, did_you_mean, shorten
 from .limits import MAX_TENSOR_ELEMENTS
 
 if TYPE_CHECKING:
-    from torch import nn
-
     from .analysis import Report
     from .trace import Trace
 
@@ -219,7 +217,8 @@ def _a(word: str) -> str:
 
 
 def _run_file(ref: PyRef) -> Any:
-    """Execute the user's Python file as a module (its directory first on ``sys.path``)."""
+    """Execute the user's Python file as a module (its directory first on ``sys.path``, so
+    its own imports work), afresh on every call: an edited file is read again."""
     path = Path(os.path.expanduser(ref.base))
     if not path.is_file():
         what = "is a directory" if path.is_dir() else "no such file"
@@ -227,8 +226,6 @@ def _run_file(ref: PyRef) -> Any:
     resolved = path.resolve()
     digest = hashlib.sha1(str(resolved).encode()).hexdigest()[:12]
     modname = f"cnninspect_user_{path.stem if path.stem.isidentifier() else 'model'}_{digest}"
-    if modname in sys.modules:
-        return sys.modules[modname]
     spec = importlib.util.spec_from_file_location(modname, resolved)
     if spec is None or spec.loader is None:
         raise UsageError(f"{ref.shown}: {path} cannot be loaded as Python")
@@ -241,11 +238,11 @@ def _run_file(ref: PyRef) -> Any:
     try:
         spec.loader.exec_module(module)
     except SyntaxError as exc:
-        del sys.modules[modname]
+        sys.modules.pop(modname, None)
         line = f":{exc.lineno}" if exc.lineno else ""
         raise UsageError(f"{ref.shown}: syntax error in {path}{line}: {exc.msg}") from None
     except (Exception, SystemExit) as exc:
-        del sys.modules[modname]
+        sys.modules.pop(modname, None)
         raise UsageError(f"{ref.shown}: running {path} raised {_describe(exc)}") from exc
     return module
 
