@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -39,6 +40,7 @@ from .trace import CallRecord, ParamInfo, Trace, Unit, per_sample
 
 # operators that return a tensor sharing their input's storage without saying so in their schema
 _UNDECLARED_ALIASES = frozenset({"_unsafe_view", "_reshape_alias", "lift_fresh"})
+SDPA = "scaled_dot_product_attention"
 
 
 class CaptureBug(RuntimeError):
@@ -93,6 +95,7 @@ class _Recorder:
         self.op_owner: list[int] = []
         self.op_nodes: list[tuple[tuple[int, ...], tuple[int, ...]]] = []
         self.via: str | None = None
+        self.attention_pending = False
         self.recording = False
         self.dtypes: dict[torch.dtype, str] = {}
         self.names: dict[int, str] = {}
@@ -173,11 +176,28 @@ class _Recorder:
             metas.append(self.meta(r, nid))
         owner = self.stack[-1] if self.stack else 0
         in_leaf = bool(self.stack) and self.calls[owner]["is_leaf"]
-        self.ops.append(OpCall(fi.name, fi.overload, margs, mkwargs, tuple(metas), self.via, fi.inplace, in_leaf))
+        via = self.via
+        if fi.name == "bmm" and self.attention_pending:
+            via, self.attention_pending = SDPA, False
+        elif fi.name == "_safe_softmax" and via != SDPA:
+            self._inside_attention()
+        self.ops.append(OpCall(fi.name, fi.overload, margs, mkwargs, tuple(metas), via, fi.inplace, in_leaf))
         self.op_owner.append(owner)
         self.op_nodes.append((tuple(inputs), tuple(outputs)))
         if self.stack:
             self.calls[owner]["items"].append(("op", len(self.ops) - 1))
+
+    def _inside_attention(self) -> None:
+        """``scaled_dot_product_attention`` called inside another torch function (as
+        ``F.multi_head_attention_forward`` does) is invisible to the function mode, and on the
+        meta device PyTorch runs its math path: scores ``bmm``, ``_safe_softmax`` (which only
+        that path uses), weighted-sum ``bmm``. Mark both products as the attention's, so rules
+        that count the function as a whole (fvcore's) see them as such."""
+        for i in range(len(self.ops) - 1, max(len(self.ops) - 16, -1), -1):
+            if self.ops[i].op == "bmm":
+                self.ops[i] = replace(self.ops[i], via=SDPA)
+                break
+        self.attention_pending = True
 
     # -- module calls ------------------------------------------------------------------------
 
@@ -491,8 +511,6 @@ def _finish(rec: _Recorder, module: nn.Module, input_node: int, input_shape: tup
 
 
 def _dead(op: OpCall) -> OpCall:
-    from dataclasses import replace
-
     return replace(op, live=False)
 
 

@@ -24,8 +24,9 @@ MODELS = [
     (zoo.AttentionNet, (3, 32, 32)),
     (zoo.ShapeIfNet, (3, 32, 32)),
     (zoo.ShapeIfNet, (3, 64, 64)),
+    (zoo.TorchAttention, (10, 32)),
 ]
-IDS = [f"{cls.__name__}-{shape[-1]}" for cls, shape in MODELS]
+IDS = [f"{cls.__name__}-{'x'.join(map(str, shape))}" for cls, shape in MODELS]
 
 
 def fvcore_total(model: nn.Module, shape: tuple[int, ...]) -> int:
@@ -39,8 +40,9 @@ def fvcore_total(model: nn.Module, shape: tuple[int, ...]) -> int:
 
 
 def conv_linear_macs(model: nn.Module, shape: tuple[int, ...]) -> int:
-    """Conv and linear multiply-adds from forward hooks on nn.Conv2d and nn.Linear: an
-    independent count of the paper convention (one multiply-add per weight use)."""
+    """Conv and linear multiply-adds from forward hooks on nn.Conv2d, nn.Linear and
+    nn.MultiheadAttention (whose projections are functional linear layers): an independent
+    count of the paper convention (one multiply-add per weight use)."""
     total = 0
 
     def hook(m: nn.Module, inputs: tuple[torch.Tensor, ...], out: torch.Tensor) -> None:
@@ -49,11 +51,14 @@ def conv_linear_macs(model: nn.Module, shape: tuple[int, ...]) -> int:
             total += out.numel() * (m.in_channels // m.groups) * math.prod(m.kernel_size)
         elif isinstance(m, nn.Linear):
             total += inputs[0].numel() // m.in_features * m.in_features * m.out_features
+        elif isinstance(m, nn.MultiheadAttention):  # q, k, v and output projections, all functional
+            total += 4 * inputs[0].numel() * m.embed_dim
 
     handles = [m.register_forward_hook(hook) for m in model.modules()]
     try:
-        with torch.no_grad():
-            model.eval()(torch.randn(1, *shape))
+        # with gradients on, nn.TransformerEncoderLayer takes its module-by-module path (its
+        # fused inference kernel would skip the hooks); cnninspect counts that path's work
+        model.eval()(torch.randn(1, *shape))
     finally:
         for h in handles:
             h.remove()

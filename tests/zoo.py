@@ -235,3 +235,18 @@ def not_a_model() -> int:
 
 
 instance = PlainCNN(4)
+
+
+class TorchAttention(nn.Module):
+    """PyTorch's own attention layers: nn.MultiheadAttention (attention weights returned, so
+    explicit products) and nn.TransformerEncoderLayer (scaled_dot_product_attention inside
+    F.multi_head_attention_forward)."""
+
+    def __init__(self, dim: int = 32) -> None:
+        super().__init__()
+        self.mha = nn.MultiheadAttention(dim, 4, batch_first=True)
+        self.encoder = nn.TransformerEncoderLayer(dim, 4, 2 * dim, batch_first=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y, _weights = self.mha(x, x, x)
+        return self.encoder(y)
