@@ -65,7 +65,7 @@ lap("count")
 """,
     ),
     "meta-hooks": (
-        "meta device, forward hooks only (the --engine meta of specs): PyTorch's Python meta kernels run",
+        "meta device, forward hooks only (what --engine meta did before): PyTorch's Python meta kernels run",
         """
 with torch.device("meta"):
     m = models.{model}().eval()

@@ -115,11 +115,12 @@ def module_report(module: Any, input_size: Any, convention: str, resolution: int
 
     label = name or type(module).__name__
     shape = parse_input(tuple(input_size), "input_size") if input_size is not None else None
-    shape, _source = input_for(module, label, shape, resolution)
+    shape, source = input_for(module, label, shape, resolution)
     params = list(module.parameters())
-    device = "meta" if params and all(p.device.type == "meta" for p in params) else "cpu"
-    trace = trace_module(module, shape, label, device=device)
-    settings = {"input": list(shape), "resolution": resolution, "kwargs": {}, "class": type(module).__name__}
+    built_on = "meta" if params and all(p.device.type == "meta" for p in params) else "cpu"
+    trace = trace_module(module, shape, label, built_on=built_on)
+    settings = {"input": list(shape), "resolution": resolution, "kwargs": {}, "class": type(module).__name__,
+                "input_from": source or "given"}
     subject = module_subject(trace, label, title="nn.Module passed from Python", settings=settings)
     return analyze_trace(trace, convention, subject)
 

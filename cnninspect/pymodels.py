@@ -369,8 +369,8 @@ def declared_input(module: Any) -> tuple[int, ...] | None:
 
 
 def input_for(module: Any, shown: str, input_shape: tuple[int, ...] | None, resolution: int | None) -> tuple[tuple[int, ...], str]:
-    """The per-sample input and where it came from (--input, the model's default, --resolution)."""
-    source = "given"
+    """The per-sample input, and where it came from when not given (the model's declaration)."""
+    source = ""
     shape = input_shape
     if shape is None:
         shape = declared_input(module)
@@ -379,14 +379,14 @@ def input_for(module: Any, shown: str, input_shape: tuple[int, ...] | None, reso
         raise UsageError(f"{shown}: the model declares no input size; give one with --input, e.g. --input 3x224x224")
     if resolution is not None:
         shape = with_resolution(shape, resolution, shown)
-        source += f", at resolution {resolution}"
     return shape, source
 
 
 def trace_module(module: Any, shape: tuple[int, ...], shown: str, *, rebuild: Callable[[], Any] | None = None,
-                 device: str = "meta", note: str = "") -> Trace:
-    """Capture ``module`` on the meta device, or on the CPU when it refuses it (rebuilding a
-    meta-built model with real weights first)."""
+                 built_on: str = "cpu", note: str = "") -> Trace:
+    """Capture ``module`` on the meta device, or on the CPU when it refuses it. A module
+    ``built_on`` the meta device has no weights to run on the CPU: ``rebuild`` makes one
+    with real weights."""
     from dataclasses import replace
 
     from .capture import CaptureBug, ModelFailed, capture
@@ -397,7 +397,7 @@ def trace_module(module: Any, shape: tuple[int, ...], shown: str, *, rebuild: Ca
         raise
     except ModelFailed as exc:
         meta_failure = exc.cause
-    if device == "meta":
+    if built_on == "meta":
         if rebuild is None:
             raise _refused(shown, shape, meta_failure)
         module = rebuild()
@@ -419,26 +419,21 @@ def analyse(text: str, convention: str = "paper", *, input_shape: tuple[int, ...
     """Load, build, capture and report a Python model reference."""
     from .module_analysis import analyze_trace
 
-    pm, built, trace = capture_reference(text, input_shape=input_shape, resolution=resolution)
-    return analyze_trace(trace, convention, subject_for(pm, trace, resolution))
-
-
-def capture_reference(text: str, *, input_shape: tuple[int, ...] | None = None,
-                      resolution: int | None = None) -> tuple[PyModel, Built, Trace]:
     pm = load(parse_pyref(text))
     built = build(pm)
-    shape, _source = input_for(built.module, pm.ref.shown, input_shape, resolution)
-    return pm, built, trace_built(pm, built, shape)
+    shape, source = input_for(built.module, pm.ref.shown, input_shape, resolution)
+    trace = trace_built(pm, built, shape)
+    return analyze_trace(trace, convention, subject_for(pm, trace, resolution, source))
 
 
 def trace_built(pm: PyModel, built: Built, shape: tuple[int, ...]) -> Trace:
     rebuild = (lambda: _construct_cpu(pm)) if pm.factory is not None else None
-    return trace_module(built.module, shape, pm.ref.shown, rebuild=rebuild, device=built.device, note=built.note)
+    return trace_module(built.module, shape, pm.ref.shown, rebuild=rebuild, built_on=built.device, note=built.note)
 
 
-def subject_for(pm: PyModel, trace: Trace, resolution: int | None = None) -> Any:
+def subject_for(pm: PyModel, trace: Trace, resolution: int | None = None, source: str = "") -> Any:
     from .module_analysis import module_subject
 
     settings = {"input": list(trace.input_shape), "resolution": resolution, "kwargs": dict(pm.ref.kwargs),
-                "class": trace.calls[0].torch_class}
+                "class": trace.calls[0].torch_class, "input_from": source or "given"}
     return module_subject(trace, pm.ref.text, title=pm.title, reference=pm.ref.text, settings=settings)

@@ -167,9 +167,9 @@ def _sweep_module(text: str, resolution: str | None, input_text: str | None, plo
     rows = []
     notes: list[str] = []
     for res in resolutions:
-        shape, _ = input_for(built.module, pm.ref.shown, given, res)
+        shape, source = input_for(built.module, pm.ref.shown, given, res)
         trace = trace_built(pm, built, shape)
-        rep = analyze_trace(trace, conv, subject_for(pm, trace, res))
+        rep = analyze_trace(trace, conv, subject_for(pm, trace, res, source))
         t = rep.totals
         rows.append({"resolution": res, "input": list(shape), "params": t.params, "trainable_params": t.trainable_params,
                      "mult_adds": t.mult_adds * scale, "peak_activation_bytes": t.peak_activation_bytes,

@@ -52,7 +52,9 @@ def module_meta(subject: Subject) -> list[tuple[str, str]]:
     if kwargs:
         meta.append(("arguments", ", ".join(f"{k}={v!r}" for k, v in kwargs.items())))
     res = s.get("resolution")
-    meta.append(("input", f"{fmt_shape(subject.input_shape)} (batch 1" + (f", resolution {res})" if res else ")")))
+    notes = ["batch 1"] + ([f"resolution {res}"] if res else []) + (
+        [str(s["input_from"])] if s.get("input_from") not in (None, "given") else [])
+    meta.append(("input", f"{fmt_shape(subject.input_shape)} ({', '.join(notes)})"))
     return meta
 
 
