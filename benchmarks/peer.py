@@ -3,10 +3,11 @@
     python benchmarks/peer.py fvcore efficientnet:b7
     python benchmarks/peer.py torchinfo resnet:50
     python benchmarks/peer.py ptflops mobilenet_v1
+    python benchmarks/peer.py fvcore benchmarks/models.py:resnet50 3x224x224
 
 Prints one JSON line: {"tool", "model", "count", "unit"}. The module is the very one
-``cnninspect`` analyses (``cnninspect.build.build_module``), with real float32 weights,
-because every peer runs a real forward pass.
+``cnninspect`` analyses (``cnninspect.build.build_module`` for a spec, the function or class
+of a Python reference), with real float32 weights, because every peer runs a real forward pass.
 """
 
 from __future__ import annotations
@@ -17,17 +18,26 @@ import sys
 import warnings
 
 
-def main(tool: str, target: str) -> None:
+def main(tool: str, target: str, input_text: str | None = None) -> None:
     import torch
 
-    from cnninspect.build import build_module
-    from cnninspect.catalog import parse_target
-    from cnninspect.resolve import resolve
+    from cnninspect.pymodels import is_python_ref
 
-    t = parse_target(target)
-    model = resolve(t.spec, t.variant)
-    module = build_module(model)
-    shape = (1,) + tuple(model.input_shape)
+    if is_python_ref(target):
+        from cnninspect.pymodels import load, parse_input, parse_pyref
+
+        module = load(parse_pyref(target)).factory().eval()  # type: ignore[misc]
+        per_sample = parse_input(input_text or "3x224x224")
+    else:
+        from cnninspect.build import build_module
+        from cnninspect.catalog import parse_target
+        from cnninspect.resolve import resolve
+
+        t = parse_target(target)
+        model = resolve(t.spec, t.variant)
+        module = build_module(model)
+        per_sample = tuple(model.input_shape)
+    shape = (1,) + tuple(per_sample)
     warnings.filterwarnings("ignore")
     if tool == "fvcore":
         from fvcore.nn import FlopCountAnalysis
@@ -47,7 +57,7 @@ def main(tool: str, target: str) -> None:
 
         with torch.no_grad():
             macs, _params = get_model_complexity_info(
-                module, tuple(model.input_shape), as_strings=False, print_per_layer_stat=False, verbose=False
+                module, tuple(per_sample), as_strings=False, print_per_layer_stat=False, verbose=False
             )
         count, unit = int(macs), "ptflops MACs"
     else:
@@ -56,4 +66,4 @@ def main(tool: str, target: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2])
+    main(*sys.argv[1:4])

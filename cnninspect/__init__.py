@@ -1,4 +1,4 @@
-"""cnninspect: inspect convolutional network architectures declared as YAML specs.
+"""cnninspect: inspect convolutional network architectures: YAML specs and any PyTorch model.
 
 Pipeline (each stage a module, frozen data between them, only the CLI prints):
 
@@ -7,9 +7,24 @@ Pipeline (each stage a module, frozen data between them, only the CLI prints):
     build.build_module  Model -> torch.nn.Module (names mirror the spec)
     analysis.analyze    Model -> Report (engine "spec", no torch)
     torch_engine.analyze_meta   Model -> Report from the built module on the meta device
-    render.*            Report -> Document -> table / paper / json / csv / markdown
+    capture.capture     any nn.Module -> Trace (aten operators of one forward pass)
+    module_analysis.analyze_trace   Trace -> Report (aten_rules: the conventions per operator)
+    render.*            Report -> Document -> table / paper / json / csv / markdown / html
 
-Importing this package does not import torch.
+Python API: :func:`summary` (see :mod:`cnninspect.api`). Importing this package does not
+import torch.
 """
 
+from __future__ import annotations
+
+from typing import Any
+
 __version__ = "0.1.0"
+
+
+def summary(model: Any, input_size: Any = None, convention: str = "paper", **kwargs: Any) -> Any:
+    """Analyse an ``nn.Module`` or a model reference; returns a report whose ``str()`` is the
+    layer table (see :func:`cnninspect.api.summary`)."""
+    from .api import summary as _summary
+
+    return _summary(model, input_size, convention, **kwargs)

@@ -11,11 +11,18 @@ Two engines feed the same report builder:
 The tests prove both engines agree on every bundled spec and variant and on random specs.
 Mult-adds are counted by a :mod:`~cnninspect.conventions` convention, batch size 1, and
 always stored as multiply-adds (FLOPs = 2 x mult-adds are derived when rendering).
+
+A report of a Python ``nn.Module`` (:mod:`cnninspect.module_analysis`) has the same rows and
+totals; it has no resolved spec (``model`` is ``None``) and describes its model through
+:class:`Subject`, which every report has, and may list operators its convention could not
+count (``uncounted``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
 from collections.abc import Mapping
 
 from .conventions import Convention, OpFacts, get_convention
@@ -52,7 +59,7 @@ class Row:
     params: int
     trainable_params: int
     mult_adds: int
-    origin: Origin
+    origin: Origin | None  # the spec entry it came from (None for a Python module's rows)
     detail: str = ""
     side_branch: bool = False  # inside a side output (auxiliary classifier)
 
@@ -75,12 +82,56 @@ class Totals:
 
 
 @dataclass(frozen=True)
+class Subject:
+    """The model a report describes, whatever it came from: what every renderer needs.
+
+    ``source`` is ``spec`` (a resolved YAML spec) or ``python`` (an ``nn.Module``);
+    ``settings`` is the JSON ``settings`` object (width, depth, resolution, padding and
+    parameters for a spec; resolution and constructor arguments for a module).
+    """
+
+    name: str
+    title: str
+    label: str
+    variant: str | None
+    citation: Mapping[str, Any]
+    input_shape: Shape
+    output_shape: Shape
+    depth: int
+    settings: Mapping[str, Any]
+    source: str = "spec"
+    reference: str = ""  # a Python model reference as written (file.py:Net, torchvision:resnet50)
+    device: str = ""  # where a module was run: meta or cpu
+    fallback: str = ""  # why a module did not run on the meta device
+
+
+def spec_subject(model: Model) -> Subject:
+    s = model.settings
+    return Subject(
+        model.name, model.title, model.label, model.variant, model.citation, model.input_shape,
+        model.output_shape, weight_depth(model),
+        {"width": s.width, "depth": s.depth, "resolution": s.resolution, "padding": s.padding,
+         "params": {k: v for k, v in s.values.items() if k not in ("width", "depth", "resolution")},
+         "overridden": {k: {"variant": old, "used": new} for k, (old, new) in s.overridden.items()}},
+    )
+
+
+@dataclass(frozen=True)
 class Report:
-    model: Model
+    model: Model | None  # the resolved spec; None for a Python module
     convention: Convention
     engine: str
     rows: tuple[Row, ...]
     totals: Totals
+    described: Subject | None = None  # given for Python modules; derived from ``model`` for specs
+    uncounted: tuple[tuple[str, int], ...] = ()  # operators the convention could not count: (name, calls)
+
+    @cached_property
+    def subject(self) -> Subject:
+        if self.described is not None:
+            return self.described
+        assert self.model is not None
+        return spec_subject(self.model)
 
     @property
     def layers(self) -> tuple[Row, ...]:
@@ -92,7 +143,7 @@ class Report:
 
     @property
     def output_shape(self) -> Shape:
-        return self.model.output_shape
+        return self.subject.output_shape
 
 
 def spec_observations(model: Model) -> dict[str, Observed]:

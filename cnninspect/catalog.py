@@ -66,7 +66,8 @@ class Target:
 
 # the part before ':VARIANT' names a YAML file when it ends like one
 _YAML_REF = re.compile(r"^(?P<path>.+\.ya?ml)(?::(?P<variant>[^:/\\]*))?$", re.IGNORECASE)
-_PY_REF = re.compile(r"^(?P<path>.+\.py)(?::(?P<name>.*))?$", re.IGNORECASE)
+# the file is the shortest prefix ending in .py (arguments after NAME may hold ".py" or ":")
+_PY_REF = re.compile(r"^(?P<path>[^()]+?\.py)(?::(?P<name>.*))?$", re.IGNORECASE)
 HUBS = ("torchvision", "timm")
 
 
@@ -109,7 +110,8 @@ def classify(text: str) -> RefKind:
     head, colon, rest = t.partition(":")
     if colon and head in HUBS:
         return RefKind("hub", head, rest)
-    if "/" in t or "\\" in t or t.startswith((".", "~")):
+    before_args = t.split("(", 1)[0]  # NAME(path='a/b') is not a path
+    if "/" in before_args or "\\" in before_args or t.startswith((".", "~")):
         return _path_with_variant(t)
     if colon and "." in head:
         return RefKind("python-module", head, rest)

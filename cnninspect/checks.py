@@ -21,6 +21,11 @@ Format (documented in docs/check.md, example in docs/examples/budgets.yaml)::
                                        # under the budget above (docs/fit.md)
 
 Every problem in the file is a located one-line error (exit 2); failed checks are data.
+
+A check's ``model`` may be a Python model (``file.py:NAME``, ``package.module:NAME``,
+``torchvision:NAME``, ``timm:NAME``; settings ``resolution`` and ``input``). Checking it runs
+Python code, so it is refused unless the caller allows it (``check --allow-python``): a
+check file alone never makes cnninspect execute code.
 """
 
 from __future__ import annotations
@@ -123,8 +128,9 @@ def _as_written(node: YNode) -> str:
     return str(raw).strip()
 
 
-def load_checks(path: str | Path) -> tuple[CheckSpec, ...]:
-    """Parse and validate an expectations file (located errors)."""
+def load_checks(path: str | Path, *, allow_python: bool = False) -> tuple[CheckSpec, ...]:
+    """Parse and validate an expectations file (located errors); Python models only with
+    ``allow_python``."""
     from .conventions import CONVENTIONS
 
     label = str(path)
@@ -161,6 +167,11 @@ def load_checks(path: str | Path) -> tuple[CheckSpec, ...]:
             model = _model_path(ci["model"].value, base_dir)
         except CnnInspectError as exc:
             raise SpecError(exc.one_line(), ci["model"].loc, f"{cpath}.model") from None
+        if not allow_python and _is_python(model):
+            raise SpecError(
+                f"{shorten(ci['model'].value, 80)} is a Python model, and checking it runs Python code; "
+                "pass --allow-python to run the Python models named in this file (only for files you trust)",
+                ci["model"].loc, f"{cpath}.model")
         settings: dict[str, Any] = {}
         if "settings" in ci:
             s = ci["settings"]
@@ -189,13 +200,20 @@ def load_checks(path: str | Path) -> tuple[CheckSpec, ...]:
     return tuple(out)
 
 
+def _is_python(model: str) -> bool:
+    from .pymodels import is_python_ref
+
+    return is_python_ref(model)
+
+
 def _model_path(model: str, base_dir: Path) -> str:
-    """Spec paths in a check file are relative to the file; bundled names pass through."""
+    """Spec and Python file paths in a check file are relative to the file; bundled names,
+    modules and hub names pass through."""
     from .catalog import classify, split_settings
 
     base, _settings = split_settings(model)
     ref = classify(base)
-    if ref.kind != "yaml" or Path(ref.base).is_absolute():
+    if ref.kind not in ("yaml", "python-file") or Path(ref.base).is_absolute():
         return model
     rest = model[len(base):]
     return str(base_dir / ref.base) + (f":{ref.variant}" if ref.variant else "") + rest
@@ -350,27 +368,50 @@ def _fit_rule(node: YNode, path: str, settings: Mapping[str, Any], settings_node
     return Rule("frontier", "fit", 0, text=f"on the frontier of {over}", loc=node.loc, axes=tuple(axes))
 
 
+def _python_report(c: CheckSpec) -> Any:
+    """A Python model's report, with the check's ``resolution`` and ``input`` settings."""
+    from .catalog import split_settings
+    from .pymodels import analyse, parse_input
+
+    base, inline = split_settings(c.model)
+    settings = {**inline, **c.settings}
+    unknown = sorted(set(settings) - {"resolution", "input"})
+    if unknown:
+        raise SpecError(f"{unknown[0]}: a Python model takes the settings resolution and input", c.loc,
+                        f"{c.path}.settings")
+    shape = parse_input(str(settings["input"]), "input") if "input" in settings else None
+    resolution = settings.get("resolution")
+    if resolution is not None and (not isinstance(resolution, int) or isinstance(resolution, bool)):
+        raise SpecError(f"resolution must be a whole number, got {resolution!r}", c.loc, f"{c.path}.settings")
+    return analyse(base, c.convention, input_shape=shape, resolution=resolution)
+
+
 def evaluate(checks: tuple[CheckSpec, ...]) -> list[Outcome]:
-    """Resolve and analyse each check's model (spec engine) and judge its rules."""
-    from .analysis import analyze, weight_depth
+    """Resolve and analyse each check's model (spec engine, or a Python model's captured
+    forward pass) and judge its rules."""
+    from .analysis import analyze
     from .catalog import resolve_ref
     from .memory import memory_report
 
     outcomes = []
     for c in checks:
         try:
-            model = resolve_ref(c.model, dict(c.settings), f"{c.path}.settings")
+            report = _python_report(c) if _is_python(c.model) else analyze(
+                resolve_ref(c.model, dict(c.settings), f"{c.path}.settings"), c.convention)
         except SpecError as exc:
             if exc.loc is not None and exc.loc.line is not None:
                 raise  # located inside the model's own spec file
             raise SpecError(exc.one_line(), c.model_loc or c.loc, f"{c.path}.model") from None
         except CnnInspectError as exc:
             raise SpecError(exc.one_line(), c.model_loc or c.loc, f"{c.path}.model") from None
-        report = None
+        mem = None
         if any(METRIC[r.metric].needs_memory for r in c.rules if r.metric in METRIC):
-            report = memory_report(model, c.memory)
-        measures = Measures(analyze(model, c.convention).totals, weight_depth(model), c.memory, report)
-        actual = {m.name: m.value(measures) for m in METRIC_LIST if not m.needs_memory or report is not None}
+            if report.model is None:
+                raise SpecError("training_bytes needs the memory simulation of a YAML spec; a Python model has "
+                                "peak_activation_bytes and weight_bytes", c.model_loc or c.loc, f"{c.path}.model")
+            mem = memory_report(report.model, c.memory)
+        measures = Measures(report.totals, report.subject.depth, c.memory, mem)
+        actual = {m.name: m.value(measures) for m in METRIC_LIST if not m.needs_memory or mem is not None}
         for rule in c.rules:
             if rule.kind == "fit":
                 text, ok = _on_frontier(c, rule)

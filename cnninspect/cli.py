@@ -102,7 +102,8 @@ class LazyGroup(click.Group):
 @click.option("--debug", is_flag=True, help="Show Python tracebacks for errors.")
 @click.version_option(__version__, prog_name="cnninspect")
 def cli(debug: bool) -> None:
-    """Inspect convolutional network architectures declared as YAML specs.
+    """Inspect convolutional network architectures: YAML specs, or models written in
+    PyTorch (file.py:NAME, package.module:NAME, torchvision:NAME, timm:NAME).
 
     Parameters and mult-adds per layer, the papers' own tables, comparisons, sweeps and CI
     budget checks. Mult-adds follow a named counting convention (default: the papers'; see
@@ -114,6 +115,7 @@ def cli(debug: bool) -> None:
       cnninspect summary mobilenet_v1
       cnninspect summary mobilenet_v1 --format paper
       cnninspect summary efficientnet:b3 --format json
+      cnninspect summary docs/examples/my_model.py:Net --input 3x32x32
     """
 
 

@@ -39,6 +39,7 @@ FLOPs, when asked for with ``--unit flops``, are 2 x mult-adds.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 from collections.abc import Callable, Mapping
@@ -258,6 +259,19 @@ def torchinfo_macs(f: OpFacts) -> Formula:
         factors = tuple((x.symbol, x.value) for x in t.factors) + extra
         terms.append(term(cause, *factors, label=t.label))
     return Formula(tuple(terms))
+
+
+def torchinfo_param_macs(torch_class: str, params: Mapping[str, tuple[int, bool]], out_shape: Shape) -> int:
+    """:func:`torchinfo_macs` on a module's named parameters, for a leaf module of a Python
+    model (which has no op kind to take a parameter formula from)."""
+    positions = math.prod(out_shape[1:]) if "Conv" in torch_class and len(out_shape) > 1 else 1
+    total = 0
+    for name, (numel, _trainable) in params.items():
+        if name in ("weight", "bias"):
+            total += numel * positions
+        elif "weight" in name or "bias" in name:
+            total += (out_shape[0] if out_shape else 1) * numel
+    return total
 
 
 register_convention(

@@ -211,7 +211,7 @@ MEMORY_RULES: dict[str, MemoryRule] = {
     "conv2d": MemoryRule(_conv_saves),
     "conv_table": MemoryRule(_table_saves),
     "linear": MemoryRule(const(SAVES_INPUT)),
-    "rbf": MemoryRule(lambda a, i, o: Saves(extra=a["in_f"] * a["out_f"])),  # (x - w)^2 keeps x - w
+    "rbf": MemoryRule(const(Saves(input=True, output=True))),  # cdist keeps x and the distances; pow keeps them too
     "bn2d": MemoryRule(lambda a, i, o: Saves(input=True, constant_bytes=2 * STAT_BYTES * a["ch"]),
                        buffers=lambda a: (2 * a["ch"], 1)),
     "identity": MemoryRule(const(NOTHING), _always),

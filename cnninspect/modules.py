@@ -281,4 +281,6 @@ class RBFOutput(nn.Module):
         self.weight = nn.Parameter(proto, requires_grad=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return ((x.unsqueeze(1) - self.weight.unsqueeze(0)) ** 2).sum(dim=-1)
+        # sum_i (x_i - w_ij)^2 as one pairwise-distance operator, so operator-level counting
+        # sees the 84 x 10 prototype comparisons as the weight uses they are
+        return torch.cdist(x, self.weight, compute_mode="donot_use_mm_for_euclid_dist") ** 2

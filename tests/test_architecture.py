@@ -49,7 +49,9 @@ def imports_of(name: str) -> set[str]:
                 anchor = package.split(".")
                 anchor = anchor[: len(anchor) - (node.level - 1)]
                 base = ".".join(anchor + ([base] if base else []))
-            targets = [base] + [f"{base}.{a.name}" for a in node.names]
+            # ``from pkg import submodule`` depends on the submodule; ``from pkg import name``
+            # on the module that defines the name
+            targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in MODULES else base for a in node.names]
         for t in targets:
             if t == "cnninspect" or t.startswith("cnninspect."):
                 canonical = _canonical(t)

@@ -10,8 +10,11 @@ from .common import emit, format_option, with_exit_code
 @click.command("check")
 @click.argument("expectations", type=click.Path(dir_okay=True))
 @format_option()
+@click.option("--allow-python", is_flag=True,
+              help="Allow the file's Python models (file.py:NAME, package.module:NAME, torchvision:, timm:): "
+                   "checking them runs their code. Only for check files you trust.")
 @with_exit_code
-def check(expectations: str, fmt: str) -> int:
+def check(expectations: str, fmt: str, allow_python: bool) -> int:
     """Check models against EXPECTATIONS.yaml: expected params/mult-adds (absolute or %
     tolerance) and budgets (max params, mult-adds, peak activation, weight and training
     memory at a dtype, batch and optimizer).
@@ -23,7 +26,7 @@ def check(expectations: str, fmt: str) -> int:
     from ..checks import BYTE_METRICS, evaluate, load_checks
     from ..render.document import ESSENTIAL, Column, Document, Table
 
-    outcomes = evaluate(load_checks(expectations))
+    outcomes = evaluate(load_checks(expectations, allow_python=allow_python))
     rows = []
     styles = []
     for o in outcomes:

@@ -206,6 +206,60 @@ def memory_settings_from(dtype: str | None, batch: int | None, optimizer: str | 
     return MemorySettings(precision, batch or 1, optimizer or "sgd")
 
 
+def input_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--input", "input_text", metavar="SHAPE",
+                        help="Input of a Python model, per sample: 3x224x224 (or 1x3x224x224). Default: the "
+                             "input the model declares (timm's default_cfg).")(f)
+
+
+def refuse_spec_options(text: str, **given: Any) -> None:
+    """Options that only mean something for a YAML spec, given with a Python model reference."""
+    for option, value in given.items():
+        if value not in (None, (), False):
+            raise UsageError(
+                f"{shorten(text, 80)} is a Python model: {option} applies to YAML specs (pass constructor "
+                "arguments instead, as in file.py:NAME(width=2), and --input or --resolution for the input)"
+            )
+
+
+def python_input(text: str, input_text: str | None) -> tuple[int, ...] | None:
+    """``--input`` of a Python model, errors naming the model."""
+    from ..pymodels import parse_input
+
+    return parse_input(input_text, f"{shorten(text, 80)}: --input") if input_text is not None else None
+
+
+def analyse_any(text: str, convention: str, engine: str | None = None, input_text: str | None = None) -> Any:
+    """A report of any model reference, ``NAME[:VARIANT][@key=value,...]``: a spec (resolved with
+    its settings) or a Python model (``@resolution=`` and ``@input=`` settings)."""
+    from ..pymodels import is_python_ref
+
+    if is_python_ref(text):
+        from ..catalog import split_settings
+        from ..pymodels import analyse as analyse_python, parse_input
+
+        base, settings = split_settings(text)
+        unknown = sorted(set(settings) - {"resolution", "input"})
+        if unknown:
+            raise UsageError(f"{shorten(text, 80)}: @{unknown[0]} applies to YAML specs; a Python model takes "
+                             "@resolution= and @input=")
+        if engine == "meta":
+            raise UsageError(f"{shorten(text, 80)} is a Python model: --engine applies to YAML specs")
+        shape_text = settings.get("input", input_text)
+        where = f"{shorten(text, 80)}: " + ("@input" if "input" in settings else "--input")
+        shape = parse_input(str(shape_text), where) if shape_text is not None else None
+        resolution = settings.get("resolution")
+        if resolution is not None and (not isinstance(resolution, int) or isinstance(resolution, bool)):
+            raise UsageError(f"{shorten(text, 80)}: @resolution must be a whole number, got {resolution!r}")
+        return analyse_python(base, convention, input_shape=shape, resolution=resolution)
+    if input_text is not None:
+        raise UsageError(f"--input applies to Python models; {shorten(text, 80)} is a spec (use --resolution "
+                         "or @resolution=)")
+    from ..catalog import resolve_ref
+
+    return analyse(resolve_ref(text), convention, engine or "spec")
+
+
 def engine_option(f: Callable[..., Any]) -> Callable[..., Any]:
     return click.option("--engine", type=click.Choice(["spec", "meta"]), default="spec", show_default=True,
                         help="spec: shape arithmetic (no torch); meta: walk the built module on the meta device.")(f)

@@ -7,16 +7,15 @@ from typing import Any
 import click
 
 from .common import (
-    analyse,
+    analyse_any,
     convention_options,
     emit,
-    engine_option,
     format_option,
+    input_option,
     memory_options,
     memory_settings_from,
     note_shadowed,
 )
-
 
 JSON_KEYS = ("model", "input", "output", "params", "trainable_params", "depth", "params_ratio", "mult_adds_ratio",
              "peak_activation_bytes")
@@ -25,67 +24,78 @@ JSON_KEYS = ("model", "input", "output", "params", "trainable_params", "depth", 
 @click.command("compare")
 @click.argument("models", nargs=-1, required=True)
 @click.option("--stages", is_flag=True, help="Add a per-stage table (top-level entries) of mult-adds and params.")
+@click.option("--layers", is_flag=True,
+              help="Add the two models' layers aligned side by side, marking where they differ.")
 @format_option()
 @convention_options
-@engine_option
+@click.option("--engine", type=click.Choice(["spec", "meta"]),
+              help="For specs: spec (default; no torch) or meta (the built module on the meta device).")
 @click.option("--rf", "show_rf", is_flag=True,
-              help="Add the receptive field and effective stride of each model's last feature map.")
+              help="Add the receptive field and effective stride of each spec's last feature map.")
 @memory_options
-def compare(models: tuple[str, ...], stages: bool, fmt: str, convention: str, unit: str, engine: str,
-            show_rf: bool, show_memory: bool, dtype: str | None, batch: int | None, optimizer: str | None) -> None:
+@input_option
+def compare(models: tuple[str, ...], stages: bool, layers: bool, fmt: str, convention: str, unit: str,
+            engine: str | None, show_rf: bool, show_memory: bool, dtype: str | None, batch: int | None,
+            optimizer: str | None, input_text: str | None) -> None:
     """Compare MODELS side by side: params, trainable params, mult-adds, depth, output,
     and ratios against the first; --rf adds receptive fields, --memory (or --dtype,
-    --batch, --optimizer) memory.
+    --batch, --optimizer) memory (for specs).
 
-    Each model is NAME[:VARIANT][@key=value,...], e.g. mobilenet_v1, mobilenet_v1:conv,
-    mobilenet_v1@width=0.75 or efficientnet:b0@resolution=300.
+    Each model is a spec, NAME[:VARIANT][@key=value,...] (mobilenet_v1, mobilenet_v1:conv,
+    mobilenet_v1@width=0.75, efficientnet:b0@resolution=300), or a Python model
+    (file.py:NAME, torchvision:NAME ...) with optional @resolution= or @input=3x64x64.
     """
     from .. import receptive as rf
-    from ..analysis import weight_depth
-    from ..catalog import resolve_ref
     from ..conventions import UNITS, get_convention
     from ..errors import UsageError
     from ..memory import memory_report
+    from ..pymodels import is_python_ref
     from ..render.document import ESSENTIAL, Column, Document, Table
     from ..render.memory import MEMORY_COLUMNS, memory_cells, memory_summary, settings_text
     from ..render.summary import field_json
 
     if len(models) < 2:
         raise UsageError("compare needs at least two models")
+    if layers and len(models) != 2:
+        raise UsageError(f"--layers aligns the layers of two models; {len(models)} were given")
+    if input_text is not None and not any(is_python_ref(m) for m in models):
+        raise UsageError("--input applies to Python models; none of these models is one")
     mem_settings = memory_settings_from(dtype, batch, optimizer)
     show_memory = show_memory or any(v is not None for v in (dtype, batch, optimizer))
     scale = UNITS[unit]
-    note_shadowed(*models)
+    note_shadowed(*(m for m in models if not is_python_ref(m)))
     reports = []
     for text in models:
-        reports.append((text, analyse(resolve_ref(text), convention, engine)))
+        reports.append((text, analyse_any(text, convention, engine, input_text if is_python_ref(text) else None)))
     first = reports[0][1].totals
     rows: list[dict[str, Any]] = []
     extra: list[dict[str, Any]] = []
     for text, rep in reports:
         t = rep.totals
-        fields = rf.receptive_fields(rep.model)
-        mem = memory_report(rep.model, mem_settings)
-        last = fields.last_field
+        last = mem = None
+        if rep.model is not None:  # receptive fields and memory are analyses of a spec's IR
+            fields = rf.receptive_fields(rep.model)
+            mem = memory_report(rep.model, mem_settings)
+            last = fields.last_field
         extra.append({
             "receptive_field": None if last is None else {"layer": fields.last, **field_json(last)},
-            "memory": memory_summary(mem),
+            "memory": memory_summary(mem) if mem is not None else None,
         })
         rows.append(
             {
                 "model": text,
-                "input": list(rep.model.input_shape),
+                "input": list(rep.subject.input_shape),
                 "output": list(rep.output_shape),
                 "params": t.params,
                 "trainable_params": t.trainable_params,
                 "mult_adds": t.mult_adds * scale,
-                "depth": weight_depth(rep.model),
+                "depth": rep.subject.depth,
                 "params_ratio": t.params / first.params if first.params else None,
                 "mult_adds_ratio": t.mult_adds / first.mult_adds if first.mult_adds else None,
                 "peak_activation_bytes": t.peak_activation_bytes,
                 "rf": rf.text(last.conv) if last else "",
                 "eff_stride": rf.stride_text(last.conv) if last else "",
-                **memory_cells(mem),
+                **(memory_cells(mem) if mem is not None else {}),
             }
         )
     cost = "FLOPs" if unit == "flops" else "Mult-adds"
@@ -123,29 +133,86 @@ def compare(models: tuple[str, ...], stages: bool, fmt: str, convention: str, un
             stage_rows.append(row)
         cols = [Column("stage", "Stage", priority=ESSENTIAL)]
         for i, (text, _) in enumerate(reports):
-            cols += [Column(f"m{i}", f"{cost} {text}", "int", priority=90), Column(f"p{i}", f"Params {text}", "int", priority=80)]
+            cols += [Column(f"m{i}", f"{cost} {text}", "int", priority=90),
+                     Column(f"p{i}", f"Params {text}", "int", priority=80)]
         tables.append(Table(columns=tuple(cols), rows=tuple(stage_rows), title="Per stage (top-level entries)"))
+    pairs = []
+    if layers:
+        from ..align import align
+
+        pairs = align(reports[0][1].rows, reports[1][1].rows)
+        tables.append(_layers_table(pairs, models, cost, scale))
     conv = get_convention(convention)
-    meta: tuple[tuple[str, str], ...] = (
+    meta = [
         ("convention", conv.describe(unit)),
         ("depth", "longest input-to-output path in weight layers (conv, FC)"),
-    )
+    ]
     if show_rf:
-        meta += (("receptive field", "of the last feature map, through the convolutional path (SE gates left out)"),)
+        meta.append(("receptive field", "of the last feature map, through the convolutional path (SE gates left out)"))
     if show_memory:
-        meta += (("memory", f"{settings_text(mem_settings)}; peak activations at inference, training = weights + "
-                            "gradients + optimizer state + saved activations; mult-adds stay per sample"),)
+        meta.append(("memory", f"{settings_text(mem_settings)}; peak activations at inference, training = weights + "
+                               "gradients + optimizer state + saved activations; mult-adds stay per sample"))
+    for text, rep in reports:
+        if rep.uncounted:
+            from ..render.summary import uncounted_text
+
+            meta.append(("uncounted", f"{text}: {uncounted_text(rep)}"))
+    if layers:
+        counts = {m: sum(p.mark == m for p in pairs) for m in ("same", "differs", "only A", "only B")}
+        meta.append(("layers", f"A = {models[0]}, B = {models[1]}; aligned in execution order by type and shapes "
+                               f"(then type, then parameters): {', '.join(f'{v} {k}' for k, v in counts.items())}"))
     data = {
         "schema": "cnninspect.compare/1",
         "convention": conv.as_json(unit),
-        "engine": engine,
+        "engine": engine or "spec",
         "models": [
             {**{k: v for k, v in r.items() if k in JSON_KEYS}, "mult_adds": rep.totals.mult_adds,
              "flops": 2 * rep.totals.mult_adds, **x}
             for r, x, (_, rep) in zip(rows, extra, reports)
         ],
     }
+    for entry, (_, rep) in zip(data["models"], reports):
+        entry["source"] = rep.subject.source
+        entry["uncounted"] = [{"op": name, "calls": n} for name, n in rep.uncounted]
     if stages:
         data["stages"] = stage_rows
-    emit(Document("Comparison", meta, tuple(tables), data=data,
+    if layers:
+        data["layers"] = [
+            {"a": p.a.name if p.a else None, "b": p.b.name if p.b else None,
+             "type": [p.a.type if p.a else None, p.b.type if p.b else None],
+             "output": [list(p.a.output_shape) if p.a else None, list(p.b.output_shape) if p.b else None],
+             "params": [p.a.params if p.a else None, p.b.params if p.b else None],
+             "mult_adds": [p.a.mult_adds if p.a else None, p.b.mult_adds if p.b else None],
+             "match": p.mark, "differs": list(p.what)}
+            for p in pairs
+        ]
+    emit(Document("Comparison", tuple(meta), tuple(tables), data=data,
                   csv_context={"convention": conv.name, "unit": unit}), fmt)
+
+
+def _layers_table(pairs: list[Any], models: tuple[str, ...], cost: str, scale: int) -> Any:
+    from ..render.document import ESSENTIAL, Column, Table
+
+    rows = []
+    styles = []
+    for p in pairs:
+        a, b = p.a, p.b
+        rows.append({
+            "a": a.name if a else "", "b": b.name if b else "",
+            "type": a.type if a and (not b or a.type == b.type) else (b.type if not a else f"{a.type} | {b.type}"),
+            "output": (a or b).output_shape if not (a and b) or a.output_shape == b.output_shape
+            else f"{'x'.join(map(str, a.output_shape))} | {'x'.join(map(str, b.output_shape))}",
+            "params_a": a.params if a else None, "params_b": b.params if b else None,
+            "macs_a": a.mult_adds * scale if a else None, "macs_b": b.mult_adds * scale if b else None,
+            "match": p.mark + (f" ({', '.join(p.what)})" if p.what else ""),
+        })
+        styles.append("" if p.mark == "same" else "warn")
+    return Table(
+        columns=(Column("a", "Layer A", priority=ESSENTIAL), Column("b", "Layer B", priority=ESSENTIAL),
+                 Column("type", "Type", priority=40), Column("output", "Output", "shape", priority=50),
+                 Column("params_a", "Params A", "int", priority=70), Column("params_b", "Params B", "int", priority=70),
+                 Column("macs_a", f"{cost} A", "int", priority=80), Column("macs_b", f"{cost} B", "int", priority=80),
+                 Column("match", "Match", priority=ESSENTIAL)),
+        rows=tuple(rows), styles=tuple(styles),
+        title=f"Layers: A = {models[0]}, B = {models[1]}",
+    )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from .common import emit, format_option
@@ -120,10 +122,16 @@ def _show(value: object) -> str:
 
 @click.command("conventions")
 @format_option()
-def conventions(fmt: str) -> None:
+@click.option("--operators", is_flag=True,
+              help="What each convention counts per aten operator, for Python models (cnninspect/aten_rules.py).")
+def conventions(fmt: str, operators: bool) -> None:
     """The counting conventions: what one mult-add counts in each, and which tool it matches."""
     from ..conventions import CONVENTIONS
     from ..render.document import ESSENTIAL, Column, Document, Table
+
+    if operators:
+        emit(_operator_rules(), fmt)
+        return
 
     rows = [{"name": c.name, "title": c.title, "counts": c.counted, "summary": c.summary} for c in CONVENTIONS.values()]
     table = Table(columns=(Column("name", "Convention", priority=ESSENTIAL), Column("counts", "Counts", "prose", priority=50), Column("summary", "Definition", "prose", priority=ESSENTIAL)),
@@ -131,3 +139,25 @@ def conventions(fmt: str) -> None:
     doc = Document("Counting conventions", (("unit", "--unit flops reports 2 x mult-adds"),), (table,),
                    data={"conventions": rows})
     emit(doc, fmt)
+
+
+def _operator_rules() -> Any:
+    from ..aten_rules import ATEN_OPS, CATEGORIES, rules_overview
+    from ..render.document import Column, Document, Table
+
+    categories = tuple(
+        {"category": c, "what": what, "operators": ", ".join(o.name for o in ATEN_OPS.values() if o.category == c)}
+        for c, what in CATEGORIES.items()
+    )
+    rules = tuple({"convention": c, "applies": a, "rule": r} for c, a, r in rules_overview())
+    return Document(
+        "Counting conventions per aten operator (Python models)",
+        (("unit", "multiply-adds for a batch of one; --unit flops reports 2 x mult-adds"),
+         ("rules", "every entry not listed under Rules is not counted by its convention"),
+         ("uncounted", "an operator a convention cannot count is listed by name and call count in every output")),
+        (Table((Column("convention", "Convention"), Column("applies", "Applies to"), Column("rule", "Rule", "prose")),
+               rules, title="Rules"),
+         Table((Column("category", "Category"), Column("what", "What"), Column("operators", "Operators", "prose")),
+               categories, title="Operators by category")),
+        data={"rules": [dict(r) for r in rules], "categories": [dict(c) for c in categories]},
+    )

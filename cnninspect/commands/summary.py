@@ -11,12 +11,15 @@ from .common import (
     convention_options,
     emit,
     format_option,
+    input_option,
     memory_options,
     memory_settings_from,
-    note_shadowed,
     model_options,
+    note_shadowed,
     overrides_from,
     pick_variant,
+    python_input,
+    refuse_spec_options,
     with_exit_code,
 )
 
@@ -36,22 +39,25 @@ if TYPE_CHECKING:
               help="Refuse --verify when its estimated memory exceeds this.")
 @click.option("--verify-max-seconds", type=click.FloatRange(min=1), default=300, show_default=True,
               help="Refuse --verify when its estimated time exceeds this.")
-@click.option("--engine", type=click.Choice(["spec", "meta"]), default="spec", show_default=True,
-              help="spec: shape arithmetic on the resolved spec (no torch import); meta: build the nn.Module "
-                   "on PyTorch's meta device and walk it with hooks (same numbers, about 2 s slower).")
+@click.option("--engine", type=click.Choice(["spec", "meta"]),
+              help="For a spec: spec (default), shape arithmetic on the resolved spec (no torch import); meta: "
+                   "build the nn.Module on PyTorch's meta device and walk it with hooks (same numbers, slower).")
 @click.option("--rf", "show_rf", is_flag=True,
               help="Add receptive-field columns: RF, effective stride (and Conv RF where SE gates make the field global).")
 @memory_options
+@input_option
 @with_exit_code
 def summary(spec: str, variant: str | None, width: float | None, resolution: int | None, depth: float | None,
             phi: float | None, set_values: tuple[str, ...], padding: str | None, fmt: str, convention: str,
             unit: str, levels: int | None, verify: bool, verify_max_mb: float, verify_max_seconds: float,
-            engine: str, show_rf: bool, show_memory: bool, dtype: str | None, batch: int | None,
-            optimizer: str | None) -> int:
+            engine: str | None, show_rf: bool, show_memory: bool, dtype: str | None, batch: int | None,
+            optimizer: str | None, input_text: str | None) -> int:
     """Layer table and totals of SPEC: a bundled name (mobilenet_v1), NAME:VARIANT
-    (efficientnet:b3), a YAML file (net.yaml, net.yaml:VARIANT, dir/net) or - for a spec
-    on standard input. A bare NAME is always a bundled spec, even when a file of that name
-    is in the working directory: write ./NAME for the file.
+    (efficientnet:b3), a YAML file (net.yaml, net.yaml:VARIANT, dir/net), - for a spec on
+    standard input, or a Python model: file.py:NAME, package.module:NAME, torchvision:NAME or
+    timm:NAME, with keyword arguments as NAME(num_classes=10). A Python file is run as
+    Python code. A bare NAME is always a bundled spec, even when a file of that name is in
+    the working directory: write ./NAME for the file.
 
     Every output names its counting convention. --format paper prints the paper's own
     table layout (MobileNet v1 Table 1, EfficientNet Table 1) and notes where the paper
@@ -59,8 +65,25 @@ def summary(spec: str, variant: str | None, width: float | None, resolution: int
     """
     from ..analysis import analyze
     from ..catalog import parse_target
+    from ..pymodels import is_python_ref
     from ..resolve import resolve
 
+    if is_python_ref(spec):
+        from ..pymodels import analyse
+        from ..render.summary import summary_document
+
+        refuse_spec_options(spec, **{"--variant": variant, "--width": width, "--depth": depth, "--phi": phi,
+                                     "--set": set_values, "--padding": padding, "--verify": verify,
+                                     "--engine": engine, "--rf": show_rf, "--memory": show_memory,
+                                     "--dtype": dtype, "--batch": batch, "--optimizer": optimizer})
+        if fmt == "paper":
+            raise UsageError(f"{spec} is a Python model: --format paper needs a spec with a paper layout")
+        shape = python_input(spec, input_text)
+        emit(summary_document(analyse(spec, convention, input_shape=shape, resolution=resolution), unit, levels), fmt)
+        return 0
+    if input_text is not None:
+        raise UsageError("--input applies to Python models; a spec's input is set by --resolution")
+    engine = engine or "spec"
     target = parse_target(spec)
     note_shadowed(spec)
     mem_settings = memory_settings_from(dtype, batch, optimizer)

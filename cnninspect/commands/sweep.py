@@ -15,6 +15,7 @@ from .common import (
     emit,
     emit_lines,
     format_option,
+    input_option,
     memory_options,
     memory_settings_from,
     note_shadowed,
@@ -40,11 +41,13 @@ JSON_KEYS = ("variant", "phi", "width", "depth", "resolution", "params", "traina
 @format_option()
 @convention_options
 @memory_options
+@input_option
 def sweep(spec: str, variants: str | None, width: str | None, resolution: str | None, depth: str | None,
           phi: str | None, set_values: tuple[str, ...], padding: str | None, plot_path: str | None, force: bool,
           fmt: str, convention: str, unit: str, show_memory: bool, dtype: str | None, batch: int | None,
-          optimizer: str | None) -> None:
+          optimizer: str | None, input_text: str | None) -> None:
     """Totals of SPEC over a grid: one row per point (MobileNet Tables 6-7, EfficientNet B0-B7).
+    A Python model (file.py:NAME ...) sweeps --resolution.
 
     \b
     Examples:
@@ -53,7 +56,22 @@ def sweep(spec: str, variants: str | None, width: str | None, resolution: str | 
       cnninspect sweep efficientnet --variants all
       cnninspect sweep mobilenet_v1 --width 0.25:2:0.05 -r 96:320:32 -f csv
       cnninspect sweep mobilenet_v1 --width 1,0.5 --dtype fp16 --batch 32
+      cnninspect sweep docs/examples/my_model.py:Net --input 3x32x32 -r 32,64,128
     """
+    from ..pymodels import is_python_ref
+
+    if is_python_ref(spec):
+        from .common import refuse_spec_options
+
+        refuse_spec_options(spec, **{"--variants": variants, "--width": width, "--depth": depth, "--phi": phi,
+                                     "--set": set_values, "--padding": padding, "--memory": show_memory,
+                                     "--dtype": dtype, "--batch": batch, "--optimizer": optimizer})
+        _sweep_module(spec, resolution, input_text, plot_path, force, fmt, convention, unit)
+        return
+    if input_text is not None:
+        from ..errors import UsageError
+
+        raise UsageError("--input applies to Python models; a spec's input is set by --resolution")
     from ..catalog import parse_target
     from ..conventions import UNITS, get_convention
     from ..errors import UsageError
@@ -163,6 +181,63 @@ def _progress(total: int) -> Iterator[Callable[[], None] | None]:
     with Progress(transient=True, console=_stderr_console()) as bar:
         task = bar.add_task(f"sweeping {total:,} points", total=total)
         yield lambda: bar.advance(task)
+
+
+def _sweep_module(text: str, resolution: str | None, input_text: str | None, plot_path: str | None, force: bool,
+                  fmt: str, convention: str, unit: str) -> None:
+    """A Python model over resolutions: built once, one forward pass captured per point."""
+    from ..conventions import UNITS, get_convention
+    from ..errors import UsageError
+    from ..module_analysis import analyze_trace
+    from ..pymodels import build, input_for, load, parse_input, parse_pyref, subject_for, trace_built
+    from ..render.document import ESSENTIAL, Column, Document, Table
+    from ..sweep import MAX_POINTS, parse_axis
+
+    resolutions = parse_axis(resolution, "resolution", integer=True)
+    if not resolutions:
+        raise UsageError(f"{text} is a Python model: sweep it over --resolution (e.g. --resolution 128,160,224)")
+    if len(resolutions) > MAX_POINTS // 100:
+        raise UsageError(f"--resolution: a Python model is swept over at most {MAX_POINTS // 100:,} resolutions")
+    if plot_path:
+        check_output_file(plot_path, force, "--plot", (".png", ".svg"))
+    pm = load(parse_pyref(text))
+    built = build(pm)
+    given = parse_input(input_text, f"{pm.ref.shown}: --input") if input_text is not None else None
+    scale = UNITS[unit]
+    conv = get_convention(convention)
+    rows = []
+    notes: list[str] = []
+    for res in resolutions:
+        shape, source = input_for(built.module, pm.ref.shown, given, res)
+        trace = trace_built(pm, built, shape)
+        rep = analyze_trace(trace, conv, subject_for(pm, trace, res, source))
+        t = rep.totals
+        rows.append({"resolution": res, "input": list(shape), "params": t.params, "trainable_params": t.trainable_params,
+                     "mult_adds": t.mult_adds * scale, "peak_activation_bytes": t.peak_activation_bytes,
+                     "uncounted": "; ".join(f"{n} x{c}" for n, c in rep.uncounted)})
+    cost = "FLOPs" if unit == "flops" else "Mult-adds"
+    columns = [Column("resolution", "Resolution", "int", priority=ESSENTIAL), Column("input", "Input", "shape", priority=30),
+               Column("params", "Params", "int", priority=90), Column("mult_adds", cost, "int", priority=95),
+               Column("peak_activation_bytes", "Peak act. bytes", "int", priority=40)]
+    if any(r["uncounted"] for r in rows):
+        columns.append(Column("uncounted", "Uncounted", priority=60))
+    meta = (("model", f"{text} (Python)"), ("swept", f"resolution ({len(rows)})"), ("convention", conv.describe(unit)))
+    if plot_path:
+        from ..plot import plot_sweep
+
+        plot_sweep(rows, ["resolution"], plot_path, title=f"{pm.ref.shown} sweep ({conv.name} convention)", cost=cost)
+        notes.append(f"plot written to {plot_path}")
+    data = {
+        "schema": "cnninspect.sweep/1",
+        "model": text,
+        "convention": conv.as_json(unit),
+        "swept": ["resolution"],
+        "points": [{**{k: v for k, v in r.items() if k not in ("mult_adds", "uncounted")},
+                    "mult_adds": r["mult_adds"] // scale, "flops": 2 * (r["mult_adds"] // scale),
+                    "uncounted": r["uncounted"]} for r in rows],
+    }
+    emit(Document(f"Sweep of {text}", meta, (Table(tuple(columns), tuple(rows)),), notes=tuple(notes), data=data,
+                  csv_context={"model": text, "convention": conv.name, "unit": unit}), fmt)
 
 
 def _stderr_console() -> Any:

@@ -347,7 +347,43 @@ def _json(doc: Document, color: bool = False, width: int | None = None) -> str:
     return dumps_json(doc.data)
 
 
+def _html(doc: Document, color: bool = False, width: int | None = None) -> str:
+    """A self-contained HTML fragment (Jupyter's ``_repr_html_``); every text escaped."""
+    from html import escape as _escape
+
+    def escape(text: str) -> str:
+        return _escape(printable(text))
+
+    out = ['<div class="cnninspect">', f"<h4>{escape(doc.title)}</h4>"]
+    if doc.meta:
+        out.append("<ul>" + "".join(f"<li><b>{escape(k)}</b>: {escape(v)}</li>" for k, v in doc.meta) + "</ul>")
+    for table in doc.tables:
+        cols = table.view_columns()
+        out.append("<table>")
+        if table.title:
+            out.append(f"<caption>{escape(table.title)}</caption>")
+        out.append("<thead><tr>" + "".join(
+            f'<th style="text-align:{"right" if c.kind in NUMERIC else "left"}">{escape(c.header)}</th>' for c in cols
+        ) + "</tr></thead><tbody>")
+        for i, row in enumerate(table.rows):
+            style = table.styles[i] if i < len(table.styles) else ""
+            weight = ' style="font-weight:bold"' if style in ("block", "total") else ""
+            cells = "".join(
+                f'<td style="text-align:{"right" if c.kind in NUMERIC else "left"};white-space:pre">'
+                f"{escape(fmt_cell(row.get(c.key), c.kind))}</td>"
+                for c in cols
+            )
+            out.append(f"<tr{weight}>{cells}</tr>")
+        out.append("</tbody></table>")
+    if doc.footer:
+        out.append("<ul>" + "".join(f"<li><b>{escape(k)}</b>: {escape(v)}</li>" for k, v in doc.footer) + "</ul>")
+    out += [f"<p><i>{escape(n)}</i></p>" for n in doc.notes]
+    out.append("</div>")
+    return "\n".join(out) + "\n"
+
+
 register_format(Format("table", "aligned tables for the terminal (default)", _text))
 register_format(Format("markdown", "GitHub-flavoured Markdown (for READMEs and PR comments)", _markdown))
 register_format(Format("csv", "the main table as CSV, with model and convention columns", _csv))
 register_format(Format("json", "the stable JSON contract (see docs/json-schema.md)", _json))
+register_format(Format("html", "an HTML table (what Jupyter shows for the Python API's reports)", _html))

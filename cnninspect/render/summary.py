@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import receptive as rf
-from ..analysis import Report, Row, weight_depth
+from ..analysis import Report, Row, Subject
 from ..conventions import UNITS
 from ..ir import Model
 from ..memory import MemoryReport, memory_report
@@ -17,6 +17,9 @@ SCHEMA = "cnninspect.summary/1"
 ENGINE_TEXT = {
     "spec": "spec (shape arithmetic on the resolved spec, no torch; equal to --engine meta, tested)",
     "meta": "meta (the built nn.Module on PyTorch's meta device: shapes measured by hooks, no weights allocated)",
+    "module-meta": "module on PyTorch's meta device (every aten operator of one forward pass captured; "
+                   "no weights allocated, nothing computed)",
+    "module-cpu": "module on the CPU (one real forward pass with real weights; operators captured)",
 }
 
 
@@ -49,6 +52,39 @@ def overrides_text(model: Model) -> str:
     """``width 0.75 replaces variant b3's 1.2``: explicit settings over a variant's values."""
     parts = [f"{k} {_fmt_value(new)} replaces {_fmt_value(old)}" for k, (old, new) in model.settings.overridden.items()]
     return f"{', '.join(parts)} (variant {model.variant}'s values)"
+
+
+def module_meta(subject: Subject) -> list[tuple[str, str]]:
+    """Metadata lines of a Python module: the reference, its arguments, the input."""
+    s = subject.settings
+    where = subject.reference or "an nn.Module object passed from Python"
+    meta = [("module", f"{where} (class {subject.settings.get('class', subject.title)})")]
+    kwargs = s.get("kwargs") or {}
+    if kwargs:
+        meta.append(("arguments", ", ".join(f"{k}={v!r}" for k, v in kwargs.items())))
+    res = s.get("resolution")
+    notes = ["batch 1"] + ([f"resolution {res}"] if res else []) + (
+        [str(s["input_from"])] if s.get("input_from") not in (None, "given") else [])
+    meta.append(("input", f"{fmt_shape(subject.input_shape)} ({', '.join(notes)})"))
+    return meta
+
+
+def subject_meta(subject: Subject, model: Model | None) -> list[tuple[str, str]]:
+    return model_meta(model) if model is not None else module_meta(subject)
+
+
+def engine_text(report: Report) -> str:
+    text = ENGINE_TEXT.get(report.engine, report.engine)
+    fallback = report.subject.fallback
+    return f"{text}; {fallback}" if fallback else text
+
+
+def uncounted_text(report: Report) -> str:
+    """``aten.bmm x2, aten.fft_r2c`` and what it means, or empty."""
+    if not report.uncounted:
+        return ""
+    ops = ", ".join(f"{name} x{n}" if n > 1 else name for name, n in report.uncounted)
+    return f"{ops} (no rule in the {report.convention.name} convention; not in the mult-adds)"
 
 
 def _fmt_value(v: Any) -> str:
@@ -117,17 +153,21 @@ def summary_document(
 ) -> Document:
     """The layer table, totals and notes; with ``show_rf`` the receptive-field columns, with
     ``show_memory`` the memory table. JSON always carries both (computed here when not given)."""
-    model = report.model
+    model = report.model  # None for a Python module: no receptive fields or memory simulation
+    subject = report.subject
     scale = UNITS[unit]
-    fields = fields or rf.receptive_fields(model)
-    memory = memory or memory_report(model)
+    if model is not None:
+        fields = fields or rf.receptive_fields(model)
+        memory = memory or memory_report(model)
+    show_rf = show_rf and fields is not None
+    show_memory = show_memory and memory is not None
     rows = [r for r in report.rows if levels is None or r.depth < levels]
     labels = tree_labels(rows)
     table_rows = []
     styles = []
     for label, r in zip(labels, rows):
         type_text = r.type + (f" ({r.detail})" if r.detail else "")
-        g = fields.rows[r.name]
+        g = fields.rows[r.name] if show_rf else None
         table_rows.append(
             {
                 "layer": label,
@@ -137,11 +177,11 @@ def summary_document(
                 "output_shape": r.output_shape,
                 "kernel_stride": kernel_text(r),
                 **({"rf": rf.text(g.full), "conv_rf": rf.text(g.conv), "eff_stride": rf.stride_text(g.conv),
-                    "rf_start": rf.start_text(g.conv)} if show_rf else {}),
+                    "rf_start": rf.start_text(g.conv)} if g is not None else {}),
                 "params": r.params,
                 "trainable_params": r.trainable_params,
                 "mult_adds": r.mult_adds * scale,
-                "line": r.origin.line,
+                "line": r.origin.line if r.origin is not None else None,
                 "kind": r.kind,
                 "level": r.depth,
                 "leaf": r.is_leaf,
@@ -177,7 +217,8 @@ def summary_document(
         rows=tuple(table_rows),
         styles=tuple(styles),
         csv_skip=("layer",),
-        view_skip=("name", "trainable_params", "kind", "level", "leaf", *rf_hidden),
+        # a Python module's rows have no spec line
+        view_skip=("name", "trainable_params", "kind", "level", "leaf", *rf_hidden) + (("line",) if model is None else ()),
     )
     t = report.totals
     footer = [
@@ -185,11 +226,15 @@ def summary_document(
         ("Trainable params", fmt_int(t.trainable_params)),
         ("Non-trainable params", fmt_int(t.non_trainable_params)),
         (f"{cost} ({report.convention.name})", f"{fmt_int(t.mult_adds * scale)} ({fmt_si(t.mult_adds * scale)})"),
+    ]
+    if report.uncounted:
+        footer.append(("Uncounted operators", uncounted_text(report)))
+    footer += [
         ("Peak activations", f"{t.peak_activation_bytes / 1e6:.2f} MB (fp32, batch 1)"),
-        ("Depth", f"{weight_depth(model)} weight layers on the longest path"),
+        ("Depth", f"{subject.depth} weight layers on the longest path"),
         ("Output", fmt_shape(report.output_shape)),
     ]
-    meta = model_meta(model) + [convention_line(report, unit), ("engine", ENGINE_TEXT.get(report.engine, report.engine))]
+    meta = subject_meta(subject, model) + [convention_line(report, unit), ("engine", engine_text(report))]
     if levels is not None:
         meta.append(("levels", f"folded to {levels} level(s); folded blocks show their totals"))
     if show_rf:
@@ -197,15 +242,19 @@ def summary_document(
     tables = (table,)
     if show_memory:
         tables += (memory_table(memory),)
-    notes = tuple(f"note: {n.message}" for n in fields.notes() if show_rf or n.code not in RF_ONLY_NOTES)
+    notes = tuple(f"note: {n.message}" for n in (fields.notes() if fields is not None else ())
+                  if show_rf or n.code not in RF_ONLY_NOTES)
+    csv_context = {"model": subject.label, "convention": report.convention.name, "unit": unit}
+    if report.uncounted:
+        csv_context["uncounted"] = "; ".join(f"{name} x{n}" for name, n in report.uncounted)
     return Document(
-        title=f"{model.label} - {model.title}",
+        title=f"{subject.label} - {subject.title}",
         meta=tuple(meta),
         tables=tables,
         footer=tuple(footer),
         notes=notes,
         data=summary_json(report, unit, fields, memory),
-        csv_context={"model": model.label, "convention": report.convention.name, "unit": unit},
+        csv_context=csv_context,
     )
 
 
@@ -219,10 +268,11 @@ def summary_json(report: Report, unit: str = "macs", fields: rf.ReceptiveFields 
                  memory: MemoryReport | None = None) -> dict[str, Any]:
     """The stable JSON contract of ``summary`` (docs/json-schema.md). Integers are exact."""
     model = report.model
-    s = model.settings
+    subject = report.subject
     t = report.totals
-    fields = fields or rf.receptive_fields(model)
-    memory = memory or memory_report(model)
+    if model is not None:
+        fields = fields or rf.receptive_fields(model)
+        memory = memory or memory_report(model)
 
     def row_json(r: Row) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -237,32 +287,26 @@ def summary_json(report: Report, unit: str = "macs", fields: rf.ReceptiveFields 
             "params": r.params,
             "trainable_params": r.trainable_params,
             "mult_adds": r.mult_adds,
-            "spec": str(r.origin),
-            "spec_path": r.origin.path,
+            "spec": str(r.origin) if r.origin is not None else None,
+            "spec_path": r.origin.path if r.origin is not None else None,
         }
         if r.detail:
             d["detail"] = r.detail
         if unit == "flops":
             d["flops"] = 2 * r.mult_adds
-        d.update(field_json(fields.rows[r.name]))
+        if fields is not None:
+            d.update(field_json(fields.rows[r.name]))
         return d
 
-    return {
+    data: dict[str, Any] = {
         "schema": SCHEMA,
-        "model": model.name,
-        "variant": model.variant,
-        "title": model.title,
-        "citation": dict(model.citation),
-        "input": list(model.input_shape),
-        "output": list(model.output_shape),
-        "settings": {
-            "width": s.width,
-            "depth": s.depth,
-            "resolution": s.resolution,
-            "padding": s.padding,
-            "params": {k: v for k, v in s.values.items() if k not in ("width", "depth", "resolution")},
-            "overridden": {k: {"variant": old, "used": new} for k, (old, new) in s.overridden.items()},
-        },
+        "model": subject.name,
+        "variant": subject.variant,
+        "title": subject.title,
+        "citation": dict(subject.citation),
+        "input": list(subject.input_shape),
+        "output": list(subject.output_shape),
+        "settings": dict(subject.settings),
         "convention": report.convention.as_json(unit),
         "engine": report.engine,
         "totals": {
@@ -272,14 +316,22 @@ def summary_json(report: Report, unit: str = "macs", fields: rf.ReceptiveFields 
             "mult_adds": t.mult_adds,
             "flops": 2 * t.mult_adds,
             "peak_activation_bytes": t.peak_activation_bytes,
-            "depth": weight_depth(model),
+            "depth": subject.depth,
         },
         "layers": [row_json(r) for r in report.rows if r.is_leaf],
         "blocks": [row_json(r) for r in report.rows if not r.is_leaf],
-        "receptive_field": None if fields.last is None else {"layer": fields.last, **field_json(fields.rows[fields.last])},
-        "memory": memory.as_json(),
-        "warnings": [{"code": n.code, "message": n.message} for n in fields.notes()],
+        "receptive_field": None if fields is None or fields.last is None
+        else {"layer": fields.last, **field_json(fields.rows[fields.last])},
+        "memory": memory.as_json() if memory is not None else None,
+        "warnings": [{"code": n.code, "message": n.message} for n in fields.notes()] if fields is not None else [],
     }
+    data["source"] = subject.source
+    data["uncounted"] = [{"op": name, "calls": n} for name, n in report.uncounted]
+    if subject.source != "spec":
+        data["reference"] = subject.reference
+        data["device"] = subject.device
+        data["fallback"] = subject.fallback or None
+    return data
 
 
 def field_json(g: rf.RowField) -> dict[str, Any]:

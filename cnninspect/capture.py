@@ -1,0 +1,554 @@
+"""Capture one forward pass of an ``nn.Module`` as a :class:`~cnninspect.trace.Trace`.
+
+PyTorch's own machinery does the observing, no list of module classes is involved:
+
+* a ``TorchDispatchMode`` sees every aten operator the forward pass runs, functional calls
+  included (``F.relu``, ``torch.cat``, ``x.mean``, ``q @ k.transpose(-2, -1)``), with its
+  arguments and results;
+* a ``TorchFunctionMode`` notes the public function each operator came from (``mean`` from
+  ``adaptive_avg_pool2d`` is not ``x.mean()``);
+* global module hooks (``register_module_forward_pre_hook``) attribute operators to the
+  module calls they ran in. They are process-wide and removed afterwards, so the user's
+  module never holds a hook of ours.
+
+On the ``meta`` device tensors have shapes and no storage: nothing is allocated or computed,
+and :mod:`cnninspect.meta_shapes` spares the hot operators PyTorch's Python meta kernels.
+A module the caller owns is run through ``torch.func.functional_call`` with meta copies of
+its parameters and buffers, in eval mode, and is left as it was: same parameters, buffers,
+device, training flags and attributes (a forward pass that stores a tensor on the module,
+as auxiliary heads do, is undone). When the model refuses the meta device (``.item()``,
+data-dependent shapes, tensors kept outside its parameters) the caller may run it on the CPU
+with real tensors instead (``device="cpu"``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import Any
+
+import torch
+from torch import nn
+from torch.overrides import TorchFunctionMode
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.weak import WeakIdKeyDictionary
+
+from .aten_rules import OpCall, TensorMeta
+from .meta_shapes import shortcut_for
+from .trace import CallRecord, ParamInfo, Trace, Unit, per_sample
+
+# operators that return a tensor sharing their input's storage without saying so in their schema
+_UNDECLARED_ALIASES = frozenset({"_unsafe_view", "_reshape_alias", "lift_fresh"})
+SDPA = "scaled_dot_product_attention"
+
+
+class CaptureBug(RuntimeError):
+    """cnninspect's own recording failed (a bug, not the model's fault)."""
+
+
+class ModelFailed(Exception):
+    """The model raised during construction or its forward pass; ``cause`` is its exception."""
+
+    def __init__(self, stage: str, cause: BaseException) -> None:
+        super().__init__(f"{stage}: {type(cause).__name__}: {cause}")
+        self.stage = stage
+        self.cause = cause
+
+
+def _tensors(obj: Any) -> list[torch.Tensor]:
+    from torch.utils._pytree import tree_leaves
+
+    return [t for t in tree_leaves(obj) if isinstance(t, torch.Tensor)]
+
+
+class _FuncInfo:
+    __slots__ = ("name", "overload", "inplace", "aliases", "shortcut")
+
+    def __init__(self, func: Any) -> None:
+        packet = func._overloadpacket.__name__
+        args = func._schema.arguments
+        self.inplace = (
+            packet.endswith("_") and not packet.endswith("__") and bool(args)
+            and args[0].alias_info is not None and args[0].alias_info.is_write
+        )
+        self.name = packet[:-1] if self.inplace else packet
+        self.overload = func._overloadname
+        self.aliases = tuple(r.alias_info is not None for r in func._schema.returns)
+        self.shortcut = shortcut_for(func)
+
+
+class _Recorder:
+    """The state of one capture: calls, operators and the tensor data-flow graph."""
+
+    def __init__(self, root: nn.Module, *, shortcuts: bool) -> None:
+        self.root = root
+        self.shortcuts = shortcuts
+        self.func_info: dict[Any, _FuncInfo] = {}
+        self.tensors: WeakIdKeyDictionary = WeakIdKeyDictionary()
+        self.node_storage: list[int] = []
+        self.node_const: list[bool] = []
+        self.storage_numel: list[int] = []
+        self.calls: list[dict[str, Any]] = []
+        self.stack: list[int] = []
+        self.ops: list[OpCall] = []
+        self.op_owner: list[int] = []
+        self.op_nodes: list[tuple[tuple[int, ...], tuple[int, ...]]] = []
+        self.via: str | None = None
+        self.attention_pending = False
+        self.recording = False
+        self.dtypes: dict[torch.dtype, str] = {}
+        self.names: dict[int, str] = {}
+        for name, mod in root.named_modules(remove_duplicate=False):
+            self.names.setdefault(id(mod), name)
+        self.child_names: dict[int, dict[int, str]] = {}
+        self.repeats: dict[str, int] = {}
+        self.called: set[int] = set()
+
+    # -- tensors ---------------------------------------------------------------------------
+
+    def node(self, t: torch.Tensor, storage: int | None, const: bool) -> int:
+        nid = len(self.node_storage)
+        if storage is None:
+            storage = len(self.storage_numel)
+            self.storage_numel.append(int(t.numel()))
+        self.node_storage.append(storage)
+        self.node_const.append(const)
+        self.tensors[t] = nid
+        return nid
+
+    def lookup(self, t: torch.Tensor) -> int:
+        nid = self.tensors.get(t)
+        if nid is None:  # made outside the forward pass: a parameter, buffer or constant
+            nid = self.node(t, None, True)
+        return nid
+
+    def meta(self, t: torch.Tensor, nid: int) -> TensorMeta:
+        dtype = self.dtypes.get(t.dtype)
+        if dtype is None:
+            dtype = self.dtypes[t.dtype] = str(t.dtype).removeprefix("torch.")
+        return TensorMeta(tuple(t.shape), dtype, self.node_const[nid])
+
+    # -- operators ---------------------------------------------------------------------------
+
+    def info(self, func: Any) -> _FuncInfo:
+        fi = self.func_info.get(func)
+        if fi is None:
+            fi = self.func_info[func] = _FuncInfo(func)
+        return fi
+
+    def record_op(self, fi: _FuncInfo, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> None:
+        inputs: list[int] = []
+        first_storage: list[int] = []
+
+        def convert(a: Any) -> Any:
+            if isinstance(a, torch.Tensor):
+                nid = self.lookup(a)
+                inputs.append(nid)
+                if not first_storage:
+                    first_storage.append(self.node_storage[nid])
+                return self.meta(a, nid)
+            if isinstance(a, (list, tuple)):
+                return tuple(convert(x) for x in a)
+            if a is None or isinstance(a, (bool, int, float, str)):
+                return a
+            return str(a)
+
+        margs = tuple(convert(a) for a in args)
+        mkwargs = {k: convert(v) for k, v in kwargs.items()}
+        const = all(self.node_const[n] for n in inputs)
+        results = out if isinstance(out, (tuple, list)) else (out,)
+        outputs: list[int] = []
+        metas: list[TensorMeta | None] = []
+        for i, r in enumerate(results):
+            if not isinstance(r, torch.Tensor):
+                metas.append(None)
+                continue
+            # a list result (split, unbind) has one schema entry for all its tensors
+            declared = fi.aliases[min(i, len(fi.aliases) - 1)] if fi.aliases else False
+            alias = declared or fi.name in _UNDECLARED_ALIASES
+            storage = first_storage[0] if alias and first_storage else None
+            target = kwargs.get("out")
+            if alias and isinstance(target, torch.Tensor):  # an out= variant writes into `out`
+                storage = self.node_storage[self.lookup(target)]
+            nid = self.node(r, storage, const)
+            outputs.append(nid)
+            metas.append(self.meta(r, nid))
+        owner = self.stack[-1] if self.stack else 0
+        in_leaf = bool(self.stack) and self.calls[owner]["is_leaf"]
+        via = self.via
+        if fi.name == "bmm" and self.attention_pending:
+            via, self.attention_pending = SDPA, False
+        elif fi.name == "_safe_softmax" and via != SDPA:
+            self._inside_attention()
+        self.ops.append(OpCall(fi.name, fi.overload, margs, mkwargs, tuple(metas), via, fi.inplace, in_leaf))
+        self.op_owner.append(owner)
+        self.op_nodes.append((tuple(inputs), tuple(outputs)))
+        if self.stack:
+            self.calls[owner]["items"].append(("op", len(self.ops) - 1))
+
+    def _inside_attention(self) -> None:
+        """``scaled_dot_product_attention`` called inside another torch function (as
+        ``F.multi_head_attention_forward`` does) is invisible to the function mode, and on the
+        meta device PyTorch runs its math path: scores ``bmm``, ``_safe_softmax`` (which only
+        that path uses), weighted-sum ``bmm``. Mark both products as the attention's, so rules
+        that count the function as a whole (fvcore's) see them as such."""
+        for i in range(len(self.ops) - 1, max(len(self.ops) - 16, -1), -1):
+            if self.ops[i].op == "bmm":
+                self.ops[i] = replace(self.ops[i], via=SDPA)
+                break
+        self.attention_pending = True
+
+    # -- module calls ------------------------------------------------------------------------
+
+    def path_of(self, module: nn.Module) -> str:
+        if not self.stack:
+            return ""
+        parent = self.calls[self.stack[-1]]
+        pmod = parent["module"]
+        names = self.child_names.get(id(pmod))
+        if names is None:
+            names = {}
+            for n, c in pmod.named_children():
+                names.setdefault(id(c), n)
+            self.child_names[id(pmod)] = names
+        local = names.get(id(module))
+        if local is not None:
+            return f"{parent['path']}.{local}" if parent["path"] else local
+        known = self.names.get(id(module))
+        if known:
+            return known
+        return f"{parent['path']}.<{type(module).__name__}>" if parent["path"] else f"<{type(module).__name__}>"
+
+    def enter(self, module: nn.Module, args: Any) -> None:
+        base = self.path_of(module)
+        k = self.repeats.get(base, 0) + 1
+        self.repeats[base] = k
+        path = base if k == 1 else f"{base}#{k}"
+        index = len(self.calls)
+        parent = self.stack[-1] if self.stack else None
+        ins = _tensors(args)
+        self.calls.append({
+            "module": module, "path": path, "parent": parent, "depth": len(self.stack) - 1,
+            "is_leaf": next(module.children(), None) is None, "items": [], "repeat": k,
+            "inputs": tuple(self.lookup(t) for t in ins),
+            "in_shape": per_sample(ins[0].shape) if ins else (),
+        })
+        if parent is not None:
+            self.calls[parent]["items"].append(("call", index))
+        self.stack.append(index)
+        self.called.add(id(module))
+
+    def leave(self, module: nn.Module, output: Any) -> None:
+        index = self.stack.pop()
+        outs = _tensors(output)
+        call = self.calls[index]
+        call["outputs"] = tuple(self.lookup(t) for t in outs)
+        call["out_shape"] = per_sample(outs[0].shape) if outs else ()
+
+
+class _DispatchMode(TorchDispatchMode):
+    """Records every aten operator; on the meta device answers hot ones by shape alone."""
+
+    def __init__(self, rec: _Recorder) -> None:
+        super().__init__()
+        self.rec = rec
+
+    @classmethod
+    def _should_skip_dynamo(cls) -> bool:
+        # PyTorch wraps __torch_dispatch__ in a dynamo guard that imports torch._dynamo
+        # (about a second) unless a mode opts out; this mode is never compiled.
+        return False
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: Any = None) -> Any:
+        kwargs = kwargs or {}
+        rec = self.rec
+        fi = rec.info(func)
+        out: Any = NotImplemented
+        if rec.shortcuts and fi.shortcut is not None:
+            out = fi.shortcut(*args, **kwargs)
+        if out is NotImplemented:
+            out = func(*args, **kwargs)
+        if rec.recording:
+            try:
+                rec.record_op(fi, args, kwargs, out)
+            except Exception as exc:  # our bug, not the model's
+                raise CaptureBug(f"recording aten.{fi.name}: {type(exc).__name__}: {exc}") from exc
+        return out
+
+
+class _FunctionMode(TorchFunctionMode):
+    """Notes the outermost public torch function each operator is dispatched from."""
+
+    def __init__(self, rec: _Recorder) -> None:
+        super().__init__()
+        self.rec = rec
+
+    def __torch_function__(self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: Any = None) -> Any:
+        rec = self.rec
+        if rec.via is not None:
+            return func(*args, **(kwargs or {}))
+        rec.via = getattr(func, "__name__", None)
+        try:
+            return func(*args, **(kwargs or {}))
+        finally:
+            rec.via = None
+
+
+@contextlib.contextmanager
+def meta_shortcuts() -> Iterator[None]:
+    """Run with the meta-device shape shortcuts and record nothing: operators on meta tensors
+    skip PyTorch's Python meta kernels where :mod:`cnninspect.meta_shapes` can answer."""
+    with _DispatchMode(_Recorder(nn.Module(), shortcuts=True)):
+        yield
+
+
+@contextlib.contextmanager
+def construction_mode() -> Iterator[None]:
+    """Build a model on the meta device with the shape shortcuts (weight initialisation on
+    meta tensors would otherwise import ``torch._dynamo``)."""
+    with torch.device("meta"), meta_shortcuts():
+        yield
+
+
+@contextlib.contextmanager
+def _hooks(rec: _Recorder) -> Iterator[None]:
+    from torch.nn.modules.module import register_module_forward_hook, register_module_forward_pre_hook
+
+    def pre(module: nn.Module, args: Any) -> None:
+        if rec.recording:
+            rec.enter(module, args)
+
+    def post(module: nn.Module, args: Any, output: Any) -> None:
+        if rec.recording:
+            rec.leave(module, output)
+
+    h1 = register_module_forward_pre_hook(pre)
+    h2 = register_module_forward_hook(post)
+    try:
+        yield
+    finally:
+        h1.remove()
+        h2.remove()
+
+
+@contextlib.contextmanager
+def preserved(module: nn.Module) -> Iterator[None]:
+    """Eval mode for the pass; afterwards every submodule's training flag and attributes are
+    what they were (a forward pass may store tensors on a module)."""
+    mods = list(module.modules())
+    flags = [m.training for m in mods]
+    attrs = [dict(m.__dict__) for m in mods]
+    try:
+        module.eval()
+        yield
+    finally:
+        for m, flag, saved in zip(mods, flags, attrs):
+            current = m.__dict__
+            for key in [k for k in current if k not in saved]:
+                del current[key]
+            for key, value in saved.items():
+                if current.get(key, _MISSING) is not value:
+                    current[key] = value
+            m.training = flag
+
+
+_MISSING = object()
+
+
+def _state(module: nn.Module, device: str) -> dict[str, torch.Tensor]:
+    """Stand-ins for every parameter and buffer: meta copies (``device="meta"``), or for a
+    real run the parameters themselves and copies of the buffers (a forward pass may update
+    buffers in place). Tied tensors stay tied."""
+    out: dict[str, torch.Tensor] = {}
+    made: dict[int, torch.Tensor] = {}
+    for name, p in module.named_parameters(remove_duplicate=False):
+        if id(p) not in made:
+            made[id(p)] = torch.empty_like(p, device="meta") if device == "meta" else p
+        out[name] = made[id(p)]
+    for name, b in module.named_buffers(remove_duplicate=False):
+        if id(b) not in made:
+            made[id(b)] = torch.empty_like(b, device="meta") if device == "meta" else b.clone()
+        out[name] = made[id(b)]
+    return out
+
+
+def _module_facts(module: nn.Module) -> tuple[tuple[int, int] | None, tuple[int, int] | None, str]:
+    """Kernel, stride and a short detail read from a module's own attributes."""
+
+    def pair(v: Any) -> tuple[int, int] | None:
+        if isinstance(v, int):
+            return (v, v)
+        if isinstance(v, (tuple, list)) and len(v) == 2 and all(isinstance(i, int) for i in v):
+            return (int(v[0]), int(v[1]))
+        return None
+
+    kernel = pair(getattr(module, "kernel_size", None)) or pair(getattr(module, "kernel", None))
+    stride = pair(getattr(module, "stride", None)) if kernel else None
+    if kernel and stride is None:
+        stride = kernel  # pooling's default stride
+    detail = ""
+    groups = getattr(module, "groups", 1)
+    if isinstance(groups, int) and groups > 1:
+        cin, cout = getattr(module, "in_channels", None), getattr(module, "out_channels", None)
+        detail = "depthwise" if groups == cin == cout else f"groups={groups}"
+    return kernel, stride, detail
+
+
+def capture(module: nn.Module, input_shape: tuple[int, ...], device: str = "meta") -> Trace:
+    """Run ``module`` once on a batch-1 input of ``input_shape`` (per sample) and record it.
+
+    ``device="meta"`` allocates nothing (a model whose parameters are already on the meta
+    device is run as it is); ``device="cpu"`` runs real tensors with the model's own
+    parameters. Raises :class:`ModelFailed` when the model's forward pass raises.
+    """
+    meta = device == "meta"
+    params = list(module.parameters())
+    on_meta = bool(params) and all(p.device.type == "meta" for p in params)
+    if not meta and on_meta:
+        raise ModelFailed("forward", RuntimeError("its parameters are on the meta device, so it cannot run on the CPU"))
+    rec = _Recorder(module, shortcuts=meta)
+    first = next((p for p in module.parameters() if p.dtype.is_floating_point), None)
+    dtype = first.dtype if first is not None else torch.float32
+    target = "meta" if meta else (first.device if first is not None else "cpu")
+    if meta:
+        x = torch.empty((1, *input_shape), dtype=dtype, device="meta")
+    else:
+        gen = torch.Generator(device="cpu").manual_seed(0)
+        x = torch.randn((1, *input_shape), dtype=dtype, generator=gen).to(target)
+    input_node = rec.node(x, None, False)
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(preserved(module))
+        stack.enter_context(torch.no_grad())
+        if meta:
+            stack.enter_context(torch.device("meta"))
+        state = None if (meta and on_meta) or not (meta or params or list(module.buffers())) else _state(module, device)
+        stack.enter_context(_hooks(rec))
+        stack.enter_context(_FunctionMode(rec))
+        stack.enter_context(_DispatchMode(rec))
+        rec.recording = True
+        try:
+            if state is None:
+                output = module(x)
+            else:
+                output = torch.func.functional_call(module, state, (x,))
+        except CaptureBug:
+            raise
+        except Exception as exc:
+            raise ModelFailed("forward", exc) from exc
+        finally:
+            rec.recording = False
+    return _finish(rec, module, input_node, input_shape, output, "meta" if meta else "cpu")
+
+
+def _finish(rec: _Recorder, module: nn.Module, input_node: int, input_shape: tuple[int, ...], output: Any,
+            device: str) -> Trace:
+    outs = _tensors(output)
+    output_nodes = tuple(rec.lookup(t) for t in outs)
+    live_ops = _live(rec, output_nodes)
+    ops = tuple(op if live_ops[i] else _dead(op) for i, op in enumerate(rec.ops))
+
+    # parameters by identity, in registration order
+    keys: dict[int, int] = {}
+    params: list[ParamInfo] = []
+    for p in module.parameters():
+        keys[id(p)] = len(params)
+        params.append(ParamInfo(int(p.numel()), bool(p.requires_grad)))
+
+    def own(m: nn.Module) -> tuple[tuple[str, int], ...]:
+        return tuple((n, keys[id(p)]) for n, p in m._parameters.items() if p is not None and id(p) in keys)
+
+    calls: list[CallRecord] = []
+    items: list[list[tuple[str, int]]] = []
+    first_call: dict[int, int] = {}
+    for i, c in enumerate(rec.calls):
+        m = c["module"]
+        kernel, stride, detail = _module_facts(m)
+        first_call.setdefault(id(m), i)
+        calls.append(CallRecord(
+            c["path"], c["parent"], c["depth"], type(m).__name__, c["is_leaf"], c["in_shape"],
+            c.get("out_shape", ()), own(m), (), kernel, stride, detail, True, c["repeat"]))
+        items.append(list(c["items"]))
+    if not calls:  # a forward pass that never called the module (impossible through __call__)
+        raise CaptureBug("the model's own call was not seen")
+
+    # modules holding parameters that the forward pass never called
+    uncalled_index: dict[int, int] = {}
+    for name, m in module.named_modules():
+        if not name or id(m) in rec.called or not any(True for _ in m.parameters()):
+            continue
+        parent_name = name.rpartition(".")[0]
+        parent_mod = module.get_submodule(parent_name) if parent_name else module
+        parent = uncalled_index.get(id(parent_mod), first_call.get(id(parent_mod), 0))
+        kernel, stride, detail = _module_facts(m)
+        index = len(calls)
+        path = f"{calls[parent].path}.{name.rpartition('.')[2]}" if parent else name
+        calls.append(CallRecord(path, parent, calls[parent].depth + 1 if parent else 0, type(m).__name__,
+                                next(m.children(), None) is None, (), (), own(m), (), kernel, stride,
+                                "not called", False))
+        items.append([])
+        items[parent].append(("call", index))
+        uncalled_index[id(m)] = index
+    calls = [
+        CallRecord(**{**c.__dict__, "items": tuple(it)}) for c, it in zip(calls, items)
+    ]
+
+    units = _units(rec, calls)
+    return Trace(
+        calls=tuple(calls),
+        ops=ops,
+        op_owner=tuple(rec.op_owner),
+        params=tuple(params),
+        units=units,
+        node_storage=tuple(rec.node_storage),
+        storage_numel=tuple(rec.storage_numel),
+        input_nodes=(input_node,),
+        output_nodes=output_nodes,
+        input_shape=tuple(input_shape),
+        output_shapes=tuple(per_sample(t.shape) for t in outs),
+        device=device,
+    )
+
+
+def _dead(op: OpCall) -> OpCall:
+    return replace(op, live=False)
+
+
+def _live(rec: _Recorder, output_nodes: tuple[int, ...]) -> list[bool]:
+    """Which operator calls contribute to the model's output (backwards from the output)."""
+    live_nodes = set(output_nodes)
+    live = [False] * len(rec.ops)
+    for i in range(len(rec.ops) - 1, -1, -1):
+        ins, outs = rec.op_nodes[i]
+        if not outs or any(n in live_nodes for n in outs):
+            live[i] = True
+            live_nodes.update(ins)
+    return live
+
+
+def _units(rec: _Recorder, calls: list[CallRecord]) -> tuple[Unit, ...]:
+    """Leaf module calls and operators run directly in containers, in execution order."""
+    units: list[Unit] = []
+
+    def walk(index: int) -> None:
+        raw = rec.calls[index] if index < len(rec.calls) else None
+        if raw is None:
+            return
+        if calls[index].is_leaf and index != 0:
+            units.append(Unit(raw["inputs"], raw.get("outputs", ()), tuple(_all_ops(index)), index))
+            return
+        for kind, i in calls[index].items:
+            if kind == "call":
+                walk(i)
+            else:
+                ins, outs = rec.op_nodes[i]
+                units.append(Unit(ins, outs, (i,), None))
+
+    def _all_ops(index: int) -> list[int]:
+        out: list[int] = []
+        for kind, i in calls[index].items:
+            out += _all_ops(i) if kind == "call" else [i]
+        return out
+
+    walk(0)
+    return tuple(units)

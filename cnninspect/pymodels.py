@@ -1,0 +1,439 @@
+"""Python model references: ``file.py:NAME``, ``package.module:NAME``, ``torchvision:NAME``,
+``timm:NAME``, each optionally with literal keyword arguments, ``NAME(num_classes=10)``.
+
+What :func:`cnninspect.catalog.classify` calls a Python reference is read here:
+
+* :func:`parse_pyref` (no torch, no user code): the file, module or hub, the NAME and its
+  keyword arguments, parsed with :mod:`ast` and :func:`ast.literal_eval` (numbers, strings,
+  ``True``/``False``/``None``, tuples, lists, dicts; never evaluated as Python);
+* :func:`load` imports the module or **runs the user's file** (that is what a Python model
+  is: the user's own code; a reference that arrives inside a YAML spec is never run, and a
+  check file's references only with ``check --allow-python``) and finds NAME: an
+  ``nn.Module`` subclass (built with the keyword arguments), a function returning a module,
+  or a module instance;
+* :func:`analyse` builds the model on PyTorch's meta device (no weights allocated), falls
+  back to the CPU when the model refuses the meta device, captures one forward pass
+  (:mod:`cnninspect.capture`) and reports it (:mod:`cnninspect.module_analysis`).
+
+Every failure caused by the reference or the model (missing file, syntax error, NAME absent
+or not a model, a constructor needing arguments, a forward pass that raises, an input shape
+the model refuses) is a one-line :class:`~cnninspect.errors.UsageError` naming the
+reference and the cause.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import importlib
+import importlib.util
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+
+from .errors import CnnInspectError, UsageError, did_you_mean, shorten
+from .limits import MAX_TENSOR_ELEMENTS
+
+if TYPE_CHECKING:
+    from .analysis import Report
+    from .trace import Trace
+
+PYTHON_KINDS = ("python-file", "python-module", "hub")
+HUB_PACKAGES = {"torchvision": "torchvision", "timm": "timm"}
+MAX_INPUT_DIMS = 8
+
+
+@dataclass(frozen=True)
+class PyRef:
+    """A parsed Python model reference."""
+
+    text: str
+    kind: str  # python-file | python-module | hub
+    base: str  # the file path, the module path or the hub (torchvision, timm)
+    name: str  # NAME (dotted attribute path allowed)
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def shown(self) -> str:
+        return shorten(self.text, 100)
+
+
+def is_python_ref(text: str) -> bool:
+    from .catalog import classify, split_settings
+
+    return classify(split_settings(text)[0]).kind in PYTHON_KINDS
+
+
+def parse_pyref(text: str) -> PyRef:
+    """Read ``file.py:NAME(k=v, ...)`` and its siblings (see :func:`cnninspect.catalog.classify`)."""
+    from .catalog import classify
+
+    ref = classify(text)
+    shown = shorten(text.strip(), 100)
+    if ref.kind not in PYTHON_KINDS:
+        raise UsageError(f"{shown} is not a Python model reference")
+    call = (ref.variant or "").strip()
+    if not call:
+        what = {"python-file": "file.py:NAME", "python-module": "package.module:NAME"}.get(ref.kind, f"{ref.base}:NAME")
+        raise UsageError(f"{shown}: name the model after the colon, as in {what} (a class, a function or an instance)")
+    name, kwargs = _parse_call(call, shown)
+    return PyRef(text.strip(), ref.kind, ref.base, name, kwargs)
+
+
+def _dotted(node: ast.expr) -> str | None:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        base = _dotted(node.value)
+        return f"{base}.{node.attr}" if base else None
+    return None
+
+
+def _parse_call(text: str, shown: str) -> tuple[str, dict[str, Any]]:
+    """``NAME`` or ``NAME(key=literal, ...)``: the name and the keyword arguments."""
+    try:
+        node = ast.parse(text, mode="eval").body
+    except SyntaxError as exc:
+        raise UsageError(f"{shown}: cannot read {shorten(repr(text))} as NAME or NAME(key=value, ...): {exc.msg}") from None
+    if not isinstance(node, ast.Call):
+        name = _dotted(node)
+        if name is None:
+            raise UsageError(f"{shown}: expected NAME or NAME(key=value, ...) after the colon, got {shorten(repr(text))}")
+        return name, {}
+    name = _dotted(node.func)
+    if name is None:
+        raise UsageError(f"{shown}: expected NAME(key=value, ...) after the colon, got {shorten(repr(text))}")
+    if node.args:
+        raise UsageError(f"{shown}: arguments must be given by keyword, as in {name}(num_classes=10)")
+    kwargs: dict[str, Any] = {}
+    for kw in node.keywords:
+        if kw.arg is None:
+            raise UsageError(f"{shown}: '**' is not accepted; write each argument as key=value")
+        try:
+            kwargs[kw.arg] = ast.literal_eval(kw.value)
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+            raise UsageError(
+                f"{shown}: {kw.arg}= must be a literal (a number, string, True, False, None, or a tuple, list "
+                f"or dict of those); Python expressions are not evaluated"
+            ) from None
+    return name, kwargs
+
+
+# --- input shapes ------------------------------------------------------------------------
+
+
+def parse_input(text: str | tuple[int, ...] | list[int], where: str = "--input") -> tuple[int, ...]:
+    """``3x224x224`` or ``1x3x224x224`` (or a tuple from Python) as a per-sample shape.
+
+    A leading 1 on a shape of four or more dimensions is the batch and is dropped (counts are
+    for a batch of one); ``1x28x28`` is one channel of 28x28. Write ``1x1x16x112x112`` for a
+    single-channel volume.
+    """
+    if isinstance(text, str):
+        parts = [p.strip() for p in text.lower().replace(",", "x").split("x")]
+        if not text.strip() or not all(p.isdigit() for p in parts):
+            raise UsageError(f"{where}: expected a shape such as 3x224x224 (CxHxW), got {shorten(repr(text))}")
+        dims = [int(p) for p in parts]
+    else:
+        if not all(isinstance(d, int) and not isinstance(d, bool) for d in text) or not text:
+            raise UsageError(f"{where}: expected a shape of integers such as (3, 224, 224), got {shorten(repr(text))}")
+        dims = list(text)
+    if len(dims) >= 4 and dims[0] == 1:
+        dims = dims[1:]
+    if len(dims) > MAX_INPUT_DIMS or min(dims) < 1:
+        raise UsageError(f"{where}: every dimension must be at least 1 (and at most {MAX_INPUT_DIMS} of them), "
+                         f"got {'x'.join(map(str, dims))}")
+    total = 1
+    for d in dims:
+        total *= d
+    if total > MAX_TENSOR_ELEMENTS:
+        raise UsageError(f"{where}: {'x'.join(map(str, dims))} has more than {MAX_TENSOR_ELEMENTS:.0e} values")
+    return tuple(dims)
+
+
+def with_resolution(shape: tuple[int, ...], resolution: int, where: str) -> tuple[int, ...]:
+    """An image input (channels x height x width ...) at ``resolution`` x ``resolution``."""
+    from .limits import MAX_RESOLUTION
+
+    if len(shape) < 3:
+        raise UsageError(f"{where}: --resolution needs an image input (CxHxW), but the input is {'x'.join(map(str, shape))}")
+    if not 1 <= resolution <= MAX_RESOLUTION:
+        raise UsageError(f"{where}: --resolution must be between 1 and {MAX_RESOLUTION}, got {resolution}")
+    return (*shape[:-2], resolution, resolution)
+
+
+# --- loading ----------------------------------------------------------------------------
+
+
+@dataclass
+class PyModel:
+    """A loaded reference: how to build the module, or the module itself (an instance)."""
+
+    ref: PyRef
+    factory: Callable[[], Any] | None  # builds a fresh module (None for an instance)
+    instance: Any = None  # a module object found in the file or module
+    title: str = ""
+
+
+def load(ref: PyRef) -> PyModel:
+    """Import the module or run the file, and find the model NAME in it."""
+    if ref.kind == "hub":
+        return _load_hub(ref)
+    namespace = _run_file(ref) if ref.kind == "python-file" else _import_module(ref)
+    where = ref.base
+    obj: Any = namespace
+    for part in ref.name.split("."):
+        if not hasattr(obj, part):
+            names = [n for n in dir(obj) if not n.startswith("_")]
+            raise UsageError(f"{ref.shown}: {where} has no '{ref.name}'{did_you_mean(part, names)}")
+        obj = getattr(obj, part)
+    return _model_from(ref, obj)
+
+
+def _model_from(ref: PyRef, obj: Any) -> PyModel:
+    from torch import nn
+
+    if isinstance(obj, nn.Module):
+        if ref.kwargs:
+            raise UsageError(f"{ref.shown}: {ref.name} is a module instance, which takes no arguments")
+        return PyModel(ref, None, obj, type(obj).__name__)
+    if isinstance(obj, type):
+        if not issubclass(obj, nn.Module):
+            raise UsageError(f"{ref.shown}: {ref.name} is the class {obj.__name__}, which is not an nn.Module")
+        return PyModel(ref, lambda: obj(**ref.kwargs), None, obj.__name__)
+    if callable(obj):
+        return PyModel(ref, lambda: obj(**ref.kwargs), None, getattr(obj, "__name__", ref.name))
+    raise UsageError(
+        f"{ref.shown}: {ref.name} is {_a(type(obj).__name__)}, not an nn.Module class, a function returning "
+        "one, or a module instance"
+    )
+
+
+def _a(word: str) -> str:
+    return ("an " if word[:1].lower() in "aeiou" else "a ") + word
+
+
+def _run_file(ref: PyRef) -> Any:
+    """Execute the user's Python file as a module (its directory first on ``sys.path``, so
+    its own imports work), afresh on every call: an edited file is read again."""
+    path = Path(os.path.expanduser(ref.base))
+    if not path.is_file():
+        what = "is a directory" if path.is_dir() else "no such file"
+        raise UsageError(f"{ref.shown}: {shorten(str(path), 100)}: {what}")
+    resolved = path.resolve()
+    digest = hashlib.sha1(str(resolved).encode()).hexdigest()[:12]
+    modname = f"cnninspect_user_{path.stem if path.stem.isidentifier() else 'model'}_{digest}"
+    spec = importlib.util.spec_from_file_location(modname, resolved)
+    if spec is None or spec.loader is None:
+        raise UsageError(f"{ref.shown}: {path} cannot be loaded as Python")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[modname] = module
+    folder = str(resolved.parent)
+    added = folder not in sys.path
+    if added:
+        sys.path.insert(0, folder)
+    try:
+        spec.loader.exec_module(module)
+    except SyntaxError as exc:
+        sys.modules.pop(modname, None)
+        line = f":{exc.lineno}" if exc.lineno else ""
+        raise UsageError(f"{ref.shown}: syntax error in {path}{line}: {exc.msg}") from None
+    except (Exception, SystemExit) as exc:
+        sys.modules.pop(modname, None)
+        raise UsageError(f"{ref.shown}: running {path} raised {_describe(exc)}") from exc
+    return module
+
+
+def _import_module(ref: PyRef) -> Any:
+    cwd = os.getcwd()
+    if cwd not in sys.path and "" not in sys.path:
+        sys.path.insert(0, cwd)  # as `python -m` does: the current directory's packages first
+    try:
+        return importlib.import_module(ref.base)
+    except ModuleNotFoundError as exc:
+        missing = exc.name or ref.base
+        if ref.base == missing or ref.base.startswith(missing + "."):
+            raise UsageError(f"{ref.shown}: no module named '{missing}' (is it installed, or is its package in the "
+                             "current directory?)") from None
+        raise UsageError(f"{ref.shown}: importing {ref.base} raised {_describe(exc)}") from exc
+    except (Exception, SystemExit) as exc:
+        raise UsageError(f"{ref.shown}: importing {ref.base} raised {_describe(exc)}") from exc
+
+
+def _load_hub(ref: PyRef) -> PyModel:
+    package = HUB_PACKAGES[ref.base]
+    try:
+        hub = importlib.import_module(package)
+    except ModuleNotFoundError:
+        raise UsageError(f"{ref.shown}: {package} is not installed; install it next to torch "
+                         f"(pip install {package}) to use {ref.base}: names") from None
+    except (Exception, SystemExit) as exc:
+        raise UsageError(f"{ref.shown}: {package} is installed but cannot be imported here: {_describe(exc)}") from None
+    if package == "torchvision":
+        return _torchvision(ref, hub)
+    return _timm(ref, hub)
+
+
+def _torchvision(ref: PyRef, tv: Any) -> PyModel:
+    models = tv.models
+    names = list(models.list_models())
+    if ref.name not in names:
+        raise UsageError(f"{ref.shown}: torchvision has no model '{ref.name}'{did_you_mean(ref.name, names)}")
+    for key in ("weights", "weights_backbone"):
+        if ref.kwargs.get(key) is not None:
+            raise UsageError(f"{ref.shown}: {key}= would download weights; cnninspect only needs the architecture")
+    builder = models.get_model_builder(ref.name)
+    return PyModel(ref, lambda: builder(**ref.kwargs), None, ref.name)
+
+
+def _timm(ref: PyRef, timm: Any) -> PyModel:
+    if not timm.is_model(ref.name):
+        names = list(timm.list_models())
+        raise UsageError(f"{ref.shown}: timm has no model '{ref.name}'{did_you_mean(ref.name, names)}")
+    if ref.kwargs.get("pretrained"):
+        raise UsageError(f"{ref.shown}: pretrained=True would download weights; cnninspect only needs the architecture")
+    kwargs = {k: v for k, v in ref.kwargs.items() if k != "pretrained"}
+    return PyModel(ref, lambda: timm.create_model(ref.name, pretrained=False, **kwargs), None, ref.name)
+
+
+def _describe(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {shorten(text, 300)}" if text else type(exc).__name__
+
+
+# --- building and analysing ----------------------------------------------------------------
+
+
+@dataclass
+class Built:
+    """A module ready to capture, and where it lives."""
+
+    module: Any
+    device: str  # meta | cpu
+    note: str = ""  # why the meta device was not used to build it
+
+
+def build(pm: PyModel) -> Built:
+    """The module: a found instance as it is, else built on the meta device (no weights
+    allocated), or on the CPU when the constructor refuses the meta device."""
+    if pm.instance is not None:
+        return Built(pm.instance, "cpu")
+    from .capture import construction_mode
+
+    try:
+        with construction_mode():
+            module = pm.factory()  # type: ignore[misc]
+        return Built(_checked(pm, module), "meta")
+    except CnnInspectError:
+        raise
+    except Exception as exc:
+        meta_error = exc
+    module = _construct_cpu(pm)
+    return Built(module, "cpu", f"built on the CPU: the constructor refused the meta device ({_describe(meta_error)})")
+
+
+def _construct_cpu(pm: PyModel) -> Any:
+    try:
+        module = pm.factory()  # type: ignore[misc]
+    except TypeError as exc:
+        text = str(exc)
+        if "required" in text and "argument" in text:
+            raise UsageError(f"{pm.ref.shown}: {pm.ref.name} needs arguments ({shorten(text, 200)}); pass them as "
+                             f"{pm.ref.name}(name=value, ...)") from None
+        raise UsageError(f"{pm.ref.shown}: building {pm.ref.name} raised {_describe(exc)}") from exc
+    except (Exception, SystemExit) as exc:
+        raise UsageError(f"{pm.ref.shown}: building {pm.ref.name} raised {_describe(exc)}") from exc
+    return _checked(pm, module)
+
+
+def _checked(pm: PyModel, module: Any) -> Any:
+    from torch import nn
+
+    if not isinstance(module, nn.Module):
+        raise UsageError(f"{pm.ref.shown}: {pm.ref.name}(...) returned {_a(type(module).__name__)}, not an nn.Module")
+    return module
+
+
+def declared_input(module: Any) -> tuple[int, ...] | None:
+    """The input size a model declares: timm's ``pretrained_cfg``/``default_cfg["input_size"]``."""
+    for attr in ("pretrained_cfg", "default_cfg"):
+        cfg = getattr(module, attr, None)
+        if isinstance(cfg, Mapping):
+            size = cfg.get("input_size")
+            if isinstance(size, (tuple, list)) and size and all(isinstance(d, int) and d > 0 for d in size):
+                return tuple(size)
+    return None
+
+
+def input_for(module: Any, shown: str, input_shape: tuple[int, ...] | None, resolution: int | None) -> tuple[tuple[int, ...], str]:
+    """The per-sample input, and where it came from when not given (the model's declaration)."""
+    source = ""
+    shape = input_shape
+    if shape is None:
+        shape = declared_input(module)
+        source = "declared by the model"
+    if shape is None:
+        raise UsageError(f"{shown}: the model declares no input size; give one with --input, e.g. --input 3x224x224")
+    if resolution is not None:
+        shape = with_resolution(shape, resolution, shown)
+    return shape, source
+
+
+def trace_module(module: Any, shape: tuple[int, ...], shown: str, *, rebuild: Callable[[], Any] | None = None,
+                 built_on: str = "cpu", note: str = "") -> Trace:
+    """Capture ``module`` on the meta device, or on the CPU when it refuses it. A module
+    ``built_on`` the meta device has no weights to run on the CPU: ``rebuild`` makes one
+    with real weights."""
+    from dataclasses import replace
+
+    from .capture import CaptureBug, ModelFailed, capture
+
+    try:
+        return replace(capture(module, shape, "meta"), fallback=note)
+    except CaptureBug:
+        raise
+    except ModelFailed as exc:
+        meta_failure = exc.cause
+    if built_on == "meta":
+        if rebuild is None:
+            raise _refused(shown, shape, meta_failure)
+        module = rebuild()
+    try:
+        trace = capture(module, shape, "cpu")
+    except ModelFailed as exc:
+        raise _refused(shown, shape, exc.cause) from None
+    why = f"the model refused the meta device ({_describe(meta_failure)})"
+    return replace(trace, fallback=f"{note}; {why}" if note else why)
+
+
+def _refused(shown: str, shape: tuple[int, ...], cause: BaseException) -> UsageError:
+    dims = "x".join(map(str, (1, *shape)))
+    return UsageError(f"{shown}: the forward pass on a {dims} input raised {_describe(cause)}")
+
+
+def analyse(text: str, convention: str = "paper", *, input_shape: tuple[int, ...] | None = None,
+            resolution: int | None = None) -> Report:
+    """Load, build, capture and report a Python model reference."""
+    from .module_analysis import analyze_trace
+
+    pm = load(parse_pyref(text))
+    built = build(pm)
+    shape, source = input_for(built.module, pm.ref.shown, input_shape, resolution)
+    trace = trace_built(pm, built, shape)
+    return analyze_trace(trace, convention, subject_for(pm, trace, resolution, source))
+
+
+def trace_built(pm: PyModel, built: Built, shape: tuple[int, ...]) -> Trace:
+    rebuild = (lambda: _construct_cpu(pm)) if pm.factory is not None else None
+    return trace_module(built.module, shape, pm.ref.shown, rebuild=rebuild, built_on=built.device, note=built.note)
+
+
+def subject_for(pm: PyModel, trace: Trace, resolution: int | None = None, source: str = "") -> Any:
+    from .module_analysis import module_subject
+
+    settings = {"input": list(trace.input_shape), "resolution": resolution, "kwargs": dict(pm.ref.kwargs),
+                "class": trace.calls[0].torch_class, "input_from": source or "given"}
+    return module_subject(trace, pm.ref.text, title=pm.title, reference=pm.ref.text, settings=settings)
