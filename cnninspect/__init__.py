@@ -2,7 +2,7 @@
 
 Pipeline (each stage a module, frozen data between them, only the CLI prints):
 
-    spec.load_spec      YAML -> Spec (validated, located errors)
+    lang.load_spec      YAML -> Spec (the spec language: validated, located errors)
     resolve.resolve     Spec + variant + overrides -> Model (scaled, expanded, shapes)
     build.build_module  Model -> torch.nn.Module (names mirror the spec)
     analysis.analyze    Model -> Report (engine "spec", no torch)

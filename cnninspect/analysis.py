@@ -2,11 +2,11 @@
 
 Two engines feed the same report builder:
 
-* ``spec``: shapes from resolution and parameter counts from the op rules; pure Python, no
-  torch import. Used by ``list``, ``sweep``, ``check`` and ``reproduce``.
-* ``meta`` (``torch_engine.py``): the builder's real ``nn.Module`` on PyTorch's meta device,
-  walked with forward hooks; shapes are measured and parameters read from the module, no
-  weight is allocated and no arithmetic is done. The default of ``summary``.
+* ``spec`` (the default everywhere): shapes from resolution and parameter counts from the op
+  rules; pure Python, no torch import.
+* ``meta`` (``torch_engine.py``, ``--engine meta``): the builder's real ``nn.Module`` on
+  PyTorch's meta device, walked with forward hooks; shapes are measured and parameters read
+  from the module, no weight is allocated and no arithmetic is done.
 
 The tests prove both engines agree on every bundled spec and variant and on random specs.
 Mult-adds are counted by a :mod:`~cnninspect.conventions` convention, batch size 1, and
@@ -15,12 +15,12 @@ always stored as multiply-adds (FLOPs = 2 x mult-adds are derived when rendering
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from collections.abc import Mapping
 
 from .conventions import Convention, OpFacts, get_convention
 from .ir import Concat, Gate, Model, Node, Op, Origin, Residual, Seq, Side, children, structure
+from .memory import simulate
 from .ops import OPS, Shape, kernel_stride
 
 BYTES_PER_ELEMENT = 4  # float32 activations
@@ -167,6 +167,9 @@ def op_detail(op: Op) -> str:
         g = a["groups"]
         if g > 1:
             bits.append("depthwise" if g == a["in_ch"] == a["out_ch"] else f"groups={g}")
+        if "dilation" in a:
+            dh, dw = a["dilation"]
+            bits.append(f"dilation {dh}" if dh == dw else f"dilation {dh},{dw}")
         if a["pad_tag"] not in ("same", "valid"):
             t, b, left, r = a["pad"]
             bits.append(f"pad {t},{b},{left},{r}" if a["pad_tag"] == "same-tf" else f"pad {a['pad_tag']}")
@@ -198,74 +201,11 @@ def container_detail(node: Node) -> str:
 
 
 def activation_memory(model: Model, obs: Mapping[str, Observed]) -> tuple[int, int]:
-    """Peak live activation elements and the largest single tensor, inference at batch 1.
-
-    Execution is simulated in order: at each op the live set is the op's input and output
-    plus every tensor an enclosing container must keep (a residual's input for its shortcut,
-    finished concat branches, a gate's input). Tensors are counted once each; no in-place
-    ops or buffer sharing beyond that are assumed. Model input included, weights excluded.
-    """
-    sizes: dict[int, int] = {}
-    counter = [0]
-    peak = [0]
-
-    def new(shape: Shape) -> int:
-        counter[0] += 1
-        sizes[counter[0]] = math.prod(shape)
-        return counter[0]
-
-    def note(live: set[int]) -> None:
-        total = sum(sizes[i] for i in live)
-        if total > peak[0]:
-            peak[0] = total
-
-    def run(node: Node, qual: str, x: int, held: frozenset[int]) -> int:
-        o = obs[qual]
-        if isinstance(node, Op):
-            if node.kind in ("identity", "dropout", "drop_path", "flatten"):
-                return x  # views / no-ops at inference
-            y = new(o.out_shape)
-            note(set(held) | {x, y})
-            return y
-
-        def sub(child: Node) -> str:
-            return f"{qual}.{child.name}"
-
-        if isinstance(node, Seq):
-            for child in node.children:
-                x = run(child, sub(child), x, held)
-            return x
-        if isinstance(node, Residual):
-            b = run(node.body, sub(node.body), x, held | {x})
-            s = run(node.shortcut, sub(node.shortcut), x, held | {x, b})
-            y = new(o.out_shape)
-            note(set(held) | {b, s, y})
-            if node.post is not None:
-                y = run(node.post, sub(node.post), y, held)
-            return y
-        if isinstance(node, Concat):
-            outs: list[int] = []
-            for br in node.branches:
-                outs.append(run(br, sub(br), x, held | {x} | set(outs)))
-            y = new(o.out_shape)
-            note(set(held) | set(outs) | {y})
-            return y
-        if isinstance(node, Gate):
-            g = run(node.branch, sub(node.branch), x, held | {x})
-            y = new(o.out_shape)
-            note(set(held) | {x, g, y})
-            return y
-        assert isinstance(node, Side)
-        run(node.branch, sub(node.branch), x, held | {x})
-        return x
-
-    x0 = new(model.input_shape)
-    note({x0})
-    x = x0
-    for child in model.root.children:
-        x = run(child, child.name, x, frozenset())
-    largest = max(sizes.values())
-    return peak[0], largest
+    """Peak live activation elements and the largest single tensor, inference at batch 1
+    (the simulation of :func:`cnninspect.memory.simulate`; model input included, weights
+    excluded)."""
+    trace = simulate(model, shapes=obs)
+    return trace.peak_elements, trace.largest_elements
 
 
 WEIGHT_KINDS = frozenset({"conv2d", "conv_table", "linear", "subsample", "rbf"})

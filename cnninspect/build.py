@@ -27,10 +27,11 @@ Factory = Callable[[Mapping[str, Any]], nn.Module]
 
 def _conv(a: Mapping[str, Any]) -> nn.Module:
     t, b, left, r = a["pad"]
+    d = a.get("dilation", (1, 1))
     if a["pad_tag"] == "same-tf":
-        return M.Conv2dSame(a["in_ch"], a["out_ch"], a["kernel"], a["stride"], 0, groups=a["groups"], bias=a["bias"])
+        return M.Conv2dSame(a["in_ch"], a["out_ch"], a["kernel"], a["stride"], 0, d, groups=a["groups"], bias=a["bias"])
     assert t == b and left == r, "symmetric padding expected outside TF 'same'"
-    return nn.Conv2d(a["in_ch"], a["out_ch"], a["kernel"], a["stride"], (t, left), groups=a["groups"], bias=a["bias"])
+    return nn.Conv2d(a["in_ch"], a["out_ch"], a["kernel"], a["stride"], (t, left), d, groups=a["groups"], bias=a["bias"])
 
 
 def _table(a: Mapping[str, Any]) -> nn.Module:
@@ -49,6 +50,9 @@ _ACT_FACTORIES: dict[str, Callable[[], nn.Module]] = {
     "scaled_tanh": M.ScaledTanh,
     "silu": nn.SiLU,
     "hardswish": nn.Hardswish,
+    "hardsigmoid": nn.Hardsigmoid,
+    "gelu": nn.GELU,
+    "mish": nn.Mish,
 }
 assert set(_ACT_FACTORIES) == set(ACTIVATIONS), "every activation needs a module factory"
 
@@ -63,6 +67,14 @@ def _pool(cls: type[nn.Module]) -> Factory:
 
     return make
 
+
+def _layernorm(a: Mapping[str, Any]) -> nn.Module:
+    cls = M.LayerNorm2d if a["dim"] == "channels" else nn.LayerNorm
+    return cls(a["ch"], eps=a["eps"], elementwise_affine=a["affine"])
+
+
+# batch dimension included: per-sample C x H x W <-> H x W x C
+_PERMUTATIONS = {"channels_last": (0, 2, 3, 1), "channels_first": (0, 3, 1, 2)}
 
 FACTORIES: dict[str, Factory] = {
     "identity": lambda a: nn.Identity(),
@@ -82,6 +94,13 @@ FACTORIES: dict[str, Factory] = {
     "gavgpool": lambda a: nn.AdaptiveAvgPool2d(1),
     "gmaxpool": lambda a: nn.AdaptiveMaxPool2d(1),
     "subsample": lambda a: M.Subsample2d(a["ch"], a["kernel"], a["stride"]),
+    "bn1d": lambda a: nn.BatchNorm1d(a["ch"], eps=a["eps"]),
+    "layernorm": _layernorm,
+    "layer_scale": lambda a: M.LayerScale(a["ch"], a["init"], channels_first=a["dim"] == "channels"),
+    "mean": lambda a: M.GlobalMean(a["keepdim"]),
+    "channel_split": lambda a: M.ChannelSplit(a["start"], a["stop"]),
+    "channel_shuffle": lambda a: M.ChannelShuffle(a["groups"]),
+    "permute": lambda a: M.Permute(_PERMUTATIONS[a["to"]]),
 }
 
 

@@ -7,14 +7,19 @@ directory after ``pip install``.
 
 from __future__ import annotations
 
+import os
+import re
+import sys
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 from functools import cache
 from importlib import resources
 from pathlib import Path
 
-from .errors import UsageError, did_you_mean
-from .spec import Spec, load_spec
+from .errors import SpecError, UsageError, did_you_mean, shorten
+from .numbers import parse_scalar
+from .lang.spec import Spec, load_spec, spec_from_node
+from .lang.yamlsrc import parse_yaml, read_stream
 
 if TYPE_CHECKING:
     from .ir import Model
@@ -41,14 +46,13 @@ def bundled_path(name: str) -> Path:
 
 @cache
 def load_bundled(name: str) -> Spec:
-    path = bundled_path(name)
-    if not path.is_file():
-        names = bundled_names()
+    names = bundled_names()
+    if name not in names:
         raise UsageError(
-            f"unknown spec '{name}'{did_you_mean(name, names)}; bundled specs: {', '.join(names)} "
+            f"unknown spec '{shorten(name)}'{did_you_mean(name, names)}; bundled specs: {', '.join(names)} "
             "(or give a path to a .yaml file)"
         )
-    return load_spec(path, label=f"specs/{name}.yaml")
+    return load_spec(bundled_path(name), label=f"specs/{name}.yaml")
 
 
 @dataclass(frozen=True)
@@ -60,8 +64,113 @@ class Target:
     text: str
 
 
-def _looks_like_path(text: str) -> bool:
-    return text.endswith((".yaml", ".yml")) or "/" in text or "\\" in text or text.startswith(".")
+# the part before ':VARIANT' names a YAML file when it ends like one
+_YAML_REF = re.compile(r"^(?P<path>.+\.ya?ml)(?::(?P<variant>[^:/\\]*))?$", re.IGNORECASE)
+_PY_REF = re.compile(r"^(?P<path>.+\.py)(?::(?P<name>.*))?$", re.IGNORECASE)
+HUBS = ("torchvision", "timm")
+
+
+@dataclass(frozen=True)
+class RefKind:
+    """How a model reference is read (see :func:`classify`)."""
+
+    kind: str  # bundled | yaml | stdin | python-file | python-module | hub
+    base: str  # the bundled name, the file path, the module path or the hub
+    variant: str | None  # :VARIANT of a spec, or the NAME of a Python reference
+
+
+def classify(text: str) -> RefKind:
+    """The one rule that decides what a model reference means.
+
+    * ``-``: a YAML spec on standard input;
+    * text containing ``://`` is refused (URLs are not fetched);
+    * ``FILE.yaml[:VARIANT]`` / ``FILE.yml[:VARIANT]``, or any text containing ``/`` or ``\\``
+      or starting with ``.`` or ``~``: a YAML file;
+    * ``FILE.py:NAME``, ``package.module:NAME``, ``torchvision:NAME``, ``timm:NAME``: Python
+      models;
+    * anything else, ``NAME[:VARIANT]``, is always a bundled spec: a file or directory of the
+      same name in the working directory never shadows it (write ``./NAME`` for the file).
+    """
+    t = text.strip()
+    if not t:
+        raise UsageError("empty model name")
+    if t == "-":
+        return RefKind("stdin", "-", None)
+    if "://" in t:
+        raise UsageError(
+            f"{shorten(t, 80)}: URLs are not fetched; download the spec and give its path"
+        )
+    m = _YAML_REF.match(t)
+    if m:
+        return RefKind("yaml", m.group("path"), m.group("variant") or None)
+    m = _PY_REF.match(t)
+    if m:
+        return RefKind("python-file", m.group("path"), m.group("name"))
+    head, colon, rest = t.partition(":")
+    if colon and head in HUBS:
+        return RefKind("hub", head, rest)
+    if "/" in t or "\\" in t or t.startswith((".", "~")):
+        return _path_with_variant(t)
+    if colon and "." in head:
+        return RefKind("python-module", head, rest)
+    return RefKind("bundled", head, rest if colon else None)
+
+
+def _path_with_variant(text: str) -> RefKind:
+    """``dir/spec`` or ``dir/spec:VARIANT`` (a path without a YAML extension)."""
+    path = os.path.expanduser(text)
+    if os.path.lexists(path) or ":" not in text:
+        return RefKind("yaml", path, None)
+    base, _, variant = text.rpartition(":")
+    return RefKind("yaml", os.path.expanduser(base), variant or None)
+
+
+def shadow_note(text: str) -> str | None:
+    """A note when a bundled name is also a file or directory in the working directory."""
+    ref = classify(text.partition("@")[0])
+    if ref.kind == "bundled" and os.path.lexists(ref.base) and ref.base in bundled_names():
+        return (
+            f"note: '{ref.base}' is the bundled spec; a file or directory of that name here is "
+            f"not used (write ./{ref.base} to use it)"
+        )
+    return None
+
+
+def parse_target(text: str, *, stdin: BinaryIO | None = None) -> Target:
+    """Read a YAML-spec reference: a bundled ``NAME[:VARIANT]``, a file ``PATH[:VARIANT]``,
+    or ``-`` for standard input (see :func:`classify`)."""
+    ref = classify(text)
+    if ref.kind == "bundled":
+        if ref.base not in bundled_names() and os.path.lexists(ref.base):
+            raise UsageError(
+                f"unknown spec '{shorten(ref.base)}': a bare name is always a bundled spec; to use the "
+                f"file or directory of that name here, write ./{shorten(ref.base)}"
+            )
+        return Target(load_bundled(ref.base), ref.variant, text)
+    if ref.kind == "stdin":
+        stream = stdin if stdin is not None else sys.stdin.buffer
+        if stream.isatty():
+            raise UsageError("'-' reads a spec from standard input, which is a terminal; pipe a spec in")
+        return Target(spec_from_node(parse_yaml(read_stream(stream, "<stdin>"), "<stdin>"), "<stdin>"), None, text)
+    if ref.kind == "yaml":
+        return Target(_load_file(ref.base), ref.variant, text)
+    raise UsageError(
+        f"{shorten(text, 80)} is a Python model reference; this command reads YAML specs "
+        "(a bundled name, a .yaml file or '-')"
+    )
+
+
+def _load_file(path: str) -> Spec:
+    """Load a spec file; a missing ``NAME.yaml`` hints at the bundled ``NAME``."""
+    try:
+        return load_spec(Path(path), label=path)
+    except SpecError as exc:
+        stem = Path(path).name.rsplit(".", 1)[0]
+        if exc.message == "no such file" and stem in bundled_names() and not os.path.lexists(path):
+            raise SpecError(
+                f"no such file (the bundled spec '{stem}' needs no file: write {stem})", exc.loc
+            ) from None
+        raise
 
 
 @dataclass(frozen=True)
@@ -77,69 +186,60 @@ class ModelRef:
         return self.text
 
 
-def parse_model_ref(text: str) -> ModelRef:
-    """Parse ``mobilenet_v1:conv`` or ``mobilenet_v1@width=0.75,resolution=160``.
-
-    Settings after ``@`` are width, depth, resolution, phi, padding or any spec parameter;
-    values are read as YAML scalars.
-    """
-    import yaml
-
+def split_settings(text: str) -> tuple[str, dict[str, Any]]:
+    """``NAME@key=value,...`` -> (``NAME``, settings); values in :mod:`cnninspect.numbers` syntax."""
     base, sep, rest = text.partition("@")
     settings: dict[str, Any] = {}
     if sep:
-        for item in filter(None, (p.strip() for p in rest.split(","))):
+        items = [p.strip() for p in rest.split(",")]
+        if not any(items):
+            raise UsageError(f"{shorten(text, 80)}: nothing after '@'; write e.g. @width=0.75,resolution=160")
+        for item in filter(None, items):
             key, eq, raw = item.partition("=")
-            if not eq or not key.strip():
-                raise UsageError(f"{text}: expected key=value after '@', got {item!r}")
-            try:
-                settings[key.strip()] = yaml.safe_load(raw)
-            except yaml.YAMLError:
-                settings[key.strip()] = raw
+            key = key.strip()
+            if not eq or not key:
+                raise UsageError(f"{shorten(text, 80)}: expected key=value after '@', got {shorten(repr(item))}")
+            if key in settings:
+                raise UsageError(f"{shorten(text, 80)}: @{key} is given twice")
+            settings[key] = parse_scalar(raw)
+    return base, settings
+
+
+def parse_model_ref(text: str) -> ModelRef:
+    """Parse ``mobilenet_v1:conv`` or ``mobilenet_v1@width=0.75,resolution=160``.
+
+    Settings after ``@`` are width, depth, resolution, phi, padding or any spec parameter.
+    """
+    base, settings = split_settings(text)
     return ModelRef(parse_target(base), settings, text)
 
 
-def overrides_for(settings: dict[str, Any], where: str) -> Overrides:
-    """Split settings into the built-in overrides and spec parameter values."""
+BUILTIN_SETTINGS = ("width", "depth", "resolution", "phi", "padding")
+
+
+def overrides_for(settings: dict[str, Any], origin: str = "@") -> Overrides:
+    """Split settings into the built-in overrides and spec parameter values; values are
+    checked when the spec is resolved, and errors name them as ``origin`` says
+    (:class:`~cnninspect.resolve.Overrides`)."""
     from .resolve import Overrides
 
-    builtin = {}
-    values = {}
-    for key, value in settings.items():
-        if key in ("width", "depth", "phi"):
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise UsageError(f"{where}: {key} must be a number, got {value!r}")
-            builtin[key] = float(value)
-        elif key == "resolution":
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise UsageError(f"{where}: resolution must be an integer, got {value!r}")
-            builtin[key] = value
-        elif key == "padding":
-            builtin[key] = str(value)
-        else:
-            values[key] = value
-    return Overrides(values=values, **builtin)
+    builtin = {k: v for k, v in settings.items() if k in BUILTIN_SETTINGS}
+    values = {k: v for k, v in settings.items() if k not in BUILTIN_SETTINGS}
+    if "padding" in builtin:
+        builtin["padding"] = str(builtin["padding"])
+    return Overrides(values=values, origin=origin, **builtin)
 
 
-def resolve_ref(text: str, extra: dict[str, Any] | None = None, where: str | None = None) -> Model:
-    """Resolve ``NAME[:VARIANT][@key=value,...]``, with ``extra`` settings on top."""
+def resolve_ref(text: str, extra: dict[str, Any] | None = None, origin: str = "@") -> Model:
+    """Resolve ``NAME[:VARIANT][@key=value,...]``, with ``extra`` settings (a check file's
+    ``settings:``) on top; a setting given both ways is refused."""
     from .resolve import resolve
 
     ref = parse_model_ref(text)
-    settings = {**ref.settings, **(extra or {})}
-    return resolve(ref.target.spec, ref.target.variant, overrides_for(settings, where or text))
-
-
-def parse_target(text: str) -> Target:
-    """Resolve ``mobilenet_v1``, ``efficientnet:b3``, ``path/to/net.yaml[:variant]``."""
-    text = text.strip()
-    if not text:
-        raise UsageError("empty spec name")
-    path = Path(text)
-    if _looks_like_path(text) or path.exists():
-        if path.exists() or ":" not in text:
-            return Target(load_spec(path, label=text), None, text)
-        base, _, variant = text.rpartition(":")
-        return Target(load_spec(Path(base), label=base), variant or None, text)
-    name, _, variant = text.partition(":")
-    return Target(load_bundled(name), variant or None, text)
+    extra = extra or {}
+    twice = sorted(set(ref.settings) & set(extra))
+    if twice:
+        raise UsageError(f"{shorten(text, 80)}: {', '.join(twice)} set both after '@' and in {origin}")
+    settings = {**ref.settings, **extra}
+    origin = origin if extra else "@"
+    return resolve(ref.target.spec, ref.target.variant, overrides_for(settings, origin))

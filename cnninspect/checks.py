@@ -7,6 +7,7 @@ Format (documented in docs/check.md, example in docs/examples/budgets.yaml)::
       - name: MobileNet 0.75           # optional label
         model: mobilenet_v1            # NAME[:VARIANT] or a spec path (relative to this file)
         settings: {width: 0.75}        # optional: width, depth, resolution, phi, padding, params
+        memory: {dtype: fp16, batch: 8, optimizer: adam}   # optional: for the byte metrics
         expect:                        # value with an absolute or % tolerance, or exact
           params: {value: 2.6M, tolerance: 0.05M}
           mult_adds: {value: 325M, tolerance: 1%}
@@ -14,22 +15,26 @@ Format (documented in docs/check.md, example in docs/examples/budgets.yaml)::
           max_params: 3M
           max_mult_adds: 400M
           max_peak_activation: 6MB
+          max_weight_bytes: 4MB
+          max_training_bytes: 1GB
 
 Every problem in the file is a located one-line error (exit 2); failed checks are data.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from collections.abc import Mapping
 
-from .errors import CnnInspectError, Location, SpecError, did_you_mean
-from .yamlsrc import YNode, load_yaml_file
+from .errors import CnnInspectError, Location, SpecError, did_you_mean, shorten
+from .memory import OPTIMIZERS, MemorySettings, parse_precision
+from .numbers import NumberError, parse_bytes, parse_count, parse_number
+from .lang.yamlsrc import YNode, load_yaml_file
 
-METRICS = ("params", "trainable_params", "mult_adds", "flops", "peak_activation_bytes", "depth")
+METRICS = ("params", "trainable_params", "mult_adds", "flops", "peak_activation_bytes", "depth", "weight_bytes",
+           "training_bytes")
 BUDGETS = {
     "max_params": "params",
     "max_trainable_params": "trainable_params",
@@ -37,12 +42,13 @@ BUDGETS = {
     "max_flops": "flops",
     "max_peak_activation": "peak_activation_bytes",
     "max_depth": "depth",
+    "max_weight_bytes": "weight_bytes",
+    "max_training_bytes": "training_bytes",
 }
-CHECK_KEYS = ("name", "model", "settings", "convention", "expect", "budget")
-_COUNT = re.compile(r"^\s*([0-9][0-9_,]*(?:\.[0-9]+)?)\s*([KMGBT]?)\s*$", re.I)
-_BYTES = re.compile(r"^\s*([0-9][0-9_,]*(?:\.[0-9]+)?)\s*(B|KB|MB|GB|KIB|MIB|GIB)?\s*$", re.I)
-_COUNT_UNITS = {"": 1, "K": 1e3, "M": 1e6, "G": 1e9, "B": 1e9, "T": 1e12}
-_BYTE_UNITS = {"B": 1, "KB": 1e3, "MB": 1e6, "GB": 1e9, "KIB": 1024, "MIB": 1024**2, "GIB": 1024**3}
+# byte sizes, evaluated at the check's memory settings (default fp32, batch 1, sgd)
+BYTE_METRICS = ("peak_activation_bytes", "weight_bytes", "training_bytes")
+CHECK_KEYS = ("name", "model", "settings", "memory", "convention", "expect", "budget")
+MEMORY_KEYS = ("dtype", "batch", "optimizer")
 
 
 @dataclass(frozen=True)
@@ -70,6 +76,8 @@ class CheckSpec:
     rules: tuple[Rule, ...]
     loc: Location
     path: str
+    model_loc: Location | None = None
+    memory: MemorySettings = MemorySettings()
 
 
 @dataclass(frozen=True)
@@ -89,26 +97,28 @@ class Outcome:
         return 100.0 * (self.actual - self.rule.value) / self.rule.value
 
 
-def _num(node: YNode, path: str, *, byte: bool = False) -> float:
-    raw = node.value
-    if node.is_scalar and isinstance(raw, (int, float)) and not isinstance(raw, bool):
-        return float(raw)
-    if node.is_scalar and isinstance(raw, str):
-        m = (_BYTES if byte else _COUNT).match(raw)
-        if m:
-            unit = (m.group(2) or ("B" if byte else "")).upper()
-            return float(m.group(1).replace(",", "").replace("_", "")) * (_BYTE_UNITS if byte else _COUNT_UNITS)[unit]
-    what = "a size like 8MB or 8000000" if byte else "a count like 4.2M, 569M, 0.39B or 4231976"
-    raise SpecError(f"must be {what}, got {node.kind_name()}", node.loc, path)
+def _num(node: YNode, path: str, *, byte: bool = False, integer: bool = False) -> float:
+    """A count (``4.2M``) or, with ``byte``, a size (``8MB``); the syntax of :mod:`cnninspect.numbers`."""
+    if not node.is_scalar or node.value is None:
+        what = "a size like 8MB or 8000000" if byte else "a count like 4.2M, 569M, 0.39B or 4231976"
+        raise SpecError(f"must be {what}, got {node.kind_name()}", node.loc, path)
+    try:
+        value = (parse_bytes if byte else parse_count)(node.value)
+    except NumberError as exc:
+        raise SpecError(str(exc), node.loc, path) from None
+    if integer and not float(value).is_integer():
+        raise SpecError(f"must be a whole number, got {value:g}", node.loc, path)
+    return value
 
 
 def _tolerance(node: YNode, path: str, value: float) -> tuple[float, float | None]:
     raw = node.value
     if node.is_scalar and isinstance(raw, str) and raw.strip().endswith("%"):
         try:
-            pct = float(raw.strip()[:-1])
-        except ValueError:
-            raise SpecError(f"must be a percentage like 2% or an absolute count, got {raw!r}", node.loc, path) from None
+            pct = float(parse_number(raw.strip()[:-1]))
+        except NumberError:
+            raise SpecError(f"must be a percentage like 2% or an absolute count, got {shorten(repr(raw))}", node.loc,
+                            path) from None
         if pct < 0:
             raise SpecError("a tolerance cannot be negative", node.loc, path)
         return pct / 100 * value, pct / 100
@@ -158,7 +168,10 @@ def load_checks(path: str | Path) -> tuple[CheckSpec, ...]:
                                 item.key_locs[key], f"{cpath}.{key}")
         if "model" not in ci or not ci["model"].is_scalar or not isinstance(ci["model"].value, str):
             raise SpecError("missing required key 'model' (a bundled NAME[:VARIANT] or a spec path)", item.loc, cpath)
-        model = _model_path(ci["model"].value, base_dir)
+        try:
+            model = _model_path(ci["model"].value, base_dir)
+        except CnnInspectError as exc:
+            raise SpecError(exc.one_line(), ci["model"].loc, f"{cpath}.model") from None
         settings: dict[str, Any] = {}
         if "settings" in ci:
             s = ci["settings"]
@@ -166,29 +179,32 @@ def load_checks(path: str | Path) -> tuple[CheckSpec, ...]:
                 raise SpecError("must be a mapping like {width: 0.75, resolution: 160}", s.loc, f"{cpath}.settings")
             settings = s.to_python()
         conv = _convention(ci["convention"], f"{cpath}.convention", CONVENTIONS) if "convention" in ci else default_conv
+        memory = _memory(ci["memory"], f"{cpath}.memory") if "memory" in ci else MemorySettings()
         rules: list[Rule] = []
         if "expect" in ci:
-            rules += _expectations(ci["expect"], f"{cpath}.expect")
+            rules += _expectations(ci["expect"], f"{cpath}.expect", memory)
         if "budget" in ci:
-            rules += _budgets(ci["budget"], f"{cpath}.budget")
+            rules += _budgets(ci["budget"], f"{cpath}.budget", memory)
         if not rules:
             raise SpecError("a check needs 'expect' and/or 'budget'", item.loc, cpath)
+        if "memory" in ci and not any(r.metric in BYTE_METRICS for r in rules):
+            raise SpecError("'memory' sets the dtype, batch and optimizer of byte metrics, but this check has none "
+                            f"({', '.join(BYTE_METRICS)})", ci["memory"].loc, f"{cpath}.memory")
         name = str(ci["name"].value) if "name" in ci else ci["model"].value
-        out.append(CheckSpec(name, model, settings, conv, tuple(rules), item.loc, cpath))
+        out.append(CheckSpec(name, model, settings, conv, tuple(rules), item.loc, cpath, ci["model"].loc, memory))
     return tuple(out)
-
-
-_PATH_MODEL = re.compile(r"^(?P<path>.*\.ya?ml)(?::(?P<variant>[A-Za-z0-9_\-]+))?$")
 
 
 def _model_path(model: str, base_dir: Path) -> str:
     """Spec paths in a check file are relative to the file; bundled names pass through."""
-    m = _PATH_MODEL.match(model)
-    if m is None:
+    from .catalog import classify, split_settings
+
+    base, _settings = split_settings(model)
+    ref = classify(base)
+    if ref.kind != "yaml" or Path(ref.base).is_absolute():
         return model
-    p = Path(m.group("path"))
-    p = p if p.is_absolute() else base_dir / p
-    return str(p) + (f":{m.group('variant')}" if m.group("variant") else "")
+    rest = model[len(base):]
+    return str(base_dir / ref.base) + (f":{ref.variant}" if ref.variant else "") + rest
 
 
 def _convention(node: YNode, path: str, conventions: Mapping[str, Any]) -> str:
@@ -199,7 +215,61 @@ def _convention(node: YNode, path: str, conventions: Mapping[str, Any]) -> str:
     return str(node.value)
 
 
-def _expectations(node: YNode, path: str) -> list[Rule]:
+def _memory(node: YNode, path: str) -> MemorySettings:
+    """``memory: {dtype: fp16 | int8,fp16, batch: 8, optimizer: adam}``."""
+    from .lang.fields import Int
+
+    if not node.is_map:
+        raise SpecError("must be a mapping like {dtype: fp16, batch: 8, optimizer: adam}", node.loc, path)
+    items = node.items or {}
+    for key in items:
+        if key not in MEMORY_KEYS:
+            raise SpecError(f"unknown key '{key}'{did_you_mean(key, MEMORY_KEYS)}; allowed: {', '.join(MEMORY_KEYS)}",
+                            node.key_locs[key], f"{path}.{key}")
+    settings = MemorySettings()
+    precision, batch, optimizer = settings.precision, settings.batch, settings.optimizer
+    for key, parse in (("dtype", parse_precision), ("batch", Int(1, 1_000_000).coerce), ("optimizer", _optimizer)):
+        if key in items:
+            v = items[key]
+            try:
+                value = parse(v.value if v.is_scalar else v.to_python())
+            except ValueError as exc:
+                raise SpecError(str(exc), v.loc, f"{path}.{key}") from None
+            if key == "dtype":
+                precision = value
+            elif key == "batch":
+                batch = value
+            else:
+                optimizer = value
+    return MemorySettings(precision, batch, optimizer)
+
+
+def _optimizer(value: Any) -> str:
+    if value not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {value!r}{did_you_mean(str(value), OPTIMIZERS)}; optimizers: "
+                         f"{', '.join(OPTIMIZERS)}")
+    return str(value)
+
+
+def _memory_text(metric: str, memory: MemorySettings) -> str:
+    """`` (fp16, batch 8)``: the settings a byte rule is evaluated at (the optimizer for training)."""
+    if metric == "weight_bytes":
+        return f" ({memory.precision.weights})"
+    if metric == "training_bytes":
+        return f" ({memory.text()}, {memory.optimizer})"
+    return f" ({memory.text()})" if metric in BYTE_METRICS else ""
+
+
+def _trainable(metric: str, memory: MemorySettings, node: YNode, path: str) -> None:
+    from .memory import TRAINABLE_DTYPES
+
+    bad = [d for d in (memory.precision.weights, memory.precision.activations) if d not in TRAINABLE_DTYPES]
+    if metric == "training_bytes" and bad:
+        raise SpecError(f"training_bytes needs trainable dtypes ({', '.join(TRAINABLE_DTYPES)}), but memory.dtype "
+                        f"has {bad[0]}", node.loc, path)
+
+
+def _expectations(node: YNode, path: str, memory: MemorySettings) -> list[Rule]:
     if not node.is_map:
         raise SpecError("must be a mapping of metric: {value, tolerance}", node.loc, path)
     rules = []
@@ -208,7 +278,8 @@ def _expectations(node: YNode, path: str) -> list[Rule]:
         if metric not in METRICS:
             raise SpecError(f"unknown metric '{metric}'{did_you_mean(metric, METRICS)}; metrics: {', '.join(METRICS)}",
                             node.key_locs[metric], mpath)
-        byte = metric == "peak_activation_bytes"
+        byte = metric in BYTE_METRICS
+        _trainable(metric, memory, v, mpath)
         if v.is_map:
             vi = v.items or {}
             for key in vi:
@@ -217,20 +288,20 @@ def _expectations(node: YNode, path: str) -> list[Rule]:
                                     v.key_locs[key], f"{mpath}.{key}")
             if "value" not in vi:
                 raise SpecError("missing required key 'value'", v.loc, mpath)
-            value = _num(vi["value"], f"{mpath}.value", byte=byte)
+            value = _num(vi["value"], f"{mpath}.value", byte=byte, integer=metric == "depth")
             value_text = _as_written(vi["value"])
             tol_abs, tol_rel = _tolerance(vi["tolerance"], f"{mpath}.tolerance", value) if "tolerance" in vi else (0.0, None)
             tol_text = _as_written(vi["tolerance"]) if "tolerance" in vi else ""
         else:
-            value = _num(v, mpath, byte=byte)
+            value = _num(v, mpath, byte=byte, integer=metric == "depth")
             value_text = _as_written(v)
             tol_abs, tol_rel, tol_text = 0.0, None, ""
-        text = f"= {value_text}" + (f" +- {tol_text}" if tol_text else " (exact)")
+        text = f"= {value_text}" + (f" +- {tol_text}" if tol_text else " (exact)") + _memory_text(metric, memory)
         rules.append(Rule(metric, "expect", value, tol_abs, tol_rel, text, v.loc))
     return rules
 
 
-def _budgets(node: YNode, path: str) -> list[Rule]:
+def _budgets(node: YNode, path: str, memory: MemorySettings) -> list[Rule]:
     if not node.is_map:
         raise SpecError("must be a mapping like {max_params: 5M, max_mult_adds: 600M}", node.loc, path)
     rules = []
@@ -239,9 +310,10 @@ def _budgets(node: YNode, path: str) -> list[Rule]:
             raise SpecError(f"unknown budget '{key}'{did_you_mean(key, BUDGETS)}; budgets: {', '.join(BUDGETS)}",
                             node.key_locs[key], f"{path}.{key}")
         metric = BUDGETS[key]
-        byte = metric == "peak_activation_bytes"
-        value = _num(v, f"{path}.{key}", byte=byte)
-        rules.append(Rule(metric, "max", value, text=f"<= {_as_written(v)}", loc=v.loc))
+        byte = metric in BYTE_METRICS
+        _trainable(metric, memory, v, f"{path}.{key}")
+        value = _num(v, f"{path}.{key}", byte=byte, integer=metric == "depth")
+        rules.append(Rule(metric, "max", value, text=f"<= {_as_written(v)}{_memory_text(metric, memory)}", loc=v.loc))
     return rules
 
 
@@ -249,15 +321,18 @@ def evaluate(checks: tuple[CheckSpec, ...]) -> list[Outcome]:
     """Resolve and analyse each check's model (spec engine) and judge its rules."""
     from .analysis import analyze, weight_depth
     from .catalog import resolve_ref
+    from .memory import memory_report
 
     outcomes = []
     for c in checks:
         try:
-            model = resolve_ref(c.model, dict(c.settings), c.path)
-        except SpecError:
-            raise
+            model = resolve_ref(c.model, dict(c.settings), f"{c.path}.settings")
+        except SpecError as exc:
+            if exc.loc is not None and exc.loc.line is not None:
+                raise  # located inside the model's own spec file
+            raise SpecError(exc.one_line(), c.model_loc or c.loc, f"{c.path}.model") from None
         except CnnInspectError as exc:
-            raise SpecError(exc.one_line(), c.loc, f"{c.path}.model") from None
+            raise SpecError(exc.one_line(), c.model_loc or c.loc, f"{c.path}.model") from None
         report = analyze(model, c.convention)
         t = report.totals
         actual = {
@@ -265,9 +340,13 @@ def evaluate(checks: tuple[CheckSpec, ...]) -> list[Outcome]:
             "trainable_params": t.trainable_params,
             "mult_adds": t.mult_adds,
             "flops": 2 * t.mult_adds,
-            "peak_activation_bytes": t.peak_activation_bytes,
             "depth": weight_depth(model),
         }
+        if any(r.metric in BYTE_METRICS for r in c.rules):
+            mem = memory_report(model, c.memory)
+            actual["peak_activation_bytes"] = mem.inference.peak_activation_bytes
+            actual["weight_bytes"] = mem.inference.weight_bytes
+            actual["training_bytes"] = mem.training.total_bytes if mem.training else 0
         for rule in c.rules:
             a = actual[rule.metric]
             if rule.kind == "max":

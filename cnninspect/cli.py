@@ -17,7 +17,7 @@ from typing import Any
 import click
 
 from . import __version__
-from .errors import CnnInspectError
+from .errors import CnnInspectError, OutputError
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "list": ("cnninspect.commands.list_cmd:list_cmd", "List bundled specs with their variants, params and mult-adds."),
@@ -28,6 +28,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "reproduce": ("cnninspect.commands.reproduce:reproduce", "Regenerate the papers' tables: published vs computed."),
     "layer-types": ("cnninspect.commands.info:layer_types", "The spec language's layer types and their fields."),
     "conventions": ("cnninspect.commands.info:conventions", "The counting conventions: what a mult-add counts."),
+    "explain": ("cnninspect.commands.explain:explain", "Every count with its formula, reconciled with other tools."),
+    "schema": ("cnninspect.commands.schema:schema", "The JSON Schema of the spec format, for editors."),
 }
 
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
@@ -58,6 +60,13 @@ class LazyGroup(click.Group):
             raise click.UsageError(f"no such command '{name}'{did_you_mean(name, self.list_commands(ctx))}")
         return super().resolve_command(ctx, args)
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except BrokenPipeError:  # --help or --version into a pipe whose reader has gone
+            _quiet_stdout()
+            ctx.exit(EXIT_OK)
+
     def invoke(self, ctx: click.Context) -> Any:
         debug = bool(ctx.params.get("debug")) or bool(os.environ.get("CNNINSPECT_DEBUG"))
         try:
@@ -65,12 +74,14 @@ class LazyGroup(click.Group):
         except CnnInspectError as exc:
             if debug:
                 traceback.print_exc()
+            if isinstance(exc, OutputError):
+                _quiet_stdout()
             click.echo(f"error: {exc.one_line()}", err=True)
             ctx.exit(exc.exit_code)
         except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
             raise
         except BrokenPipeError:
-            ctx.exit(0)
+            ctx.exit(EXIT_OK)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             ctx.exit(130)
@@ -106,8 +117,39 @@ def cli(debug: bool) -> None:
 
 
 def main() -> None:
-    """Console-script entry point."""
-    cli(prog_name="cnninspect")
+    """Console-script entry point.
+
+    Click's standalone mode turns a closed pipe (``cnninspect --help | true``) into exit 1;
+    here a reader that stops reading is not an error (exit 0), and a closed or full standard
+    output is a one-line error (exit 2), never a traceback at interpreter shutdown.
+    """
+    if sys.stdout is None:
+        print("error: cannot write the output: standard output is closed", file=sys.stderr)
+        sys.exit(EXIT_BAD_INPUT)
+    try:
+        code = cli.main(prog_name="cnninspect", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted!", err=True)
+        code = 1
+    except click.ClickException as exc:
+        exc.show()
+        code = exc.exit_code
+    except BrokenPipeError:
+        code = EXIT_OK
+    if code == EXIT_OK or code is None:
+        _quiet_stdout()
+    sys.exit(code or EXIT_OK)
+
+
+def _quiet_stdout() -> None:
+    """Flush stdout now; if the reader has gone, point it at /dev/null so that the
+    interpreter's final flush does not report a broken pipe."""
+    try:
+        sys.stdout.flush()
+    except OSError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -9,13 +9,18 @@ user can find the offending YAML without reading our code.
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass
+from typing import NamedTuple
 from collections.abc import Iterable
 
+from .safetext import printable
 
-@dataclass(frozen=True)
-class Location:
-    """A position in a spec file. ``line`` and ``column`` are 1-based; either may be unknown."""
+
+class Location(NamedTuple):
+    """A position in a spec file. ``line`` and ``column`` are 1-based; either may be unknown.
+
+    A named tuple rather than a frozen dataclass: every value of a loaded YAML document
+    carries one, and a tuple is several times cheaper to create.
+    """
 
     file: str
     line: int | None = None
@@ -30,21 +35,18 @@ class Location:
         return ":".join(parts)
 
 
-_LINE_BREAKS = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
-_ESCAPE_BREAKS = {ord(c): c.encode("unicode_escape").decode("ascii") for c in _LINE_BREAKS}
-
-
 class CnnInspectError(Exception):
     """Base class of errors caused by user input (exit code 2).
 
-    The message is always one line: line breaks that come from the user's input (a key
-    holding a newline, say) are shown escaped, as ``\\n``.
+    The message is always one line of visible text: line breaks and control characters that
+    come from the user's input (a key holding a newline, a title holding ESC) are shown
+    escaped, as ``\\n`` and ``\\x1b`` (:func:`cnninspect.safetext.printable`).
     """
 
     exit_code = 2
 
     def __init__(self, message: str) -> None:
-        super().__init__(message.translate(_ESCAPE_BREAKS))
+        super().__init__(printable(message))
 
     def one_line(self) -> str:
         """The message as a single line, as printed by the CLI."""
@@ -68,6 +70,10 @@ class SpecError(CnnInspectError):
 
 class UsageError(CnnInspectError):
     """A bad command-line value: unknown spec, unknown variant, impossible override."""
+
+
+class OutputError(CnnInspectError):
+    """The output cannot be written (disk full, standard output closed)."""
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:

@@ -139,6 +139,9 @@ class Settings:
     resolution: int
     padding: str
     values: Mapping[str, Any] = field(default_factory=dict)
+    # explicit settings that replace the variant's (or the spec's default) value:
+    # name -> (that value, the value used); shown with the model so no override is silent
+    overridden: Mapping[str, tuple[Any, Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -111,6 +111,86 @@ class StochasticDepth(nn.Module):
         return x * mask.bernoulli_(keep) / keep
 
 
+class LayerNorm2d(nn.LayerNorm):
+    """Layer norm over the channels of a ``N x C x H x W`` map, at every position.
+
+    As torchvision's ConvNeXt writes it: permute to channels-last, ``F.layer_norm`` over the
+    last dimension, permute back. Parameters ``weight`` and ``bias`` (``C`` each).
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.permute(0, 2, 3, 1)
+        x = F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+        return x.permute(0, 3, 1, 2)
+
+
+class LayerScale(nn.Module):
+    """A learned per-channel multiply (ConvNeXt, CaiT): ``x * gamma``, ``gamma`` initialised
+    to ``init_value``; over dimension 1 of a ``N x C x H x W`` map (``channels_first``) or
+    over the last dimension."""
+
+    def __init__(self, channels: int, init_value: float, channels_first: bool = True) -> None:
+        super().__init__()
+        self.init_value = init_value
+        self.channels_first = channels_first
+        self.gamma = nn.Parameter(torch.full((channels,), float(init_value)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.channels_first:
+            return x * self.gamma.view(1, -1, *([1] * (x.dim() - 2)))
+        return x * self.gamma
+
+
+class GlobalMean(nn.Module):
+    """Global average pooling as ``x.mean((2, 3))`` (torchvision's ShuffleNetV2, timm's fast
+    pooling): the same numbers as ``AdaptiveAvgPool2d(1)``, but an ``aten::mean`` that fvcore
+    does not count."""
+
+    def __init__(self, keepdim: bool = False) -> None:
+        super().__init__()
+        self.keepdim = keepdim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mean((2, 3), keepdim=self.keepdim)
+
+
+class ChannelSplit(nn.Module):
+    """Channels ``start .. stop - 1`` of the input (a view, like ``x.chunk(n, 1)[i]``)."""
+
+    def __init__(self, start: int, stop: int) -> None:
+        super().__init__()
+        self.start = start
+        self.stop = stop
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.narrow(1, self.start, self.stop - self.start)
+
+
+class ChannelShuffle(nn.Module):
+    """ShuffleNet's channel shuffle, as torchvision writes it: view as ``groups x C/groups``,
+    transpose, flatten back."""
+
+    def __init__(self, groups: int) -> None:
+        super().__init__()
+        self.groups = groups
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c, h, w = x.shape
+        x = x.view(n, self.groups, c // self.groups, h, w).transpose(1, 2).contiguous()
+        return x.view(n, c, h, w)
+
+
+class Permute(nn.Module):
+    """``x.permute(*dims)`` (torchvision's ``ops.misc.Permute``)."""
+
+    def __init__(self, dims: Sequence[int]) -> None:
+        super().__init__()
+        self.dims = tuple(dims)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.permute(*self.dims)
+
+
 class Conv2dSame(nn.Conv2d):
     """Convolution with TensorFlow 'SAME' padding, computed from the input at run time.
 

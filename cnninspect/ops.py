@@ -57,6 +57,9 @@ for _act in (
     Activation("scaled_tanh", "ScaledTanh", "1.7159 * tanh(2z/3) (LeCun et al. 1998)", ("lecun_tanh",)),
     Activation("silu", "SiLU", "z * sigmoid(z)", ("swish",)),
     Activation("hardswish", "Hardswish", "z * relu6(z + 3) / 6", ("hard_swish",)),
+    Activation("hardsigmoid", "Hardsigmoid", "relu6(z + 3) / 6", ("hard_sigmoid",)),
+    Activation("gelu", "GELU", "z * Phi(z), Phi the standard normal CDF (exact, not the tanh approximation)"),
+    Activation("mish", "Mish", "z * tanh(softplus(z))"),
 ):
     register_activation(_act)
 
@@ -68,6 +71,8 @@ class OpType:
     ``infer`` maps (attrs, input shape) to the output shape or raises :class:`ShapeError`;
     ``params`` lists parameter tensors by name as (numel, trainable), matching the names of
     the torch module's ``named_parameters``; ``torch_class`` names that module's class.
+    ``channels_last`` marks ops that may run on a channels-last tensor (``H x W x C``, inside
+    a ``channels_last`` block): elementwise ops and ops over the last dimension.
     """
 
     kind: str
@@ -75,6 +80,7 @@ class OpType:
     infer: Callable[[Attrs, Shape], Shape]
     params: Callable[[Attrs, Shape], ParamCounts]
     torch_class: Callable[[Attrs], str]
+    channels_last: bool = False
 
 
 OPS: dict[str, OpType] = {}
@@ -131,27 +137,33 @@ def tf_same_pad(size: int, k: int, s: int, dilation: int = 1) -> tuple[int, int]
 
 
 def resolve_padding(
-    mode: Any, style: str, in_hw: tuple[int, int], kernel: tuple[int, int], stride: tuple[int, int]
+    mode: Any,
+    style: str,
+    in_hw: tuple[int, int],
+    kernel: tuple[int, int],
+    stride: tuple[int, int],
+    dilation: tuple[int, int] = (1, 1),
 ) -> tuple[tuple[int, int, int, int], str]:
     """Turn a spec padding (``same``/``valid``/int pair) into explicit (top, bottom, left, right).
 
-    ``same`` with the ``torch`` style pads k//2 on both sides (PyTorch's symmetric padding);
-    with the ``tf`` style it pads like TensorFlow, asymmetrically when the stride is 2.
-    The returned tag names what was used, for the report.
+    ``same`` with the ``torch`` style pads half the dilated kernel span, d(k-1)/2, on both
+    sides (PyTorch's symmetric padding); with the ``tf`` style it pads like TensorFlow,
+    asymmetrically when the stride is 2. The returned tag names what was used, for the report.
     """
     if mode == "valid":
         return (0, 0, 0, 0), "valid"
     if mode == "same":
         if style == "tf":
-            t, b = tf_same_pad(in_hw[0], kernel[0], stride[0])
-            left, r = tf_same_pad(in_hw[1], kernel[1], stride[1])
+            t, b = tf_same_pad(in_hw[0], kernel[0], stride[0], dilation[0])
+            left, r = tf_same_pad(in_hw[1], kernel[1], stride[1], dilation[1])
             return (t, b, left, r), "same-tf"
-        if kernel[0] % 2 == 0 or kernel[1] % 2 == 0:
+        span = (dilation[0] * (kernel[0] - 1), dilation[1] * (kernel[1] - 1))
+        if span[0] % 2 or span[1] % 2:
             raise ShapeError(
                 f"'same' padding with the even kernel {kernel[0]}x{kernel[1]} needs asymmetric "
                 "padding; use padding_style: tf or an explicit padding"
             )
-        return (kernel[0] // 2, kernel[0] // 2, kernel[1] // 2, kernel[1] // 2), "same"
+        return (span[0] // 2, span[0] // 2, span[1] // 2, span[1] // 2), "same"
     ph, pw = mode
     return (ph, ph, pw, pw), f"{ph}" if ph == pw else f"{ph},{pw}"
 
@@ -162,11 +174,13 @@ def _window_shape(attrs: Attrs, shape: Shape, what: str, out_ch: int) -> Shape:
     sh, sw = attrs["stride"]
     t, b, left, r = attrs["pad"]
     ceil_mode = bool(attrs.get("ceil_mode", False))
-    oh = window_out(h, kh, sh, (t, b), ceil_mode)
-    ow = window_out(w, kw, sw, (left, r), ceil_mode)
+    dh, dw = attrs.get("dilation", (1, 1))
+    oh = window_out(h, kh, sh, (t, b), ceil_mode, dh)
+    ow = window_out(w, kw, sw, (left, r), ceil_mode, dw)
     if oh <= 0 or ow <= 0:
+        dilated = f" dilated {dh}x{dw}" if (dh, dw) != (1, 1) else ""
         raise ShapeError(
-            f"{what} {kh}x{kw}/{sh} with padding {t},{b},{left},{r} does not fit its "
+            f"{what} {kh}x{kw}/{sh}{dilated} with padding {t},{b},{left},{r} does not fit its "
             f"{h}x{w} input; the input resolution is too small for this network"
         )
     return (out_ch, oh, ow)
@@ -254,10 +268,17 @@ def _need_flat(shape: Shape, what: str) -> int:
 
 
 def _linear_infer(attrs: Attrs, shape: Shape) -> Shape:
-    f = _need_flat(shape, "a fully connected layer")
+    """A flat vector, or (``channels_last``) the last dimension of an ``H x W x C`` tensor: the
+    same weights at every position, as ``nn.Linear`` on a channels-last tensor computes."""
+    if attrs.get("channels_last"):
+        if len(shape) != 3:
+            raise ShapeError(f"a channels-last fully connected layer needs an HxWxC tensor, got {fmt_shape(shape)}")
+        f = shape[-1]
+    else:
+        f = _need_flat(shape, "a fully connected layer")
     if f != attrs["in_f"]:
         raise ShapeError(f"fully connected layer expects {attrs['in_f']} inputs, got {f}")
-    return (attrs["out_f"],)
+    return tuple(shape[:-1]) + (attrs["out_f"],)
 
 
 def _linear_params(attrs: Attrs, shape: Shape) -> ParamCounts:
@@ -267,7 +288,7 @@ def _linear_params(attrs: Attrs, shape: Shape) -> ParamCounts:
     return p
 
 
-register_op(OpType("linear", "fully connected", _linear_infer, _linear_params, _const("Linear")))
+register_op(OpType("linear", "fully connected", _linear_infer, _linear_params, _const("Linear"), channels_last=True))
 
 
 def _rbf_infer(attrs: Attrs, shape: Shape) -> Shape:
@@ -316,7 +337,7 @@ def _passthrough(attrs: Attrs, shape: Shape) -> Shape:
     return shape
 
 
-register_op(OpType("identity", "identity", _passthrough, _no_params, _const("Identity")))
+register_op(OpType("identity", "identity", _passthrough, _no_params, _const("Identity"), channels_last=True))
 register_op(
     OpType(
         "act",
@@ -324,9 +345,12 @@ register_op(
         _passthrough,
         _no_params,
         lambda a: ACTIVATIONS[a["fn"]].torch_class,
+        channels_last=True,
     )
 )
-register_op(OpType("dropout", "dropout (training only)", _passthrough, _no_params, _const("Dropout")))
+register_op(
+    OpType("dropout", "dropout (training only)", _passthrough, _no_params, _const("Dropout"), channels_last=True)
+)
 register_op(
     OpType(
         "drop_path",
@@ -334,6 +358,128 @@ register_op(
         _passthrough,
         _no_params,
         _const("StochasticDepth"),
+        channels_last=True,
+    )
+)
+
+
+def _flat_features(attrs: Attrs, shape: Shape, what: str) -> Shape:
+    f = _need_flat(shape, what)
+    if f != attrs["ch"]:
+        raise ShapeError(f"{what} expects {attrs['ch']} features, got {f}")
+    return shape
+
+
+register_op(
+    OpType(
+        "bn1d",
+        "batch normalisation of a flat vector",
+        lambda a, s: _flat_features(a, s, "batch normalisation"),
+        lambda a, s: {"weight": (a["ch"], True), "bias": (a["ch"], True)},
+        _const("BatchNorm1d"),
+    )
+)
+
+
+def _over_channels(what: str) -> Callable[[Attrs, Shape], Shape]:
+    """Shape rule of an op over channels: ``dim: channels`` on a ``C x H x W`` map (or its
+    ``C x 1 x 1`` pooled form), ``dim: last`` on the last dimension of any tensor."""
+
+    def infer(attrs: Attrs, shape: Shape) -> Shape:
+        if attrs["dim"] == "channels":
+            c = _need_map(shape, what)[0]
+        else:
+            if not shape:
+                raise ShapeError(f"{what} needs a tensor with a channel dimension")
+            c = shape[-1]
+        if c != attrs["ch"]:
+            raise ShapeError(f"{what} expects {attrs['ch']} channels, got {c}")
+        return shape
+
+    return infer
+
+
+def _layernorm_params(attrs: Attrs, shape: Shape) -> ParamCounts:
+    if not attrs["affine"]:
+        return {}
+    return {"weight": (attrs["ch"], True), "bias": (attrs["ch"], True)}
+
+
+register_op(
+    OpType(
+        "layernorm",
+        "layer normalisation over channels",
+        _over_channels("layer normalisation"),
+        _layernorm_params,
+        lambda a: "LayerNorm2d" if a["dim"] == "channels" else "LayerNorm",
+        channels_last=True,
+    )
+)
+register_op(
+    OpType(
+        "layer_scale",
+        "layer scale: a learned per-channel multiply",
+        _over_channels("layer scale"),
+        lambda a, s: {"gamma": (a["ch"], True)},
+        _const("LayerScale"),
+        channels_last=True,
+    )
+)
+
+
+def _permute_infer(attrs: Attrs, shape: Shape) -> Shape:
+    if len(shape) != 3:
+        raise ShapeError(f"a permute to {attrs['to']} needs a 3-dimensional tensor, got {fmt_shape(shape)}")
+    if attrs["to"] == "channels_last":
+        return (shape[1], shape[2], shape[0])
+    return (shape[2], shape[0], shape[1])
+
+
+register_op(
+    OpType(
+        "permute",
+        "permute between channels-first (C x H x W) and channels-last (H x W x C)",
+        _permute_infer,
+        _no_params,
+        _const("Permute"),
+        channels_last=True,
+    )
+)
+
+
+def _split_infer(attrs: Attrs, shape: Shape) -> Shape:
+    c, h, w = _need_map(shape, "a channel split")
+    start, stop = attrs["start"], attrs["stop"]
+    if not 0 <= start < stop <= c:
+        raise ShapeError(f"a channel split takes channels {start}..{stop - 1} but the input has {c} (0..{c - 1})")
+    return (stop - start, h, w)
+
+
+register_op(
+    OpType(
+        "channel_split",
+        "channel split: a contiguous slice of the input's channels",
+        _split_infer,
+        _no_params,
+        _const("ChannelSplit"),
+    )
+)
+
+
+def _shuffle_infer(attrs: Attrs, shape: Shape) -> Shape:
+    c = _need_map(shape, "a channel shuffle")[0]
+    if c % attrs["groups"]:
+        raise ShapeError(f"a channel shuffle in {attrs['groups']} groups needs channels divisible by it, got {c}")
+    return shape
+
+
+register_op(
+    OpType(
+        "channel_shuffle",
+        "channel shuffle: interleave the channels of groups (ShuffleNet)",
+        _shuffle_infer,
+        _no_params,
+        _const("ChannelShuffle"),
     )
 )
 
@@ -392,6 +538,22 @@ def _global_infer(attrs: Attrs, shape: Shape) -> Shape:
 register_op(
     OpType("gavgpool", "global average pooling", _global_infer, _no_params, _const("AdaptiveAvgPool2d"))
 )
+
+
+def _mean_infer(attrs: Attrs, shape: Shape) -> Shape:
+    c = _need_map(shape, "a global mean")[0]
+    return (c, 1, 1) if attrs["keepdim"] else (c,)
+
+
+register_op(
+    OpType(
+        "mean",
+        "global average pooling computed as x.mean((2, 3))",
+        _mean_infer,
+        _no_params,
+        _const("GlobalMean"),
+    )
+)
 register_op(
     OpType("gmaxpool", "global max pooling", _global_infer, _no_params, _const("AdaptiveMaxPool2d"))
 )
@@ -417,6 +579,6 @@ register_op(
 
 def kernel_stride(kind: str, attrs: Attrs, in_shape: Shape) -> tuple[tuple[int, int] | None, tuple[int, int] | None]:
     """Kernel and stride of an op for display; global pools report their whole input window."""
-    if kind in ("gavgpool", "gmaxpool") and len(in_shape) == 3:
+    if kind in ("gavgpool", "gmaxpool", "mean") and len(in_shape) == 3:
         return (in_shape[1], in_shape[2]), (1, 1)
     return attrs.get("kernel"), attrs.get("stride")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from collections.abc import Sequence
 
-from .errors import UsageError
+from .errors import UsageError, shorten
 
 
 def plot_sweep(rows: Sequence[dict[str, Any]], swept: Sequence[str], path: str, *, title: str, cost: str) -> None:
@@ -44,5 +44,42 @@ def plot_sweep(rows: Sequence[dict[str, Any]], swept: Sequence[str], path: str, 
         ax_cost.legend(fontsize=7)
     fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path)
+    save_figure(fig, path)
     plt.close(fig)
+
+
+def _new_file_mode(path: str) -> int:
+    """The mode an ordinary ``open(path, "w")`` would give: the old file's, or 0666 - umask."""
+    import os
+
+    try:
+        return os.stat(path).st_mode & 0o777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
+def save_figure(fig: Any, path: str) -> None:
+    """Write a figure atomically: to a temporary file beside ``path``, then renamed over it,
+    so an existing file is replaced whole or not at all."""
+    import os
+    import tempfile
+
+    from .lang.yamlsrc import describe_os_error
+
+    parent = os.path.dirname(path) or "."
+    fmt = path.rsplit(".", 1)[-1].lower()
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(dir=parent, prefix=".cnninspect-", suffix="." + fmt)
+        with os.fdopen(fd, "wb") as fh:
+            fig.savefig(fh, format=fmt)
+        os.chmod(tmp, _new_file_mode(path))
+        os.replace(tmp, path)
+        tmp = None
+    except OSError as exc:
+        raise UsageError(f"cannot write the plot {shorten(path, 100)}: {describe_os_error(exc)}") from None
+    finally:
+        if tmp is not None and os.path.exists(tmp):
+            os.unlink(tmp)

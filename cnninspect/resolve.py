@@ -1,16 +1,16 @@
 """Resolution: spec + variant + overrides -> a frozen, shape-annotated :class:`Model`.
 
-Steps, in order, for each layer entry: evaluate ``when``; substitute ``$param`` values;
-apply field defaults; scale channel fields by the width multiplier and round them with the
-spec's rule (``fixed`` entries excepted); scale ``repeat`` by the depth multiplier
-(``ceil(depth * n)``, strides only on the first repetition); expand the layer type into
-primitive ops and containers; infer every shape. Every error names the spec file, line,
-column and key path.
+Steps, in order, for each layer entry: evaluate ``when``; evaluate expressions (``$param``,
+``$in``, ``$index``, a block's arguments) and apply field defaults; scale channel fields by
+the width multiplier and round them with the spec's rule, once (``fixed`` entries excepted,
+values computed from already-scaled channels not again); scale ``repeat`` by the depth
+multiplier (``ceil(depth * n)``, strides only on the first repetition); expand the layer type
+(``expand.py``) or the user-defined block into primitive ops and containers; infer every
+shape. Every error names the spec file, line, column and key path.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
@@ -18,16 +18,23 @@ from collections.abc import Mapping, Sequence
 
 from . import limits
 from .errors import Location, SpecError, UsageError, did_you_mean, one_of, shorten
-from .fields import Field
-from .ir import Concat, Gate, Model, Node, Op, Origin, Residual, Seq, Settings, Side
-from .ops import ACTIVATIONS, OPS, Shape, ShapeError, fmt_shape, resolve_padding
+from .expand import EXPANDERS
+from .ir import Model, Node, Op, Origin, Seq, Settings
+from .lang.expr import Computed, ExprError
+from .lang.fields import ANY, Field, Int
+from .lang.spec import BlockDef, LayerEntry, Spec, field_default
 from .scaling import compound, round_channels, scale_repeat
-from .spec import LayerEntry, ParamRef, Spec, field_default
+from .scope import Expansion, Scope
 
 
 @dataclass(frozen=True)
 class Overrides:
-    """Settings requested on top of a variant (command line or API)."""
+    """Settings requested on top of a variant (command line, ``@key=value``, check files, API).
+
+    ``origin`` only changes how errors name a setting: ``option`` (``--width``,
+    ``--set num_classes``), ``@`` (``@width``) or a key path prefix such as
+    ``checks[0].settings`` (``checks[0].settings.width``).
+    """
 
     width: float | None = None
     depth: float | None = None
@@ -35,12 +42,33 @@ class Overrides:
     phi: float | None = None
     padding: str | None = None
     values: Mapping[str, Any] = field(default_factory=dict)
+    origin: str = "option"
+
+    def name(self, key: str) -> str:
+        """How the user wrote the setting ``key``."""
+        builtin = key in ("width", "depth", "resolution", "phi", "padding")
+        if self.origin == "option":
+            return f"--{key}" if builtin else f"--set {key}"
+        if self.origin == "@":
+            return f"@{key}"
+        return f"{self.origin}.{key}"
+
+
+BUILTIN_SCALES = ("width", "depth", "resolution")
 
 
 def settings_for(spec: Spec, variant: str | None, overrides: Overrides | None = None) -> tuple[str | None, dict[str, Any]]:
-    """Parameter values for a variant plus overrides; returns (variant name used, values)."""
+    """Parameter values for a variant plus overrides; returns (variant name used, values).
+
+    Precedence, printed with the model (``Settings.overridden``): a parameter's default, then
+    the variant's value (the spec's default variant unless ``--phi`` is given), then an
+    explicit setting. Setting one value two ways (``--set width``
+    and ``--width``) and ``--phi`` on a variant that fixes width, depth or resolution are
+    refused rather than silently resolved.
+    """
     overrides = overrides or Overrides()
-    if variant is None:
+    if variant is None and overrides.phi is None:
+        # --phi without a variant is a point of the compound rule, not the default variant
         variant = spec.default_variant
     values = {name: decl.default for name, decl in spec.params.items()}
     if variant is not None:
@@ -51,34 +79,62 @@ def settings_for(spec: Spec, variant: str | None, overrides: Overrides | None = 
                 f"available: {available}"
             )
         values.update(spec.variants[variant].values)
+    for key in BUILTIN_SCALES:
+        direct = getattr(overrides, key)
+        if key in overrides.values and direct is not None:
+            raise UsageError(
+                f"{key} is set twice: --set {key}={_fmt(overrides.values[key])} and {overrides.name(key)} "
+                f"{_fmt(direct)}; give it once"
+            )
     for key, value in overrides.values.items():
         if key not in spec.params:
             raise UsageError(
-                f"{spec.name} has no parameter '{key}'{did_you_mean(key, spec.params)}; "
+                f"{overrides.name(key)}: {spec.name} has no parameter '{key}'{did_you_mean(key, spec.params)}; "
                 f"parameters: {one_of(spec.params)}"
             )
         try:
             values[key] = spec.params[key].kind.coerce(value)
         except ValueError as exc:
-            raise UsageError(f"--set {key}: {exc}") from None
+            raise UsageError(f"{overrides.name(key)}: {exc}") from None
     if overrides.phi is not None:
-        if any(v is not None for v in (overrides.width, overrides.depth, overrides.resolution)):
-            raise UsageError("--phi sets width, depth and resolution together; drop --width/--depth/--resolution")
+        phi_name = overrides.name("phi")
+        given = [overrides.name(k) for k in BUILTIN_SCALES if getattr(overrides, k) is not None or k in overrides.values]
+        if given:
+            raise UsageError(f"{phi_name} sets width, depth and resolution together; drop {', '.join(given)}")
+        fixed = [k for k in BUILTIN_SCALES if variant is not None and k in spec.variants[variant].values]
+        if fixed:
+            raise UsageError(
+                f"{phi_name} conflicts with variant '{variant}', which sets {', '.join(fixed)}; use {spec.name} "
+                f"{phi_name}{' ' if overrides.origin == 'option' else '='}{_fmt(overrides.phi)} without the variant, "
+                "or the variant without phi"
+            )
         if not -10.0 <= overrides.phi <= 20.0:
-            raise UsageError(f"--phi must be between -10 and 20, got {overrides.phi:g}")
-        for key, val in zip(("width", "depth", "resolution"), compound(overrides.phi, spec.default_resolution)):
+            raise UsageError(f"{phi_name} must be between -10 and 20, got {_fmt(overrides.phi)}")
+        for key, val in zip(BUILTIN_SCALES, compound(overrides.phi, spec.default_resolution)):
             try:
                 values[key] = spec.params[key].kind.coerce(val)
             except ValueError as exc:
-                raise UsageError(f"--phi {overrides.phi:g} gives {key} {val:g}: {exc}") from None
-    for key in ("width", "depth", "resolution"):
+                raise UsageError(f"{phi_name} {_fmt(overrides.phi)} gives {key} {_fmt(val)}: {exc}") from None
+    for key in BUILTIN_SCALES:
         val = getattr(overrides, key)
         if val is not None:
             try:
                 values[key] = spec.params[key].kind.coerce(val)
             except ValueError as exc:
-                raise UsageError(f"--{key}: {exc}") from None
+                raise UsageError(f"{overrides.name(key)}: {exc}") from None
     return variant, values
+
+
+def overridden_values(spec: Spec, variant: str | None, values: Mapping[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """Values the variant sets that an explicit setting replaced: name -> (variant's, used)."""
+    if variant is None:
+        return {}
+    own = spec.variants[variant].values
+    return {k: (own[k], values[k]) for k in own if values.get(k) != own[k]}
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def resolve(spec: Spec, variant: str | None = None, overrides: Overrides | None = None) -> Model:
@@ -87,15 +143,35 @@ def resolve(spec: Spec, variant: str | None = None, overrides: Overrides | None 
     variant, values = settings_for(spec, variant, overrides)
     padding = overrides.padding or spec.padding_style
     if padding not in ("torch", "tf"):
-        raise UsageError(f"--padding must be torch or tf, got {padding!r}")
+        raise UsageError(f"{overrides.name('padding')}: must be torch or tf, got {shorten(repr(padding))}")
     settings = Settings(
         width=float(values["width"]),
         depth=float(values["depth"]),
         resolution=int(values["resolution"]),
         padding=padding,
         values=MappingProxyType(dict(values)),
+        overridden=MappingProxyType(overridden_values(spec, variant, values)),
     )
     return Resolver(spec, settings).model(variant)
+
+
+@dataclass(frozen=True)
+class Env:
+    """The names an expression or a ``when`` can use where an entry is resolved.
+
+    ``values``: spec parameters, then (inside a user-defined block) the block's arguments,
+    which hide spec parameters of the same name, and ``index``, the copy's index in the
+    innermost ``repeat`` (0 outside one); ``in`` is added per entry. ``scaled``: names whose
+    values are channel counts already width-scaled (``in``, arguments declared ``channels``
+    and values computed from them): a channel field computed from one is not scaled again.
+    ``args``: where each block argument was written, so a bad argument is reported there.
+    ``call``: which block call this is, for errors inside the block's layers.
+    """
+
+    values: Mapping[str, Any]
+    scaled: frozenset[str] = frozenset({"in"})
+    args: Mapping[str, tuple[Location, str]] = field(default_factory=dict)
+    call: str = ""
 
 
 class Resolver:
@@ -113,7 +189,8 @@ class Resolver:
         origin = Origin(self.spec.source, None, "layers")
         loc = self.spec.layers_loc or Location(self.spec.source)
         root = Scope(self, "", "model", in_shape, origin, loc, "layers")
-        self.entries(root, self.spec.layers, width=self.settings.width, stride_one=False)
+        env = Env({**self.values, "index": 0})
+        self.entries(root, self.spec.layers, width=self.settings.width, stride_one=False, env=env)
         node = root.close()
         assert isinstance(node, Seq)
         return Model(
@@ -130,20 +207,23 @@ class Resolver:
 
     # -- entries ------------------------------------------------------------------------
 
-    def entries(self, scope: Scope, entries: Sequence[LayerEntry], *, width: float | None, stride_one: bool) -> None:
+    def entries(
+        self, scope: Scope, entries: Sequence[LayerEntry], *, width: float | None, stride_one: bool, env: Env
+    ) -> None:
         """Resolve entries into ``scope``; ``width`` None means fixed (no scaling, no rounding)."""
         for index, entry in enumerate(entries):
-            self.entry(scope, entry, index, width=width, stride_one=stride_one)
+            self.entry(scope, entry, index, width=width, stride_one=stride_one, env=env)
 
-    def entry(self, scope: Scope, entry: LayerEntry, index: int, *, width: float | None, stride_one: bool) -> None:
-        if entry.when is not None and not all(self.values[k] in allowed for k, allowed in entry.when.items()):
+    def entry(
+        self, scope: Scope, entry: LayerEntry, index: int, *, width: float | None, stride_one: bool, env: Env
+    ) -> None:
+        here = replace(env, values={**env.values, "in": _channels_of(scope)})
+        if entry.when is not None and not self.when(entry, here):
             return
         if entry.fixed:
             width = None
         elif entry.min_width is not None and width is not None:
             width = max(width, entry.min_width)
-        lt = entry.layer_type
-        fields = self.fields(entry, width)
         name = entry.name or f"{entry.type}{index}"
         if name in scope.names:
             auto = "" if entry.name else f" (an entry without 'name' is called <type><position>, here '{name}')"
@@ -152,10 +232,11 @@ class Resolver:
                 entry.loc,
                 entry.path,
             )
-        origin = Origin(self.spec.source, entry.loc.line, entry.path, entry.type, MappingProxyType(dict(entry.paper)))
+        origin = Origin(_file(entry.loc, self.spec.source), entry.loc.line, entry.path, entry.type,
+                        MappingProxyType(dict(entry.paper)))
         repeat = None
         if entry.repeat is not None:
-            n = self.value(entry.repeat, Field("repeat", _REPEAT_KIND), entry.path + ".repeat", entry.loc)
+            n = self.value(entry.repeat, Field("repeat", _REPEAT_KIND), entry.path + ".repeat", here)
             repeat = scale_repeat(n, self.settings.depth)
             if repeat > limits.MAX_REPEAT:
                 raise SpecError(
@@ -165,55 +246,164 @@ class Resolver:
                     entry.path + ".repeat",
                 )
         if repeat is None:
-            if stride_one:
-                fields = _stride_one(fields)
             previous = scope.enter(origin, entry.loc, entry.path)
             try:
-                lt.expand(Expansion(self, scope, name, fields, width, stride_one))
+                self.expand(scope, entry, name, width, stride_one, here)
             finally:
                 scope.enter(*previous)
             return
         stage = scope.child(name, "", origin=origin, loc=entry.loc, path=entry.path)
         for i in range(repeat):
-            first = i == 0 and not stride_one
-            fi = fields if first else _stride_one(fields)
-            lt.expand(Expansion(self, stage, str(i), fi, width, not first))
+            copy = replace(here, values={**here.values, "index": i, "in": _channels_of(stage)})
+            self.expand(stage, entry, str(i), width, stride_one or i > 0, copy)
         first_child = stage.nodes[0]
         stage.label = f"{_label(first_child)} x{repeat}"
         stage.close(attach=True, repeat=repeat)
 
-    def fields(self, entry: LayerEntry, width: float | None) -> dict[str, Any]:
+    def expand(self, scope: Scope, entry: LayerEntry, name: str, width: float | None, stride_one: bool, env: Env) -> None:
+        """Attach the node(s) of one entry (one copy of a repeated one) under ``name``."""
+        if entry.call:
+            self.call(scope, entry, name, width, stride_one, env)
+            return
+        fields = self.fields(entry, width, env)
+        if stride_one:
+            fields = _stride_one(fields)
+        EXPANDERS[entry.type](Expansion(self, scope, name, fields, width, stride_one, env))
+
+    def when(self, entry: LayerEntry, env: Env) -> bool:
+        cond = entry.when
+        if isinstance(cond, Computed):
+            value = self.evaluate(cond, f"{entry.path}.when", env)
+            if not isinstance(value, bool):
+                raise SpecError(f"the condition gives {shorten(repr(value))}, not true or false", cond.loc,
+                                f"{entry.path}.when")
+            return value
+        assert cond is not None
+        return all(env.values[k] in allowed for k, allowed in cond.items())
+
+    def fields(self, entry: LayerEntry, width: float | None, env: Env) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for f in entry.layer_type.fields:
-            if f.name in entry.fields:
-                raw = entry.fields[f.name]
-                loc = entry.field_locs.get(f.name, entry.loc)
-                value = self.value(raw, f, f"{entry.path}.{entry.type}.{f.name}", loc)
-            else:
-                value = field_default(f)
-            if f.channels and value is not None and width is not None:
-                value = self.channels(value, width, entry, f)
+            raw = entry.fields.get(f.name, field_default(f))
+            path = f"{entry.path}.{entry.type}.{f.name}"
+            value = self.value(raw, f, path, env)
+            if f.channels and value is not None and width is not None and not self.derived(raw, env):
+                value = self.channels(value, width, entry.field_locs.get(f.name, entry.loc), path)
             out[f.name] = value
         return out
 
-    def value(self, raw: Any, f: Field, path: str, loc: Location) -> Any:
-        if not isinstance(raw, ParamRef):
+    @staticmethod
+    def derived(raw: Any, env: Env) -> bool:
+        """Is ``raw`` computed from channel counts that are already width-scaled?"""
+        return isinstance(raw, Computed) and bool(raw.names & env.scaled)
+
+    def evaluate(self, raw: Computed, path: str, env: Env) -> Any:
+        try:
+            return raw.evaluate(env.values)
+        except ExprError as exc:
+            assert exc.expr is not None
+            raise exc.expr.error(exc, path) from None
+
+    def value(self, raw: Any, f: Field, path: str, env: Env) -> Any:
+        """A field's value: a literal as it is, a computed one evaluated and validated."""
+        if not isinstance(raw, Computed):
             return raw
-        value = self.values[raw.name]
+        value = self.evaluate(raw, path, env)
         try:
             return f.kind.coerce(value)
         except ValueError as exc:
-            raise SpecError(f"${raw.name} = {shorten(repr(value))}: {exc}", raw.loc, path) from None
+            exprs = list(raw.exprs())
+            if len(exprs) == 1 and exprs[0].is_name and next(iter(exprs[0].names)) in env.args:
+                arg_loc, arg_path = env.args[next(iter(exprs[0].names))]
+                raise SpecError(f"{shorten(repr(value))}: {exc} (as {path})", arg_loc, arg_path) from None
+            raise SpecError(f"{raw.text} = {shorten(repr(value))}: {exc}", raw.loc, path) from None
 
-    def channels(self, value: int, width: float, entry: LayerEntry, f: Field) -> int:
+    def channels(self, value: int, width: float, loc: Location, path: str) -> int:
         scaled = round_channels(value, width, self.spec.rounding)
         if scaled > limits.MAX_CHANNELS:
             raise SpecError(
                 f"{value} channels x width {width:g} = {scaled:,} exceeds the limit of {limits.MAX_CHANNELS:,}",
-                entry.field_locs.get(f.name, entry.loc),
-                f"{entry.path}.{entry.type}.{f.name}",
+                loc,
+                path,
             )
         return scaled
+
+    # -- user-defined blocks --------------------------------------------------------------
+
+    def call(self, scope: Scope, entry: LayerEntry, name: str, width: float | None, stride_one: bool, env: Env) -> None:
+        """Expand a call of a user-defined block: evaluate its arguments where it is used,
+        then resolve the block's layers with them."""
+        block = self.spec.blocks[entry.type]
+        args, scaled, locs = self.arguments(block, entry, width, stride_one, env)
+        spec_values = {k: v for k, v in env.values.items() if k in self.values}
+        inner = Env(
+            {**spec_values, **args, "index": env.values.get("index", 0)},
+            frozenset(scaled | {"in"}),
+            locs,
+            f"in block '{block.name}' used at {entry.path}",
+        )
+        label = block.label_for(args)
+        try:
+            if len(block.layers) == 1 and block.layers[0].name is None:
+                # one entry: it takes the call's name (no extra level in the module tree)
+                before = len(scope.nodes)
+                self.entry_as(scope, block.layers[0], name, width=width, stride_one=stride_one, env=inner)
+                if len(scope.nodes) == before:
+                    raise SpecError(f"block '{block.name}' gives no layer here: its 'when' excludes it", entry.loc,
+                                    entry.path)
+                node = scope.nodes[-1]
+                if not isinstance(node, Op):
+                    scope.nodes[-1] = replace(node, label=label)
+                return
+            s = scope.child(name, label)
+            self.entries(s, block.layers, width=width, stride_one=stride_one, env=inner)
+            s.close(attach=True)
+        except SpecError as exc:
+            at_call = exc.loc == entry.loc or (exc.path or "").startswith(f"{entry.path}.")
+            if at_call or "in block '" in exc.message:
+                raise
+            file = _file(entry.loc, self.spec.source)
+            where = f"line {entry.loc.line}" if exc.loc is not None and exc.loc.file == file else f"{file}:{entry.loc.line}"
+            raise SpecError(f"{exc.message} ({inner.call}, {where})", exc.loc, exc.path) from None
+
+    def entry_as(self, scope: Scope, entry: LayerEntry, name: str, *, width: float | None, stride_one: bool,
+                 env: Env) -> None:
+        """Resolve one entry under a given name (a one-entry block's body)."""
+        self.entry(scope, replace(entry, name=name), 0, width=width, stride_one=stride_one, env=env)
+
+    def arguments(
+        self, block: BlockDef, entry: LayerEntry, width: float | None, stride_one: bool, env: Env
+    ) -> tuple[dict[str, Any], set[str], dict[str, tuple[Location, str]]]:
+        """The block's parameter values for this call, which of them are width-scaled channel
+        counts, and where each was written."""
+        args: dict[str, Any] = {}
+        scaled: set[str] = set()
+        locs: dict[str, tuple[Location, str]] = {}
+        spec_env = {k: v for k, v in env.values.items() if k in self.values or k in ("in", "index")}
+        for p in block.params.values():
+            if p.name in entry.fields:
+                raw, loc = entry.fields[p.name], entry.field_locs[p.name]
+                path, where = f"{entry.path}.{entry.type}.{p.name}", env
+            else:
+                raw, loc = p.default, p.loc
+                path = f"blocks.{block.name}.params.{p.name}"
+                where = replace(env, values={**spec_env, **args}, scaled=frozenset({"in"} | scaled))
+            value = self.value(raw, Field(p.name, ANY), path, where)
+            if stride_one and p.name == "stride":
+                value = [1] * len(value) if isinstance(value, (list, tuple)) else 1
+            if p.channels:
+                try:
+                    value = CHANNELS.coerce(value)
+                except ValueError as exc:
+                    raise SpecError(f"{exc} (the block's parameter '{p.name}' is a channel count)", loc, path) from None
+                if width is not None and not self.derived(raw, where):
+                    value = self.channels(value, width, loc, path)
+                scaled.add(p.name)
+            elif self.derived(raw, where):
+                scaled.add(p.name)
+            args[p.name] = value
+            locs[p.name] = (loc, path)
+        return args, scaled, locs
 
     def count_op(self, loc: Location, path: str) -> None:
         self.op_count += 1
@@ -225,12 +415,25 @@ class Resolver:
             )
 
 
+def _channels_of(scope: Scope) -> int:
+    """``$in``: the channels entering an entry (features of a flat vector; C of H x W x C)."""
+    shape = scope.shape
+    if len(shape) == 3 and not scope.channels_last:
+        return shape[0]
+    return shape[-1] if shape else 0
+
+
+def _file(loc: Location, default: str) -> str:
+    return loc.file or default
+
+
+CHANNELS = Int(1, limits.MAX_CHANNELS, what="a positive integer")
+
+
 class _RepeatKind:
     description = "a positive integer"
 
     def coerce(self, value: Any) -> int:
-        from .fields import Int
-
         return Int(1, limits.MAX_REPEAT).coerce(value)
 
 
@@ -246,305 +449,6 @@ def _stride_one(fields: dict[str, Any]) -> dict[str, Any]:
 
 def _label(node: Node) -> str:
     return node.kind if isinstance(node, Op) else node.label
-
-
-@dataclass
-class Expansion:
-    """What a layer type's ``expand`` function receives.
-
-    ``f`` holds the entry's fields (parameters substituted, defaults applied, channels
-    scaled); ``scope`` is where the resulting node must be attached, under ``name``.
-    """
-
-    resolver: Resolver
-    scope: Scope
-    name: str
-    f: dict[str, Any]
-    width: float | None  # None inside a ``fixed`` entry
-    stride_one: bool
-
-    def entries(self, scope: Scope, entries: Sequence[LayerEntry]) -> None:
-        """Resolve nested layer entries (a residual body, a branch) into ``scope``."""
-        self.resolver.entries(scope, entries, width=self.width, stride_one=self.stride_one)
-
-    @property
-    def padding_style(self) -> str:
-        return self.resolver.settings.padding
-
-
-class Scope:
-    """Builds the children of one container, tracking the running shape."""
-
-    def __init__(
-        self,
-        resolver: Resolver,
-        name: str,
-        label: str,
-        shape: Shape,
-        origin: Origin,
-        loc: Location,
-        path: str,
-    ) -> None:
-        self.resolver = resolver
-        self.name = name
-        self.label = label
-        self.in_shape = shape
-        self.shape = shape
-        self.origin = origin
-        self.loc = loc
-        self.path = path
-        self.nodes: list[Node] = []
-        self.names: set[str] = set()
-        self.parent: Scope | None = None
-
-    # -- structure ----------------------------------------------------------------------
-
-    def enter(self, origin: Origin, loc: Location, path: str) -> tuple[Origin, Location, str]:
-        """Point error locations and origins at a new entry; returns the previous ones."""
-        previous = (self.origin, self.loc, self.path)
-        self.origin, self.loc, self.path = origin, loc, path
-        return previous
-
-    def child(self, name: str, label: str, *, origin: Origin | None = None, loc: Location | None = None, path: str | None = None) -> Scope:
-        """A nested scope starting at the current shape; ``close(attach=True)`` adds it here."""
-        s = Scope(
-            self.resolver, name, label, self.shape, origin or self.origin, loc or self.loc, path or self.path
-        )
-        s.parent = self
-        return s
-
-    def branch(self, name: str, label: str, shape: Shape | None = None) -> Scope:
-        """A detached scope on the same input (for residual bodies and branches)."""
-        s = Scope(self.resolver, name, label, shape or self.shape, self.origin, self.loc, self.path)
-        return s
-
-    def add(self, node: Node) -> Node:
-        if node.name in self.names:
-            raise SpecError(f"the name '{node.name}' is used twice in the same list", self.loc, self.path)
-        self.names.add(node.name)
-        self.nodes.append(node)
-        self.shape = node.out_shape
-        return node
-
-    def close(self, *, attach: bool = False, collapse: bool = False, repeat: int | None = None) -> Node:
-        if not self.nodes:
-            raise SpecError(
-                "no layers left: every entry of this list is disabled by its 'when' for these parameter values",
-                self.loc,
-                self.path,
-            )
-        node: Node
-        if collapse and len(self.nodes) == 1 and isinstance(self.nodes[0], Op):
-            node = replace(self.nodes[0], name=self.name)
-        else:
-            node = Seq(self.name, tuple(self.nodes), self.label, self.in_shape, self.shape, self.origin, repeat)
-        if attach:
-            assert self.parent is not None
-            self.parent.add(node)
-        return node
-
-    def error(self, message: str, field: str | None = None) -> SpecError:
-        path = f"{self.path}.{self.origin.entry_type}.{field}" if field and self.origin.entry_type else self.path
-        return SpecError(message, self.loc, path)
-
-    # -- primitives ---------------------------------------------------------------------
-
-    def op(self, name: str, kind: str, **attrs: Any) -> Op:
-        optype = OPS[kind]
-        try:
-            out = optype.infer(attrs, self.shape)
-        except ShapeError as exc:
-            raise SpecError(f"{exc} (model input {fmt_shape(self.resolver.input_shape)})", self.loc, self.path) from None
-        self.resolver.count_op(self.loc, self.path)
-        self._check_size(kind, attrs, out)
-        op = Op(name, kind, attrs, self.shape, out, self.origin)
-        self.add(op)
-        return op
-
-    def _check_size(self, kind: str, attrs: Mapping[str, Any], out: Shape) -> None:
-        """Refuse tensors too big for any engine (PyTorch cannot even describe them)."""
-        limit = limits.MAX_TENSOR_ELEMENTS
-        if math.prod(out) > limit:
-            raise self.error(
-                f"this layer's output {fmt_shape(out)} would have {math.prod(out):,} values, more than "
-                f"the limit of {limit:,}; check the channels, padding and resolution"
-            )
-        for pname, (numel, _trainable) in OPS[kind].params(attrs, self.shape).items():
-            if numel > limit:
-                raise self.error(
-                    f"this layer's {pname} would have {numel:,} values (input {fmt_shape(self.shape)}), "
-                    f"more than the limit of {limit:,}; check the channels and sizes"
-                )
-
-    def conv(
-        self,
-        name: str,
-        *,
-        out: int,
-        kernel: tuple[int, int],
-        stride: tuple[int, int] = (1, 1),
-        padding: Any = "same",
-        groups: int = 1,
-        bias: bool = True,
-        connections: tuple[tuple[int, ...], ...] | None = None,
-    ) -> Op:
-        if len(self.shape) != 3:
-            raise self.error(
-                f"convolution needs a feature map but its input is the flat vector {fmt_shape(self.shape)}"
-            )
-        in_ch = self.shape[0]
-        try:
-            pad, tag = resolve_padding(padding, self.resolver.settings.padding, self.shape[1:], kernel, stride)
-        except ShapeError as exc:
-            raise self.error(str(exc), "padding") from None
-        common = dict(in_ch=in_ch, out_ch=out, kernel=kernel, stride=stride, pad=pad, pad_tag=tag, bias=bias)
-        if connections is not None:
-            if len(connections) != out:
-                raise self.error(
-                    f"the connection table has {len(connections)} rows but the layer has {out} output maps",
-                    "connections",
-                )
-            return self.op(name, "conv_table", connections=connections, **common)
-        return self.op(name, "conv2d", groups=groups, **common)
-
-    def conv_unit(
-        self,
-        name: str,
-        label: str,
-        *,
-        out: int,
-        kernel: tuple[int, int],
-        stride: tuple[int, int] = (1, 1),
-        padding: Any = "same",
-        groups: int = 1,
-        bias: bool | None = None,
-        bn: bool = False,
-        act: str | None = None,
-        connections: tuple[tuple[int, ...], ...] | None = None,
-        depthwise: bool = False,
-    ) -> Node:
-        """Convolution, optional batch norm, optional activation, under one name."""
-        s = self.child(name, label)
-        if depthwise:
-            if len(self.shape) != 3:
-                raise self.error(
-                    "a depthwise convolution needs a feature map but its input is the flat vector "
-                    f"{fmt_shape(self.shape)}"
-                )
-            out = groups = self.shape[0]
-        s.conv("conv", out=out, kernel=kernel, stride=stride, padding=padding, groups=groups,
-               bias=(not bn) if bias is None else bias, connections=connections)
-        if bn:
-            s.op("bn", "bn2d", ch=out)
-        if act is not None:
-            s.op("act", "act", fn=act)
-        return s.close(attach=True, collapse=True)
-
-    def activation(self, name: str, fn: str) -> Op:
-        if fn not in ACTIVATIONS:  # pragma: no cover - validated by the field kind
-            raise self.error(f"unknown activation {fn!r}")
-        return self.op(name, "act", fn=fn)
-
-    # -- structure helpers --------------------------------------------------------------
-
-    def residual(
-        self,
-        name: str,
-        label: str,
-        body: Node,
-        shortcut: str | Node,
-        *,
-        post: str | None = None,
-        projection_bn: bool = True,
-    ) -> Node:
-        """Attach ``post(body(x) + shortcut(x))``.
-
-        ``shortcut`` is ``identity``, ``projection`` (1x1 convolution with the stride that
-        matches the body, plus batch norm), ``auto`` (identity when the body keeps the shape,
-        else projection), ``skip-auto`` (identity when it keeps the shape, else no skip at all),
-        ``none`` (no skip) or a resolved node.
-        """
-        in_shape = self.shape
-        mode = shortcut if isinstance(shortcut, str) else "custom"
-        if mode == "auto":
-            mode = "identity" if body.out_shape == in_shape else "projection"
-        elif mode == "skip-auto":
-            mode = "identity" if body.out_shape == in_shape else "none"
-        if mode == "none":
-            if isinstance(body, Seq):
-                body = replace(body, name=name, label=label)
-            else:
-                body = Seq(name, (body,), label, in_shape, body.out_shape, self.origin)
-            return self.add(body)
-        sc: Node
-        if mode == "identity":
-            sc = Op("shortcut", "identity", {}, in_shape, in_shape, self.origin)
-            self.resolver.count_op(self.loc, self.path)
-        elif mode == "projection":
-            sc = self._projection(in_shape, body.out_shape, projection_bn)
-        else:
-            assert not isinstance(shortcut, str)
-            sc = shortcut
-        if sc.out_shape != body.out_shape:
-            raise self.error(
-                f"residual add needs equal shapes, but the body gives {fmt_shape(body.out_shape)} and "
-                f"the shortcut gives {fmt_shape(sc.out_shape)}"
-                + ("; use shortcut: projection (or auto)" if mode == "identity" else ""),
-                "shortcut",
-            )
-        body = replace(body, name="body")
-        sc = replace(sc, name="shortcut")
-        post_node = None
-        out_shape = body.out_shape
-        if post is not None:
-            post_node = Op("post", "act", {"fn": post}, out_shape, out_shape, self.origin)
-            self.resolver.count_op(self.loc, self.path)
-        return self.add(Residual(name, body, sc, post_node, label, in_shape, out_shape, self.origin))
-
-    def _projection(self, in_shape: Shape, out_shape: Shape, bn: bool) -> Node:
-        if len(in_shape) != 3 or len(out_shape) != 3:
-            raise self.error("a projection shortcut needs feature maps on both ends", "shortcut")
-        # a 1x1 convolution with stride s gives ceil(n / s); the smallest stride that can map n to m
-        # is ceil(n / m) (7 -> 4 needs stride 2, as in a ResNet on odd feature-map sizes)
-        sh, sw = -(-in_shape[1] // out_shape[1]), -(-in_shape[2] // out_shape[2])
-        if -(-in_shape[1] // sh) != out_shape[1] or -(-in_shape[2] // sw) != out_shape[2]:
-            raise self.error(
-                f"no 1x1 strided projection maps {fmt_shape(in_shape)} to {fmt_shape(out_shape)}",
-                "shortcut",
-            )
-        s = self.branch("shortcut", "Projection", in_shape)
-        s.conv("conv", out=out_shape[0], kernel=(1, 1), stride=(sh, sw), padding="valid", bias=not bn)
-        if bn:
-            s.op("bn", "bn2d", ch=out_shape[0])
-        return s.close(collapse=True)
-
-    def concat(self, name: str, label: str, branches: Sequence[Node]) -> Node:
-        in_shape = self.shape
-        shapes = [b.out_shape for b in branches]
-        first = shapes[0]
-        if any(len(s) != len(first) or s[1:] != first[1:] for s in shapes):
-            raise self.error(
-                "concatenated branches must agree on every dimension but channels; got "
-                + ", ".join(f"{b.name}: {fmt_shape(s)}" for b, s in zip(branches, shapes))
-            )
-        out = (sum(s[0] for s in shapes),) + tuple(first[1:])
-        return self.add(Concat(name, tuple(branches), label, in_shape, out, self.origin))
-
-    def gate(self, name: str, label: str, branch: Node) -> Node:
-        in_shape = self.shape
-        g = branch.out_shape
-        ok = len(g) == len(in_shape) and g[0] == in_shape[0] and all(
-            a in (1, b) for a, b in zip(g[1:], in_shape[1:])
-        )
-        if not ok:
-            raise self.error(
-                f"a gate multiplies its input ({fmt_shape(in_shape)}) by the branch output, which must "
-                f"have the same channels and size 1 or equal elsewhere; got {fmt_shape(g)}"
-            )
-        return self.add(Gate(name, replace(branch, name="branch"), label, in_shape, in_shape, self.origin))
-
-    def side(self, name: str, label: str, branch: Node) -> Node:
-        return self.add(Side(name, replace(branch, name="branch"), label, self.shape, self.shape, self.origin))
 
 
 __all__ = ["Overrides", "resolve", "settings_for", "Resolver", "Scope", "Expansion"]

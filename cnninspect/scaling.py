@@ -8,8 +8,10 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
+from .lang.expr import make_divisible
+
 if TYPE_CHECKING:
-    from .spec import Rounding
+    from .lang.spec import Rounding
 
 # EfficientNet's grid-searched constants (Tan & Le 2019, section 3.3): depth alpha,
 # width beta, resolution gamma, with alpha * beta^2 * gamma^2 ~= 2.
@@ -31,19 +33,19 @@ def round_channels(channels: int, width: float, rounding: Rounding) -> int:
         if width == 1.0:
             return channels
         return max(rounding.minimum or 1, int(target + 1e-9))
-    d = rounding.divisor
-    floor_value = rounding.minimum or d
-    new = max(floor_value, int(target + d / 2) // d * d)
-    if new < rounding.min_ratio * target:
-        new += d
-    return new
+    return make_divisible(target, rounding.divisor, rounding.min_ratio, rounding.minimum)
 
 
 def scale_repeat(repeats: int, depth: float) -> int:
-    """Depth scaling of a stage: ``ceil(depth * repeats)`` (EfficientNet, timm)."""
+    """Depth scaling of a stage: ``ceil(depth * repeats)`` (EfficientNet, timm), at least 1.
+
+    The product is rounded down by 1e-9 before the ceiling so that float error in, say,
+    ``1.1 * 10`` does not add a block; any depth > 0 keeps at least one block per stage, as
+    ``ceil`` of a positive number does.
+    """
     if depth == 1.0:
         return repeats
-    return int(math.ceil(depth * repeats - 1e-9))
+    return max(1, int(math.ceil(depth * repeats - 1e-9)))
 
 
 def compound(phi: float, base_resolution: int) -> tuple[float, float, int]:

@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .analysis import Report, analyze
-from .errors import UsageError
+from .errors import CnnInspectError, UsageError
 from .ir import Model, ops
 
 # Calibrated on a 2-core machine (peak RSS of `summary --verify`: EfficientNet-B3 at 300
@@ -76,24 +77,62 @@ def estimate(model: Model, report: Report | None = None) -> Estimate:
     return Estimate(int(mem), secs)
 
 
-def check_limits(model: Model, max_mb: float, max_seconds: float, report: Report | None = None) -> Estimate:
+def check_limits(model: Model, max_mb: float, max_seconds: float, report: Report | None = None,
+                 at_resolution: Callable[[int], Model] | None = None) -> Estimate:
+    """The estimate, or a one-line refusal naming a resolution that fits the limits (found by
+    re-resolving the model with ``at_resolution``), or saying that none does."""
     est = estimate(model, report)
-    if est.bytes > max_mb * 1e6 or est.seconds > max_seconds:
-        res = model.settings.resolution
-        scale = min(max_mb * 1e6 / est.bytes, max_seconds / max(est.seconds, 1e-9), 1.0)
-        hint_res = max(32, int(res * math.sqrt(scale) * 0.9) // 8 * 8)
-        raise UsageError(
-            f"--verify of {model.label} at {res}x{res} would need {est.text()}, over the limits "
-            f"({max_mb:g} MB, {max_seconds:g} s): verify at a reduced resolution (e.g. --resolution {hint_res}) "
-            "or raise --verify-max-mb / --verify-max-seconds"
-        )
-    return est
+    if _within(est, max_mb, max_seconds):
+        return est
+    res = model.settings.resolution
+    hint = "raise --verify-max-mb / --verify-max-seconds"
+    if at_resolution is not None:
+        fitting = _largest_fitting_resolution(res, at_resolution, max_mb, max_seconds)
+        if fitting is not None:
+            hint = f"verify at a reduced resolution (e.g. --resolution {fitting}) or {hint}"
+        else:
+            hint = f"no resolution of this model fits these limits; {hint}"
+    raise UsageError(
+        f"--verify of {model.label} at {res}x{res} would need {est.text()}, over the limits "
+        f"({max_mb:g} MB, {max_seconds:g} s): {hint}"
+    )
 
 
-def verify(model: Model, *, max_mb: float = 4000, max_seconds: float = 300) -> Verification:
-    """Run the real-tensor and fvcore cross-checks (after the estimate allows it)."""
+def _within(est: Estimate, max_mb: float, max_seconds: float) -> bool:
+    return est.bytes <= max_mb * 1e6 and est.seconds <= max_seconds
+
+
+def _largest_fitting_resolution(res: int, at_resolution: Callable[[int], Model], max_mb: float,
+                                max_seconds: float) -> int | None:
+    """The largest multiple of 8 below ``res`` whose estimate fits (the estimate grows with
+    the resolution), or None; resolutions the network cannot take count as not fitting."""
+
+    def fits(r: int) -> bool:
+        try:
+            return _within(estimate(at_resolution(r)), max_mb, max_seconds)
+        except CnnInspectError:
+            return False
+
+    candidates = list(range(8, res, 8))
+    lo, hi, best = 0, len(candidates) - 1, None
+    while lo <= hi:
+        mid = (lo + hi) // 2
+        if fits(candidates[mid]):
+            best, lo = candidates[mid], mid + 1
+        else:
+            hi = mid - 1
+    if best is None and candidates and not fits(candidates[0]):
+        # small inputs a valid-padding network refuses: look upward from the smallest that resolves
+        best = next((r for r in candidates if fits(r)), None)
+    return best
+
+
+def verify(model: Model, *, max_mb: float = 4000, max_seconds: float = 300,
+           at_resolution: Callable[[int], Model] | None = None) -> Verification:
+    """Run the real-tensor and fvcore cross-checks (after the estimate allows it);
+    ``at_resolution`` re-resolves the model at another resolution, for the refusal's hint."""
     paper_report = analyze(model, "paper")
-    est = check_limits(model, max_mb, max_seconds, paper_report)
+    est = check_limits(model, max_mb, max_seconds, paper_report, at_resolution)
     start = time.perf_counter()
     import logging
 

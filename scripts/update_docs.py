@@ -15,6 +15,9 @@ always shows what the current code prints.
 
     python scripts/update_docs.py          # rewrite the blocks in place
     python scripts/update_docs.py --check  # exit 1 if any block is stale
+
+It also rewrites the files generated whole from the code (the spec format's JSON Schema,
+``cnninspect/lang/spec.schema.json``).
 """
 
 from __future__ import annotations
@@ -53,9 +56,21 @@ def render(text: str) -> str:
     return RAW.sub(lambda m: m.group(1) + "\n" + run(m.group("cmd")) + "\n" + m.group(4), text)
 
 
+def generated_files() -> list[tuple[Path, str]]:
+    """Files generated whole from the code: the spec format's JSON Schema."""
+    from cnninspect.lang.schema import schema_text
+
+    return [(ROOT / "cnninspect" / "lang" / "spec.schema.json", schema_text())]
+
+
 def main() -> int:
     check = "--check" in sys.argv
     stale = []
+    for path, text in generated_files():
+        if not path.exists() or path.read_text(encoding="utf-8") != text:
+            stale.append(path)
+            if not check:
+                path.write_text(text, encoding="utf-8")
     for path in FILES:
         old = path.read_text(encoding="utf-8")
         new = render(old)

@@ -40,6 +40,17 @@ def report_of(name: str, variant: str | None = None, convention: str = "paper", 
 
 
 @pytest.fixture
+def one_thread():
+    """Small tensors: one torch thread is faster, and much faster on a busy machine."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
 def tmp_spec(tmp_path: Path):
     """Write a spec file and return its path."""
 

@@ -97,7 +97,7 @@ def test_alias_bomb_is_refused_quickly():
     start = time.perf_counter()
     r = invoke("summary", str(CORPUS / "alias_bomb.yaml"))
     assert r.exit_code == 2 and "refusing to load" in r.stderr
-    assert time.perf_counter() - start < 2.0
+    assert time.perf_counter() - start < 10.0  # a hang guard (expanding it would never end), not a speed target
 
 
 # --- generated cases ---------------------------------------------------------------------
@@ -159,7 +159,7 @@ def test_huge_file_is_refused_by_size_before_reading(tmp_path, monkeypatch):
     before = snapshot(tmp_path)
     start = time.perf_counter()
     r = invoke("summary", str(path))
-    assert time.perf_counter() - start < 2.0
+    assert time.perf_counter() - start < 10.0  # a hang guard (expanding it would never end), not a speed target
     check_error(r.stdout, r.stderr, r.exit_code, str(path), ["52.4 MB", "limited to 1.0 MB"], located=False)
     assert snapshot(tmp_path) == before
 
@@ -202,7 +202,7 @@ def test_reserved_layer_names_cover_torch():
     """Layer names the builder cannot register are refused when the spec is loaded."""
     from torch import nn
 
-    from cnninspect.spec import NAME_RE, RESERVED_LAYER_NAMES
+    from cnninspect.lang.spec import NAME_RE, RESERVED_LAYER_NAMES
 
     module = nn.Sequential()
     attrs = {n for n in set(dir(module)) | set(vars(module)) if NAME_RE.match(n) and not n.startswith("_")}

@@ -44,7 +44,7 @@ def test_compare_per_model_settings_and_stages():
 def test_compare_errors():
     assert invoke("compare", "mobilenet_v1").exit_code == 2
     r = invoke("compare", "mobilenet_v1", "mobilenet_v1@width=big")
-    assert r.exit_code == 2 and "width must be a number" in r.stderr
+    assert r.exit_code == 2 and "@width: must be a number" in r.stderr
 
 
 # --- sweep ------------------------------------------------------------------------------
@@ -174,9 +174,9 @@ def test_check_expectation_with_percent_tolerance(tmp_path):
         ("checks:\n  - model: mobilenet_v1\n    budget: {max_params: lots}\n",
          ["e.yaml:3:26", "checks[0].budget.max_params", "must be a count"]),
         ("checks:\n  - model: mobilenet_v2x\n    budget: {max_params: 5M}\n",
-         ["e.yaml:2:5", "checks[0].model", "unknown spec 'mobilenet_v2x'"]),
+         ["e.yaml:2:12", "checks[0].model", "unknown spec 'mobilenet_v2x'"]),
         ("checks:\n  - model: mobilenet_v1\n    settings: {widht: 0.5}\n    budget: {max_params: 5M}\n",
-         ["e.yaml:2:5", "no parameter 'widht'"]),
+         ["e.yaml:2:12", "checks[0].settings.widht", "no parameter 'widht'"]),
         ("checks:\n  - model: mobilenet_v1\n    expect: {params: {value: 4M, tolerance: -2%}}\n",
          ["e.yaml:3:45", "checks[0].expect.params.tolerance", "cannot be negative"]),
         ("checks:\n  - model: mobilenet_v1\n    convention: fvcor\n    budget: {max_params: 5M}\n",

@@ -11,7 +11,7 @@ import pytest
 from cnninspect.analysis import analyze
 from cnninspect.catalog import parse_target
 from cnninspect.resolve import resolve
-from cnninspect.spec import spec_from_text
+from cnninspect.lang.spec import spec_from_text
 
 from conftest import ROOT
 
@@ -77,3 +77,50 @@ def test_the_spec_format_example_is_the_example_file():
         assert [(r.name, r.output_shape, r.params, r.mult_adds) for r in a] == [
             (r.name, r.output_shape, r.params, r.mult_adds) for r in b
         ]
+
+
+# Placeholders the README uses in command synopses, and what the test runs in their place.
+PLACEHOLDERS = {
+    "SPEC": "mobilenet_v1",
+    "MODEL": "lenet5",
+    "A B ...": "mobilenet_v1 lenet5",
+    "FILE": "budgets.yaml",
+    "[TABLE...]": "mobilenet_v1.table4",
+    "[TYPE]": "mbconv",
+    "...": "list",
+}
+
+
+def readme_commands() -> list[str]:
+    """Every cnninspect command the README shows: in code spans, in ``sh`` blocks and in the
+    pasted-output markers (those are also compared with their output elsewhere)."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    found = re.findall(r"`(cnninspect [^`]+)`", readme)
+    for block in re.findall(r"```sh\n(.*?)```", readme, re.S):
+        found += [ln.strip() for ln in block.splitlines() if ln.strip().startswith("cnninspect ")]
+    found += re.findall(r"<!-- output(?:-raw)?: (cnninspect [^>]+?) -->", readme)
+    return list(dict.fromkeys(found))
+
+
+def test_every_command_the_readme_shows_runs(tmp_path, monkeypatch):
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    blocks = _yaml_blocks(ROOT / "README.md")
+    # the files the README's own examples name: its spec example and its budgets example
+    (tmp_path / "my_net.yaml").write_text(next(b for b in blocks if "name: my_net" in b))
+    (tmp_path / "budgets.yaml").write_text(next(b for b in blocks if b.startswith("# budgets.yaml")))
+    (tmp_path / "docs").symlink_to(ROOT / "docs")
+    monkeypatch.chdir(tmp_path)
+    commands = readme_commands()
+    assert len(commands) >= 15 and "cnninspect summary my_net.yaml:small" in commands
+    import shlex
+
+    from conftest import invoke
+
+    for command in commands:
+        for placeholder, value in sorted(PLACEHOLDERS.items(), key=lambda kv: -len(kv[0])):
+            command = command.replace(placeholder, value)
+        argv = shlex.split(command)[1:]
+        assert not [a for a in argv if a.isupper() and len(a) > 1], f"unknown placeholder in {command!r}"
+        r = invoke(*argv)
+        shown_as_error = f"$ {command}\nerror:" in readme
+        assert r.exit_code == (2 if shown_as_error else 0), (command, r.stderr[-500:])

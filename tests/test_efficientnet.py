@@ -18,7 +18,7 @@ from cnninspect.published import judge, load_tables
 from cnninspect.render.paper import paper_table
 from cnninspect.resolve import Overrides, resolve
 from cnninspect.scaling import round_channels, scale_repeat
-from cnninspect.spec import Rounding
+from cnninspect.lang.spec import Rounding
 from cnninspect.torch_engine import analyze_meta, observe_module
 
 from conftest import invoke, model_of, report_of

@@ -5,7 +5,8 @@ Example counts (bounded so this file runs in about 10 s on 2 CPU cores, 30 s on 
 machine; set CNNINSPECT_PROPERTY_SCALE=10 for ten times as many):
 
 * ``test_random_valid_spec_matches_torch``: 40 random valid specs (conv, pooling, dwsep,
-  residual, concat, mbconv, repeats, an optional classifier head; torch or tf padding).
+  residual, concat, mbconv, layer norm, layer scale, SE, shuffle, channels-last MLPs,
+  repeats, an optional classifier head; torch or tf padding).
   Each is built as a real module; parameters, every op's input/output shape in a real CPU
   forward pass, fvcore's total and the meta engine's rows must all equal the resolved
   model's.
@@ -37,7 +38,7 @@ from cnninspect.errors import CnnInspectError, SpecError
 from cnninspect.ir import ops
 from cnninspect.ops import window_out
 from cnninspect.resolve import resolve
-from cnninspect.spec import spec_from_text
+from cnninspect.lang.spec import spec_from_text
 from cnninspect.torch_engine import analyze_meta, observe_module
 
 from conftest import SPECS, invoke
@@ -48,7 +49,7 @@ VALID_EXAMPLES = 40 * SCALE
 MUTATION_EXAMPLES = 150 * SCALE
 CLI_EXAMPLES = 15 * SCALE
 
-ACTS = [None, "relu", "relu6", "silu", "sigmoid", "tanh", "hardswish"]
+ACTS = [None, "relu", "relu6", "silu", "sigmoid", "tanh", "hardswish", "gelu", "hardsigmoid", "mish"]
 
 
 # --- random valid specs ------------------------------------------------------------------
@@ -256,13 +257,35 @@ def concat_entry(draw: Any, x: Shape) -> dict[str, Any] | None:
 
 
 @st.composite
+def modern_entry(draw: Any, x: Shape) -> dict[str, Any] | None:
+    """Issue 10's vocabulary: layer norm, layer scale, SE, shuffle, a channels-last MLP."""
+    kind = draw(st.sampled_from(["layernorm", "layer_scale", "se", "shuffle", "channels_last"]))
+    if kind == "layernorm":
+        return {"layernorm": {"eps": 1e-6, "affine": draw(st.booleans())}}
+    if kind == "layer_scale":
+        return {"layer_scale": 0.5}
+    if kind == "se":
+        return {"se": {"ratio": draw(st.sampled_from([0.25, 0.5, 1.0])), "gate": draw(st.sampled_from(["sigmoid", "hardsigmoid"])),
+                       "pool": draw(st.sampled_from(["adaptive", "mean"]))}}
+    if kind == "shuffle":
+        return {"shuffle": draw(st.sampled_from(_divisors(x.c)))}
+    out = draw(st.integers(1, 24))
+    x.c = out
+    return {"channels_last": [{"layernorm": {}}, {"linear": {"out": out}}, {"act": "gelu"}]}
+
+
+@st.composite
 def layer_entry(draw: Any, x: Shape) -> dict[str, Any] | None:
-    kind = draw(st.sampled_from(["conv", "conv", "pool", "dwsep", "residual", "concat", "mbconv", "bn", "act"]))
+    kind = draw(st.sampled_from(["conv", "conv", "pool", "dwsep", "residual", "concat", "mbconv", "bn", "act", "modern"]))
     trial = x.copy()
     if kind == "bn":
         return "bn" if draw(st.booleans()) else {"bn": {"eps": 0.001}}
     if kind == "act":
         return {"act": draw(st.sampled_from(ACTS[1:]))}
+    if kind == "modern":
+        entry = draw(modern_entry(trial))
+        x.c = trial.c
+        return entry
     maker = {"conv": conv_entry, "pool": pool_entry, "dwsep": dwsep_entry, "residual": residual_entry,
              "concat": concat_entry, "mbconv": mbconv_entry}[kind]
     entry = draw(maker(trial))
@@ -313,11 +336,14 @@ def random_spec(draw: Any) -> tuple[str, bool]:
         if entry is not None:
             layers.append(entry)
     assume(layers)
-    head = draw(st.sampled_from(["none", "gap", "flatten"]))
+    head = draw(st.sampled_from(["none", "gap", "mean", "flatten"]))
     if head != "none":
         if head == "gap":
             layers.append({"avgpool": {"global": True}})
-        layers.append("flatten")
+        if head == "mean":
+            layers.append("mean")
+        else:
+            layers.append("flatten")
         fc: dict[str, Any] = {"out": draw(st.integers(1, 10))}
         if draw(st.booleans()):
             fc["act"] = "relu"

@@ -13,20 +13,21 @@ from .common import emit, format_option, with_exit_code
 @with_exit_code
 def check(expectations: str, fmt: str) -> int:
     """Check models against EXPECTATIONS.yaml: expected params/mult-adds (absolute or %
-    tolerance) and budgets (max params, mult-adds, peak activation memory).
+    tolerance) and budgets (max params, mult-adds, peak activation, weight and training
+    memory at a dtype, batch and optimizer).
 
     Prints a pass/fail table naming the line of every rule; --format markdown gives a
     comment ready for a pull request. Exit codes: 0 all passed, 1 a check failed,
     2 the file is invalid. See docs/check.md and docs/examples/budgets.yaml.
     """
-    from ..checks import evaluate, load_checks
-    from ..render.document import Column, Document, Table
+    from ..checks import BYTE_METRICS, evaluate, load_checks
+    from ..render.document import ESSENTIAL, Column, Document, Table
 
     outcomes = evaluate(load_checks(expectations))
     rows = []
     styles = []
     for o in outcomes:
-        byte = o.rule.metric == "peak_activation_bytes"
+        byte = o.rule.metric in BYTE_METRICS
         rows.append(
             {
                 "line": o.rule.loc.line if o.rule.loc else o.check.loc.line,
@@ -46,14 +47,14 @@ def check(expectations: str, fmt: str) -> int:
                else f"passed: all {len(outcomes)} rules")
     table = Table(
         columns=(
-            Column("line", "Line"),
-            Column("check", "Check"),
-            Column("metric", "Metric"),
-            Column("rule", "Rule"),
-            Column("actual", "Actual", "int"),
-            Column("margin", "Margin", "pct"),
-            Column("status", "Status"),
-            Column("convention", "Convention"),
+            Column("line", "Line", priority=40),
+            Column("check", "Check", priority=ESSENTIAL),
+            Column("metric", "Metric", priority=ESSENTIAL),
+            Column("rule", "Rule", priority=80),
+            Column("actual", "Actual", "int", priority=90),
+            Column("margin", "Margin", "pct", priority=30),
+            Column("status", "Status", priority=ESSENTIAL),
+            Column("convention", "Convention", priority=20),
         ),
         rows=tuple(rows),
         styles=tuple(styles),
@@ -74,7 +75,8 @@ def check(expectations: str, fmt: str) -> int:
         "passed": not failed,
         "results": [
             {**r, "model": o.check.model, "settings": dict(o.check.settings), "limit": o.rule.value,
-             "kind": o.rule.kind}
+             "kind": o.rule.kind,
+             "memory": o.check.memory.as_json() if o.rule.metric in BYTE_METRICS else None}
             for r, o in zip(rows, outcomes)
         ],
     }

@@ -10,32 +10,54 @@ from collections.abc import Callable, Iterable
 
 import click
 
-from ..errors import UsageError
+from ..errors import OutputError, UsageError, shorten
 from ..render.document import Document
 from ..render.formats import FORMATS
 
 
 def parse_set(values: Iterable[str]) -> dict[str, Any]:
-    """``--set key=value`` pairs; values are read as YAML scalars (true, 3, 0.5, text)."""
-    import yaml
+    """``--set key=value`` pairs; values in :mod:`cnninspect.numbers` syntax (3, 1e-1, true, text)."""
+    from ..numbers import parse_scalar
 
     out: dict[str, Any] = {}
     for item in values:
         key, sep, raw = item.partition("=")
-        if not sep or not key.strip():
-            raise UsageError(f"--set expects KEY=VALUE, got {item!r}")
-        try:
-            value = yaml.safe_load(raw) if raw.strip() else ""
-        except yaml.YAMLError:
-            value = raw
-        if isinstance(value, (dict, list)):
-            raise UsageError(f"--set {key}: expected a single value, got {raw!r}")
-        out[key.strip()] = value
+        key = key.strip()
+        if not sep or not key:
+            raise UsageError(f"--set expects KEY=VALUE, got {shorten(repr(item))}")
+        if key in out:
+            raise UsageError(f"--set {key} is given twice")
+        out[key] = parse_scalar(raw)
     return out
+
+
+def note_shadowed(*texts: str) -> None:
+    """Tell the user (stderr) when a bundled name is also a file here that is not used."""
+    from ..catalog import shadow_note
+
+    for text in texts:
+        note = shadow_note(text)
+        if note:
+            click.echo(note, err=True)
 
 
 def model_options(f: Callable[..., Any]) -> Callable[..., Any]:
     """--variant --width --resolution --depth --phi --set --padding."""
+    return _apply(f, _model_option_list(padding=True))
+
+
+def model_options_without_padding(f: Callable[..., Any]) -> Callable[..., Any]:
+    """--variant --width --resolution --depth --phi --set (for a command whose --padding means more)."""
+    return _apply(f, _model_option_list(padding=False))
+
+
+def _apply(f: Callable[..., Any], options: list[Callable[..., Any]]) -> Callable[..., Any]:
+    for opt in reversed(options):
+        f = opt(f)
+    return f
+
+
+def _model_option_list(padding: bool) -> list[Callable[..., Any]]:
     options = [
         click.option("--variant", "-v", help="Variant of the spec (also NAME:VARIANT)."),
         click.option("--width", type=float, help="Width multiplier (channels), e.g. 0.75."),
@@ -45,12 +67,13 @@ def model_options(f: Callable[..., Any]) -> Callable[..., Any]:
                      help="EfficientNet compound coefficient: depth 1.2^phi, width 1.1^phi, resolution x1.15^phi."),
         click.option("--set", "set_values", multiple=True, metavar="KEY=VALUE",
                      help="Set a spec parameter (repeatable), e.g. --set num_classes=10."),
-        click.option("--padding", type=click.Choice(["torch", "tf"]),
-                     help="'same' padding: torch (symmetric) or tf (TensorFlow, asymmetric at stride 2)."),
     ]
-    for opt in reversed(options):
-        f = opt(f)
-    return f
+    if padding:
+        options.append(click.option("--padding", type=click.Choice(["torch", "tf"]), help=PADDING_HELP))
+    return options
+
+
+PADDING_HELP = "'same' padding: torch (symmetric) or tf (TensorFlow, asymmetric at stride 2)."
 
 
 def overrides_from(width: float | None, resolution: int | None, depth: float | None, phi: float | None,
@@ -68,13 +91,17 @@ def pick_variant(target_variant: str | None, option_variant: str | None, text: s
 
 
 def convention_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    from ..conventions import CONVENTIONS
-
+    """--convention and --unit."""
     f = click.option("--unit", type=click.Choice(["macs", "flops"]), default="macs", show_default=True,
                      help="Report mult-adds, or FLOPs = 2 x mult-adds.")(f)
-    f = click.option("--convention", "-c", type=click.Choice(list(CONVENTIONS)), default="paper", show_default=True,
-                     help="What a mult-add counts (see 'cnninspect conventions').")(f)
-    return f
+    return convention_option(f)
+
+
+def convention_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    from ..conventions import CONVENTIONS
+
+    return click.option("--convention", "-c", type=click.Choice(list(CONVENTIONS)), default="paper", show_default=True,
+                        help="What a mult-add counts (see 'cnninspect conventions').")(f)
 
 
 def format_option(extra: tuple[str, ...] = ()) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -83,10 +110,37 @@ def format_option(extra: tuple[str, ...] = ()) -> Callable[[Callable[..., Any]],
                         help="Output format.")
 
 
+def terminal_width() -> int | None:
+    """The terminal's width when standard output is a terminal, else None (piped: full width)."""
+    import shutil
+
+    if sys.stdout is None or not sys.stdout.isatty():
+        return None
+    return shutil.get_terminal_size().columns
+
+
 def emit(doc: Document, fmt: str) -> None:
-    """Write a document to stdout in a format; colour only on a terminal without NO_COLOR."""
-    color = sys.stdout.isatty() and "NO_COLOR" not in os.environ and fmt == "table"
-    click.echo(FORMATS[fmt].render(doc, color), nl=False)
+    """Write a document to stdout in a format: fitted to the terminal's width and coloured
+    (without NO_COLOR) on a terminal, full width and plain when piped."""
+    if sys.stdout is None:
+        raise OutputError("cannot write the output: standard output is closed")
+    width = terminal_width() if fmt == "table" else None
+    color = width is not None and "NO_COLOR" not in os.environ
+    write_out(FORMATS[fmt].render(doc, color, width))
+
+
+def write_out(text: str) -> None:
+    """Write to stdout and flush, turning a failed write (disk full, closed descriptor) into
+    a one-line error; a closed pipe (``| head``) is not an error and is left to the CLI."""
+    try:
+        click.echo(text, nl=False)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        from ..lang.yamlsrc import describe_os_error
+
+        raise OutputError(f"cannot write the output: {describe_os_error(exc)}") from None
 
 
 def with_exit_code(f: Callable[..., int | None]) -> Callable[..., None]:
@@ -99,6 +153,46 @@ def with_exit_code(f: Callable[..., int | None]) -> Callable[..., None]:
             raise click.exceptions.Exit(code)
 
     return wrapper
+
+
+def memory_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """--memory --dtype --batch --optimizer (any of them shows the memory figures)."""
+    from ..memory import DTYPE_BYTES, OPTIMIZERS
+
+    options = [
+        click.option("--memory", "show_memory", is_flag=True,
+                     help="Show memory: weights, peak activations, and training (gradients, optimizer state, "
+                          "saved activations). Implied by --dtype, --batch and --optimizer."),
+        click.option("--dtype", metavar="DTYPE[,DTYPE]",
+                     help=f"Precision of weights and activations ({'|'.join(DTYPE_BYTES)}; default fp32), "
+                          "or WEIGHTS,ACTIVATIONS such as int8,fp16."),
+        click.option("--batch", type=click.IntRange(1, 1_000_000), help="Batch size for memory (default 1); "
+                     "mult-adds stay per sample."),
+        click.option("--optimizer", type=click.Choice(list(OPTIMIZERS)),
+                     help="Optimizer state for training memory (default sgd: PyTorch's SGD, momentum 0, no state)."),
+    ]
+    for opt in reversed(options):
+        f = opt(f)
+    return f
+
+
+def memory_settings_from(dtype: str | None, batch: int | None, optimizer: str | None) -> Any:
+    """The memory settings asked for (defaults fp32, batch 1, sgd); refuses an optimizer for
+    weights or activations that cannot be trained."""
+    from ..memory import TRAINABLE_DTYPES, MemorySettings, parse_precision
+
+    precision = MemorySettings().precision
+    if dtype is not None:
+        try:
+            precision = parse_precision(dtype)
+        except ValueError as exc:
+            raise UsageError(f"--dtype: {exc}") from None
+    if optimizer is not None:
+        bad = [d for d in (precision.weights, precision.activations) if d not in TRAINABLE_DTYPES]
+        if bad:
+            raise UsageError(f"--optimizer {optimizer} with --dtype {dtype}: {bad[0]} tensors cannot be trained "
+                             f"(training memory needs {', '.join(TRAINABLE_DTYPES)})")
+    return MemorySettings(precision, batch or 1, optimizer or "sgd")
 
 
 def engine_option(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -117,14 +211,41 @@ def analyse(model: Any, convention: str, engine: str) -> Any:
     return analyze(model, convention)
 
 
-def refuse_overwrite(path: str, force: bool) -> None:
-    """Never replace a user's file unless --force says so."""
-    from pathlib import Path
+def check_output_file(path: str, force: bool, option: str, suffixes: tuple[str, ...]) -> None:
+    """Refuse an output file that cannot be written, before any work is done.
 
-    p = Path(path)
-    if p.is_dir():
-        raise UsageError(f"{path} is a directory; give a file name")
-    if p.exists() and not force:
-        raise UsageError(f"{path} exists; refusing to overwrite it (use --force)")
-    if not p.parent.exists():
-        raise UsageError(f"{path}: directory {p.parent} does not exist")
+    The suffix is checked case-insensitively; a directory, a missing or unwritable directory,
+    a name too long for the file system and an existing file (without ``--force``) are
+    refused with a one-line error. Writing itself is atomic (``write_atomically``), so a
+    user's file is never left half-written.
+    """
+    import os
+    import tempfile
+
+    from ..lang.yamlsrc import describe_os_error
+
+    shown = shorten(path, 100)
+    if not path.lower().endswith(suffixes):
+        raise UsageError(f"{option} takes a file name ending in {' or '.join(suffixes)}, got {shorten(repr(path))}")
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        st = None
+    except OSError as exc:
+        raise UsageError(f"{option} {shown}: {describe_os_error(exc)}") from None
+    if st is not None:
+        import stat
+
+        if stat.S_ISDIR(st.st_mode):
+            raise UsageError(f"{option} {shown} is a directory; give a file name")
+        if not force:
+            raise UsageError(f"{option} {shown} exists; refusing to overwrite it (use --force)")
+    parent = os.path.dirname(path) or "."
+    if not os.path.isdir(parent):
+        raise UsageError(f"{option} {shown}: the directory {shorten(parent, 100)} does not exist")
+    try:
+        fd, probe = tempfile.mkstemp(dir=parent, prefix=".cnninspect-", suffix=".tmp")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise UsageError(f"{option} {shown}: cannot write in {shorten(parent, 100)}: {describe_os_error(exc)}") from None

@@ -9,18 +9,30 @@ from .common import emit, format_option
 
 @click.command("layer-types")
 @click.argument("name", required=False)
+@click.option("--spec", "spec_ref", metavar="SPEC",
+              help="Also list the user-defined blocks of this spec (a bundled name or a YAML file).")
 @format_option()
-def layer_types(name: str | None, fmt: str) -> None:
-    """The spec language's layer types and their fields (or one type's fields in detail)."""
+def layer_types(name: str | None, spec_ref: str | None, fmt: str) -> None:
+    """The spec language's layer types and their fields (or one type's fields in detail);
+    with --spec, a spec's own blocks too."""
     from ..errors import UsageError, did_you_mean
-    from ..fields import REQUIRED
-    from ..layers import LAYER_TYPES, TYPE_ALIASES
-    from ..render.document import Column, Document, Table
+    from ..lang.fields import REQUIRED
+    from ..lang.layertypes import LAYER_TYPES, TYPE_ALIASES
+    from ..render.document import ESSENTIAL, Column, Document, Table
 
+    blocks = {}
+    if spec_ref is not None:
+        from ..catalog import parse_target
+
+        blocks = dict(parse_target(spec_ref).spec.blocks)
+    if name is not None and name in blocks:
+        emit(_block_document(blocks[name], spec_ref or ""), fmt)
+        return
     if name is not None:
         key = TYPE_ALIASES.get(name, name)
         if key not in LAYER_TYPES:
-            raise UsageError(f"unknown layer type '{name}'{did_you_mean(name, list(LAYER_TYPES) + list(TYPE_ALIASES))}")
+            known = list(LAYER_TYPES) + list(TYPE_ALIASES) + list(blocks)
+            raise UsageError(f"unknown layer type '{name}'{did_you_mean(name, known)}")
         lt = LAYER_TYPES[key]
         rows = tuple(
             {
@@ -33,8 +45,8 @@ def layer_types(name: str | None, fmt: str) -> None:
             for f in lt.fields
         )
         table = Table(
-            columns=(Column("field", "Field"), Column("kind", "Accepts", "prose"), Column("default", "Default"),
-                     Column("scaled", "Scaled by"), Column("help", "Meaning", "prose")),
+            columns=(Column("field", "Field", priority=ESSENTIAL), Column("kind", "Accepts", "prose", priority=60), Column("default", "Default", priority=70),
+                     Column("scaled", "Scaled by", priority=30), Column("help", "Meaning", "prose", priority=ESSENTIAL)),
             rows=rows,
         )
         aliases = f" (aliases: {', '.join(lt.aliases)})" if lt.aliases else ""
@@ -51,13 +63,49 @@ def layer_types(name: str | None, fmt: str) -> None:
             "help": lt.help,
         }
         for lt in LAYER_TYPES.values()
+    ) + tuple(
+        {
+            "type": b.name,
+            "category": "block (spec)",
+            "fields": ", ".join(p.name + ("" if p.required else "?") for p in b.params.values()) or "-",
+            "help": b.help,
+        }
+        for b in blocks.values()
     )
-    table = Table(columns=(Column("type", "Type"), Column("category", "Category"),
-                           Column("fields", "Fields (? = optional)", "prose"), Column("help", "What it is", "prose")),
+    table = Table(columns=(Column("type", "Type", priority=ESSENTIAL), Column("category", "Category", priority=20),
+                           Column("fields", "Fields (? = optional)", "prose", priority=60), Column("help", "What it is", "prose", priority=ESSENTIAL)),
                   rows=rows)
-    doc = Document("Layer types", (("details", "cnninspect layer-types NAME"),), (table,),
+    details = "cnninspect layer-types NAME" + (f" --spec {spec_ref}" if spec_ref else "")
+    doc = Document("Layer types", (("details", details),), (table,),
                    data={"layer_types": [dict(r) for r in rows]})
     emit(doc, fmt)
+
+
+def _block_document(block: object, spec_ref: str) -> object:
+    """``layer-types NAME --spec SPEC`` for a user-defined block: its parameters."""
+    from ..lang.spec import BlockDef
+    from ..render.document import Column, Document, Table
+
+    assert isinstance(block, BlockDef)
+    rows = tuple(
+        {
+            "field": p.name,
+            "kind": "a channel count" if p.channels else "a value",
+            "default": "required" if p.required else _show(getattr(p.default, "text", p.default)),
+            "scaled": "width (at the call)" if p.channels else "",
+            "help": p.help,
+        }
+        for p in block.params.values()
+    )
+    table = Table(
+        columns=(Column("field", "Parameter"), Column("kind", "Accepts", "prose"), Column("default", "Default"),
+                 Column("scaled", "Scaled by"), Column("help", "Meaning", "prose")),
+        rows=rows,
+    )
+    where = f"{block.loc.file}:{block.loc.line}"
+    return Document(f"{block.name} (block of {spec_ref}, {where}): {block.help or 'user-defined block'}", (), (table,),
+                    data={"type": block.name, "block": True, "help": block.help, "label": block.label,
+                          "defined_at": where, "params": [dict(r) for r in rows]})
 
 
 def _show(value: object) -> str:
@@ -75,10 +123,10 @@ def _show(value: object) -> str:
 def conventions(fmt: str) -> None:
     """The counting conventions: what one mult-add counts in each, and which tool it matches."""
     from ..conventions import CONVENTIONS
-    from ..render.document import Column, Document, Table
+    from ..render.document import ESSENTIAL, Column, Document, Table
 
     rows = [{"name": c.name, "title": c.title, "counts": c.counted, "summary": c.summary} for c in CONVENTIONS.values()]
-    table = Table(columns=(Column("name", "Convention"), Column("counts", "Counts", "prose"), Column("summary", "Definition", "prose")),
+    table = Table(columns=(Column("name", "Convention", priority=ESSENTIAL), Column("counts", "Counts", "prose", priority=50), Column("summary", "Definition", "prose", priority=ESSENTIAL)),
                   rows=tuple(rows))
     doc = Document("Counting conventions", (("unit", "--unit flops reports 2 x mult-adds"),), (table,),
                    data={"conventions": rows})

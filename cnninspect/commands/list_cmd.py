@@ -18,7 +18,7 @@ def list_cmd(fmt: str) -> None:
     from ..analysis import analyze
     from ..catalog import bundled_names, load_bundled
     from ..conventions import get_convention
-    from ..render.document import Column, Document, Table
+    from ..render.document import ESSENTIAL, Column, Document, Table
     from ..resolve import resolve
 
     rows = []
@@ -41,13 +41,13 @@ def list_cmd(fmt: str) -> None:
         )
     table = Table(
         columns=(
-            Column("spec", "Spec"),
-            Column("title", "Title"),
-            Column("variants", "Variants"),
-            Column("input", "Input", "shape"),
-            Column("params", "Params", "si"),
-            Column("mult_adds", "Mult-adds", "si"),
-            Column("citation", "Citation"),
+            Column("spec", "Spec", priority=ESSENTIAL),
+            Column("title", "Title", priority=30),
+            Column("variants", "Variants", priority=60),
+            Column("input", "Input", "shape", priority=40),
+            Column("params", "Params", "si", priority=90),
+            Column("mult_adds", "Mult-adds", "si", priority=90),
+            Column("citation", "Citation", priority=20),
         ),
         rows=tuple(rows),
     )

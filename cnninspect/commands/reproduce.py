@@ -13,7 +13,7 @@ from .common import emit, format_option, with_exit_code
 @with_exit_code
 def reproduce(tables: tuple[str, ...], fmt: str) -> int:
     """Regenerate the papers' tables bundled as data (all of them by default; or TABLES
-    given as ids such as mobilenet_v1.table4 or prefixes such as efficientnet).
+    given as ids such as mobilenet_v1.table4 or any prefix of ids: efficientnet, mobile).
 
     Every value is shown as published | computed | delta | tolerance | status. Known
     errata are shown with their note and pass only while the computed value equals the
@@ -22,13 +22,13 @@ def reproduce(tables: tuple[str, ...], fmt: str) -> int:
     from ..conventions import get_convention
     from ..errors import UsageError, did_you_mean
     from ..published import judge, layout_differences, load_tables
-    from ..render.document import Column, Document, Table
+    from ..render.document import ESSENTIAL, Column, Document, Table
 
     available = load_tables()
     ids = [t.id for t in available]
     chosen = []
     for name in tables or ("",):
-        match = [t for t in available if t.id == name or t.id.startswith(name + ".") or not name]
+        match = [t for t in available if t.id.startswith(name)]
         if not match:
             raise UsageError(f"unknown table '{name}'{did_you_mean(name, ids)}; tables: {', '.join(ids)}")
         chosen += [t for t in match if t not in chosen]
@@ -60,15 +60,15 @@ def reproduce(tables: tuple[str, ...], fmt: str) -> int:
     verdict = f"{counts['ok']} ok, {counts['erratum']} {errata}, {counts['FAIL']} outside tolerance"
     table_doc = Table(
         columns=(
-            Column("table", "Table"),
-            Column("row", "Row"),
-            Column("metric", "Metric"),
-            Column("published", "Published"),
-            Column("computed", "Computed", "int"),
-            Column("delta", "Delta", "pct"),
-            Column("tolerance", "Tolerance"),
-            Column("status", "Status"),
-            Column("note", "Note", "prose"),
+            Column("table", "Table", priority=70),
+            Column("row", "Row", priority=ESSENTIAL),
+            Column("metric", "Metric", priority=ESSENTIAL),
+            Column("published", "Published", priority=95),
+            Column("computed", "Computed", "int", priority=95),
+            Column("delta", "Delta", "pct", priority=60),
+            Column("tolerance", "Tolerance", priority=50),
+            Column("status", "Status", priority=ESSENTIAL),
+            Column("note", "Note", "prose", priority=40),
         ),
         rows=tuple(rows),
         styles=tuple(styles),

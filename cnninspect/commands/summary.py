@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from ..errors import UsageError
@@ -9,11 +11,17 @@ from .common import (
     convention_options,
     emit,
     format_option,
+    memory_options,
+    memory_settings_from,
+    note_shadowed,
     model_options,
     overrides_from,
     pick_variant,
     with_exit_code,
 )
+
+if TYPE_CHECKING:
+    from ..ir import Model
 
 
 @click.command("summary")
@@ -31,13 +39,19 @@ from .common import (
 @click.option("--engine", type=click.Choice(["spec", "meta"]), default="spec", show_default=True,
               help="spec: shape arithmetic on the resolved spec (no torch import); meta: build the nn.Module "
                    "on PyTorch's meta device and walk it with hooks (same numbers, about 2 s slower).")
+@click.option("--rf", "show_rf", is_flag=True,
+              help="Add receptive-field columns: RF, effective stride (and Conv RF where SE gates make the field global).")
+@memory_options
 @with_exit_code
 def summary(spec: str, variant: str | None, width: float | None, resolution: int | None, depth: float | None,
             phi: float | None, set_values: tuple[str, ...], padding: str | None, fmt: str, convention: str,
             unit: str, levels: int | None, verify: bool, verify_max_mb: float, verify_max_seconds: float,
-            engine: str) -> int:
+            engine: str, show_rf: bool, show_memory: bool, dtype: str | None, batch: int | None,
+            optimizer: str | None) -> int:
     """Layer table and totals of SPEC: a bundled name (mobilenet_v1), NAME:VARIANT
-    (efficientnet:b3) or a path to a YAML spec.
+    (efficientnet:b3), a YAML file (net.yaml, net.yaml:VARIANT, dir/net) or - for a spec
+    on standard input. A bare NAME is always a bundled spec, even when a file of that name
+    is in the working directory: write ./NAME for the file.
 
     Every output names its counting convention. --format paper prints the paper's own
     table layout (MobileNet v1 Table 1, EfficientNet Table 1) and notes where the paper
@@ -48,8 +62,12 @@ def summary(spec: str, variant: str | None, width: float | None, resolution: int
     from ..resolve import resolve
 
     target = parse_target(spec)
-    model = resolve(target.spec, pick_variant(target.variant, variant, spec),
-                    overrides_from(width, resolution, depth, phi, set_values, padding))
+    note_shadowed(spec)
+    mem_settings = memory_settings_from(dtype, batch, optimizer)
+    show_memory = show_memory or any(v is not None for v in (dtype, batch, optimizer))
+    chosen = pick_variant(target.variant, variant, spec)
+    overrides = overrides_from(width, resolution, depth, phi, set_values, padding)
+    model = resolve(target.spec, chosen, overrides)
     if engine == "meta":
         from ..torch_engine import analyze_meta
 
@@ -60,19 +78,32 @@ def summary(spec: str, variant: str | None, width: float | None, resolution: int
     if verify:
         from ..verify import verify as run_verify
 
-        verification = run_verify(model, max_mb=verify_max_mb, max_seconds=verify_max_seconds)
+        from dataclasses import replace
+
+        def at_resolution(r: int) -> Model:
+            if overrides.phi is None:
+                return resolve(target.spec, chosen, replace(overrides, resolution=r))
+            s = model.settings  # --phi fixed width and depth: keep them, change the resolution
+            return resolve(target.spec, chosen, replace(overrides, phi=None, width=s.width, depth=s.depth, resolution=r))
+
+        verification = run_verify(model, max_mb=verify_max_mb, max_seconds=verify_max_seconds,
+                                  at_resolution=at_resolution)
     if fmt == "paper":
         from ..render.paper import paper_document
         from ..render.summary import convention_line
 
-        if levels is not None:
-            raise UsageError("--levels applies to the layer table, not to --format paper")
+        for flag, given in (("--levels", levels is not None), ("--rf", show_rf), ("--memory/--dtype/--batch/--optimizer",
+                                                                                    show_memory)):
+            if given:
+                raise UsageError(f"{flag} applies to the layer table, not to --format paper")
         doc = paper_document(report, convention_line(report, unit))
         fmt = "table"
     else:
+        from ..memory import memory_report
         from ..render.summary import summary_document
 
-        doc = summary_document(report, unit, levels)
+        doc = summary_document(report, unit, levels, show_rf=show_rf, show_memory=show_memory,
+                               memory=memory_report(model, mem_settings))
     if verification is not None:
         from ..render.summary import with_verification
 

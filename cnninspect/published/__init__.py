@@ -18,15 +18,15 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 from collections.abc import Mapping, Sequence
 
+from .. import numbers
 from ..errors import SpecError
-from ..yamlsrc import YNode, parse_yaml
+from ..lang.yamlsrc import YNode, parse_yaml
 
 if TYPE_CHECKING:
     from ..ir import Model
-    from ..render.paper import PaperTable
 
 METRICS = ("mult_adds", "params", "trainable_params")
-_SUFFIX = {"": 1, "K": 1e3, "M": 1e6, "B": 1e9, "G": 1e9}
+_SUFFIX = numbers.COUNT_UNITS
 _NUM = re.compile(r"^\s*([0-9][0-9,]*(?:\.[0-9]+)?)\s*([KMBG]?)\s*$")
 
 
@@ -97,15 +97,8 @@ class PubTable:
 
 
 def parse_count(text: Any) -> float:
-    """``569M`` -> 569e6, ``0.39B`` -> 3.9e8, ``60,000`` -> 60000."""
-    if isinstance(text, bool):
-        raise ValueError(f"not a count: {text!r}")
-    if isinstance(text, (int, float)):
-        return float(text)
-    m = _NUM.match(str(text))
-    if not m:
-        raise ValueError(f"not a count: {text!r} (expected e.g. 569M, 4.2M, 0.39B, 60000)")
-    return float(m.group(1).replace(",", "")) * _SUFFIX[m.group(2)]
+    """``569M`` -> 569e6, ``0.39B`` -> 3.9e8, ``60,000`` -> 60000 (:func:`cnninspect.numbers.parse_count`)."""
+    return numbers.parse_count(text)
 
 
 def half_unit(text: str) -> float:
@@ -296,16 +289,17 @@ def settings_match(table: PubTable, model: Model) -> bool:
     return dict(model.settings.values) == defaults
 
 
-def differences_for(model: Model, pt: PaperTable) -> list[str]:
-    """Notes comparing a computed paper table with the published one, when one applies."""
+def differences_for(model: Model, title: str, rows: Sequence[Sequence[str]]) -> list[str]:
+    """Notes comparing a computed paper table (its title and rows of cells) with the
+    published one, when one applies."""
     notes: list[str] = []
     for table in layout_tables_for(model.name):
-        if table.title.split(".")[0] != pt.title.split(".")[0]:
+        if table.title.split(".")[0] != title.split(".")[0]:
             continue
         if not settings_match(table, model):
             notes.append(f"Not at the settings of the published {table.title.split('.')[0]}; no comparison.")
             continue
-        diffs = layout_differences(table, pt.rows)
+        diffs = layout_differences(table, rows)
         if diffs:
             notes.extend(diffs)
         else:

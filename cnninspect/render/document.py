@@ -16,12 +16,27 @@ from collections.abc import Mapping, Sequence
 
 @dataclass(frozen=True)
 class Column:
-    """A table column. ``kind``: text, prose (long text, wrapped in the terminal), int
-    (exact, with separators), si (M/G suffix), shape, float, ratio (x1.23), pct (signed %)."""
+    """A table column. ``kind``: text, prose (long text, wrapped in the terminal at word
+    boundaries, ``width`` characters at most; explicit line breaks kept), int (exact, with
+    separators), si (M/G suffix), shape, float, ratio (x1.23), pct (signed %), bytes (an
+    exact byte count shown as 16.93 MB; raw integer in CSV and JSON).
+
+    ``priority`` decides what a terminal too narrow for the whole table keeps: columns are
+    reduced lowest priority first, an ``int`` column first to compact units (4.23M), then
+    hidden; a column of priority :data:`ESSENTIAL` is never hidden. Text columns may wrap
+    at spaces unless ``wrap`` is false. Piped output and the machine formats always have
+    every column, exact.
+    """
 
     key: str
     header: str
     kind: str = "text"
+    priority: int = 50
+    wrap: bool = True  # a text column may wrap at spaces to fit (not tree guides)
+    width: int | None = None  # prose: wrap width (default formats.PROSE_WIDTH)
+
+
+ESSENTIAL = 100
 
 
 @dataclass(frozen=True)
@@ -73,9 +88,21 @@ def fmt_si(value: float | int | None) -> str:
     return f"{int(v)}" if v == int(v) else f"{v:.3g}"
 
 
+def fmt_bytes(value: int | None) -> str:
+    """Decimal units, as in the footers: 6.42 MB, 512 B."""
+    if value is None:
+        return ""
+    for div, unit in ((1e12, "TB"), (1e9, "GB"), (1e6, "MB"), (1e3, "KB")):
+        if abs(value) >= div:
+            return f"{value / div:.2f} {unit}"
+    return f"{value} B"
+
+
 def fmt_cell(value: Any, kind: str) -> str:
     if value is None:
         return ""
+    if kind == "bytes":
+        return fmt_bytes(value) if isinstance(value, int) else str(value)
     if kind == "int":
         return fmt_int(value) if isinstance(value, int) else str(value)
     if kind == "si":

@@ -17,16 +17,21 @@ from dataclasses import dataclass
 from typing import Any
 from collections.abc import Callable
 
-from .document import Document, Table, fmt_cell, raw_cell
+from ..safetext import display_width, printable
+from .document import ESSENTIAL, Column, Document, Table, fmt_cell, raw_cell
 
 
 @dataclass(frozen=True)
 class Format:
-    """An output format: ``render(document, color)`` returns the text to write."""
+    """An output format: ``render(document, color, width)`` returns the text to write.
+
+    ``width`` is the terminal's width in columns when the output goes to a terminal (the
+    ``table`` format fits it), None when it is piped (full width).
+    """
 
     name: str
     help: str
-    render: Callable[[Document, bool], str]
+    render: Callable[[Document, bool, int | None], str]
 
 
 FORMATS: dict[str, Format] = {}
@@ -47,8 +52,11 @@ _ANSI = {
     "warn": "33",
     "total": "1",
 }
-NUMERIC = ("int", "si", "float", "ratio", "pct")
-PROSE_WIDTH = 64
+NUMERIC = ("int", "si", "float", "ratio", "pct", "bytes")
+PROSE_WIDTH = 64  # prose cells wrap at this width even on a wide terminal
+PROSE_MIN = 24  # ... and at no less than this before columns are reduced
+GAP = 3  # spaces between columns
+MIN_WIDTH = 40  # narrower terminals are treated as this wide
 
 
 def _style(text: str, style: str, color: bool) -> str:
@@ -56,76 +64,227 @@ def _style(text: str, style: str, color: bool) -> str:
     return f"\x1b[{code}m{text}\x1b[0m" if color and code and text else text
 
 
-def _cell_lines(text: str, kind: str) -> list[str]:
-    if kind == "prose" and len(text) > PROSE_WIDTH:
-        return textwrap.wrap(text, PROSE_WIDTH) or [""]
-    return [text]
+def _wrap(text: str, width: int) -> list[str]:
+    """Wrap at spaces only: a number or a name is never split across lines. Explicit line
+    breaks are kept, and an indented line continues indented."""
+    if "\n" not in text and display_width(text) <= width:
+        return [text]
+    lines: list[str] = []
+    for line in text.split("\n"):
+        if display_width(line) <= width:
+            lines.append(line)
+            continue
+        indent = line[: len(line) - len(line.lstrip())]
+        lines += textwrap.wrap(line, width, subsequent_indent=indent + "  " if indent else "",
+                               break_long_words=False, break_on_hyphens=False) or [""]
+    return lines
 
 
-def _text_table(table: Table, color: bool) -> list[str]:
-    """Aligned columns, a rule under the header (rich's SIMPLE_HEAD look), no truncation.
+@dataclass
+class _Fit:
+    """How a table is shown in a given width: hidden and compacted columns, and the width
+    each wrapped column wraps at (prose columns always wrap, at :data:`PROSE_WIDTH` at most)."""
+
+    hidden: set[str]
+    compact: set[str]
+    wrap: dict[str, int]
+
+    def copy(self) -> _Fit:
+        return _Fit(set(self.hidden), set(self.compact), dict(self.wrap))
+
+
+def _cell(value: Any, col: Column, fit: _Fit) -> list[str]:
+    kind = "si" if col.key in fit.compact else col.kind
+    raw = fmt_cell(value, kind)
+    if col.kind == "prose":  # prose keeps its explicit line breaks
+        text = "\n".join(printable(line) for line in raw.split("\n"))
+        limit = fit.wrap.get(col.key, col.width or PROSE_WIDTH)
+    else:
+        text = printable(raw)
+        limit = fit.wrap.get(col.key)
+    return _wrap(text, limit) if limit else [text]
+
+
+def _measure(table: Table, fit: _Fit) -> tuple[list[Column], list[list[list[str]]], list[int]]:
+    cols = [c for c in table.view_columns() if c.key not in fit.hidden]
+    cells = [[_cell(row.get(c.key), c, fit) for c in cols] for row in table.rows]
+    widths = [display_width(printable(c.header)) for c in cols]
+    for row in cells:
+        for i, lines in enumerate(row):
+            widths[i] = max(widths[i], max(display_width(ln) for ln in lines))
+    return cols, cells, widths
+
+
+def _total(widths: list[int]) -> int:
+    return 1 + sum(widths) + GAP * max(len(widths) - 1, 0)
+
+
+def fit_table(table: Table, width: int | None) -> _Fit:
+    """Choose how to show ``table`` within ``width`` columns (None: no limit).
+
+    First prose wraps narrower (down to :data:`PROSE_MIN`). Then columns are reduced lowest
+    priority first - an int column to compact units (4.23M), then hidden (never an
+    :data:`ESSENTIAL` one) - but before each reduction, wrapping text columns at spaces is
+    tried, and taken if it makes the table fit. Numbers and shapes never wrap, so a number is
+    never split; a table that still does not fit is left wider than the terminal.
+    """
+    fit = _Fit(set(), set(), {})
+    if width is None:
+        return fit
+    width = max(width, MIN_WIDTH)
+    cols, _, widths = _measure(table, fit)
+    narrowable = {c.key for c in cols if c.kind == "prose"}
+    while _total(widths) > width and narrowable:  # narrow the widest prose column, down to PROSE_MIN
+        w, i = max((w, i) for i, (c, w) in enumerate(zip(cols, widths)) if c.key in narrowable)
+        key = cols[i].key
+        target = max(PROSE_MIN, w - max(1, (_total(widths) - width) // len(narrowable)))
+        if target >= w:
+            narrowable.discard(key)
+            continue
+        fit.wrap[key] = target
+        cols, _, new_widths = _measure(table, fit)
+        if new_widths[i] >= w:  # a word longer than the target: this column cannot get narrower
+            fit.wrap[key] = w
+            narrowable.discard(key)
+        widths = new_widths
+    steps: list[tuple[int, int, str, str]] = []
+    for order, c in enumerate(table.view_columns()):
+        if c.kind == "int":
+            steps.append((c.priority, order, "compact", c.key))
+        if c.priority < ESSENTIAL:
+            steps.append((c.priority, order, "hide", c.key))
+    for _priority, _order, action, key in sorted(steps):
+        if _total(_measure(table, fit)[2]) <= width:
+            return fit
+        wrapped = _wrap_to_fit(table, fit, width)
+        if wrapped is not None:
+            return wrapped
+        if key not in fit.hidden:
+            (fit.compact if action == "compact" else fit.hidden).add(key)
+    return _wrap_to_fit(table, fit, width, partial=True) or fit
+
+
+def _wrap_to_fit(table: Table, fit: _Fit, width: int, partial: bool = False) -> _Fit | None:
+    """``fit`` plus text columns wrapped at spaces (widest first) until the table fits;
+    None when it cannot fit that way (with ``partial``: as narrow as wrapping allows)."""
+    trial = fit.copy()
+    cols, _, widths = _measure(table, trial)
+    done: set[str] = set()
+    while _total(widths) > width:
+        candidates = sorted(((w, i) for i, (c, w) in enumerate(zip(cols, widths))
+                             if c.kind == "text" and c.wrap and c.key not in done), reverse=True)
+        if not candidates:
+            return trial if partial else None
+        w, i = candidates[0]
+        col = cols[i]
+        floor = max([display_width(printable(col.header))] + [
+            display_width(word) for row in table.rows
+            for word in printable(fmt_cell(row.get(col.key), col.kind)).split()
+        ])
+        target = max(floor, w - (_total(widths) - width))
+        if target >= w:
+            done.add(col.key)
+            continue
+        trial.wrap[col.key] = target
+        cols, _, new_widths = _measure(table, trial)
+        if new_widths[i] >= w:
+            done.add(col.key)
+        widths = new_widths
+    return trial
+
+
+def _text_table(table: Table, color: bool, width: int | None = None) -> list[str]:
+    """Aligned columns, a rule under the header (rich's SIMPLE_HEAD look), fitted to ``width``.
 
     Plain string arithmetic: rendering EfficientNet-B7's 2,400 rows this way takes
     milliseconds, where rich's Table layout took about a second.
     """
-    cols = table.view_columns()
-    cells = [[_cell_lines(fmt_cell(row.get(c.key), c.kind), c.kind) for c in cols] for row in table.rows]
-    widths = [len(c.header) for c in cols]
-    for row in cells:
-        for i, lines in enumerate(row):
-            widths[i] = max(widths[i], max(len(ln) for ln in lines))
+    fit = fit_table(table, width)
+    cols, cells, widths = _measure(table, fit)
+
+    def pad(text: str, w: int, right: bool) -> str:
+        fill = " " * (w - display_width(text))
+        return fill + text if right else text + fill
 
     def line(parts: list[str]) -> str:
-        out = []
-        for c, w, text in zip(cols, widths, parts):
-            out.append(text.rjust(w) if c.kind in NUMERIC else text.ljust(w))
-        return (" " + "   ".join(out)).rstrip()
+        out = [pad(text, w, c.kind in NUMERIC) for c, w, text in zip(cols, widths, parts)]
+        return (" " + (" " * GAP).join(out)).rstrip()
 
     lines = []
     if table.title:
-        lines.append(_style(table.title, "bold", color))
-    lines.append(_style(line([c.header for c in cols]), "bold", color))
-    lines.append(" " + "─" * (sum(widths) + 3 * (len(widths) - 1)))
+        lines.append(_style(printable(table.title), "bold", color))
+    lines.append(_style(line([printable(c.header) for c in cols]), "bold", color))
+    lines.append(" " + "─" * (sum(widths) + GAP * (len(widths) - 1)))
     for i, row in enumerate(cells):
         style = table.styles[i] if i < len(table.styles) else ""
         height = max(len(x) for x in row)
         for k in range(height):
             text = line([x[k] if k < len(x) else "" for x in row])
             lines.append(_style(text, style, color))
+    hidden = [c.header for c in table.view_columns() if c.key in fit.hidden]
+    rounded = [c.header for c in cols if c.key in fit.compact]
+    if hidden or rounded:
+        what = []
+        if hidden:
+            what.append(f"hidden: {', '.join(hidden)}")
+        if rounded:
+            what.append(f"rounded: {', '.join(rounded)}")
+        note = f"({'; '.join(what)} to fit {max(width or 0, MIN_WIDTH)} columns; pipe the output for every column, exact)"
+        lines += [_style(ln, "dim", color) for ln in _wrap(note, max(width or 0, MIN_WIDTH) - 1)]
     return lines
 
 
-def _text(doc: Document, color: bool) -> str:
-    out = [_style(doc.title, "bold", color)]
-    out += [f"{_style(k + ':', 'cyan', color)} {v}" for k, v in doc.meta]
+def _prose_lines(key: str, value: str, width: int | None) -> list[str]:
+    """``key: value`` wrapped at spaces with a hanging indent."""
+    head = f"{key}: "
+    text = printable(value)
+    if width is None or display_width(head + text) <= width:
+        return [head + text]
+    body = textwrap.wrap(text, max(width - len(head), 20), break_long_words=False, break_on_hyphens=False)
+    return [head + body[0]] + [" " * len(head) + b for b in body[1:]]
+
+
+def _text(doc: Document, color: bool, width: int | None = None) -> str:
+    def styled_kv(key: str, value: str, style: str) -> list[str]:
+        lines = _prose_lines(key, value, width)
+        first = lines[0]
+        return [_style(first[: len(key) + 1], style, color) + first[len(key) + 1 :]] + lines[1:]
+
+    out = [_style(printable(doc.title), "bold", color) if width is None else
+           "\n".join(_style(ln, "bold", color) for ln in _wrap(printable(doc.title), width))]
+    for k, v in doc.meta:
+        out += styled_kv(k, v, "cyan")
     for table in doc.tables:
         out.append("")
-        out += _text_table(table, color)
+        out += _text_table(table, color, width)
     if doc.tables and (doc.footer or doc.notes):
         out.append("")
-    out += [f"{_style(k + ':', 'bold', color)} {v}" for k, v in doc.footer]
-    out += [_style(n, "dim", color) for n in doc.notes]
+    for k, v in doc.footer:
+        out += styled_kv(k, v, "bold")
+    for n in doc.notes:
+        text = printable(n)
+        out += [_style(ln, "dim", color) for ln in (_wrap(text, width) if width else [text])]
     return "\n".join(out) + "\n"
 
 
 def _md_escape(text: str) -> str:
-    return text.replace("|", "\\|")
+    return "<br>".join(printable(line) for line in text.split("\n")).replace("|", "\\|")
 
 
-def _markdown(doc: Document, color: bool = False) -> str:
-    lines = [f"### {doc.title}", ""]
+def _markdown(doc: Document, color: bool = False, width: int | None = None) -> str:
+    lines = [f"### {_md_escape(doc.title)}", ""]
     for key, value in doc.meta:
         lines.append(f"- **{key}**: {_md_escape(value)}")
     if doc.meta:
         lines.append("")
     for table in doc.tables:
         if table.title:
-            lines += [f"**{table.title}**", ""]
+            lines += [f"**{_md_escape(table.title)}**", ""]
         columns = table.view_columns()
         lines.append("| " + " | ".join(_md_escape(c.header) for c in columns) + " |")
         aligns = []
         for c in columns:
-            aligns.append("---:" if c.kind in ("int", "si", "float", "ratio", "pct") else ":---")
+            aligns.append("---:" if c.kind in NUMERIC else ":---")
         lines.append("| " + " | ".join(aligns) + " |")
         for i, row in enumerate(table.rows):
             cells = [_md_escape(fmt_cell(row.get(c.key), c.kind)) for c in columns]
@@ -139,11 +298,11 @@ def _markdown(doc: Document, color: bool = False) -> str:
     if doc.footer:
         lines.append("")
     for note in doc.notes:
-        lines.append(f"> {note}")
+        lines.append(f"> {_md_escape(note)}")
     return "\n".join(lines).rstrip() + "\n"
 
 
-def _csv(doc: Document, color: bool = False) -> str:
+def _csv(doc: Document, color: bool = False, width: int | None = None) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     table: Table = doc.tables[0]
@@ -151,12 +310,14 @@ def _csv(doc: Document, color: bool = False) -> str:
     cols = [c for c in table.columns if c.key not in table.csv_skip]
     writer.writerow([k for k, _ in context] + [c.key for c in cols])
     for row in table.rows:
-        writer.writerow([raw_cell(v) for _, v in context] + [_csv_value(row.get(c.key)) for c in cols])
+        writer.writerow([_csv_value(v) for _, v in context] + [_csv_value(row.get(c.key)) for c in cols])
     return buf.getvalue()
 
 
 def _csv_value(value: Any) -> Any:
     v = raw_cell(value)
+    if isinstance(v, str):
+        return printable(v)
     return "" if v is None else v
 
 
@@ -169,7 +330,7 @@ def dumps_json(data: Any) -> str:
     return _SHORT_LIST.sub(lambda m: "[" + ", ".join(x.strip() for x in m.group(1).split(",")) + "]", text) + "\n"
 
 
-def _json(doc: Document, color: bool = False) -> str:
+def _json(doc: Document, color: bool = False, width: int | None = None) -> str:
     return dumps_json(doc.data)
 
 

@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from ..analysis import Report
 from ..errors import UsageError, one_of
 from ..ir import Node, Op, Seq, ops
+from ..published import differences_for
 from .document import Column, Document, Table
 
 Cells = tuple[str, ...]
@@ -35,10 +36,14 @@ class PaperTable:
     rows: tuple[Cells, ...]
 
 
-def _hw(shape: Sequence[int]) -> str:
+def _hw(shape: Sequence[int], channels_last: bool = False) -> str:
+    """A shape as the papers print it, H x W x C (a flat vector is 1 x 1 x C)."""
     if len(shape) == 1:
         return f"1x1x{shape[0]}"
-    c, h, w = shape
+    if channels_last:
+        h, w, c = shape
+    else:
+        c, h, w = shape
     return f"{h}x{w}x{c}"
 
 
@@ -63,15 +68,15 @@ def layer_row(op: Op) -> Cells | None:
     if op.kind in ("conv2d", "conv_table"):
         t, f = _conv_cells(op)
         return (t, f, _hw(op.in_shape))
-    if op.kind in ("gavgpool", "gmaxpool"):
-        name = "Avg Pool" if op.kind == "gavgpool" else "Max Pool"
+    if op.kind in ("gavgpool", "gmaxpool", "mean"):
+        name = "Max Pool" if op.kind == "gmaxpool" else "Avg Pool"
         return (f"{name} / s1", f"Pool {op.in_shape[1]}x{op.in_shape[2]}", _hw(op.in_shape))
     if op.kind in ("avgpool2d", "maxpool2d"):
         name = "Avg Pool" if op.kind == "avgpool2d" else "Max Pool"
         kh, kw = a["kernel"]
         return (f"{name} / s{a['stride'][0]}", f"Pool {kh}x{kw}", _hw(op.in_shape))
     if op.kind == "linear":
-        return ("FC / s1", f"{a['in_f']}x{a['out_f']}", _hw(op.in_shape))
+        return ("FC / s1", f"{a['in_f']}x{a['out_f']}", _hw(op.in_shape, bool(a.get("channels_last"))))
     if op.kind == "softmax":
         return ("Softmax / s1", "Classifier", _hw(op.in_shape))
     return None
@@ -148,15 +153,13 @@ def paper_table(report: Report) -> PaperTable:
 
 
 def paper_document(report: Report, convention_meta: tuple[str, str]) -> Document:
-    from ..published import differences_for
-
     pt = paper_table(report)
     keys = [f"c{i}" for i in range(len(pt.columns))]
     table = Table(
         columns=tuple(Column(k, h) for k, h in zip(keys, pt.columns)),
         rows=tuple(dict(zip(keys, row)) for row in pt.rows),
     )
-    notes = differences_for(report.model, pt)
+    notes = differences_for(report.model, pt.title, pt.rows)
     t = report.totals
     footer = (
         ("Params", f"{t.params:,}"),

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from .. import receptive as rf
 from ..analysis import Report, Row, weight_depth
 from ..conventions import UNITS
 from ..ir import Model
-from .document import Column, Document, Table, fmt_int, fmt_shape, fmt_si
+from ..memory import MemoryReport, memory_report
+from .document import ESSENTIAL, Column, Document, Table, fmt_int, fmt_shape, fmt_si
+from .memory import memory_table
 
 SCHEMA = "cnninspect.summary/1"
 
@@ -37,7 +40,15 @@ def model_meta(model: Model) -> list[tuple[str, str]]:
     extra = {k: v for k, v in s.values.items() if k not in ("width", "depth", "resolution")}
     if extra:
         meta.append(("params", ", ".join(f"{k}={_fmt_value(v)}" for k, v in extra.items())))
+    if s.overridden:
+        meta.append(("overrides", overrides_text(model)))
     return meta
+
+
+def overrides_text(model: Model) -> str:
+    """``width 0.75 replaces variant b3's 1.2``: explicit settings over a variant's values."""
+    parts = [f"{k} {_fmt_value(new)} replaces {_fmt_value(old)}" for k, (old, new) in model.settings.overridden.items()]
+    return f"{', '.join(parts)} (variant {model.variant}'s values)"
 
 
 def _fmt_value(v: Any) -> str:
@@ -90,15 +101,33 @@ def kernel_text(row: Row) -> str:
     return f"{k}/{sh}" if sh == sw else f"{k}/{sh},{sw}"
 
 
-def summary_document(report: Report, unit: str = "macs", levels: int | None = None) -> Document:
+# Notes shown in the text output only with --rf (JSON always has every warning)
+RF_ONLY_NOTES = ("rf_larger_than_input", "rf_much_smaller_than_input")
+
+
+def summary_document(
+    report: Report,
+    unit: str = "macs",
+    levels: int | None = None,
+    *,
+    fields: rf.ReceptiveFields | None = None,
+    show_rf: bool = False,
+    memory: MemoryReport | None = None,
+    show_memory: bool = False,
+) -> Document:
+    """The layer table, totals and notes; with ``show_rf`` the receptive-field columns, with
+    ``show_memory`` the memory table. JSON always carries both (computed here when not given)."""
     model = report.model
     scale = UNITS[unit]
+    fields = fields or rf.receptive_fields(model)
+    memory = memory or memory_report(model)
     rows = [r for r in report.rows if levels is None or r.depth < levels]
     labels = tree_labels(rows)
     table_rows = []
     styles = []
     for label, r in zip(labels, rows):
         type_text = r.type + (f" ({r.detail})" if r.detail else "")
+        g = fields.rows[r.name]
         table_rows.append(
             {
                 "layer": label,
@@ -107,6 +136,8 @@ def summary_document(report: Report, unit: str = "macs", levels: int | None = No
                 "input_shape": r.input_shape,
                 "output_shape": r.output_shape,
                 "kernel_stride": kernel_text(r),
+                **({"rf": rf.text(g.full), "conv_rf": rf.text(g.conv), "eff_stride": rf.stride_text(g.conv),
+                    "rf_start": rf.start_text(g.conv)} if show_rf else {}),
                 "params": r.params,
                 "trainable_params": r.trainable_params,
                 "mult_adds": r.mult_adds * scale,
@@ -118,18 +149,27 @@ def summary_document(report: Report, unit: str = "macs", levels: int | None = No
         )
         styles.append("" if r.is_leaf else "block")
     cost = "FLOPs" if unit == "flops" else "Mult-adds"
+    rf_columns: tuple[Column, ...] = ()
+    rf_hidden: tuple[str, ...] = ()
+    if show_rf:
+        # asked for with --rf: kept ahead of the input shape and kernel columns
+        rf_columns = (Column("rf", "RF", priority=80), Column("conv_rf", "Conv RF", priority=76),
+                      Column("eff_stride", "Eff. stride", priority=78), Column("rf_start", "RF start", priority=15))
+        same = all(row["rf"] == row["conv_rf"] for row in table_rows)
+        rf_hidden = ("rf_start",) + (("conv_rf",) if same else ())
     table = Table(
         columns=(
-            Column("layer", "Layer"),
+            Column("layer", "Layer", priority=ESSENTIAL, wrap=False),
             Column("name", "Name"),
-            Column("type", "Type"),
-            Column("input_shape", "Input", "shape"),
-            Column("output_shape", "Output", "shape"),
-            Column("kernel_stride", "Kernel/s"),
-            Column("params", "Params", "int"),
+            Column("type", "Type", priority=75),
+            Column("input_shape", "Input", "shape", priority=30),
+            Column("output_shape", "Output", "shape", priority=70),
+            Column("kernel_stride", "Kernel/s", priority=20),
+            *rf_columns,
+            Column("params", "Params", "int", priority=90),
             Column("trainable_params", "Trainable", "int"),
-            Column("mult_adds", cost, "int"),
-            Column("line", "Line"),
+            Column("mult_adds", cost, "int", priority=95),
+            Column("line", "Line", priority=10),
             Column("kind", "Kind"),
             Column("level", "Level"),
             Column("leaf", "Leaf"),
@@ -137,7 +177,7 @@ def summary_document(report: Report, unit: str = "macs", levels: int | None = No
         rows=tuple(table_rows),
         styles=tuple(styles),
         csv_skip=("layer",),
-        view_skip=("name", "trainable_params", "kind", "level", "leaf"),
+        view_skip=("name", "trainable_params", "kind", "level", "leaf", *rf_hidden),
     )
     t = report.totals
     footer = [
@@ -152,21 +192,37 @@ def summary_document(report: Report, unit: str = "macs", levels: int | None = No
     meta = model_meta(model) + [convention_line(report, unit), ("engine", ENGINE_TEXT.get(report.engine, report.engine))]
     if levels is not None:
         meta.append(("levels", f"folded to {levels} level(s); folded blocks show their totals"))
+    if show_rf:
+        meta.append(("receptive field", RF_TEXT))
+    tables = (table,)
+    if show_memory:
+        tables += (memory_table(memory),)
+    notes = tuple(f"note: {n.message}" for n in fields.notes() if show_rf or n.code not in RF_ONLY_NOTES)
     return Document(
         title=f"{model.label} - {model.title}",
         meta=tuple(meta),
-        tables=(table,),
+        tables=tables,
         footer=tuple(footer),
-        data=summary_json(report, unit),
+        notes=notes,
+        data=summary_json(report, unit, fields, memory),
         csv_context={"model": model.label, "convention": report.convention.name, "unit": unit},
     )
 
 
-def summary_json(report: Report, unit: str = "macs") -> dict[str, Any]:
+RF_TEXT = (
+    "input pixels each unit depends on (RF), input pixels between neighbouring units (Eff. stride); "
+    "'global' after global pooling; Conv RF leaves out the paths through global pooling (SE gates)"
+)
+
+
+def summary_json(report: Report, unit: str = "macs", fields: rf.ReceptiveFields | None = None,
+                 memory: MemoryReport | None = None) -> dict[str, Any]:
     """The stable JSON contract of ``summary`` (docs/json-schema.md). Integers are exact."""
     model = report.model
     s = model.settings
     t = report.totals
+    fields = fields or rf.receptive_fields(model)
+    memory = memory or memory_report(model)
 
     def row_json(r: Row) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -188,6 +244,7 @@ def summary_json(report: Report, unit: str = "macs") -> dict[str, Any]:
             d["detail"] = r.detail
         if unit == "flops":
             d["flops"] = 2 * r.mult_adds
+        d.update(field_json(fields.rows[r.name]))
         return d
 
     return {
@@ -204,6 +261,7 @@ def summary_json(report: Report, unit: str = "macs") -> dict[str, Any]:
             "resolution": s.resolution,
             "padding": s.padding,
             "params": {k: v for k, v in s.values.items() if k not in ("width", "depth", "resolution")},
+            "overridden": {k: {"variant": old, "used": new} for k, (old, new) in s.overridden.items()},
         },
         "convention": report.convention.as_json(unit),
         "engine": report.engine,
@@ -218,6 +276,21 @@ def summary_json(report: Report, unit: str = "macs") -> dict[str, Any]:
         },
         "layers": [row_json(r) for r in report.rows if r.is_leaf],
         "blocks": [row_json(r) for r in report.rows if not r.is_leaf],
+        "receptive_field": None if fields.last is None else {"layer": fields.last, **field_json(fields.rows[fields.last])},
+        "memory": memory.as_json(),
+        "warnings": [{"code": n.code, "message": n.message} for n in fields.notes()],
+    }
+
+
+def field_json(g: rf.RowField) -> dict[str, Any]:
+    """``receptive_field`` (every path), ``conv_receptive_field`` (paths through global pooling
+    left out), and the effective stride and start of the convolutional field (null when global)."""
+    conv = g.conv
+    return {
+        "receptive_field": rf.as_json(g.full),
+        "conv_receptive_field": rf.as_json(conv),
+        "effective_stride": list(conv.stride) if isinstance(conv, rf.Field) else None,
+        "rf_start": list(conv.start) if isinstance(conv, rf.Field) else None,
     }
 
 

@@ -10,18 +10,23 @@ bombs, deep nesting) from exhausting memory.
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Optional
+from typing import Any, BinaryIO, Optional
 from collections.abc import Iterator
 
 import yaml
 
-from .errors import Location, SpecError, shorten
+from ..errors import Location, SpecError, shorten
+from ..numbers import NumberError, yaml_plain_number
 
 MAX_FILE_BYTES = 1_000_000
-MAX_NODES = 200_000
+# Aliases (``*a``) repeat a value without repeating its text: a small file can expand to
+# billions of values (the "billion laughs" attack). A document's own values are bounded by
+# MAX_FILE_BYTES; the values aliases add on top of them are bounded by MAX_ALIAS_VALUES.
+MAX_ALIAS_VALUES = 100_000
 MAX_NESTING = 64
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -44,6 +49,14 @@ class YNode:
     items: dict[str, YNode] | None = None
     key_locs: dict[str, Location] = field(default_factory=dict)
     seq: tuple[YNode, ...] | None = None
+    style: str | None = None  # a scalar's YAML style: None (plain), "'", '"', "|" or ">"
+
+    @property
+    def text_loc(self) -> Location:
+        """Where a scalar's text starts: after the opening quote of a quoted scalar."""
+        if self.style in ("'", '"') and self.loc.column is not None:
+            return Location(self.loc.file, self.loc.line, self.loc.column + 1)
+        return self.loc
 
     @property
     def is_map(self) -> bool:
@@ -95,28 +108,60 @@ def describe_scalar(value: Any) -> str:
     return f"the string {shorten(repr(value))}"
 
 
+_STAT_ERRORS = {
+    errno.ENOENT: "no such file",
+    errno.ELOOP: "too many levels of symbolic links (a symlink loop?)",
+    errno.ENAMETOOLONG: "file name too long",
+    errno.EACCES: "permission denied",
+    errno.ENOTDIR: "a part of the path is not a directory",
+}
+
+
+def describe_os_error(exc: OSError) -> str:
+    """A short cause for an ``OSError`` without repeating the (possibly huge) file name."""
+    return _STAT_ERRORS.get(exc.errno or 0) or (exc.strerror or type(exc).__name__).lower()
+
+
 def read_text(path: str | os.PathLike[str], *, label: str | None = None, max_bytes: int = MAX_FILE_BYTES) -> str:
-    """Read a UTF-8 text file with clear errors for directories, size and encoding."""
-    p = Path(path)
-    name = label or str(path)
-    loc = Location(name)
-    if not p.exists():
-        raise SpecError("no such file", loc)
-    if p.is_dir():
-        raise SpecError("is a directory, not a YAML file", loc)
+    """Read a UTF-8 spec file: a regular file of at most ``max_bytes`` bytes.
+
+    Never reads more than ``max_bytes + 1`` bytes whatever the file is, and refuses
+    directories, devices (``/dev/zero``), FIFOs and sockets before opening them, so no input
+    can block or exhaust memory. Every error is a one-line :class:`SpecError` naming the file.
+    """
+    loc = Location(shorten(label or str(path), 100))
     try:
-        size = p.stat().st_size
-    except OSError as exc:  # pragma: no cover - platform specific
-        raise SpecError(f"cannot read file: {exc.strerror}", loc) from None
-    if size > max_bytes:
-        raise SpecError(
-            f"file is {size / 1e6:.1f} MB; spec files are limited to {max_bytes / 1e6:.1f} MB", loc
-        )
-    try:
-        data = p.read_bytes()
+        st = os.stat(path)
     except OSError as exc:
-        raise SpecError(f"cannot read file: {exc.strerror}", loc) from None
-    return decode_utf8(data, name)
+        raise SpecError(describe_os_error(exc), loc) from None
+    if stat.S_ISDIR(st.st_mode):
+        raise SpecError("is a directory, not a YAML file", loc)
+    if not stat.S_ISREG(st.st_mode):
+        kind = "a FIFO (named pipe)" if stat.S_ISFIFO(st.st_mode) else "a device or socket"
+        raise SpecError(f"is {kind}, not a regular file; to read a spec from a pipe, give '-' for standard input", loc)
+    if st.st_size > max_bytes:
+        raise SpecError(_too_big(st.st_size, max_bytes), loc)
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(max_bytes + 1)
+    except OSError as exc:
+        raise SpecError(f"cannot read file: {describe_os_error(exc)}", loc) from None
+    if len(data) > max_bytes:  # the file grew after stat
+        raise SpecError(_too_big(len(data), max_bytes, at_least=True), loc)
+    return decode_utf8(data, loc.file)
+
+
+def read_stream(stream: BinaryIO, label: str, *, max_bytes: int = MAX_FILE_BYTES) -> str:
+    """Read a spec from a binary stream (standard input), at most ``max_bytes`` bytes."""
+    data = stream.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise SpecError(_too_big(len(data), max_bytes, at_least=True), Location(label))
+    return decode_utf8(data, label)
+
+
+def _too_big(size: int, max_bytes: int, *, at_least: bool = False) -> str:
+    more = "more than " if at_least else ""
+    return f"file is {more}{size / 1e6:.1f} MB; spec files are limited to {max_bytes / 1e6:.1f} MB"
 
 
 def decode_utf8(data: bytes, name: str) -> str:
@@ -166,8 +211,8 @@ def parse_yaml(text: str, name: str) -> YNode:
             _loc(name, second),
         )
     root = documents[0]
-    _check_expansion(root, name)
-    counter = [0]
+    limit = _check_expansion(root, name)
+    counter = [0, limit]
     return _convert(root, name, counter, 0, None)
 
 
@@ -195,7 +240,7 @@ def _syntax_error(exc: yaml.MarkedYAMLError, text: str, name: str) -> SpecError:
 
 
 def load_yaml_file(path: str | os.PathLike[str], *, label: str | None = None) -> YNode:
-    name = label or str(path)
+    name = shorten(label or str(path), 100)
     return parse_yaml(read_text(path, label=name), name)
 
 
@@ -216,34 +261,55 @@ def _path_str(path: _Path) -> str | None:
     return text or None
 
 
-def _expanded_size(node: yaml.Node, memo: dict[int, int], depth: int = 0) -> int:
-    """How many values ``node`` becomes once aliases are expanded (each shared node counted once
-    per use). A node that contains itself (``&a [*a]``) counts as too many."""
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [c for pair in node.value for c in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def _own_size(root: yaml.Node) -> int:
+    """How many distinct values the document holds (each aliased node once)."""
+    seen: set[int] = set()
+    stack = [(root, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if depth <= MAX_NESTING:  # deeper documents are refused by _convert
+            stack.extend((c, depth + 1) for c in _children(node))
+    return len(seen)
+
+
+def _expanded_size(node: yaml.Node, memo: dict[int, int], cap: int, depth: int = 0) -> int:
+    """How many values ``node`` becomes once aliases are expanded (a shared node counted once
+    per use), counting no further than ``cap``. A node that contains itself (``&a [*a]``)
+    counts as more than ``cap``."""
     key = id(node)
     if key in memo:
         return memo[key]
-    memo[key] = MAX_NODES + 1  # while in progress: a cycle back to this node is infinite
+    memo[key] = cap + 1  # while in progress: a cycle back to this node is infinite
     size = 1
-    if depth <= MAX_NESTING:  # deeper documents are refused by _convert
-        if isinstance(node, yaml.MappingNode):
-            children = [c for pair in node.value for c in pair]
-        elif isinstance(node, yaml.SequenceNode):
-            children = list(node.value)
-        else:
-            children = []
-        for child in children:
-            size += _expanded_size(child, memo, depth + 1)
-            if size > MAX_NODES:
+    if depth <= MAX_NESTING:
+        for child in _children(node):
+            size += _expanded_size(child, memo, cap, depth + 1)
+            if size > cap:
                 break
     memo[key] = size
     return size
 
 
-def _check_expansion(root: yaml.Node, name: str) -> None:
-    """Refuse alias bombs before expanding them: walk down to the node that blows up."""
+def _check_expansion(root: yaml.Node, name: str) -> int:
+    """Refuse alias bombs before expanding them (walking down to the node that blows up);
+    returns how many values the expanded document has."""
+    own = _own_size(root)
+    cap = own + MAX_ALIAS_VALUES
     memo: dict[int, int] = {}
-    if _expanded_size(root, memo) <= MAX_NODES:
-        return
+    size = _expanded_size(root, memo, cap)
+    if size <= cap:
+        return size
     node, path = root, None
     seen = {id(root)}
     while True:
@@ -253,7 +319,7 @@ def _check_expansion(root: yaml.Node, name: str) -> None:
             children = [(v, (path, f"[{i}]")) for i, v in enumerate(node.value)]
         else:
             children = []
-        big = [(c, p) for c, p in children if memo.get(id(c), 0) > MAX_NODES]
+        big = [(c, p) for c, p in children if memo.get(id(c), 0) > MAX_ALIAS_VALUES]
         if not big:
             break
         if id(big[0][0]) in seen:
@@ -266,22 +332,19 @@ def _check_expansion(root: yaml.Node, name: str) -> None:
         node, path = big[0]
         seen.add(id(node))
     raise SpecError(
-        f"document expands to more than {MAX_NODES:,} values (aliases?); refusing to load",
+        f"aliases ('*name') expand the document by more than {MAX_ALIAS_VALUES:,} values (an alias "
+        "bomb?); refusing to load",
         _loc(name, node),
         _path_str(path),
     )
 
 
 def _convert(node: yaml.Node, name: str, counter: list[int], depth: int, path: _Path) -> YNode:
-    """Convert a composed node; ``path`` is its key path (``layers[3].conv``) for errors."""
+    """Convert a composed node; ``path`` is its key path (``layers[3].conv``) for errors.
+    ``counter`` is [values converted so far, values the document expands to]."""
     counter[0] += 1
     loc = _loc(name, node)
-    if counter[0] > MAX_NODES:
-        raise SpecError(
-            f"document expands to more than {MAX_NODES:,} values (aliases?); refusing to load",
-            loc,
-            _path_str(path),
-        )
+    assert counter[0] <= counter[1], "values beyond the size _check_expansion measured"
     if depth > MAX_NESTING:
         raise SpecError(f"nesting deeper than {MAX_NESTING} levels", loc, _path_str(path))
     if isinstance(node, yaml.MappingNode):
@@ -315,7 +378,7 @@ def _convert(node: yaml.Node, name: str, counter: list[int], depth: int, path: _
             seq=tuple(_convert(v, name, counter, depth + 1, (path, f"[{i}]")) for i, v in enumerate(node.value)),
         )
     assert isinstance(node, yaml.ScalarNode)
-    return YNode(loc, value=_scalar(node, loc, path))
+    return YNode(loc, value=_scalar(node, loc, path), style=node.style)
 
 
 def _bad_tag(node: yaml.Node, loc: Location, path: str | None) -> SpecError:
@@ -330,6 +393,15 @@ def _bad_tag(node: yaml.Node, loc: Location, path: str | None) -> SpecError:
 def _scalar(node: yaml.ScalarNode, loc: Location, path: _Path) -> Any:
     tag = node.tag
     text = node.value
+    if tag == _STR and not node.style:
+        # YAML 1.1 wants a dot in a float, so PyYAML leaves 1e-1 and 1e3 as strings; read
+        # plain (unquoted) ones as the numbers YAML 1.2 and every other input here say they are
+        try:
+            number = yaml_plain_number(text)
+        except NumberError as exc:
+            raise SpecError(str(exc), loc, _path_str(path)) from None
+        if number is not None:
+            return number
     if tag in (_STR, "tag:yaml.org,2002:timestamp"):
         return text
     if tag == _NULL:

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 from collections.abc import Sequence
 
-from . import limits
-from .errors import shorten
+from .. import limits
+from ..errors import shorten
 
 
 class _Required:
@@ -39,13 +39,39 @@ def _describe(value: Any) -> str:
     return shorten(str(value))
 
 
+Schema = dict[str, Any]
+# A string containing '$' is an expression (``expr.py``); any value may be one.
+EXPRESSION: Schema = {"type": "string", "pattern": "[$]", "description": "an expression, e.g. $c * 4"}
+
+
 class Kind:
-    """How one field's value is validated. Subclasses implement :meth:`coerce`."""
+    """How one field's value is validated. Subclasses implement :meth:`coerce` and
+    :meth:`json_schema` (the same rule for editors: ``cnninspect schema``)."""
 
     description = "a value"
 
     def coerce(self, value: Any) -> Any:
         raise NotImplementedError
+
+    def json_schema(self, layers: str) -> Schema:
+        """The JSON Schema of the values :meth:`coerce` accepts (expressions aside);
+        ``layers`` is the ``$ref`` of a list of layer entries."""
+        raise NotImplementedError
+
+
+class AnyValue(Kind):
+    """Any value as written: a block's argument, validated where the block uses it."""
+
+    description = "a value"
+
+    def coerce(self, value: Any) -> Any:
+        return value
+
+    def json_schema(self, layers: str) -> Schema:
+        return {}
+
+
+ANY = AnyValue()
 
 
 class Int(Kind):
@@ -70,6 +96,9 @@ class Int(Kind):
         if value > self.maximum:
             raise ValueError(f"{shorten(f'{value:,}')} is too large (limit {self.maximum:,})")
         return int(value)
+
+    def json_schema(self, layers: str) -> Schema:
+        return {"type": "integer", "minimum": self.minimum, "maximum": self.maximum}
 
 
 class Float(Kind):
@@ -104,6 +133,12 @@ class Float(Kind):
             raise ValueError(f"must be {self.description}, got {v:g}")
         return v
 
+    def json_schema(self, layers: str) -> Schema:
+        out: Schema = {"type": "number"}
+        out["exclusiveMinimum" if self.low_open else "minimum"] = self.low
+        out["exclusiveMaximum" if self.high_open else "maximum"] = self.high
+        return out
+
 
 class Bool(Kind):
     description = "true or false"
@@ -113,6 +148,9 @@ class Bool(Kind):
             raise ValueError(f"must be true or false, got {_describe(value)}")
         return value
 
+    def json_schema(self, layers: str) -> Schema:
+        return {"type": "boolean"}
+
 
 class Str(Kind):
     description = "a string"
@@ -121,6 +159,9 @@ class Str(Kind):
         if not isinstance(value, str) or not value.strip():
             raise ValueError(f"must be a non-empty string, got {_describe(value)}")
         return value
+
+    def json_schema(self, layers: str) -> Schema:
+        return {"type": "string", "minLength": 1}
 
 
 class Choice(Kind):
@@ -139,11 +180,14 @@ class Choice(Kind):
         key = value.strip().lower()
         key = self.aliases.get(key, key)
         if key not in self.choices:
-            from .errors import did_you_mean
+            from ..errors import did_you_mean
 
             hint = did_you_mean(key, list(self.choices) + list(self.aliases))
             raise ValueError(f"unknown value {shorten(repr(value))}{hint}; expected {self.description}")
         return key
+
+    def json_schema(self, layers: str) -> Schema:
+        return {"enum": [*self.choices, *self.aliases]}
 
 
 class Pair(Kind):
@@ -160,6 +204,11 @@ class Pair(Kind):
             return (self.inner.coerce(value[0]), self.inner.coerce(value[1]))
         v = self.inner.coerce(value)
         return (v, v)
+
+    def json_schema(self, layers: str) -> Schema:
+        one = self.inner.json_schema(layers)
+        pair = {"type": "array", "items": {"anyOf": [one, EXPRESSION]}, "minItems": 2, "maxItems": 2}
+        return {"anyOf": [one, pair]}
 
 
 class Padding(Kind):
@@ -178,18 +227,33 @@ class Padding(Kind):
         except ValueError:
             raise ValueError(f"must be {self.description}, got {_describe(value)}") from None
 
+    def json_schema(self, layers: str) -> Schema:
+        return {"anyOf": [{"enum": ["same", "valid"]}, Pair(0, limits.MAX_KERNEL).json_schema(layers)]}
+
 
 class OptionalKind(Kind):
-    """``null``/``none``/``false`` mean absent; anything else goes to the inner kind."""
+    """``null``/``none`` mean absent; anything else goes to the inner kind.
 
-    def __init__(self, inner: Kind) -> None:
+    ``false`` also means absent (``act: false``: no activation) unless the inner kind takes
+    booleans itself: then ``false`` is a value like any other, never "not set".
+    """
+
+    def __init__(self, inner: Kind, absent: str = "none") -> None:
         self.inner = inner
-        self.description = f"{inner.description}, or null for none"
+        self.description = f"{inner.description}, or null for {absent}"
 
     def coerce(self, value: Any) -> Any:
-        if value is None or value is False or (isinstance(value, str) and value.lower() == "none"):
+        if value is None or (isinstance(value, str) and value.lower() == "none"):
+            return None
+        if value is False and not isinstance(self.inner, Bool):
             return None
         return self.inner.coerce(value)
+
+    def json_schema(self, layers: str) -> Schema:
+        absent: list[Schema] = [{"type": "null"}, {"enum": ["none"]}]
+        if not isinstance(self.inner, Bool):
+            absent.append({"const": False})
+        return {"anyOf": [self.inner.json_schema(layers), *absent]}
 
 
 class IntTable(Kind):
@@ -214,6 +278,10 @@ class IntTable(Kind):
             rows.append(tuple(ints))
         return tuple(rows)
 
+    def json_schema(self, layers: str) -> Schema:
+        row = {"type": "array", "minItems": 1, "uniqueItems": True, "items": {"type": "integer", "minimum": 0}}
+        return {"type": "array", "minItems": 1, "items": row}
+
 
 class Layers(Kind):
     """A nested list of layer entries; parsed by the spec loader, not coerced here."""
@@ -222,6 +290,9 @@ class Layers(Kind):
 
     def coerce(self, value: Any) -> Any:  # pragma: no cover - handled structurally
         return value
+
+    def json_schema(self, layers: str) -> Schema:
+        return {"$ref": layers}
 
 
 class Shortcut(Kind):
@@ -234,6 +305,9 @@ class Shortcut(Kind):
         if value is None:
             return "none"
         return Choice(self.choices).coerce(value)
+
+    def json_schema(self, layers: str) -> Schema:
+        return {"anyOf": [{"enum": list(self.choices)}, {"type": "null"}, {"$ref": layers}]}
 
 
 @dataclass(frozen=True)
@@ -269,3 +343,6 @@ class Branches(Kind):
 
     def coerce(self, value: Any) -> Any:  # pragma: no cover - handled structurally
         return value
+
+    def json_schema(self, layers: str) -> Schema:
+        return {"type": "array", "minItems": 1, "items": {"$ref": layers}}
