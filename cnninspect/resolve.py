@@ -388,8 +388,10 @@ class Resolver:
                     raise SpecError(f"block '{block.name}' gives no layer here: its 'when' excludes it", entry.loc,
                                     entry.path)
                 node = scope.nodes[-1]
-                if not isinstance(node, Op):
-                    scope.nodes[-1] = replace(node, label=label)
+                if entry.paper:  # the call's paper labels (--format paper) apply to the node it became
+                    paper = MappingProxyType({**node.origin.paper, **entry.paper})
+                    node = replace(node, origin=replace(node.origin, paper=paper))
+                scope.nodes[-1] = node if isinstance(node, Op) else replace(node, label=label)
                 return
             s = scope.child(name, label)
             self.entries(s, block.layers, width=width, stride_one=stride_one, env=inner)

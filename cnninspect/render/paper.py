@@ -7,6 +7,14 @@ A spec names its layout under ``paper: {layout: ...}``; layouts are a registry:
   groups of rows collapsed as the paper does ("5x Conv dw / s1").
 * ``stages`` (EfficientNet Table 1): one row per top-level entry, "Stage | Operator |
   Resolution | #Channels | #Layers".
+* ``stage_brackets`` (ResNet/ResNeXt Table 1): "stage | output | layers", each residual stage
+  as its block in brackets times its repeats ("[1x1, 128; 3x3, 128, C=32; 1x1, 256] x3"),
+  stages named conv1, conv2, ... by output resolution, the head on one row.
+* ``outline`` (Inception-v3 Table 1): "type | patch size/stride | input size", one row per
+  convolution, pooling, linear and softmax entry, and consecutive modules of the same
+  ``paper: {operator, remarks}`` on one row ("3xInception | As in figure 5"); a module that
+  shrinks the grid joins the row before it uncounted (the table's "reduction technique ...
+  between the Inception blocks"). Side outputs (auxiliary classifiers) are not rows.
 
 Where a published table for the same model and settings is bundled
 (:mod:`cnninspect.published`), rows that differ from it are listed under the table with the
@@ -20,7 +28,7 @@ from collections.abc import Callable, Sequence
 
 from ..analysis import Report
 from ..errors import UsageError, one_of
-from ..ir import Node, Op, Seq, ops
+from ..ir import Node, Op, Residual, Seq, Side, ops
 from ..published import differences_for
 from .document import Column, Document, Table
 
@@ -139,9 +147,123 @@ def stages(report: Report) -> PaperTable:
     return PaperTable(title, ("Stage", "Operator", "Resolution", "#Channels", "#Layers"), tuple(rows))
 
 
+def _only_conv(node: Node) -> Op | None:
+    """The convolution of a node that is one convolution unit (conv, BN, activation), else None."""
+    if isinstance(node, Op):
+        return node if node.kind == "conv2d" else None
+    if not isinstance(node, Seq) or not all(isinstance(c, Op) for c in node.children):
+        return None
+    convs = [c for c in node.children if isinstance(c, Op) and c.kind == "conv2d"]
+    return convs[0] if len(convs) == 1 else None
+
+
+def _bracket(node: Node) -> str:
+    """A residual block as the papers print it: ``[1x1, 64; 3x3, 64, C=32; 1x1, 256]``."""
+    body = node.body if isinstance(node, Residual) else node
+    cells = []
+    for _, op in ops(body):
+        if op.kind == "conv2d":
+            kh, kw = op.attrs["kernel"]
+            g = op.attrs["groups"]
+            cells.append(f"{kh}x{kw}, {op.attrs['out_ch']}" + (f", C={g}" if g > 1 else ""))
+    return "[" + "; ".join(cells) + "]"
+
+
+def _head_part(op: Op) -> str | None:
+    if op.kind in ("gavgpool", "mean"):
+        return "global average pool"
+    if op.kind == "gmaxpool":
+        return "global max pool"
+    if op.kind == "linear":
+        return f"{op.attrs['out_f']}-d fc"
+    if op.kind == "softmax":
+        return "softmax"
+    return None
+
+
+def stage_brackets(report: Report) -> PaperTable:
+    rows: list[Cells] = []
+    head: list[str] = []
+    levels: list[tuple[int, ...]] = []
+    for node in report.model.root.children:
+        if isinstance(node, Side):
+            continue
+        if isinstance(node, Op) and (node.kind in ("gavgpool", "gmaxpool", "mean") or head or len(node.out_shape) == 1):
+            part = _head_part(node)
+            if part:
+                head.append(part)
+            continue
+        size = tuple(node.out_shape[1:])
+        if size not in levels:
+            levels.append(size)
+        stage = f"conv{levels.index(size) + 1}"
+        out = "x".join(map(str, size))
+        conv = _only_conv(node)
+        if conv is not None:
+            kh, kw = conv.attrs["kernel"]
+            s = conv.attrs["stride"][0]
+            cell = f"{kh}x{kw}, {conv.attrs['out_ch']}" + (f", stride {s}" if s > 1 else "")
+        elif isinstance(node, Op) and node.kind in ("maxpool2d", "avgpool2d"):
+            kh, kw = node.attrs["kernel"]
+            cell = f"{kh}x{kw} {'max' if node.kind == 'maxpool2d' else 'average'} pool, stride {node.attrs['stride'][0]}"
+        elif isinstance(node, Seq) and node.repeat is not None:
+            cell = f"{_bracket(node.children[0])} x{node.repeat}"
+        elif isinstance(node, Residual):
+            cell = f"{_bracket(node)} x1"
+        else:
+            cell = stage_operator(node)
+        rows.append((stage, out, cell))
+    if head:
+        rows.append(("", "1x1", ", ".join(head)))
+    title = str(report.model.paper.get("table", f"{report.model.title} stages"))
+    return PaperTable(title, ("stage", "output", "layers"), tuple(rows))
+
+
+def outline(report: Report) -> PaperTable:
+    rows: list[Cells] = []
+    group: tuple[str, str] | None = None  # (type, remarks) of the module row being counted
+    count = 0
+    for node in report.model.root.children:
+        if isinstance(node, Side) or (isinstance(node, Op) and node.kind in ("flatten", "dropout")):
+            continue
+        size = _hw(node.in_shape)
+        conv = _only_conv(node)
+        cells: Cells | None = None
+        if conv is not None:
+            kh, kw = conv.attrs["kernel"]
+            padded = any(conv.attrs["pad"])
+            cells = ("conv padded" if padded else "conv", f"{kh}x{kw}/{conv.attrs['stride'][0]}", size)
+        elif isinstance(node, Op) and node.kind in ("maxpool2d", "avgpool2d"):
+            kh, kw = node.attrs["kernel"]
+            cells = ("pool", f"{kh}x{kw}/{node.attrs['stride'][0]}", size)
+        elif isinstance(node, Op) and node.kind in ("gavgpool", "gmaxpool", "mean"):
+            cells = ("pool", f"{node.in_shape[1]}x{node.in_shape[2]}", size)
+        elif isinstance(node, Op) and node.kind == "linear":
+            cells = ("linear", "logits", size)
+        elif isinstance(node, Op) and node.kind == "softmax":
+            cells = ("softmax", "classifier", size)
+        if cells is not None:
+            rows.append(cells)
+            group = None
+            continue
+        paper = node.origin.paper or {}
+        key = (str(paper.get("operator", node.label)), str(paper.get("remarks", "")))
+        reduces = len(node.in_shape) == 3 and node.out_shape[1:] != node.in_shape[1:]
+        if group is not None and (reduces or key == group):
+            count += 0 if reduces else 1
+            rows[-1] = (f"{count}x{group[0]}",) + rows[-1][1:]
+            continue
+        group, count = key, 1
+        rows.append((f"1x{key[0]}", key[1], size))
+    title = str(report.model.paper.get("table", f"{report.model.title} outline"))
+    return PaperTable(title, ("type", "patch size/stride", "input size"), tuple(rows))
+
+
 LAYOUTS: dict[str, Callable[[Report], PaperTable]] = {
     "layer_rows": layer_rows,
     "stages": stages,
+    "stage_brackets": stage_brackets,
+    "outline": outline,
 }
 
 
