@@ -425,7 +425,7 @@ class Resolver:
             else:
                 raw, loc = p.default, p.loc
                 path = f"blocks.{block.name}.params.{p.name}"
-                where = replace(env, values={**spec_env, **args}, scaled=frozenset({"in"} | scaled))
+                where = replace(env, values=ChainMap(args, spec_env), scaled=frozenset({"in"} | scaled))
             value = self.value(raw, Field(p.name, ANY), path, where)
             if stride_one and p.name == "stride":
                 value = [1] * len(value) if isinstance(value, (list, tuple)) else 1
