@@ -216,9 +216,10 @@ MEMORY_RULES: dict[str, MemoryRule] = {
                        buffers=lambda a: (2 * a["ch"], 1)),
     "identity": MemoryRule(const(NOTHING), _always),
     "act": MemoryRule(_act_saves, lambda a, training: a["fn"] == "linear"),
-    # the fused dropout kernel of GPUs keeps a bool mask (on the CPU, PyTorch keeps a float one)
+    # the fused dropout kernel of GPUs keeps a bool mask (on the CPU, PyTorch keeps a float one);
+    # with p = 0 PyTorch returns the input itself, in training too
     "dropout": MemoryRule(lambda a, i, o: Saves(index_bytes=MASK_BYTES * math.prod(i)),
-                          lambda a, training: not training),
+                          lambda a, training: not training or a["p"] == 0),
     "drop_path": MemoryRule(const(Saves(extra=1)), lambda a, training: not training or a["p"] == 0),
     "lrn": MemoryRule(_lrn_saves),
     "softmax": MemoryRule(const(SAVES_OUTPUT)),
@@ -339,8 +340,11 @@ def simulate(model: Model, *, training: bool = False, shapes: Mapping[str, Any] 
             return y
         if isinstance(node, Concat):
             outs: list[int] = []
-            for br in node.branches:
-                outs.append(run(br, sub(br), x, held | {x} | set(outs)))
+            last = len(node.branches) - 1
+            for i, br in enumerate(node.branches):
+                # the input stays live for the branches after this one, not past the last
+                keep = {x} if i < last else set()
+                outs.append(run(br, sub(br), x, held | keep | set(outs)))
             y = new(out_shape, any(grads[o] for o in outs), qual)
             note(set(held) | set(outs) | {y}, qual)
             return y

@@ -443,12 +443,16 @@ class Evaluator:
         p = t = m = 0
         pin = pex = largest = -1
         shapes = []
-        for br in c.children:
+        last = len(c.children) - 1
+        for i, br in enumerate(c.children):
             s = self.eval(br, shape, side)
             p, t, m = p + s[1], t + s[2], m + s[3]
             if s[5] >= 0:
                 v = held + s[5]
-                pin, pex = max(pin, sx + v), max(pex, v)
+                if i < last or holds_x:  # the concat holds its input for the branches to come
+                    pin, pex = max(pin, sx + v), max(pex, v)
+                else:  # the last branch: the input is live only while the branch still reads it
+                    pin, pex = max(pin, held + s[4]), max(pex, v)
             largest = max(largest, s[6])
             if s[7]:
                 holds_x = True

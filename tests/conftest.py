@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-import subprocess
+import os
+
+# torch on one thread: the tests' tensors are small, and on a 2-core machine two intra-op
+# threads per process contend with each other and with anything else running (a forward
+# pass that takes 0.1 s on one thread took seconds on two under load). Set before any test
+# imports torch; CLI subprocesses inherit it.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import subprocess  # noqa: E402
 import sys
 from pathlib import Path
 from typing import Any

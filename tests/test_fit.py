@@ -121,6 +121,9 @@ FAMILIES = {
     "resnet": ([("width", "0.25:1:0.25"), ("depth", "0.5:1.5:0.5"), ("resolution", "64:256:16")],
                {"mult_adds": 2e9, "params": 15e6}, True),
     "vgg16": ([("width", "0.25:1:0.125"), ("resolution", "32:224:16")], {"mult_adds": 4e9, "params": 100e6}, True),
+    "mobilenet_v3": ([("width", "0.5:1.25:0.05"), ("resolution", "96:256:8")], {"mult_adds": 150e6}, True),
+    "shufflenet_v2": ([("resolution", "64:256:8")], {"mult_adds": 100e6}, True),
+    "squeezenet": ([("width", "0.5:1.5:0.25"), ("resolution", "96:320:8")], {"mult_adds": 500e6}, True),
     "inception_v3": ([("width", "0.5:1:0.25"), ("resolution", "139:299:8")], {"mult_adds": 3e9}, True),
     # 32 groups must divide the scaled widths: widths that are multiples of 0.25 (x 128 = 32)
     "resnext": ([("width", "0.25:1:0.25"), ("resolution", "64:256:8")], {"mult_adds": 2e9, "params": 20e6}, True),

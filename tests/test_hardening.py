@@ -385,7 +385,7 @@ def test_symlink_loop_url_and_bundled_hint(tmp_path):
 def test_reproduce_takes_any_prefix():
     r = invoke("reproduce", "mobile", "--format", "json")
     tables = {v["table"].split(".")[0] for v in json.loads(r.stdout)["values"]}
-    assert r.exit_code == 0 and tables == {"mobilenet_v1", "mobilenet_v2"}
+    assert r.exit_code == 0 and tables == {"mobilenet_v1", "mobilenet_v2", "mobilenet_v3"}
 
 
 def test_check_depth_must_be_an_integer(tmp_path):

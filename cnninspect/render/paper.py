@@ -15,6 +15,21 @@ A spec names its layout under ``paper: {layout: ...}``; layouts are a registry:
   ``paper: {operator, remarks}`` on one row ("3xInception | As in figure 5"); a module that
   shrinks the grid joins the row before it uncounted (the table's "reduction technique ...
   between the Inception blocks"). Side outputs (auxiliary classifiers) are not rows.
+* ``bneck_rows`` (MobileNetV3 Tables 1-2): one row per top-level entry, "Input | Operator |
+  exp size | #out | SE | NL | s".
+* ``stage_rows`` (ShuffleNet v2 Table 5): "Layer | Output size | KSize | Stride | Repeat |
+  Output channels", the input image first and a stage whose first block strides as two rows
+  (the strided block, then the repeats).
+* ``fire_rows`` (SqueezeNet Table 1): "layer name/type | output size | filter size / stride |
+  depth | s1x1 | e1x1 | e3x3 | #parameter", a fire module's squeeze and expand widths in
+  their own columns.
+
+Every layout skips top-level entries without convolution, pooling or fully connected layers
+(flatten, dropout). A spec's ``paper: {table: ...}`` is the table's title, or a mapping of
+variant to title when the variants are different tables of the paper (MobileNetV3-Large and
+-Small); an entry's ``paper: {operator: ...}`` is its label in the operator column, and
+``bneck_rows`` prints an entry's ``paper: {out: ...}`` as its #out (the paper's ``k`` for the
+number of classes).
 
 Where a published table for the same model and settings is bundled
 (:mod:`cnninspect.published`), rows that differ from it are listed under the table with the
@@ -24,13 +39,13 @@ documented erratum, so the paper and the computation are shown side by side, nev
 from __future__ import annotations
 
 from dataclasses import dataclass
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from ..analysis import Report
 from ..errors import UsageError, one_of
-from ..ir import Node, Op, Residual, Seq, Side, ops
+from ..ir import Concat, Gate, Model, Node, Op, Residual, Seq, Side, ops, walk
 from ..published import differences_for
-from .document import Column, Document, Table
+from .document import ESSENTIAL, Column, Document, Table
 
 Cells = tuple[str, ...]
 
@@ -42,6 +57,8 @@ class PaperTable:
     title: str
     columns: tuple[str, ...]
     rows: tuple[Cells, ...]
+    # which columns a narrow terminal hides first (lowest first); default: all but the first
+    priorities: tuple[int, ...] = ()
 
 
 def _hw(shape: Sequence[int], channels_last: bool = False) -> str:
@@ -110,9 +127,17 @@ def collapse(rows: Sequence[Cells], max_period: int = 4) -> list[Cells]:
     return out
 
 
+def paper_title(model: Model, fallback: str) -> str:
+    """The spec's ``paper: {table: ...}``: one title, or one per variant (a mapping)."""
+    title = model.paper.get("table")
+    if isinstance(title, Mapping):
+        title = title.get(model.variant)
+    return str(title) if title else fallback
+
+
 def layer_rows(report: Report) -> PaperTable:
     rows = [r for r in (layer_row(op) for _, op in ops(report.model.root)) if r is not None]
-    title = str(report.model.paper.get("table", f"{report.model.title} body architecture"))
+    title = paper_title(report.model, f"{report.model.title} body architecture")
     return PaperTable(title, ("Type / Stride", "Filter Shape", "Input Size"), tuple(collapse(rows)))
 
 
@@ -143,7 +168,7 @@ def stages(report: Report) -> PaperTable:
         _, h, w = node.in_shape if len(node.in_shape) == 3 else (0, 1, 1)
         n = node.repeat if isinstance(node, Seq) and node.repeat is not None else 1
         rows.append((str(i), stage_operator(node), f"{h}x{w}", str(stage_channels(node)), str(n)))
-    title = str(report.model.paper.get("table", f"{report.model.title} stages"))
+    title = paper_title(report.model, f"{report.model.title} stages")
     return PaperTable(title, ("Stage", "Operator", "Resolution", "#Channels", "#Layers"), tuple(rows))
 
 
@@ -257,6 +282,194 @@ def outline(report: Report) -> PaperTable:
         rows.append((f"1x{key[0]}", key[1], size))
     title = str(report.model.paper.get("table", f"{report.model.title} outline"))
     return PaperTable(title, ("type", "patch size/stride", "input size"), tuple(rows))
+# --- helpers of the per-entry layouts -----------------------------------------------------
+
+_CONVS = ("conv2d", "conv_table")
+_POOLS = ("maxpool2d", "avgpool2d", "gavgpool", "gmaxpool", "mean")
+_GLOBAL_POOLS = ("gavgpool", "gmaxpool", "mean")
+_SHOWN = _CONVS + _POOLS + ("linear",)
+
+
+def _ops_of(node: Node) -> list[Op]:
+    return [node] if isinstance(node, Op) else [op for _, op in ops(node)]
+
+
+def _nodes(node: Node) -> list[Node]:
+    """``node`` and everything inside it."""
+    return [node] + [n for _, _, n in walk(node)]
+
+
+def _shown(node: Node) -> list[Op]:
+    """The ops a paper's row is about: convolutions, pooling and fully connected layers."""
+    return [op for op in _ops_of(node) if op.kind in _SHOWN]
+
+
+def _operator(node: Node, found: Sequence[Op]) -> str:
+    label = node.origin.paper.get("operator") if node.origin.paper else None
+    if label:
+        return str(label)
+    if len(found) == 1:
+        op = found[0]
+        if op.kind in _CONVS:
+            kh, kw = op.attrs["kernel"]
+            return f"conv2d, {kh}x{kw}"
+        if op.kind in _GLOBAL_POOLS:
+            return f"pool, {op.in_shape[1]}x{op.in_shape[2]}"
+        if op.kind in _POOLS:
+            kh, kw = op.attrs["kernel"]
+            return f"pool, {kh}x{kw}"
+        return "FC"
+    return node.label if not isinstance(node, Op) else node.kind
+
+
+def _stride(found: Sequence[Op]) -> int:
+    return max((op.attrs["stride"][0] for op in found if "stride" in op.attrs), default=1)
+
+
+def _depthwise(op: Op) -> bool:
+    a = op.attrs
+    return op.kind == "conv2d" and a["groups"] > 1 and a["groups"] == a["in_ch"] == a["out_ch"]
+
+
+def _weight_depth(node: Node) -> int:
+    """Convolution and FC layers on the longest path through ``node``."""
+    if isinstance(node, Op):
+        return 1 if node.kind in _CONVS + ("linear",) else 0
+    if isinstance(node, Seq):
+        return sum(_weight_depth(c) for c in node.children)
+    if isinstance(node, Concat):
+        return max((_weight_depth(c) for c in node.branches), default=0)
+    if isinstance(node, Residual):
+        post = _weight_depth(node.post) if node.post is not None else 0
+        return max(_weight_depth(node.body), _weight_depth(node.shortcut)) + post
+    return 0  # a gate or side branch is off the main path
+
+
+def _square(shape: Sequence[int]) -> str:
+    """MobileNetV3's "112^2 x 16" (a flat vector is 1^2 x C)."""
+    if len(shape) == 1:
+        return f"1^2 x {shape[0]}"
+    c, h, w = shape
+    return f"{h}^2 x {c}" if h == w else f"{h}x{w} x {c}"
+
+
+# --- MobileNetV3 Tables 1-2 ------------------------------------------------------------
+
+NONLINEARITY = {"relu": "RE", "hardswish": "HS"}
+
+
+def bneck_rows(report: Report) -> PaperTable:
+    """MobileNetV3's "Input | Operator | exp size | #out | SE | NL | s": exp size is the
+    depthwise convolution's width, SE marks a gate, NL is the first activation outside it."""
+    rows = []
+    for node in report.model.root.children:
+        found = _shown(node)
+        if not found:
+            continue
+        paper = node.origin.paper or {}
+        gates = [g for g in _nodes(node) if isinstance(g, Gate)]
+        inside_gates = {id(op) for g in gates for op in _ops_of(g.branch)}
+        acts = [op.attrs["fn"] for op in _ops_of(node) if op.kind == "act" and id(op) not in inside_gates]
+        dw = [op for op in found if _depthwise(op)]
+        weighted = [op for op in found if op.kind in _CONVS + ("linear",)]
+        out = paper.get("out") or (str(node.out_shape[0]) if weighted else "-")
+        rows.append((
+            _square(node.in_shape),
+            _operator(node, found),
+            str(dw[0].attrs["out_ch"]) if dw else "-",
+            str(out),
+            "SE" if gates else "-",
+            NONLINEARITY.get(acts[0], acts[0]) if acts else "-",
+            str(_stride(found)),
+        ))
+    title = paper_title(report.model, f"{report.model.title} specification")
+    return PaperTable(title, ("Input", "Operator", "exp size", "#out", "SE", "NL", "s"), tuple(rows))
+
+
+# --- ShuffleNet v2 Table 5 ---------------------------------------------------------------
+
+
+def stage_rows(report: Report) -> PaperTable:
+    """ShuffleNet v2's "Layer | Output size | KSize | Stride | Repeat | Output channels": the
+    image first; a repeated stage as its strided first block and the repeats; global pooling
+    with its window and nothing else; the FC layer with its outputs only."""
+    c, h, w = report.model.input_shape
+    rows: list[Cells] = [("Image", f"{h}x{w}", "", "", "", str(c))]
+    for node in report.model.root.children:
+        found = _shown(node)
+        if not found:
+            continue
+        name = str((node.origin.paper or {}).get("operator") or node.name)
+        size = f"{node.out_shape[1]}x{node.out_shape[2]}" if len(node.out_shape) == 3 else ""
+        ch = str(node.out_shape[0])
+        if isinstance(node, Seq) and node.repeat is not None:
+            first = _stride(_shown(node.children[0]))
+            if first > 1 and node.repeat > 1:
+                rows.append((name, size, "", str(first), "1", ch))
+                rows.append((name, size, "", "1", str(node.repeat - 1), ch))
+            else:
+                rows.append((name, size, "", str(first), str(node.repeat), ch))
+            continue
+        op = found[0]
+        if op.kind in _GLOBAL_POOLS:
+            rows.append((name, size, f"{op.in_shape[1]}x{op.in_shape[2]}", "", "", ""))
+        elif op.kind == "linear":
+            rows.append((name, "", "", "", "", str(op.attrs["out_f"])))
+        else:
+            kh, kw = op.attrs["kernel"]
+            rows.append((name, size, f"{kh}x{kw}", str(_stride(found)), "1", ch))
+    title = paper_title(report.model, f"{report.model.title} architecture")
+    return PaperTable(title, ("Layer", "Output size", "KSize", "Stride", "Repeat", "Output channels"), tuple(rows))
+
+
+# --- SqueezeNet Table 1 -------------------------------------------------------------------
+
+
+def _fire_widths(node: Node) -> tuple[str, str, str]:
+    """(s1x1, e1x1, e3x3) of a fire-like block: 1x1 convolutions before its concatenation,
+    1x1 and 3x3 convolutions inside it; blank for anything else."""
+    concats = [n for n in _nodes(node) if isinstance(n, Concat)]
+    if not concats:
+        return "", "", ""
+    inside = {id(op) for n in concats for op in _ops_of(n)}
+    convs = [op for op in _ops_of(node) if op.kind == "conv2d"]
+
+    def width(ops_: list[Op]) -> str:
+        return str(sum(op.attrs["out_ch"] for op in ops_)) if ops_ else ""
+
+    return (
+        width([op for op in convs if id(op) not in inside and op.attrs["kernel"] == (1, 1)]),
+        width([op for op in convs if id(op) in inside and op.attrs["kernel"] == (1, 1)]),
+        width([op for op in convs if id(op) in inside and op.attrs["kernel"] == (3, 3)]),
+    )
+
+
+def fire_rows(report: Report) -> PaperTable:
+    """SqueezeNet's Table 1: name, output size, filter size / stride for single layers, depth
+    (weight layers on the longest path), the fire widths, and the entry's parameters."""
+    c, h, w = report.model.input_shape
+    params = {r.name: r.params for r in report.rows}
+    rows: list[Cells] = [("input image", f"{h}x{w}x{c}", "", "", "", "", "", "-")]
+    for node in report.model.root.children:
+        found = _shown(node)
+        if not found:
+            continue
+        size = "x".join(str(d) for d in (*node.out_shape[1:], node.out_shape[0])) if len(node.out_shape) == 3 else ""
+        filt = ""
+        if len(found) == 1:
+            op = found[0]
+            if op.kind in _GLOBAL_POOLS:
+                filt = f"{op.in_shape[1]}x{op.in_shape[2]}/1"
+            elif op.kind in _POOLS + _CONVS:
+                kh, kw = op.attrs["kernel"]
+                filt = f"{kh}x{kw}/{op.attrs['stride'][0]}"
+                if op.kind in _CONVS:
+                    filt += f" (x{op.attrs['out_ch']})"
+        n = params.get(node.name, 0)
+        rows.append((node.name, size, filt, str(_weight_depth(node)), *_fire_widths(node), f"{n:,}" if n else ""))
+    title = paper_title(report.model, f"{report.model.title} architectural dimensions")
+    columns = ("Layer", "Output size", "Filter / stride", "Depth", "s1x1", "e1x1", "e3x3", "#params")
+    return PaperTable(title, columns, tuple(rows), (ESSENTIAL, 60, 60, 30, 40, 40, 40, 60))
 
 
 LAYOUTS: dict[str, Callable[[Report], PaperTable]] = {
@@ -264,6 +477,9 @@ LAYOUTS: dict[str, Callable[[Report], PaperTable]] = {
     "stages": stages,
     "stage_brackets": stage_brackets,
     "outline": outline,
+    "bneck_rows": bneck_rows,
+    "stage_rows": stage_rows,
+    "fire_rows": fire_rows,
 }
 
 
@@ -274,11 +490,18 @@ def paper_table(report: Report) -> PaperTable:
     return LAYOUTS[layout](report)
 
 
+def _priorities(pt: PaperTable) -> tuple[int, ...]:
+    """The layout's column priorities, or: the first column (it names the row) is never hidden."""
+    if pt.priorities:
+        return pt.priorities
+    return (ESSENTIAL,) + (50,) * (len(pt.columns) - 1)
+
+
 def paper_document(report: Report, convention_meta: tuple[str, str]) -> Document:
     pt = paper_table(report)
     keys = [f"c{i}" for i in range(len(pt.columns))]
     table = Table(
-        columns=tuple(Column(k, h) for k, h in zip(keys, pt.columns)),
+        columns=tuple(Column(k, h, priority=p) for k, h, p in zip(keys, pt.columns, _priorities(pt))),
         rows=tuple(dict(zip(keys, row)) for row in pt.rows),
     )
     notes = differences_for(report.model, pt.title, pt.rows)
