@@ -291,14 +291,14 @@ def settings_match(table: PubTable, model: Model) -> bool:
 
 def differences_for(model: Model, title: str, rows: Sequence[Sequence[str]]) -> list[str]:
     """Notes comparing a computed paper table (its title and rows of cells) with the
-    published one, when one applies."""
+    published one, when one applies (a paper table printed once per variant, as DenseNet's
+    Table 1 columns, is compared with the column of the model's variant)."""
     notes: list[str] = []
-    for table in layout_tables_for(model.name):
-        if table.title.split(".")[0] != title.split(".")[0]:
-            continue
-        if not settings_match(table, model):
-            notes.append(f"Not at the settings of the published {table.title.split('.')[0]}; no comparison.")
-            continue
+    same = [t for t in layout_tables_for(model.name) if t.title.split(".")[0] == title.split(".")[0]]
+    matching = [t for t in same if settings_match(t, model)]
+    if same and not matching:
+        notes.append(f"Not at the settings of the published {same[0].title.split('.')[0]}; no comparison.")
+    for table in matching:
         diffs = layout_differences(table, rows)
         if diffs:
             notes.extend(diffs)
