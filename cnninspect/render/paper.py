@@ -7,6 +7,9 @@ A spec names its layout under ``paper: {layout: ...}``; layouts are a registry:
   groups of rows collapsed as the paper does ("5x Conv dw / s1").
 * ``stages`` (EfficientNet Table 1): one row per top-level entry, "Stage | Operator |
   Resolution | #Channels | #Layers".
+* ``block_rows`` (DenseNet Table 1, ConvNeXt Table 9): one row per top-level entry, "Layers |
+  Output Size | model", a repeated block drawn as a bracket of its layers ("[1x1 conv; 3x3
+  conv] x 6"), other entries one row per drawn layer.
 
 Where a published table for the same model and settings is bundled
 (:mod:`cnninspect.published`), rows that differ from it are listed under the table with the
