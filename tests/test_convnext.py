@@ -107,14 +107,15 @@ def test_block_parameters_closed_form():
         assert total == PINNED[variant][0], variant
 
 
-def test_stochastic_depth_rises_linearly_over_the_blocks():
+@pytest.mark.parametrize("variant,depth,blocks", [("small", 1.0, 36), ("tiny", 2.0, 36), ("large", 3.0, 108)])
+def test_stochastic_depth_rises_linearly_over_the_blocks(variant, depth, blocks):
     """The authors' (and torchvision's) schedule: block i of N (counted over all stages) drops
-    with probability drop_path x i / (N - 1)."""
-    model = model_of("convnext", "small")
+    with probability drop_path x i / (N - 1), also when --depth changes N."""
+    model = model_of("convnext", variant, depth=depth)
     rates = [op.attrs["p"] for _, op in ops(model.root) if op.kind == "drop_path"]
     n = len(rates)
-    assert n == 3 + 3 + 27 + 3
-    assert rates == pytest.approx([0.4 * i / (n - 1) for i in range(n)])
+    assert n == blocks
+    assert rates == pytest.approx([model.settings.values["drop_path"] * i / (n - 1) for i in range(n)])
 
 
 # --- published tables -------------------------------------------------------------------------

@@ -108,6 +108,20 @@ def test_se_squeezes_a_quarter_of_the_block_input():
     assert not any(q.endswith("se.branch.reduce") for q, _ in ops(model_of("regnet", "x_400mf").root))
 
 
+@pytest.mark.parametrize("variant,width", [("y_400mf", 0.75), ("x_1_6gf", 0.5)])
+def test_scaled_widths_are_made_multiples_of_the_group_width(variant, width):
+    """The paper has no width multiplier; with --width the block rounds the bottleneck width to
+    a multiple of the group width as pycls's adjust_block_compatibility does (halves to even),
+    and the block's output is that width (b = 1), so every scaled model builds."""
+    model = model_of("regnet", variant, width=width)
+    g = model.settings.values["g"]
+    grouped = [op for _, op in ops(model.root) if op.kind == "conv2d" and op.attrs["groups"] > 1
+               and op.attrs["kernel"] == (3, 3)]
+    assert grouped and all(op.attrs["out_ch"] == op.attrs["groups"] * g for op in grouped)
+    stages = [n for n in model.root.children if n.name in ("s1", "s2", "s3", "s4")]
+    assert [s.out_shape[0] % g for s in stages] == [0, 0, 0, 0]
+
+
 # --- published tables -------------------------------------------------------------------------
 
 TABLES = [t for t in load_tables() if t.id.startswith("regnet.")]
