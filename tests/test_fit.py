@@ -124,6 +124,10 @@ FAMILIES = {
     "mobilenet_v3": ([("width", "0.5:1.25:0.05"), ("resolution", "96:256:8")], {"mult_adds": 150e6}, True),
     "shufflenet_v2": ([("resolution", "64:256:8")], {"mult_adds": 100e6}, True),
     "squeezenet": ([("width", "0.5:1.5:0.25"), ("resolution", "96:320:8")], {"mult_adds": 500e6}, True),
+    # channels-last blocks always take the full path, so nothing is proved there: exhaustive
+    "convnext": ([("width", "0.5:1:0.25"), ("resolution", "64:224:32")], {"mult_adds": 3e9}, False),
+    "regnet": ([("width", "0.5:1.5:0.25"), ("resolution", "96:256:16")], {"mult_adds": 400e6}, True),
+    "densenet": ([("width", "0.5:1:0.25"), ("resolution", "96:256:16")], {"mult_adds": 2e9}, True),
     "inception_v3": ([("width", "0.5:1:0.25"), ("resolution", "139:299:8")], {"mult_adds": 3e9}, True),
     # 32 groups must divide the scaled widths: widths that are multiples of 0.25 (x 128 = 32)
     "resnext": ([("width", "0.25:1:0.25"), ("resolution", "64:256:8")], {"mult_adds": 2e9, "params": 20e6}, True),

@@ -291,7 +291,8 @@ def settings_match(table: PubTable, model: Model) -> bool:
 
 def differences_for(model: Model, title: str, rows: Sequence[Sequence[str]]) -> list[str]:
     """Notes comparing a computed paper table (its title and rows of cells) with the
-    published one, when one applies."""
+    published one, when one applies (a paper table printed once per variant, as DenseNet's
+    Table 1 columns, is compared with the column of the model's variant)."""
     notes: list[str] = []
     same = [t for t in layout_tables_for(model.name) if t.title.split(".")[0] == title.split(".")[0]]
     # a paper table bundled once per variant (ShuffleNet v2's Table 5, one per width column)

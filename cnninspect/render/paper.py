@@ -30,6 +30,9 @@ variant to title when the variants are different tables of the paper (MobileNetV
 -Small); an entry's ``paper: {operator: ...}`` is its label in the operator column, and
 ``bneck_rows`` prints an entry's ``paper: {out: ...}`` as its #out (the paper's ``k`` for the
 number of classes).
+* ``block_rows`` (DenseNet Table 1, ConvNeXt Table 9): one row per top-level entry, "Layers |
+  Output Size | model", a repeated block drawn as a bracket of its layers ("[1x1 conv; 3x3
+  conv] x 6"), other entries one row per drawn layer.
 
 Where a published table for the same model and settings is bundled
 (:mod:`cnninspect.published`), rows that differ from it are listed under the table with the
@@ -470,6 +473,75 @@ def fire_rows(report: Report) -> PaperTable:
     title = paper_title(report.model, f"{report.model.title} architectural dimensions")
     columns = ("Layer", "Output size", "Filter / stride", "Depth", "s1x1", "e1x1", "e3x3", "#params")
     return PaperTable(title, columns, tuple(rows), (ESSENTIAL, 60, 60, 30, 40, 40, 40, 60))
+def _size(shape: Sequence[int], channels_last: bool = False) -> str:
+    """The spatial size of a tensor as the papers print it (a flat vector is 1x1)."""
+    if len(shape) != 3:
+        return "1x1"
+    h, w = shape[:2] if channels_last else shape[1:]
+    return f"{h}x{w}"
+
+
+def block_cell(op: Op, style: str) -> str | None:
+    """One op as a block table draws it ("d7x7, 96", "1x1 conv", "3x3 max pool, stride 2"),
+    or None for ops the table leaves out (normalisation, activations, softmax)."""
+    a = op.attrs
+    if op.kind == "conv2d":
+        kh, kw = a["kernel"]
+        s = a["stride"][0]
+        stride = f", stride {s}" if s > 1 else ""
+        if style == "kernels":
+            return f"{kh}x{kw} conv{stride}"
+        g = a["groups"]
+        dw = g > 1 and g == a["in_ch"] == a["out_ch"]
+        groups = f", C={g}" if g > 1 and not dw else ""
+        return f"{'d' if dw else ''}{kh}x{kw}, {a['out_ch']}{groups}{stride}"
+    if op.kind == "linear":
+        if a.get("channels_last"):  # a linear layer at every position: a 1x1 convolution
+            return "1x1 conv" if style == "kernels" else f"1x1, {a['out_f']}"
+        return f"{a['out_f']}D fully-connected"
+    if op.kind in ("maxpool2d", "avgpool2d"):
+        kh, kw = a["kernel"]
+        name = "max" if op.kind == "maxpool2d" else "average"
+        return f"{kh}x{kw} {name} pool, stride {a['stride'][0]}"
+    if op.kind in ("gavgpool", "gmaxpool", "mean"):
+        name = "max" if op.kind == "gmaxpool" else "average"
+        return f"{op.in_shape[1]}x{op.in_shape[2]} global {name} pool"
+    return None
+
+
+def block_rows(report: Report) -> PaperTable:
+    """One row per top-level entry, as DenseNet's Table 1 and ConvNeXt's Table 9 draw a
+    network: a repeated block is one bracket of its weighted layers ("[1x1 conv; 3x3 conv]
+    x 6"), any other entry one row per drawn layer, with the output size where it changes.
+    An entry's ``paper: {layer: ...}`` names its row, ``drawn: false`` leaves it out (the
+    paper does not draw it); the spec's ``paper: {style: kernels}`` prints kernels only
+    (DenseNet), the default ``channels`` kernel and channels (ResNet, ConvNeXt)."""
+    style = str(report.model.paper.get("style", "channels"))
+    rows: list[Cells] = []
+    for node in report.model.root.children:
+        paper = node.origin.paper or {}
+        if paper.get("drawn") is False:
+            continue
+        layer = str(paper.get("layer", node.name))
+        if isinstance(node, Seq) and node.repeat is not None:
+            cells = [c for c in (block_cell(op, style) for _, op in ops(node.children[0])) if c]
+            rows.append((layer, _size(node.out_shape), f"[{'; '.join(cells)}] x {node.repeat}"))
+            continue
+        entry: list[Cells] = []
+        last_size = None
+        for op in [node] if isinstance(node, Op) else [op for _, op in ops(node)]:
+            if op.kind == "softmax" and entry:
+                entry[-1] = entry[-1][:2] + (entry[-1][2] + ", softmax",)
+                continue
+            cell = block_cell(op, style)
+            if cell is None:
+                continue
+            size = _size(op.out_shape, bool(op.attrs.get("channels_last")))
+            entry.append(("" if entry else layer, "" if size == last_size else size, cell))
+            last_size = size
+        rows.extend(entry)
+    title = str(report.model.paper.get("table", f"{report.model.title} architecture"))
+    return PaperTable(title, ("Layers", "Output Size", report.model.label), tuple(rows))
 
 
 LAYOUTS: dict[str, Callable[[Report], PaperTable]] = {
@@ -480,6 +552,7 @@ LAYOUTS: dict[str, Callable[[Report], PaperTable]] = {
     "bneck_rows": bneck_rows,
     "stage_rows": stage_rows,
     "fire_rows": fire_rows,
+    "block_rows": block_rows,
 }
 
 

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-# growth rate, block config, initial features (Table 1; 161 is the k=48 network of Table 3)
+# growth rate, block config, initial features (Table 1; 161, k=48, is not in the paper but one of the authors' released models)
 CONFIGS = {
     "121": (32, (6, 12, 24, 16), 64),
     "169": (32, (6, 12, 32, 32), 64),
