@@ -172,7 +172,8 @@ def fit_document(result: FitResult, label: str, conv: Convention, unit: str, not
         ("over", f"{over} = {result.size:,} points"),
         ("budgets", ", ".join(b.describe() for b in result.budgets)),
         ("convention", conv.describe(unit)),
-        *((("memory", f"byte sizes at {result.memory.text()}, optimizer {result.memory.optimizer}"),)
+        *((("memory", f"byte sizes at {result.memory.text()}" + (
+            f", optimizer {result.memory.optimizer}" if any(b.metric.needs_memory for b in result.budgets) else "")),)
           if any(b.metric.unit == "bytes" for b in result.budgets) else ()),
         ("search", f"{result.search} ({result.reason}): {result.evaluated:,} of {result.size:,} points evaluated"),
         ("feasible", f"{result.feasible:,} of {result.size:,} points"),
