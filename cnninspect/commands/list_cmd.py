@@ -22,16 +22,18 @@ def list_cmd(fmt: str) -> None:
     from ..resolve import resolve
 
     rows = []
+    variant_lists = []
     for name in bundled_names():
         spec = load_bundled(name)
         model = resolve(spec)
         report = analyze(model, "paper")
         cite = spec.citation.get("short") or spec.citation.get("paper") or ""
+        variant_lists.append(tuple(spec.variants))
         rows.append(
             {
                 "spec": name,
                 "title": spec.title,
-                "variants": ", ".join(spec.variants) or "-",
+                "variants": ", ".join(v + ("*" if v == model.variant else "") for v in spec.variants) or "-",
                 "default": model.variant or "-",
                 "input": list(model.input_shape),
                 "params": report.totals.params,
@@ -43,7 +45,7 @@ def list_cmd(fmt: str) -> None:
         columns=(
             Column("spec", "Spec", priority=ESSENTIAL),
             Column("title", "Title", priority=30),
-            Column("variants", "Variants", priority=60),
+            Column("variants", "Variants (* default)", "prose", priority=60, width=36),
             Column("input", "Input", "shape", priority=40),
             Column("params", "Params", "si", priority=90),
             Column("mult_adds", "Mult-adds", "si", priority=90),
@@ -60,8 +62,8 @@ def list_cmd(fmt: str) -> None:
             "schema": "cnninspect.list/1",
             "convention": "paper",
             "specs": [
-                {**{k: v for k, v in r.items()}, "variants": [v for v in r["variants"].split(", ") if v != "-"]}
-                for r in rows
+                {**r, "variants": list(spec_variants)}
+                for r, spec_variants in zip(rows, variant_lists)
             ],
         },
         csv_context={"convention": "paper"},
