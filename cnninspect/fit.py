@@ -119,6 +119,7 @@ class Fit:
         if not budgets:
             raise UsageError("give at least one budget, e.g. --max-mult-adds 300M")
         self.spec = spec
+        self.name = spec.name
         self.variant = variant
         self.axes = tuple(axes)
         self.budgets = tuple(budgets)
@@ -362,8 +363,67 @@ class Fit:
 
     def _result(self, frontier: list[FitPoint], best: FitPoint | None, feasible: int, search: str, reason: str,
                 mask: bytes, budget_masks: Mapping[str, bytes]) -> FitResult:
-        return FitResult(self.spec.name, self.variant, self.axes, self.budgets, self.maximize, self.size, self.count,
+        return FitResult(self.name, self.variant, self.axes, self.budgets, self.maximize, self.size, self.count,
                          feasible, tuple(frontier), best, search, reason, mask, budget_masks, self.memory)
+
+
+class ModuleFit(Fit):
+    """A fit of a Python model over its input resolution only: each point is one captured
+    forward pass (cnninspect/pymodels.py), every point evaluated (no pruning proof holds for
+    arbitrary code). Budgets are those of specs, except the ones that need the memory
+    simulation of a spec (training bytes)."""
+
+    def __init__(self, text: str, axis: Axis, budgets: Sequence[Budget], maximize: Metric, *,
+                 convention: str = "paper", input_shape: tuple[int, ...] | None = None,
+                 memory: MemorySettings | None = None) -> None:
+        from .pymodels import build, load, parse_pyref
+
+        needing = [m.name for m in (maximize, *(b.metric for b in budgets)) if m.needs_memory]
+        if needing:
+            raise UsageError(f"{needing[0]} needs the memory simulation of a YAML spec; a Python model is fitted "
+                             "on its totals (parameters, mult-adds, peak activations, weight bytes)")
+        if not budgets:
+            raise UsageError("give at least one budget, e.g. --max-mult-adds 300M")
+        self.name = text
+        self.variant = None
+        self.axes = (axis,)
+        self.budgets = tuple(budgets)
+        self.maximize = maximize
+        self.memory = memory or MemorySettings()
+        self.needs_memory = False
+        self.convention = convention
+        self.input_shape = input_shape
+        self.names = [axis.name]
+        self.line_axis = 0
+        self.key_axes: list[int] = []
+        self.size = len(axis.values)
+        self.evaluated: dict[tuple[int, ...], Mapping[str, int]] = {}
+        self.count = 0
+        self.pm = load(parse_pyref(text))
+        self.built = build(self.pm)
+
+    def measure(self, index: tuple[int, ...], keep: bool = True) -> Mapping[str, int]:
+        from .module_analysis import analyze_trace
+        from .pymodels import input_for, subject_for, trace_built
+
+        if index in self.evaluated:
+            return self.evaluated[index]
+        res = self.axes[0].values[index[0]]
+        shape, source = input_for(self.built.module, self.pm.ref.shown, self.input_shape, res)
+        trace = trace_built(self.pm, self.built, shape)
+        report = analyze_trace(trace, self.convention, subject_for(self.pm, trace, res, source))
+        self.count += 1
+        measures = Measures(report.totals, report.subject.depth, self.memory, None)
+        metrics = {m.name: m.value(measures) for m in METRIC_LIST if not m.needs_memory}
+        if keep:
+            self.evaluated[index] = metrics
+        return metrics
+
+    def fit_point(self, index: tuple[int, ...], metrics: Mapping[str, int]) -> FitPoint:
+        return FitPoint(index, (("resolution", self.axes[0].values[index[0]]),), None, metrics)
+
+    def run(self, search: str = "auto", budget_masks: bool = False) -> FitResult:
+        return self._exhaustive("a Python model: every resolution is one captured forward pass")
 
 
 def _below(key: tuple[int, ...]) -> Iterator[tuple[int, tuple[int, ...]]]:

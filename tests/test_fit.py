@@ -378,3 +378,25 @@ def test_fit_says_when_its_axes_replace_a_variants_values():
     out = invoke("fit", "efficientnet", "--over", "width=0.5,1", "--max-mult-adds", "800M").stdout
     assert "replace variant b0's width 1" in out  # the default variant
     assert "replace" not in invoke("fit", "efficientnet", "--over", "phi=0,1", "--max-mult-adds", "800M").stdout
+
+
+def test_a_python_model_is_fitted_over_its_resolution():
+    """Each resolution is one captured forward pass; the result equals the summaries of the
+    same model at those resolutions."""
+    import json
+
+    args = ("docs/examples/my_model.py:Net", "--input", "3x32x32")
+    r = invoke("fit", *args, "--over", "resolution=16:64:16", "--max-mult-adds", "50M", "--format", "json")
+    assert r.exit_code == 0, r.stderr
+    data = json.loads(r.stdout)
+    feasible = []
+    for res in (16, 32, 48, 64):
+        s = json.loads(invoke("summary", *args, "--resolution", str(res), "--format", "json").stdout)["totals"]
+        if s["mult_adds"] <= 50e6:
+            feasible.append((res, s["mult_adds"]))
+    assert data["feasible"] == len(feasible) and data["search"]["mode"] == "exhaustive"
+    assert [(p["settings"]["resolution"], p["mult_adds"]) for p in data["frontier"]] == [max(feasible)]
+    for bad, fragment in ((("--over", "width=1", "--max-params", "1M"), "resolution=... only"),
+                          (("--over", "resolution=32", "--max-training-bytes", "1MB"), "memory simulation")):
+        r = invoke("fit", *args, *bad)
+        assert r.exit_code == 2 and fragment in r.stderr

@@ -46,6 +46,8 @@ COMMANDS = [
     ("explain", "conv2d", "--input", "5x5", "--kernel", "3", "--example"),
     ("--help",),
     ("sweep", "--help"),
+    ("fit", "--help"),
+    ("explain", "--help"),
 ]
 
 

@@ -13,9 +13,12 @@ from .common import (
     convention_options,
     emit,
     format_option,
+    input_option,
     memory_setting_options,
     memory_settings_from,
     parse_set,
+    python_input,
+    refuse_spec_options,
 )
 
 if TYPE_CHECKING:
@@ -45,7 +48,8 @@ def _budget_options(f: Callable[..., Any]) -> Callable[..., Any]:
                    "sweep's syntax (0.25:2.0:0.05, or 224,192,160). Repeat for more axes.")
 @_budget_options
 @click.option("--maximize", type=click.Choice(list(METRICS)), default="mult_adds", show_default=True,
-              help="The best point: the feasible point with the most of this.")
+              metavar="METRIC",
+              help=f"The best point: the feasible point with the most of this ({', '.join(METRICS)}).")
 @click.option("--set", "set_values", multiple=True, metavar="KEY=VALUE", help="Set a spec parameter for every point.")
 @click.option("--padding", type=click.Choice(["torch", "tf"]), help="'same' padding style.")
 @click.option("--search", type=click.Choice(["auto", "exhaustive"]), default="auto", show_default=True,
@@ -57,32 +61,39 @@ def _budget_options(f: Callable[..., Any]) -> Callable[..., Any]:
 @format_option()
 @convention_options
 @memory_setting_options
+@input_option
 def fit(model: str, over: tuple[str, ...], maximize: str, set_values: tuple[str, ...], padding: str | None,
         search: str, plot_path: str | None, force: bool, fmt: str, convention: str, unit: str,
-        dtype: str | None, batch: int | None, optimizer: str | None, **budgets: tuple[str, ...]) -> None:
+        dtype: str | None, batch: int | None, optimizer: str | None, input_text: str | None,
+        **budgets: tuple[str, ...]) -> None:
     """The largest configurations of MODEL (NAME[:VARIANT] or a YAML spec) that meet every
     budget: how many points of the grid fit, the frontier (the feasible points that no
     other feasible point beats or equals on every axis) and the best one (--maximize).
-    Every number is the exact total of that configuration.
+    Every number is the exact total of that configuration. A Python model (file.py:NAME
+    ...) is fitted over --over resolution=... only.
 
     \b
     Examples:
-      cnninspect fit mobilenet_v1 --over width=0.25:1.5:0.05 --over resolution=96:320:16 \\
-          --max-mult-adds 150M --max-params 1.5M
+      cnninspect fit mobilenet_v1 --over width=0.25:1.5:0.05 \\
+          --over resolution=96:320:16 --max-mult-adds 150M --max-params 1.5M
       cnninspect fit efficientnet --over phi=0:3:0.25 --max-mult-adds 1G
-      cnninspect fit resnet:50 --over depth=0.5:1.5:0.25 --over resolution=128:288:32 --max-flops 6G
+      cnninspect fit resnet:50 --over depth=0.5:1.5:0.25 \\
+          --over resolution=128:288:32 --max-flops 6G
     """
     from ..catalog import parse_target
     from ..metrics import METRIC, parse_metric_value
     from ..conventions import get_convention
     from ..errors import UsageError
-    from ..fit import Budget, Fit, parse_fit_axis
+    from ..fit import Axis, Budget, Fit, ModuleFit, parse_fit_axis
     from ..memory import TRAINABLE_DTYPES
     from ..numbers import NumberError
     from ..resolve import Overrides
     from ..sweep import MAX_POINTS, validate_axes
 
-    target = parse_target(model)
+    from ..pymodels import is_python_ref
+
+    python = is_python_ref(model)
+    target = None if python else parse_target(model)
     chosen = []
     for m in METRIC_LIST:
         given = budgets[f"budget_{m.name}"]
@@ -103,7 +114,15 @@ def fit(model: str, over: tuple[str, ...], maximize: str, set_values: tuple[str,
             raise UsageError(f"--over expects AXIS=VALUES (e.g. width=0.25:1:0.05), got {item!r:.60}")
         if name in (a.name for a in axes):
             raise UsageError(f"--over {name} is given twice")
-        axes.append(parse_fit_axis(name, text, target.spec, f"--over {name}"))
+        if python:
+            if name != "resolution":
+                raise UsageError(f"{model} is a Python model: fit it over --over resolution=... only "
+                                 "(pass constructor arguments as file.py:NAME(width=2))")
+            from ..sweep import parse_axis
+
+            axes.append(Axis(name, tuple(sorted(set(parse_axis(text, name, integer=True, label=f"--over {name}"))))))
+        else:
+            axes.append(parse_fit_axis(name, text, target.spec, f"--over {name}"))
     size = 1
     for a in axes:
         size *= len(a.values)
@@ -111,10 +130,30 @@ def fit(model: str, over: tuple[str, ...], maximize: str, set_values: tuple[str,
         raise UsageError(f"the fit has {size:,} points (limit {MAX_POINTS:,})")
     if plot_path:
         check_output_file(plot_path, force, "--plot", (".png", ".svg"))
+    memory = memory_settings_from(dtype, batch, optimizer)
+    if python:
+        refuse_spec_options(model, **{"--set": set_values, "--padding": padding})
+        if not axes:
+            raise UsageError("give the axis to fit over, e.g. --over resolution=96:320:16")
+        shape = python_input(model, input_text)
+        job: Fit = ModuleFit(model, axes[0], chosen, METRIC[maximize], convention=convention, input_shape=shape,
+                             memory=memory)
+        result = job.run()
+        notes = []
+        if plot_path:
+            from ..fit import plot_data
+            from ..plot import plot_fit
+
+            plot_fit(plot_data(job, result), plot_path,
+                     title=f"{model}: {', '.join(b.describe() for b in result.budgets)}")
+            notes.append(f"plot written to {plot_path}")
+        emit(fit_document(result, model, get_convention(convention), unit, notes), fmt)
+        return
+    if input_text is not None:
+        raise UsageError("--input applies to Python models; a spec's input is set by --over resolution=...")
     base = Overrides(padding=padding, values=parse_set(set_values))
     validate_axes(target.spec, {"variant": [target.variant] if target.variant else [],
                                 **{a.name: list(a.values) for a in axes}}, base)
-    memory = memory_settings_from(dtype, batch, optimizer)
     needs_training = "training_bytes" in {b.metric.name for b in chosen} | {maximize}
     if needs_training and not {memory.precision.weights, memory.precision.activations} <= set(TRAINABLE_DTYPES):
         raise UsageError(f"--max-training-bytes needs trainable dtypes ({', '.join(TRAINABLE_DTYPES)}), "
