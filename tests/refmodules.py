@@ -14,6 +14,8 @@ from torch import nn
 
 # one transcription of torchvision's code serves both test suites
 from reference.mobilenet_v3 import _make_divisible as make_divisible  # noqa: F401
+from reference.shufflenet_v2 import InvertedResidual as ShuffleUnit  # noqa: F401
+from reference.shufflenet_v2 import channel_shuffle  # noqa: F401
 from reference.squeezenet import Fire  # noqa: F401
 
 
@@ -80,50 +82,6 @@ class CNBlock(nn.Module):
         result = self.stochastic_depth(result)
         result += x
         return result
-
-
-def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
-    n, c, h, w = x.size()
-    x = x.view(n, groups, c // groups, h, w)
-    x = torch.transpose(x, 1, 2).contiguous()
-    return x.view(n, -1, h, w)
-
-
-class ShuffleUnit(nn.Module):
-    """torchvision's ShuffleNetV2 InvertedResidual."""
-
-    def __init__(self, inp: int, oup: int, stride: int) -> None:
-        super().__init__()
-        self.stride = stride
-        branch_features = oup // 2
-        if stride > 1:
-            self.branch1 = nn.Sequential(
-                nn.Conv2d(inp, inp, 3, stride, 1, bias=False, groups=inp),
-                nn.BatchNorm2d(inp),
-                nn.Conv2d(inp, branch_features, 1, 1, 0, bias=False),
-                nn.BatchNorm2d(branch_features),
-                nn.ReLU(inplace=True),
-            )
-        else:
-            self.branch1 = nn.Sequential()
-        self.branch2 = nn.Sequential(
-            nn.Conv2d(inp if stride > 1 else branch_features, branch_features, 1, 1, 0, bias=False),
-            nn.BatchNorm2d(branch_features),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(branch_features, branch_features, 3, stride, 1, bias=False, groups=branch_features),
-            nn.BatchNorm2d(branch_features),
-            nn.Conv2d(branch_features, branch_features, 1, 1, 0, bias=False),
-            nn.BatchNorm2d(branch_features),
-            nn.ReLU(inplace=True),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.stride == 1:
-            x1, x2 = x.chunk(2, dim=1)
-            out = torch.cat((x1, self.branch2(x2)), dim=1)
-        else:
-            out = torch.cat((self.branch1(x), self.branch2(x)), dim=1)
-        return channel_shuffle(out, 2)
 
 
 class SqueezeExcitation(nn.Module):
