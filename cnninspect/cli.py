@@ -89,6 +89,13 @@ class LazyGroup(click.Group):
         except Exception as exc:  # an unexpected failure: a bug, reported without a traceback
             if debug:
                 traceback.print_exc()
+            if isinstance(exc, ModuleNotFoundError):  # an optional extra's module: name the extra
+                from .extras import missing_extra
+
+                error = missing_extra(exc, f"cnninspect {ctx.invoked_subcommand}")
+                if error is not None:
+                    click.echo(f"error: {error.one_line()}", err=True)
+                    ctx.exit(error.exit_code)
             msg = " ".join(str(exc).split())
             click.echo(
                 f"internal error: {type(exc).__name__}: {msg} (rerun with --debug for the traceback; "

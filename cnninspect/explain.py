@@ -188,14 +188,17 @@ def reconcile_tool(tool: Tool, facts: list[OpFacts], measured: int | None = None
 
 def measure_tools(model: Model, max_mb: float) -> dict[str, tuple[int | None, str, str | None]]:
     """Per tool: (measured total or None, note, version). CPU tools are refused above ``max_mb``."""
-    from .peers import installed, run_tool, version
+    from .extras import install_hint, installed
+    from .peers import run_tool, version
     from .verify import estimate
 
     est = None
     out: dict[str, tuple[int | None, str, str | None]] = {}
     for tool in TOOLS.values():
-        if not installed(tool):
-            out[tool.name] = (None, f"not installed (pip install {tool.package})", None)
+        # every tool runs on a module cnninspect builds with torch
+        if not installed("torch") or not installed(tool.module):
+            dist = tool.package if installed("torch") else "torch"
+            out[tool.name] = (None, f"not installed ({install_hint(dist)})", None)
             continue
         if tool.device == "cpu":
             est = est or estimate(model)

@@ -15,10 +15,17 @@ own meta kernel runs, so an unusual call costs time, never correctness, and erro
 mismatch, a kernel larger than its input) are raised by PyTorch itself with its own message.
 ``tests/test_meta_shapes.py`` checks every shortcut against PyTorch's meta kernel (shape, dtype
 and strides of every result) on a grid of arguments.
+
+The shortcuts port PyTorch internals (the stride rule, the operators' schemas), so they are
+used only with the torch versions they are tested with, :data:`TESTED_TORCH`; with any other
+torch :func:`shortcut_for` returns None and every operator runs PyTorch's own meta kernel
+(correct, slower).
 """
 
 from __future__ import annotations
 
+import re
+from functools import lru_cache
 from typing import Any
 from collections.abc import Callable, Sequence
 
@@ -478,8 +485,25 @@ _INPLACE_CATEGORIES = ("activation", "elementwise", "creation")
 _INPLACE_EXTRA = ("copy",)
 
 
+# torch versions the shortcuts are tested with: at least the first, below the second
+TESTED_TORCH: tuple[tuple[int, int], tuple[int, int]] = ((2, 13), (2, 14))
+
+
+@lru_cache(maxsize=8)
+def tested_torch(version: str) -> bool:
+    """Whether a torch version string ("2.13.0+cpu", "2.14.0.dev20260101") is in :data:`TESTED_TORCH`."""
+    found = re.match(r"(\d+)\.(\d+)", version)
+    if found is None:
+        return False
+    low, high = TESTED_TORCH
+    return low <= (int(found.group(1)), int(found.group(2))) < high
+
+
 def shortcut_for(func: Any) -> Shortcut | None:
-    """The shortcut of an operator overload (cached by the caller), or None."""
+    """The shortcut of an operator overload (cached by the caller), or None; always None
+    outside the tested torch versions."""
+    if not tested_torch(torch.__version__):
+        return None
     found = SHORTCUTS.get(func)
     if found is not None:
         return found

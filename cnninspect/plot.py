@@ -13,15 +13,14 @@ if TYPE_CHECKING:
 
 def _pyplot() -> Any:
     """matplotlib's pyplot on the Agg backend, or a one-line error naming the extra."""
-    try:
-        import matplotlib
+    from .extras import require
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise UsageError(
-            "--plot needs matplotlib, which is an optional extra: pip install 'cnninspect[plot]'"
-        ) from None
+    require("plotting", "matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     return plt
 
 

@@ -180,6 +180,9 @@ class PyModel:
 
 def load(ref: PyRef) -> PyModel:
     """Import the module or run the file, and find the model NAME in it."""
+    from .extras import require
+
+    require(f"the Python model {ref.shown}", "torch")
     if ref.kind == "hub":
         return _load_hub(ref)
     namespace = _run_file(ref) if ref.kind == "python-file" else _import_module(ref)

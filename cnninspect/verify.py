@@ -131,6 +131,9 @@ def verify(model: Model, *, max_mb: float = 4000, max_seconds: float = 300,
            at_resolution: Callable[[int], Model] | None = None) -> Verification:
     """Run the real-tensor and fvcore cross-checks (after the estimate allows it);
     ``at_resolution`` re-resolves the model at another resolution, for the refusal's hint."""
+    from .extras import require
+
+    require("--verify", "torch", "fvcore")
     paper_report = analyze(model, "paper")
     est = check_limits(model, max_mb, max_seconds, paper_report, at_resolution)
     start = time.perf_counter()

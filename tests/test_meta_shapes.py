@@ -192,3 +192,41 @@ def test_elementwise_layouts_follow_pytorch(i):
         theirs = op(*args)
         ours, theirs = (ours if isinstance(ours, tuple) else (ours,)), (theirs if isinstance(theirs, tuple) else (theirs,))
         assert [(o.shape, o.stride()) for o in ours] == [(t.shape, t.stride()) for t in theirs], op
+
+
+# --- the tested torch range -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("version, tested", [
+    ("2.13.0", True), ("2.13.0+cpu", True), ("2.13.1", True), ("2.14.0", False), ("2.14.0.dev20260101", False),
+    ("2.12.1", False), ("3.0.0", False), ("1.13.1", False), ("nonsense", False),
+])
+def test_the_tested_torch_range(version, tested):
+    from cnninspect.meta_shapes import tested_torch
+
+    assert tested_torch(version) is tested
+
+
+def test_this_torch_is_in_the_tested_range():
+    """The suite runs with the torch the shortcuts are tested with (else it tests the fallback only)."""
+    from cnninspect.meta_shapes import tested_torch
+
+    assert tested_torch(torch.__version__)
+
+
+def test_outside_the_tested_range_pytorchs_meta_kernels_run(monkeypatch):
+    import cnninspect
+    from cnninspect import meta_shapes
+
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.BatchNorm2d(8), torch.nn.ReLU(),
+                              torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(8, 10))
+    with_shortcuts = cnninspect.summary(net, (3, 32, 32)).to_dict()
+    calls = []
+    monkeypatch.setitem(meta_shapes.SHORTCUTS, aten.relu.default, lambda *a, **k: calls.append(a) or NotImplemented)
+    cnninspect.summary(net, (3, 32, 32))
+    assert calls, "within the tested range the shortcut runs"
+    calls.clear()
+    monkeypatch.setattr(torch, "__version__", "2.14.0")
+    assert all(shortcut_for(op) is None for op in SHORTCUTS)
+    assert cnninspect.summary(net, (3, 32, 32)).to_dict() == with_shortcuts
+    assert not calls, "outside the tested range no shortcut runs"

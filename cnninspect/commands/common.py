@@ -268,6 +268,9 @@ def engine_option(f: Callable[..., Any]) -> Callable[..., Any]:
 def analyse(model: Any, convention: str, engine: str) -> Any:
     """Analyse a resolved model with the chosen engine."""
     if engine == "meta":
+        from ..extras import require
+
+        require("--engine meta", "torch")
         from ..torch_engine import analyze_meta
 
         return analyze_meta(model, convention)

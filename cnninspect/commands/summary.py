@@ -8,6 +8,7 @@ import click
 
 from ..errors import UsageError
 from .common import (
+    analyse,
     convention_options,
     emit,
     format_option,
@@ -63,13 +64,12 @@ def summary(spec: str, variant: str | None, width: float | None, resolution: int
     table layout (MobileNet v1 Table 1, EfficientNet Table 1) and notes where the paper
     differs from the computation.
     """
-    from ..analysis import analyze
     from ..catalog import parse_target
     from ..pymodels import is_python_ref
     from ..resolve import resolve
 
     if is_python_ref(spec):
-        from ..pymodels import analyse
+        from ..pymodels import analyse as analyse_python
         from ..render.summary import summary_document
 
         refuse_spec_options(spec, **{"--variant": variant, "--width": width, "--depth": depth, "--phi": phi,
@@ -79,7 +79,7 @@ def summary(spec: str, variant: str | None, width: float | None, resolution: int
         if fmt == "paper":
             raise UsageError(f"{spec} is a Python model: --format paper needs a spec with a paper layout")
         shape = python_input(spec, input_text)
-        emit(summary_document(analyse(spec, convention, input_shape=shape, resolution=resolution), unit, levels), fmt)
+        emit(summary_document(analyse_python(spec, convention, input_shape=shape, resolution=resolution), unit, levels), fmt)
         return 0
     if input_text is not None:
         raise UsageError("--input applies to Python models; a spec's input is set by --resolution")
@@ -91,12 +91,7 @@ def summary(spec: str, variant: str | None, width: float | None, resolution: int
     chosen = pick_variant(target.variant, variant, spec)
     overrides = overrides_from(width, resolution, depth, phi, set_values, padding)
     model = resolve(target.spec, chosen, overrides)
-    if engine == "meta":
-        from ..torch_engine import analyze_meta
-
-        report = analyze_meta(model, convention)
-    else:
-        report = analyze(model, convention)
+    report = analyse(model, convention, engine)
     verification = None
     if verify:
         from ..verify import verify as run_verify
