@@ -14,6 +14,8 @@ from __future__ import annotations
 import unicodedata
 from functools import lru_cache
 
+from rich.cells import cell_len
+
 _UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 
 
@@ -44,13 +46,11 @@ def printable(text: str) -> str:
 
 
 def display_width(text: str) -> int:
-    """Terminal cells ``text`` occupies: wide East Asian characters take two, combining
-    marks none."""
+    """Terminal cells ``text`` occupies, measured by rich (:func:`rich.cells.cell_len`, the
+    width rich itself lays tables out with): wide East Asian characters take two, combining
+    marks none, and an emoji sequence (a variation selector, a skin-tone modifier, a
+    zero-width-joiner family) the cells of the one glyph a terminal shows. Meant for text
+    that has been through :func:`printable` (which keeps the characters rich measures)."""
     if text.isascii():
         return len(text)
-    width = 0
-    for c in text:
-        if unicodedata.combining(c):
-            continue
-        width += 2 if unicodedata.east_asian_width(c) in ("W", "F") else 1
-    return width
+    return cell_len(text)

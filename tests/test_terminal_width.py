@@ -178,3 +178,47 @@ def test_meta_and_notes_wrap_at_word_boundaries():
     lines = out.splitlines()
     assert all(len(line) <= 50 for line in lines)
     assert lines[1].startswith("convention: a long line") and re.match(r"^ {12}\S", lines[2])
+
+
+# --- display width of emoji sequences (rich's cell width) ------------------------------------
+
+
+@pytest.mark.parametrize("text, cells", [
+    ("\u2764\ufe0f", 2),  # heart + VS16 (emoji presentation): one wide glyph
+    ("x\ufe0e", 1),  # a variation selector adds no cell
+    ("\U0001f44d\U0001f3fd", 2),  # thumbs up + skin-tone modifier: one glyph, not two
+    ("\u4e2d\u6587", 4),  # wide East Asian characters
+    ("e\u0301", 1),  # a combining accent
+    ("plain", 5),
+])
+def test_display_width_measures_emoji_sequences_as_one_glyph(text, cells):
+    from rich.cells import cell_len
+
+    from cnninspect.safetext import display_width, printable
+
+    assert display_width(text) == cells == cell_len(text)
+    assert printable(text) == text, "visible characters are shown as they are"
+
+
+def test_escaping_is_kept_and_measured_as_shown():
+    from cnninspect.safetext import display_width, printable
+
+    shown = printable("a\x1b]0;x\x07\u200b\U0001f44d\U0001f3fd")
+    assert shown == "a\\x1b]0;x\\x07\\u200b\U0001f44d\U0001f3fd"
+    assert display_width(shown) == len("a\\x1b]0;x\\x07\\u200b") + 2
+    # a zero-width joiner is a format character: shown escaped, so a spec cannot hide text in it
+    family = printable("\U0001f468\u200d\U0001f469")
+    assert family == "\U0001f468\\u200d\U0001f469" and display_width(family) == 2 + 6 + 2
+
+
+def test_a_table_with_emoji_sequences_lines_up():
+    from rich.cells import cell_len
+
+    cols = (Column("name", "Name", priority=ESSENTIAL), Column("cost", "Cost", "int", priority=90))
+    rows = ({"name": "\U0001f44d\U0001f3fd block", "cost": 1_000}, {"name": "\u2764\ufe0f x", "cost": 22},
+            {"name": "plain", "cost": 333})
+    out = render(Document("T", (), (Table(cols, rows),)), None)
+    lines = [ln for ln in out.splitlines() if ln.startswith(" ") and ln.strip()]
+    assert len(lines) >= 4
+    # every row ends in the same cell: the numbers right-aligned under each other
+    assert len({cell_len(ln.rstrip()) for ln in lines if ln.strip()[-1].isdigit()}) == 1
