@@ -35,6 +35,26 @@ def _specs_dir() -> Path:
         return Path(__file__).resolve().parent.parent / "specs"
 
 
+# directories where a bare NAME that is not bundled finds NAME.yaml ([tool.cnninspect]
+# spec-paths, set by the CLI; empty for the Python API)
+_spec_paths: tuple[str, ...] = ()
+
+
+def set_spec_paths(paths: tuple[str, ...] | list[str]) -> None:
+    global _spec_paths
+    _spec_paths = tuple(paths)
+
+
+def spec_path_file(name: str) -> Path | None:
+    """``NAME.yaml`` (or ``.yml``) in the first spec path that has it."""
+    for directory in _spec_paths:
+        for suffix in (".yaml", ".yml"):
+            candidate = Path(directory) / f"{name}{suffix}"
+            if candidate.is_file():
+                return candidate
+    return None
+
+
 def bundled_names() -> list[str]:
     """Names of the bundled specs (file stems), sorted."""
     return sorted(p.stem for p in _specs_dir().glob("*.yaml"))
@@ -143,6 +163,14 @@ def parse_target(text: str, *, stdin: BinaryIO | None = None) -> Target:
     or ``-`` for standard input (see :func:`classify`)."""
     ref = classify(text)
     if ref.kind == "bundled":
+        local = spec_path_file(ref.base) if _spec_paths else None
+        if local is not None:
+            if ref.base in bundled_names():
+                raise UsageError(
+                    f"'{shorten(ref.base)}' is both a bundled spec and {shorten(str(local), 100)} (spec-paths in "
+                    f"pyproject.toml); write the path to use the file, or rename it"
+                )
+            return Target(_load_file(str(local)), ref.variant, text)
         if ref.base not in bundled_names() and os.path.lexists(ref.base):
             raise UsageError(
                 f"unknown spec '{shorten(ref.base)}': a bare name is always a bundled spec; to use the "

@@ -128,9 +128,14 @@ def _as_written(node: YNode) -> str:
     return str(raw).strip()
 
 
-def load_checks(path: str | Path, *, allow_python: bool = False) -> tuple[CheckSpec, ...]:
+def load_checks(path: str | Path, *, allow_python: bool = False, convention: str | None = None,
+                convention_given: bool = True) -> tuple[CheckSpec, ...]:
     """Parse and validate an expectations file (located errors); Python models only with
-    ``allow_python``."""
+    ``allow_python``.
+
+    ``convention`` is the convention of checks that name none, in place of ``paper``. The
+    file's own top-level ``convention:`` is explicit: it wins over a project default
+    (``convention_given`` False), and one that differs from a flag (True) is refused."""
     from .conventions import CONVENTIONS
 
     label = str(path)
@@ -142,9 +147,12 @@ def load_checks(path: str | Path, *, allow_python: bool = False) -> tuple[CheckS
         if key not in ("convention", "checks"):
             raise SpecError(f"unknown key '{key}'{did_you_mean(key, ('convention', 'checks'))}; allowed: convention, checks",
                             root.key_locs[key], key)
-    default_conv = "paper"
+    default_conv = convention or "paper"
     if "convention" in items:
         default_conv = _convention(items["convention"], "convention", CONVENTIONS)
+        if convention is not None and convention_given and default_conv != convention:
+            raise SpecError(f"the file says convention {default_conv} but --convention says {convention}; "
+                            "give one", items["convention"].loc, "convention")
     if "checks" not in items:
         raise SpecError("missing required key 'checks'", root.loc)
     node = items["checks"]

@@ -108,7 +108,8 @@ class LazyGroup(click.Group):
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("--debug", is_flag=True, help="Show Python tracebacks for errors.")
 @click.version_option(__version__, prog_name="cnninspect")
-def cli(debug: bool) -> None:
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
     """Inspect convolutional network architectures: YAML specs, or models written in
     PyTorch (file.py:NAME, package.module:NAME, torchvision:NAME, timm:NAME).
 
@@ -123,7 +124,26 @@ def cli(debug: bool) -> None:
       cnninspect summary mobilenet_v1 --format paper
       cnninspect summary efficientnet:b3 --format json
       cnninspect summary docs/examples/my_model.py:Net --input 3x32x32
+
+    Defaults come from [tool.cnninspect] in pyproject.toml (docs/config.md); flags override them.
     """
+    apply_settings(ctx)
+
+
+def apply_settings(ctx: click.Context) -> None:
+    """The ``[tool.cnninspect]`` settings of the project here, as the defaults of the
+    subcommand about to run (flags override them) and the spec search path."""
+    from . import config
+
+    settings = config.load()
+    if "spec-paths" in settings.values or "cnninspect.catalog" in sys.modules:
+        from . import catalog
+
+        catalog.set_spec_paths(settings.get("spec-paths", ()))
+    name = ctx.invoked_subcommand
+    command = cli.get_command(ctx, name) if name else None
+    if command is not None:
+        ctx.default_map = config.default_map(settings, [(name, command)])
 
 
 def main() -> None:

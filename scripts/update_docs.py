@@ -10,7 +10,8 @@ A block in a Markdown file that reads
 is replaced by the real output of that command (run in-process through the CLI, no
 colour; for a command that exits 2, its one-line error). A region between
 `<!-- output-raw: COMMAND -->` and `<!-- end output -->` receives the output unfenced (for
-Markdown tables). `tests/test_docs.py` fails when a block is stale, so the documentation
+Markdown tables); one between `<!-- settings -->` and `<!-- end settings -->` the table of
+``[tool.cnninspect]`` settings (cnninspect.config.SETTINGS). `tests/test_docs.py` fails when a block is stale, so the documentation
 always shows what the current code prints.
 
     python scripts/update_docs.py          # rewrite the blocks in place
@@ -31,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 FILES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 BLOCK = re.compile(r"(<!-- output: (?P<cmd>[^>]+?) -->\n```(?P<lang>\w*)\n)(?P<body>.*?)(```)", re.S)
 RAW = re.compile(r"(<!-- output-raw: (?P<cmd>[^>]+?) -->\n)(?P<body>.*?)(<!-- end output -->)", re.S)
+SETTINGS = re.compile(r"(<!-- settings -->\n)(?P<body>.*?)(<!-- end settings -->)", re.S)
 
 
 def run(command: str) -> str:
@@ -51,8 +53,17 @@ def run(command: str) -> str:
     return text if text.endswith("\n") else text + "\n"
 
 
+def settings_table() -> str:
+    """The ``[tool.cnninspect]`` keys and what they set, from the registry."""
+    from cnninspect.config import SETTINGS
+
+    rows = "".join(f"| `{s.key}` | {s.help} |\n" for s in SETTINGS.values())
+    return "| Key | Sets |\n| :--- | :--- |\n" + rows
+
+
 def render(text: str) -> str:
     text = BLOCK.sub(lambda m: m.group(1) + run(m.group("cmd")) + m.group(5), text)
+    text = SETTINGS.sub(lambda m: m.group(1) + "\n" + settings_table() + "\n" + m.group(3), text)
     return RAW.sub(lambda m: m.group(1) + "\n" + run(m.group("cmd")) + "\n" + m.group(4), text)
 
 

@@ -3,30 +3,42 @@
 from __future__ import annotations
 
 import click
+from click.core import ParameterSource
 
-from .common import emit, format_option, with_exit_code
+from ..conventions import CONVENTIONS
+from ..errors import UsageError
+from ..render.ci import CHECK_FORMATS, finding
+from .common import emit, format_option, with_exit_code, write_out
 
 
 @click.command("check")
-@click.argument("expectations", type=click.Path(dir_okay=True))
-@format_option()
+@click.argument("expectations", type=click.Path(dir_okay=True), required=False)
+@format_option(tuple(CHECK_FORMATS))
+@click.option("--convention", "-c", type=click.Choice(list(CONVENTIONS)),
+              help="Convention of the checks that name none (default paper); refused when the file names another.")
 @click.option("--allow-python", is_flag=True,
               help="Allow the file's Python models (file.py:NAME, package.module:NAME, torchvision:, timm:): "
                    "checking them runs their code. Only for check files you trust.")
 @with_exit_code
-def check(expectations: str, fmt: str, allow_python: bool) -> int:
+def check(expectations: str | None, fmt: str, convention: str | None, allow_python: bool) -> int:
     """Check models against EXPECTATIONS.yaml: expected params/mult-adds (absolute or %
     tolerance) and budgets (max params, mult-adds, peak activation, weight and training
     memory at a dtype, batch and optimizer).
 
     Prints a pass/fail table naming the line of every rule; --format markdown gives a
-    comment ready for a pull request. Exit codes: 0 all passed, 1 a check failed,
+    comment ready for a pull request, --format github an annotation on the pull request's
+    diff per failed rule, --format junit a test report. Without EXPECTATIONS, the check-file
+    of [tool.cnninspect] in pyproject.toml. Exit codes: 0 all passed, 1 a check failed,
     2 the file is invalid. See docs/check.md and docs/examples/budgets.yaml.
     """
     from ..checks import BYTE_METRICS, evaluate, load_checks
     from ..render.document import ESSENTIAL, Column, Document, Table
 
-    outcomes = evaluate(load_checks(expectations, allow_python=allow_python))
+    if expectations is None:
+        raise UsageError("give the EXPECTATIONS file, or set check-file under [tool.cnninspect] in pyproject.toml")
+    from_flag = click.get_current_context().get_parameter_source("convention") == ParameterSource.COMMANDLINE
+    outcomes = evaluate(load_checks(expectations, allow_python=allow_python, convention=convention,
+                                    convention_given=from_flag))
     rows = []
     styles = []
     for o in outcomes:
@@ -62,12 +74,6 @@ def check(expectations: str, fmt: str, allow_python: bool) -> int:
         rows=tuple(rows),
         styles=tuple(styles),
     )
-    notes = tuple(
-        f"{expectations}:{o.rule.loc.line if o.rule.loc else o.check.loc.line}: {o.check.name}: "
-        + (f"{o.rule.metric} is {o.actual:,}" if isinstance(o.actual, int) else f"{o.rule.metric}: {o.actual}")
-        + f", rule {o.rule.limit_text()}"
-        for o in failed
-    )
     meta = (
         ("file", expectations),
         ("result", verdict),
@@ -84,6 +90,11 @@ def check(expectations: str, fmt: str, allow_python: bool) -> int:
             for r, o in zip(rows, outcomes)
         ],
     }
-    title = f"cnninspect check: {verdict}"
-    emit(Document(title, meta, (table,), notes=notes, data=data), fmt)
+    notes = tuple(f"{expectations}:{r['line']}: {r['check']}: {finding(r)}"
+                  for r in data["results"] if r["status"] != "PASS")
+    doc = Document(f"cnninspect check: {verdict}", meta, (table,), notes=notes, data=data)
+    if fmt in CHECK_FORMATS:
+        write_out(CHECK_FORMATS[fmt].render(doc, False, None))
+    else:
+        emit(doc, fmt)
     return 1 if failed else 0
