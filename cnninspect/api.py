@@ -7,6 +7,7 @@
     print(r)                     # the terminal table
     r.totals.params, r.totals.mult_adds
     r.to_dict()                  # the JSON contract (docs/json-schema.md)
+    r.plot()                     # a matplotlib Figure: mult-adds and params per top-level layer
     r                            # in Jupyter: an HTML table
 
 Nothing is printed unless asked. A module passed in is left exactly as it was: it runs on
@@ -62,6 +63,19 @@ class Summary:
         from .render.summary import summary_json
 
         return summary_json(self.report, self.unit)
+
+    def plot(self) -> Any:
+        """The mult-adds and parameters of each top-level layer or block as a matplotlib
+        ``Figure`` (needs ``pip install 'cnninspect[plot]'``; built without pyplot, so it
+        changes no global state). ``fig.savefig("layers.png")`` writes it; a notebook shows it."""
+        from .conventions import UNITS
+        from .plot import layers_figure
+
+        top = [r for r in self.report.rows if r.depth == 0]
+        scale = UNITS[self.unit]
+        return layers_figure([r.name for r in top], [r.params for r in top], [r.mult_adds * scale for r in top],
+                             title=f"{self.report.subject.label} ({self.report.convention.name} convention)",
+                             cost="FLOPs" if self.unit == "flops" else "Mult-adds")
 
     def __str__(self) -> str:
         return self.render("table")

@@ -1,7 +1,21 @@
-"""Sweep and fit plots (optional: needs matplotlib, ``pip install 'cnninspect[plot]'``)."""
+"""Sweep, trade-off, layer and fit plots (optional: needs matplotlib,
+``pip install 'cnninspect[plot]'``).
+
+Figures are built with :class:`matplotlib.figure.Figure` directly, never through pyplot: no
+global figure state, no backend switched, and a figure returned to a notebook displays there.
+
+Conventions the plots share: costs on log axes labelled in K, M, G, T (1K = 1,000); every
+line and point set has a legend entry (lines that coincide, such as the parameters of one
+width at every resolution, are drawn once and labelled with every setting they stand for);
+and the *frontier* is the Pareto frontier of the trade-off between parameters and
+mult-adds: the configurations that no other configuration beats with at most their
+mult-adds and at least their parameters (the most parameters, i.e. capacity, that a
+mult-add budget buys), as ``fit`` marks the largest configurations within its budgets.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from collections.abc import Sequence
 
@@ -10,50 +24,206 @@ from .errors import UsageError, shorten
 if TYPE_CHECKING:
     from .fit import FitPlot
 
+FRONTIER_STYLE = {"color": "black", "lw": 1.2, "ls": "--"}
+FRONTIER_MARK = {"marker": "o", "ms": 9, "mfc": "none", "mec": "black", "mew": 1.3, "ls": "none"}
 
-def _pyplot() -> Any:
-    """matplotlib's pyplot on the Agg backend, or a one-line error naming the extra."""
+
+def _figure(**kwargs: Any) -> Any:
+    """A matplotlib Figure (no pyplot), or a one-line error naming the extra."""
     from .extras import require
 
     require("plotting", "matplotlib")
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    return Figure(**kwargs)
 
 
-def plot_sweep(rows: Sequence[dict[str, Any]], swept: Sequence[str], path: str, *, title: str, cost: str) -> None:
-    """Mult-adds and params against the first swept numeric axis, log scale, one line per
-    value of the other swept axes (variants alone become a categorical x axis)."""
-    plt = _pyplot()
+def si(value: float, _pos: Any = None) -> str:
+    """A tick label in K, M, G, T: 1500000 -> "1.5M", 1000 -> "1K", 0.5 -> "0.5"."""
+    for factor, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K")):
+        if abs(value) >= factor:
+            return f"{value / factor:.3g}{suffix}"
+    return f"{value:.3g}"
+
+
+def _si_axis(axis: Any) -> None:
+    """K/M/G labels on an axis; on a log axis also at the 2x and 5x minor ticks when a decade
+    has no major tick inside the view."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    axis.set_major_formatter(FuncFormatter(si))
+    if axis.get_scale() == "log":
+        axis.set_minor_locator(LogLocator(base=10, subs=(2.0, 3.0, 5.0)))
+        low, high = sorted(axis.get_view_interval())
+        import math
+
+        one_decade = high > 0 and low > 0 and math.floor(math.log10(high)) - math.ceil(math.log10(low)) < 1
+        axis.set_minor_formatter(FuncFormatter(si) if one_decade else NullFormatter())
+
+
+@dataclass(frozen=True)
+class Point:
+    """One model or configuration of a trade-off plot."""
+
+    label: str
+    mult_adds: float
+    params: float
+    peak_activation_bytes: float | None = None
+
+
+def frontier(points: Sequence[Point]) -> list[int]:
+    """Indices of the Pareto frontier, by mult-adds: no other point has at most the
+    mult-adds and at least the parameters with one of the two strictly better."""
+    out = []
+    for i, p in enumerate(points):
+        dominated = any(
+            q.mult_adds <= p.mult_adds and q.params >= p.params and (q.mult_adds < p.mult_adds or q.params > p.params)
+            for q in points
+        )
+        if not dominated:
+            out.append(i)
+    return sorted(out, key=lambda i: (points[i].mult_adds, points[i].params))
+
+
+def _label_points(ax: Any, xs: Sequence[float], ys: Sequence[float], labels: Sequence[str], which: Sequence[int]) -> None:
+    for i in which:
+        ax.annotate(labels[i], (xs[i], ys[i]), xytext=(4, 4), textcoords="offset points", fontsize=7)
+
+
+MAX_LABELS = 24  # more points than this: only the frontier's are labelled
+
+
+def _tradeoff_panels(axes: Sequence[Any], points: Sequence[Point], cost: str, what: str) -> None:
+    """Mult-adds against parameters and (when known) against peak activation memory;
+    ``what`` names the points in the legend ("models", "configurations (width, resolution)")."""
+    front = frontier(points)
+    labelled = range(len(points)) if len(points) <= MAX_LABELS else front
+    ys = [p.mult_adds for p in points]
+    labels = [p.label for p in points]
+    panels = [("params", "Parameters")]
+    if all(p.peak_activation_bytes for p in points):
+        panels.append(("peak_activation_bytes", "Peak activation memory (bytes)"))
+    for ax, (attr, xlabel) in zip(axes, panels):
+        xs = [getattr(p, attr) for p in points]
+        ax.plot(xs, ys, "o", color="C0", ms=5, label=f"{len(points)} {what}")
+        fx, fy = [xs[i] for i in front], [ys[i] for i in front]
+        ax.plot(fx, fy, **FRONTIER_MARK, label="frontier: most parameters for the mult-adds")
+        if attr == "params" and len(front) > 1:
+            ax.plot(fx, fy, **FRONTIER_STYLE)
+        _label_points(ax, xs, ys, labels, labelled)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(cost)
+        ax.grid(True, which="both", alpha=0.3)
+        _si_axis(ax.xaxis)
+        _si_axis(ax.yaxis)
+        ax.legend(fontsize=7, loc="upper left")
+    for ax in axes[len(panels):]:
+        ax.set_visible(False)
+
+
+def tradeoff_figure(points: Sequence[Point], *, title: str, cost: str = "Mult-adds") -> Any:
+    """``compare --plot``: one labelled point per model, mult-adds against parameters and
+    against peak activation memory, the frontier marked."""
+    fig = _figure(figsize=(11, 4.6), layout="constrained")
+    axes = fig.subplots(1, 2)
+    _tradeoff_panels(axes, points, cost, "models")
+    fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def _config_label(row: dict[str, Any], swept: Sequence[str]) -> str:
+    """A configuration's point label: its swept values, in the order the legend names them."""
+    return ", ".join(f"{row[a]:g}" if isinstance(row[a], float) else str(row[a]) for a in swept)
+
+
+def sweep_figure(rows: Sequence[dict[str, Any]], swept: Sequence[str], *, title: str, cost: str) -> Any:
+    """``sweep --plot``: mult-adds and parameters against the first swept numeric axis (log
+    scale, one line per value of the other swept axes; variants alone become a categorical
+    axis), and below them the trade-off panels, the frontier ringed in all four."""
     numeric = [a for a in swept if a != "variant"]
     x_axis = numeric[0] if numeric else "variant"
     others = [a for a in swept if a != x_axis]
     groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
     for r in rows:
         groups.setdefault(tuple(r[a] for a in others), []).append(r)
-    fig, (ax_cost, ax_params) = plt.subplots(1, 2, figsize=(11, 4.2))
-    for key, pts in groups.items():
-        label = ", ".join(f"{a}={v:g}" if isinstance(v, float) else f"{a}={v}" for a, v in zip(others, key)) or None
-        xs = list(range(len(pts))) if x_axis == "variant" else [p[x_axis] for p in pts]
-        ax_cost.plot(xs, [p["mult_adds"] for p in pts], marker="o", ms=3, label=label)
-        ax_params.plot(xs, [p["params"] for p in pts], marker="o", ms=3, label=label)
-    for ax, ylabel in ((ax_cost, cost), (ax_params, "Parameters")):
+    points = [Point(_config_label(r, swept) or "model", r["mult_adds"], r["params"], r.get("peak_activation_bytes"))
+              for r in rows]
+    front_rows = [rows[i] for i in frontier(points)]
+    fig = _figure(figsize=(11, 8.4), layout="constrained")
+    (ax_cost, ax_params), (ax_t1, ax_t2) = fig.subplots(2, 2)
+    for ax, metric, ylabel in ((ax_cost, "mult_adds", cost), (ax_params, "params", "Parameters")):
+        drawn: dict[tuple[Any, ...], list[str]] = {}  # a line's points -> the settings it stands for
+        series = []
+        for key, pts in groups.items():
+            xs = list(range(len(pts))) if x_axis == "variant" else [p[x_axis] for p in pts]
+            ys = [p[metric] for p in pts]
+            name = ", ".join(f"{a}={v:g}" if isinstance(v, float) else f"{a}={v}" for a, v in zip(others, key))
+            shape = (tuple(xs), tuple(ys))
+            if shape not in drawn:
+                drawn[shape] = []
+                series.append((shape, pts))
+            drawn[shape].append(name)
+        for k, ((xs, ys), _pts) in enumerate(series):
+            names = [n for n in drawn[(xs, ys)] if n]
+            label = _merged_label(names, others) if names else ylabel
+            ax.plot(xs, ys, marker="o", ms=3, color=f"C{k % 10}", label=label)
+        ring = [(i if x_axis == "variant" else r[x_axis], r[metric]) for r in front_rows
+                for i in [next(j for j, p in enumerate(groups[tuple(r[a] for a in others)]) if p is r)]]
+        ax.plot([x for x, _ in ring], [y for _, y in ring], **{**FRONTIER_MARK, "ms": 7}, label="frontier")
         ax.set_yscale("log")
         ax.set_xlabel(x_axis)
         ax.set_ylabel(ylabel)
         ax.grid(True, which="both", alpha=0.3)
+        _si_axis(ax.yaxis)
         if x_axis == "variant":
             first = next(iter(groups.values()))
             ax.set_xticks(range(len(first)), [str(p["variant"]) for p in first])
-    if len(groups) > 1:
-        ax_cost.legend(fontsize=7)
-    fig.suptitle(title)
-    fig.tight_layout()
-    save_figure(fig, path)
-    plt.close(fig)
+        ax.legend(fontsize=7, loc="best")
+    _tradeoff_panels((ax_t1, ax_t2), points, cost, f"configurations ({', '.join(swept)})" if swept else "model")
+    fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def _merged_label(names: Sequence[str], others: Sequence[str]) -> str:
+    """One legend entry for lines that coincide: ``resolution=128, 160, 224 (same line)``."""
+    if len(names) == 1:
+        return names[0]
+    if len(others) == 1:
+        prefix = f"{others[0]}="
+        return prefix + ", ".join(n.removeprefix(prefix) for n in names) + " (same line)"
+    return "; ".join(names) + " (same line)"
+
+
+def plot_sweep(rows: Sequence[dict[str, Any]], swept: Sequence[str], path: str, *, title: str, cost: str) -> None:
+    """Write :func:`sweep_figure` to ``path`` (.png or .svg)."""
+    save_figure(sweep_figure(rows, swept, title=title, cost=cost), path)
+
+
+def plot_compare(points: Sequence[Point], path: str, *, title: str, cost: str) -> None:
+    """Write :func:`tradeoff_figure` to ``path`` (.png or .svg)."""
+    save_figure(tradeoff_figure(points, title=title, cost=cost), path)
+
+
+def layers_figure(names: Sequence[str], params: Sequence[float], mult_adds: Sequence[float], *, title: str,
+                  cost: str = "Mult-adds") -> Any:
+    """``Summary.plot()``: the mult-adds and parameters of each top-level layer or block,
+    as horizontal bars in execution order (K/M/G labels)."""
+    fig = _figure(figsize=(10, max(3.0, 0.28 * len(names) + 1.4)), layout="constrained")
+    ax_cost, ax_params = fig.subplots(1, 2, sharey=True)
+    ys = list(range(len(names)))
+    ax_cost.barh(ys, mult_adds, color="C0", label=cost)
+    ax_params.barh(ys, params, color="C1", label="Parameters")
+    ax_cost.set_yticks(ys, list(names), fontsize=7)
+    ax_cost.invert_yaxis()
+    for ax, label in ((ax_cost, cost), (ax_params, "Parameters")):
+        ax.set_xlabel(label)
+        ax.grid(True, axis="x", alpha=0.3)
+        _si_axis(ax.xaxis)
+        ax.legend(fontsize=7, loc="lower right")
+    fig.suptitle(title, fontsize=10)
+    return fig
 
 
 def plot_fit(data: FitPlot, path: str, *, title: str) -> None:
@@ -62,12 +232,12 @@ def plot_fit(data: FitPlot, path: str, *, title: str) -> None:
     each value of the first, that budget alone), the frontier and the best point. A
     one-axis fit shows each budgeted metric as a fraction of its limit against the axis,
     with the budget line at 1."""
-    plt = _pyplot()
+    fig = _figure(figsize=(7.5, 5.2))
+    ax = fig.subplots()
     from matplotlib.collections import LineCollection
     from matplotlib.colors import ListedColormap
     from matplotlib.patches import Patch
 
-    fig, ax = plt.subplots(figsize=(7.5, 5.2))
     if data.y is None:
         for label, values in data.ratios.items():
             ax.plot(data.xs, values, marker="o", ms=2.5, lw=1.2, label=label)
@@ -107,7 +277,6 @@ def plot_fit(data: FitPlot, path: str, *, title: str) -> None:
     ax.set_title(title + (f" ({data.fixed})" if data.fixed else ""), fontsize=10)
     fig.tight_layout()
     save_figure(fig, path)
-    plt.close(fig)
 
 
 def _boundary(region: Sequence[Sequence[bool]], xe: Sequence[float], ye: Sequence[float]) -> list[Any]:

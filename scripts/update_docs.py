@@ -16,6 +16,7 @@ always shows what the current code prints.
 
     python scripts/update_docs.py          # rewrite the blocks in place
     python scripts/update_docs.py --check  # exit 1 if any block is stale
+    python scripts/update_docs.py --plots  # also redraw the images of `<!-- plot: COMMAND -->`
 
 It also rewrites the files generated whole from the code (the spec format's JSON Schema,
 ``cnninspect/lang/spec.schema.json``).
@@ -32,6 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 FILES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 BLOCK = re.compile(r"(<!-- output: (?P<cmd>[^>]+?) -->\n```(?P<lang>\w*)\n)(?P<body>.*?)(```)", re.S)
 RAW = re.compile(r"(<!-- output-raw: (?P<cmd>[^>]+?) -->\n)(?P<body>.*?)(<!-- end output -->)", re.S)
+PLOT = re.compile(r"<!-- plot: (?P<cmd>[^>]+?) -->")
 SETTINGS = re.compile(r"(<!-- settings -->\n)(?P<body>.*?)(<!-- end settings -->)", re.S)
 
 
@@ -74,8 +76,20 @@ def generated_files() -> list[tuple[Path, str]]:
     return [(ROOT / "cnninspect" / "lang" / "spec.schema.json", schema_text())]
 
 
+def plot_commands() -> list[str]:
+    """The commands that draw the images the docs show (``<!-- plot: COMMAND -->``)."""
+    return [m.group("cmd") for path in FILES for m in PLOT.finditer(path.read_text(encoding="utf-8"))]
+
+
 def main() -> int:
     check = "--check" in sys.argv
+    if "--plots" in sys.argv:
+        import os
+
+        os.chdir(ROOT)
+        for command in plot_commands():
+            run(command)
+            print(f"drew: {shlex.split(command)[shlex.split(command).index('--plot') + 1]}")
     stale = []
     for path, text in generated_files():
         if not path.exists() or path.read_text(encoding="utf-8") != text:

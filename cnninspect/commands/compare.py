@@ -8,6 +8,7 @@ import click
 
 from .common import (
     analyse_any,
+    check_output_file,
     convention_options,
     emit,
     format_option,
@@ -34,9 +35,13 @@ JSON_KEYS = ("model", "input", "output", "params", "trainable_params", "depth", 
               help="Add the receptive field and effective stride of each spec's last feature map.")
 @memory_options
 @input_option
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False),
+              help="Also draw the trade-off: mult-adds against params and against peak activation memory, one "
+                   "labelled point per model (FILE.png or FILE.svg; needs matplotlib).")
+@click.option("--force", is_flag=True, help="Allow --plot to replace an existing file.")
 def compare(models: tuple[str, ...], stages: bool, layers: bool, fmt: str, convention: str, unit: str,
             engine: str | None, show_rf: bool, show_memory: bool, dtype: str | None, batch: int | None,
-            optimizer: str | None, input_text: str | None) -> None:
+            optimizer: str | None, input_text: str | None, plot_path: str | None, force: bool) -> None:
     """Compare MODELS side by side: params, trainable params, mult-adds, depth, output,
     and ratios against the first; --rf adds receptive fields, --memory (or --dtype,
     --batch, --optimizer) memory (for specs).
@@ -56,6 +61,8 @@ def compare(models: tuple[str, ...], stages: bool, layers: bool, fmt: str, conve
 
     if len(models) < 2:
         raise UsageError("compare needs at least two models")
+    if plot_path:
+        check_output_file(plot_path, force, "--plot", (".png", ".svg"))
     if layers and len(models) != 2:
         raise UsageError(f"--layers aligns the layers of two models; {len(models)} were given")
     if input_text is not None and not any(is_python_ref(m) for m in models):
@@ -186,7 +193,15 @@ def compare(models: tuple[str, ...], stages: bool, layers: bool, fmt: str, conve
              "match": p.mark, "differs": list(p.what)}
             for p in pairs
         ]
-    emit(Document("Comparison", tuple(meta), tuple(tables), data=data,
+    notes: tuple[str, ...] = ()
+    if plot_path:
+        from ..plot import Point, plot_compare
+
+        points = [Point(r["model"], r["mult_adds"], r["params"], r["peak_activation_bytes"]) for r in rows]
+        plot_compare(points, plot_path, title=f"Comparison ({conv.name} convention)",
+                     cost="FLOPs" if unit == "flops" else "Mult-adds")
+        notes = (f"plot written to {plot_path}",)
+    emit(Document("Comparison", tuple(meta), tuple(tables), notes=notes, data=data,
                   csv_context={"convention": conv.name, "unit": unit}), fmt)
 
 
