@@ -67,7 +67,7 @@ def test_github_annotations_are_the_failed_rules_at_their_lines(tmp_path, monkey
     assert len(failed) == 2
     errors = [parse_command(ln) for ln in lines if ln.startswith("::error ")]
     assert len(errors) == len(failed)
-    for (kind, props, message), result in zip(errors, failed):
+    for (_kind, props, message), result in zip(errors, failed):
         assert props["file"] == "ci/budgets.yaml" and props["line"] == str(result["line"])
         # the title survives the runner's unescaping, commas, colons and percent signs included
         assert props["title"] == f"cnninspect check: {printable(result['check'])}"
