@@ -10,7 +10,8 @@ A block in a Markdown file that reads
 is replaced by the real output of that command (run in-process through the CLI, no
 colour; for a command that exits 2, its one-line error). A region between
 `<!-- output-raw: COMMAND -->` and `<!-- end output -->` receives the output unfenced (for
-Markdown tables); one between `<!-- settings -->` and `<!-- end settings -->` the table of
+Markdown tables); one between `<!-- index: docs/README.md -->` and `<!-- end index -->` the
+page list of that index page; one between `<!-- settings -->` and `<!-- end settings -->` the table of
 ``[tool.cnninspect]`` settings (cnninspect.config.SETTINGS). `tests/test_docs.py` fails when a block is stale, so the documentation
 always shows what the current code prints.
 
@@ -30,9 +31,10 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-FILES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+FILES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]  # docs/README.md, the index, included
 BLOCK = re.compile(r"(<!-- output: (?P<cmd>[^>]+?) -->\n```(?P<lang>\w*)\n)(?P<body>.*?)(```)", re.S)
 RAW = re.compile(r"(<!-- output-raw: (?P<cmd>[^>]+?) -->\n)(?P<body>.*?)(<!-- end output -->)", re.S)
+INDEX = re.compile(r"(<!-- index: (?P<src>[^>]+?) -->\n)(?P<body>.*?)(<!-- end index -->)", re.S)
 PLOT = re.compile(r"<!-- plot: (?P<cmd>[^>]+?) -->")
 SETTINGS = re.compile(r"(<!-- settings -->\n)(?P<body>.*?)(<!-- end settings -->)", re.S)
 
@@ -63,7 +65,17 @@ def settings_table() -> str:
     return "| Key | Sets |\n| :--- | :--- |\n" + rows
 
 
+def index_of(source: str) -> str:
+    """The page list of an index page (between ``<!-- index -->`` and ``<!-- end index -->``),
+    its links made relative to the repository root."""
+    path = ROOT / source
+    body = path.read_text(encoding="utf-8").split("<!-- index -->\n", 1)[1].split("<!-- end index -->", 1)[0]
+    folder = path.parent.relative_to(ROOT).as_posix()
+    return re.sub(r"\]\((?!https?:)([^)]+)\)", lambda m: f"]({folder}/{m.group(1)})", body)
+
+
 def render(text: str) -> str:
+    text = INDEX.sub(lambda m: m.group(1) + index_of(m.group("src")) + m.group(4), text)
     text = BLOCK.sub(lambda m: m.group(1) + run(m.group("cmd")) + m.group(5), text)
     text = SETTINGS.sub(lambda m: m.group(1) + "\n" + settings_table() + "\n" + m.group(3), text)
     return RAW.sub(lambda m: m.group(1) + "\n" + run(m.group("cmd")) + "\n" + m.group(4), text)

@@ -94,19 +94,26 @@ PLACEHOLDERS = {
 }
 
 
+# The pages that hold the README's former sections (the README is the short guide; its
+# details moved here verbatim): their commands are run as the README's are.
+GUIDE = ["README.md", *(f"docs/{p}" for p in ("commands.md", "counting.md", "papers.md", "rf-and-memory.md",
+                                              "largest-model.md", "pytorch.md", "writing-specs.md", "testing.md"))]
+
+
 def readme_commands() -> list[str]:
-    """Every cnninspect command the README shows: in code spans, in ``sh`` blocks and in the
-    pasted-output markers (those are also compared with their output elsewhere)."""
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    found = re.findall(r"`(cnninspect [^`]+)`", readme)
-    for block in re.findall(r"```sh\n(.*?)```", readme, re.S):
-        found += [ln.strip() for ln in block.splitlines() if ln.strip().startswith("cnninspect ")]
-    found += re.findall(r"<!-- output(?:-raw)?: (cnninspect [^>]+?) -->", readme)
+    """Every cnninspect command the README and its moved pages show: in code spans, in ``sh``
+    blocks and in the pasted-output markers (those are also compared with their output elsewhere)."""
+    found: list[str] = []
+    for page in GUIDE:
+        text = (ROOT / page).read_text(encoding="utf-8")
+        found += re.findall(r"`(cnninspect [^`]+)`", text)
+        for block in re.findall(r"```sh\n(.*?)```", text, re.S):
+            found += [ln.strip() for ln in block.splitlines() if ln.strip().startswith("cnninspect ")]
+        found += re.findall(r"<!-- output(?:-raw)?: (cnninspect [^>]+?) -->", text)
     return list(dict.fromkeys(found))
 
 
 def test_every_command_the_readme_shows_runs(tmp_path, monkeypatch):
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
     blocks = _yaml_blocks(ROOT / "README.md")
     # the files the README's own examples name: its spec example and its budgets example
     (tmp_path / "my_net.yaml").write_text(next(b for b in blocks if "name: my_net" in b))
@@ -119,11 +126,39 @@ def test_every_command_the_readme_shows_runs(tmp_path, monkeypatch):
 
     from conftest import invoke
 
+    guide = "".join((ROOT / page).read_text(encoding="utf-8") for page in GUIDE)
     for command in commands:
         for placeholder, value in sorted(PLACEHOLDERS.items(), key=lambda kv: -len(kv[0])):
             command = command.replace(placeholder, value)
         argv = shlex.split(command)[1:]
         assert not [a for a in argv if a.isupper() and a.isalpha() and len(a) > 1], f"unknown placeholder in {command!r}"
         r = invoke(*argv)
-        shown_as_error = f"$ {command}\nerror:" in readme
+        shown_as_error = f"$ {command}\nerror:" in guide
         assert r.exit_code == (2 if shown_as_error else 0), (command, r.stderr[-500:])
+
+
+def test_the_readme_is_a_short_guide_and_docs_has_an_index():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert readme.count("\n") <= 400
+    sections = re.findall(r"^## (.+)$", readme, re.M)
+    assert sections == ["Quickstart", "What it prints", "Any PyTorch model", "Writing a spec", "Budgets in CI",
+                        "Documentation"]
+    index = (ROOT / "docs" / "README.md").read_text(encoding="utf-8")
+    listed = re.findall(r"^- \[([\w.-]+\.md)\]\(\1\)", index, re.M)
+    pages = sorted(p.name for p in (ROOT / "docs").glob("*.md") if p.name != "README.md")
+    assert sorted(listed) == pages, "docs/README.md lists every page once"
+
+
+def test_relative_links_resolve():
+    """Every relative link in the README and docs points to a file that exists (the README's
+    sections moved into docs/ with their links rewritten)."""
+    broken = []
+    for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        text = re.sub(r"```.*?```", "", path.read_text(encoding="utf-8"), flags=re.S)
+        for target in re.findall(r"\]\(([^)\s]+)\)", text):
+            if target.startswith(("http://", "https://", "#", "mailto:")):
+                continue
+            file = target.split("#", 1)[0]
+            if not (path.parent / file).exists():
+                broken.append(f"{path.relative_to(ROOT)}: {target}")
+    assert not broken, broken
