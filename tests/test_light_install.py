@@ -14,37 +14,46 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import os
-import re
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
 
 from cnninspect.extras import EXTRAS
 
 from conftest import ROOT
 
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
 
 
 def _name(requirement: str) -> str:
-    return re.match(r"[A-Za-z0-9._-]+", requirement).group(0)
+    return Requirement(requirement).name
+
+
+def _needed(requirement: str) -> bool:
+    """A requirement of this interpreter, not of an extra (``; extra == "x"``) or of another
+    Python (``; python_version < "3.11"``)."""
+    marker = Requirement(requirement).marker
+    return marker is None or marker.evaluate({"extra": ""})
 
 
 def _closure(requirements: list[str]) -> set[str]:
     """Distributions needed by ``requirements`` and theirs, extras' requirements left out."""
     seen: set[str] = set()
-    todo = [_name(r) for r in requirements]
+    todo = [_name(r) for r in requirements if _needed(r)]
     while todo:
         dist = todo.pop()
         if dist.lower() in seen:
             continue
         seen.add(dist.lower())
-        for req in importlib.metadata.requires(dist) or []:
-            if "extra ==" not in req.replace("extra==", "extra =="):
-                todo.append(_name(req))
+        todo += [_name(req) for req in importlib.metadata.requires(dist) or [] if _needed(req)]
     return seen
 
 
