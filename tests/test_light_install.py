@@ -122,6 +122,8 @@ NEEDS_TORCH = [
     (["summary", "mobilenet_v1", "--engine", "meta"], "--engine meta needs torch"),
     (["summary", str(ROOT / "docs" / "examples" / "my_model.py") + ":Net", "--input", "3x32x32"],
      "my_model.py:Net needs torch"),
+    (["compare", "mobilenet_v1", "lenet5", "--engine", "meta"], "--engine meta needs torch"),
+    (["check", "python.yaml", "--allow-python"], "my_model.py:Net needs torch"),
     (["sweep", "mobilenet_v1", "--width", "0.5,1", "--plot", "sweep.png"], "needs matplotlib"),
 ]
 
@@ -129,6 +131,8 @@ NEEDS_TORCH = [
 def test_the_spec_path_runs_without_torch(light, tmp_path):
     from conftest import invoke
 
+    (tmp_path / "python.yaml").write_text(f"checks:\n  - model: {ROOT / 'docs' / 'examples' / 'my_model.py'}:Net\n"
+                                          "    settings: {input: 3x32x32}\n    budget: {max_params: 1M}\n")
     out = run_light(light, tmp_path, *SPEC_PATH, *[argv for argv, _ in NEEDS_TORCH])
     assert out["torch_found"] is False and out["torch_imported"] is False
     runs = out["runs"]
