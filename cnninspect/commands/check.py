@@ -16,8 +16,9 @@ from .common import emit, format_option, with_exit_code
 @with_exit_code
 def check(expectations: str, fmt: str, allow_python: bool) -> int:
     """Check models against EXPECTATIONS.yaml: expected params/mult-adds (absolute or %
-    tolerance) and budgets (max params, mult-adds, peak activation, weight and training
-    memory at a dtype, batch and optimizer).
+    tolerance), budgets (max params, mult-adds, peak activation, weight and training
+    memory at a dtype, batch and optimizer), and that a spec is its reference model
+    (reference: ref.py:Net; totals in every convention and layer by layer).
 
     Prints a pass/fail table naming the line of every rule; --format markdown gives a
     comment ready for a pull request. Exit codes: 0 all passed, 1 a check failed,
@@ -63,10 +64,14 @@ def check(expectations: str, fmt: str, allow_python: bool) -> int:
         styles=tuple(styles),
     )
     notes = tuple(
-        f"{expectations}:{o.rule.loc.line if o.rule.loc else o.check.loc.line}: {o.check.name}: "
-        + (f"{o.rule.metric} is {o.actual:,}" if isinstance(o.actual, int) else f"{o.rule.metric}: {o.actual}")
-        + f", rule {o.rule.limit_text()}"
+        line
         for o in failed
+        for line in (
+            f"{expectations}:{o.rule.loc.line if o.rule.loc else o.check.loc.line}: {o.check.name}: "
+            + (f"{o.rule.metric} is {o.actual:,}" if isinstance(o.actual, int) else f"{o.rule.metric}: {o.actual}")
+            + f", rule {o.rule.limit_text()}",
+            *(f"  {d}" for d in o.details),
+        )
     )
     meta = (
         ("file", expectations),
@@ -80,7 +85,8 @@ def check(expectations: str, fmt: str, allow_python: bool) -> int:
         "results": [
             {**r, "model": o.check.model, "settings": dict(o.check.settings), "limit": o.rule.value,
              "kind": o.rule.kind,
-             "memory": o.check.memory.as_json() if o.rule.metric in BYTE_METRICS else None}
+             "memory": o.check.memory.as_json() if o.rule.metric in BYTE_METRICS else None,
+             **({"reference": o.data} if o.data is not None else {})}
             for r, o in zip(rows, outcomes)
         ],
     }
