@@ -164,3 +164,16 @@ def test_bad_uses():
     assert r.exit_code == 2 and "--equal counts specs with the spec engine" in r.stderr
     r = invoke("compare", "lenet5", "lenet5:modern", "--equal")  # two specs: ptflops and thop compared too
     assert r.exit_code == 1 and "mult-adds in paper, fvcore, torchinfo, ptflops, thop, flopcounter" in r.stdout
+
+
+def test_the_benchmarks_plain_pytorch_efficientnet_b7_is_the_specs_model():
+    """benchmarks/models.py:efficientnet_b7 is what the module path is measured on; it must be
+    the spec's EfficientNet-B7 (and not the module cnninspect builds from it)."""
+    import ast
+
+    source = (ROOT / "benchmarks" / "models.py").read_text()
+    assert "cnninspect" not in {n.module.split(".")[0] for n in ast.walk(ast.parse(source))
+                               if isinstance(n, ast.ImportFrom) and n.module}
+    v = compare(*measure_pair("efficientnet:b7", f"{ROOT}/benchmarks/models.py:efficientnet_b7"))
+    assert v.equal, v.lines()
+    assert v.b.reports["paper"].totals.params == 66_347_960 and v.layers == 711
