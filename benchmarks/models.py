@@ -7,8 +7,11 @@
 ``resnet50`` and ``convnext_tiny`` are written out in plain PyTorch, torchvision's ResNet-50
 (v1.5, stride on the 3x3) and the ConvNeXt-T of Liu et al. 2022 (depthwise 7x7, channels-last
 LayerNorm through ``permute``, inverted bottleneck with ``Linear`` layers, GELU, layer
-scale), so no torchvision or timm is needed. ``efficientnet_b7`` is the module cnninspect
-builds from its own spec.
+scale), and ``efficientnet_b7`` the EfficientNet-B7 of Tan & Le 2019 as torchvision lays it
+out (MBConv with squeeze-and-excitation, SiLU, width 2.0, depth 3.1), so no torchvision or
+timm is needed and no model is cnninspect's own: the module path reads what a user writes.
+``cnninspect compare efficientnet:b7 benchmarks/models.py:efficientnet_b7 --equal`` checks
+that it is the spec's model (tests/test_sameness.py).
 """
 
 from __future__ import annotations
@@ -128,11 +131,88 @@ def convnext_tiny(num_classes: int = 1000) -> nn.Module:
     return ConvNeXt((3, 3, 9, 3), (96, 192, 384, 768), num_classes)
 
 
-def efficientnet_b7() -> nn.Module:
-    """EfficientNet-B7 as cnninspect builds it from specs/efficientnet.yaml."""
-    from cnninspect.build import build_module
-    from cnninspect.catalog import parse_target
-    from cnninspect.resolve import resolve
+def _make_divisible(v: float, divisor: int = 8) -> int:
+    """torchvision's channel rounding: the nearest multiple of 8, never 10% below ``v``."""
+    new_v = max(divisor, int(v + divisor / 2) // divisor * divisor)
+    return new_v + divisor if new_v < 0.9 * v else new_v
 
-    target = parse_target("efficientnet:b7")
-    return build_module(resolve(target.spec, target.variant))
+
+class ConvBNAct(nn.Sequential):
+    def __init__(self, cin: int, cout: int, kernel: int, stride: int = 1, groups: int = 1, act: bool = True) -> None:
+        layers: list[nn.Module] = [nn.Conv2d(cin, cout, kernel, stride, (kernel - 1) // 2, groups=groups, bias=False),
+                                   nn.BatchNorm2d(cout, eps=1e-3)]
+        if act:
+            layers.append(nn.SiLU(inplace=True))
+        super().__init__(*layers)
+
+
+class SqueezeExcitation(nn.Module):
+    def __init__(self, channels: int, squeeze: int) -> None:
+        super().__init__()
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.fc1 = nn.Conv2d(channels, squeeze, 1)
+        self.fc2 = nn.Conv2d(squeeze, channels, 1)
+        self.activation = nn.SiLU(inplace=True)
+        self.scale_activation = nn.Sigmoid()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s = self.scale_activation(self.fc2(self.activation(self.fc1(self.avgpool(x)))))
+        return x * s
+
+
+class MBConv(nn.Module):
+    """Inverted residual with squeeze-and-excitation (expansion 1x1, depthwise kxk, SE on a
+    quarter of the block's input channels, linear 1x1 projection); the input is added when
+    the shape is kept (stochastic depth is the identity at inference, so it is left out)."""
+
+    def __init__(self, cin: int, cout: int, expand: int, kernel: int, stride: int) -> None:
+        super().__init__()
+        mid = _make_divisible(cin * expand)
+        layers: list[nn.Module] = []
+        if mid != cin:
+            layers.append(ConvBNAct(cin, mid, 1))
+        layers += [ConvBNAct(mid, mid, kernel, stride, groups=mid), SqueezeExcitation(mid, max(1, cin // 4)),
+                   ConvBNAct(mid, cout, 1, act=False)]
+        self.block = nn.Sequential(*layers)
+        self.use_res_connect = stride == 1 and cin == cout
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.block(x)
+        return x + y if self.use_res_connect else y
+
+
+# EfficientNet-B0's stages: expansion, kernel, stride, input and output channels, blocks
+B0_STAGES = ((1, 3, 1, 32, 16, 1), (6, 3, 2, 16, 24, 2), (6, 5, 2, 24, 40, 2), (6, 3, 2, 40, 80, 3),
+             (6, 5, 1, 80, 112, 3), (6, 5, 2, 112, 192, 4), (6, 3, 1, 192, 320, 1))
+
+
+class EfficientNet(nn.Module):
+    """EfficientNet (Tan & Le 2019) in plain PyTorch, laid out as torchvision's
+    ``efficientnet_b0`` ... ``b7``: B0's stages scaled by a width and a depth multiplier."""
+
+    def __init__(self, width: float, depth: float, dropout: float, num_classes: int = 1000) -> None:
+        super().__init__()
+        import math
+
+        def ch(c: int) -> int:
+            return _make_divisible(c * width)
+
+        layers: list[nn.Module] = [ConvBNAct(3, ch(32), 3, 2)]
+        for expand, kernel, stride, cin, cout, n in B0_STAGES:
+            blocks = [MBConv(ch(cin) if i == 0 else ch(cout), ch(cout), expand, kernel, stride if i == 0 else 1)
+                      for i in range(math.ceil(n * depth))]
+            layers.append(nn.Sequential(*blocks))
+        last = 4 * ch(320)
+        layers.append(ConvBNAct(ch(320), last, 1))
+        self.features = nn.Sequential(*layers)
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Sequential(nn.Dropout(p=dropout, inplace=True), nn.Linear(last, num_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(torch.flatten(self.avgpool(self.features(x)), 1))
+
+
+def efficientnet_b7(num_classes: int = 1000) -> nn.Module:
+    """EfficientNet-B7: width 2.0, depth 3.1, dropout 0.5 (66,347,960 parameters, as
+    torchvision's ``efficientnet_b7`` and cnninspect's ``efficientnet:b7``)."""
+    return EfficientNet(2.0, 3.1, 0.5, num_classes)

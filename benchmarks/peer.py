@@ -7,7 +7,10 @@
 
 Prints one JSON line: {"tool", "model", "count", "unit"}. The module is the very one
 ``cnninspect`` analyses (``cnninspect.build.build_module`` for a spec, the function or class
-of a Python reference), with real float32 weights, because every peer runs a real forward pass.
+of a Python reference), with real float32 weights, because every peer runs a real forward pass,
+in eval mode and under ``torch.no_grad()``, as a user counting a model's cost would run it
+(with gradients on, fvcore's traced forward pass on EfficientNet-B7 at 600x600 keeps every
+activation for backward: about 4.3 GB instead of about 0.9 GB).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import json
 import logging
 import sys
 import warnings
+from typing import Any
 
 
 def main(tool: str, target: str, input_text: str | None = None) -> None:
@@ -39,6 +43,14 @@ def main(tool: str, target: str, input_text: str | None = None) -> None:
         per_sample = tuple(model.input_shape)
     shape = (1,) + tuple(per_sample)
     warnings.filterwarnings("ignore")
+    with torch.no_grad():
+        count, unit = _count(tool, module, shape, tuple(per_sample))
+    print(json.dumps({"tool": tool, "model": target, "count": count, "unit": unit}))
+
+
+def _count(tool: str, module: Any, shape: tuple[int, ...], per_sample: tuple[int, ...]) -> tuple[int, str]:
+    import torch
+
     if tool == "fvcore":
         from fvcore.nn import FlopCountAnalysis
 
@@ -46,23 +58,20 @@ def main(tool: str, target: str, input_text: str | None = None) -> None:
         fca = FlopCountAnalysis(module, torch.randn(shape))
         fca.unsupported_ops_warnings(False)
         fca.uncalled_modules_warnings(False)
-        count, unit = int(fca.total()), "fvcore flops (= mult-adds)"
-    elif tool == "torchinfo":
+        return int(fca.total()), "fvcore flops (= mult-adds)"
+    if tool == "torchinfo":
         import torchinfo
 
         stats = torchinfo.summary(module, input_size=shape, verbose=0, device="cpu")
-        count, unit = int(stats.total_mult_adds), "torchinfo mult-adds"
-    elif tool == "ptflops":
+        return int(stats.total_mult_adds), "torchinfo mult-adds"
+    if tool == "ptflops":
         from ptflops import get_model_complexity_info
 
-        with torch.no_grad():
-            macs, _params = get_model_complexity_info(
-                module, tuple(per_sample), as_strings=False, print_per_layer_stat=False, verbose=False
-            )
-        count, unit = int(macs), "ptflops MACs"
-    else:
-        raise SystemExit(f"unknown tool {tool!r}")
-    print(json.dumps({"tool": tool, "model": target, "count": count, "unit": unit}))
+        macs, _params = get_model_complexity_info(
+            module, per_sample, as_strings=False, print_per_layer_stat=False, verbose=False
+        )
+        return int(macs), "ptflops MACs"
+    raise SystemExit(f"unknown tool {tool!r}")
 
 
 if __name__ == "__main__":

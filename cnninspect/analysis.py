@@ -205,6 +205,7 @@ def analyze(
     for child in model.root.children:
         cp, ct, cm = visit(child, child.name, 0, False)
         totp, tott, totm = totp + cp, tott + ct, totm + cm
+    del visit  # a recursive closure is a reference cycle: break it, so its cells die with this call
     peak, largest = activation_memory(model, obs)
     totals = Totals(totp, tott, totm, peak, largest)
     return Report(model, conv, engine, tuple(rows), totals)
@@ -283,4 +284,6 @@ def weight_depth(model: Model) -> int:
             return longest(node.branch)
         return 0  # Side
 
-    return longest(model.root)
+    depth = longest(model.root)
+    del longest  # a recursive closure is a reference cycle: break it
+    return depth

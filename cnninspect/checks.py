@@ -19,6 +19,7 @@ Format (documented in docs/check.md, example in docs/examples/budgets.yaml)::
           max_training_bytes: 1GB
         fit: {width: '0.25:1:0.05'}    # optional: the settings are on this grid's frontier
                                        # under the budget above (docs/fit.md)
+        reference: ref.py:Net          # optional: the model is this model (cnninspect.sameness)
 
 Every problem in the file is a located one-line error (exit 2); failed checks are data.
 
@@ -41,14 +42,15 @@ from .metrics import BUDGETS, BYTE_METRICS, METRIC, METRIC_LIST, METRICS, Measur
 from .numbers import NumberError, parse_count, parse_number
 from .lang.yamlsrc import YNode, load_yaml_file
 
-CHECK_KEYS = ("name", "model", "settings", "memory", "convention", "expect", "budget", "fit")
+CHECK_KEYS = ("name", "model", "settings", "memory", "convention", "expect", "budget", "fit", "reference")
 MEMORY_KEYS = ("dtype", "batch", "optimizer")
 
 
 @dataclass(frozen=True)
 class Rule:
-    """``kind`` is ``expect`` (value +- tolerance), ``max`` (upper bound) or ``fit`` (the
-    check's configuration is on the frontier of the grid ``axes`` under the check's budgets)."""
+    """``kind`` is ``expect`` (value +- tolerance), ``max`` (upper bound), ``fit`` (the
+    check's configuration is on the frontier of the grid ``axes`` under the check's budgets)
+    or ``reference`` (the model equals the model ``reference``: :mod:`cnninspect.sameness`)."""
 
     metric: str
     kind: str
@@ -58,6 +60,7 @@ class Rule:
     text: str = ""
     loc: Location | None = None
     axes: tuple[tuple[str, tuple[Any, ...]], ...] = ()
+    reference: str = ""
 
     def limit_text(self) -> str:
         return self.text
@@ -80,8 +83,10 @@ class CheckSpec:
 class Outcome:
     check: CheckSpec
     rule: Rule
-    actual: int | str  # a fit rule's outcome is text (on the frontier / dominated by ...)
+    actual: int | str  # a fit or reference rule's outcome is text (on the frontier / dominated by ...)
     passed: bool
+    details: tuple[str, ...] = ()  # a reference rule's located differences
+    data: Mapping[str, Any] | None = None  # a reference rule's verdict (cnninspect.sameness.Verdict.as_json)
 
     @property
     def margin(self) -> float | None:
@@ -198,14 +203,34 @@ def load_checks(path: str | Path, *, allow_python: bool = False, convention: str
                 raise SpecError("a fit rule needs 'budget:', the limits its frontier is found under", ci["fit"].loc,
                                 f"{cpath}.fit")
             rules.append(_fit_rule(ci["fit"], f"{cpath}.fit", settings, ci.get("settings")))
+        if "reference" in ci:
+            rules.append(_reference_rule(ci["reference"], f"{cpath}.reference", base_dir, allow_python))
         if not rules:
-            raise SpecError("a check needs 'expect', 'budget' and/or 'fit'", item.loc, cpath)
+            raise SpecError("a check needs 'expect', 'budget', 'fit' and/or 'reference'", item.loc, cpath)
         if "memory" in ci and not any(r.metric in BYTE_METRICS for r in rules):
             raise SpecError("'memory' sets the dtype, batch and optimizer of byte metrics, but this check has none "
                             f"({', '.join(BYTE_METRICS)})", ci["memory"].loc, f"{cpath}.memory")
         name = str(ci["name"].value) if "name" in ci else ci["model"].value
         out.append(CheckSpec(name, model, settings, conv, tuple(rules), item.loc, cpath, ci["model"].loc, memory))
     return tuple(out)
+
+
+def _reference_rule(node: YNode, path: str, base_dir: Path, allow_python: bool) -> Rule:
+    """``reference: FILE.py:NAME`` (relative to the check file), ``torchvision:NAME``, a spec..."""
+    if not node.is_scalar or not isinstance(node.value, str) or not node.value.strip():
+        raise SpecError("must be a model reference such as my_model.py:Net, torchvision:resnet50 or a spec",
+                        node.loc, path)
+    try:
+        ref = _model_path(node.value.strip(), base_dir)
+    except CnnInspectError as exc:
+        raise SpecError(exc.one_line(), node.loc, path) from None
+    if not allow_python and _is_python(ref):
+        raise SpecError(
+            f"{shorten(node.value, 80)} is a Python model, and checking against it runs Python code; "
+            "pass --allow-python to run the Python models named in this file (only for files you trust)",
+            node.loc, path)
+    return Rule("reference", "reference", 0, text=f"is {shorten(node.value.strip(), 120)}", loc=node.loc,
+                reference=ref)
 
 
 def _is_python(model: str) -> bool:
@@ -425,6 +450,9 @@ def evaluate(checks: tuple[CheckSpec, ...]) -> list[Outcome]:
                 text, ok = _on_frontier(c, rule)
                 outcomes.append(Outcome(c, rule, text, ok))
                 continue
+            if rule.kind == "reference":
+                outcomes.append(_against_reference(c, rule))
+                continue
             a = actual[rule.metric]
             if rule.kind == "max":
                 ok = a <= rule.value
@@ -432,6 +460,23 @@ def evaluate(checks: tuple[CheckSpec, ...]) -> list[Outcome]:
                 ok = abs(a - rule.value) <= rule.tol_abs + 1e-9
             outcomes.append(Outcome(c, rule, a, ok))
     return outcomes
+
+
+def _against_reference(c: CheckSpec, rule: Rule) -> Outcome:
+    """Is the check's model the reference model? (:mod:`cnninspect.sameness`, every convention)"""
+    from .sameness import compare, measure_pair
+
+    loc = rule.loc or c.loc
+    try:
+        a, b = measure_pair(c.model, rule.reference, c.settings, where=f"{c.path}.settings")
+    except SpecError as exc:
+        if exc.loc is not None and exc.loc.line is not None:
+            raise
+        raise SpecError(exc.one_line(), loc, f"{c.path}.reference") from None
+    except CnnInspectError as exc:
+        raise SpecError(exc.one_line(), loc, f"{c.path}.reference") from None
+    verdict = compare(a, b, ("the model", "the reference"))
+    return Outcome(c, rule, verdict.summary(), verdict.equal, tuple(verdict.lines()), verdict.as_json())
 
 
 def _on_frontier(c: CheckSpec, rule: Rule) -> tuple[str, bool]:

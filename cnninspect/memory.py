@@ -364,6 +364,7 @@ def simulate(model: Model, *, training: bool = False, shapes: Mapping[str, Any] 
     x = x0
     for child in model.root.children:
         x = run(child, child.name, x, frozenset())
+    del run  # a recursive closure is a reference cycle: break it, so its cells die with this call
     largest = max(sizes, key=lambda i: sizes[i])
     per_layer: dict[str, list[int]] = {}
     for i, where in saved_by.items():

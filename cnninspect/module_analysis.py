@@ -147,6 +147,7 @@ def analyze_trace(trace: Trace, convention: str | Convention, subject: Subject) 
         totp, tott, totm = leaf(0, named, 0)
     else:
         totp, tott, totm = container(0, root, 0, False)
+    del visit, container  # mutually recursive closures are a reference cycle: break it
     peak, largest = activation_memory(trace)
     totals = Totals(totp, tott, totm, peak, largest)
     engine = f"module-{trace.device}"

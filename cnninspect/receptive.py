@@ -356,6 +356,7 @@ def receptive_fields(model: Model) -> ReceptiveFields:
     x = RowField(INPUT, INPUT)
     for child in model.root.children:
         x = run(child, child.name, x, False)
+    del run  # a recursive closure is a reference cycle: break it, so its cells die with this call
     last = _last_map(model.root, "", rows)
     return ReceptiveFields(rows, model.input_shape, last[0] if last else None, last[1] if last else None,
                            tuple(drops), tuple(misaligned))

@@ -176,7 +176,7 @@ def test_check_expectation_with_percent_tolerance(tmp_path):
     [
         ("checks: []\n", ["e.yaml:1:9", "checks", "non-empty list"]),
         ("chekcs:\n  - model: mobilenet_v1\n", ["e.yaml:1:1", "unknown key 'chekcs'", "did you mean 'checks'"]),
-        ("checks:\n  - model: mobilenet_v1\n", ["e.yaml:2:5", "checks[0]", "needs 'expect', 'budget' and/or 'fit'"]),
+        ("checks:\n  - model: mobilenet_v1\n", ["e.yaml:2:5", "checks[0]", "needs 'expect', 'budget', 'fit' and/or 'reference'"]),
         ("checks:\n  - model: mobilenet_v1\n    budget: {max_parms: 5M}\n",
          ["e.yaml:3:14", "checks[0].budget.max_parms", "did you mean 'max_params'"]),
         ("checks:\n  - model: mobilenet_v1\n    budget: {max_params: lots}\n",

@@ -22,8 +22,9 @@ from .common import emit, format_option, with_exit_code, write_out
 @with_exit_code
 def check(expectations: str | None, fmt: str, convention: str | None, allow_python: bool) -> int:
     """Check models against EXPECTATIONS.yaml: expected params/mult-adds (absolute or %
-    tolerance) and budgets (max params, mult-adds, peak activation, weight and training
-    memory at a dtype, batch and optimizer).
+    tolerance), budgets (max params, mult-adds, peak activation, weight and training
+    memory at a dtype, batch and optimizer), and that a spec is its reference model
+    (reference: ref.py:Net; totals in every convention and layer by layer).
 
     Prints a pass/fail table naming the line of every rule; --format markdown gives a
     comment ready for a pull request, --format github an annotation on the pull request's
@@ -86,12 +87,17 @@ def check(expectations: str | None, fmt: str, convention: str | None, allow_pyth
         "results": [
             {**r, "model": o.check.model, "settings": dict(o.check.settings), "limit": o.rule.value,
              "kind": o.rule.kind,
-             "memory": o.check.memory.as_json() if o.rule.metric in BYTE_METRICS else None}
+             "memory": o.check.memory.as_json() if o.rule.metric in BYTE_METRICS else None,
+             **({"reference": o.data} if o.data is not None else {})}
             for r, o in zip(rows, outcomes)
         ],
     }
-    notes = tuple(f"{expectations}:{r['line']}: {r['check']}: {finding(r)}"
-                  for r in data["results"] if r["status"] != "PASS")
+    notes = tuple(
+        line
+        for r, o in zip(data["results"], outcomes)
+        if r["status"] != "PASS"
+        for line in (f"{expectations}:{r['line']}: {r['check']}: {finding(r)}", *(f"  {d}" for d in o.details))
+    )
     doc = Document(f"cnninspect check: {verdict}", meta, (table,), notes=notes, data=data)
     if fmt in CHECK_FORMATS:
         write_out(CHECK_FORMATS[fmt].render(doc, False, None))

@@ -126,7 +126,19 @@ def emit(doc: Document, fmt: str) -> None:
         raise OutputError("cannot write the output: standard output is closed")
     width = terminal_width() if fmt == "table" else None
     color = width is not None and "NO_COLOR" not in os.environ
-    write_out(FORMATS[fmt].render(doc, color, width))
+    pieces = FORMATS[fmt].pieces
+    if pieces is None:
+        write_out(FORMATS[fmt].render(doc, color, width))
+        return
+    chunk: list[str] = []  # written in chunks of about 64 KB: never the whole text at once
+    size = 0
+    for piece in pieces(doc):
+        chunk.append(piece)
+        size += len(piece)
+        if size >= 65536:
+            write_out("".join(chunk))
+            chunk, size = [], 0
+    write_out("".join(chunk))
 
 
 def write_out(text: str) -> None:

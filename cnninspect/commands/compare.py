@@ -16,6 +16,7 @@ from .common import (
     memory_options,
     memory_settings_from,
     note_shadowed,
+    with_exit_code,
 )
 
 JSON_KEYS = ("model", "input", "output", "params", "trainable_params", "depth", "params_ratio", "mult_adds_ratio",
@@ -33,18 +34,24 @@ JSON_KEYS = ("model", "input", "output", "params", "trainable_params", "depth", 
               help="For specs: spec (default; no torch) or meta (the built module on the meta device).")
 @click.option("--rf", "show_rf", is_flag=True,
               help="Add the receptive field and effective stride of each spec's last feature map.")
+@click.option("--equal", is_flag=True,
+              help="Check that the two models are the same model: shapes, params and mult-adds in every convention, "
+                   "and layer by layer aligned by structure; list where they differ and exit 1 if they do.")
 @memory_options
 @input_option
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False),
               help="Also draw the trade-off: mult-adds against params and against peak activation memory, one "
                    "labelled point per model (FILE.png or FILE.svg; needs matplotlib).")
 @click.option("--force", is_flag=True, help="Allow --plot to replace an existing file.")
+@with_exit_code
 def compare(models: tuple[str, ...], stages: bool, layers: bool, fmt: str, convention: str, unit: str,
-            engine: str | None, show_rf: bool, show_memory: bool, dtype: str | None, batch: int | None,
-            optimizer: str | None, input_text: str | None, plot_path: str | None, force: bool) -> None:
+            engine: str | None, show_rf: bool, equal: bool, show_memory: bool, dtype: str | None,
+            batch: int | None, optimizer: str | None, input_text: str | None, plot_path: str | None,
+            force: bool) -> int:
     """Compare MODELS side by side: params, trainable params, mult-adds, depth, output,
     and ratios against the first; --rf adds receptive fields, --memory (or --dtype,
-    --batch, --optimizer) memory (for specs).
+    --batch, --optimizer) memory (for specs). --equal checks that a spec is its
+    reference module (exit 1 with the located differences if not).
 
     Each model is a spec, NAME[:VARIANT][@key=value,...] (mobilenet_v1, mobilenet_v1:conv,
     mobilenet_v1@width=0.75, efficientnet:b0@resolution=300), or a Python model
@@ -65,15 +72,29 @@ def compare(models: tuple[str, ...], stages: bool, layers: bool, fmt: str, conve
         check_output_file(plot_path, force, "--plot", (".png", ".svg"))
     if layers and len(models) != 2:
         raise UsageError(f"--layers aligns the layers of two models; {len(models)} were given")
+    if equal and len(models) != 2:
+        raise UsageError(f"--equal compares two models; {len(models)} were given")
     if input_text is not None and not any(is_python_ref(m) for m in models):
         raise UsageError("--input applies to Python models; none of these models is one")
     mem_settings = memory_settings_from(dtype, batch, optimizer)
     show_memory = show_memory or any(v is not None for v in (dtype, batch, optimizer))
     scale = UNITS[unit]
     note_shadowed(*(m for m in models if not is_python_ref(m)))
+    verdict = None
+    measured: dict[str, Any] = {}
+    if equal:
+        from ..pymodels import parse_input
+        from ..sameness import compare as same_model, measure_pair
+
+        if engine == "meta":
+            raise UsageError("--equal counts specs with the spec engine; leave out --engine meta")
+        pair = measure_pair(models[0], models[1], input_shape=parse_input(input_text) if input_text else None)
+        verdict = same_model(*pair)
+        measured = {i: m.reports[convention] for i, m in enumerate(pair) if convention in m.reports}
     reports = []
-    for text in models:
-        reports.append((text, analyse_any(text, convention, engine, input_text if is_python_ref(text) else None)))
+    for i, text in enumerate(models):
+        reports.append((text, measured[i] if i in measured else
+                        analyse_any(text, convention, engine, input_text if is_python_ref(text) else None)))
     first = reports[0][1].totals
     rows: list[dict[str, Any]] = []
     extra: list[dict[str, Any]] = []
@@ -149,6 +170,8 @@ def compare(models: tuple[str, ...], stages: bool, layers: bool, fmt: str, conve
 
         pairs = align(reports[0][1].rows, reports[1][1].rows)
         tables.append(_layers_table(pairs, models, cost, scale))
+    if verdict is not None and not verdict.equal:
+        tables.append(_equal_table(verdict))
     conv = get_convention(convention)
     meta = [
         ("convention", conv.describe(unit)),
@@ -168,6 +191,12 @@ def compare(models: tuple[str, ...], stages: bool, layers: bool, fmt: str, conve
         counts = {m: sum(p.mark == m for p in pairs) for m in ("same", "differs", "only A", "only B")}
         meta.append(("layers", f"A = {models[0]}, B = {models[1]}; aligned in execution order by type and shapes "
                                f"(then type, then parameters): {', '.join(f'{v} {k}' for k, v in counts.items())}"))
+    if verdict is not None:
+        only_a, only_b = verdict.unmatched_costless()
+        meta.append(("same model", f"{verdict.summary()}; A = {models[0]}, B = {models[1]}; compared: input and output "
+                              f"shapes, params, mult-adds in {', '.join(verdict.conventions)}, and layers aligned by "
+                              f"structure (kind, shapes, params); {only_a} costless layers only in A, {only_b} only "
+                              "in B (a function call on the other side) not held against them"))
     data = {
         "schema": "cnninspect.compare/1",
         "convention": conv.as_json(unit),
@@ -201,8 +230,24 @@ def compare(models: tuple[str, ...], stages: bool, layers: bool, fmt: str, conve
         plot_compare(points, plot_path, title=f"Comparison ({conv.name} convention)",
                      cost="FLOPs" if unit == "flops" else "Mult-adds")
         notes = (f"plot written to {plot_path}",)
+    if verdict is not None:
+        data["equal"] = verdict.as_json()
     emit(Document("Comparison", tuple(meta), tuple(tables), notes=notes, data=data,
                   csv_context={"convention": conv.name, "unit": unit}), fmt)
+    return 1 if verdict is not None and not verdict.equal else 0
+
+
+def _equal_table(verdict: Any) -> Any:
+    """Where two models differ: totals, then layers (A's spec line, B's module path)."""
+    from ..render.document import ESSENTIAL, Column, Table
+
+    rows = [{"a": "(totals)", "b": "", "what": t} for t in verdict.totals]
+    rows += [{"a": m.a.where if m.a else "", "b": m.b.where if m.b else "", "what": "; ".join(m.what)}
+             for m in verdict.differences]
+    return Table(columns=(Column("a", "A", priority=ESSENTIAL), Column("b", "B", priority=70),
+                          Column("what", "Differs", priority=ESSENTIAL)),
+                 rows=tuple(rows), styles=tuple("warn" for _ in rows),
+                 title=f"Where A and B differ ({verdict.summary()})")
 
 
 def _layers_table(pairs: list[Any], models: tuple[str, ...], cost: str, scale: int) -> Any:

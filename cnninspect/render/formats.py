@@ -32,6 +32,8 @@ class Format:
     name: str
     help: str
     render: Callable[[Document, bool, int | None], str]
+    # the same text in pieces, for writing as it is produced (large documents); None: render
+    pieces: Callable[[Document], Iterator[str]] | None = None
 
 
 FORMATS: dict[str, Format] = {}
@@ -334,17 +336,112 @@ def _csv_value(value: Any) -> Any:
     return "" if v is None else v
 
 
-_SHORT_LIST = re.compile(r"\[\s+((?:-?[0-9.]+|null|true|false|\"[^\"\n]{0,40}\")(?:,\s+(?:-?[0-9.]+|null|true|false|\"[^\"\n]{0,40}\"))*)\s+\]")
+_SCALAR = r"(?:-?[0-9.]+|null|true|false|\"[^\"\n]{0,40}\")"
+_SHORT_LIST = re.compile(rf"\[\s+({_SCALAR}(?:,\s+{_SCALAR})*)\s+\]")
+_SHORT_SCALAR = re.compile(_SCALAR)
+
+
+_encode_str: Callable[[str], str] = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]
+
+
+def _collapse(match: re.Match[str]) -> str:
+    return "[" + ", ".join(x.strip() for x in match.group(1).split(",")) + "]"
 
 
 def dumps_json(data: Any) -> str:
     """Indented JSON with short lists of scalars (shapes, kernels) kept on one line."""
-    text = json.dumps(data, indent=2, sort_keys=False)
-    return _SHORT_LIST.sub(lambda m: "[" + ", ".join(x.strip() for x in m.group(1).split(",")) + "]", text) + "\n"
+    return "".join(json_pieces(data))
+
+
+def json_pieces(data: Any) -> Iterator[str]:
+    """:func:`dumps_json`'s text in pieces, produced as it is written: ``json.dumps(data,
+    indent=2)`` with every list of short scalars (``-?[0-9.]+``, ``null``, ``true``, ``false``,
+    a string of at most 40 characters without quotes) on one line as ``[a, b]``.
+
+    Equal, byte for byte, to rewriting the whole ``json.dumps`` text with :data:`_SHORT_LIST`
+    (``tests/test_growth.py`` compares the two): a rewritten list lies inside one innermost
+    list of scalars or one string, and each is written here in one piece. Scalars go through
+    the C encoder's string escaping; the pieces are one row of a large table at most, so
+    writing a 10,000-row document holds neither its text nor millions of fragments.
+    """
+    yield from _pieces(data, "\n")
+    yield "\n"
+
+
+def _scalar(value: Any) -> str | None:
+    """A scalar as ``json.dumps`` writes it, or None for a container (or an unknown type)."""
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, str):
+        text = _encode_str(value)
+        return _SHORT_LIST.sub(_collapse, text) if "[" in text else text
+    if isinstance(value, int):
+        return int.__repr__(value)
+    if isinstance(value, float):
+        return json.dumps(value)
+    return None
+
+
+def _pieces(value: Any, newline: str) -> Iterator[str]:
+    """``value`` at the indentation ``newline`` (a newline and the current indent)."""
+    inner = newline + "  "
+    if isinstance(value, dict):
+        if not value:
+            yield "{}"
+            return
+        if not all(isinstance(k, str) for k in value):
+            yield _SHORT_LIST.sub(_collapse, json.dumps(value, indent=2).replace("\n", newline))  # json's key rules
+            return
+        yield "{"
+        sep = inner
+        for key, v in value.items():
+            text = _scalar(v)
+            if text is not None:
+                yield f"{sep}{_scalar(key)}: {text}"
+            else:
+                yield f"{sep}{_scalar(key)}: "
+                yield from _pieces(v, inner)
+            sep = "," + inner
+        yield newline + "}"
+        return
+    if isinstance(value, (list, tuple)):
+        if not value:
+            yield "[]"
+            return
+        texts = [_scalar(v) if not isinstance(v, str) else _encode_str(v) for v in value]
+        if all(t is not None for t in texts):
+            if all(_SHORT_SCALAR.fullmatch(t) for t in texts):  # type: ignore[arg-type]
+                yield "[" + ", ".join(x.strip() for x in ",".join(texts).split(",")) + "]"  # type: ignore[arg-type]
+                return
+            texts = [_scalar(v) for v in value]  # strings rewritten inside, as the whole text would be
+            yield "[" + inner + ("," + inner).join(texts) + newline + "]"  # type: ignore[arg-type]
+            return
+        yield "["
+        sep = inner
+        for v in value:
+            text = _scalar(v)
+            if text is not None:
+                yield sep + text
+            else:
+                yield sep
+                yield from _pieces(v, inner)
+            sep = "," + inner
+        yield newline + "]"
+        return
+    text = _scalar(value)
+    yield text if text is not None else _SHORT_LIST.sub(_collapse, json.dumps(value, indent=2).replace("\n", newline))
 
 
 def _json(doc: Document, color: bool = False, width: int | None = None) -> str:
     return dumps_json(doc.data)
+
+
+def _json_pieces(doc: Document) -> Iterator[str]:
+    return json_pieces(doc.data)
 
 
 def _html(doc: Document, color: bool = False, width: int | None = None) -> str:
@@ -385,5 +482,5 @@ def _html(doc: Document, color: bool = False, width: int | None = None) -> str:
 register_format(Format("table", "aligned tables for the terminal (default)", _text))
 register_format(Format("markdown", "GitHub-flavoured Markdown (for READMEs and PR comments)", _markdown))
 register_format(Format("csv", "the main table as CSV, with model and convention columns", _csv))
-register_format(Format("json", "the stable JSON contract (see docs/json-schema.md)", _json))
+register_format(Format("json", "the stable JSON contract (see docs/json-schema.md)", _json, _json_pieces))
 register_format(Format("html", "an HTML table (what Jupyter shows for the Python API's reports)", _html))
