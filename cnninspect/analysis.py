@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from .conventions import Convention, OpFacts, get_convention
 from .ir import Concat, Gate, Model, Node, Op, Origin, Residual, Seq, Side, children, structure
 from .memory import simulate
-from .ops import OPS, Shape, kernel_stride
+from .ops import OPS, Shape, activation_text, kernel_stride
 
 BYTES_PER_ELEMENT = 4  # float32 activations
 
@@ -231,7 +231,7 @@ def op_detail(op: Op) -> str:
     elif op.kind in ("dropout", "drop_path"):
         bits.append(f"p={a['p']:g}")
     elif op.kind == "act":
-        bits.append(a["fn"])
+        bits.append(activation_text(a["fn"], a))
     elif op.kind in ("maxpool2d", "avgpool2d") and a.get("ceil_mode"):
         bits.append("ceil")
     return ", ".join(bits)

@@ -29,7 +29,7 @@ zero; a test checks every convention covers every op. Counts are for a batch of 
 * ``thop``: what ``thop.profile`` of ultralytics-thop 2.x returns: forward hooks by class (a
   subclass uses its parent's rule): conv and linear without bias, batch norm 4 per element,
   average pooling one add per pooled input plus one divide per output, softmax
-  ``3F - 1``; activations and max pooling zero.
+  ``3F - 1``; activations and max pooling zero, except PReLU (one per element in eval mode).
 * ``flopcounter``: what ``torch.utils.flop_counter.FlopCounterMode`` counts, in mult-adds: the
   aten convolutions and matrix products (bias excluded), wherever they run; it reports
   FLOPs = 2 x these.
@@ -55,7 +55,7 @@ from .formulas import (
     tensor_factors,
     term,
 )
-from .ops import OPS, Shape
+from .ops import OPS, Shape, adaptive_windows
 
 
 @dataclass(frozen=True)
@@ -290,10 +290,11 @@ register_convention(
 # classes ptflops hooks (MODULES_MAPPING, matched by exact type) among those our builder makes
 PTFLOPS_MODULES = frozenset(
     {"Conv2d", "Linear", "BatchNorm2d", "BatchNorm1d", "LayerNorm", "ReLU", "ReLU6", "GELU", "MaxPool2d",
-     "AvgPool2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d"}
+     "AvgPool2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "PReLU", "ELU", "LeakyReLU"}
 )
 # activation classes whose forward calls a torch.nn.functional function ptflops patches
-PTFLOPS_PATCHED_ACTS = {"ReLU": "F.relu", "SiLU": "F.silu", "GELU": "F.gelu"}
+# (ReLU6 calls F.hardtanh and LeakyReLU F.leaky_relu, which it does not patch)
+PTFLOPS_PATCHED_ACTS = {"ReLU": "F.relu", "SiLU": "F.silu", "GELU": "F.gelu", "PReLU": "F.prelu", "ELU": "F.elu"}
 POOL_FUNCTIONS = {"maxpool2d": "F.max_pool2d", "avgpool2d": "F.avg_pool2d", "gavgpool": "F.adaptive_avg_pool2d",
                   "gmaxpool": "F.adaptive_max_pool2d"}
 
@@ -414,6 +415,36 @@ def thop_avgpool(f: OpFacts) -> Formula:
     )
 
 
+def thop_adaptive_avgpool(f: OpFacts) -> Formula:
+    """``count_adap_avgpool``: one add per input of every window PyTorch pools (the windows
+    overlap when the output size does not divide the input), one divide per output; a global
+    pool (1 x 1) is every input element plus one divide per channel."""
+    if "size" not in f.attrs:
+        return formula(
+            _elements(f.in_shape, THOP_POOL, "one add per pooled input"),
+            term(THOP_POOL, ("C", f.in_shape[0]), label="one divide per output"),
+        )
+    c, h, w = f.in_shape
+    _, oh, ow = f.out_shape
+    rows = sum(b - a for a, b in adaptive_windows(h, oh))
+    cols = sum(b - a for a, b in adaptive_windows(w, ow))
+    return formula(
+        term(THOP_POOL, ("C", c), ("window rows", rows), ("window cols", cols), label="one add per pooled input"),
+        term(THOP_POOL, ("C", c), ("H_out", oh), ("W_out", ow), label="one divide per output"),
+    )
+
+
+THOP_PRELU = "PReLU, 1 per element (eval mode)"
+
+
+def thop_act(f: OpFacts) -> Formula:
+    """``count_prelu`` (one per input element in eval mode) is thop's only activation rule
+    that counts; ReLU, ReLU6 and LeakyReLU are ``zero_ops``, the rest have no rule."""
+    if f.torch_class != "PReLU":
+        return Formula(uncounted=f"{OPS[f.kind].title}: not counted by thop")
+    return formula(_elements(f.in_shape, THOP_PRELU))
+
+
 def thop_softmax(f: OpFacts) -> Formula:
     n = f.in_shape[0]
     cause = "softmax, 3F - 1 per vector of F"
@@ -444,11 +475,9 @@ register_convention(
             "layernorm": lambda f: formula(_elements(f.in_shape, LN_THOP_4 if f.params else LN_THOP_2,
                                                      times=4 if f.params else 2)),
             "avgpool2d": thop_avgpool,
-            "gavgpool": lambda f: formula(
-                _elements(f.in_shape, THOP_POOL, "one add per pooled input"),
-                term(THOP_POOL, ("C", f.in_shape[0]), label="one divide per output"),
-            ),
+            "gavgpool": thop_adaptive_avgpool,
             "softmax": thop_softmax,
+            "act": thop_act,
         },
     )
 )

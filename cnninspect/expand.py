@@ -14,7 +14,7 @@ from typing import Any
 from collections.abc import Callable, Mapping
 
 from .lang.expr import make_divisible
-from .ops import fmt_shape
+from .ops import ACT_PARAMS, activation_text, check_activation_params, fmt_shape, parse_activation
 from .scope import Expansion
 
 Expand = Callable[[Expansion], None]
@@ -163,20 +163,40 @@ def _expand_se(e: Expansion) -> None:
     else:
         g.op("pool", "gavgpool")
     g.conv("reduce", out=squeeze, kernel=(1, 1), padding="valid", bias=True)
-    g.op("act", "act", fn=f["act"])
+    g.activation("act", f["act"])
     g.conv("expand", out=shape[0], kernel=(1, 1), padding="valid", bias=True)
-    g.op("gate", "act", fn=f["gate"])
+    g.activation("gate", f["gate"])
     scope.gate(e.name, f"SE {squeeze}", g.close())
 
 
 def _expand_act(e: Expansion) -> None:
-    e.scope.op(e.name, "act", fn=e.f["fn"])
+    """The activation named by ``fn``, with parameters given in the name or as fields (not
+    both for one parameter)."""
+    name, in_name = parse_activation(e.f["fn"])
+    fields = {k: e.f[k] for k in ACT_PARAMS if e.f[k] is not None}
+    for k in fields:
+        if k in in_name:
+            raise e.scope.error(f"{k} is given twice, in fn and as a field; keep one", k)
+    try:
+        params = check_activation_params(name, fields)
+    except ValueError as exc:
+        raise e.scope.error(str(exc), next(iter(fields), None)) from None
+    e.scope.activation(e.name, activation_text(name, {**in_name, **params}))
 
 
 def _expand_pool(kind: str, gkind: str) -> Callable[[Expansion], None]:
     def expand(e: Expansion) -> None:
         f = e.f
-        if f["global"]:
+        size = f["output_size"]
+        if size is not None:
+            if f["global"]:
+                raise e.scope.error("give either global: true or output_size, not both", "output_size")
+            if f["kernel"] is not None:
+                raise e.scope.error("adaptive pooling (output_size) takes no kernel", "kernel")
+            if size != (1, 1):  # output_size 1 is global pooling
+                e.scope.op(e.name, gkind, size=size)
+                return
+        if f["global"] or size is not None:
             if f["kernel"] is not None:
                 raise e.scope.error("global pooling takes no kernel", "kernel")
             e.scope.op(e.name, gkind)
@@ -234,7 +254,7 @@ def _op_with_act(e: Expansion, kind: str, attrs: dict[str, Any], label: str, inn
         return
     s = e.scope.child(e.name, label)
     s.op(inner, kind, **attrs)
-    s.op("act", "act", fn=e.f["act"])
+    s.activation("act", e.f["act"])
     s.close(attach=True)
 
 
@@ -281,9 +301,9 @@ def _expand_mbconv(e: Expansion) -> None:
         g = body.branch("branch", "SE")
         g.op("pool", "gavgpool")
         g.conv("reduce", out=squeeze, kernel=(1, 1), padding="valid", bias=True)
-        g.op("act", "act", fn=act)
+        g.activation("act", act)
         g.conv("expand", out=mid, kernel=(1, 1), padding="valid", bias=True)
-        g.op("gate", "act", fn=f["se_gate"])
+        g.activation("gate", f["se_gate"])
         body.gate("se", f"SE {_fmt_num(f['se'])}", g.close())
     body.conv_unit("project", "Conv1x1", out=f["out"], kernel=(1, 1), padding="valid", bn=True, act=None)
     skip = f["skip"]

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 from collections.abc import Callable, Mapping
 
-from .ops import Shape
+from .ops import ACTIVATIONS, Shape
 
 Attrs = Mapping[str, Any]
 
@@ -148,7 +148,8 @@ PARAMS: dict[str, ParamRule | None] = {
     "bn2d": _affine,
     "subsample": _affine,
     "identity": None,
-    "act": None,
+    "act": lambda a, s: (formula(term("weight", ("slopes", a.get("num_parameters", 1)), label="PReLU slopes"))
+                         if ACTIVATIONS[a["fn"]].learned else NOTHING),
     "dropout": None,
     "drop_path": None,
     "lrn": None,

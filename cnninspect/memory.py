@@ -194,6 +194,16 @@ ACT_SAVES: dict[str, SavesRule] = {
     "hardsigmoid": const(SAVES_INPUT),
     "gelu": const(SAVES_INPUT),
     "mish": const(SAVES_INPUT),
+    "leaky_relu": const(SAVES_INPUT),
+    "prelu": const(SAVES_INPUT),  # and its weight, which is state
+    "elu": const(SAVES_INPUT),
+    "selu": const(SAVES_INPUT),  # elu with a scale
+    "celu": const(SAVES_INPUT),  # elu with input_scale 1 / alpha
+    "softplus": const(SAVES_INPUT),
+    "hardtanh": const(SAVES_INPUT),
+    "logsigmoid": lambda a, i, o: Saves(input=True, extra=math.prod(i)),  # and the CPU kernel's buffer
+    "softsign": lambda a, i, o: Saves(input=True, extra=math.prod(i)),  # x / (1 + |x|) keeps the divisor
+    "tanhshrink": lambda a, i, o: Saves(extra=math.prod(o)),  # x - tanh(x) keeps tanh's output
 }
 
 

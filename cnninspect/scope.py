@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from . import limits
 from .errors import Location, SpecError
 from .ir import Concat, Gate, Node, Op, Origin, Residual, Seq, Settings, Side
-from .ops import ACTIVATIONS, OPS, Shape, ShapeError, fmt_shape, resolve_padding
+from .ops import OPS, Shape, ShapeError, activation_attrs, fmt_shape, resolve_padding
 
 
 class Walker(Protocol):
@@ -234,13 +234,25 @@ class Scope:
         if bn:
             s.op("bn", "bn2d", ch=out)
         if act is not None:
-            s.op("act", "act", fn=act)
+            s.activation("act", act)
         return s.close(attach=True, collapse=True)
 
-    def activation(self, name: str, fn: str) -> Op:
-        if fn not in ACTIVATIONS:  # pragma: no cover - validated by the field kind
-            raise self.error(f"unknown activation {fn!r}")
-        return self.op(name, "act", fn=fn)
+    def activation_attrs(self, value: str, field: str | None = None, shape: Shape | None = None) -> dict[str, Any]:
+        """The ``act`` op's attributes for an activation value (``relu``,
+        ``leaky_relu(negative_slope=0.1)``) on the running tensor (or ``shape``)."""
+        shape = self.shape if shape is None else shape
+        try:
+            attrs = activation_attrs(value, shape[0] if shape else None)
+        except ShapeError as exc:
+            raise self.error(str(exc), field) from None
+        if self.channels_last and attrs.get("num_parameters", 1) != 1:
+            raise self.error("prelu with one slope per channel cannot run on the channels-last tensor "
+                             f"{fmt_shape(self.shape)} (PyTorch's slopes run along dimension 1)", field)
+        return attrs
+
+    def activation(self, name: str, value: str, field: str | None = None) -> Op:
+        """An activation op from its value (``relu``, ``leaky_relu(negative_slope=0.1)``)."""
+        return self.op(name, "act", **self.activation_attrs(value, field))
 
     # -- structure helpers --------------------------------------------------------------
 
@@ -294,7 +306,7 @@ class Scope:
         post_node = None
         out_shape = body.out_shape
         if post is not None:
-            post_node = Op("post", "act", {"fn": post}, out_shape, out_shape, self.origin)
+            post_node = Op("post", "act", self.activation_attrs(post, "post", out_shape), out_shape, out_shape, self.origin)
             self.resolver.count_op(self.loc, self.path)
         return self.add(Residual(name, body, sc, post_node, label, in_shape, out_shape, self.origin))
 

@@ -73,7 +73,7 @@ class ReshapeRule:
     ``shape`` (the same mapping when none depends on it) or raises :class:`Unsupported`.
     ``spatial`` says what the op does to the height and width, for ``fit``'s proof that
     pruning is sound: ``same`` (kept), ``window`` (a sliding window with the attributes
-    ``kernel``, ``stride``, ``pad`` and optional ``ceil_mode``), ``global`` (to 1x1) or
+    ``kernel``, ``stride``, ``pad`` and optional ``ceil_mode``), ``global`` (to 1x1, or an adaptive pool's fixed ``size``) or
     ``flat`` (makes or works on a flat vector). Counts of the kind must not decrease when
     its input or output grows (every registered convention and parameter rule is a
     non-negative multiple of an output or input size, plus a constant).

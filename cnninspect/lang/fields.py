@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from .. import limits
 from ..errors import shorten
+from ..ops import ACTIVATION_ALIASES, ACTIVATIONS, activation_text, parse_activation
 
 
 class _Required:
@@ -188,6 +189,36 @@ class Choice(Kind):
 
     def json_schema(self, layers: str) -> Schema:
         return {"enum": [*self.choices, *self.aliases]}
+
+
+class ActivationKind(Kind):
+    """An activation function: a registered name (case-insensitive, aliases too) or a call
+    with its parameters, ``leaky_relu(negative_slope=0.1)`` / ``leaky_relu(0.1)``; the value
+    is the canonical spelling (only parameters that differ from their defaults)."""
+
+    def __init__(self) -> None:
+        self.choices = tuple(ACTIVATIONS)
+        self.aliases = dict(ACTIVATION_ALIASES)
+        self.description = "an activation (" + ", ".join(self.choices) + "), with parameters as name(param=value)"
+
+    def coerce(self, value: Any) -> str:
+        if not isinstance(value, str):
+            raise ValueError(f"must be an activation name, got {_describe(value)}")
+        try:
+            name, params = parse_activation(value)
+        except KeyError:
+            from ..errors import did_you_mean
+
+            key = value.strip().lower().partition("(")[0].strip()
+            hint = did_you_mean(key, list(self.choices) + list(self.aliases))
+            raise ValueError(f"unknown activation {shorten(repr(value))}{hint}; expected one of "
+                             + ", ".join(self.choices)) from None
+        return activation_text(name, params)
+
+    def json_schema(self, layers: str) -> Schema:
+        names = [*self.choices, *self.aliases]
+        call = "^(" + "|".join(names) + r")\(.*\)$"
+        return {"anyOf": [{"enum": names}, {"type": "string", "pattern": call}]}
 
 
 class Pair(Kind):

@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .. import limits
-from ..ops import ACTIVATION_ALIASES, ACTIVATIONS
+from ..ops import ACT_PARAMS, ACTIVATIONS, ActParam
 from .fields import (
+    ActivationKind,
     Bool,
     Branches,
     Choice,
@@ -20,6 +21,7 @@ from .fields import (
     Float,
     Int,
     IntTable,
+    Kind,
     Layers,
     OptionalKind,
     Padding,
@@ -59,7 +61,7 @@ def register(lt: LayerType) -> LayerType:
     return lt
 
 
-ACT = Choice(tuple(ACTIVATIONS), ACTIVATION_ALIASES)
+ACT = ActivationKind()
 OPT_ACT = OptionalKind(ACT)
 CH = Int(1, limits.MAX_CHANNELS)
 KERNEL = Pair(1, limits.MAX_KERNEL, "kernel size")
@@ -262,11 +264,28 @@ register(
 )
 
 
+def _act_param_field(p: ActParam) -> Field:
+    """An ``act`` entry's field for one activation parameter (from the registry, so a new
+    activation's parameters appear here, in ``layer-types`` and in the schema by themselves)."""
+    users = ", ".join(a.name for a in ACTIVATIONS.values() if p in a.params)
+    kind: Kind
+    if p.kind == "choice":
+        kind = Choice(p.choices)
+    elif p.kind == "count":
+        kind = Choice(("1", "channels"))
+    else:
+        kind = Float(-1e6, 1e6)
+    return Field(p.name, OptionalKind(kind, absent="the default"), None,
+                 f"{p.help} ({users}; default {p.default})")
+
+
 register(
     LayerType(
         "act",
-        "activation function: " + ", ".join(ACTIVATIONS),
-        (Field("fn", ACT, help="activation name"),),
+        "activation function: " + ", ".join(ACTIVATIONS) + "; parameters as fields "
+        "({fn: leaky_relu, negative_slope: 0.1}) or in the name (leaky_relu(negative_slope=0.1), "
+        "which an 'act' field of conv, linear ... takes too)",
+        (Field("fn", ACT, help="activation name"), *(_act_param_field(p) for p in ACT_PARAMS.values())),
         aliases=("activation",),
         primary="fn",
     )
@@ -280,6 +299,9 @@ def _pool_fields(avg: bool) -> tuple[Field, ...]:
         Field("padding", Padding(), "valid", "padding (same pads k//2 on both sides)"),
         Field("ceil_mode", Bool(), False, "round output sizes up (Caffe-style pooling)"),
         Field("global", Bool(), False, "pool the whole feature map to 1x1"),
+        Field("output_size", OptionalKind(Pair(1, limits.MAX_KERNEL, "output size")), None,
+              "adaptive pooling to this fixed output size, whatever the input size "
+              f"(nn.Adaptive{'Avg' if avg else 'Max'}Pool2d(output_size); not with kernel or global)"),
     )
     if avg:
         fields += (Field("count_include_pad", Bool(), True, "average includes zero padding"),)
@@ -287,10 +309,10 @@ def _pool_fields(avg: bool) -> tuple[Field, ...]:
 
 
 register(
-    LayerType("maxpool", "max pooling (or global max pooling)", _pool_fields(False))
+    LayerType("maxpool", "max pooling (or global or adaptive max pooling)", _pool_fields(False))
 )
 register(
-    LayerType("avgpool", "average pooling (or global average pooling)", _pool_fields(True))
+    LayerType("avgpool", "average pooling (or global or adaptive average pooling)", _pool_fields(True))
 )
 
 

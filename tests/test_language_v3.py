@@ -1,0 +1,164 @@
+"""Spec language v3 (issue 22, sections 1 and 2): each construct against a hand-written
+``nn.Module`` in every convention (``reftools.assert_every_convention``: parameters, outputs,
+paper, fvcore, torchinfo, ptflops, thop, FlopCounterMode and ``--verify``), and the traps
+that used to pass silently or with a bare message.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from cnninspect.errors import SpecError
+from cnninspect.lang.spec import spec_from_text
+from cnninspect.receptive import receptive_fields
+from cnninspect.resolve import resolve
+
+from reftools import assert_every_convention
+
+
+def model(layers: str, channels: int = 8, resolution: int = 6, blocks: str = ""):
+    text = f"name: t\ninput: {{channels: {channels}, resolution: {resolution}}}\n{blocks}layers:\n{layers}"
+    return resolve(spec_from_text(text, "t.yaml"))
+
+
+# --- adaptive pooling to a fixed output size -----------------------------------------------
+
+
+@pytest.mark.parametrize("resolution", [14, 10, 5])
+def test_adaptive_avgpool_to_7x7_is_vggs_head(resolution):
+    """torchvision's VGG head, AdaptiveAvgPool2d((7, 7)) then the classifier, on maps that
+    7 divides (14), does not divide (10: windows of 2 and 3 that overlap) and that are
+    smaller than 7 (5: windows repeat inputs)."""
+    m = model("  - avgpool: {output_size: 7}\n  - flatten\n  - linear: {out: 5}\n", resolution=resolution)
+    ref = nn.Sequential(nn.AdaptiveAvgPool2d((7, 7)), nn.Flatten(), nn.Linear(8 * 49, 5))
+    counts = assert_every_convention(m, ref)
+    fc = 8 * 49 * 5
+    n = resolution
+    # fvcore: one per input element; ptflops: the module hook and the patched
+    # F.adaptive_avg_pool2d, each one per input element, plus the linear's bias
+    assert counts["fvcore"] == fc + 8 * n * n
+    assert counts["ptflops"] == fc + 5 + 2 * 8 * n * n
+    # thop: one add per input of every window PyTorch pools, one divide per output
+    rows = {14: 14, 10: 16, 5: 11}[n]  # 7 x 2; 2+2+3+2+3+2+2; 1+2+2+1+2+2+1
+    assert counts["thop"] == fc + 8 * rows * rows + 8 * 49
+    assert counts["paper"] == counts["flopcounter"] == fc and counts["torchinfo"] == fc + 5
+
+
+def test_adaptive_maxpool_and_a_rectangular_size():
+    m = model("  - maxpool: {output_size: [4, 3]}\n", resolution=9)
+    counts = assert_every_convention(m, nn.AdaptiveMaxPool2d((4, 3)))
+    assert m.output_shape == (8, 4, 3)
+    # only ptflops counts a max pool: its hook and the patched F.adaptive_max_pool2d
+    assert counts == {"params": 0, "paper": 0, "fvcore": 0, "torchinfo": 0, "ptflops": 2 * 8 * 81,
+                      "thop": 0, "flopcounter": 0}
+
+
+def test_adaptive_pool_to_1_is_global_pooling_and_refuses_kernel_or_global():
+    a = model("  - avgpool: {output_size: 1}\n")
+    b = model("  - avgpool: {global: true}\n")
+    assert a.root.children[0].attrs == b.root.children[0].attrs == {}
+    with pytest.raises(SpecError, match="not both"):
+        model("  - avgpool: {output_size: 7, global: true}\n")
+    with pytest.raises(SpecError, match="takes no kernel"):
+        model("  - maxpool: {output_size: 7, kernel: 2}\n")
+
+
+def test_adaptive_pool_receptive_field():
+    """Divisible: exactly the window n/out (14 -> 7: 2x2 stride 2); not divisible (10 -> 7):
+    the stride-1 window that contains every adaptive window (windows [0,2), [1,3), [2,5),
+    [4,6), [5,8), [7,9), [8,10): unit j starts at j or later and ends by j + 3, so 4 wide)."""
+    rf = receptive_fields(model("  - avgpool: {output_size: 7}\n", resolution=14))
+    assert rf.rows["avgpool0"].full.size == (2, 2) and rf.rows["avgpool0"].full.stride == (2, 2)
+    rf = receptive_fields(model("  - avgpool: {output_size: 7}\n", resolution=10))
+    assert rf.rows["avgpool0"].full.size == (4, 4) and rf.rows["avgpool0"].full.stride == (1, 1)
+
+
+# --- the activation set of torch.nn ----------------------------------------------------------
+
+ACTIVATION_CASES = [
+    # (spec value, the torch.nn module)
+    ("leaky_relu", nn.LeakyReLU()),
+    ("leaky_relu(0.1)", nn.LeakyReLU(0.1)),
+    ("prelu", nn.PReLU()),
+    ("prelu(num_parameters=channels, init=0.1)", nn.PReLU(8, init=0.1)),
+    ("elu(alpha=0.5)", nn.ELU(0.5)),
+    ("selu", nn.SELU()),
+    ("celu(alpha=2)", nn.CELU(2.0)),
+    ("softplus(beta=2, threshold=10)", nn.Softplus(2.0, 10.0)),
+    ("tanh", nn.Tanh()),
+    ("hardtanh(min_val=-2, max_val=3)", nn.Hardtanh(-2.0, 3.0)),
+    ("relu6", nn.ReLU6()),
+    ("gelu(approximate=tanh)", nn.GELU(approximate="tanh")),
+    ("silu", nn.SiLU()),
+    ("mish", nn.Mish()),
+    ("sigmoid", nn.Sigmoid()),
+    ("hardswish", nn.Hardswish()),
+    ("hardsigmoid", nn.Hardsigmoid()),
+    ("logsigmoid", nn.LogSigmoid()),
+    ("softsign", nn.Softsign()),
+    ("tanhshrink", nn.Tanhshrink()),
+    ("identity", nn.Identity()),
+]
+
+
+@pytest.mark.parametrize("value,module", ACTIVATION_CASES, ids=[v for v, _ in ACTIVATION_CASES])
+def test_every_activation_of_torch_nn_after_a_convolution(value, module):
+    """conv + activation against Conv2d + the torch.nn class with the same arguments: PReLU's
+    slopes are parameters (1, or one per channel; torchinfo counts them once, thop one per
+    element in eval mode); ptflops hooks ReLU, PReLU, ELU, LeakyReLU, ReLU6 and GELU and
+    patches F.prelu, F.elu, F.gelu, F.silu (so PReLU, ELU and GELU count twice)."""
+    m = model(f"  - conv: {{out: 8, kernel: 3, act: '{value}'}}\n")
+    ref = nn.Sequential(nn.Conv2d(8, 8, 3, padding=1), module)
+    counts = assert_every_convention(m, ref)
+    conv = 8 * 8 * 9 * 36
+    slopes = sum(p.numel() for p in module.parameters())
+    assert counts["params"] == 8 * 8 * 9 + 8 + slopes
+    n = 8 * 36
+    hooked = {"PReLU": 2, "ELU": 2, "GELU": 2, "LeakyReLU": 1, "ReLU6": 1, "SiLU": 1}.get(type(module).__name__, 0)
+    assert counts["ptflops"] == conv + 8 * 36 + hooked * n
+    assert counts["thop"] == conv + (n if isinstance(module, nn.PReLU) else 0)
+    assert counts["torchinfo"] == (8 * 8 * 9 + 8) * 36 + slopes
+
+
+def test_activation_parameters_as_fields_of_an_act_entry():
+    m = model("  - act: {fn: leaky_relu, negative_slope: 0.2}\n  - act: {fn: prelu, num_parameters: channels}\n"
+              "  - act: {fn: gelu, approximate: tanh}\n")
+    ref = nn.Sequential(nn.LeakyReLU(0.2), nn.PReLU(8), nn.GELU(approximate="tanh"))
+    assert assert_every_convention(m, ref)["params"] == 8
+
+
+@pytest.mark.parametrize("layers,message", [
+    ("  - act: {fn: relu, negative_slope: 0.2}\n", "relu has no parameter 'negative_slope'; it takes no parameters"),
+    ("  - act: {fn: 'leaky_relu(0.1)', negative_slope: 0.2}\n", "negative_slope is given twice"),
+    ("  - conv: {out: 8, kernel: 3, act: 'elu(beta=2)'}\n", "elu has no parameter 'beta'; it takes alpha"),
+    ("  - act: 'hardtanh(min_val=2)'\n", "min_val 2 must be below its max_val 1"),
+    ("  - act: 'prelu(num_parameters=4)'\n", "must be 1 or channels"),
+    ("  - act: leaky_rleu\n", "did you mean 'leaky_relu'"),
+])
+def test_activation_errors(layers, message):
+    with pytest.raises(SpecError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        model(layers)
+
+
+def test_new_activations_save_what_autograd_saves():
+    """The memory model's rule for each activation against the tensors autograd keeps."""
+    from cnninspect.build import build_module
+    from cnninspect.memory import MemorySettings, memory_report
+    from test_memory import saved_by_autograd
+
+    for value, _module in ACTIVATION_CASES:
+        m = model(f"  - conv: {{out: 8, kernel: 3, act: '{value}'}}\n  - conv: {{out: 4, kernel: 1}}\n")
+        computed = memory_report(m, MemorySettings(batch=2)).training.saved_activation_bytes
+        torch.manual_seed(0)
+        measured = saved_by_autograd(build_module(m).train(), torch.randn(2, 8, 6, 6))
+        assert computed == measured, (value, computed, measured)
+
+
+def test_an_expression_chooses_no_activation():
+    m = model("  - conv: {out: 8, kernel: 3, act: \"'relu' if $in == 8 else 'none'\"}\n"
+              "  - conv: {out: 8, kernel: 3, act: \"'relu' if $in == 9 else 'none'\"}\n")
+    first, second = m.root.children
+    assert [op.kind for op in first.children] == ["conv2d", "act"]
+    assert second.kind == "conv2d"  # no activation: the bare convolution
