@@ -26,7 +26,7 @@ from typing import Any
 from collections.abc import Mapping
 
 from .conventions import Convention, OpFacts, get_convention
-from .ir import Concat, Gate, Model, Node, Op, Origin, Residual, Seq, Side, children, structure
+from .ir import Concat, Gate, Model, Node, Op, Origin, Residual, Seq, Side, children, ops, structure
 from .memory import simulate
 from .ops import OPS, Shape, activation_text, kernel_stride
 
@@ -240,10 +240,12 @@ def op_detail(op: Op) -> str:
 def container_detail(node: Node) -> str:
     if isinstance(node, Residual):
         sc = node.shortcut
-        kind = "identity" if isinstance(sc, Op) and sc.kind == "identity" else "projection"
+        leaves = [sc] if isinstance(sc, Op) else [op for _, op in ops(sc)]
+        kind = "identity" if all(op.kind == "identity" for op in leaves) else "projection"
         return f"+ {kind} shortcut"
     if isinstance(node, Concat):
-        return f"concat {len(node.branches)} branches"
+        n = len(node.branches)
+        return f"concat {n} branch{'es' if n != 1 else ''}"
     if isinstance(node, Gate):
         return "x * gate(x)"
     if isinstance(node, Side):

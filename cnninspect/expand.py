@@ -10,10 +10,12 @@ generic structures (``residual``, ``concat``, ``gate``) that specs may also writ
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from typing import Any
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
-from .lang.expr import make_divisible
+from .errors import SpecError
+from .lang.expr import Computed, make_divisible
 from .ops import ACT_PARAMS, activation_text, check_activation_params, fmt_shape, parse_activation
 from .scope import Expansion
 
@@ -382,36 +384,79 @@ def _expand_sequential(e: Expansion) -> None:
     s.close(attach=True)
 
 
+IN_HINT = (
+    "; note: inside a residual body, concat branch or gate, $in is the channels entering each "
+    "entry, not the block's input: for the block's input declare the block parameter "
+    "w_in: {default: $in} and write $w_in"
+)
+
+
+def _uses_in(value: Any) -> bool:
+    """Does a nested list of entries (or a value in one) use ``$in`` anywhere?"""
+    if isinstance(value, Computed):
+        return "in" in value.names
+    if isinstance(value, (tuple, list)):
+        return any(_uses_in(v) for v in value)
+    fields = getattr(value, "fields", None)  # a layer entry
+    if isinstance(fields, Mapping):
+        return _uses_in(getattr(value, "when", None)) or any(_uses_in(v) for v in fields.values())
+    return False
+
+
+@contextmanager
+def _in_hint(*nested: Any) -> Iterator[None]:
+    """Add :data:`IN_HINT` to an error of a structure whose nested entries use ``$in``."""
+    try:
+        yield
+    except SpecError as exc:
+        if "w_in" in exc.message or not _uses_in(nested):
+            raise
+        raise SpecError(exc.message + IN_HINT, exc.loc, exc.path) from None
+
+
 def _expand_residual(e: Expansion) -> None:
+    """A shortcut list whose entries are all switched off by ``when`` is the identity."""
     f = e.f
     scope = e.scope
-    body = scope.branch("body", "Residual body")
-    e.entries(body, f["body"])
-    shortcut = f["shortcut"]
-    if isinstance(shortcut, tuple):
-        sc = scope.branch("shortcut", "Shortcut")
-        e.entries(sc, shortcut)
-        shortcut = sc.close()
-    scope.residual(e.name, "Residual", body.close(), shortcut, post=f["post"], projection_bn=f["projection_bn"])
+    with _in_hint(f["body"], f["shortcut"]):
+        body = scope.branch("body", "Residual body")
+        e.entries(body, f["body"])
+        shortcut = f["shortcut"]
+        if isinstance(shortcut, tuple):
+            sc = scope.branch("shortcut", "Shortcut")
+            e.entries(sc, shortcut)
+            shortcut = sc.close() if sc.nodes else "identity"
+        scope.residual(e.name, "Residual", body.close(), shortcut, post=f["post"], projection_bn=f["projection_bn"])
 
 
 def _expand_concat(e: Expansion) -> None:
+    """Branches whose entries are all switched off by ``when`` are left out (MixNet's mixed
+    kernels: one branch per kernel, a branch per kernel size used); the others keep their
+    names (``branch0``, ``branch2`` ...)."""
     scope = e.scope
     nodes = []
-    for i, entries in enumerate(e.f["branches"]):
-        b = scope.branch(f"branch{i}", f"Branch {i}")
-        e.entries(b, entries)
-        nodes.append(b.close())
-    scope.concat(e.name, "Concat", nodes)
+    with _in_hint(e.f["branches"]):
+        for i, entries in enumerate(e.f["branches"]):
+            b = scope.branch(f"branch{i}", f"Branch {i}")
+            e.entries(b, entries)
+            if b.nodes:
+                nodes.append(b.close())
+        if not nodes:
+            raise scope.error("no branches left: every entry of every branch is disabled by its 'when' for "
+                              "these parameter values")
+        scope.concat(e.name, "Concat", nodes)
 
 
 def _expand_one_branch(attach: str, label: str) -> Callable[[Expansion], None]:
-    """Resolve the entry's ``branch`` layers and attach them with ``Scope.gate``/``Scope.side``."""
+    """Resolve the entry's ``branch`` layers and attach them with ``Scope.gate``/``Scope.side``;
+    a branch whose entries are all switched off by ``when`` leaves the entry out."""
 
     def expand(e: Expansion) -> None:
-        b = e.scope.branch("branch", f"{label} branch")
-        e.entries(b, e.f["branch"])
-        getattr(e.scope, attach)(e.name, label, b.close())
+        with _in_hint(e.f["branch"]):
+            b = e.scope.branch("branch", f"{label} branch")
+            e.entries(b, e.f["branch"])
+            if b.nodes:
+                getattr(e.scope, attach)(e.name, label, b.close())
 
     return expand
 

@@ -162,3 +162,111 @@ def test_an_expression_chooses_no_activation():
     first, second = m.root.children
     assert [op.kind for op in first.children] == ["conv2d", "act"]
     assert second.kind == "conv2d"  # no activation: the bare convolution
+
+
+# --- entries switched off by 'when' inside structures ----------------------------------------
+
+
+MIXED_KERNELS = """blocks:
+  mixconv:
+    params:
+      k3: true
+      k5: true
+      k7: false
+    layers:
+      - concat:
+          - - conv: {out: 4, kernel: 3, bias: false}
+              when: {k3: true}
+          - - conv: {out: 4, kernel: 5, bias: false}
+              when: {k5: true}
+          - - conv: {out: 4, kernel: 7, bias: false}
+              when: {k7: true}
+"""
+
+
+class MixConv(nn.Module):
+    """timm's MixedConv2d with equal splits of the output: one convolution per kernel size on
+    the whole input, concatenated."""
+
+    def __init__(self, cin: int, kernels: list[int], out_each: int) -> None:
+        super().__init__()
+        self.convs = nn.ModuleList(nn.Conv2d(cin, out_each, k, padding=k // 2, bias=False) for k in kernels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([c(x) for c in self.convs], 1)
+
+
+def test_a_concat_branch_switched_off_by_when_is_left_out():
+    m = model("  - mixconv: {}\n", blocks=MIXED_KERNELS, resolution=8)
+    counts = assert_every_convention(m, MixConv(8, [3, 5], 4))
+    assert counts["params"] == 8 * 4 * (9 + 25)
+    concat = m.root.children[0]
+    assert [b.name for b in concat.branches] == ["branch0", "branch1"]
+    only7 = model("  - mixconv: {k3: false, k5: false, k7: true}\n", blocks=MIXED_KERNELS, resolution=8)
+    assert [b.name for b in only7.root.children[0].branches] == ["branch2"]
+    with pytest.raises(SpecError, match="no branches left"):
+        model("  - mixconv: {k3: false, k5: false}\n", blocks=MIXED_KERNELS)
+
+
+def test_a_gate_and_a_shortcut_switched_off_by_when():
+    """A gate whose branch is switched off is left out; a shortcut list switched off is the
+    identity (and labelled so, not '+ projection shortcut')."""
+    from cnninspect.analysis import container_detail
+
+    m = model("""  - gate:
+      - mean: {keepdim: true}
+        when: "$in == 4"
+  - residual:
+      body: [{conv: {out: 8, kernel: 3, bias: false}}]
+      shortcut:
+        - conv: {out: 8, kernel: 1}
+          when: "$in == 4"
+""")
+    (res,) = m.root.children
+    assert res.shortcut.kind == "identity"
+    assert container_detail(res) == "+ identity shortcut"
+    listed = model("  - residual:\n      body: [{conv: {out: 8, kernel: 3}}]\n      shortcut: [identity]\n")
+    assert container_detail(listed.root.children[0]) == "+ identity shortcut"
+
+
+# --- traps and messages ------------------------------------------------------------------------
+
+
+def test_a_convolution_followed_by_a_bn_entry_has_no_bias():
+    """MixNet's trap: a conv written without bn, then '- bn', used to get a bias (64 + 8
+    parameters more than the reference). Now it has none, unless bias: true is written."""
+    m = model("  - conv: {out: 8, kernel: 3}\n  - bn\n  - act: relu\n")
+    ref = nn.Sequential(nn.Conv2d(8, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8), nn.ReLU())
+    assert assert_every_convention(m, ref)["params"] == 8 * 8 * 9 + 16
+    kept = model("  - conv: {out: 8, kernel: 3, bias: true}\n  - bn\n")
+    assert kept.root.children[0].attrs["bias"] is True
+    # not directly followed: an activation between keeps the automatic bias
+    between = model("  - conv: {out: 8, kernel: 3}\n  - act: relu\n  - bn\n")
+    assert between.root.children[0].attrs["bias"] is True
+    dw = model("  - dwconv: {kernel: 3}\n  - bn\n  - pwconv: {out: 4}\n  - bn\n")
+    assert [n.attrs.get("bias") for n in dw.root.children] == [False, None, False, None]
+
+
+def test_in_inside_a_structure_suggests_a_block_parameter():
+    with pytest.raises(SpecError, match=r"w_in: \{default: \$in\} and write \$w_in"):
+        model("""  - residual:
+      body:
+        - conv: {out: $in * 2, kernel: 1}
+        - conv: {out: $in, kernel: 1}
+""")
+
+
+@pytest.mark.parametrize("expr,message", [
+    ("$in in 8", "'in' is not supported in an expression; compare one value at a time: $k == 3 or $k == 5"),
+    ("$in not in 8", "'not in' is not supported"),
+    ("$in & 1", "'&' is not supported in an expression; use 'and'"),
+])
+def test_python_operators_an_expression_does_not_take(expr, message):
+    with pytest.raises(SpecError) as info:
+        model(f"  - conv: {{out: 8, kernel: 3}}\n    when: \"{expr}\"\n")
+    assert message in str(info.value) and "'In'" not in str(info.value)
+
+
+def test_a_bare_name_followed_by_keys_suggests_a_mapping():
+    with pytest.raises(SpecError, match=r"write '- identity: \{\}'"):
+        model("  - concat:\n      - - identity\n          when: \"$in == 8\"\n      - - flatten\n")
