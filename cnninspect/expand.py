@@ -10,7 +10,9 @@ generic structures (``residual``, ``concat``, ``gate``) that specs may also writ
 
 from __future__ import annotations
 
+from collections import ChainMap
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any
 from collections.abc import Callable, Iterator, Mapping
 
@@ -434,17 +436,35 @@ def _expand_concat(e: Expansion) -> None:
     kernels: one branch per kernel, a branch per kernel size used); the others keep their
     names (``branch0``, ``branch2`` ...)."""
     scope = e.scope
+    f = e.f
+    if (f["branches"] is None) == (f["each"] is None) or (f["each"] is None) != (f["branch"] is None):
+        raise scope.error("give either 'branches' (a list of branches) or 'each' (a list) with 'branch' "
+                          "(the layers of one branch)", "each" if f["each"] is not None else "branches")
     nodes = []
-    with _in_hint(e.f["branches"]):
-        for i, entries in enumerate(e.f["branches"]):
+    with _in_hint(f["branches"], f["branch"]):
+        for i, (entries, env) in enumerate(_concat_branches(e)):
             b = scope.branch(f"branch{i}", f"Branch {i}")
-            e.entries(b, entries)
+            e.resolver.entries(b, entries, width=e.width, stride_one=e.stride_one, env=env)
             if b.nodes:
                 nodes.append(b.close())
         if not nodes:
             raise scope.error("no branches left: every entry of every branch is disabled by its 'when' for "
                               "these parameter values")
         scope.concat(e.name, "Concat", nodes)
+
+
+def _concat_branches(e: Expansion) -> Iterator[tuple[Any, Any]]:
+    """(entries, env) of every branch: the listed ``branches``, or one ``branch`` per value of
+    ``each`` with ``$NAME`` (``as``) and ``$NAME_index`` bound to the value and its position."""
+    f = e.f
+    if f["each"] is None:
+        for entries in f["branches"]:
+            yield entries, e.env
+        return
+    name = f["as"]
+    for i, value in enumerate(f["each"]):
+        bound = {name: list(value) if isinstance(value, tuple) else value, f"{name}_index": i}
+        yield f["branch"], replace(e.env, values=ChainMap(bound, e.env.values))
 
 
 def _expand_one_branch(attach: str, label: str) -> Callable[[Expansion], None]:

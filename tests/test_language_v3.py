@@ -185,12 +185,15 @@ MIXED_KERNELS = """blocks:
 
 
 class MixConv(nn.Module):
-    """timm's MixedConv2d with equal splits of the output: one convolution per kernel size on
-    the whole input, concatenated."""
+    """A mixed-kernel convolution: one convolution per kernel size on the whole input,
+    concatenated; ``out`` split as timm's ``_split_channels`` does (equal parts, the
+    remainder to the first)."""
 
-    def __init__(self, cin: int, kernels: list[int], out_each: int) -> None:
+    def __init__(self, cin: int, kernels: list[int], out: int) -> None:
         super().__init__()
-        self.convs = nn.ModuleList(nn.Conv2d(cin, out_each, k, padding=k // 2, bias=False) for k in kernels)
+        splits = [out // len(kernels)] * len(kernels)
+        splits[0] += out - sum(splits)
+        self.convs = nn.ModuleList(nn.Conv2d(cin, c, k, padding=k // 2, bias=False) for c, k in zip(splits, kernels))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.cat([c(x) for c in self.convs], 1)
@@ -198,7 +201,7 @@ class MixConv(nn.Module):
 
 def test_a_concat_branch_switched_off_by_when_is_left_out():
     m = model("  - mixconv: {}\n", blocks=MIXED_KERNELS, resolution=8)
-    counts = assert_every_convention(m, MixConv(8, [3, 5], 4))
+    counts = assert_every_convention(m, MixConv(8, [3, 5], 8))
     assert counts["params"] == 8 * 4 * (9 + 25)
     concat = m.root.children[0]
     assert [b.name for b in concat.branches] == ["branch0", "branch1"]
@@ -270,3 +273,40 @@ def test_python_operators_an_expression_does_not_take(expr, message):
 def test_a_bare_name_followed_by_keys_suggests_a_mapping():
     with pytest.raises(SpecError, match=r"write '- identity: \{\}'"):
         model("  - concat:\n      - - identity\n          when: \"$in == 8\"\n      - - flatten\n")
+
+
+MIXCONV_EACH = """blocks:
+  mixconv:
+    params:
+      out: {channels: true}
+      kernels: [3, 5, 7]
+    layers:
+      - concat:
+          each: $kernels
+          as: k
+          branch:
+            - conv: {out: "$out // len($kernels) + ($out % len($kernels) if $k_index == 0 else 0)",
+                     kernel: $k, bias: false}
+"""
+
+
+def test_a_concat_makes_one_branch_per_value_of_a_list_parameter():
+    """MixNet's mixed kernels written once: 'each' over the block's list parameter, the
+    output split with the remainder to the first branch (10 over 3 kernels: 4, 3, 3)."""
+    m = model("  - mixconv: {out: 10}\n  - mixconv: {out: 8, kernels: [3, 5]}\n", blocks=MIXCONV_EACH, resolution=8)
+    ref = nn.Sequential(MixConv(8, [3, 5, 7], 10), MixConv(10, [3, 5], 8))
+    counts = assert_every_convention(m, ref)
+    assert counts["params"] == 8 * (4 * 9 + 3 * 25 + 3 * 49) + 10 * 4 * (9 + 25)
+    assert [b.out_shape[0] for b in m.root.children[0].branches] == [4, 3, 3]
+
+
+@pytest.mark.parametrize("concat,message", [
+    ("each: [3, 5]\n          branches: [[identity]]", "give either 'branches'"),
+    ("each: [3, 5]", "give either 'branches'"),
+    ("each: []\n          branch: [identity]", "must be a list of 1 to"),
+    ("each: [3]\n          as: in\n          branch: [identity]", "built-in name"),
+    ("each: [3]\n          branch: [{conv: {out: 4, kernel: $k}}]", "unknown name|unknown parameter"),
+])
+def test_each_errors(concat, message):
+    with pytest.raises(SpecError, match=message):
+        model(f"  - concat:\n          {concat}\n")

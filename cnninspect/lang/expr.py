@@ -86,6 +86,12 @@ class Function:
     help: str
 
 
+def _len(x: Any) -> int:
+    if not isinstance(x, (list, tuple)):
+        raise TypeError(f"expects a list, got {shorten(repr(x))}")
+    return len(x)
+
+
 FUNCTIONS: dict[str, Function] = {
     "min": Function(lambda *a: min(_number(x) for x in a), 1, 64, "the smallest argument"),
     "max": Function(lambda *a: max(_number(x) for x in a), 1, 64, "the largest argument"),
@@ -96,6 +102,7 @@ FUNCTIONS: dict[str, Function] = {
     "abs": Function(lambda x: abs(_number(x)), 1, 1, "absolute value"),
     "round_to": Function(round_to, 2, 2, round_to.__doc__ or ""),
     "make_divisible": Function(make_divisible, 2, 3, make_divisible.__doc__ or ""),
+    "len": Function(_len, 1, 1, "the number of values in a list (a block parameter such as kernels: [3, 5, 7])"),
 }
 
 _BINARY: dict[type, Callable[[Any, Any], Any]] = {

@@ -23,10 +23,12 @@ from .fields import (
     IntTable,
     Kind,
     Layers,
+    LoopName,
     OptionalKind,
     Padding,
     Pair,
     Shortcut,
+    ValueList,
 )
 
 COMMON_KEYS = ("name", "repeat", "when", "fixed", "min_width", "paper")
@@ -519,8 +521,16 @@ register(
 register(
     LayerType(
         "concat",
-        "parallel branches on the same input, concatenated along channels",
-        (Field("branches", Branches(), help="list of branches, each a list of layers"),),
+        "parallel branches on the same input, concatenated along channels: 'branches' lists "
+        "them, or 'each' makes one 'branch' per value of a list ($k in it, with 'as: k', is the "
+        "value, $k_index its position)",
+        (
+            Field("branches", Branches(), None, "list of branches, each a list of layers"),
+            Field("each", OptionalKind(ValueList(limits.MAX_BRANCHES)), None,
+                  "a list (kernels: [3, 5, 7] as $kernels): one branch per value"),
+            Field("as", LoopName(), "item", "the value's name in the branch: $NAME, and $NAME_index its position"),
+            Field("branch", Layers(), None, "with 'each': the layers of every branch"),
+        ),
         primary="branches",
         category="structure",
     )
