@@ -242,7 +242,7 @@ def container_detail(node: Node) -> str:
         sc = node.shortcut
         leaves = [sc] if isinstance(sc, Op) else [op for _, op in ops(sc)]
         kind = "identity" if all(op.kind == "identity" for op in leaves) else "projection"
-        return f"+ {kind} shortcut"
+        return f"+ {kind} shortcut" + (" to the first channels" if node.partial else "")
     if isinstance(node, Concat):
         n = len(node.branches)
         return f"concat {n} branch{'es' if n != 1 else ''}"

@@ -115,7 +115,7 @@ def build_node(node: Node) -> nn.Module:
         return nn.Sequential(OrderedDict((c.name, build_node(c)) for c in node.children))
     if isinstance(node, Residual):
         post = build_node(node.post) if node.post is not None else None
-        return M.Residual(build_node(node.body), build_node(node.shortcut), post)
+        return M.Residual(build_node(node.body), build_node(node.shortcut), post, partial=node.partial)
     if isinstance(node, Concat):
         return M.Concat([(b.name, build_node(b)) for b in node.branches])
     if isinstance(node, Gate):

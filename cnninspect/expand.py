@@ -428,7 +428,8 @@ def _expand_residual(e: Expansion) -> None:
             sc = scope.branch("shortcut", "Shortcut")
             e.entries(sc, shortcut)
             shortcut = sc.close() if sc.nodes else "identity"
-        scope.residual(e.name, "Residual", body.close(), shortcut, post=f["post"], projection_bn=f["projection_bn"])
+        scope.residual(e.name, "Residual", body.close(), shortcut, post=f["post"], projection_bn=f["projection_bn"],
+                       partial=f["partial"])
 
 
 def _expand_concat(e: Expansion) -> None:

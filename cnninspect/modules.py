@@ -18,18 +18,26 @@ from torch import nn
 
 
 class Residual(nn.Module):
-    """``post(body(x) + shortcut(x))``."""
+    """``post(body(x) + shortcut(x))``; with ``partial`` the shortcut is added to the body
+    output's first channels only (ReXNet's ``x[:, :C_in] += shortcut``, here out of place)."""
 
-    def __init__(self, body: nn.Module, shortcut: nn.Module, post: nn.Module | None = None) -> None:
+    def __init__(self, body: nn.Module, shortcut: nn.Module, post: nn.Module | None = None,
+                 partial: bool = False) -> None:
         super().__init__()
         self.body = body
         self.shortcut = shortcut
         if post is not None:
             self.post = post
         self.has_post = post is not None
+        self.partial = partial
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.body(x) + self.shortcut(x)
+        if self.partial:
+            y, s = self.body(x), self.shortcut(x)
+            c = s.shape[1]
+            y = torch.cat([y[:, :c] + s, y[:, c:]], dim=1)
+        else:
+            y = self.body(x) + self.shortcut(x)
         return self.post(y) if self.has_post else y
 
 

@@ -265,17 +265,21 @@ class Scope:
         *,
         post: str | None = None,
         projection_bn: bool = True,
+        partial: bool = False,
     ) -> Node:
         """Attach ``post(body(x) + shortcut(x))``.
 
         ``shortcut`` is ``identity``, ``projection`` (1x1 convolution with the stride that
         matches the body, plus batch norm), ``auto`` (identity when the body keeps the shape,
         else projection), ``skip-auto`` (identity when it keeps the shape, else no skip at all),
-        ``none`` (no skip) or a resolved node.
+        ``none`` (no skip) or a resolved node. With ``partial`` the shortcut may have fewer
+        channels than the body: it is added to the body output's first channels (ReXNet).
         """
         in_shape = self.shape
         mode = shortcut if isinstance(shortcut, str) else "custom"
-        if mode == "auto":
+        if mode == "auto" and partial:
+            mode = "identity" if _adds_to_first(in_shape, body.out_shape) else "projection"
+        elif mode == "auto":
             mode = "identity" if body.out_shape == in_shape else "projection"
         elif mode == "skip-auto":
             mode = "identity" if body.out_shape == in_shape else "none"
@@ -294,7 +298,14 @@ class Scope:
         else:
             assert not isinstance(shortcut, str)
             sc = shortcut
-        if sc.out_shape != body.out_shape:
+        if partial and not _adds_to_first(sc.out_shape, body.out_shape):
+            raise self.error(
+                f"a partial residual adds the shortcut to the body output's first channels, so it needs "
+                f"at most the body's channels and the same size; the body gives "
+                f"{fmt_shape(body.out_shape)} and the shortcut {fmt_shape(sc.out_shape)}",
+                "partial",
+            )
+        if not partial and sc.out_shape != body.out_shape:
             raise self.error(
                 f"residual add needs equal shapes, but the body gives {fmt_shape(body.out_shape)} and "
                 f"the shortcut gives {fmt_shape(sc.out_shape)}"
@@ -308,7 +319,7 @@ class Scope:
         if post is not None:
             post_node = Op("post", "act", self.activation_attrs(post, "post", out_shape), out_shape, out_shape, self.origin)
             self.resolver.count_op(self.loc, self.path)
-        return self.add(Residual(name, body, sc, post_node, label, in_shape, out_shape, self.origin))
+        return self.add(Residual(name, body, sc, post_node, label, in_shape, out_shape, self.origin, partial))
 
     def _projection(self, in_shape: Shape, out_shape: Shape, bn: bool) -> Node:
         if len(in_shape) != 3 or len(out_shape) != 3:
@@ -365,3 +376,8 @@ class Scope:
 
     def side(self, name: str, label: str, branch: Node) -> Node:
         return self.add(Side(name, replace(branch, name="branch"), label, self.shape, self.shape, self.origin))
+
+
+def _adds_to_first(sc: Shape, out: Shape) -> bool:
+    """Can a shortcut of shape ``sc`` be added to the first channels of ``out``?"""
+    return len(sc) == len(out) == 3 and sc[0] <= out[0] and sc[1:] == out[1:]

@@ -285,7 +285,8 @@ class Compiler:
             c.ratio = None if identity else _ratio(node.in_shape, node.out_shape)
         elif isinstance(node, Seq) and _is_map(node.in_shape) and _is_map(node.out_shape):
             c.guard = node.out_shape == node.in_shape
-        key = (t, c.guard, c.ratio, c.has_post, tuple(ch.sig for ch in c.children))
+        partial = isinstance(node, Residual) and node.partial
+        key = (t, c.guard, c.ratio, c.has_post, partial, tuple(ch.sig for ch in c.children))
         c.sig = self._sigs.setdefault(key, len(self._sigs))
         return c
 

@@ -310,3 +310,56 @@ def test_a_concat_makes_one_branch_per_value_of_a_list_parameter():
 def test_each_errors(concat, message):
     with pytest.raises(SpecError, match=message):
         model(f"  - concat:\n          {concat}\n")
+
+
+# --- a partial residual (ReXNet) -------------------------------------------------------------
+
+
+class RexBottleneck(nn.Module):
+    """timm's ReXNet LinearBottleneck (no SE): expand 1x1 + BN + SiLU, depthwise 3x3 + BN +
+    ReLU6, project 1x1 + BN; ``x[:, 0:in_chs] += shortcut`` when stride 1 and in <= out."""
+
+    def __init__(self, cin: int, cout: int, stride: int, exp: int) -> None:
+        super().__init__()
+        mid = cin * exp
+        self.use_shortcut = stride == 1 and cin <= cout
+        self.in_channels = cin
+        self.conv_exp = nn.Sequential(nn.Conv2d(cin, mid, 1, bias=False), nn.BatchNorm2d(mid), nn.SiLU())
+        self.conv_dw = nn.Sequential(nn.Conv2d(mid, mid, 3, stride, 1, groups=mid, bias=False), nn.BatchNorm2d(mid))
+        self.act_dw = nn.ReLU6()
+        self.conv_pwl = nn.Sequential(nn.Conv2d(mid, cout, 1, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shortcut = x
+        x = self.conv_pwl(self.act_dw(self.conv_dw(self.conv_exp(x))))
+        if self.use_shortcut:
+            x[:, 0:self.in_channels] += shortcut
+        return x
+
+
+REX = """blocks:
+  rex:
+    params:
+      out: {channels: true}
+      stride: 1
+    layers:
+      - residual:
+          body:
+            - conv: {out: $in * 6, kernel: 1, bn: true, act: silu}
+            - dwconv: {kernel: 3, stride: $stride, bn: true, act: relu6}
+            - conv: {out: $out, kernel: 1, bn: true}
+          shortcut: "'identity' if $stride == 1 and $in <= $out else 'none'"
+          partial: true
+"""
+
+
+def test_a_partial_residual_adds_to_the_first_channels():
+    m = model("  - rex: {out: 12}\n  - rex: {out: 16, stride: 2}\n", blocks=REX)
+    ref = nn.Sequential(RexBottleneck(8, 12, 1, 6), RexBottleneck(12, 16, 2, 6))
+    counts = assert_every_convention(m, ref)
+    assert counts["params"] == sum(p.numel() for p in ref.parameters())
+    from cnninspect.analysis import container_detail
+
+    assert container_detail(m.root.children[0]) == "+ identity shortcut to the first channels"
+    with pytest.raises(SpecError, match="at most the body's channels"):
+        model("  - residual:\n      body: [{conv: {out: 4, kernel: 1}}]\n      partial: true\n")

@@ -511,6 +511,9 @@ register(
             Field("shortcut", Shortcut(), "identity", "identity, projection, auto, or layers"),
             Field("post", OPT_ACT, None, "activation after the addition"),
             Field("projection_bn", Bool(), True, "batch norm after a projection shortcut"),
+            Field("partial", Bool(), False,
+                  "add the shortcut to the body output's first channels only, when it has fewer "
+                  "(ReXNet: x[:, :C_in] += shortcut); auto then means identity when the size is kept"),
         ),
         primary="body",
         category="structure",
