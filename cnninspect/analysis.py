@@ -230,7 +230,7 @@ def op_detail(op: Op) -> str:
         bits.append("fixed prototypes")
     elif op.kind in ("dropout", "drop_path"):
         bits.append(f"p={a['p']:g}")
-    elif op.kind == "act":
+    elif op.kind in ("act", "bn_act2d"):
         bits.append(activation_text(a["fn"], a))
     elif op.kind in ("maxpool2d", "avgpool2d") and a.get("ceil_mode"):
         bits.append("ceil")

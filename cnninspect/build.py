@@ -86,6 +86,7 @@ FACTORIES: dict[str, Factory] = {
     "linear": lambda a: nn.Linear(a["in_f"], a["out_f"], bias=a["bias"]),
     "rbf": lambda a: M.RBFOutput(a["in_f"], a["out_f"]),
     "bn2d": lambda a: nn.BatchNorm2d(a["ch"], eps=a.get("eps", 1e-5)),
+    "bn_act2d": lambda a: M.BatchNormAct2d(a["ch"], _activation(a), eps=a["eps"]),
     "act": _activation,
     "dropout": lambda a: nn.Dropout(a["p"]),
     "drop_path": lambda a: M.StochasticDepth(a["p"]),

@@ -40,7 +40,7 @@ FLOPs, when asked for with ``--unit flops``, are 2 x mult-adds.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from collections.abc import Callable, Mapping
 
@@ -55,7 +55,7 @@ from .formulas import (
     tensor_factors,
     term,
 )
-from .ops import OPS, Shape, adaptive_windows
+from .ops import ACTIVATIONS as ACTIVATION_FUNCTIONS, OPS, Shape, adaptive_windows
 
 
 @dataclass(frozen=True)
@@ -227,6 +227,7 @@ register_convention(
             "linear": dense_macs,
             "rbf": _uncounted(RBF_ELEMENTWISE),
             "bn2d": lambda f: formula(_elements(f.in_shape, BN_2, times=2)),
+            "bn_act2d": lambda f: formula(_elements(f.in_shape, BN_2, times=2)),
             "bn1d": lambda f: formula(_elements(f.in_shape, BN_2, times=2)),
             "layernorm": layernorm_fvcore,
             "gavgpool": lambda f: formula(_elements(f.in_shape, POOLING)),
@@ -281,7 +282,8 @@ register_convention(
         "mult-adds as torchinfo.summary reports them: per leaf module, (weight + bias) x output "
         "positions for Conv* classes, weight + bias once for other classes",
         "every leaf module's weight and bias parameters (BN included)",
-        {k: torchinfo_macs for k in _ALL},
+        {**{k: torchinfo_macs for k in _ALL}, "bn_act2d": _uncounted(
+            "BatchNormAct2d's weight and bias (torchinfo counts mult-adds of leaf modules only)")},
     )
 )
 
@@ -341,6 +343,13 @@ def ptflops_act(f: OpFacts) -> Formula:
     return Formula(tuple(terms))
 
 
+def ptflops_bn_act(f: OpFacts) -> Formula:
+    """BatchNormAct2d is a subclass of nn.BatchNorm2d, not hooked (F.batch_norm is not
+    patched); its activation child is counted like any activation module."""
+    act = ACTIVATION_FUNCTIONS[f.attrs["fn"]].torch_class
+    return ptflops_act(replace(f, torch_class=act))
+
+
 def ptflops_pool(f: OpFacts) -> Formula:
     return formula(
         _elements(f.in_shape, POOLING, f"nn.{f.torch_class} hook"),
@@ -379,6 +388,7 @@ register_convention(
             "bn1d": lambda f: formula(_elements(f.in_shape, BN_2, times=2)),
             "layernorm": ptflops_layernorm,
             "act": ptflops_act,
+            "bn_act2d": ptflops_bn_act,
             "softmax": lambda f: formula(_elements(f.in_shape, ACTIVATIONS, "patched F.softmax", suffix="")),
             "maxpool2d": ptflops_pool,
             "avgpool2d": ptflops_pool,
@@ -470,6 +480,8 @@ register_convention(
             "linear": dense_macs,
             "rbf": _not_seen("thop", "no rule for the class; elementwise ops"),
             "bn2d": lambda f: formula(_elements(f.in_shape, BN_4, times=4)),
+            # a subclass of nn.BatchNorm2d: count_normalization (its activation: zero_ops or no rule)
+            "bn_act2d": lambda f: formula(_elements(f.in_shape, BN_4, times=4)),
             "bn1d": lambda f: formula(_elements(f.in_shape, BN_4, times=4)),
             # count_normalization, matched along the class hierarchy (LayerNorm2d included)
             "layernorm": lambda f: formula(_elements(f.in_shape, LN_THOP_4 if f.params else LN_THOP_2,

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator, Mapping
 
 from .errors import SpecError
 from .lang.expr import Computed, make_divisible
-from .ops import ACT_PARAMS, activation_text, check_activation_params, fmt_shape, parse_activation
+from .ops import ACT_PARAMS, ACTIVATIONS, activation_text, check_activation_params, fmt_shape, parse_activation
 from .scope import Expansion
 
 Expand = Callable[[Expansion], None]
@@ -88,6 +88,16 @@ def _expand_bn(e: Expansion) -> None:
         e.scope.op(e.name, "bn1d", ch=shape[0], eps=e.f["eps"])
         return
     e.scope.op(e.name, "bn2d", ch=shape[0], eps=e.f["eps"])
+
+
+def _expand_bn_act(e: Expansion) -> None:
+    shape = e.scope.shape
+    if len(shape) != 3:
+        raise e.scope.error(f"bn_act (BatchNormAct2d) needs a feature map but its input is {fmt_shape(shape)}")
+    act = e.scope.activation_attrs(e.f["act"] or "linear", "act")
+    if ACTIVATIONS[act["fn"]].learned:
+        raise e.scope.error("bn_act takes an activation without parameters (write bn, then act: prelu)", "act")
+    e.scope.op(e.name, "bn_act2d", ch=shape[0], eps=e.f["eps"], **act)
 
 
 def _channel_dim(e: Expansion) -> tuple[str, int]:
@@ -488,6 +498,7 @@ EXPANDERS: dict[str, Expand] = {
     "pwconv": _expand_pwconv,
     "dwsep": _expand_dwsep,
     "bn": _expand_bn,
+    "bn_act": _expand_bn_act,
     "layernorm": _expand_layernorm,
     "layer_scale": _expand_layer_scale,
     "drop_path": _expand_drop_path,

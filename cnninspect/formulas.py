@@ -146,6 +146,7 @@ PARAMS: dict[str, ParamRule | None] = {
     "linear": _weight_bias(lambda a: (("F_in", a["in_f"]), ("F_out", a["out_f"])), "F_out", "out_f"),
     "rbf": lambda a, s: formula(term("weight", ("F_in", a["in_f"]), ("F_out", a["out_f"]), label="fixed prototypes")),
     "bn2d": _affine,
+    "bn_act2d": _affine,
     "subsample": _affine,
     "identity": None,
     "act": lambda a, s: (formula(term("weight", ("slopes", a.get("num_parameters", 1)), label="PReLU slopes"))
@@ -196,6 +197,7 @@ OP_CLASSES: dict[str, str | Callable[[Attrs], str]] = {
     "linear": "linear",
     "rbf": "linear",
     "bn2d": "norm",
+    "bn_act2d": "norm",
     "lrn": "norm",
     "act": "activation",
     "softmax": "activation",

@@ -211,6 +211,14 @@ def _act_saves(attrs: Attrs, i: Shape, o: Shape) -> Saves:
     return ACT_SAVES[attrs["fn"]](attrs, i, o)
 
 
+def _bn_act_saves(attrs: Attrs, i: Shape, o: Shape) -> Saves:
+    """Batch norm's input and statistics, and what the activation keeps of the batch norm's
+    output (an intermediate of the fused module) or of its own output."""
+    act = ACT_SAVES[attrs["fn"]](attrs, i, o)
+    return Saves(input=True, output=act.output, extra=act.extra + (math.prod(i) if act.input else 0),
+                 constant_bytes=2 * STAT_BYTES * attrs["ch"])
+
+
 def _maxpool_saves(attrs: Attrs, i: Shape, o: Shape) -> Saves:
     return Saves(input=True, index_bytes=INDEX_BYTES * math.prod(o))
 
@@ -224,6 +232,7 @@ MEMORY_RULES: dict[str, MemoryRule] = {
     "rbf": MemoryRule(const(Saves(input=True, output=True))),  # cdist keeps x and the distances; pow keeps them too
     "bn2d": MemoryRule(lambda a, i, o: Saves(input=True, constant_bytes=2 * STAT_BYTES * a["ch"]),
                        buffers=lambda a: (2 * a["ch"], 1)),
+    "bn_act2d": MemoryRule(_bn_act_saves, buffers=lambda a: (2 * a["ch"], 1)),
     "identity": MemoryRule(const(NOTHING), _always),
     "act": MemoryRule(_act_saves, lambda a, training: a["fn"] == "linear"),
     # the fused dropout kernel of GPUs keeps a bool mask (on the CPU, PyTorch keeps a float one);

@@ -80,6 +80,26 @@ class Side(nn.Module):
         return x
 
 
+class BatchNormAct2d(nn.BatchNorm2d):
+    """timm's ``BatchNormAct2d`` (``timm/layers/norm_act.py``): a ``BatchNorm2d`` subclass that
+    applies its activation (a child module ``act``, after ``drop``, an identity) itself. The
+    class name and hierarchy are timm's, so that torchinfo, ptflops and thop meet what they
+    meet in a timm model."""
+
+    def __init__(self, num_features: int, act: nn.Module, eps: float = 1e-5) -> None:
+        super().__init__(num_features, eps=eps)
+        self.drop = nn.Identity()
+        self.act = act
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        training = self.training or self.running_mean is None
+        momentum = 0.0 if self.momentum is None else self.momentum
+        if self.training and self.num_batches_tracked is not None:
+            self.num_batches_tracked.add_(1)
+        x = F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, training, momentum, self.eps)
+        return self.act(self.drop(x))
+
+
 class Step(nn.Module):
     """Heaviside step: 0 for z < 0, 1 for z >= 0."""
 

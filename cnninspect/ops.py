@@ -511,6 +511,17 @@ register_op(
 )
 
 
+register_op(
+    OpType(
+        "bn_act2d",
+        "batch norm with its activation in one module (timm's BatchNormAct2d)",
+        _same_channels("batch normalisation"),
+        lambda a, s: {"weight": (a["ch"], True), "bias": (a["ch"], True)},
+        _const("BatchNormAct2d"),
+    )
+)
+
+
 def _flat_features(attrs: Attrs, shape: Shape, what: str) -> Shape:
     f = _need_flat(shape, what)
     if f != attrs["ch"]:

@@ -146,6 +146,7 @@ RF_RULES: dict[str, Rule] = {
     "linear": pointwise,
     "rbf": pointwise,
     "bn2d": pointwise,
+    "bn_act2d": pointwise,
     "identity": pointwise,
     "act": pointwise,
     "dropout": pointwise,

@@ -250,7 +250,7 @@ class Resolver:
         """Resolve entries into ``scope``; ``width`` None means fixed (no scaling, no rounding).
 
         A convolution entry whose bias is automatic (no ``bias``, ``bn`` or ``act`` written)
-        directly followed by a ``bn`` entry gets no bias, as with ``bn: true``: batch norm
+        directly followed by a ``bn`` (or ``bn_act``) entry gets no bias, as with ``bn: true``: batch norm
         subtracts the mean right after it, so a bias there is a wasted parameter no reference
         implementation has (write ``bias: true`` to keep one).
         """
@@ -259,7 +259,7 @@ class Resolver:
             before = len(scope.nodes)
             self.entry(scope, entry, index, width=width, stride_one=stride_one, env=env)
             added = len(scope.nodes) - before
-            if added and entry.type == "bn" and auto_bias is not None and auto_bias == before - 1:
+            if added and entry.type in ("bn", "bn_act") and auto_bias is not None and auto_bias == before - 1:
                 conv = scope.nodes[auto_bias]
                 assert isinstance(conv, Op)
                 scope.nodes[auto_bias] = replace(conv, attrs={**conv.attrs, "bias": False})

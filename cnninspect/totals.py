@@ -125,6 +125,7 @@ RESHAPE: dict[str, ReshapeRule | None] = {
     "linear": ReshapeRule(_features_attrs, "flat"),
     "rbf": ReshapeRule(_features_attrs, "flat"),
     "bn2d": ReshapeRule(_keep, "same"),
+    "bn_act2d": ReshapeRule(_keep, "same"),
     "identity": ReshapeRule(_keep, "same"),
     "act": ReshapeRule(_keep, "same"),
     "dropout": ReshapeRule(_keep, "same"),

@@ -363,3 +363,58 @@ def test_a_partial_residual_adds_to_the_first_channels():
     assert container_detail(m.root.children[0]) == "+ identity shortcut to the first channels"
     with pytest.raises(SpecError, match="at most the body's channels"):
         model("  - residual:\n      body: [{conv: {out: 4, kernel: 1}}]\n      partial: true\n")
+
+
+# --- timm's fused batch norm + activation --------------------------------------------------------
+
+
+class TimmBatchNormAct2d(nn.BatchNorm2d):
+    """timm's BatchNormAct2d (timm/layers/norm_act.py), transcribed: a BatchNorm2d subclass
+    with ``drop`` (identity) and ``act`` children, applied in its own forward."""
+
+    def __init__(self, num_features: int, act_layer: type[nn.Module] = nn.ReLU) -> None:
+        super().__init__(num_features)
+        self.drop = nn.Identity()
+        self.act = act_layer()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        import torch.nn.functional as F
+
+        x = F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
+                         self.training, self.momentum, self.eps)
+        return self.act(self.drop(x))
+
+
+TimmBatchNormAct2d.__name__ = "BatchNormAct2d"
+
+
+@pytest.mark.parametrize("act,module", [("relu", nn.ReLU), ("silu", nn.SiLU), ("leaky_relu", nn.LeakyReLU),
+                                        ("none", nn.Identity)])
+def test_bn_act_is_timms_batchnormact2d(act, module):
+    """Against timm's BatchNormAct2d after a bias-free conv (timm's ConvNormAct): torchinfo does
+    not count the fused module's weight and bias (it is not a leaf), ptflops does not see its
+    batch norm (a subclass) but counts its activation, thop counts it as batch norm."""
+    fused = model(f"  - conv: {{out: 8, kernel: 3}}\n  - bn_act: {act}\n")
+    ref = nn.Sequential(nn.Conv2d(8, 8, 3, padding=1, bias=False), TimmBatchNormAct2d(8, module))
+    counts = assert_every_convention(fused, ref)
+    separate = model(f"  - conv: {{out: 8, kernel: 3}}\n  - bn\n  - act: {'identity' if act == 'none' else act}\n")
+    ref2 = nn.Sequential(nn.Conv2d(8, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8), module())
+    apart = assert_every_convention(separate, ref2)
+    n = 8 * 36
+    assert counts["params"] == apart["params"] == 8 * 8 * 9 + 16
+    assert apart["torchinfo"] - counts["torchinfo"] == 16
+    assert apart["ptflops"] - counts["ptflops"] == 2 * n
+    assert {k: counts[k] for k in ("paper", "fvcore", "thop", "flopcounter")} == {
+        k: apart[k] for k in ("paper", "fvcore", "thop", "flopcounter")}
+
+
+def test_bn_act_saves_what_autograd_saves():
+    from cnninspect.build import build_module
+    from cnninspect.memory import MemorySettings, memory_report
+    from test_memory import saved_by_autograd
+
+    for act in ("relu", "silu", "tanhshrink", "none"):
+        m = model(f"  - conv: {{out: 8, kernel: 3}}\n  - bn_act: {act}\n  - conv: {{out: 4, kernel: 1}}\n")
+        computed = memory_report(m, MemorySettings(batch=2)).training.saved_activation_bytes
+        measured = saved_by_autograd(build_module(m).train(), torch.randn(2, 8, 6, 6))
+        assert computed == measured, (act, computed, measured)

@@ -162,6 +162,23 @@ register(
 
 register(
     LayerType(
+        "bn_act",
+        "batch norm and its activation as one module, timm's BatchNormAct2d (a BatchNorm2d "
+        "subclass holding the activation as a child): the same computation and parameters as "
+        "bn then act, but torchinfo does not count the parent module's weight and bias, and "
+        "ptflops does not see the subclass's batch norm; thop and fvcore count it as batch norm",
+        (
+            Field("act", OPT_ACT, "relu", "activation inside the module (null: none, apply_act=False)"),
+            Field("eps", Float(0, 1, low_open=True), 1e-5, "numerical epsilon"),
+        ),
+        aliases=("batchnorm_act",),
+        primary="act",
+    )
+)
+
+
+register(
+    LayerType(
         "layernorm",
         "layer normalisation over channels (2 learned parameters per channel): on a feature map "
         "it normalises the C values at each position (torchvision's LayerNorm2d, as ConvNeXt's "
