@@ -418,3 +418,79 @@ def test_bn_act_saves_what_autograd_saves():
         computed = memory_report(m, MemorySettings(batch=2)).training.saved_activation_bytes
         measured = saved_by_autograd(build_module(m).train(), torch.randn(2, 8, 6, 6))
         assert computed == measured, (act, computed, measured)
+
+
+# --- DLA's aggregation: earlier points concatenated, in their order ------------------------------
+
+
+class DlaBasic(nn.Module):
+    """timm's DlaBasic: 3x3 (stride) + BN + ReLU, 3x3 + BN, += shortcut, ReLU."""
+
+    def __init__(self, cin: int, cout: int, stride: int = 1) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.relu = nn.ReLU()
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+
+    def forward(self, x: torch.Tensor, shortcut: torch.Tensor | None = None) -> torch.Tensor:
+        shortcut = x if shortcut is None else shortcut
+        out = self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x)))))
+        return self.relu(out + shortcut)
+
+
+class DlaTree1(nn.Module):
+    """timm's DlaTree with levels=1, level_root=True: bottom = maxpool(x), x1 = tree1(x,
+    project(bottom)), x2 = tree2(x1), root = ReLU(BN(conv1x1(cat[x2, x1, bottom])))."""
+
+    def __init__(self, cin: int, cout: int) -> None:
+        super().__init__()
+        self.downsample = nn.MaxPool2d(2, 2)
+        self.project = nn.Sequential(nn.Conv2d(cin, cout, 1, bias=False), nn.BatchNorm2d(cout))
+        self.tree1 = DlaBasic(cin, cout, 2)
+        self.tree2 = DlaBasic(cout, cout, 1)
+        self.root = nn.Sequential(nn.Conv2d(2 * cout + cin, cout, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        bottom = self.downsample(x)
+        x1 = self.tree1(x, self.project(bottom))
+        x2 = self.tree2(x1)
+        return self.root(torch.cat([x2, x1, bottom], 1))
+
+
+def test_dla_aggregation_of_earlier_points_with_nested_concats():
+    """The DLA root concatenates x2, x1 and bottom, later points first: a concat whose first
+    branch computes x1 and concatenates tree2(x1) with x1 itself (an identity branch), and
+    whose second branch is bottom (docs/spec-format.md, 'Earlier points'). Exact in every
+    convention but ptflops, which sees the max pool that makes bottom twice."""
+    m = model("""  - name: tree
+    sequential:
+      - concat:
+          - - name: tree1
+              residual:
+                body:
+                  - conv: {out: 16, kernel: 3, stride: 2, bn: true, act: relu}
+                  - conv: {out: 16, kernel: 3, bn: true}
+                shortcut:
+                  - maxpool: {kernel: 2, stride: 2}
+                  - conv: {out: 16, kernel: 1, bn: true}
+                post: relu
+            - concat:
+                - [{basic: {out: 16}}]
+                - [identity]
+          - - maxpool: {kernel: 2, stride: 2}
+      - name: root
+        conv: {out: 16, kernel: 1, bn: true, act: relu}
+""", resolution=8)
+    ref = DlaTree1(8, 16)
+    from cnninspect.analysis import analyze
+    from reftools import assert_same_as, peer_counts
+
+    assert assert_same_as(m, ref)["params"] == sum(p.numel() for p in ref.parameters())
+    measured = peer_counts(ref, (8, 8, 8))
+    ours = {name: analyze(m, name).totals.mult_adds for name in measured}
+    assert ours["thop"] == measured["thop"] and ours["flopcounter"] == measured["flopcounter"]
+    # the limit of nesting: bottom (a 2x2 max pool of 8x8x8) is computed twice, in the
+    # shortcut and as the last branch, and ptflops counts a max pool (hook + F.max_pool2d)
+    assert ours["ptflops"] - measured["ptflops"] == 2 * 8 * 8 * 8
