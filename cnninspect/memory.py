@@ -245,7 +245,8 @@ MEMORY_RULES: dict[str, MemoryRule] = {
     "flatten": MemoryRule(const(NOTHING), _always),
     "maxpool2d": MemoryRule(_maxpool_saves),
     "avgpool2d": MemoryRule(const(SAVES_INPUT)),
-    "gavgpool": MemoryRule(const(NOTHING)),  # a mean over the map: keeps only its shape
+    # global: a mean over the map, keeps only its shape; to a fixed size: _adaptive_avg_pool2d keeps its input
+    "gavgpool": MemoryRule(lambda a, i, o: SAVES_INPUT if "size" in a else NOTHING),
     "gmaxpool": MemoryRule(_maxpool_saves),
     "subsample": MemoryRule(lambda a, i, o: Saves(input=True, extra=math.prod(o))),  # the pooled map
     "bn1d": MemoryRule(lambda a, i, o: Saves(input=True, constant_bytes=2 * STAT_BYTES * a["ch"]),

@@ -65,6 +65,20 @@ def test_adaptive_pool_to_1_is_global_pooling_and_refuses_kernel_or_global():
         model("  - maxpool: {output_size: 7, kernel: 2}\n")
 
 
+def test_adaptive_pools_save_what_autograd_saves():
+    """A global average pool is a mean (nothing kept); to a fixed size, PyTorch's
+    _adaptive_avg_pool2d keeps its input, and the max pool its input and indices."""
+    from cnninspect.build import build_module
+    from cnninspect.memory import MemorySettings, memory_report
+    from test_memory import saved_by_autograd
+
+    for pool in ("avgpool: {output_size: 4}", "avgpool: {output_size: 1}", "maxpool: {output_size: [4, 3]}"):
+        m = model(f"  - conv: {{out: 8, kernel: 3}}\n  - {pool}\n  - flatten\n  - linear: {{out: 3}}\n", resolution=10)
+        computed = memory_report(m, MemorySettings(batch=2)).training.saved_activation_bytes
+        measured = saved_by_autograd(build_module(m).train(), torch.randn(2, 8, 10, 10))
+        assert computed == measured, (pool, computed, measured)
+
+
 def test_adaptive_pool_receptive_field():
     """Divisible: exactly the window n/out (14 -> 7: 2x2 stride 2); not divisible (10 -> 7):
     the stride-1 window that contains every adaptive window (windows [0,2), [1,3), [2,5),
