@@ -26,9 +26,9 @@ from typing import Any
 from collections.abc import Mapping
 
 from .conventions import Convention, OpFacts, get_convention
-from .ir import Concat, Gate, Model, Node, Op, Origin, Residual, Seq, Side, children, structure
+from .ir import Concat, Gate, Model, Node, Op, Origin, Residual, Seq, Side, children, ops, structure
 from .memory import simulate
-from .ops import OPS, Shape, kernel_stride
+from .ops import OPS, Shape, activation_text, kernel_stride
 
 BYTES_PER_ELEMENT = 4  # float32 activations
 
@@ -231,8 +231,8 @@ def op_detail(op: Op) -> str:
         bits.append("fixed prototypes")
     elif op.kind in ("dropout", "drop_path"):
         bits.append(f"p={a['p']:g}")
-    elif op.kind == "act":
-        bits.append(a["fn"])
+    elif op.kind in ("act", "bn_act2d"):
+        bits.append(activation_text(a["fn"], a))
     elif op.kind in ("maxpool2d", "avgpool2d") and a.get("ceil_mode"):
         bits.append("ceil")
     return ", ".join(bits)
@@ -241,10 +241,12 @@ def op_detail(op: Op) -> str:
 def container_detail(node: Node) -> str:
     if isinstance(node, Residual):
         sc = node.shortcut
-        kind = "identity" if isinstance(sc, Op) and sc.kind == "identity" else "projection"
-        return f"+ {kind} shortcut"
+        leaves = [sc] if isinstance(sc, Op) else [op for _, op in ops(sc)]
+        kind = "identity" if all(op.kind == "identity" for op in leaves) else "projection"
+        return f"+ {kind} shortcut" + (" to the first channels" if node.partial else "")
     if isinstance(node, Concat):
-        return f"concat {len(node.branches)} branches"
+        n = len(node.branches)
+        return f"concat {n} branch{'es' if n != 1 else ''}"
     if isinstance(node, Gate):
         return "x * gate(x)"
     if isinstance(node, Side):

@@ -20,7 +20,7 @@ from torch import nn
 
 from . import modules as M
 from .ir import Concat, Gate, Model, Node, Op, Residual, Seq, Side
-from .ops import ACTIVATIONS
+from .ops import ACTIVATIONS, activation_kwargs
 
 Factory = Callable[[Mapping[str, Any]], nn.Module]
 
@@ -39,22 +39,25 @@ def _table(a: Mapping[str, Any]) -> nn.Module:
     return M.ConnectionTableConv2d(a["connections"], a["kernel"], a["stride"], (t, left), a["bias"])
 
 
-_ACT_FACTORIES: dict[str, Callable[[], nn.Module]] = {
-    "step": M.Step,
-    "signum": M.Signum,
-    "linear": nn.Identity,
-    "relu": nn.ReLU,
-    "relu6": nn.ReLU6,
-    "sigmoid": nn.Sigmoid,
-    "tanh": nn.Tanh,
-    "scaled_tanh": M.ScaledTanh,
-    "silu": nn.SiLU,
-    "hardswish": nn.Hardswish,
-    "hardsigmoid": nn.Hardsigmoid,
-    "gelu": nn.GELU,
-    "mish": nn.Mish,
+# activation classes of our own; every other activation is the torch.nn class of its name
+_CUSTOM_ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
+    "Step": M.Step,
+    "Signum": M.Signum,
+    "ScaledTanh": M.ScaledTanh,
 }
-assert set(_ACT_FACTORIES) == set(ACTIVATIONS), "every activation needs a module factory"
+assert all(a.torch_class in _CUSTOM_ACTIVATIONS or hasattr(nn, a.torch_class) for a in ACTIVATIONS.values()), (
+    "every activation needs a module class"
+)
+
+
+def _activation(a: Mapping[str, Any]) -> nn.Module:
+    """The activation's module, with its parameters (defaults filled in) as arguments;
+    PReLU's slopes start at its ``init``."""
+    cls = ACTIVATIONS[a["fn"]].torch_class
+    if cls in _CUSTOM_ACTIVATIONS:
+        return _CUSTOM_ACTIVATIONS[cls]()
+    module: nn.Module = getattr(nn, cls)(**activation_kwargs(a))
+    return module
 
 
 def _pool(cls: type[nn.Module]) -> Factory:
@@ -83,7 +86,8 @@ FACTORIES: dict[str, Factory] = {
     "linear": lambda a: nn.Linear(a["in_f"], a["out_f"], bias=a["bias"]),
     "rbf": lambda a: M.RBFOutput(a["in_f"], a["out_f"]),
     "bn2d": lambda a: nn.BatchNorm2d(a["ch"], eps=a.get("eps", 1e-5)),
-    "act": lambda a: _ACT_FACTORIES[a["fn"]](),
+    "bn_act2d": lambda a: M.BatchNormAct2d(a["ch"], _activation(a), eps=a["eps"]),
+    "act": _activation,
     "dropout": lambda a: nn.Dropout(a["p"]),
     "drop_path": lambda a: M.StochasticDepth(a["p"]),
     "lrn": lambda a: nn.LocalResponseNorm(a["size"], a["alpha"], a["beta"], a["k"]),
@@ -91,8 +95,8 @@ FACTORIES: dict[str, Factory] = {
     "flatten": lambda a: nn.Flatten(),
     "maxpool2d": _pool(nn.MaxPool2d),
     "avgpool2d": _pool(nn.AvgPool2d),
-    "gavgpool": lambda a: nn.AdaptiveAvgPool2d(1),
-    "gmaxpool": lambda a: nn.AdaptiveMaxPool2d(1),
+    "gavgpool": lambda a: nn.AdaptiveAvgPool2d(a.get("size", 1)),
+    "gmaxpool": lambda a: nn.AdaptiveMaxPool2d(a.get("size", 1)),
     "subsample": lambda a: M.Subsample2d(a["ch"], a["kernel"], a["stride"]),
     "bn1d": lambda a: nn.BatchNorm1d(a["ch"], eps=a["eps"]),
     "layernorm": _layernorm,
@@ -112,7 +116,7 @@ def build_node(node: Node) -> nn.Module:
         return nn.Sequential(OrderedDict((c.name, build_node(c)) for c in node.children))
     if isinstance(node, Residual):
         post = build_node(node.post) if node.post is not None else None
-        return M.Residual(build_node(node.body), build_node(node.shortcut), post)
+        return M.Residual(build_node(node.body), build_node(node.shortcut), post, partial=node.partial)
     if isinstance(node, Concat):
         return M.Concat([(b.name, build_node(b)) for b in node.branches])
     if isinstance(node, Gate):

@@ -29,7 +29,7 @@ zero; a test checks every convention covers every op. Counts are for a batch of 
 * ``thop``: what ``thop.profile`` of ultralytics-thop 2.x returns: forward hooks by class (a
   subclass uses its parent's rule): conv and linear without bias, batch norm 4 per element,
   average pooling one add per pooled input plus one divide per output, softmax
-  ``3F - 1``; activations and max pooling zero.
+  ``3F - 1``; activations and max pooling zero, except PReLU (one per element in eval mode).
 * ``flopcounter``: what ``torch.utils.flop_counter.FlopCounterMode`` counts, in mult-adds: the
   aten convolutions and matrix products (bias excluded), wherever they run; it reports
   FLOPs = 2 x these.
@@ -40,7 +40,7 @@ FLOPs, when asked for with ``--unit flops``, are 2 x mult-adds.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from collections.abc import Callable, Mapping
 
@@ -55,7 +55,7 @@ from .formulas import (
     tensor_factors,
     term,
 )
-from .ops import OPS, Shape
+from .ops import ACTIVATIONS as ACTIVATION_FUNCTIONS, OPS, Shape, adaptive_windows
 
 
 @dataclass(frozen=True)
@@ -227,6 +227,7 @@ register_convention(
             "linear": dense_macs,
             "rbf": _uncounted(RBF_ELEMENTWISE),
             "bn2d": lambda f: formula(_elements(f.in_shape, BN_2, times=2)),
+            "bn_act2d": lambda f: formula(_elements(f.in_shape, BN_2, times=2)),
             "bn1d": lambda f: formula(_elements(f.in_shape, BN_2, times=2)),
             "layernorm": layernorm_fvcore,
             "gavgpool": lambda f: formula(_elements(f.in_shape, POOLING)),
@@ -281,7 +282,8 @@ register_convention(
         "mult-adds as torchinfo.summary reports them: per leaf module, (weight + bias) x output "
         "positions for Conv* classes, weight + bias once for other classes",
         "every leaf module's weight and bias parameters (BN included)",
-        {k: torchinfo_macs for k in _ALL},
+        {**{k: torchinfo_macs for k in _ALL}, "bn_act2d": _uncounted(
+            "BatchNormAct2d's weight and bias (torchinfo counts mult-adds of leaf modules only)")},
     )
 )
 
@@ -290,10 +292,11 @@ register_convention(
 # classes ptflops hooks (MODULES_MAPPING, matched by exact type) among those our builder makes
 PTFLOPS_MODULES = frozenset(
     {"Conv2d", "Linear", "BatchNorm2d", "BatchNorm1d", "LayerNorm", "ReLU", "ReLU6", "GELU", "MaxPool2d",
-     "AvgPool2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d"}
+     "AvgPool2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "PReLU", "ELU", "LeakyReLU"}
 )
 # activation classes whose forward calls a torch.nn.functional function ptflops patches
-PTFLOPS_PATCHED_ACTS = {"ReLU": "F.relu", "SiLU": "F.silu", "GELU": "F.gelu"}
+# (ReLU6 calls F.hardtanh and LeakyReLU F.leaky_relu, which it does not patch)
+PTFLOPS_PATCHED_ACTS = {"ReLU": "F.relu", "SiLU": "F.silu", "GELU": "F.gelu", "PReLU": "F.prelu", "ELU": "F.elu"}
 POOL_FUNCTIONS = {"maxpool2d": "F.max_pool2d", "avgpool2d": "F.avg_pool2d", "gavgpool": "F.adaptive_avg_pool2d",
                   "gmaxpool": "F.adaptive_max_pool2d"}
 
@@ -340,6 +343,13 @@ def ptflops_act(f: OpFacts) -> Formula:
     return Formula(tuple(terms))
 
 
+def ptflops_bn_act(f: OpFacts) -> Formula:
+    """BatchNormAct2d is a subclass of nn.BatchNorm2d, not hooked (F.batch_norm is not
+    patched); its activation child is counted like any activation module."""
+    act = ACTIVATION_FUNCTIONS[f.attrs["fn"]].torch_class
+    return ptflops_act(replace(f, torch_class=act))
+
+
 def ptflops_pool(f: OpFacts) -> Formula:
     return formula(
         _elements(f.in_shape, POOLING, f"nn.{f.torch_class} hook"),
@@ -378,6 +388,7 @@ register_convention(
             "bn1d": lambda f: formula(_elements(f.in_shape, BN_2, times=2)),
             "layernorm": ptflops_layernorm,
             "act": ptflops_act,
+            "bn_act2d": ptflops_bn_act,
             "softmax": lambda f: formula(_elements(f.in_shape, ACTIVATIONS, "patched F.softmax", suffix="")),
             "maxpool2d": ptflops_pool,
             "avgpool2d": ptflops_pool,
@@ -414,6 +425,36 @@ def thop_avgpool(f: OpFacts) -> Formula:
     )
 
 
+def thop_adaptive_avgpool(f: OpFacts) -> Formula:
+    """``count_adap_avgpool``: one add per input of every window PyTorch pools (the windows
+    overlap when the output size does not divide the input), one divide per output; a global
+    pool (1 x 1) is every input element plus one divide per channel."""
+    if "size" not in f.attrs:
+        return formula(
+            _elements(f.in_shape, THOP_POOL, "one add per pooled input"),
+            term(THOP_POOL, ("C", f.in_shape[0]), label="one divide per output"),
+        )
+    c, h, w = f.in_shape
+    _, oh, ow = f.out_shape
+    rows = sum(b - a for a, b in adaptive_windows(h, oh))
+    cols = sum(b - a for a, b in adaptive_windows(w, ow))
+    return formula(
+        term(THOP_POOL, ("C", c), ("window rows", rows), ("window cols", cols), label="one add per pooled input"),
+        term(THOP_POOL, ("C", c), ("H_out", oh), ("W_out", ow), label="one divide per output"),
+    )
+
+
+THOP_PRELU = "PReLU, 1 per element (eval mode)"
+
+
+def thop_act(f: OpFacts) -> Formula:
+    """``count_prelu`` (one per input element in eval mode) is thop's only activation rule
+    that counts; ReLU, ReLU6 and LeakyReLU are ``zero_ops``, the rest have no rule."""
+    if f.torch_class != "PReLU":
+        return Formula(uncounted=f"{OPS[f.kind].title}: not counted by thop")
+    return formula(_elements(f.in_shape, THOP_PRELU))
+
+
 def thop_softmax(f: OpFacts) -> Formula:
     n = f.in_shape[0]
     cause = "softmax, 3F - 1 per vector of F"
@@ -439,16 +480,16 @@ register_convention(
             "linear": dense_macs,
             "rbf": _not_seen("thop", "no rule for the class; elementwise ops"),
             "bn2d": lambda f: formula(_elements(f.in_shape, BN_4, times=4)),
+            # a subclass of nn.BatchNorm2d: count_normalization (its activation: zero_ops or no rule)
+            "bn_act2d": lambda f: formula(_elements(f.in_shape, BN_4, times=4)),
             "bn1d": lambda f: formula(_elements(f.in_shape, BN_4, times=4)),
             # count_normalization, matched along the class hierarchy (LayerNorm2d included)
             "layernorm": lambda f: formula(_elements(f.in_shape, LN_THOP_4 if f.params else LN_THOP_2,
                                                      times=4 if f.params else 2)),
             "avgpool2d": thop_avgpool,
-            "gavgpool": lambda f: formula(
-                _elements(f.in_shape, THOP_POOL, "one add per pooled input"),
-                term(THOP_POOL, ("C", f.in_shape[0]), label="one divide per output"),
-            ),
+            "gavgpool": thop_adaptive_avgpool,
             "softmax": thop_softmax,
+            "act": thop_act,
         },
     )
 )

@@ -10,11 +10,15 @@ generic structures (``residual``, ``concat``, ``gate``) that specs may also writ
 
 from __future__ import annotations
 
+from collections import ChainMap
+from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
-from .lang.expr import make_divisible
-from .ops import fmt_shape
+from .errors import SpecError
+from .lang.expr import Computed, make_divisible
+from .ops import ACT_PARAMS, ACTIVATIONS, activation_text, check_activation_params, fmt_shape, parse_activation
 from .scope import Expansion
 
 Expand = Callable[[Expansion], None]
@@ -84,6 +88,16 @@ def _expand_bn(e: Expansion) -> None:
         e.scope.op(e.name, "bn1d", ch=shape[0], eps=e.f["eps"])
         return
     e.scope.op(e.name, "bn2d", ch=shape[0], eps=e.f["eps"])
+
+
+def _expand_bn_act(e: Expansion) -> None:
+    shape = e.scope.shape
+    if len(shape) != 3:
+        raise e.scope.error(f"bn_act (BatchNormAct2d) needs a feature map but its input is {fmt_shape(shape)}")
+    act = e.scope.activation_attrs(e.f["act"] or "linear", "act")
+    if ACTIVATIONS[act["fn"]].learned:
+        raise e.scope.error("bn_act takes an activation without parameters (write bn, then act: prelu)", "act")
+    e.scope.op(e.name, "bn_act2d", ch=shape[0], eps=e.f["eps"], **act)
 
 
 def _channel_dim(e: Expansion) -> tuple[str, int]:
@@ -163,20 +177,40 @@ def _expand_se(e: Expansion) -> None:
     else:
         g.op("pool", "gavgpool")
     g.conv("reduce", out=squeeze, kernel=(1, 1), padding="valid", bias=True)
-    g.op("act", "act", fn=f["act"])
+    g.activation("act", f["act"])
     g.conv("expand", out=shape[0], kernel=(1, 1), padding="valid", bias=True)
-    g.op("gate", "act", fn=f["gate"])
+    g.activation("gate", f["gate"])
     scope.gate(e.name, f"SE {squeeze}", g.close())
 
 
 def _expand_act(e: Expansion) -> None:
-    e.scope.op(e.name, "act", fn=e.f["fn"])
+    """The activation named by ``fn``, with parameters given in the name or as fields (not
+    both for one parameter)."""
+    name, in_name = parse_activation(e.f["fn"])
+    fields = {k: e.f[k] for k in ACT_PARAMS if e.f[k] is not None}
+    for k in fields:
+        if k in in_name:
+            raise e.scope.error(f"{k} is given twice, in fn and as a field; keep one", k)
+    try:
+        params = check_activation_params(name, fields)
+    except ValueError as exc:
+        raise e.scope.error(str(exc), next(iter(fields), None)) from None
+    e.scope.activation(e.name, activation_text(name, {**in_name, **params}))
 
 
 def _expand_pool(kind: str, gkind: str) -> Callable[[Expansion], None]:
     def expand(e: Expansion) -> None:
         f = e.f
-        if f["global"]:
+        size = f["output_size"]
+        if size is not None:
+            if f["global"]:
+                raise e.scope.error("give either global: true or output_size, not both", "output_size")
+            if f["kernel"] is not None:
+                raise e.scope.error("adaptive pooling (output_size) takes no kernel", "kernel")
+            if size != (1, 1):  # output_size 1 is global pooling
+                e.scope.op(e.name, gkind, size=size)
+                return
+        if f["global"] or size is not None:
             if f["kernel"] is not None:
                 raise e.scope.error("global pooling takes no kernel", "kernel")
             e.scope.op(e.name, gkind)
@@ -234,7 +268,7 @@ def _op_with_act(e: Expansion, kind: str, attrs: dict[str, Any], label: str, inn
         return
     s = e.scope.child(e.name, label)
     s.op(inner, kind, **attrs)
-    s.op("act", "act", fn=e.f["act"])
+    s.activation("act", e.f["act"])
     s.close(attach=True)
 
 
@@ -281,9 +315,9 @@ def _expand_mbconv(e: Expansion) -> None:
         g = body.branch("branch", "SE")
         g.op("pool", "gavgpool")
         g.conv("reduce", out=squeeze, kernel=(1, 1), padding="valid", bias=True)
-        g.op("act", "act", fn=act)
+        g.activation("act", act)
         g.conv("expand", out=mid, kernel=(1, 1), padding="valid", bias=True)
-        g.op("gate", "act", fn=f["se_gate"])
+        g.activation("gate", f["se_gate"])
         body.gate("se", f"SE {_fmt_num(f['se'])}", g.close())
     body.conv_unit("project", "Conv1x1", out=f["out"], kernel=(1, 1), padding="valid", bn=True, act=None)
     skip = f["skip"]
@@ -362,36 +396,98 @@ def _expand_sequential(e: Expansion) -> None:
     s.close(attach=True)
 
 
+IN_HINT = (
+    "; note: inside a residual body, concat branch or gate, $in is the channels entering each "
+    "entry, not the block's input: for the block's input declare the block parameter "
+    "w_in: {default: $in} and write $w_in"
+)
+
+
+def _uses_in(value: Any) -> bool:
+    """Does a nested list of entries (or a value in one) use ``$in`` anywhere?"""
+    if isinstance(value, Computed):
+        return "in" in value.names
+    if isinstance(value, (tuple, list)):
+        return any(_uses_in(v) for v in value)
+    fields = getattr(value, "fields", None)  # a layer entry
+    if isinstance(fields, Mapping):
+        return _uses_in(getattr(value, "when", None)) or any(_uses_in(v) for v in fields.values())
+    return False
+
+
+@contextmanager
+def _in_hint(*nested: Any) -> Iterator[None]:
+    """Add :data:`IN_HINT` to an error of a structure whose nested entries use ``$in``."""
+    try:
+        yield
+    except SpecError as exc:
+        if "w_in" in exc.message or not _uses_in(nested):
+            raise
+        raise SpecError(exc.message + IN_HINT, exc.loc, exc.path) from None
+
+
 def _expand_residual(e: Expansion) -> None:
+    """A shortcut list whose entries are all switched off by ``when`` is the identity."""
     f = e.f
     scope = e.scope
-    body = scope.branch("body", "Residual body")
-    e.entries(body, f["body"])
-    shortcut = f["shortcut"]
-    if isinstance(shortcut, tuple):
-        sc = scope.branch("shortcut", "Shortcut")
-        e.entries(sc, shortcut)
-        shortcut = sc.close()
-    scope.residual(e.name, "Residual", body.close(), shortcut, post=f["post"], projection_bn=f["projection_bn"])
+    with _in_hint(f["body"], f["shortcut"]):
+        body = scope.branch("body", "Residual body")
+        e.entries(body, f["body"])
+        shortcut = f["shortcut"]
+        if isinstance(shortcut, tuple):
+            sc = scope.branch("shortcut", "Shortcut")
+            e.entries(sc, shortcut)
+            shortcut = sc.close() if sc.nodes else "identity"
+        scope.residual(e.name, "Residual", body.close(), shortcut, post=f["post"], projection_bn=f["projection_bn"],
+                       partial=f["partial"])
 
 
 def _expand_concat(e: Expansion) -> None:
+    """Branches whose entries are all switched off by ``when`` are left out (MixNet's mixed
+    kernels: one branch per kernel, a branch per kernel size used); the others keep their
+    names (``branch0``, ``branch2`` ...)."""
     scope = e.scope
+    f = e.f
+    if (f["branches"] is None) == (f["each"] is None) or (f["each"] is None) != (f["branch"] is None):
+        raise scope.error("give either 'branches' (a list of branches) or 'each' (a list) with 'branch' "
+                          "(the layers of one branch)", "each" if f["each"] is not None else "branches")
     nodes = []
-    for i, entries in enumerate(e.f["branches"]):
-        b = scope.branch(f"branch{i}", f"Branch {i}")
-        e.entries(b, entries)
-        nodes.append(b.close())
-    scope.concat(e.name, "Concat", nodes)
+    with _in_hint(f["branches"], f["branch"]):
+        for i, (entries, env) in enumerate(_concat_branches(e)):
+            b = scope.branch(f"branch{i}", f"Branch {i}")
+            e.resolver.entries(b, entries, width=e.width, stride_one=e.stride_one, env=env)
+            if b.nodes:
+                nodes.append(b.close())
+        if not nodes:
+            raise scope.error("no branches left: every entry of every branch is disabled by its 'when' for "
+                              "these parameter values")
+        scope.concat(e.name, "Concat", nodes)
+
+
+def _concat_branches(e: Expansion) -> Iterator[tuple[Any, Any]]:
+    """(entries, env) of every branch: the listed ``branches``, or one ``branch`` per value of
+    ``each`` with ``$NAME`` (``as``) and ``$NAME_index`` bound to the value and its position."""
+    f = e.f
+    if f["each"] is None:
+        for entries in f["branches"]:
+            yield entries, e.env
+        return
+    name = f["as"]
+    for i, value in enumerate(f["each"]):
+        bound = {name: list(value) if isinstance(value, tuple) else value, f"{name}_index": i}
+        yield f["branch"], replace(e.env, values=ChainMap(bound, e.env.values))
 
 
 def _expand_one_branch(attach: str, label: str) -> Callable[[Expansion], None]:
-    """Resolve the entry's ``branch`` layers and attach them with ``Scope.gate``/``Scope.side``."""
+    """Resolve the entry's ``branch`` layers and attach them with ``Scope.gate``/``Scope.side``;
+    a branch whose entries are all switched off by ``when`` leaves the entry out."""
 
     def expand(e: Expansion) -> None:
-        b = e.scope.branch("branch", f"{label} branch")
-        e.entries(b, e.f["branch"])
-        getattr(e.scope, attach)(e.name, label, b.close())
+        with _in_hint(e.f["branch"]):
+            b = e.scope.branch("branch", f"{label} branch")
+            e.entries(b, e.f["branch"])
+            if b.nodes:
+                getattr(e.scope, attach)(e.name, label, b.close())
 
     return expand
 
@@ -402,6 +498,7 @@ EXPANDERS: dict[str, Expand] = {
     "pwconv": _expand_pwconv,
     "dwsep": _expand_dwsep,
     "bn": _expand_bn,
+    "bn_act": _expand_bn_act,
     "layernorm": _expand_layernorm,
     "layer_scale": _expand_layer_scale,
     "drop_path": _expand_drop_path,

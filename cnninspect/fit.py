@@ -596,7 +596,9 @@ def _compute_size_map(c: CNode) -> tuple[Any, ...] | None:
             if keys is None:
                 return None
             return () if all(_identity_key(k) for k in keys) else (keys,)
-        return {"same": (), "global": (("global",),), "flat": (("flat",),)}.get(kind)
+        if kind == "global":  # to 1 x 1, or to an adaptive pool's fixed size
+            return (("global", *c.attrs.get("size", ())),)
+        return {"same": (), "flat": (("flat",),)}.get(kind)
     if c.type == SEQ:
         steps: tuple[Any, ...] = ()
         for child in c.children:

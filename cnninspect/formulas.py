@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 from collections.abc import Callable, Mapping
 
-from .ops import Shape
+from .ops import ACTIVATIONS, Shape
 
 Attrs = Mapping[str, Any]
 
@@ -146,9 +146,11 @@ PARAMS: dict[str, ParamRule | None] = {
     "linear": _weight_bias(lambda a: (("F_in", a["in_f"]), ("F_out", a["out_f"])), "F_out", "out_f"),
     "rbf": lambda a, s: formula(term("weight", ("F_in", a["in_f"]), ("F_out", a["out_f"]), label="fixed prototypes")),
     "bn2d": _affine,
+    "bn_act2d": _affine,
     "subsample": _affine,
     "identity": None,
-    "act": None,
+    "act": lambda a, s: (formula(term("weight", ("slopes", a.get("num_parameters", 1)), label="PReLU slopes"))
+                         if ACTIVATIONS[a["fn"]].learned else NOTHING),
     "dropout": None,
     "drop_path": None,
     "lrn": None,
@@ -195,6 +197,7 @@ OP_CLASSES: dict[str, str | Callable[[Attrs], str]] = {
     "linear": "linear",
     "rbf": "linear",
     "bn2d": "norm",
+    "bn_act2d": "norm",
     "lrn": "norm",
     "act": "activation",
     "softmax": "activation",

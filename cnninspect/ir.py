@@ -66,6 +66,9 @@ class Seq:
 
 @dataclass(frozen=True)
 class Residual:
+    """``post(body(x) + shortcut(x))``; ``partial``: the shortcut, with fewer channels, is
+    added to the body output's first channels only (ReXNet's ``x[:, :C_in] += shortcut``)."""
+
     name: str
     body: Node
     shortcut: Node
@@ -74,6 +77,7 @@ class Residual:
     in_shape: Shape
     out_shape: Shape
     origin: Origin
+    partial: bool = False
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ MAX_CHANNELS = 65_536  # channels of one layer, after width scaling
 MAX_KERNEL = 1_024  # kernel, stride or padding along one axis
 MAX_RESOLUTION = 16_384  # input height/width in pixels
 MAX_REPEAT = 1_000  # repeat count of one entry, after depth scaling
+MAX_BRANCHES = 1_000  # branches a concat makes from a list ('each')
 MAX_OPS = 50_000  # primitive operations in one resolved model
 MAX_TENSOR_ELEMENTS = 10**15  # values in one activation or parameter tensor (PyTorch overflows near 2**61)
 MAX_WIDTH_MULT = 64.0

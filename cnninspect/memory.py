@@ -194,11 +194,29 @@ ACT_SAVES: dict[str, SavesRule] = {
     "hardsigmoid": const(SAVES_INPUT),
     "gelu": const(SAVES_INPUT),
     "mish": const(SAVES_INPUT),
+    "leaky_relu": const(SAVES_INPUT),
+    "prelu": const(SAVES_INPUT),  # and its weight, which is state
+    "elu": const(SAVES_INPUT),
+    "selu": const(SAVES_INPUT),  # elu with a scale
+    "celu": const(SAVES_INPUT),  # elu with input_scale 1 / alpha
+    "softplus": const(SAVES_INPUT),
+    "hardtanh": const(SAVES_INPUT),
+    "logsigmoid": lambda a, i, o: Saves(input=True, extra=math.prod(i)),  # and the CPU kernel's buffer
+    "softsign": lambda a, i, o: Saves(input=True, extra=math.prod(i)),  # x / (1 + |x|) keeps the divisor
+    "tanhshrink": lambda a, i, o: Saves(extra=math.prod(o)),  # x - tanh(x) keeps tanh's output
 }
 
 
 def _act_saves(attrs: Attrs, i: Shape, o: Shape) -> Saves:
     return ACT_SAVES[attrs["fn"]](attrs, i, o)
+
+
+def _bn_act_saves(attrs: Attrs, i: Shape, o: Shape) -> Saves:
+    """Batch norm's input and statistics, and what the activation keeps of the batch norm's
+    output (an intermediate of the fused module) or of its own output."""
+    act = ACT_SAVES[attrs["fn"]](attrs, i, o)
+    return Saves(input=True, output=act.output, extra=act.extra + (math.prod(i) if act.input else 0),
+                 constant_bytes=2 * STAT_BYTES * attrs["ch"])
 
 
 def _maxpool_saves(attrs: Attrs, i: Shape, o: Shape) -> Saves:
@@ -214,6 +232,7 @@ MEMORY_RULES: dict[str, MemoryRule] = {
     "rbf": MemoryRule(const(Saves(input=True, output=True))),  # cdist keeps x and the distances; pow keeps them too
     "bn2d": MemoryRule(lambda a, i, o: Saves(input=True, constant_bytes=2 * STAT_BYTES * a["ch"]),
                        buffers=lambda a: (2 * a["ch"], 1)),
+    "bn_act2d": MemoryRule(_bn_act_saves, buffers=lambda a: (2 * a["ch"], 1)),
     "identity": MemoryRule(const(NOTHING), _always),
     "act": MemoryRule(_act_saves, lambda a, training: a["fn"] == "linear"),
     # the fused dropout kernel of GPUs keeps a bool mask (on the CPU, PyTorch keeps a float one);
@@ -226,7 +245,8 @@ MEMORY_RULES: dict[str, MemoryRule] = {
     "flatten": MemoryRule(const(NOTHING), _always),
     "maxpool2d": MemoryRule(_maxpool_saves),
     "avgpool2d": MemoryRule(const(SAVES_INPUT)),
-    "gavgpool": MemoryRule(const(NOTHING)),  # a mean over the map: keeps only its shape
+    # global: a mean over the map, keeps only its shape; to a fixed size: _adaptive_avg_pool2d keeps its input
+    "gavgpool": MemoryRule(lambda a, i, o: SAVES_INPUT if "size" in a else NOTHING),
     "gmaxpool": MemoryRule(_maxpool_saves),
     "subsample": MemoryRule(lambda a, i, o: Saves(input=True, extra=math.prod(o))),  # the pooled map
     "bn1d": MemoryRule(lambda a, i, o: Saves(input=True, constant_bytes=2 * STAT_BYTES * a["ch"]),

@@ -18,18 +18,26 @@ from torch import nn
 
 
 class Residual(nn.Module):
-    """``post(body(x) + shortcut(x))``."""
+    """``post(body(x) + shortcut(x))``; with ``partial`` the shortcut is added to the body
+    output's first channels only (ReXNet's ``x[:, :C_in] += shortcut``, here out of place)."""
 
-    def __init__(self, body: nn.Module, shortcut: nn.Module, post: nn.Module | None = None) -> None:
+    def __init__(self, body: nn.Module, shortcut: nn.Module, post: nn.Module | None = None,
+                 partial: bool = False) -> None:
         super().__init__()
         self.body = body
         self.shortcut = shortcut
         if post is not None:
             self.post = post
         self.has_post = post is not None
+        self.partial = partial
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.body(x) + self.shortcut(x)
+        if self.partial:
+            y, s = self.body(x), self.shortcut(x)
+            c = s.shape[1]
+            y = torch.cat([y[:, :c] + s, y[:, c:]], dim=1)
+        else:
+            y = self.body(x) + self.shortcut(x)
         return self.post(y) if self.has_post else y
 
 
@@ -70,6 +78,26 @@ class Side(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.output = self.branch(x)
         return x
+
+
+class BatchNormAct2d(nn.BatchNorm2d):
+    """timm's ``BatchNormAct2d`` (``timm/layers/norm_act.py``): a ``BatchNorm2d`` subclass that
+    applies its activation (a child module ``act``, after ``drop``, an identity) itself. The
+    class name and hierarchy are timm's, so that torchinfo, ptflops and thop meet what they
+    meet in a timm model."""
+
+    def __init__(self, num_features: int, act: nn.Module, eps: float = 1e-5) -> None:
+        super().__init__(num_features, eps=eps)
+        self.drop = nn.Identity()
+        self.act = act
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        training = self.training or self.running_mean is None
+        momentum = 0.0 if self.momentum is None else self.momentum
+        if self.training and self.num_batches_tracked is not None:
+            self.num_batches_tracked.add_(1)
+        x = F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, training, momentum, self.eps)
+        return self.act(self.drop(x))
 
 
 class Step(nn.Module):

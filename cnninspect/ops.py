@@ -27,13 +27,32 @@ class ShapeError(ValueError):
 
 
 @dataclass(frozen=True)
+class ActParam:
+    """A parameter of an activation function, named as the ``torch.nn`` class's argument.
+
+    ``kind`` is ``number`` (a finite float), ``choice`` (one of ``choices``) or ``count`` (a
+    positive integer or ``channels``: PReLU's ``num_parameters``, one slope per channel).
+    """
+
+    name: str
+    default: Any
+    help: str
+    kind: str = "number"
+    choices: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Activation:
-    """A registered activation function. ``torch_class`` names the module the builder uses."""
+    """A registered activation function: ``torch_class`` names the module the builder makes
+    (with ``params`` as its keyword arguments); ``learned`` marks one with a parameter
+    tensor (PReLU's ``weight``, ``num_parameters`` slopes)."""
 
     name: str
     torch_class: str
     formula: str
     aliases: tuple[str, ...] = ()
+    params: tuple[ActParam, ...] = ()
+    learned: bool = False
 
 
 ACTIVATIONS: dict[str, Activation] = {}
@@ -46,6 +65,7 @@ def register_activation(act: Activation) -> None:
         ACTIVATION_ALIASES[alias] = act.name
 
 
+_ALPHA = ActParam("alpha", 1.0, "alpha")
 for _act in (
     Activation("step", "Step", "0 if z < 0 else 1"),
     Activation("signum", "Signum", "-1, 0 or 1 by the sign of z", ("sign",)),
@@ -58,10 +78,123 @@ for _act in (
     Activation("silu", "SiLU", "z * sigmoid(z)", ("swish",)),
     Activation("hardswish", "Hardswish", "z * relu6(z + 3) / 6", ("hard_swish",)),
     Activation("hardsigmoid", "Hardsigmoid", "relu6(z + 3) / 6", ("hard_sigmoid",)),
-    Activation("gelu", "GELU", "z * Phi(z), Phi the standard normal CDF (exact, not the tanh approximation)"),
+    Activation("gelu", "GELU", "z * Phi(z), Phi the standard normal CDF (exact, or its tanh approximation)",
+               params=(ActParam("approximate", "none", "none (exact) or tanh", "choice", ("none", "tanh")),)),
     Activation("mish", "Mish", "z * tanh(softplus(z))"),
+    Activation("leaky_relu", "LeakyReLU", "z if z >= 0 else negative_slope * z", ("leakyrelu",),
+               (ActParam("negative_slope", 0.01, "slope for z < 0"),)),
+    Activation("prelu", "PReLU", "z if z >= 0 else a * z, a learned (one, or one per channel)", (),
+               (ActParam("num_parameters", 1, "learned slopes: 1 or channels (one per channel)", "count"),
+                ActParam("init", 0.25, "initial slope")), learned=True),
+    Activation("elu", "ELU", "z if z > 0 else alpha * (exp(z) - 1)", (), (_ALPHA,)),
+    Activation("selu", "SELU", "1.0507 * (z if z > 0 else 1.67326 * (exp(z) - 1))"),
+    Activation("celu", "CELU", "max(0, z) + min(0, alpha * (exp(z / alpha) - 1))", (), (_ALPHA,)),
+    Activation("softplus", "Softplus", "log(1 + exp(beta * z)) / beta (z above threshold / beta)", (),
+               (ActParam("beta", 1.0, "beta"), ActParam("threshold", 20.0, "linear above threshold / beta"))),
+    Activation("hardtanh", "Hardtanh", "min(max(min_val, z), max_val)", (),
+               (ActParam("min_val", -1.0, "lower bound"), ActParam("max_val", 1.0, "upper bound"))),
+    Activation("logsigmoid", "LogSigmoid", "log(sigmoid(z))", ("log_sigmoid",)),
+    Activation("softsign", "Softsign", "z / (1 + |z|)"),
+    Activation("tanhshrink", "Tanhshrink", "z - tanh(z)"),
 ):
     register_activation(_act)
+
+ACT_PARAMS: dict[str, ActParam] = {p.name: p for a in ACTIVATIONS.values() for p in a.params}
+
+
+def parse_activation(text: str) -> tuple[str, dict[str, Any]]:
+    """An activation as the spec writes it: ``name`` or ``name(param=value, ...)`` (also
+    positional, in the registry's order: ``leaky_relu(0.1)``); returns the canonical name
+    and the parameters given. Raises ``ValueError`` with a message for a person."""
+    head, paren, rest = text.strip().partition("(")
+    key = head.strip().lower()
+    name = ACTIVATION_ALIASES.get(key, key)
+    if name not in ACTIVATIONS:
+        raise KeyError(key)
+    act = ACTIVATIONS[name]
+    given: dict[str, Any] = {}
+    if paren:
+        if not rest.rstrip().endswith(")"):
+            raise ValueError(f"{text.strip()!r} misses its closing ')'")
+        body = rest.rstrip()[:-1].strip()
+        for i, part in enumerate(p.strip() for p in body.split(",") if p.strip()) if body else ():
+            pname, eq, value = part.partition("=")
+            if not eq:
+                if i >= len(act.params):
+                    raise ValueError(f"{name} takes {len(act.params)} parameter(s), got more")
+                pname, value = act.params[i].name, part
+            given[pname.strip()] = value.strip()
+    return name, check_activation_params(name, given)
+
+
+def check_activation_params(name: str, given: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate ``given`` parameters of activation ``name`` (text or values); returns them
+    typed. Unknown names, wrong types and PReLU's ``num_parameters`` other than 1 or
+    ``channels`` are refused with a message naming what the activation takes."""
+    act = ACTIVATIONS[name]
+    known = {p.name: p for p in act.params}
+    out: dict[str, Any] = {}
+    for pname, value in given.items():
+        if pname not in known:
+            takes = ", ".join(known) if known else "no parameters"
+            raise ValueError(f"{name} has no parameter {pname!r}; it takes {takes}")
+        p = known[pname]
+        if p.kind == "choice":
+            v = str(value).strip().strip("'\"").lower()
+            if v not in p.choices:
+                raise ValueError(f"{name}'s {pname} must be one of {', '.join(p.choices)}, got {value!r}")
+            out[pname] = v
+        elif p.kind == "count":
+            v = str(value).strip().strip("'\"").lower()
+            if v != "channels" and v != "1":
+                raise ValueError(f"{name}'s {pname} must be 1 or channels (one per channel), got {value!r}")
+            out[pname] = 1 if v == "1" else "channels"
+        else:
+            try:
+                number = float(value) if not isinstance(value, bool) else math.nan
+            except (TypeError, ValueError):
+                number = math.nan
+            if not math.isfinite(number):
+                raise ValueError(f"{name}'s {pname} must be a number, got {value!r}")
+            out[pname] = number
+    if name == "hardtanh":
+        lo, hi = out.get("min_val", -1.0), out.get("max_val", 1.0)
+        if lo >= hi:
+            raise ValueError(f"hardtanh's min_val {lo:g} must be below its max_val {hi:g}")
+    return out
+
+
+def activation_text(name: str, params: Mapping[str, Any]) -> str:
+    """The canonical spelling: ``name``, or ``name(param=value, ...)`` for parameters that
+    differ from their defaults (in the registry's order)."""
+    shown = [(p.name, params[p.name]) for p in ACTIVATIONS[name].params
+             if p.name in params and params[p.name] != p.default]
+    if not shown:
+        return name
+    return name + "(" + ", ".join(f"{k}={v!r}" if isinstance(v, float) else f"{k}={v}" for k, v in shown) + ")"
+
+
+def activation_attrs(value: str, channels: int | None = None) -> dict[str, Any]:
+    """The attributes of an ``act`` op from an activation value (``relu``,
+    ``leaky_relu(negative_slope=0.1)``): ``fn`` plus the parameters that differ from their
+    defaults; PReLU's ``num_parameters: channels`` becomes the channel count."""
+    name, params = parse_activation(value)
+    attrs: dict[str, Any] = {"fn": name}
+    for p in ACTIVATIONS[name].params:
+        if p.name in params and params[p.name] != p.default:
+            attrs[p.name] = params[p.name]
+    if attrs.get("num_parameters") == "channels":
+        if channels is None:
+            raise ShapeError("prelu with num_parameters: channels needs a tensor with channels")
+        attrs["num_parameters"] = channels
+    return attrs
+
+
+def activation_kwargs(attrs: Attrs) -> dict[str, Any]:
+    """Keyword arguments of the activation's ``torch.nn`` class: every parameter, defaults
+    filled in."""
+    act = ACTIVATIONS[attrs["fn"]]
+    return {p.name: attrs.get(p.name, p.default) for p in act.params}
 
 
 @dataclass(frozen=True)
@@ -338,12 +471,27 @@ def _passthrough(attrs: Attrs, shape: Shape) -> Shape:
 
 
 register_op(OpType("identity", "identity", _passthrough, _no_params, _const("Identity"), channels_last=True))
+def _act_infer(attrs: Attrs, shape: Shape) -> Shape:
+    n = attrs.get("num_parameters", 1)
+    if n != 1:
+        c = shape[0] if shape else 1  # PReLU's slopes run along dim 1 of the batch: channels
+        if n != c:
+            raise ShapeError(f"prelu has {n} slopes but its input has {c} channels")
+    return shape
+
+
+def _act_params(attrs: Attrs, shape: Shape) -> ParamCounts:
+    if not ACTIVATIONS[attrs["fn"]].learned:
+        return {}
+    return {"weight": (attrs.get("num_parameters", 1), True)}
+
+
 register_op(
     OpType(
         "act",
         "activation",
-        _passthrough,
-        _no_params,
+        _act_infer,
+        _act_params,
         lambda a: ACTIVATIONS[a["fn"]].torch_class,
         channels_last=True,
     )
@@ -359,6 +507,17 @@ register_op(
         _no_params,
         _const("StochasticDepth"),
         channels_last=True,
+    )
+)
+
+
+register_op(
+    OpType(
+        "bn_act2d",
+        "batch norm with its activation in one module (timm's BatchNormAct2d)",
+        _same_channels("batch normalisation"),
+        lambda a, s: {"weight": (a["ch"], True), "bias": (a["ch"], True)},
+        _const("BatchNormAct2d"),
     )
 )
 
@@ -530,9 +689,23 @@ register_op(
 )
 
 
+def adaptive_size(attrs: Attrs) -> tuple[int, int]:
+    """The output size of an adaptive pool: ``size`` when given (``AdaptiveAvgPool2d((7, 7))``),
+    else 1 x 1 (global pooling)."""
+    size = attrs.get("size", (1, 1))
+    return (int(size[0]), int(size[1]))
+
+
+def adaptive_windows(size: int, out: int) -> list[tuple[int, int]]:
+    """PyTorch's adaptive pooling windows along one axis: output ``j`` pools input positions
+    ``floor(j * size / out)`` to ``ceil((j + 1) * size / out) - 1`` (unequal, and overlapping,
+    when ``out`` does not divide ``size``)."""
+    return [(j * size // out, -(-(j + 1) * size // out)) for j in range(out)]
+
+
 def _global_infer(attrs: Attrs, shape: Shape) -> Shape:
-    c = _need_map(shape, "global pooling")[0]
-    return (c, 1, 1)
+    c = _need_map(shape, "global pooling" if "size" not in attrs else "adaptive pooling")[0]
+    return (c,) + adaptive_size(attrs)
 
 
 register_op(
@@ -579,6 +752,12 @@ register_op(
 
 def kernel_stride(kind: str, attrs: Attrs, in_shape: Shape) -> tuple[tuple[int, int] | None, tuple[int, int] | None]:
     """Kernel and stride of an op for display; global pools report their whole input window."""
+    if kind in ("gavgpool", "gmaxpool") and "size" in attrs and len(in_shape) == 3:
+        # an adaptive pool to a fixed size is a plain window only when the size divides the input
+        (oh, ow), (h, w) = adaptive_size(attrs), in_shape[1:]
+        if h % oh or w % ow:
+            return None, None
+        return (h // oh, w // ow), (h // oh, w // ow)
     if kind in ("gavgpool", "gmaxpool", "mean") and len(in_shape) == 3:
         return (in_shape[1], in_shape[2]), (1, 1)
     return attrs.get("kernel"), attrs.get("stride")

@@ -30,7 +30,7 @@ from typing import Any, Union
 from collections.abc import Callable, Mapping, Sequence
 
 from .ir import Concat, Gate, Model, Node, Op, Residual, Seq, Side
-from .ops import Attrs, Shape, fmt_shape
+from .ops import Attrs, Shape, adaptive_size, adaptive_windows, fmt_shape
 
 HW = tuple[int, int]
 
@@ -115,8 +115,25 @@ def whole_map(attrs: Attrs, shape: Shape) -> Window:
     return Window((shape[1], shape[2])) if len(shape) == 3 else POINTWISE
 
 
-def global_pool(attrs: Attrs, shape: Shape) -> Global:
-    return GLOBAL
+def global_pool(attrs: Attrs, shape: Shape) -> Window | Global:
+    """Global pooling, or (with a ``size``) adaptive pooling to a fixed output size: the
+    window of the smallest stride-``max(1, n // out)`` grid containing every window PyTorch
+    pools (exact when the size divides the input: kernel = stride = n / out; a bound otherwise,
+    where the windows differ in size)."""
+    if "size" not in attrs or len(shape) != 3:
+        return GLOBAL
+    axes = [_adaptive_axis(n, out) for n, out in zip(shape[1:], adaptive_size(attrs))]
+    return Window((axes[0][0], axes[1][0]), (axes[0][1], axes[1][1]), (axes[0][2], axes[1][2]))
+
+
+def _adaptive_axis(n: int, out: int) -> tuple[int, int, int]:
+    """(kernel, stride, padding before) of the uniform window that contains every adaptive
+    window ``[floor(j n / out), ceil((j + 1) n / out))`` of one axis."""
+    stride = max(1, n // out)
+    wins = adaptive_windows(n, out)
+    pad = max(j * stride - a for j, (a, _b) in enumerate(wins))
+    kernel = max(b - (j * stride - pad) for j, (_a, b) in enumerate(wins))
+    return kernel, stride, pad
 
 
 # The geometry of every op kind. A new kind needs one line here (a test checks coverage).
@@ -129,6 +146,7 @@ RF_RULES: dict[str, Rule] = {
     "linear": pointwise,
     "rbf": pointwise,
     "bn2d": pointwise,
+    "bn_act2d": pointwise,
     "identity": pointwise,
     "act": pointwise,
     "dropout": pointwise,

@@ -247,9 +247,24 @@ class Resolver:
     def entries(
         self, scope: Scope, entries: Sequence[LayerEntry], *, width: float | None, stride_one: bool, env: Env
     ) -> None:
-        """Resolve entries into ``scope``; ``width`` None means fixed (no scaling, no rounding)."""
+        """Resolve entries into ``scope``; ``width`` None means fixed (no scaling, no rounding).
+
+        A convolution entry whose bias is automatic (no ``bias``, ``bn`` or ``act`` written)
+        directly followed by a ``bn`` (or ``bn_act``) entry gets no bias, as with ``bn: true``: batch norm
+        subtracts the mean right after it, so a bias there is a wasted parameter no reference
+        implementation has (write ``bias: true`` to keep one).
+        """
+        auto_bias: int | None = None  # index in scope.nodes of a convolution with an automatic bias
         for index, entry in enumerate(entries):
+            before = len(scope.nodes)
             self.entry(scope, entry, index, width=width, stride_one=stride_one, env=env)
+            added = len(scope.nodes) - before
+            if added and entry.type in ("bn", "bn_act") and auto_bias is not None and auto_bias == before - 1:
+                conv = scope.nodes[auto_bias]
+                assert isinstance(conv, Op)
+                scope.nodes[auto_bias] = replace(conv, attrs={**conv.attrs, "bias": False})
+            if added:
+                auto_bias = before if added == 1 and _auto_bias_conv(entry, scope.nodes[before]) else None
 
     def entry(
         self, scope: Scope, entry: LayerEntry, index: int, *, width: float | None, stride_one: bool, env: Env
@@ -451,6 +466,22 @@ class Resolver:
                 loc,
                 path,
             )
+
+
+_CONV_TYPES = ("conv", "dwconv", "pwconv")
+
+
+def _auto_bias_conv(entry: LayerEntry, node: Node) -> bool:
+    """Is ``node`` a bare convolution whose bias nobody wrote (``bias`` absent, no batch norm,
+    no activation)?"""
+    return (
+        entry.type in _CONV_TYPES
+        and not entry.call
+        and "bias" not in entry.fields
+        and isinstance(node, Op)
+        and node.kind == "conv2d"
+        and bool(node.attrs["bias"])
+    )
 
 
 def _channels_of(scope: Scope) -> int:

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from . import limits
 from .errors import Location, SpecError
 from .ir import Concat, Gate, Node, Op, Origin, Residual, Seq, Settings, Side
-from .ops import ACTIVATIONS, OPS, Shape, ShapeError, fmt_shape, resolve_padding
+from .ops import OPS, Shape, ShapeError, activation_attrs, fmt_shape, resolve_padding
 
 
 class Walker(Protocol):
@@ -234,13 +234,25 @@ class Scope:
         if bn:
             s.op("bn", "bn2d", ch=out)
         if act is not None:
-            s.op("act", "act", fn=act)
+            s.activation("act", act)
         return s.close(attach=True, collapse=True)
 
-    def activation(self, name: str, fn: str) -> Op:
-        if fn not in ACTIVATIONS:  # pragma: no cover - validated by the field kind
-            raise self.error(f"unknown activation {fn!r}")
-        return self.op(name, "act", fn=fn)
+    def activation_attrs(self, value: str, field: str | None = None, shape: Shape | None = None) -> dict[str, Any]:
+        """The ``act`` op's attributes for an activation value (``relu``,
+        ``leaky_relu(negative_slope=0.1)``) on the running tensor (or ``shape``)."""
+        shape = self.shape if shape is None else shape
+        try:
+            attrs = activation_attrs(value, shape[0] if shape else None)
+        except ShapeError as exc:
+            raise self.error(str(exc), field) from None
+        if self.channels_last and attrs.get("num_parameters", 1) != 1:
+            raise self.error("prelu with one slope per channel cannot run on the channels-last tensor "
+                             f"{fmt_shape(self.shape)} (PyTorch's slopes run along dimension 1)", field)
+        return attrs
+
+    def activation(self, name: str, value: str, field: str | None = None) -> Op:
+        """An activation op from its value (``relu``, ``leaky_relu(negative_slope=0.1)``)."""
+        return self.op(name, "act", **self.activation_attrs(value, field))
 
     # -- structure helpers --------------------------------------------------------------
 
@@ -253,17 +265,21 @@ class Scope:
         *,
         post: str | None = None,
         projection_bn: bool = True,
+        partial: bool = False,
     ) -> Node:
         """Attach ``post(body(x) + shortcut(x))``.
 
         ``shortcut`` is ``identity``, ``projection`` (1x1 convolution with the stride that
         matches the body, plus batch norm), ``auto`` (identity when the body keeps the shape,
         else projection), ``skip-auto`` (identity when it keeps the shape, else no skip at all),
-        ``none`` (no skip) or a resolved node.
+        ``none`` (no skip) or a resolved node. With ``partial`` the shortcut may have fewer
+        channels than the body: it is added to the body output's first channels (ReXNet).
         """
         in_shape = self.shape
         mode = shortcut if isinstance(shortcut, str) else "custom"
-        if mode == "auto":
+        if mode == "auto" and partial:
+            mode = "identity" if _adds_to_first(in_shape, body.out_shape) else "projection"
+        elif mode == "auto":
             mode = "identity" if body.out_shape == in_shape else "projection"
         elif mode == "skip-auto":
             mode = "identity" if body.out_shape == in_shape else "none"
@@ -282,7 +298,14 @@ class Scope:
         else:
             assert not isinstance(shortcut, str)
             sc = shortcut
-        if sc.out_shape != body.out_shape:
+        if partial and not _adds_to_first(sc.out_shape, body.out_shape):
+            raise self.error(
+                f"a partial residual adds the shortcut to the body output's first channels, so it needs "
+                f"at most the body's channels and the same size; the body gives "
+                f"{fmt_shape(body.out_shape)} and the shortcut {fmt_shape(sc.out_shape)}",
+                "partial",
+            )
+        if not partial and sc.out_shape != body.out_shape:
             raise self.error(
                 f"residual add needs equal shapes, but the body gives {fmt_shape(body.out_shape)} and "
                 f"the shortcut gives {fmt_shape(sc.out_shape)}"
@@ -294,9 +317,9 @@ class Scope:
         post_node = None
         out_shape = body.out_shape
         if post is not None:
-            post_node = Op("post", "act", {"fn": post}, out_shape, out_shape, self.origin)
+            post_node = Op("post", "act", self.activation_attrs(post, "post", out_shape), out_shape, out_shape, self.origin)
             self.resolver.count_op(self.loc, self.path)
-        return self.add(Residual(name, body, sc, post_node, label, in_shape, out_shape, self.origin))
+        return self.add(Residual(name, body, sc, post_node, label, in_shape, out_shape, self.origin, partial))
 
     def _projection(self, in_shape: Shape, out_shape: Shape, bn: bool) -> Node:
         if len(in_shape) != 3 or len(out_shape) != 3:
@@ -353,3 +376,8 @@ class Scope:
 
     def side(self, name: str, label: str, branch: Node) -> Node:
         return self.add(Side(name, replace(branch, name="branch"), label, self.shape, self.shape, self.origin))
+
+
+def _adds_to_first(sc: Shape, out: Shape) -> bool:
+    """Can a shortcut of shape ``sc`` be added to the first channels of ``out``?"""
+    return len(sc) == len(out) == 3 and sc[0] <= out[0] and sc[1:] == out[1:]

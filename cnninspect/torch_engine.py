@@ -49,7 +49,9 @@ def observe_module(model: Model, module: nn.Module, device: str | torch.device =
         for h in handles:
             h.remove()
     expected = {qual for qual, _, _ in walk(model.root)}
-    actual = {n for n in named if n}
+    op_quals = {qual for qual, _, node in walk(model.root) if isinstance(node, Op)}
+    # an op's own children (BatchNormAct2d's act and drop) are part of the op
+    actual = {n for n in named if n and not any(n.startswith(q + ".") for q in _prefixes(n) & op_quals)}
     if expected != actual:
         extra = sorted(actual - expected)[:3]
         missing = sorted(expected - actual)[:3]
@@ -66,6 +68,12 @@ def observe_module(model: Model, module: nn.Module, device: str | torch.device =
         else:
             obs[qual] = Observed(in_shape, out_shape)
     return obs
+
+
+def _prefixes(name: str) -> set[str]:
+    """``a``, ``a.b`` for ``a.b.c``: the names of the modules that contain ``name``."""
+    parts = name.split(".")
+    return {".".join(parts[:i]) for i in range(1, len(parts))}
 
 
 def analyze_meta(model: Model, convention: str | Convention = "paper") -> Report:

@@ -73,7 +73,7 @@ class ReshapeRule:
     ``shape`` (the same mapping when none depends on it) or raises :class:`Unsupported`.
     ``spatial`` says what the op does to the height and width, for ``fit``'s proof that
     pruning is sound: ``same`` (kept), ``window`` (a sliding window with the attributes
-    ``kernel``, ``stride``, ``pad`` and optional ``ceil_mode``), ``global`` (to 1x1) or
+    ``kernel``, ``stride``, ``pad`` and optional ``ceil_mode``), ``global`` (to 1x1, or an adaptive pool's fixed ``size``) or
     ``flat`` (makes or works on a flat vector). Counts of the kind must not decrease when
     its input or output grows (every registered convention and parameter rule is a
     non-negative multiple of an output or input size, plus a constant).
@@ -125,6 +125,7 @@ RESHAPE: dict[str, ReshapeRule | None] = {
     "linear": ReshapeRule(_features_attrs, "flat"),
     "rbf": ReshapeRule(_features_attrs, "flat"),
     "bn2d": ReshapeRule(_keep, "same"),
+    "bn_act2d": ReshapeRule(_keep, "same"),
     "identity": ReshapeRule(_keep, "same"),
     "act": ReshapeRule(_keep, "same"),
     "dropout": ReshapeRule(_keep, "same"),
@@ -285,7 +286,8 @@ class Compiler:
             c.ratio = None if identity else _ratio(node.in_shape, node.out_shape)
         elif isinstance(node, Seq) and _is_map(node.in_shape) and _is_map(node.out_shape):
             c.guard = node.out_shape == node.in_shape
-        key = (t, c.guard, c.ratio, c.has_post, tuple(ch.sig for ch in c.children))
+        partial = isinstance(node, Residual) and node.partial
+        key = (t, c.guard, c.ratio, c.has_post, partial, tuple(ch.sig for ch in c.children))
         c.sig = self._sigs.setdefault(key, len(self._sigs))
         return c
 

@@ -107,3 +107,33 @@ def assert_same_as(model: Model, reference: nn.Module, rename: dict[str, str] | 
     v = verify(model)
     assert v.ok, v.mismatch.text()
     return counts
+
+
+def peer_counts(module: nn.Module, shape: tuple[int, ...]) -> dict[str, int]:
+    """What ptflops, thop and FlopCounterMode report for ``module`` (eval mode, batch 1), by the
+    convention that names each (FlopCounterMode's FLOPs halved into mult-adds); each tool
+    runs on its own copy, since ptflops and thop attach hooks and attributes while counting."""
+    import copy
+
+    from cnninspect.peers import TOOLS, installed
+
+    out = {}
+    for tool in TOOLS.values():
+        if tool.convention in ("fvcore", "torchinfo") or not installed(tool):
+            continue
+        x = torch.randn((1,) + shape)
+        with torch.no_grad():
+            total = tool.measure(copy.deepcopy(module).eval(), x)
+        out[tool.convention] = int(round(float(total))) // tool.factor
+    return out
+
+
+def assert_every_convention(model: Model, reference: nn.Module, rename: dict[str, str] | None = None) -> dict[str, Any]:
+    """:func:`assert_same_as` (parameters, outputs, paper, fvcore, torchinfo, ``--verify``) plus
+    ptflops, thop and FlopCounterMode measured on the reference: every convention; returns
+    every count."""
+    counts = assert_same_as(model, reference, rename)
+    for name, measured in peer_counts(reference, tuple(model.input_shape)).items():
+        counts[name] = analyze(model, name).totals.mult_adds
+        assert counts[name] == measured, (name, counts[name], measured)
+    return counts

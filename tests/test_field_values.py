@@ -42,8 +42,12 @@ BASE: dict[str, list[dict[str, Any]]] = {
     "bottleneck": [{"stride": 2, "mid": 8}, {"stride": 1, "mid": 8}],
     "basic": [{"stride": 2}, {"stride": 1}],
     "residual": [{"shortcut": "projection", "body": [{"conv": {"out": 8, "kernel": 3, "stride": 2}}]}, {}],
-    "avgpool": [{"kernel": 3, "padding": "same"}],
-    "maxpool": [{"kernel": 3}],
+    "avgpool": [{"kernel": 3, "padding": "same"}, {}],
+    "maxpool": [{"kernel": 3}, {}],
+    # one branch per value of 'each', its value named by 'as' ($item by default)
+    "concat": [{"each": [1, 3], "branch": [{"conv": {"out": 4, "kernel": "$item"}}]}],
+    # each activation parameter in a context where its activation takes it
+    "act": [{"fn": fn} for fn in ("leaky_relu", "prelu", "gelu", "elu", "softplus", "hardtanh")],
     "se": [{"ratio": 0.5}, {}],
 }
 # Values for required fields where the kind's first sample would not do.
@@ -85,6 +89,12 @@ def sample(kind: K.Kind) -> list[Any]:
         return ["same", "valid", 0, 1, [1, 0]]
     if isinstance(kind, K.Shortcut):
         return list(kind.choices)
+    if isinstance(kind, K.ActivationKind):
+        return ["relu", "leaky_relu(negative_slope=0.2)", "gelu(approximate=tanh)", "prelu"]
+    if isinstance(kind, K.ValueList):
+        return [[1, 3], [3]]
+    if isinstance(kind, K.LoopName):
+        return ["item", "k"]
     raise AssertionError(f"no sample values for the kind {type(kind).__name__}; add them to sample()")
 
 

@@ -86,6 +86,12 @@ class Function:
     help: str
 
 
+def _len(x: Any) -> int:
+    if not isinstance(x, (list, tuple)):
+        raise TypeError(f"expects a list, got {shorten(repr(x))}")
+    return len(x)
+
+
 FUNCTIONS: dict[str, Function] = {
     "min": Function(lambda *a: min(_number(x) for x in a), 1, 64, "the smallest argument"),
     "max": Function(lambda *a: max(_number(x) for x in a), 1, 64, "the largest argument"),
@@ -96,6 +102,7 @@ FUNCTIONS: dict[str, Function] = {
     "abs": Function(lambda x: abs(_number(x)), 1, 1, "absolute value"),
     "round_to": Function(round_to, 2, 2, round_to.__doc__ or ""),
     "make_divisible": Function(make_divisible, 2, 3, make_divisible.__doc__ or ""),
+    "len": Function(_len, 1, 1, "the number of values in a list (a block parameter such as kernels: [3, 5, 7])"),
 }
 
 _BINARY: dict[type, Callable[[Any, Any], Any]] = {
@@ -176,6 +183,8 @@ def parse(text: str, loc: Location) -> Expr:
     for node in ast.walk(tree):
         offset = indent + getattr(node, "col_offset", 0)
         if not isinstance(node, _ALLOWED):
+            if type(node) in _UNSUPPORTED_OPERATORS:
+                raise ExprError(_UNSUPPORTED_OPERATORS[type(node)], _operator_offset(tree, node, indent))
             raise ExprError(f"{_describe(node)} is not allowed in an expression", offset)
         if isinstance(node, ast.Constant) and not isinstance(node.value, (int, float, str)):
             raise ExprError(f"the constant {node.value!r} is not allowed", offset)
@@ -214,6 +223,33 @@ def _check_call(node: ast.Call, indent: int) -> None:
     if not fn.min_args <= len(node.args) <= fn.max_args:
         want = str(fn.min_args) if fn.min_args == fn.max_args else f"{fn.min_args} to {fn.max_args}"
         raise ExprError(f"{node.func.id}() takes {want} arguments, got {len(node.args)}", offset)
+
+
+# Python operators an expression does not take, with what to write instead (operator nodes
+# have no position of their own: the error points at the expression that uses them)
+_UNSUPPORTED_OPERATORS: dict[type, str] = {
+    ast.In: "'in' is not supported in an expression; compare one value at a time: "
+            "$k == 3 or $k == 5",
+    ast.NotIn: "'not in' is not supported in an expression; compare one value at a time: "
+               "$k != 3 and $k != 5",
+    ast.Is: "'is' is not supported in an expression; use ==",
+    ast.IsNot: "'is not' is not supported in an expression; use !=",
+    ast.BitAnd: "'&' is not supported in an expression; use 'and'",
+    ast.BitOr: "'|' is not supported in an expression; use 'or'",
+    ast.Invert: "'~' is not supported in an expression; use 'not'",
+    ast.BitXor: "'^' is not supported in an expression; for a power use **",
+    ast.LShift: "'<<' is not supported in an expression; multiply by a power of 2 (* 2 ** n)",
+    ast.RShift: "'>>' is not supported in an expression; divide by a power of 2 (// 2 ** n)",
+    ast.MatMult: "'@' is not supported in an expression",
+}
+
+
+def _operator_offset(tree: ast.AST, op: ast.AST, indent: int) -> int:
+    """The column of the expression that uses operator ``op`` (operators have none)."""
+    for node in ast.walk(tree):
+        if op in getattr(node, "ops", ()) or getattr(node, "op", None) is op:
+            return indent + getattr(node, "col_offset", 0)
+    return indent
 
 
 def _describe(node: ast.AST) -> str:

@@ -9,12 +9,15 @@ parsing, validation, default filling, error messages and ``cnninspect layer-type
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 from collections.abc import Sequence
 
 from .. import limits
 from ..errors import shorten
+from ..ops import ACTIVATION_ALIASES, ACTIVATIONS, activation_text, parse_activation
+from .expr import BUILTIN_NAMES
 
 
 class _Required:
@@ -190,6 +193,36 @@ class Choice(Kind):
         return {"enum": [*self.choices, *self.aliases]}
 
 
+class ActivationKind(Kind):
+    """An activation function: a registered name (case-insensitive, aliases too) or a call
+    with its parameters, ``leaky_relu(negative_slope=0.1)`` / ``leaky_relu(0.1)``; the value
+    is the canonical spelling (only parameters that differ from their defaults)."""
+
+    def __init__(self) -> None:
+        self.choices = tuple(ACTIVATIONS)
+        self.aliases = dict(ACTIVATION_ALIASES)
+        self.description = "an activation (" + ", ".join(self.choices) + "), with parameters as name(param=value)"
+
+    def coerce(self, value: Any) -> str:
+        if not isinstance(value, str):
+            raise ValueError(f"must be an activation name, got {_describe(value)}")
+        try:
+            name, params = parse_activation(value)
+        except KeyError:
+            from ..errors import did_you_mean
+
+            key = value.strip().lower().partition("(")[0].strip()
+            hint = did_you_mean(key, list(self.choices) + list(self.aliases))
+            raise ValueError(f"unknown activation {shorten(repr(value))}{hint}; expected one of "
+                             + ", ".join(self.choices)) from None
+        return activation_text(name, params)
+
+    def json_schema(self, layers: str) -> Schema:
+        names = [*self.choices, *self.aliases]
+        call = "^(" + "|".join(names) + r")\(.*\)$"
+        return {"anyOf": [{"enum": names}, {"type": "string", "pattern": call}]}
+
+
 class Pair(Kind):
     """An integer or ``[h, w]`` pair of integers (kernel sizes, strides)."""
 
@@ -281,6 +314,45 @@ class IntTable(Kind):
     def json_schema(self, layers: str) -> Schema:
         row = {"type": "array", "minItems": 1, "uniqueItems": True, "items": {"type": "integer", "minimum": 0}}
         return {"type": "array", "minItems": 1, "items": row}
+
+
+class ValueList(Kind):
+    """A non-empty list of plain values (numbers, strings, booleans or [h, w] pairs), at most
+    ``maximum`` long: what a ``concat`` makes one branch per value of (``each: $kernels``)."""
+
+    def __init__(self, maximum: int) -> None:
+        self.maximum = maximum
+        self.description = f"a list of 1 to {maximum} values"
+
+    def coerce(self, value: Any) -> tuple[Any, ...]:
+        if not isinstance(value, (list, tuple)) or not value:
+            raise ValueError(f"must be {self.description}, got {_describe(value)}")
+        if len(value) > self.maximum:
+            raise ValueError(f"has {len(value)} values, more than the limit of {self.maximum}")
+        for v in value:
+            if isinstance(v, dict) or v is None:
+                raise ValueError(f"must be {self.description}, got {_describe(v)} in it")
+        return tuple(tuple(v) if isinstance(v, list) else v for v in value)
+
+    def json_schema(self, layers: str) -> Schema:
+        return {"type": "array", "minItems": 1, "maxItems": self.maximum}
+
+
+class LoopName(Kind):
+    """The name a ``concat``'s ``each`` value goes by in its branch: ``as: k`` gives ``$k``
+    (the value) and ``$k_index`` (its position, from 0)."""
+
+    description = "a name (letters, digits, '_'; not starting with a digit)"
+
+    def coerce(self, value: Any) -> str:
+        if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", value):
+            raise ValueError(f"must be {self.description}, got {_describe(value)}")
+        if value in BUILTIN_NAMES:
+            raise ValueError(f"'{value}' is a built-in name ($in, $index); choose another")
+        return value
+
+    def json_schema(self, layers: str) -> Schema:
+        return {"type": "string", "pattern": "^[A-Za-z][A-Za-z0-9_]*$"}
 
 
 class Layers(Kind):

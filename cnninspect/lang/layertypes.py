@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .. import limits
-from ..ops import ACTIVATION_ALIASES, ACTIVATIONS
+from ..ops import ACT_PARAMS, ACTIVATIONS, ActParam
 from .fields import (
+    ActivationKind,
     Bool,
     Branches,
     Choice,
@@ -20,11 +21,14 @@ from .fields import (
     Float,
     Int,
     IntTable,
+    Kind,
     Layers,
+    LoopName,
     OptionalKind,
     Padding,
     Pair,
     Shortcut,
+    ValueList,
 )
 
 COMMON_KEYS = ("name", "repeat", "when", "fixed", "min_width", "paper")
@@ -59,7 +63,7 @@ def register(lt: LayerType) -> LayerType:
     return lt
 
 
-ACT = Choice(tuple(ACTIVATIONS), ACTIVATION_ALIASES)
+ACT = ActivationKind()
 OPT_ACT = OptionalKind(ACT)
 CH = Int(1, limits.MAX_CHANNELS)
 KERNEL = Pair(1, limits.MAX_KERNEL, "kernel size")
@@ -152,6 +156,23 @@ register(
         "a feature map, BatchNorm1d on a flat vector",
         (Field("eps", Float(0, 1, low_open=True), 1e-5, "numerical epsilon"),),
         aliases=("batchnorm",),
+    )
+)
+
+
+register(
+    LayerType(
+        "bn_act",
+        "batch norm and its activation as one module, timm's BatchNormAct2d (a BatchNorm2d "
+        "subclass holding the activation as a child): the same computation and parameters as "
+        "bn then act, but torchinfo does not count the parent module's weight and bias, and "
+        "ptflops does not see the subclass's batch norm; thop and fvcore count it as batch norm",
+        (
+            Field("act", OPT_ACT, "relu", "activation inside the module (null: none, apply_act=False)"),
+            Field("eps", Float(0, 1, low_open=True), 1e-5, "numerical epsilon"),
+        ),
+        aliases=("batchnorm_act",),
+        primary="act",
     )
 )
 
@@ -262,11 +283,28 @@ register(
 )
 
 
+def _act_param_field(p: ActParam) -> Field:
+    """An ``act`` entry's field for one activation parameter (from the registry, so a new
+    activation's parameters appear here, in ``layer-types`` and in the schema by themselves)."""
+    users = ", ".join(a.name for a in ACTIVATIONS.values() if p in a.params)
+    kind: Kind
+    if p.kind == "choice":
+        kind = Choice(p.choices)
+    elif p.kind == "count":
+        kind = Choice(("1", "channels"))
+    else:
+        kind = Float(-1e6, 1e6)
+    return Field(p.name, OptionalKind(kind, absent="the default"), None,
+                 f"{p.help} ({users}; default {p.default})")
+
+
 register(
     LayerType(
         "act",
-        "activation function: " + ", ".join(ACTIVATIONS),
-        (Field("fn", ACT, help="activation name"),),
+        "activation function: " + ", ".join(ACTIVATIONS) + "; parameters as fields "
+        "({fn: leaky_relu, negative_slope: 0.1}) or in the name (leaky_relu(negative_slope=0.1), "
+        "which an 'act' field of conv, linear ... takes too)",
+        (Field("fn", ACT, help="activation name"), *(_act_param_field(p) for p in ACT_PARAMS.values())),
         aliases=("activation",),
         primary="fn",
     )
@@ -280,6 +318,9 @@ def _pool_fields(avg: bool) -> tuple[Field, ...]:
         Field("padding", Padding(), "valid", "padding (same pads k//2 on both sides)"),
         Field("ceil_mode", Bool(), False, "round output sizes up (Caffe-style pooling)"),
         Field("global", Bool(), False, "pool the whole feature map to 1x1"),
+        Field("output_size", OptionalKind(Pair(1, limits.MAX_KERNEL, "output size")), None,
+              "adaptive pooling to this fixed output size, whatever the input size "
+              f"(nn.Adaptive{'Avg' if avg else 'Max'}Pool2d(output_size); not with kernel or global)"),
     )
     if avg:
         fields += (Field("count_include_pad", Bool(), True, "average includes zero padding"),)
@@ -287,10 +328,10 @@ def _pool_fields(avg: bool) -> tuple[Field, ...]:
 
 
 register(
-    LayerType("maxpool", "max pooling (or global max pooling)", _pool_fields(False))
+    LayerType("maxpool", "max pooling (or global or adaptive max pooling)", _pool_fields(False))
 )
 register(
-    LayerType("avgpool", "average pooling (or global average pooling)", _pool_fields(True))
+    LayerType("avgpool", "average pooling (or global or adaptive average pooling)", _pool_fields(True))
 )
 
 
@@ -487,6 +528,9 @@ register(
             Field("shortcut", Shortcut(), "identity", "identity, projection, auto, or layers"),
             Field("post", OPT_ACT, None, "activation after the addition"),
             Field("projection_bn", Bool(), True, "batch norm after a projection shortcut"),
+            Field("partial", Bool(), False,
+                  "add the shortcut to the body output's first channels only, when it has fewer "
+                  "(ReXNet: x[:, :C_in] += shortcut); auto then means identity when the size is kept"),
         ),
         primary="body",
         category="structure",
@@ -497,8 +541,16 @@ register(
 register(
     LayerType(
         "concat",
-        "parallel branches on the same input, concatenated along channels",
-        (Field("branches", Branches(), help="list of branches, each a list of layers"),),
+        "parallel branches on the same input, concatenated along channels: 'branches' lists "
+        "them, or 'each' makes one 'branch' per value of a list ($k in it, with 'as: k', is the "
+        "value, $k_index its position)",
+        (
+            Field("branches", Branches(), None, "list of branches, each a list of layers"),
+            Field("each", OptionalKind(ValueList(limits.MAX_BRANCHES)), None,
+                  "a list (kernels: [3, 5, 7] as $kernels): one branch per value"),
+            Field("as", LoopName(), "item", "the value's name in the branch: $NAME, and $NAME_index its position"),
+            Field("branch", Layers(), None, "with 'each': the layers of every branch"),
+        ),
         primary="branches",
         category="structure",
     )

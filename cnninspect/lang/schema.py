@@ -165,6 +165,7 @@ def _blocks() -> Schema:
         "anyOf": [
             {"type": "null"},
             _scalar_param(),
+            {"type": "array", "description": "a list default (kernels: [3, 5, 7]), for a concat's 'each'"},
             {
                 "type": "object",
                 "properties": {
@@ -176,7 +177,7 @@ def _blocks() -> Schema:
             },
         ]
     }
-    assert set(param["anyOf"][2]["properties"]) == set(BLOCK_PARAM_KEYS)
+    assert set(param["anyOf"][3]["properties"]) == set(BLOCK_PARAM_KEYS)
     block = {
         "type": "object",
         "properties": {

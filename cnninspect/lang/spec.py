@@ -22,7 +22,7 @@ from .. import limits
 from ..errors import Location, SpecError, did_you_mean, one_of, shorten
 from .compose import compose
 from .expr import BUILTIN_NAMES, Computed, Expr, ExprError, is_expression, parse
-from .fields import ANY, REQUIRED, Bool, Branches, Choice, Field, Float, Int, Kind, Layers, Shortcut, Str
+from .fields import ANY, REQUIRED, Bool, Branches, Choice, Field, Float, Int, Kind, Layers, LoopName, Shortcut, Str
 from .layertypes import COMMON_KEYS, LAYER_TYPES, TYPE_ALIASES, LayerType
 from .yamlsrc import YNode, load_yaml_file, parse_yaml
 
@@ -217,9 +217,12 @@ class _Ctx:
         # computed values outside blocks, checked against the default and every variant
         self.computed: list[tuple[Computed, Field, str]] = []
 
+        # names bound by an enclosing concat's 'each' (its 'as' name and NAME_index)
+        self.loop_names: list[str] = []
+
     def names(self) -> set[str]:
         own = set(self.block[1]) if self.block else set()
-        return set(self.params) | own | set(BUILTIN_NAMES)
+        return set(self.params) | own | set(BUILTIN_NAMES) | set(self.loop_names)
 
 
 def load_spec(path: str | Path, *, label: str | None = None) -> Spec:
@@ -730,26 +733,12 @@ def _entry_fields(
         lt = LAYER_TYPES[tname]
         fmap = {f.name: f for f in lt.fields}
         primary = lt.primary
-    if body is not None and not (body.is_scalar and body.value is None):
-        if body.is_map:
-            for key, vnode in (body.items or {}).items():
-                if fmap is not None and key not in fmap:
-                    allowed = ", ".join(fmap) or "none"
-                    raise SpecError(
-                        f"'{tname}' has no field '{key}'{did_you_mean(key, fmap)}; its fields: {allowed}",
-                        body.key_locs[key],
-                        f"{tpath}.{key}",
-                    )
-                f = fmap[key] if fmap is not None else Field(key, ANY)
-                values[key] = _field_value(ctx, f, vnode, f"{tpath}.{key}")
-                locs[key] = vnode.loc
-        elif primary is not None and fmap is not None:
-            f = fmap[primary]
-            values[f.name] = _field_value(ctx, f, body, f"{tpath}.{f.name}")
-            locs[f.name] = body.loc
-        else:
-            what = "arguments (its parameters)" if call else f"fields ({', '.join(fmap or {}) or 'none'})"
-            raise SpecError(f"'{tname}' takes a mapping of {what}, got {body.kind_name()}", body.loc, tpath)
+    loop = _loop_names(fmap, body, tpath)
+    ctx.loop_names.extend(loop)
+    try:
+        _read_fields(ctx, tname, body, fmap, primary, call, values, locs, tpath)
+    finally:
+        del ctx.loop_names[len(ctx.loop_names) - len(loop):]
     if fmap is not None:
         for f in fmap.values():
             if f.required and f.name not in values:
@@ -785,6 +774,53 @@ def _entry_fields(
         path=path,
         call=call,
     )
+
+
+def _loop_names(fmap: Mapping[str, Field] | None, body: YNode | None, path: str) -> list[str]:
+    """The names a field of kind :class:`LoopName` binds for the entry's nested layers
+    (``as: k``: ``k`` and ``k_index``; the field's default when not written)."""
+    out: list[str] = []
+    for f in (fmap or {}).values():
+        if isinstance(f.kind, LoopName):
+            name = f.default
+            if body is not None and body.is_map and f.name in (body.items or {}):
+                name = _scalar((body.items or {})[f.name], f"{path}.{f.name}", f.kind)
+            out += [name, f"{name}_index"]
+    return out
+
+
+def _read_fields(
+    ctx: _Ctx,
+    tname: str,
+    body: YNode | None,
+    fmap: Mapping[str, Field] | None,
+    primary: str | None,
+    call: bool,
+    values: dict[str, Any],
+    locs: dict[str, Location],
+    tpath: str,
+) -> None:
+    """The fields of an entry's body (a mapping, or the primary field's value) into ``values``."""
+    if body is not None and not (body.is_scalar and body.value is None):
+        if body.is_map:
+            for key, vnode in (body.items or {}).items():
+                if fmap is not None and key not in fmap:
+                    allowed = ", ".join(fmap) or "none"
+                    raise SpecError(
+                        f"'{tname}' has no field '{key}'{did_you_mean(key, fmap)}; its fields: {allowed}",
+                        body.key_locs[key],
+                        f"{tpath}.{key}",
+                    )
+                f = fmap[key] if fmap is not None else Field(key, ANY)
+                values[key] = _field_value(ctx, f, vnode, f"{tpath}.{key}")
+                locs[key] = vnode.loc
+        elif primary is not None and fmap is not None:
+            f = fmap[primary]
+            values[f.name] = _field_value(ctx, f, body, f"{tpath}.{f.name}")
+            locs[f.name] = body.loc
+        else:
+            what = "arguments (its parameters)" if call else f"fields ({', '.join(fmap or {}) or 'none'})"
+            raise SpecError(f"'{tname}' takes a mapping of {what}, got {body.kind_name()}", body.loc, tpath)
 
 
 def _check_layer_name(name: str, loc: Location, path: str) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import stat
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Optional
@@ -232,11 +233,34 @@ def _syntax_error(exc: yaml.MarkedYAMLError, text: str, name: str) -> SpecError:
     if mark is not None and mark.line < len(lines) and lines[mark.line][mark.column : mark.column + 1] == "\t":
         return SpecError("YAML syntax error: tab character; YAML indentation must use spaces", loc)
     problem = exc.problem or exc.context or "invalid YAML"
+    bare = _bare_item_before(lines, mark.line) if mark is not None and "mapping values" in problem else None
+    if bare is not None:
+        return SpecError(
+            f"YAML syntax error: {problem}: '- {bare}' is a plain name, so the keys under it have no "
+            f"mapping to go in; write '- {bare}: {{}}' to give it keys such as 'when' or 'name'",
+            loc,
+        )
     cmark = exc.context_mark
     if exc.problem and exc.context and cmark is not None and mark is not None and cmark.line != mark.line:
         # e.g. "did not find expected ',' or '}' (while parsing a flow mapping started at line 4)"
         problem += f" ({exc.context} started at line {cmark.line + 1})"
     return SpecError(f"YAML syntax error: {problem}", loc)
+
+
+_BARE_ITEM = re.compile(r"^\s*(?:-\s+)+([A-Za-z_][A-Za-z0-9_]*)\s*(#.*)?$")
+_KEY_LINE = re.compile(r"^\s*[A-Za-z_][A-Za-z0-9_]*\s*:")
+
+
+def _bare_item_before(lines: list[str], line: int) -> str | None:
+    """The name of a list item written as a bare name (``- identity``) on the line before
+    ``line``, when ``line`` holds a key meant for it (``when: ...``); else None."""
+    if line >= len(lines) or not _KEY_LINE.match(lines[line]):
+        return None
+    for previous in reversed(lines[:line]):
+        if previous.strip() and not previous.lstrip().startswith("#"):
+            m = _BARE_ITEM.match(previous)
+            return m.group(1) if m else None
+    return None
 
 
 def load_yaml_file(path: str | os.PathLike[str], *, label: str | None = None) -> YNode:

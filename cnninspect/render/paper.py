@@ -98,6 +98,8 @@ def layer_row(op: Op) -> Cells | None:
         return (t, f, _hw(op.in_shape))
     if op.kind in ("gavgpool", "gmaxpool", "mean"):
         name = "Max Pool" if op.kind == "gmaxpool" else "Avg Pool"
+        if "size" in a:
+            return (f"Adaptive {name}", f"to {op.out_shape[1]}x{op.out_shape[2]}", _hw(op.in_shape))
         return (f"{name} / s1", f"Pool {op.in_shape[1]}x{op.in_shape[2]}", _hw(op.in_shape))
     if op.kind in ("avgpool2d", "maxpool2d"):
         name = "Avg Pool" if op.kind == "avgpool2d" else "Max Pool"
@@ -198,6 +200,8 @@ def _bracket(node: Node) -> str:
 
 
 def _head_part(op: Op) -> str | None:
+    if "size" in op.attrs and op.kind in ("gavgpool", "gmaxpool"):
+        return f"adaptive {'max' if op.kind == 'gmaxpool' else 'average'} pool to {op.out_shape[1]}x{op.out_shape[2]}"
     if op.kind in ("gavgpool", "mean"):
         return "global average pool"
     if op.kind == "gmaxpool":
@@ -264,6 +268,8 @@ def outline(report: Report) -> PaperTable:
         elif isinstance(node, Op) and node.kind in ("maxpool2d", "avgpool2d"):
             kh, kw = node.attrs["kernel"]
             cells = ("pool", f"{kh}x{kw}/{node.attrs['stride'][0]}", size)
+        elif isinstance(node, Op) and "size" in node.attrs and node.kind in ("gavgpool", "gmaxpool"):
+            cells = ("adaptive pool", f"to {node.out_shape[1]}x{node.out_shape[2]}", size)
         elif isinstance(node, Op) and node.kind in ("gavgpool", "gmaxpool", "mean"):
             cells = ("pool", f"{node.in_shape[1]}x{node.in_shape[2]}", size)
         elif isinstance(node, Op) and node.kind == "linear":
@@ -505,6 +511,8 @@ def block_cell(op: Op, style: str) -> str | None:
         return f"{kh}x{kw} {name} pool, stride {a['stride'][0]}"
     if op.kind in ("gavgpool", "gmaxpool", "mean"):
         name = "max" if op.kind == "gmaxpool" else "average"
+        if "size" in a:
+            return f"adaptive {name} pool to {op.out_shape[1]}x{op.out_shape[2]}"
         return f"{op.in_shape[1]}x{op.in_shape[2]} global {name} pool"
     return None
 
