@@ -13,17 +13,19 @@ PyTorch's own machinery does the observing, no list of module classes is involve
 
 On the ``meta`` device tensors have shapes and no storage: nothing is allocated or computed,
 and :mod:`cnninspect.meta_shapes` spares the hot operators PyTorch's Python meta kernels.
-A module the caller owns is run through ``torch.func.functional_call`` with meta copies of
-its parameters and buffers, in eval mode, and is left as it was: same parameters, buffers,
-device, training flags and attributes (a forward pass that stores a tensor on the module,
-as auxiliary heads do, is undone). When the model refuses the meta device (``.item()``,
-data-dependent shapes, tensors kept outside its parameters) the caller may run it on the CPU
-with real tensors instead (``device="cpu"``).
+The module is never run itself: :func:`private_copy` copies its tree with stand-ins for its
+parameters and buffers (meta tensors, or for a real run the parameters themselves and
+copies of the buffers), and the copy runs, in eval mode. So the caller's parameters,
+buffers, devices, training flags, hooks and attributes are as they were, whatever the
+forward pass does and however it ends (an exception, Ctrl-C). When the model refuses the
+meta device (``.item()``, data-dependent shapes, tensors kept outside its parameters) the
+caller may run it on the CPU with real tensors instead (``device="cpu"``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
@@ -332,45 +334,58 @@ def _hooks(rec: _Recorder) -> Iterator[None]:
         h2.remove()
 
 
-@contextlib.contextmanager
-def preserved(module: nn.Module) -> Iterator[None]:
-    """Eval mode for the pass; afterwards every submodule's training flag and attributes are
-    what they were (a forward pass may store tensors on a module)."""
-    mods = list(module.modules())
-    flags = [m.training for m in mods]
-    attrs = [dict(m.__dict__) for m in mods]
+def private_copy(module: nn.Module, device: str) -> nn.Module:
+    """A copy of ``module`` that the capture may run and change freely.
+
+    The module tree is copied (``copy.deepcopy``); parameters and buffers are not: each is
+    replaced by a stand-in, so no weight is duplicated. On the meta device a stand-in is a
+    meta tensor of the same shape, dtype and ``requires_grad`` (a tensor already on the meta
+    device is its own stand-in); for a real run (``device="cpu"``) parameters are shared as
+    they are (the pass runs under ``torch.no_grad()``) and buffers are cloned (a forward pass
+    may update them in place, as batch norm in training mode does). Tensors kept as plain
+    attributes are likewise meta stand-ins, or shared (detached). Uninitialised (lazy)
+    parameters get fresh uninitialised stand-ins, so materialising them from the input
+    happens on the copy. Tied tensors stay tied, and a submodule registered under two names
+    is one submodule in the copy. The caller's module is never run, so nothing the forward
+    pass does (hooks, attributes, lazy materialisation, training flags) reaches it.
+    """
+    meta = device == "meta"
+    memo: dict[int, Any] = {}
+    for p in module.parameters():
+        if id(p) in memo:
+            continue
+        if isinstance(p, nn.parameter.UninitializedParameter):
+            memo[id(p)] = nn.parameter.UninitializedParameter(p.requires_grad, p.device if not meta else "meta", p.dtype)
+        elif meta and p.device.type != "meta":
+            memo[id(p)] = nn.Parameter(torch.empty_like(p, device="meta"), requires_grad=p.requires_grad)
+        else:
+            memo[id(p)] = p
+    for b in module.buffers():
+        if id(b) in memo:
+            continue
+        if isinstance(b, nn.parameter.UninitializedBuffer):
+            memo[id(b)] = nn.parameter.UninitializedBuffer(b.requires_grad, b.device if not meta else "meta", b.dtype)
+        elif b.device.type == "meta":
+            memo[id(b)] = b
+        else:
+            memo[id(b)] = torch.empty_like(b, device="meta") if meta else b.clone()
+    for m in module.modules():  # tensors kept as plain attributes (a pruned layer's weight)
+        for value in m.__dict__.values():
+            if isinstance(value, torch.Tensor) and id(value) not in memo:
+                memo[id(value)] = torch.empty_like(value, device="meta") if meta else value.detach()
     try:
-        module.eval()
-        yield
-    finally:
-        for m, flag, saved in zip(mods, flags, attrs):
-            current = m.__dict__
-            for key in [k for k in current if k not in saved]:
-                del current[key]
-            for key, value in saved.items():
-                if current.get(key, _MISSING) is not value:
-                    current[key] = value
-            m.training = flag
+        return copy.deepcopy(module, memo)
+    except Exception as exc:
+        raise CopyRefused(exc) from exc
 
 
-_MISSING = object()
+class CopyRefused(Exception):
+    """The model cannot be copied (it holds an object ``copy.deepcopy`` refuses), so
+    cnninspect will not run it: running the caller's own object could change it."""
 
-
-def _state(module: nn.Module, device: str) -> dict[str, torch.Tensor]:
-    """Stand-ins for every parameter and buffer: meta copies (``device="meta"``), or for a
-    real run the parameters themselves and copies of the buffers (a forward pass may update
-    buffers in place). Tied tensors stay tied."""
-    out: dict[str, torch.Tensor] = {}
-    made: dict[int, torch.Tensor] = {}
-    for name, p in module.named_parameters(remove_duplicate=False):
-        if id(p) not in made:
-            made[id(p)] = torch.empty_like(p, device="meta") if device == "meta" else p
-        out[name] = made[id(p)]
-    for name, b in module.named_buffers(remove_duplicate=False):
-        if id(b) not in made:
-            made[id(b)] = torch.empty_like(b, device="meta") if device == "meta" else b.clone()
-        out[name] = made[id(b)]
-    return out
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(f"{type(cause).__name__}: {cause}")
+        self.cause = cause
 
 
 def _module_facts(module: nn.Module) -> tuple[tuple[int, int] | None, tuple[int, int] | None, str]:
@@ -407,10 +422,13 @@ def capture(module: nn.Module, input_shape: tuple[int, ...], device: str = "meta
     on_meta = bool(params) and all(p.device.type == "meta" for p in params)
     if not meta and on_meta:
         raise ModelFailed("forward", RuntimeError("its parameters are on the meta device, so it cannot run on the CPU"))
-    rec = _Recorder(module, shortcuts=meta)
-    first = next((p for p in module.parameters() if p.dtype.is_floating_point), None)
+    first = next((p for p in params if p.dtype.is_floating_point
+                  and not isinstance(p, nn.parameter.UninitializedParameter)), None)
     dtype = first.dtype if first is not None else torch.float32
     target = "meta" if meta else (first.device if first is not None else "cpu")
+    module = private_copy(module, device)
+    module.eval()
+    rec = _Recorder(module, shortcuts=meta)
     if meta:
         x = torch.empty((1, *input_shape), dtype=dtype, device="meta")
     else:
@@ -418,20 +436,17 @@ def capture(module: nn.Module, input_shape: tuple[int, ...], device: str = "meta
         x = torch.randn((1, *input_shape), dtype=dtype, generator=gen).to(target)
     input_node = rec.node(x, None, False)
     with contextlib.ExitStack() as stack:
-        stack.enter_context(preserved(module))
         stack.enter_context(torch.no_grad())
         if meta:
             stack.enter_context(torch.device("meta"))
-        state = None if (meta and on_meta) or not (meta or params or list(module.buffers())) else _state(module, device)
+        if any(isinstance(p, nn.parameter.UninitializedTensorMixin) for p in (*module.parameters(), *module.buffers())):
+            _materialise(module, x, meta)
         stack.enter_context(_hooks(rec))
         stack.enter_context(_FunctionMode(rec))
         stack.enter_context(_DispatchMode(rec))
         rec.recording = True
         try:
-            if state is None:
-                output = module(x)
-            else:
-                output = torch.func.functional_call(module, state, (x,))
+            output = module(x)
         except CaptureBug:
             raise
         except Exception as exc:
@@ -439,6 +454,18 @@ def capture(module: nn.Module, input_shape: tuple[int, ...], device: str = "meta
         finally:
             rec.recording = False
     return _finish(rec, module, input_node, input_shape, output, "meta" if meta else "cpu")
+
+
+def _materialise(module: nn.Module, x: torch.Tensor, meta: bool) -> None:
+    """Give the copy's lazy parameters (``nn.LazyLinear``) their shapes from the input: one
+    unrecorded pass, as the first call of a lazy model does."""
+    try:
+        with meta_shortcuts() if meta else contextlib.nullcontext():
+            module(x)
+    except CaptureBug:
+        raise
+    except Exception as exc:
+        raise ModelFailed("forward", exc) from exc
 
 
 def _finish(rec: _Recorder, module: nn.Module, input_node: int, input_shape: tuple[int, ...], output: Any,

@@ -386,32 +386,58 @@ def trace_module(module: Any, shape: tuple[int, ...], shown: str, *, rebuild: Ca
                  built_on: str = "cpu", note: str = "") -> Trace:
     """Capture ``module`` on the meta device, or on the CPU when it refuses it. A module
     ``built_on`` the meta device has no weights to run on the CPU: ``rebuild`` makes one
-    with real weights."""
+    with real weights, unless its parameters and buffers would take more than
+    :data:`~cnninspect.limits.MAX_CPU_FALLBACK_BYTES` (then the meta device's error is
+    shown, which for a wrong input is the shape mismatch)."""
     from dataclasses import replace
 
-    from .capture import CaptureBug, ModelFailed, capture
+    from .capture import CaptureBug, CopyRefused, ModelFailed, capture
+    from .limits import MAX_CPU_FALLBACK_BYTES
 
     try:
-        return replace(capture(module, shape, "meta"), fallback=note)
-    except CaptureBug:
-        raise
-    except ModelFailed as exc:
-        meta_failure = exc.cause
-    if built_on == "meta":
-        if rebuild is None:
-            raise _refused(shown, shape, meta_failure)
-        module = rebuild()
-    try:
-        trace = capture(module, shape, "cpu")
-    except ModelFailed as exc:
-        raise _refused(shown, shape, exc.cause) from None
+        try:
+            return replace(capture(module, shape, "meta"), fallback=note)
+        except CaptureBug:
+            raise
+        except ModelFailed as exc:
+            meta_failure = exc.cause
+        if built_on == "meta":
+            if rebuild is None:
+                raise _refused(shown, shape, meta_failure)
+            need = state_bytes(module)
+            if need > MAX_CPU_FALLBACK_BYTES:
+                raise _refused(shown, shape, meta_failure, f" on the meta device; running it on the CPU instead would "
+                               f"need {need / 1e9:.1f} GB of weights, over the {MAX_CPU_FALLBACK_BYTES / 1e9:g} GB limit")
+            module = rebuild()
+        try:
+            trace = capture(module, shape, "cpu")
+        except ModelFailed as exc:
+            raise _refused(shown, shape, exc.cause) from None
+    except CopyRefused as exc:
+        raise UsageError(f"{shown}: cnninspect runs a private copy of the model and copy.deepcopy refused it "
+                         f"({_describe(exc.cause)}); give the model a __deepcopy__ or pass it as file.py:Class") from None
     why = f"the model refused the meta device ({_describe(meta_failure)})"
     return replace(trace, fallback=f"{note}; {why}" if note else why)
 
 
-def _refused(shown: str, shape: tuple[int, ...], cause: BaseException) -> UsageError:
+def state_bytes(module: Any) -> int:
+    """Bytes of a module's parameters and buffers at their dtypes (each tensor once)."""
+    seen: set[int] = set()
+    total = 0
+    for t in (*module.parameters(), *module.buffers()):
+        if id(t) in seen:
+            continue
+        seen.add(id(t))
+        try:
+            total += t.numel() * t.element_size()
+        except (RuntimeError, ValueError):  # an uninitialised (lazy) parameter
+            continue
+    return total
+
+
+def _refused(shown: str, shape: tuple[int, ...], cause: BaseException, where: str = "") -> UsageError:
     dims = "x".join(map(str, (1, *shape)))
-    return UsageError(f"{shown}: the forward pass on a {dims} input raised {_describe(cause)}")
+    return UsageError(f"{shown}: the forward pass on a {dims} input raised {_describe(cause)}{where}")
 
 
 def analyse(text: str, convention: str = "paper", *, input_shape: tuple[int, ...] | None = None,
