@@ -103,6 +103,8 @@ class Subject:
     reference: str = ""  # a Python model reference as written (file.py:Net, torchvision:resnet50)
     device: str = ""  # where a module was run: meta or cpu
     fallback: str = ""  # why a module did not run on the meta device
+    batch: int = 1  # the batch the counts are for (a module run on a batch of several)
+    notes: tuple[str, ...] = ()  # what the run observed (a forward pass returning None)
 
 
 def spec_subject(model: Model) -> Subject:

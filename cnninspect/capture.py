@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import contextlib
 import copy
-from collections.abc import Iterator
+import inspect
+from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -38,7 +39,8 @@ from torch.utils.weak import WeakIdKeyDictionary
 
 from .aten_rules import OpCall, TensorMeta
 from .meta_shapes import shortcut_for
-from .trace import CallRecord, ParamInfo, Trace, Unit, per_sample
+from .inputs import ModelInputs, TensorSpec
+from .trace import CallRecord, InputInfo, ParamInfo, Trace, Unit, per_sample
 
 # operators that return a tensor sharing their input's storage without saying so in their schema
 _UNDECLARED_ALIASES = frozenset({"_unsafe_view", "_reshape_alias", "lift_fresh"})
@@ -83,8 +85,9 @@ class _FuncInfo:
 class _Recorder:
     """The state of one capture: calls, operators and the tensor data-flow graph."""
 
-    def __init__(self, root: nn.Module, *, shortcuts: bool) -> None:
+    def __init__(self, root: nn.Module, *, shortcuts: bool, batch: int = 1) -> None:
         self.root = root
+        self.batch = batch
         self.shortcuts = shortcuts
         self.func_info: dict[Any, _FuncInfo] = {}
         self.tensors: WeakIdKeyDictionary = WeakIdKeyDictionary()
@@ -234,7 +237,8 @@ class _Recorder:
             "module": module, "path": path, "parent": parent, "depth": len(self.stack) - 1,
             "is_leaf": next(module.children(), None) is None, "items": [], "repeat": k,
             "inputs": tuple(self.lookup(t) for t in ins),
-            "in_shape": per_sample(ins[0].shape) if ins else (),
+            "in_shape": per_sample(ins[0].shape, self.batch) if ins else (),
+            "in_ndim": ins[0].dim() if ins else 0, "in_full": tuple(ins[0].shape) if ins else (),
         })
         if parent is not None:
             self.calls[parent]["items"].append(("call", index))
@@ -246,7 +250,8 @@ class _Recorder:
         outs = _tensors(output)
         call = self.calls[index]
         call["outputs"] = tuple(self.lookup(t) for t in outs)
-        call["out_shape"] = per_sample(outs[0].shape) if outs else ()
+        call["out_shape"] = per_sample(outs[0].shape, self.batch) if outs else ()
+        call["out_full"] = tuple(int(d) for d in outs[0].shape) if outs else ()
 
 
 class _DispatchMode(TorchDispatchMode):
@@ -410,13 +415,32 @@ def _module_facts(module: nn.Module) -> tuple[tuple[int, int] | None, tuple[int,
     return kernel, stride, detail
 
 
-def capture(module: nn.Module, input_shape: tuple[int, ...], device: str = "meta") -> Trace:
-    """Run ``module`` once on a batch-1 input of ``input_shape`` (per sample) and record it.
+MODES = ("eval", "train", "same")
 
-    ``device="meta"`` allocates nothing (a model whose parameters are already on the meta
-    device is run as it is); ``device="cpu"`` runs real tensors with the model's own
-    parameters. Raises :class:`ModelFailed` when the model's forward pass raises.
+
+class UnbatchedInput(Exception):
+    """A convolution received an input without a batch dimension: the shapes given were
+    per sample where the full shape, batch included, was meant."""
+
+    def __init__(self, path: str, shape: tuple[int, ...]) -> None:
+        super().__init__(f"{path} received a {'x'.join(map(str, shape))} input, which PyTorch runs as one "
+                         "sample without a batch dimension")
+        self.path = path
+        self.shape = shape
+
+
+def capture(module: nn.Module, inputs: ModelInputs | tuple[int, ...], device: str = "meta",
+            mode: str = "eval") -> Trace:
+    """Run a private copy of ``module`` once on ``inputs`` and record it (a per-sample
+    shape is one input at a batch of one).
+
+    ``device="meta"`` allocates nothing; ``device="cpu"`` runs real tensors with the model's
+    own parameters, on the device they are on (never moved). ``mode`` is ``eval``,
+    ``train`` (dropout, batch statistics, auxiliary heads) or ``same`` (each submodule's own
+    flag). Raises :class:`ModelFailed` when the model's forward pass raises.
     """
+    if not isinstance(inputs, ModelInputs):
+        inputs = ModelInputs.single(inputs)
     meta = device == "meta"
     params = list(module.parameters())
     on_meta = bool(params) and all(p.device.type == "meta" for p in params)
@@ -426,50 +450,137 @@ def capture(module: nn.Module, input_shape: tuple[int, ...], device: str = "meta
                   and not isinstance(p, nn.parameter.UninitializedParameter)), None)
     dtype = first.dtype if first is not None else torch.float32
     target = "meta" if meta else (first.device if first is not None else "cpu")
-    module = private_copy(module, device)
-    module.eval()
-    rec = _Recorder(module, shortcuts=meta)
-    if meta:
-        x = torch.empty((1, *input_shape), dtype=dtype, device="meta")
-    else:
-        gen = torch.Generator(device="cpu").manual_seed(0)
-        x = torch.randn((1, *input_shape), dtype=dtype, generator=gen).to(target)
-    input_node = rec.node(x, None, False)
+    original, module = module, private_copy(module, device)
+    masked = _mask_counts(original, module)
+    if mode == "eval":
+        module.eval()
+    elif mode == "train":
+        module.train()
+    rec = _Recorder(module, shortcuts=meta, batch=inputs.batch)
+    args, kwargs, infos = _make_inputs(module, inputs, dtype, target, meta)
+    input_nodes = tuple(rec.node(t, None, False) for t in _tensors((args, kwargs)))
     with contextlib.ExitStack() as stack:
         stack.enter_context(torch.no_grad())
         if meta:
             stack.enter_context(torch.device("meta"))
         if any(isinstance(p, nn.parameter.UninitializedTensorMixin) for p in (*module.parameters(), *module.buffers())):
-            _materialise(module, x, meta)
+            _materialise(module, args, kwargs, meta)
         stack.enter_context(_hooks(rec))
         stack.enter_context(_FunctionMode(rec))
         stack.enter_context(_DispatchMode(rec))
         rec.recording = True
         try:
-            output = module(x)
+            output = module(*args, **kwargs)
         except CaptureBug:
             raise
         except Exception as exc:
+            _check_batched(rec)  # the likely cause: a shape without its batch dimension
             raise ModelFailed("forward", exc) from exc
         finally:
             rec.recording = False
-    return _finish(rec, module, input_node, input_shape, output, "meta" if meta else "cpu")
+    _check_batched(rec)
+    trace = _finish(rec, module, input_nodes, infos, output, "meta" if meta else "cpu", inputs.batch, masked)
+    return replace(trace, notes=trace.notes + _output_notes(output))
 
 
-def _materialise(module: nn.Module, x: torch.Tensor, meta: bool) -> None:
+def _make_inputs(module: nn.Module, inputs: ModelInputs, dtype: torch.dtype, target: Any,
+                 meta: bool) -> tuple[tuple[Any, ...], dict[str, Any], tuple[InputInfo, ...]]:
+    """The tensors of ``inputs``: meta tensors, or on a real device random floats (seeded)
+    and zeros for integer and boolean inputs (valid indices into any embedding)."""
+    from torch.utils._pytree import keystr, tree_flatten_with_path, tree_unflatten
+
+    gen = torch.Generator(device="cpu").manual_seed(0)
+
+    def make(x: Any) -> Any:
+        if isinstance(x, TensorSpec):
+            dt = getattr(torch, x.dtype) if x.dtype else dtype
+            if meta:
+                return torch.empty(x.shape, dtype=dt, device="meta")
+            if dt.is_floating_point:
+                return torch.randn(x.shape, generator=gen).to(device=target, dtype=dt)
+            return torch.zeros(x.shape, dtype=dt, device=target)
+        if isinstance(x, torch.Tensor) and meta and not x.is_meta:
+            return torch.empty_like(x, device="meta")
+        return x
+
+    try:
+        names = list(inspect.signature(module.forward).parameters)
+    except (TypeError, ValueError):
+        names = []
+    tree = (tuple(inputs.args), dict(inputs.kwargs))
+    leaves, spec = tree_flatten_with_path(tree, is_leaf=lambda x: isinstance(x, TensorSpec))
+    made = [make(x) for _, x in leaves]
+    infos = []
+    for (path, _), t in zip(leaves, made):
+        if not isinstance(t, torch.Tensor):
+            continue
+        top = path[1]
+        if path[0].idx == 0:
+            name = names[top.idx] if top.idx < len(names) else f"input{top.idx}"
+        else:
+            name = str(top.key)
+        infos.append(InputInfo(name + keystr(path[2:]), per_sample(t.shape, inputs.batch),
+                               str(t.dtype).removeprefix("torch.")))
+    args, kwargs = tree_unflatten(made, spec)
+    return args, kwargs, tuple(infos)
+
+
+def _mask_counts(original: nn.Module, copied: nn.Module) -> dict[int, int]:
+    """Pruned parameters (``torch.nn.utils.prune``: ``weight_orig`` with a ``weight_mask``
+    buffer) of the copy, by identity: the ones of the mask, read from the caller's real
+    buffer (the copy's may be a meta stand-in)."""
+    out: dict[int, int] = {}
+    for name, m in original.named_modules():
+        for pname in m._parameters:
+            if not pname.endswith("_orig"):
+                continue
+            mask = m._buffers.get(pname[:-5] + "_mask")
+            if mask is None or mask.is_meta:
+                continue
+            p = copied.get_submodule(name)._parameters.get(pname)
+            if p is not None:
+                out[id(p)] = int(torch.count_nonzero(mask))
+    return out
+
+
+def _check_batched(rec: _Recorder) -> None:
+    """Refuse a run whose convolutions saw inputs without a batch dimension."""
+    for c in rec.calls:
+        m = c["module"]
+        if isinstance(m, nn.modules.conv._ConvNd) and c["in_ndim"] == m.weight.dim() - 1:
+            raise UnbatchedInput(c["path"] or type(m).__name__, c["in_full"])
+
+
+def _output_notes(output: Any) -> tuple[str, ...]:
+    """What the forward pass returned, when it is not one tensor."""
+    if isinstance(output, torch.Tensor):
+        return ()
+    if output is None:
+        return ("the forward pass returned None: no output to show",)
+    n = len(_tensors(output))
+    kind = type(output).__name__
+    if isinstance(output, Mapping):
+        keys = ", ".join(str(k) for k in list(output)[:6]) + (", ..." if len(output) > 6 else "")
+        return (f"the forward pass returned a {kind} of {n} tensor{'s' if n != 1 else ''} ({keys}); "
+                "the output shown is the first",)
+    return (f"the forward pass returned a {kind} holding {n} tensor{'s' if n != 1 else ''}; "
+            "the output shown is the first",)
+
+
+def _materialise(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], meta: bool) -> None:
     """Give the copy's lazy parameters (``nn.LazyLinear``) their shapes from the input: one
     unrecorded pass, as the first call of a lazy model does."""
     try:
         with meta_shortcuts() if meta else contextlib.nullcontext():
-            module(x)
+            module(*args, **kwargs)
     except CaptureBug:
         raise
     except Exception as exc:
         raise ModelFailed("forward", exc) from exc
 
 
-def _finish(rec: _Recorder, module: nn.Module, input_node: int, input_shape: tuple[int, ...], output: Any,
-            device: str) -> Trace:
+def _finish(rec: _Recorder, module: nn.Module, input_nodes: tuple[int, ...], inputs: tuple[InputInfo, ...],
+            output: Any, device: str, batch: int, masked: Mapping[int, int]) -> Trace:
     outs = _tensors(output)
     output_nodes = tuple(rec.lookup(t) for t in outs)
     live_ops = _live(rec, output_nodes)
@@ -480,7 +591,7 @@ def _finish(rec: _Recorder, module: nn.Module, input_node: int, input_shape: tup
     params: list[ParamInfo] = []
     for p in module.parameters():
         keys[id(p)] = len(params)
-        params.append(ParamInfo(int(p.numel()), bool(p.requires_grad)))
+        params.append(ParamInfo(int(p.numel()), bool(p.requires_grad), masked.get(id(p))))
 
     def own(m: nn.Module) -> tuple[tuple[str, int], ...]:
         return tuple((n, keys[id(p)]) for n, p in m._parameters.items() if p is not None and id(p) in keys)
@@ -494,7 +605,7 @@ def _finish(rec: _Recorder, module: nn.Module, input_node: int, input_shape: tup
         first_call.setdefault(id(m), i)
         calls.append(CallRecord(
             c["path"], c["parent"], c["depth"], type(m).__name__, c["is_leaf"], c["in_shape"],
-            c.get("out_shape", ()), own(m), (), kernel, stride, detail, True, c["repeat"]))
+            c.get("out_shape", ()), own(m), (), kernel, stride, detail, True, c["repeat"], c.get("out_full", ())))
         items.append(list(c["items"]))
     if not calls:  # a forward pass that never called the module (impossible through __call__)
         raise CaptureBug("the model's own call was not seen")
@@ -529,11 +640,13 @@ def _finish(rec: _Recorder, module: nn.Module, input_node: int, input_shape: tup
         units=units,
         node_storage=tuple(rec.node_storage),
         storage_numel=tuple(rec.storage_numel),
-        input_nodes=(input_node,),
+        input_nodes=input_nodes,
         output_nodes=output_nodes,
-        input_shape=tuple(input_shape),
-        output_shapes=tuple(per_sample(t.shape) for t in outs),
+        input_shape=inputs[0].shape if inputs else (),
+        output_shapes=tuple(per_sample(t.shape, batch) for t in outs),
         device=device,
+        batch=batch,
+        inputs=inputs,
     )
 
 

@@ -409,8 +409,8 @@ class ModuleFit(Fit):
         if index in self.evaluated:
             return self.evaluated[index]
         res = self.axes[0].values[index[0]]
-        shape, source = input_for(self.built.module, self.pm.ref.shown, self.input_shape, res)
-        trace = trace_built(self.pm, self.built, shape)
+        inputs, source = input_for(self.built.module, self.pm.ref.shown, self.input_shape, res)
+        trace = trace_built(self.pm, self.built, inputs)
         report = analyze_trace(trace, self.convention, subject_for(self.pm, trace, res, source))
         self.count += 1
         measures = Measures(report.totals, report.subject.depth, self.memory, None)

@@ -48,8 +48,15 @@ def module_subject(trace: Trace, name: str, *, title: str = "", reference: str =
         name=name, title=title or trace.calls[0].torch_class, label=name, variant=None,
         citation=dict(citation or {}), input_shape=trace.input_shape, output_shape=trace.output_shape,
         depth=weight_depth(trace), settings=dict(settings or {}), source="python", reference=reference,
-        device=trace.device, fallback=trace.fallback,
+        device=trace.device, fallback=trace.fallback, batch=trace.batch, notes=trace.notes,
     )
+
+
+def input_settings(trace: Trace) -> dict[str, Any]:
+    """The JSON ``settings`` of a module's input: the first input's per-sample shape, the
+    batch the counts are for, and every tensor input (name, per-sample shape, dtype)."""
+    return {"input": list(trace.input_shape), "batch": trace.batch,
+            "inputs": [{"name": i.name, "shape": list(i.shape), "dtype": i.dtype} for i in trace.inputs]}
 
 
 def analyze_trace(trace: Trace, convention: str | Convention, subject: Subject) -> Report:
@@ -88,8 +95,14 @@ def analyze_trace(trace: Trace, convention: str | Convention, subject: Subject) 
         ops = _ops_in(trace, c)
         macs = sum(counts[i] or 0 for i in ops)
         if module_rule is not None and c.called:
-            every = {n: (trace.params[k].numel, trace.params[k].trainable) for n, k in c.own_params}
-            macs += module_rule(LeafCall(c.torch_class, every, c.in_shape, c.out_shape))
+            every = {}
+            for n, k in c.own_params:
+                info = trace.params[k]
+                if info.masked is not None:
+                    every[n.removesuffix("_orig")] = (info.masked, info.trainable)
+                else:
+                    every[n] = (info.numel, info.trainable)
+            macs += module_rule(LeafCall(c.torch_class, every, c.in_shape, c.out_shape, c.out_full))
         missing = Counter(trace.ops[i].op for i in ops if counts[i] is None)
         detail = _join(c.detail, *([f"call {c.repeat}"] if c.repeat > 1 else []), *shared, _uncounted_text(missing))
         rows[at] = Row(c.path, depth, True, c.torch_class, "module", c.in_shape, c.out_shape, c.kernel, c.stride,
@@ -125,7 +138,7 @@ def analyze_trace(trace: Trace, convention: str | Convention, subject: Subject) 
                 seen[called] += 1
                 name = f"{prefix}{called}" + (f"#{seen[called]}" if seen[called] > 1 else "")
                 detail = _join("functional", _uncounted_text(Counter([op.op])) if n is None else "")
-                rows.append(Row(name, inner, True, f"aten.{op.op}", "functional", _first_in(op), _first_out(op),
+                rows.append(Row(name, inner, True, f"aten.{op.op}", "functional", _first_in(op, trace.batch), _first_out(op, trace.batch),
                                 None, None, 0, 0, n or 0, None, detail, not op.live))
                 cp, ct, cm = 0, 0, n or 0
             p, t, m = p + cp, t + ct, m + cm
@@ -164,17 +177,17 @@ def _param_shape(numel: int) -> Shape:
     return (numel,)
 
 
-def _first_in(op: OpCall) -> Shape:
+def _first_in(op: OpCall, batch: int) -> Shape:
     for a in op.args:
         if hasattr(a, "shape"):
-            return per_sample(a.shape)
+            return per_sample(a.shape, batch)
     return ()
 
 
-def _first_out(op: OpCall) -> Shape:
+def _first_out(op: OpCall, batch: int) -> Shape:
     for o in op.outputs:
         if o is not None:
-            return per_sample(o.shape)
+            return per_sample(o.shape, batch)
     return ()
 
 

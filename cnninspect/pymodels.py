@@ -39,6 +39,7 @@ from .limits import MAX_TENSOR_ELEMENTS
 
 if TYPE_CHECKING:
     from .analysis import Report
+    from .inputs import ModelInputs
     from .trace import Trace
 
 PYTHON_KINDS = ("python-file", "python-module", "hub")
@@ -126,43 +127,22 @@ def _parse_call(text: str, shown: str) -> tuple[str, dict[str, Any]]:
 
 
 def parse_input(text: str | tuple[int, ...] | list[int], where: str = "--input") -> tuple[int, ...]:
-    """``3x224x224`` or ``1x3x224x224`` (or a tuple from Python) as a per-sample shape.
+    """``3x224x224`` or ``1x3x224x224`` (or a tuple of integers) as a per-sample shape.
 
     A leading 1 on a shape of four or more dimensions is the batch and is dropped (counts are
     for a batch of one); ``1x28x28`` is one channel of 28x28. Write ``1x1x16x112x112`` for a
     single-channel volume.
     """
+    from .inputs import check_shape, parse_shape
+
     if isinstance(text, str):
-        parts = [p.strip() for p in text.lower().replace(",", "x").split("x")]
-        if not text.strip() or not all(p.isdigit() for p in parts):
-            raise UsageError(f"{where}: expected a shape such as 3x224x224 (CxHxW), got {shorten(repr(text))}")
-        dims = [int(p) for p in parts]
-    else:
-        if not all(isinstance(d, int) and not isinstance(d, bool) for d in text) or not text:
-            raise UsageError(f"{where}: expected a shape of integers such as (3, 224, 224), got {shorten(repr(text))}")
-        dims = list(text)
+        return parse_shape(text, where)
+    if not text or not all(isinstance(d, int) and not isinstance(d, bool) for d in text):
+        raise UsageError(f"{where}: expected a shape of integers such as (3, 224, 224), got {shorten(repr(text))}")
+    dims = list(text)
     if len(dims) >= 4 and dims[0] == 1:
         dims = dims[1:]
-    if len(dims) > MAX_INPUT_DIMS or min(dims) < 1:
-        raise UsageError(f"{where}: every dimension must be at least 1 (and at most {MAX_INPUT_DIMS} of them), "
-                         f"got {'x'.join(map(str, dims))}")
-    total = 1
-    for d in dims:
-        total *= d
-    if total > MAX_TENSOR_ELEMENTS:
-        raise UsageError(f"{where}: {'x'.join(map(str, dims))} has more than {MAX_TENSOR_ELEMENTS:.0e} values")
-    return tuple(dims)
-
-
-def with_resolution(shape: tuple[int, ...], resolution: int, where: str) -> tuple[int, ...]:
-    """An image input (channels x height x width ...) at ``resolution`` x ``resolution``."""
-    from .limits import MAX_RESOLUTION
-
-    if len(shape) < 3:
-        raise UsageError(f"{where}: --resolution needs an image input (CxHxW), but the input is {'x'.join(map(str, shape))}")
-    if not 1 <= resolution <= MAX_RESOLUTION:
-        raise UsageError(f"{where}: --resolution must be between 1 and {MAX_RESOLUTION}, got {resolution}")
-    return (*shape[:-2], resolution, resolution)
+    return check_shape(dims, where)
 
 
 # --- loading ----------------------------------------------------------------------------
@@ -368,56 +348,97 @@ def declared_input(module: Any) -> tuple[int, ...] | None:
     return None
 
 
-def input_for(module: Any, shown: str, input_shape: tuple[int, ...] | None, resolution: int | None) -> tuple[tuple[int, ...], str]:
-    """The per-sample input, and where it came from when not given (the model's declaration)."""
+def input_for(module: Any, shown: str, given: ModelInputs | tuple[int, ...] | None,
+              resolution: int | None) -> tuple[ModelInputs, str]:
+    """The inputs of the forward pass (a per-sample shape is one input at a batch of one),
+    and where they came from when not given (the model's declaration)."""
+    from .inputs import ModelInputs
+
     source = ""
-    shape = input_shape
-    if shape is None:
+    inputs = ModelInputs.single(given) if isinstance(given, tuple) else given
+    if inputs is None or not inputs.args and not inputs.kwargs:
         shape = declared_input(module)
+        if shape is None:
+            raise UsageError(f"{shown}: the model declares no input size; give one with --input, e.g. --input 3x224x224")
+        extra = inputs.kwargs if inputs is not None else {}
+        batch = inputs.batch if inputs is not None else 1
+        inputs = ModelInputs.single(shape, batch)
+        inputs = ModelInputs(inputs.args, extra, batch)
         source = "declared by the model"
-    if shape is None:
-        raise UsageError(f"{shown}: the model declares no input size; give one with --input, e.g. --input 3x224x224")
     if resolution is not None:
-        shape = with_resolution(shape, resolution, shown)
-    return shape, source
+        inputs = inputs.with_resolution(resolution, shown)
+    return inputs, source
 
 
-def trace_module(module: Any, shape: tuple[int, ...], shown: str, *, rebuild: Callable[[], Any] | None = None,
-                 built_on: str = "cpu", note: str = "") -> Trace:
+def trace_module(module: Any, inputs: ModelInputs | tuple[int, ...], shown: str, *,
+                 rebuild: Callable[[], Any] | None = None, built_on: str = "cpu", note: str = "",
+                 device: str | None = None, mode: str = "eval") -> Trace:
     """Capture ``module`` on the meta device, or on the CPU when it refuses it. A module
     ``built_on`` the meta device has no weights to run on the CPU: ``rebuild`` makes one
     with real weights, unless its parameters and buffers would take more than
     :data:`~cnninspect.limits.MAX_CPU_FALLBACK_BYTES` (then the meta device's error is
-    shown, which for a wrong input is the shape mismatch)."""
+    shown, which for a wrong input is the shape mismatch). ``device="meta"`` allows no real
+    run; a real device (``"cpu"``) skips the meta device and must be where the model's
+    parameters are (a model is never moved)."""
     from dataclasses import replace
 
-    from .capture import CaptureBug, CopyRefused, ModelFailed, capture
+    from .capture import CaptureBug, CopyRefused, ModelFailed, UnbatchedInput, capture
+    from .inputs import ModelInputs
     from .limits import MAX_CPU_FALLBACK_BYTES
 
+    if not isinstance(inputs, ModelInputs):
+        inputs = ModelInputs.single(inputs)
+    if device not in (None, "meta"):
+        _check_device(module, device, shown)
+    meta_failure: BaseException | None = None
     try:
+        if device in (None, "meta"):
+            try:
+                return replace(capture(module, inputs, "meta", mode), fallback=note)
+            except CaptureBug:
+                raise
+            except ModelFailed as exc:
+                meta_failure = exc.cause
+            if device == "meta":
+                raise _refused(shown, inputs, meta_failure, " on the meta device (device='meta' allows no real run)")
+            if built_on == "meta":
+                if rebuild is None:
+                    raise _refused(shown, inputs, meta_failure)
+                need = state_bytes(module)
+                if need > MAX_CPU_FALLBACK_BYTES:
+                    raise _refused(shown, inputs, meta_failure,
+                                   f" on the meta device; running it on the CPU instead would need {need / 1e9:.1f} GB "
+                                   f"of weights, over the {MAX_CPU_FALLBACK_BYTES / 1e9:g} GB limit")
+                module = rebuild()
         try:
-            return replace(capture(module, shape, "meta"), fallback=note)
-        except CaptureBug:
-            raise
+            trace = capture(module, inputs, "cpu", mode)
         except ModelFailed as exc:
-            meta_failure = exc.cause
-        if built_on == "meta":
-            if rebuild is None:
-                raise _refused(shown, shape, meta_failure)
-            need = state_bytes(module)
-            if need > MAX_CPU_FALLBACK_BYTES:
-                raise _refused(shown, shape, meta_failure, f" on the meta device; running it on the CPU instead would "
-                               f"need {need / 1e9:.1f} GB of weights, over the {MAX_CPU_FALLBACK_BYTES / 1e9:g} GB limit")
-            module = rebuild()
-        try:
-            trace = capture(module, shape, "cpu")
-        except ModelFailed as exc:
-            raise _refused(shown, shape, exc.cause) from None
+            raise _refused(shown, inputs, exc.cause) from None
     except CopyRefused as exc:
         raise UsageError(f"{shown}: cnninspect runs a private copy of the model and copy.deepcopy refused it "
                          f"({_describe(exc.cause)}); give the model a __deepcopy__ or pass it as file.py:Class") from None
+    except UnbatchedInput as exc:
+        raise UsageError(f"{shown}: {exc}; input_size and input_data include the batch dimension, as in torchinfo: "
+                         f"for one sample write (1, {', '.join(map(str, exc.shape))})") from None
+    if meta_failure is None:
+        return replace(trace, fallback=note)
     why = f"the model refused the meta device ({_describe(meta_failure)})"
     return replace(trace, fallback=f"{note}; {why}" if note else why)
+
+
+def _check_device(module: Any, device: str, shown: str) -> None:
+    """A real run happens where the parameters are: refuse a device they are not on."""
+    import torch
+
+    try:
+        want = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise UsageError(f"{shown}: device={device!r}: {_describe(exc)}") from None
+    held = {p.device for p in (*module.parameters(), *module.buffers())}
+    other = sorted(str(d) for d in held if d.type != want.type or (want.index is not None and d != want))
+    if other:
+        raise UsageError(f"{shown}: the model's tensors are on {', '.join(other)}, not {want}; cnninspect never moves "
+                         "a model (leave device unset to analyse it where it is)")
 
 
 def state_bytes(module: Any) -> int:
@@ -435,31 +456,36 @@ def state_bytes(module: Any) -> int:
     return total
 
 
-def _refused(shown: str, shape: tuple[int, ...], cause: BaseException, where: str = "") -> UsageError:
-    dims = "x".join(map(str, (1, *shape)))
-    return UsageError(f"{shown}: the forward pass on a {dims} input raised {_describe(cause)}{where}")
+def _refused(shown: str, inputs: ModelInputs, cause: BaseException, where: str = "") -> UsageError:
+    from .inputs import describe
+
+    n = len(inputs.args) + len(inputs.kwargs)
+    what = f"a {describe(inputs)} input" if n == 1 and not inputs.kwargs else f"the inputs {describe(inputs)}"
+    return UsageError(f"{shown}: the forward pass on {what} raised {_describe(cause)}{where}")
 
 
-def analyse(text: str, convention: str = "paper", *, input_shape: tuple[int, ...] | None = None,
-            resolution: int | None = None) -> Report:
-    """Load, build, capture and report a Python model reference."""
+def analyse(text: str, convention: str = "paper", *, input_shape: ModelInputs | tuple[int, ...] | None = None,
+            resolution: int | None = None, mode: str = "eval") -> Report:
+    """Load, build, capture and report a Python model reference; ``input_shape`` is a
+    per-sample shape (one input, batch 1) or :class:`~cnninspect.inputs.ModelInputs`."""
     from .module_analysis import analyze_trace
 
     pm = load(parse_pyref(text))
     built = build(pm)
-    shape, source = input_for(built.module, pm.ref.shown, input_shape, resolution)
-    trace = trace_built(pm, built, shape)
+    inputs, source = input_for(built.module, pm.ref.shown, input_shape, resolution)
+    trace = trace_built(pm, built, inputs, mode)
     return analyze_trace(trace, convention, subject_for(pm, trace, resolution, source))
 
 
-def trace_built(pm: PyModel, built: Built, shape: tuple[int, ...]) -> Trace:
+def trace_built(pm: PyModel, built: Built, inputs: ModelInputs | tuple[int, ...], mode: str = "eval") -> Trace:
     rebuild = (lambda: _construct_cpu(pm)) if pm.factory is not None else None
-    return trace_module(built.module, shape, pm.ref.shown, rebuild=rebuild, built_on=built.device, note=built.note)
+    return trace_module(built.module, inputs, pm.ref.shown, rebuild=rebuild, built_on=built.device, note=built.note,
+                        mode=mode)
 
 
 def subject_for(pm: PyModel, trace: Trace, resolution: int | None = None, source: str = "") -> Any:
-    from .module_analysis import module_subject
+    from .module_analysis import input_settings, module_subject
 
-    settings = {"input": list(trace.input_shape), "resolution": resolution, "kwargs": dict(pm.ref.kwargs),
+    settings = {**input_settings(trace), "resolution": resolution, "kwargs": dict(pm.ref.kwargs),
                 "class": trace.calls[0].torch_class, "input_from": source or "given"}
     return module_subject(trace, pm.ref.text, title=pm.title, reference=pm.ref.text, settings=settings)

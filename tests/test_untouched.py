@@ -277,8 +277,8 @@ def as_module(monkeypatch: pytest.MonkeyPatch) -> Callable[[nn.Module], str]:
 
 def run_everything(model: nn.Module, shape: tuple[int, ...], ref: str, tmp_path: Any) -> None:
     dims = "x".join(map(str, shape))
-    cnninspect.summary(model, input_size=shape)
-    cnninspect.summary(model, input_size=shape, convention="fvcore")
+    cnninspect.summary(model, input_size=(1, *shape))
+    cnninspect.summary(model, input_size=(2, *shape), convention="fvcore", mode="train")
     for args in (("summary", ref, "--input", dims, "-f", "json"),
                  ("compare", f"{ref}@input={dims}", f"{ref}@input={dims}", "--layers"),
                  ("explain", ref),
@@ -308,7 +308,7 @@ def test_issue_20_repro_keeps_the_trained_weights() -> None:
     lin = nn.Linear(8, 8)
     m = nn.Sequential(lin, nn.ReLU(), lin)
     weight = lin.weight
-    s = cnninspect.summary(m, input_size=(8,))
+    s = cnninspect.summary(m, input_size=(1, 8))
     assert s.totals.trainable_params == 72
     assert lin.weight is weight and lin.weight.device.type == "cpu" and lin.weight.requires_grad
     assert m(torch.zeros(1, 8)).shape == (1, 8)
@@ -322,7 +322,7 @@ def test_a_failed_analysis_changes_nothing(name: str, as_module: Callable[[nn.Mo
     before = snapshot(model)
     wrong = (shape[0] + 1, *shape[1:])
     with pytest.raises(cnninspect.errors.CnnInspectError):
-        cnninspect.summary(model, input_size=wrong)
+        cnninspect.summary(model, input_size=(1, *wrong))
     r = invoke("summary", as_module(model), "--input", "x".join(map(str, wrong)))
     assert r.exit_code == 2, r.stderr
     assert_untouched(model, before)
@@ -335,6 +335,6 @@ def test_ctrl_c_inside_forward_changes_nothing(as_module: Callable[[nn.Module], 
     twin = twin_of(model)
     before = snapshot(model)
     with pytest.raises(KeyboardInterrupt):
-        cnninspect.summary(model, input_size=(3, 8, 8))
+        cnninspect.summary(model, input_size=(1, 3, 8, 8))
     assert_untouched(model, before)
     assert_still_runs(model, twin, (3, 8, 8))

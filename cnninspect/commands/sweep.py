@@ -208,11 +208,11 @@ def _sweep_module(text: str, resolution: str | None, input_text: str | None, plo
     rows = []
     notes: list[str] = []
     for res in resolutions:
-        shape, source = input_for(built.module, pm.ref.shown, given, res)
-        trace = trace_built(pm, built, shape)
+        inputs, source = input_for(built.module, pm.ref.shown, given, res)
+        trace = trace_built(pm, built, inputs)
         rep = analyze_trace(trace, conv, subject_for(pm, trace, res, source))
         t = rep.totals
-        rows.append({"resolution": res, "input": list(shape), "params": t.params, "trainable_params": t.trainable_params,
+        rows.append({"resolution": res, "input": list(trace.input_shape), "params": t.params, "trainable_params": t.trainable_params,
                      "mult_adds": t.mult_adds * scale, "peak_activation_bytes": t.peak_activation_bytes,
                      "uncounted": "; ".join(f"{n} x{c}" for n, c in rep.uncounted)})
     cost = "FLOPs" if unit == "flops" else "Mult-adds"
