@@ -71,6 +71,9 @@ class Totals:
     mult_adds: int
     peak_activation_elements: int
     largest_activation_elements: int
+    # a Python model's peak activations and weights at the dtypes it ran with (None: fp32)
+    activation_bytes: int | None = None
+    param_bytes: int | None = None
 
     @property
     def non_trainable_params(self) -> int:
@@ -78,6 +81,8 @@ class Totals:
 
     @property
     def peak_activation_bytes(self) -> int:
+        if self.activation_bytes is not None:
+            return self.activation_bytes
         return self.peak_activation_elements * BYTES_PER_ELEMENT
 
 

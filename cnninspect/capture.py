@@ -94,6 +94,7 @@ class _Recorder:
         self.node_storage: list[int] = []
         self.node_const: list[bool] = []
         self.storage_numel: list[int] = []
+        self.storage_bytes: list[int] = []
         self.calls: list[dict[str, Any]] = []
         self.stack: list[int] = []
         self.ops: list[OpCall] = []
@@ -117,6 +118,7 @@ class _Recorder:
         if storage is None:
             storage = len(self.storage_numel)
             self.storage_numel.append(int(t.numel()))
+            self.storage_bytes.append(int(t.numel()) * t.element_size())
         self.node_storage.append(storage)
         self.node_const.append(const)
         self.tensors[t] = nid
@@ -450,6 +452,7 @@ def capture(module: nn.Module, inputs: ModelInputs | tuple[int, ...], device: st
                   and not isinstance(p, nn.parameter.UninitializedParameter)), None)
     dtype = first.dtype if first is not None else torch.float32
     target = "meta" if meta else (first.device if first is not None else "cpu")
+    _refuse_kinds(module)
     original, module = module, private_copy(module, device)
     masked = _mask_counts(original, module)
     if mode == "eval":
@@ -525,6 +528,26 @@ def _make_inputs(module: nn.Module, inputs: ModelInputs, dtype: torch.dtype, tar
     return args, kwargs, tuple(infos)
 
 
+class KindRefused(Exception):
+    """A kind of model cnninspect does not analyse, with the reason and what to do."""
+
+
+def _refuse_kinds(module: nn.Module) -> None:
+    """TorchScript and quantized modules: refused, each with its reason."""
+    for name, m in module.named_modules():
+        where = f"its submodule {name!r}" if name else "the model"
+        if isinstance(m, torch.jit.ScriptModule):
+            raise KindRefused(
+                f"{where} is TorchScript (torch.jit.script or torch.jit.trace): compiled code runs without Python "
+                "module hooks and cannot run on a copy with stand-in weights, so its layers are not visible; "
+                "pass the nn.Module before scripting (same layers and counts)")
+        if type(m).__module__.startswith(("torch.ao.nn.quantized", "torch.nn.quantized", "torch.ao.nn.intrinsic.quantized")):
+            raise KindRefused(
+                f"{where} is a quantized {type(m).__name__}: its weights are packed outside nn.Parameter and it runs "
+                "quantized:: kernels no convention has rules for; pass the float model before quantization (same "
+                "shapes and counts)")
+
+
 def _mask_counts(original: nn.Module, copied: nn.Module) -> dict[int, int]:
     """Pruned parameters (``torch.nn.utils.prune``: ``weight_orig`` with a ``weight_mask``
     buffer) of the copy, by identity: the ones of the mask, read from the caller's real
@@ -591,7 +614,8 @@ def _finish(rec: _Recorder, module: nn.Module, input_nodes: tuple[int, ...], inp
     params: list[ParamInfo] = []
     for p in module.parameters():
         keys[id(p)] = len(params)
-        params.append(ParamInfo(int(p.numel()), bool(p.requires_grad), masked.get(id(p))))
+        params.append(ParamInfo(int(p.numel()), bool(p.requires_grad), masked.get(id(p)),
+                                int(p.numel()) * p.element_size()))
 
     def own(m: nn.Module) -> tuple[tuple[str, int], ...]:
         return tuple((n, keys[id(p)]) for n, p in m._parameters.items() if p is not None and id(p) in keys)
@@ -640,6 +664,7 @@ def _finish(rec: _Recorder, module: nn.Module, input_nodes: tuple[int, ...], inp
         units=units,
         node_storage=tuple(rec.node_storage),
         storage_numel=tuple(rec.storage_numel),
+        storage_bytes=tuple(rec.storage_bytes),
         input_nodes=input_nodes,
         output_nodes=output_nodes,
         input_shape=inputs[0].shape if inputs else (),

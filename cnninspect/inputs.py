@@ -214,8 +214,8 @@ def from_cli(texts: Sequence[str], batch: int | None, where: str) -> ModelInputs
         if eq and not name.isidentifier():
             raise UsageError(f"{where}: {shorten(repr(text))}: a keyword input is NAME=SHAPE[:DTYPE], as in mask=16:bool")
         shape_text, colon, dt = rest.partition(":")
-        shape = parse_shape(shape_text, f"{where} {shorten(text, 40)}")
-        spec = TensorSpec((b, *shape), dtype_name(dt.strip(), f"{where} {shorten(text, 40)}") if colon else None)
+        shape = parse_shape(shape_text, where)
+        spec = TensorSpec((b, *shape), dtype_name(dt.strip(), where) if colon else None)
         if name:
             if name in kwargs:
                 raise UsageError(f"{where}: the keyword input '{name}' is given twice")

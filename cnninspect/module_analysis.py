@@ -161,7 +161,8 @@ def analyze_trace(trace: Trace, convention: str | Convention, subject: Subject) 
     else:
         totp, tott, totm = container(0, root, 0, False)
     peak, largest = activation_memory(trace)
-    totals = Totals(totp, tott, totm, peak, largest)
+    peak_bytes = activation_memory(trace, trace.storage_bytes)[0] if trace.storage_bytes else None
+    totals = Totals(totp, tott, totm, peak, largest, peak_bytes, sum(p.nbytes for p in trace.params))
     engine = f"module-{trace.device}"
     return Report(None, conv, engine, tuple(rows), totals, subject, tuple(sorted(uncounted.items())))
 
@@ -201,8 +202,9 @@ def _join(*parts: str) -> str:
     return "; ".join(p for p in parts if p)
 
 
-def activation_memory(trace: Trace) -> tuple[int, int]:
-    """Peak live activation elements and the largest single tensor, inference at batch 1.
+def activation_memory(trace: Trace, sizes: tuple[int, ...] | None = None) -> tuple[int, int]:
+    """Peak live activation elements and the largest single tensor, inference at the trace's
+    batch (``sizes``: per storage, e.g. bytes instead of elements).
 
     Walks the layers in execution order: a tensor is allocated by the layer that produces it
     (views and in-place results share their input's storage) and freed after the last layer
@@ -211,7 +213,7 @@ def activation_memory(trace: Trace) -> tuple[int, int]:
     per layer.
     """
     storage = trace.node_storage
-    size = trace.storage_numel
+    size = sizes if sizes is not None else trace.storage_numel
     born: dict[int, int] = {}
     last: dict[int, int] = {}
     for n in trace.input_nodes:

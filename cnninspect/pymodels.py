@@ -382,7 +382,7 @@ def trace_module(module: Any, inputs: ModelInputs | tuple[int, ...], shown: str,
     parameters are (a model is never moved)."""
     from dataclasses import replace
 
-    from .capture import CaptureBug, CopyRefused, ModelFailed, UnbatchedInput, capture
+    from .capture import CaptureBug, CopyRefused, KindRefused, ModelFailed, UnbatchedInput, capture
     from .inputs import ModelInputs
     from .limits import MAX_CPU_FALLBACK_BYTES
 
@@ -417,6 +417,8 @@ def trace_module(module: Any, inputs: ModelInputs | tuple[int, ...], shown: str,
     except CopyRefused as exc:
         raise UsageError(f"{shown}: cnninspect runs a private copy of the model and copy.deepcopy refused it "
                          f"({_describe(exc.cause)}); give the model a __deepcopy__ or pass it as file.py:Class") from None
+    except KindRefused as exc:
+        raise UsageError(f"{shown}: {exc}") from None
     except UnbatchedInput as exc:
         raise UsageError(f"{shown}: {exc}; input_size and input_data include the batch dimension, as in torchinfo: "
                          f"for one sample write (1, {', '.join(map(str, exc.shape))})") from None

@@ -41,6 +41,7 @@ class ParamInfo:
     numel: int
     trainable: bool
     masked: int | None = None  # a pruned parameter (``weight_orig``): the ones of its ``weight_mask``
+    nbytes: int = 0  # at its dtype
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,7 @@ class Trace:
     device: str  # "meta" or "cpu"
     fallback: str = ""  # why the meta device was not used
     notes: tuple[str, ...] = field(default_factory=tuple)
+    storage_bytes: tuple[int, ...] = ()  # bytes of each storage at its dtype
     batch: int = 1  # the batch the forward pass ran on: counts are per batch of this size
     inputs: tuple[InputInfo, ...] = ()  # every tensor input, in the order passed
 

@@ -238,7 +238,10 @@ def summary_document(
     if report.uncounted:
         footer.append(("Uncounted operators", uncounted_text(report)))
     footer += [
-        ("Peak activations", f"{t.peak_activation_bytes / 1e6:.2f} MB (fp32, batch {subject.batch})"),
+        ("Peak activations", f"{t.peak_activation_bytes / 1e6:.2f} MB "
+                             f"({'fp32' if t.activation_bytes is None else 'at the dtypes run'}, batch {subject.batch})"),
+        *([("Weights", f"{t.param_bytes / 1e6:.2f} MB (parameters at their dtypes)")]
+          if t.param_bytes is not None else []),
         ("Depth", f"{subject.depth} weight layers on the longest path"),
         ("Output", fmt_shape(report.output_shape)),
     ]
@@ -327,6 +330,7 @@ def summary_json(report: Report, unit: str = "macs", fields: rf.ReceptiveFields 
             "depth": subject.depth,
             "batch": subject.batch,
             "mult_adds_per_sample": per_sample_value(t.mult_adds, subject.batch),
+            "param_bytes": t.param_bytes,
         },
         "layers": [row_json(r) for r in report.rows if r.is_leaf],
         "blocks": [row_json(r) for r in report.rows if not r.is_leaf],
