@@ -233,9 +233,10 @@ def module_report(module: Any, inputs: Any, convention: str, resolution: int | N
     """The report of an ``nn.Module`` object; ``inputs`` is :class:`~cnninspect.inputs.ModelInputs`,
     or None for the input the module declares."""
     from .module_analysis import analyze_trace, input_settings, module_subject
-    from .pymodels import input_for, trace_module
+    from .pymodels import check_depth, input_for, trace_module
 
     label = name or type(module).__name__
+    check_depth(module, label)
     model_inputs, source = input_for(module, label, inputs, resolution)
     params = list(module.parameters())
     built_on = "meta" if params and all(p.device.type == "meta" for p in params) else "cpu"

@@ -384,6 +384,11 @@ class ModuleFit(Fit):
                              "on its totals (parameters, mult-adds, peak activations, weight bytes)")
         if not budgets:
             raise UsageError("give at least one budget, e.g. --max-mult-adds 300M")
+        from .limits import MAX_FORWARD_PASSES
+
+        if len(axis.values) > MAX_FORWARD_PASSES:
+            raise UsageError(f"--over {axis.name}: a Python model is fitted over at most {MAX_FORWARD_PASSES:,} values "
+                             f"(one forward pass each, as sweep), got {len(axis.values):,}")
         self.name = text
         self.variant = None
         self.axes = (axis,)

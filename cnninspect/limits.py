@@ -15,3 +15,5 @@ MAX_WIDTH_MULT = 64.0
 MAX_DEPTH_MULT = 64.0
 MAX_CLASSES = 1_000_000
 MAX_CPU_FALLBACK_BYTES = 10**9  # weights built on the CPU for a model that refuses the meta device
+MAX_MODULE_DEPTH = 400  # levels of nested submodules in a Python model (PyTorch itself runs about 300)
+MAX_FORWARD_PASSES = 1_000  # forward passes of a Python model in one sweep or fit (one capture per point)

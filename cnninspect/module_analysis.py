@@ -61,6 +61,13 @@ def input_settings(trace: Trace) -> dict[str, Any]:
 
 def analyze_trace(trace: Trace, convention: str | Convention, subject: Subject) -> Report:
     """The report of a captured module under ``convention``."""
+    from .usercode import room_to_recurse
+
+    with room_to_recurse():  # the call tree is walked recursively, one frame pair per level
+        return _analyze_trace(trace, convention, subject)
+
+
+def _analyze_trace(trace: Trace, convention: str | Convention, subject: Subject) -> Report:
     conv = get_convention(convention) if isinstance(convention, str) else convention
     if conv.name in SPEC_ONLY_CONVENTIONS:
         raise UsageError(

@@ -10,7 +10,10 @@ What :func:`cnninspect.catalog.classify` calls a Python reference is read here:
   is: the user's own code; a reference that arrives inside a YAML spec is never run, and a
   check file's references only with ``check --allow-python``) and finds NAME: an
   ``nn.Module`` subclass (built with the keyword arguments), a function returning a module,
-  or a module instance;
+  or a module instance. From an installed package (``package.module:NAME``) a function is
+  called only when its return annotation names an ``nn.Module`` class (``http.server:test``
+  is refused, not called); a file's functions are the user's own and are called. Every
+  result is checked to be an ``nn.Module``;
 * :func:`analyse` builds the model on PyTorch's meta device (no weights allocated), falls
   back to the CPU when the model refuses the meta device, captures one forward pass
   (:mod:`cnninspect.capture`) and reports it (:mod:`cnninspect.module_analysis`).
@@ -159,7 +162,15 @@ class PyModel:
 
 
 def load(ref: PyRef) -> PyModel:
-    """Import the module or run the file, and find the model NAME in it."""
+    """Import the module or run the file, and find the model NAME in it (user code runs
+    under :func:`~cnninspect.usercode.guarded`: its output goes to standard error)."""
+    from .usercode import guarded
+
+    with guarded():
+        return _load(ref)
+
+
+def _load(ref: PyRef) -> PyModel:
     if ref.kind == "hub":
         return _load_hub(ref)
     namespace = _run_file(ref) if ref.kind == "python-file" else _import_module(ref)
@@ -185,11 +196,32 @@ def _model_from(ref: PyRef, obj: Any) -> PyModel:
             raise UsageError(f"{ref.shown}: {ref.name} is the class {obj.__name__}, which is not an nn.Module")
         return PyModel(ref, lambda: obj(**ref.kwargs), None, obj.__name__)
     if callable(obj):
+        if ref.kind == "python-module" and not _returns_module(obj):
+            raise UsageError(
+                f"{ref.shown}: {ref.name} is {_a(type(obj).__name__)} without a return annotation naming an nn.Module; "
+                "from an installed package cnninspect calls only nn.Module classes and functions annotated "
+                "'-> nn.Module' (anything else could do anything when called); wrap it in a file.py of your own")
         return PyModel(ref, lambda: obj(**ref.kwargs), None, getattr(obj, "__name__", ref.name))
     raise UsageError(
         f"{ref.shown}: {ref.name} is {_a(type(obj).__name__)}, not an nn.Module class, a function returning "
         "one, or a module instance"
     )
+
+
+def _returns_module(func: Any) -> bool:
+    """A function whose return annotation is an ``nn.Module`` class (read without calling it)."""
+    import inspect
+    import typing
+
+    from torch import nn
+
+    if not (inspect.isfunction(func) or inspect.ismethod(func)):
+        return False
+    try:
+        hint = typing.get_type_hints(func).get("return")
+    except Exception:  # an annotation that does not resolve names nothing
+        return False
+    return isinstance(hint, type) and issubclass(hint, nn.Module)
 
 
 def _a(word: str) -> str:
@@ -299,6 +331,13 @@ class Built:
 def build(pm: PyModel) -> Built:
     """The module: a found instance as it is, else built on the meta device (no weights
     allocated), or on the CPU when the constructor refuses the meta device."""
+    from .usercode import guarded
+
+    with guarded():
+        return _build(pm)
+
+
+def _build(pm: PyModel) -> Built:
     if pm.instance is not None:
         return Built(pm.instance, "cpu")
     from .capture import construction_mode
@@ -380,16 +419,25 @@ def trace_module(module: Any, inputs: ModelInputs | tuple[int, ...], shown: str,
     shown, which for a wrong input is the shape mismatch). ``device="meta"`` allows no real
     run; a real device (``"cpu"``) skips the meta device and must be where the model's
     parameters are (a model is never moved)."""
-    from dataclasses import replace
-
-    from .capture import CaptureBug, CopyRefused, KindRefused, ModelFailed, UnbatchedInput, capture
     from .inputs import ModelInputs
-    from .limits import MAX_CPU_FALLBACK_BYTES
+    from .usercode import guarded
 
     if not isinstance(inputs, ModelInputs):
         inputs = ModelInputs.single(inputs)
     if device not in (None, "meta"):
         _check_device(module, device, shown)
+    check_depth(module, shown)
+    with guarded():
+        return _trace(module, inputs, shown, rebuild, built_on, note, device, mode)
+
+
+def _trace(module: Any, inputs: ModelInputs, shown: str, rebuild: Callable[[], Any] | None, built_on: str,
+           note: str, device: str | None, mode: str) -> Trace:
+    from dataclasses import replace
+
+    from .capture import CaptureBug, CopyRefused, KindRefused, ModelFailed, UnbatchedInput, capture
+    from .limits import MAX_CPU_FALLBACK_BYTES
+
     meta_failure: BaseException | None = None
     try:
         if device in (None, "meta"):
@@ -426,6 +474,18 @@ def trace_module(module: Any, inputs: ModelInputs | tuple[int, ...], shown: str,
         return replace(trace, fallback=note)
     why = f"the model refused the meta device ({_describe(meta_failure)})"
     return replace(trace, fallback=f"{note}; {why}" if note else why)
+
+
+def check_depth(module: Any, shown: str) -> None:
+    """Refuse a model nested deeper than :data:`~cnninspect.limits.MAX_MODULE_DEPTH`."""
+    from .limits import MAX_MODULE_DEPTH
+    from .usercode import nesting_depth
+
+    depth = nesting_depth(module)
+    if depth > MAX_MODULE_DEPTH:
+        raise UsageError(f"{shown}: submodules nest {depth:,} levels deep, more than the {MAX_MODULE_DEPTH} levels "
+                         "cnninspect analyses (PyTorch's own forward pass stops at about 300 at the default "
+                         "recursion limit)")
 
 
 def _check_device(module: Any, device: str, shown: str) -> None:
