@@ -448,15 +448,15 @@ def _trace(module: Any, inputs: ModelInputs, shown: str, rebuild: Callable[[], A
             except ModelFailed as exc:
                 meta_failure = exc.cause
             if device == "meta":
-                raise _refused(shown, inputs, meta_failure, " on the meta device (device='meta' allows no real run)")
+                raise _refused(shown, inputs, meta_failure, " on the meta device", " (device='meta' allows no real run)")
             if built_on == "meta":
                 if rebuild is None:
                     raise _refused(shown, inputs, meta_failure)
                 need = state_bytes(module)
                 if need > MAX_CPU_FALLBACK_BYTES:
-                    raise _refused(shown, inputs, meta_failure,
-                                   f" on the meta device; running it on the CPU instead would need {need / 1e9:.1f} GB "
-                                   f"of weights, over the {MAX_CPU_FALLBACK_BYTES / 1e9:g} GB limit")
+                    raise _refused(shown, inputs, meta_failure, " on the meta device",
+                                   f"; running it on the CPU instead would need {need / 1e9:.1f} GB of weights, over "
+                                   f"the {MAX_CPU_FALLBACK_BYTES / 1e9:g} GB limit")
                 module = rebuild()
         try:
             trace = capture(module, inputs, "cpu", mode)
@@ -518,12 +518,12 @@ def state_bytes(module: Any) -> int:
     return total
 
 
-def _refused(shown: str, inputs: ModelInputs, cause: BaseException, where: str = "") -> UsageError:
+def _refused(shown: str, inputs: ModelInputs, cause: BaseException, on: str = "", after: str = "") -> UsageError:
     from .inputs import describe
 
     n = len(inputs.args) + len(inputs.kwargs)
     what = f"a {describe(inputs)} input" if n == 1 and not inputs.kwargs else f"the inputs {describe(inputs)}"
-    return UsageError(f"{shown}: the forward pass on {what} raised {_describe(cause)}{where}")
+    return UsageError(f"{shown}: the forward pass on {what}{on} raised {_describe(cause).rstrip('.')}{after}")
 
 
 def analyse(text: str, convention: str = "paper", *, input_shape: ModelInputs | tuple[int, ...] | None = None,

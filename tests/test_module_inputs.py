@@ -205,3 +205,14 @@ def test_cli_takes_several_inputs_dtypes_keywords_and_a_batch(tmp_path) -> None:
                           (("--input", "3x16x16", "--mode", "fast"), "Invalid value for '--mode'")):
         r = invoke("summary", ref, *args)
         assert r.exit_code == 2 and message in r.stderr, r.stderr
+
+
+def test_the_python_example_in_the_docs_prints_what_it_shows(capsys: pytest.CaptureFixture[str]) -> None:
+    from conftest import ROOT
+
+    text = (ROOT / "docs" / "python-models.md").read_text(encoding="utf-8")
+    block = text.split("<!-- python-example -->\n```python\n", 1)[1]
+    code, rest = block.split("```\n", 1)
+    shown = rest.split("```text\n", 1)[1].split("```", 1)[0]
+    exec(compile(code, "docs/python-models.md", "exec"), {})
+    assert capsys.readouterr().out == shown
