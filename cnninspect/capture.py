@@ -362,7 +362,8 @@ def private_copy(module: nn.Module, device: str) -> nn.Module:
         if id(p) in memo:
             continue
         if isinstance(p, nn.parameter.UninitializedParameter):
-            memo[id(p)] = nn.parameter.UninitializedParameter(p.requires_grad, p.device if not meta else "meta", p.dtype)
+            where = "meta" if meta else p.device
+            memo[id(p)] = nn.parameter.UninitializedParameter(p.requires_grad, where, p.dtype)
         elif meta and p.device.type != "meta":
             memo[id(p)] = nn.Parameter(torch.empty_like(p, device="meta"), requires_grad=p.requires_grad)
         else:
@@ -532,6 +533,9 @@ class KindRefused(Exception):
     """A kind of model cnninspect does not analyse, with the reason and what to do."""
 
 
+QUANTIZED_PACKAGES = ("torch.ao.nn.quantized", "torch.nn.quantized", "torch.ao.nn.intrinsic.quantized")
+
+
 def _refuse_kinds(module: nn.Module) -> None:
     """TorchScript and quantized modules: refused, each with its reason."""
     for name, m in module.named_modules():
@@ -541,7 +545,7 @@ def _refuse_kinds(module: nn.Module) -> None:
                 f"{where} is TorchScript (torch.jit.script or torch.jit.trace): compiled code runs without Python "
                 "module hooks and cannot run on a copy with stand-in weights, so its layers are not visible; "
                 "pass the nn.Module before scripting (same layers and counts)")
-        if type(m).__module__.startswith(("torch.ao.nn.quantized", "torch.nn.quantized", "torch.ao.nn.intrinsic.quantized")):
+        if type(m).__module__.startswith(QUANTIZED_PACKAGES):
             raise KindRefused(
                 f"{where} is a quantized {type(m).__name__}: its weights are packed outside nn.Parameter and it runs "
                 "quantized:: kernels no convention has rules for; pass the float model before quantization (same "

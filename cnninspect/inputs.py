@@ -25,6 +25,7 @@ from typing import Any
 
 from .errors import UsageError, shorten
 from .limits import MAX_TENSOR_ELEMENTS
+from .trace import per_sample
 
 MAX_INPUT_DIMS = 8
 
@@ -85,16 +86,12 @@ class ModelInputs:
         return replace(self, args=(replace(first, shape=shape), *self.args[1:]))
 
 
-def per_sample(shape: Sequence[int], batch: int) -> tuple[int, ...]:
-    s = tuple(int(d) for d in shape)
-    return s[1:] if len(s) >= 2 and s[0] == batch else s
-
-
 def dtype_name(value: Any, where: str) -> str:
     """A torch dtype or its name (``torch.long``, ``"int64"``, ``"bf16"``) as torch's name."""
     text = str(value).removeprefix("torch.")
     if text not in DTYPE_NAMES:
-        raise UsageError(f"{where}: unknown dtype {shorten(repr(value), 40)}; dtypes: {', '.join(sorted(set(DTYPE_NAMES.values())))}")
+        known = ", ".join(sorted(set(DTYPE_NAMES.values())))
+        raise UsageError(f"{where}: unknown dtype {shorten(repr(value), 40)}; dtypes: {known}")
     return DTYPE_NAMES[text]
 
 
@@ -212,7 +209,8 @@ def from_cli(texts: Sequence[str], batch: int | None, where: str) -> ModelInputs
             name, rest = "", text
         name = name.strip()
         if eq and not name.isidentifier():
-            raise UsageError(f"{where}: {shorten(repr(text))}: a keyword input is NAME=SHAPE[:DTYPE], as in mask=16:bool")
+            raise UsageError(f"{where}: {shorten(repr(text))}: a keyword input is NAME=SHAPE[:DTYPE], "
+                             "as in mask=16:bool")
         shape_text, colon, dt = rest.partition(":")
         shape = parse_shape(shape_text, where)
         spec = TensorSpec((b, *shape), dtype_name(dt.strip(), where) if colon else None)

@@ -145,7 +145,8 @@ def _analyze_trace(trace: Trace, convention: str | Convention, subject: Subject)
                 seen[called] += 1
                 name = f"{prefix}{called}" + (f"#{seen[called]}" if seen[called] > 1 else "")
                 detail = _join("functional", _uncounted_text(Counter([op.op])) if n is None else "")
-                rows.append(Row(name, inner, True, f"aten.{op.op}", "functional", _first_in(op, trace.batch), _first_out(op, trace.batch),
+                rows.append(Row(name, inner, True, f"aten.{op.op}", "functional", _first_in(op, trace.batch),
+                                _first_out(op, trace.batch),
                                 None, None, 0, 0, n or 0, None, detail, not op.live))
                 cp, ct, cm = 0, 0, n or 0
             p, t, m = p + cp, t + ct, m + cm

@@ -38,7 +38,6 @@ from typing import TYPE_CHECKING, Any
 from collections.abc import Callable, Mapping
 
 from .errors import CnnInspectError, UsageError, did_you_mean, shorten
-from .limits import MAX_TENSOR_ELEMENTS
 
 if TYPE_CHECKING:
     from .analysis import Report
@@ -47,7 +46,6 @@ if TYPE_CHECKING:
 
 PYTHON_KINDS = ("python-file", "python-module", "hub")
 HUB_PACKAGES = {"torchvision": "torchvision", "timm": "timm"}
-MAX_INPUT_DIMS = 8
 
 
 @dataclass(frozen=True)
@@ -448,7 +446,8 @@ def _trace(module: Any, inputs: ModelInputs, shown: str, rebuild: Callable[[], A
             except ModelFailed as exc:
                 meta_failure = exc.cause
             if device == "meta":
-                raise _refused(shown, inputs, meta_failure, " on the meta device", " (device='meta' allows no real run)")
+                raise _refused(shown, inputs, meta_failure, " on the meta device",
+                               " (device='meta' allows no real run)")
             if built_on == "meta":
                 if rebuild is None:
                     raise _refused(shown, inputs, meta_failure)
@@ -464,7 +463,8 @@ def _trace(module: Any, inputs: ModelInputs, shown: str, rebuild: Callable[[], A
             raise _refused(shown, inputs, exc.cause) from None
     except CopyRefused as exc:
         raise UsageError(f"{shown}: cnninspect runs a private copy of the model and copy.deepcopy refused it "
-                         f"({_describe(exc.cause)}); give the model a __deepcopy__ or pass it as file.py:Class") from None
+                         f"({_describe(exc.cause)}); give the model a __deepcopy__ or pass it as file.py:Class"
+                         ) from None
     except KindRefused as exc:
         raise UsageError(f"{shown}: {exc}") from None
     except UnbatchedInput as exc:

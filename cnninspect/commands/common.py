@@ -178,7 +178,7 @@ def memory_setting_options(f: Callable[..., Any]) -> Callable[..., Any]:
                      help=f"Precision of weights and activations ({'|'.join(DTYPE_BYTES)}; default fp32), "
                           "or WEIGHTS,ACTIVATIONS such as int8,fp16."),
         click.option("--batch", type=click.IntRange(1, 1_000_000), help="Batch size for memory (default 1); "
-                     "mult-adds stay per sample."),
+                     "mult-adds stay per sample. A Python model's summary runs its forward pass at this batch."),
         click.option("--optimizer", type=click.Choice(list(OPTIMIZERS)),
                      help="Optimizer state for training memory (default sgd: PyTorch's SGD, momentum 0, no state)."),
     ]
