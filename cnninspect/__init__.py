@@ -17,14 +17,7 @@ import torch.
 
 from __future__ import annotations
 
-from typing import Any
+from .api import summary
 
+__all__ = ["summary"]
 __version__ = "0.1.0"
-
-
-def summary(model: Any, input_size: Any = None, convention: str = "paper", **kwargs: Any) -> Any:
-    """Analyse an ``nn.Module`` or a model reference; returns a report whose ``str()`` is the
-    layer table (see :func:`cnninspect.api.summary`)."""
-    from .api import summary as _summary
-
-    return _summary(model, input_size, convention, **kwargs)

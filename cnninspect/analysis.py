@@ -71,6 +71,9 @@ class Totals:
     mult_adds: int
     peak_activation_elements: int
     largest_activation_elements: int
+    # a Python model's peak activations and weights at the dtypes it ran with (None: fp32)
+    activation_bytes: int | None = None
+    param_bytes: int | None = None
 
     @property
     def non_trainable_params(self) -> int:
@@ -78,6 +81,8 @@ class Totals:
 
     @property
     def peak_activation_bytes(self) -> int:
+        if self.activation_bytes is not None:
+            return self.activation_bytes
         return self.peak_activation_elements * BYTES_PER_ELEMENT
 
 
@@ -103,6 +108,8 @@ class Subject:
     reference: str = ""  # a Python model reference as written (file.py:Net, torchvision:resnet50)
     device: str = ""  # where a module was run: meta or cpu
     fallback: str = ""  # why a module did not run on the meta device
+    batch: int = 1  # the batch the counts are for (a module run on a batch of several)
+    notes: tuple[str, ...] = ()  # what the run observed (a forward pass returning None)
 
 
 def spec_subject(model: Model) -> Subject:

@@ -1,38 +1,86 @@
-"""The Python API: ``cnninspect.summary(model_or_spec, input_size=..., convention=...)``.
+"""The Python API: ``cnninspect.summary(model, input_size=..., ...)``, torchinfo's call.
 
-    import cnninspect
-    r = cnninspect.summary(my_module, input_size=(1, 3, 224, 224))   # any nn.Module
+    import cnninspect, torch
+    r = cnninspect.summary(my_module, input_size=(1, 3, 224, 224))   # any nn.Module, batch included
+    r = cnninspect.summary(lm, input_size=[(2, 16)], dtypes=[torch.long])      # token ids
+    r = cnninspect.summary(net, input_data={"x": x, "mask": m})       # keyword inputs
     r = cnninspect.summary("efficientnet:b3")                         # a bundled spec
-    r = cnninspect.summary("my_model.py:Net(width=64)", input_size=(3, 32, 32))
+    r = cnninspect.summary("my_model.py:Net(width=64)", input_size=(1, 3, 32, 32))
     print(r)                     # the terminal table
-    r.totals.params, r.totals.mult_adds
+    r.total_params, r.trainable_params, r.total_mult_adds, r.summary_list   # torchinfo's names
+    r.totals.params, r.totals.mult_adds                               # cnninspect's
     r.to_dict()                  # the JSON contract (docs/json-schema.md)
     r.plot()                     # a matplotlib Figure: mult-adds and params per top-level layer
-    r                            # in Jupyter: an HTML table
+    r                            # in Jupyter: an HTML table; in IPython: the table
 
-Nothing is printed unless asked. A module passed in is left exactly as it was: it runs on
-the meta device through copies of its parameters and buffers (or, when it refuses the meta
-device, with its own parameters on their device), in eval mode, with process-wide hooks that
-are removed afterwards; training flags and attributes are restored. Errors are
-:class:`~cnninspect.errors.CnnInspectError` with a one-line message.
+Nothing is printed unless asked. A module passed in is left exactly as it was: cnninspect
+runs a private copy of it (its parameters and buffers replaced by meta stand-ins, or for a
+real run shared and copied) and never the module itself, so its parameters, buffers,
+devices, training flags, hooks and attributes are as before, also on errors and Ctrl-C
+(docs/python-models.md). Errors are :class:`~cnninspect.errors.CnnInspectError` with a
+one-line message.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from .analysis import Report, Row, Totals
 from .errors import UsageError
 
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+# torchinfo's column names -> the layer table's columns
+COLUMNS: dict[str, str] = {
+    "input_size": "input_shape",
+    "output_size": "output_shape",
+    "num_params": "params",
+    "kernel_size": "kernel_stride",
+    "mult_adds": "mult_adds",
+    "trainable": "trainable_params",
+}
+MODES = ("eval", "train", "same")
 
 class Summary:
     """A report with its renderings: ``str()`` is the terminal table, ``to_dict()`` the JSON
     contract, ``_repr_html_()`` the table for Jupyter; ``report`` holds the data."""
 
-    def __init__(self, report: Report, unit: str = "macs", levels: int | None = None) -> None:
+    def __init__(self, report: Report, unit: str = "macs", levels: int | None = None,
+                 columns: Sequence[str] | None = None) -> None:
         self.report = report
         self.unit = unit
         self.levels = levels
+        self.columns = tuple(columns) if columns is not None else None
+
+    # torchinfo's names (ModelStatistics), same numbers as ``totals``
+    @property
+    def total_params(self) -> int:
+        """Parameter elements, each tensor once (torchinfo's ``total_params``; a pruned
+        ``weight_orig`` counts all its elements here, its mask's ones in torchinfo)."""
+        return self.report.totals.params
+
+    @property
+    def trainable_params(self) -> int:
+        return self.report.totals.trainable_params
+
+    @property
+    def total_mult_adds(self) -> int:
+        """Mult-adds of the whole batch the model ran on, under the report's convention
+        (torchinfo's ``total_mult_adds`` under the ``torchinfo`` convention)."""
+        return self.report.totals.mult_adds
+
+    @property
+    def batch(self) -> int:
+        """The batch the counts are for: ``total_mult_adds / batch`` is per sample."""
+        return self.report.subject.batch
+
+    @property
+    def summary_list(self) -> list[Row]:
+        """Every row of the table, blocks and layers, in order (torchinfo's ``summary_list``)."""
+        return list(self.report.rows)
 
     @property
     def totals(self) -> Totals:
@@ -47,9 +95,17 @@ class Summary:
         return self.report.uncounted
 
     def document(self) -> Any:
+        from dataclasses import replace
+
         from .render.summary import summary_document
 
-        return summary_document(self.report, self.unit, self.levels)
+        doc = summary_document(self.report, self.unit, self.levels)
+        if self.columns is None:
+            return doc
+        table = doc.tables[0]
+        shown = {"layer", *self.columns}
+        skip = tuple(c.key for c in table.columns if c.key not in shown)
+        return replace(doc, tables=(replace(table, view_skip=skip), *doc.tables[1:]))
 
     def render(self, fmt: str = "table") -> str:
         """The report as ``table``, ``markdown``, ``csv``, ``json`` or ``html`` text."""
@@ -83,6 +139,10 @@ class Summary:
     def _repr_html_(self) -> str:
         return self.render("html")
 
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """IPython shows the table."""
+        printer.text(repr(self) if cycle else str(self))
+
     def __repr__(self) -> str:
         t = self.report.totals
         return (f"<cnninspect summary of {self.report.subject.label}: {t.params:,} params, "
@@ -90,69 +150,137 @@ class Summary:
 
 
 def summary(
-    model: Any,
-    input_size: tuple[int, ...] | list[int] | None = None,
-    convention: str = "paper",
+    model: nn.Module | str,
+    input_size: Sequence[int] | Sequence[Sequence[int]] | None = None,
+    input_data: torch.Tensor | Sequence[Any] | Mapping[str, Any] | None = None,
     *,
+    dtypes: Sequence[torch.dtype | str] | None = None,
+    batch_dim: int | None = None,
+    device: torch.device | str | None = None,
+    mode: str = "eval",
+    depth: int | None = None,
+    col_names: Sequence[str] | None = None,
+    convention: str = "paper",
     resolution: int | None = None,
     unit: str = "macs",
     levels: int | None = None,
+    **forward_kwargs: Any,
 ) -> Summary:
-    """Analyse ``model``: an ``nn.Module``, a bundled spec or spec file
-    (``"resnet:50"``, ``"specs/x.yaml"``, with ``@key=value`` settings), or a Python model
-    reference (``"file.py:Net(k=1)"``, ``"torchvision:resnet50"``).
+    """Analyse ``model``, called as ``torchinfo.summary`` is.
 
-    ``input_size`` is per sample (``(3, 224, 224)``) or with a batch of one
-    (``(1, 3, 224, 224)``); a module without it uses the input it declares (timm's
-    ``default_cfg``). ``resolution`` sets an image input's height and width. For a spec,
-    ``input_size`` must be the spec's channels at a square resolution.
+    ``model``: an ``nn.Module``; or a bundled spec or spec file (``"resnet:50"``,
+    ``"specs/x.yaml"``, with ``@key=value`` settings), or a Python model reference
+    (``"file.py:Net(k=1)"``, ``"torchvision:resnet50"``).
+
+    Inputs, as torchinfo takes them:
+
+    * ``input_size``: the full shape of the input, batch dimension included
+      (``(1, 3, 224, 224)``), or a list of shapes for several positional inputs. A
+      convolution reached by a shape without a batch dimension (``(3, 224, 224)``) is
+      refused with the shape to write instead; a 1-D shape is one sample.
+    * ``input_data``: a tensor, a sequence of positional inputs or a dict of keyword inputs
+      (to pass one dict as the only argument, wrap it in a list). Only shapes and dtypes are
+      used, unless the model refuses the meta device and is run for real.
+    * ``dtypes``: one dtype per ``input_size`` entry (``torch.long`` for token ids into
+      ``nn.Embedding``; default: the model's floating dtype).
+    * ``batch_dim``: the shapes leave the batch out; a batch of one goes at that dimension.
+    * ``**forward_kwargs``: further keyword arguments of ``forward`` (tensors or values).
+
+    Without inputs, a module uses the input it declares (timm's ``default_cfg``).
+
+    The counts are for the whole batch the model ran on (``.batch``; per sample is the total
+    over the batch), so the ``torchinfo`` convention equals torchinfo's ``total_mult_adds``
+    for the same call. ``device``: None runs on the meta device (no memory, nothing
+    computed) and, when the model refuses it, for real where its parameters are; ``"meta"``
+    allows no real run; a real device runs there for real and must be where the
+    parameters are (cnninspect never moves a model). ``mode``: ``eval`` (default),
+    ``train`` (dropout, batch statistics, auxiliary heads) or ``same`` (each submodule's own
+    flag); on a private copy, never on ``model``. ``depth`` (torchinfo's) or ``levels``
+    folds the table to that many levels; ``col_names`` picks torchinfo's columns
+    (``input_size``, ``output_size``, ``num_params``, ``kernel_size``, ``mult_adds``,
+    ``trainable``). ``resolution`` sets an image input's height and width.
+
+    For a spec, ``input_size`` is ``(1, channels, R, R)`` at the spec's channels.
     """
     from .conventions import UNITS, get_convention
 
     get_convention(convention)
     if unit not in UNITS:
         raise UsageError(f"unknown unit '{unit}'; units: {', '.join(UNITS)}")
+    if mode not in MODES:
+        raise UsageError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    if depth is not None and levels is not None and depth != levels:
+        raise UsageError(f"depth={depth} and levels={levels} disagree; give one of them")
+    levels = levels if levels is not None else depth
+    if levels is not None and (not isinstance(levels, int) or levels < 1):
+        raise UsageError(f"depth must be a whole number of at least 1, got {levels!r}")
+    columns = None
+    if col_names is not None:
+        unknown = [c for c in col_names if c not in COLUMNS]
+        if unknown:
+            raise UsageError(f"col_names: unknown column {unknown[0]!r}; columns: {', '.join(COLUMNS)}")
+        columns = [COLUMNS[c] for c in col_names]
     if isinstance(model, str):
-        return Summary(_reference_report(model, input_size, convention, resolution), unit, levels)
+        if input_data is not None or forward_kwargs or dtypes is not None or batch_dim is not None:
+            raise UsageError("input_data, dtypes, batch_dim and forward keyword arguments apply to nn.Module objects; "
+                             "a model reference takes input_size")
+        if mode != "eval" or device is not None:
+            raise UsageError("mode= and device= apply to nn.Module objects")
+        return Summary(_reference_report(model, input_size, convention, resolution), unit, levels, columns)
     import torch.nn as nn
 
     if not isinstance(model, nn.Module):
         raise UsageError(f"cnninspect.summary takes an nn.Module or a model reference, got {type(model).__name__}")
-    return Summary(module_report(model, input_size, convention, resolution), unit, levels)
+    from .inputs import from_api
+
+    if isinstance(input_data, str):
+        raise UsageError(f"input_data={input_data!r}: the third argument is input_data, as in torchinfo; "
+                         f"give the convention by name: convention={input_data!r}")
+    inputs = from_api(input_size, input_data, dtypes, batch_dim, forward_kwargs)
+    report = module_report(model, inputs, convention, resolution, device=None if device is None else str(device),
+                           mode=mode)
+    return Summary(report, unit, levels, columns)
 
 
-def module_report(module: Any, input_size: Any, convention: str, resolution: int | None = None,
-                  name: str | None = None) -> Report:
-    """The report of an ``nn.Module`` object."""
-    from .module_analysis import analyze_trace, module_subject
-    from .pymodels import input_for, parse_input, trace_module
+def module_report(module: Any, inputs: Any, convention: str, resolution: int | None = None,
+                  name: str | None = None, *, device: str | None = None, mode: str = "eval") -> Report:
+    """The report of an ``nn.Module`` object; ``inputs`` is :class:`~cnninspect.inputs.ModelInputs`,
+    or None for the input the module declares."""
+    from .module_analysis import analyze_trace, input_settings, module_subject
+    from .pymodels import check_depth, input_for, trace_module
 
     label = name or type(module).__name__
-    shape = parse_input(tuple(input_size), "input_size") if input_size is not None else None
-    shape, source = input_for(module, label, shape, resolution)
+    check_depth(module, label)
+    model_inputs, source = input_for(module, label, inputs, resolution)
     params = list(module.parameters())
     built_on = "meta" if params and all(p.device.type == "meta" for p in params) else "cpu"
-    trace = trace_module(module, shape, label, built_on=built_on)
-    settings = {"input": list(shape), "resolution": resolution, "kwargs": {}, "class": type(module).__name__,
-                "input_from": source or "given"}
+    trace = trace_module(module, model_inputs, label, built_on=built_on, device=device, mode=mode)
+    settings = {**input_settings(trace), "resolution": resolution, "kwargs": {}, "class": type(module).__name__,
+                "input_from": source or "given", "mode": mode}
     subject = module_subject(trace, label, title="nn.Module passed from Python", settings=settings)
     return analyze_trace(trace, convention, subject)
 
 
 def _reference_report(text: str, input_size: Any, convention: str, resolution: int | None) -> Report:
-    from .pymodels import analyse, is_python_ref, parse_input
+    from .pymodels import analyse, is_python_ref
 
     if is_python_ref(text):
-        shape = parse_input(tuple(input_size), "input_size") if input_size is not None else None
-        return analyse(text, convention, input_shape=shape, resolution=resolution)
+        from .inputs import from_api
+
+        return analyse(text, convention, input_shape=from_api(input_size), resolution=resolution)
     from .analysis import analyze
     from .catalog import resolve_ref
 
     extra: dict[str, Any] = {}
     if input_size is not None:
-        shape = parse_input(tuple(input_size), "input_size")
-        if len(shape) != 3 or shape[1] != shape[2]:
-            raise UsageError(f"input_size for the spec {text} must be channels x R x R, got {shape}")
+        full = tuple(input_size)
+        if len(full) != 4 or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in full) \
+                or full[2] != full[3]:
+            raise UsageError(f"input_size for the spec {text} must be (1, channels, R, R), batch included as in "
+                             f"torchinfo, got {full}")
+        if full[0] != 1:
+            raise UsageError(f"input_size for the spec {text}: a spec is counted at a batch of 1, got batch {full[0]}")
+        shape = full[1:]
         if resolution is not None and resolution != shape[1]:
             raise UsageError(f"input_size says resolution {shape[1]} but resolution= says {resolution}")
         resolution = shape[1]

@@ -462,12 +462,15 @@ SPEC_ONLY_CONVENTIONS = {
 
 @dataclass(frozen=True)
 class LeafCall:
-    """One call of a leaf module: what a module rule may look at (shapes per sample)."""
+    """One call of a leaf module: what a module rule may look at (shapes per sample, and the
+    output's full shape). A pruned parameter appears as torchinfo names it (``weight`` for
+    ``weight_orig``) with the count of its mask's ones."""
 
     torch_class: str
     params: Mapping[str, tuple[int, bool]]  # every parameter of the module by name: (numel, trainable)
     in_shape: Shape
     out_shape: Shape
+    out_full: Shape = ()  # the output's full shape, batch included
 
 
 ModuleRule = Callable[[LeafCall], int]
@@ -478,7 +481,7 @@ def _torchinfo_module(call: LeafCall) -> int:
     bias once for other classes (torchinfo 1.8's calculate_macs)."""
     from .conventions import torchinfo_param_macs
 
-    return torchinfo_param_macs(call.torch_class, call.params, call.out_shape)
+    return torchinfo_param_macs(call.torch_class, call.params, call.out_full)
 
 
 MODULE_RULES: dict[str, ModuleRule | None] = {

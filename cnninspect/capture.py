@@ -13,18 +13,21 @@ PyTorch's own machinery does the observing, no list of module classes is involve
 
 On the ``meta`` device tensors have shapes and no storage: nothing is allocated or computed,
 and :mod:`cnninspect.meta_shapes` spares the hot operators PyTorch's Python meta kernels.
-A module the caller owns is run through ``torch.func.functional_call`` with meta copies of
-its parameters and buffers, in eval mode, and is left as it was: same parameters, buffers,
-device, training flags and attributes (a forward pass that stores a tensor on the module,
-as auxiliary heads do, is undone). When the model refuses the meta device (``.item()``,
-data-dependent shapes, tensors kept outside its parameters) the caller may run it on the CPU
-with real tensors instead (``device="cpu"``).
+The module is never run itself: :func:`private_copy` copies its tree with stand-ins for its
+parameters and buffers (meta tensors, or for a real run the parameters themselves and
+copies of the buffers), and the copy runs, in eval mode. So the caller's parameters,
+buffers, devices, training flags, hooks and attributes are as they were, whatever the
+forward pass does and however it ends (an exception, Ctrl-C). When the model refuses the
+meta device (``.item()``, data-dependent shapes, tensors kept outside its parameters) the
+caller may run it on the CPU with real tensors instead (``device="cpu"``).
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import copy
+import inspect
+from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -36,7 +39,8 @@ from torch.utils.weak import WeakIdKeyDictionary
 
 from .aten_rules import OpCall, TensorMeta
 from .meta_shapes import shortcut_for
-from .trace import CallRecord, ParamInfo, Trace, Unit, per_sample
+from .inputs import ModelInputs, TensorSpec
+from .trace import CallRecord, InputInfo, ParamInfo, Trace, Unit, per_sample
 
 # operators that return a tensor sharing their input's storage without saying so in their schema
 _UNDECLARED_ALIASES = frozenset({"_unsafe_view", "_reshape_alias", "lift_fresh"})
@@ -81,14 +85,16 @@ class _FuncInfo:
 class _Recorder:
     """The state of one capture: calls, operators and the tensor data-flow graph."""
 
-    def __init__(self, root: nn.Module, *, shortcuts: bool) -> None:
+    def __init__(self, root: nn.Module, *, shortcuts: bool, batch: int = 1) -> None:
         self.root = root
+        self.batch = batch
         self.shortcuts = shortcuts
         self.func_info: dict[Any, _FuncInfo] = {}
         self.tensors: WeakIdKeyDictionary = WeakIdKeyDictionary()
         self.node_storage: list[int] = []
         self.node_const: list[bool] = []
         self.storage_numel: list[int] = []
+        self.storage_bytes: list[int] = []
         self.calls: list[dict[str, Any]] = []
         self.stack: list[int] = []
         self.ops: list[OpCall] = []
@@ -112,6 +118,7 @@ class _Recorder:
         if storage is None:
             storage = len(self.storage_numel)
             self.storage_numel.append(int(t.numel()))
+            self.storage_bytes.append(int(t.numel()) * t.element_size())
         self.node_storage.append(storage)
         self.node_const.append(const)
         self.tensors[t] = nid
@@ -232,7 +239,8 @@ class _Recorder:
             "module": module, "path": path, "parent": parent, "depth": len(self.stack) - 1,
             "is_leaf": next(module.children(), None) is None, "items": [], "repeat": k,
             "inputs": tuple(self.lookup(t) for t in ins),
-            "in_shape": per_sample(ins[0].shape) if ins else (),
+            "in_shape": per_sample(ins[0].shape, self.batch) if ins else (),
+            "in_ndim": ins[0].dim() if ins else 0, "in_full": tuple(ins[0].shape) if ins else (),
         })
         if parent is not None:
             self.calls[parent]["items"].append(("call", index))
@@ -244,7 +252,8 @@ class _Recorder:
         outs = _tensors(output)
         call = self.calls[index]
         call["outputs"] = tuple(self.lookup(t) for t in outs)
-        call["out_shape"] = per_sample(outs[0].shape) if outs else ()
+        call["out_shape"] = per_sample(outs[0].shape, self.batch) if outs else ()
+        call["out_full"] = tuple(int(d) for d in outs[0].shape) if outs else ()
 
 
 class _DispatchMode(TorchDispatchMode):
@@ -332,45 +341,59 @@ def _hooks(rec: _Recorder) -> Iterator[None]:
         h2.remove()
 
 
-@contextlib.contextmanager
-def preserved(module: nn.Module) -> Iterator[None]:
-    """Eval mode for the pass; afterwards every submodule's training flag and attributes are
-    what they were (a forward pass may store tensors on a module)."""
-    mods = list(module.modules())
-    flags = [m.training for m in mods]
-    attrs = [dict(m.__dict__) for m in mods]
+def private_copy(module: nn.Module, device: str) -> nn.Module:
+    """A copy of ``module`` that the capture may run and change freely.
+
+    The module tree is copied (``copy.deepcopy``); parameters and buffers are not: each is
+    replaced by a stand-in, so no weight is duplicated. On the meta device a stand-in is a
+    meta tensor of the same shape, dtype and ``requires_grad`` (a tensor already on the meta
+    device is its own stand-in); for a real run (``device="cpu"``) parameters are shared as
+    they are (the pass runs under ``torch.no_grad()``) and buffers are cloned (a forward pass
+    may update them in place, as batch norm in training mode does). Tensors kept as plain
+    attributes are likewise meta stand-ins, or shared (detached). Uninitialised (lazy)
+    parameters get fresh uninitialised stand-ins, so materialising them from the input
+    happens on the copy. Tied tensors stay tied, and a submodule registered under two names
+    is one submodule in the copy. The caller's module is never run, so nothing the forward
+    pass does (hooks, attributes, lazy materialisation, training flags) reaches it.
+    """
+    meta = device == "meta"
+    memo: dict[int, Any] = {}
+    for p in module.parameters():
+        if id(p) in memo:
+            continue
+        if isinstance(p, nn.parameter.UninitializedParameter):
+            where = "meta" if meta else p.device
+            memo[id(p)] = nn.parameter.UninitializedParameter(p.requires_grad, where, p.dtype)
+        elif meta and p.device.type != "meta":
+            memo[id(p)] = nn.Parameter(torch.empty_like(p, device="meta"), requires_grad=p.requires_grad)
+        else:
+            memo[id(p)] = p
+    for b in module.buffers():
+        if id(b) in memo:
+            continue
+        if isinstance(b, nn.parameter.UninitializedBuffer):
+            memo[id(b)] = nn.parameter.UninitializedBuffer(b.requires_grad, b.device if not meta else "meta", b.dtype)
+        elif b.device.type == "meta":
+            memo[id(b)] = b
+        else:
+            memo[id(b)] = torch.empty_like(b, device="meta") if meta else b.clone()
+    for m in module.modules():  # tensors kept as plain attributes (a pruned layer's weight)
+        for value in m.__dict__.values():
+            if isinstance(value, torch.Tensor) and id(value) not in memo:
+                memo[id(value)] = torch.empty_like(value, device="meta") if meta else value.detach()
     try:
-        module.eval()
-        yield
-    finally:
-        for m, flag, saved in zip(mods, flags, attrs):
-            current = m.__dict__
-            for key in [k for k in current if k not in saved]:
-                del current[key]
-            for key, value in saved.items():
-                if current.get(key, _MISSING) is not value:
-                    current[key] = value
-            m.training = flag
+        return copy.deepcopy(module, memo)
+    except Exception as exc:
+        raise CopyRefused(exc) from exc
 
 
-_MISSING = object()
+class CopyRefused(Exception):
+    """The model cannot be copied (it holds an object ``copy.deepcopy`` refuses), so
+    cnninspect will not run it: running the caller's own object could change it."""
 
-
-def _state(module: nn.Module, device: str) -> dict[str, torch.Tensor]:
-    """Stand-ins for every parameter and buffer: meta copies (``device="meta"``), or for a
-    real run the parameters themselves and copies of the buffers (a forward pass may update
-    buffers in place). Tied tensors stay tied."""
-    out: dict[str, torch.Tensor] = {}
-    made: dict[int, torch.Tensor] = {}
-    for name, p in module.named_parameters(remove_duplicate=False):
-        if id(p) not in made:
-            made[id(p)] = torch.empty_like(p, device="meta") if device == "meta" else p
-        out[name] = made[id(p)]
-    for name, b in module.named_buffers(remove_duplicate=False):
-        if id(b) not in made:
-            made[id(b)] = torch.empty_like(b, device="meta") if device == "meta" else b.clone()
-        out[name] = made[id(b)]
-    return out
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(f"{type(cause).__name__}: {cause}")
+        self.cause = cause
 
 
 def _module_facts(module: nn.Module) -> tuple[tuple[int, int] | None, tuple[int, int] | None, str]:
@@ -395,54 +418,196 @@ def _module_facts(module: nn.Module) -> tuple[tuple[int, int] | None, tuple[int,
     return kernel, stride, detail
 
 
-def capture(module: nn.Module, input_shape: tuple[int, ...], device: str = "meta") -> Trace:
-    """Run ``module`` once on a batch-1 input of ``input_shape`` (per sample) and record it.
+MODES = ("eval", "train", "same")
 
-    ``device="meta"`` allocates nothing (a model whose parameters are already on the meta
-    device is run as it is); ``device="cpu"`` runs real tensors with the model's own
-    parameters. Raises :class:`ModelFailed` when the model's forward pass raises.
+
+class UnbatchedInput(Exception):
+    """A convolution received an input without a batch dimension: the shapes given were
+    per sample where the full shape, batch included, was meant."""
+
+    def __init__(self, path: str, shape: tuple[int, ...]) -> None:
+        super().__init__(f"{path} received a {'x'.join(map(str, shape))} input, which PyTorch runs as one "
+                         "sample without a batch dimension")
+        self.path = path
+        self.shape = shape
+
+
+def capture(module: nn.Module, inputs: ModelInputs | tuple[int, ...], device: str = "meta",
+            mode: str = "eval") -> Trace:
+    """Run a private copy of ``module`` once on ``inputs`` and record it (a per-sample
+    shape is one input at a batch of one).
+
+    ``device="meta"`` allocates nothing; ``device="cpu"`` runs real tensors with the model's
+    own parameters, on the device they are on (never moved). ``mode`` is ``eval``,
+    ``train`` (dropout, batch statistics, auxiliary heads) or ``same`` (each submodule's own
+    flag). Raises :class:`ModelFailed` when the model's forward pass raises.
     """
+    if not isinstance(inputs, ModelInputs):
+        inputs = ModelInputs.single(inputs)
     meta = device == "meta"
     params = list(module.parameters())
     on_meta = bool(params) and all(p.device.type == "meta" for p in params)
     if not meta and on_meta:
         raise ModelFailed("forward", RuntimeError("its parameters are on the meta device, so it cannot run on the CPU"))
-    rec = _Recorder(module, shortcuts=meta)
-    first = next((p for p in module.parameters() if p.dtype.is_floating_point), None)
+    first = next((p for p in params if p.dtype.is_floating_point
+                  and not isinstance(p, nn.parameter.UninitializedParameter)), None)
     dtype = first.dtype if first is not None else torch.float32
     target = "meta" if meta else (first.device if first is not None else "cpu")
-    if meta:
-        x = torch.empty((1, *input_shape), dtype=dtype, device="meta")
-    else:
-        gen = torch.Generator(device="cpu").manual_seed(0)
-        x = torch.randn((1, *input_shape), dtype=dtype, generator=gen).to(target)
-    input_node = rec.node(x, None, False)
+    _refuse_kinds(module)
+    original, module = module, private_copy(module, device)
+    masked = _mask_counts(original, module)
+    if mode == "eval":
+        module.eval()
+    elif mode == "train":
+        module.train()
+    rec = _Recorder(module, shortcuts=meta, batch=inputs.batch)
+    args, kwargs, infos = _make_inputs(module, inputs, dtype, target, meta)
+    input_nodes = tuple(rec.node(t, None, False) for t in _tensors((args, kwargs)))
     with contextlib.ExitStack() as stack:
-        stack.enter_context(preserved(module))
         stack.enter_context(torch.no_grad())
         if meta:
             stack.enter_context(torch.device("meta"))
-        state = None if (meta and on_meta) or not (meta or params or list(module.buffers())) else _state(module, device)
+        if any(isinstance(p, nn.parameter.UninitializedTensorMixin) for p in (*module.parameters(), *module.buffers())):
+            _materialise(module, args, kwargs, meta)
         stack.enter_context(_hooks(rec))
         stack.enter_context(_FunctionMode(rec))
         stack.enter_context(_DispatchMode(rec))
         rec.recording = True
         try:
-            if state is None:
-                output = module(x)
-            else:
-                output = torch.func.functional_call(module, state, (x,))
+            output = module(*args, **kwargs)
         except CaptureBug:
             raise
         except Exception as exc:
+            _check_batched(rec)  # the likely cause: a shape without its batch dimension
             raise ModelFailed("forward", exc) from exc
         finally:
             rec.recording = False
-    return _finish(rec, module, input_node, input_shape, output, "meta" if meta else "cpu")
+    _check_batched(rec)
+    trace = _finish(rec, module, input_nodes, infos, output, "meta" if meta else "cpu", inputs.batch, masked)
+    return replace(trace, notes=trace.notes + _output_notes(output))
 
 
-def _finish(rec: _Recorder, module: nn.Module, input_node: int, input_shape: tuple[int, ...], output: Any,
-            device: str) -> Trace:
+def _make_inputs(module: nn.Module, inputs: ModelInputs, dtype: torch.dtype, target: Any,
+                 meta: bool) -> tuple[tuple[Any, ...], dict[str, Any], tuple[InputInfo, ...]]:
+    """The tensors of ``inputs``: meta tensors, or on a real device random floats (seeded)
+    and zeros for integer and boolean inputs (valid indices into any embedding)."""
+    from torch.utils._pytree import keystr, tree_flatten_with_path, tree_unflatten
+
+    gen = torch.Generator(device="cpu").manual_seed(0)
+
+    def make(x: Any) -> Any:
+        if isinstance(x, TensorSpec):
+            dt = getattr(torch, x.dtype) if x.dtype else dtype
+            if meta:
+                return torch.empty(x.shape, dtype=dt, device="meta")
+            if dt.is_floating_point:
+                return torch.randn(x.shape, generator=gen).to(device=target, dtype=dt)
+            return torch.zeros(x.shape, dtype=dt, device=target)
+        if isinstance(x, torch.Tensor) and meta and not x.is_meta:
+            return torch.empty_like(x, device="meta")
+        return x
+
+    try:
+        names = list(inspect.signature(module.forward).parameters)
+    except (TypeError, ValueError):
+        names = []
+    tree = (tuple(inputs.args), dict(inputs.kwargs))
+    leaves, spec = tree_flatten_with_path(tree, is_leaf=lambda x: isinstance(x, TensorSpec))
+    made = [make(x) for _, x in leaves]
+    infos = []
+    for (path, _), t in zip(leaves, made):
+        if not isinstance(t, torch.Tensor):
+            continue
+        top = path[1]
+        if path[0].idx == 0:
+            name = names[top.idx] if top.idx < len(names) else f"input{top.idx}"
+        else:
+            name = str(top.key)
+        infos.append(InputInfo(name + keystr(path[2:]), per_sample(t.shape, inputs.batch),
+                               str(t.dtype).removeprefix("torch.")))
+    args, kwargs = tree_unflatten(made, spec)
+    return args, kwargs, tuple(infos)
+
+
+class KindRefused(Exception):
+    """A kind of model cnninspect does not analyse, with the reason and what to do."""
+
+
+QUANTIZED_PACKAGES = ("torch.ao.nn.quantized", "torch.nn.quantized", "torch.ao.nn.intrinsic.quantized")
+
+
+def _refuse_kinds(module: nn.Module) -> None:
+    """TorchScript and quantized modules: refused, each with its reason."""
+    for name, m in module.named_modules():
+        where = f"its submodule {name!r}" if name else "the model"
+        if isinstance(m, torch.jit.ScriptModule):
+            raise KindRefused(
+                f"{where} is TorchScript (torch.jit.script or torch.jit.trace): compiled code runs without Python "
+                "module hooks and cannot run on a copy with stand-in weights, so its layers are not visible; "
+                "pass the nn.Module before scripting (same layers and counts)")
+        if type(m).__module__.startswith(QUANTIZED_PACKAGES):
+            raise KindRefused(
+                f"{where} is a quantized {type(m).__name__}: its weights are packed outside nn.Parameter and it runs "
+                "quantized:: kernels no convention has rules for; pass the float model before quantization (same "
+                "shapes and counts)")
+
+
+def _mask_counts(original: nn.Module, copied: nn.Module) -> dict[int, int]:
+    """Pruned parameters (``torch.nn.utils.prune``: ``weight_orig`` with a ``weight_mask``
+    buffer) of the copy, by identity: the ones of the mask, read from the caller's real
+    buffer (the copy's may be a meta stand-in)."""
+    out: dict[int, int] = {}
+    for name, m in original.named_modules():
+        for pname in m._parameters:
+            if not pname.endswith("_orig"):
+                continue
+            mask = m._buffers.get(pname[:-5] + "_mask")
+            if mask is None or mask.is_meta:
+                continue
+            p = copied.get_submodule(name)._parameters.get(pname)
+            if p is not None:
+                out[id(p)] = int(torch.count_nonzero(mask))
+    return out
+
+
+def _check_batched(rec: _Recorder) -> None:
+    """Refuse a run whose convolutions saw inputs without a batch dimension."""
+    for c in rec.calls:
+        m = c["module"]
+        if isinstance(m, nn.modules.conv._ConvNd) and c["in_ndim"] == m.weight.dim() - 1:
+            raise UnbatchedInput(c["path"] or type(m).__name__, c["in_full"])
+
+
+def _output_notes(output: Any) -> tuple[str, ...]:
+    """What the forward pass returned, when it is not one tensor."""
+    if isinstance(output, torch.Tensor):
+        return ()
+    if output is None:
+        return ("the forward pass returned None: no output to show",)
+    n = len(_tensors(output))
+    kind = type(output).__name__
+    if isinstance(output, Mapping):
+        keys = ", ".join(str(k) for k in list(output)[:6]) + (", ..." if len(output) > 6 else "")
+        return (f"the forward pass returned a {kind} of {n} tensor{'s' if n != 1 else ''} ({keys}); "
+                "the output shown is the first",)
+    return (f"the forward pass returned a {kind} holding {n} tensor{'s' if n != 1 else ''}; "
+            "the output shown is the first",)
+
+
+def _materialise(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], meta: bool) -> None:
+    """Give the copy's lazy parameters (``nn.LazyLinear``) their shapes from the input: one
+    unrecorded pass, as the first call of a lazy model does."""
+    try:
+        with meta_shortcuts() if meta else contextlib.nullcontext():
+            module(*args, **kwargs)
+    except CaptureBug:
+        raise
+    except Exception as exc:
+        raise ModelFailed("forward", exc) from exc
+
+
+def _finish(rec: _Recorder, module: nn.Module, input_nodes: tuple[int, ...], inputs: tuple[InputInfo, ...],
+            output: Any, device: str, batch: int, masked: Mapping[int, int]) -> Trace:
     outs = _tensors(output)
     output_nodes = tuple(rec.lookup(t) for t in outs)
     live_ops = _live(rec, output_nodes)
@@ -453,7 +618,8 @@ def _finish(rec: _Recorder, module: nn.Module, input_node: int, input_shape: tup
     params: list[ParamInfo] = []
     for p in module.parameters():
         keys[id(p)] = len(params)
-        params.append(ParamInfo(int(p.numel()), bool(p.requires_grad)))
+        params.append(ParamInfo(int(p.numel()), bool(p.requires_grad), masked.get(id(p)),
+                                int(p.numel()) * p.element_size()))
 
     def own(m: nn.Module) -> tuple[tuple[str, int], ...]:
         return tuple((n, keys[id(p)]) for n, p in m._parameters.items() if p is not None and id(p) in keys)
@@ -467,7 +633,7 @@ def _finish(rec: _Recorder, module: nn.Module, input_node: int, input_shape: tup
         first_call.setdefault(id(m), i)
         calls.append(CallRecord(
             c["path"], c["parent"], c["depth"], type(m).__name__, c["is_leaf"], c["in_shape"],
-            c.get("out_shape", ()), own(m), (), kernel, stride, detail, True, c["repeat"]))
+            c.get("out_shape", ()), own(m), (), kernel, stride, detail, True, c["repeat"], c.get("out_full", ())))
         items.append(list(c["items"]))
     if not calls:  # a forward pass that never called the module (impossible through __call__)
         raise CaptureBug("the model's own call was not seen")
@@ -502,11 +668,14 @@ def _finish(rec: _Recorder, module: nn.Module, input_node: int, input_shape: tup
         units=units,
         node_storage=tuple(rec.node_storage),
         storage_numel=tuple(rec.storage_numel),
-        input_nodes=(input_node,),
+        storage_bytes=tuple(rec.storage_bytes),
+        input_nodes=input_nodes,
         output_nodes=output_nodes,
-        input_shape=tuple(input_shape),
-        output_shapes=tuple(per_sample(t.shape) for t in outs),
+        input_shape=inputs[0].shape if inputs else (),
+        output_shapes=tuple(per_sample(t.shape, batch) for t in outs),
         device=device,
+        batch=batch,
+        inputs=inputs,
     )
 
 

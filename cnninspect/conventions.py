@@ -262,16 +262,21 @@ def torchinfo_macs(f: OpFacts) -> Formula:
     return Formula(tuple(terms))
 
 
-def torchinfo_param_macs(torch_class: str, params: Mapping[str, tuple[int, bool]], out_shape: Shape) -> int:
-    """:func:`torchinfo_macs` on a module's named parameters, for a leaf module of a Python
-    model (which has no op kind to take a parameter formula from)."""
-    positions = math.prod(out_shape[1:]) if "Conv" in torch_class and len(out_shape) > 1 else 1
+def torchinfo_param_macs(torch_class: str, params: Mapping[str, tuple[int, bool]], out_full: Shape) -> int:
+    """torchinfo 1.8's ``LayerInfo.calculate_macs`` for a leaf module of a Python model, on
+    the full shape of its (first) output, batch included: ``weight`` and ``bias`` count
+    ``params x out[0] x prod(out[2:])`` for Conv* classes and ``params x out[0]`` for other
+    classes; any other parameter whose name holds ``weight`` or ``bias`` (an RNN's
+    ``weight_ih_l0``) counts ``params x out[0] x out[1]``. A pruned parameter is named and
+    counted as torchinfo does: ``weight_orig`` with a ``weight_mask`` is ``weight`` with the
+    mask's ones."""
+    out = tuple(out_full) or (1,)
     total = 0
     for name, (numel, _trainable) in params.items():
         if name in ("weight", "bias"):
-            total += numel * positions
+            total += numel * (out[0] * math.prod(out[2:]) if "Conv" in torch_class else out[0])
         elif "weight" in name or "bias" in name:
-            total += (out_shape[0] if out_shape else 1) * numel
+            total += numel * math.prod(out[:2])
     return total
 
 
@@ -280,7 +285,7 @@ register_convention(
         "torchinfo",
         "torchinfo summary (Total mult-adds)",
         "mult-adds as torchinfo.summary reports them: per leaf module, (weight + bias) x output "
-        "positions for Conv* classes, weight + bias once for other classes",
+        "positions for Conv* classes, weight + bias once for other classes, times the batch",
         "every leaf module's weight and bias parameters (BN included)",
         {**{k: torchinfo_macs for k in _ALL}, "bn_act2d": _uncounted(
             "BatchNormAct2d's weight and bias (torchinfo counts mult-adds of leaf modules only)")},

@@ -384,6 +384,11 @@ class ModuleFit(Fit):
                              "on its totals (parameters, mult-adds, peak activations, weight bytes)")
         if not budgets:
             raise UsageError("give at least one budget, e.g. --max-mult-adds 300M")
+        from .limits import MAX_FORWARD_PASSES
+
+        if len(axis.values) > MAX_FORWARD_PASSES:
+            raise UsageError(f"--over {axis.name}: a Python model is fitted over at most {MAX_FORWARD_PASSES:,} values "
+                             f"(one forward pass each, as sweep), got {len(axis.values):,}")
         self.name = text
         self.variant = None
         self.axes = (axis,)
@@ -409,8 +414,8 @@ class ModuleFit(Fit):
         if index in self.evaluated:
             return self.evaluated[index]
         res = self.axes[0].values[index[0]]
-        shape, source = input_for(self.built.module, self.pm.ref.shown, self.input_shape, res)
-        trace = trace_built(self.pm, self.built, shape)
+        inputs, source = input_for(self.built.module, self.pm.ref.shown, self.input_shape, res)
+        trace = trace_built(self.pm, self.built, inputs)
         report = analyze_trace(trace, self.convention, subject_for(self.pm, trace, res, source))
         self.count += 1
         measures = Measures(report.totals, report.subject.depth, self.memory, None)

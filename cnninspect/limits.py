@@ -15,3 +15,6 @@ MAX_TENSOR_ELEMENTS = 10**15  # values in one activation or parameter tensor (Py
 MAX_WIDTH_MULT = 64.0
 MAX_DEPTH_MULT = 64.0
 MAX_CLASSES = 1_000_000
+MAX_CPU_FALLBACK_BYTES = 10**9  # weights built on the CPU for a model that refuses the meta device
+MAX_MODULE_DEPTH = 400  # levels of nested submodules in a Python model (PyTorch itself runs about 300)
+MAX_FORWARD_PASSES = 1_000  # forward passes of a Python model in one sweep or fit (one capture per point)

@@ -48,12 +48,26 @@ def module_subject(trace: Trace, name: str, *, title: str = "", reference: str =
         name=name, title=title or trace.calls[0].torch_class, label=name, variant=None,
         citation=dict(citation or {}), input_shape=trace.input_shape, output_shape=trace.output_shape,
         depth=weight_depth(trace), settings=dict(settings or {}), source="python", reference=reference,
-        device=trace.device, fallback=trace.fallback,
+        device=trace.device, fallback=trace.fallback, batch=trace.batch, notes=trace.notes,
     )
+
+
+def input_settings(trace: Trace) -> dict[str, Any]:
+    """The JSON ``settings`` of a module's input: the first input's per-sample shape, the
+    batch the counts are for, and every tensor input (name, per-sample shape, dtype)."""
+    return {"input": list(trace.input_shape), "batch": trace.batch,
+            "inputs": [{"name": i.name, "shape": list(i.shape), "dtype": i.dtype} for i in trace.inputs]}
 
 
 def analyze_trace(trace: Trace, convention: str | Convention, subject: Subject) -> Report:
     """The report of a captured module under ``convention``."""
+    from .usercode import room_to_recurse
+
+    with room_to_recurse():  # the call tree is walked recursively, one frame pair per level
+        return _analyze_trace(trace, convention, subject)
+
+
+def _analyze_trace(trace: Trace, convention: str | Convention, subject: Subject) -> Report:
     conv = get_convention(convention) if isinstance(convention, str) else convention
     if conv.name in SPEC_ONLY_CONVENTIONS:
         raise UsageError(
@@ -88,8 +102,14 @@ def analyze_trace(trace: Trace, convention: str | Convention, subject: Subject) 
         ops = _ops_in(trace, c)
         macs = sum(counts[i] or 0 for i in ops)
         if module_rule is not None and c.called:
-            every = {n: (trace.params[k].numel, trace.params[k].trainable) for n, k in c.own_params}
-            macs += module_rule(LeafCall(c.torch_class, every, c.in_shape, c.out_shape))
+            every = {}
+            for n, k in c.own_params:
+                info = trace.params[k]
+                if info.masked is not None:
+                    every[n.removesuffix("_orig")] = (info.masked, info.trainable)
+                else:
+                    every[n] = (info.numel, info.trainable)
+            macs += module_rule(LeafCall(c.torch_class, every, c.in_shape, c.out_shape, c.out_full))
         missing = Counter(trace.ops[i].op for i in ops if counts[i] is None)
         detail = _join(c.detail, *([f"call {c.repeat}"] if c.repeat > 1 else []), *shared, _uncounted_text(missing))
         rows[at] = Row(c.path, depth, True, c.torch_class, "module", c.in_shape, c.out_shape, c.kernel, c.stride,
@@ -125,7 +145,8 @@ def analyze_trace(trace: Trace, convention: str | Convention, subject: Subject) 
                 seen[called] += 1
                 name = f"{prefix}{called}" + (f"#{seen[called]}" if seen[called] > 1 else "")
                 detail = _join("functional", _uncounted_text(Counter([op.op])) if n is None else "")
-                rows.append(Row(name, inner, True, f"aten.{op.op}", "functional", _first_in(op), _first_out(op),
+                rows.append(Row(name, inner, True, f"aten.{op.op}", "functional", _first_in(op, trace.batch),
+                                _first_out(op, trace.batch),
                                 None, None, 0, 0, n or 0, None, detail, not op.live))
                 cp, ct, cm = 0, 0, n or 0
             p, t, m = p + cp, t + ct, m + cm
@@ -149,7 +170,8 @@ def analyze_trace(trace: Trace, convention: str | Convention, subject: Subject) 
         totp, tott, totm = container(0, root, 0, False)
     del visit, container  # mutually recursive closures are a reference cycle: break it
     peak, largest = activation_memory(trace)
-    totals = Totals(totp, tott, totm, peak, largest)
+    peak_bytes = activation_memory(trace, trace.storage_bytes)[0] if trace.storage_bytes else None
+    totals = Totals(totp, tott, totm, peak, largest, peak_bytes, sum(p.nbytes for p in trace.params))
     engine = f"module-{trace.device}"
     return Report(None, conv, engine, tuple(rows), totals, subject, tuple(sorted(uncounted.items())))
 
@@ -165,17 +187,17 @@ def _param_shape(numel: int) -> Shape:
     return (numel,)
 
 
-def _first_in(op: OpCall) -> Shape:
+def _first_in(op: OpCall, batch: int) -> Shape:
     for a in op.args:
         if hasattr(a, "shape"):
-            return per_sample(a.shape)
+            return per_sample(a.shape, batch)
     return ()
 
 
-def _first_out(op: OpCall) -> Shape:
+def _first_out(op: OpCall, batch: int) -> Shape:
     for o in op.outputs:
         if o is not None:
-            return per_sample(o.shape)
+            return per_sample(o.shape, batch)
     return ()
 
 
@@ -189,8 +211,9 @@ def _join(*parts: str) -> str:
     return "; ".join(p for p in parts if p)
 
 
-def activation_memory(trace: Trace) -> tuple[int, int]:
-    """Peak live activation elements and the largest single tensor, inference at batch 1.
+def activation_memory(trace: Trace, sizes: tuple[int, ...] | None = None) -> tuple[int, int]:
+    """Peak live activation elements and the largest single tensor, inference at the trace's
+    batch (``sizes``: per storage, e.g. bytes instead of elements).
 
     Walks the layers in execution order: a tensor is allocated by the layer that produces it
     (views and in-place results share their input's storage) and freed after the last layer
@@ -199,7 +222,7 @@ def activation_memory(trace: Trace) -> tuple[int, int]:
     per layer.
     """
     storage = trace.node_storage
-    size = trace.storage_numel
+    size = sizes if sizes is not None else trace.storage_numel
     born: dict[int, int] = {}
     last: dict[int, int] = {}
     for n in trace.input_nodes:

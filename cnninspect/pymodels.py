@@ -10,7 +10,10 @@ What :func:`cnninspect.catalog.classify` calls a Python reference is read here:
   is: the user's own code; a reference that arrives inside a YAML spec is never run, and a
   check file's references only with ``check --allow-python``) and finds NAME: an
   ``nn.Module`` subclass (built with the keyword arguments), a function returning a module,
-  or a module instance;
+  or a module instance. From an installed package (``package.module:NAME``) a function is
+  called only when its return annotation names an ``nn.Module`` class (``http.server:test``
+  is refused, not called); a file's functions are the user's own and are called. Every
+  result is checked to be an ``nn.Module``;
 * :func:`analyse` builds the model on PyTorch's meta device (no weights allocated), falls
   back to the CPU when the model refuses the meta device, captures one forward pass
   (:mod:`cnninspect.capture`) and reports it (:mod:`cnninspect.module_analysis`).
@@ -35,15 +38,14 @@ from typing import TYPE_CHECKING, Any
 from collections.abc import Callable, Mapping
 
 from .errors import CnnInspectError, UsageError, did_you_mean, shorten
-from .limits import MAX_TENSOR_ELEMENTS
 
 if TYPE_CHECKING:
     from .analysis import Report
+    from .inputs import ModelInputs
     from .trace import Trace
 
 PYTHON_KINDS = ("python-file", "python-module", "hub")
 HUB_PACKAGES = {"torchvision": "torchvision", "timm": "timm"}
-MAX_INPUT_DIMS = 8
 
 
 @dataclass(frozen=True)
@@ -126,43 +128,22 @@ def _parse_call(text: str, shown: str) -> tuple[str, dict[str, Any]]:
 
 
 def parse_input(text: str | tuple[int, ...] | list[int], where: str = "--input") -> tuple[int, ...]:
-    """``3x224x224`` or ``1x3x224x224`` (or a tuple from Python) as a per-sample shape.
+    """``3x224x224`` or ``1x3x224x224`` (or a tuple of integers) as a per-sample shape.
 
     A leading 1 on a shape of four or more dimensions is the batch and is dropped (counts are
     for a batch of one); ``1x28x28`` is one channel of 28x28. Write ``1x1x16x112x112`` for a
     single-channel volume.
     """
+    from .inputs import check_shape, parse_shape
+
     if isinstance(text, str):
-        parts = [p.strip() for p in text.lower().replace(",", "x").split("x")]
-        if not text.strip() or not all(p.isdigit() for p in parts):
-            raise UsageError(f"{where}: expected a shape such as 3x224x224 (CxHxW), got {shorten(repr(text))}")
-        dims = [int(p) for p in parts]
-    else:
-        if not all(isinstance(d, int) and not isinstance(d, bool) for d in text) or not text:
-            raise UsageError(f"{where}: expected a shape of integers such as (3, 224, 224), got {shorten(repr(text))}")
-        dims = list(text)
+        return parse_shape(text, where)
+    if not text or not all(isinstance(d, int) and not isinstance(d, bool) for d in text):
+        raise UsageError(f"{where}: expected a shape of integers such as (3, 224, 224), got {shorten(repr(text))}")
+    dims = list(text)
     if len(dims) >= 4 and dims[0] == 1:
         dims = dims[1:]
-    if len(dims) > MAX_INPUT_DIMS or min(dims) < 1:
-        raise UsageError(f"{where}: every dimension must be at least 1 (and at most {MAX_INPUT_DIMS} of them), "
-                         f"got {'x'.join(map(str, dims))}")
-    total = 1
-    for d in dims:
-        total *= d
-    if total > MAX_TENSOR_ELEMENTS:
-        raise UsageError(f"{where}: {'x'.join(map(str, dims))} has more than {MAX_TENSOR_ELEMENTS:.0e} values")
-    return tuple(dims)
-
-
-def with_resolution(shape: tuple[int, ...], resolution: int, where: str) -> tuple[int, ...]:
-    """An image input (channels x height x width ...) at ``resolution`` x ``resolution``."""
-    from .limits import MAX_RESOLUTION
-
-    if len(shape) < 3:
-        raise UsageError(f"{where}: --resolution needs an image input (CxHxW), but the input is {'x'.join(map(str, shape))}")
-    if not 1 <= resolution <= MAX_RESOLUTION:
-        raise UsageError(f"{where}: --resolution must be between 1 and {MAX_RESOLUTION}, got {resolution}")
-    return (*shape[:-2], resolution, resolution)
+    return check_shape(dims, where)
 
 
 # --- loading ----------------------------------------------------------------------------
@@ -179,10 +160,17 @@ class PyModel:
 
 
 def load(ref: PyRef) -> PyModel:
-    """Import the module or run the file, and find the model NAME in it."""
+    """Import the module or run the file, and find the model NAME in it (user code runs
+    under :func:`~cnninspect.usercode.guarded`: its output goes to standard error)."""
     from .extras import require
+    from .usercode import guarded
 
     require(f"the Python model {ref.shown}", "torch")
+    with guarded():
+        return _load(ref)
+
+
+def _load(ref: PyRef) -> PyModel:
     if ref.kind == "hub":
         return _load_hub(ref)
     namespace = _run_file(ref) if ref.kind == "python-file" else _import_module(ref)
@@ -208,11 +196,32 @@ def _model_from(ref: PyRef, obj: Any) -> PyModel:
             raise UsageError(f"{ref.shown}: {ref.name} is the class {obj.__name__}, which is not an nn.Module")
         return PyModel(ref, lambda: obj(**ref.kwargs), None, obj.__name__)
     if callable(obj):
+        if ref.kind == "python-module" and not _returns_module(obj):
+            raise UsageError(
+                f"{ref.shown}: {ref.name} is {_a(type(obj).__name__)} without a return annotation naming an nn.Module; "
+                "from an installed package cnninspect calls only nn.Module classes and functions annotated "
+                "'-> nn.Module' (anything else could do anything when called); wrap it in a file.py of your own")
         return PyModel(ref, lambda: obj(**ref.kwargs), None, getattr(obj, "__name__", ref.name))
     raise UsageError(
         f"{ref.shown}: {ref.name} is {_a(type(obj).__name__)}, not an nn.Module class, a function returning "
         "one, or a module instance"
     )
+
+
+def _returns_module(func: Any) -> bool:
+    """A function whose return annotation is an ``nn.Module`` class (read without calling it)."""
+    import inspect
+    import typing
+
+    from torch import nn
+
+    if not (inspect.isfunction(func) or inspect.ismethod(func)):
+        return False
+    try:
+        hint = typing.get_type_hints(func).get("return")
+    except Exception:  # an annotation that does not resolve names nothing
+        return False
+    return isinstance(hint, type) and issubclass(hint, nn.Module)
 
 
 def _a(word: str) -> str:
@@ -322,6 +331,13 @@ class Built:
 def build(pm: PyModel) -> Built:
     """The module: a found instance as it is, else built on the meta device (no weights
     allocated), or on the CPU when the constructor refuses the meta device."""
+    from .usercode import guarded
+
+    with guarded():
+        return _build(pm)
+
+
+def _build(pm: PyModel) -> Built:
     if pm.instance is not None:
         return Built(pm.instance, "cpu")
     from .capture import construction_mode
@@ -371,72 +387,169 @@ def declared_input(module: Any) -> tuple[int, ...] | None:
     return None
 
 
-def input_for(module: Any, shown: str, input_shape: tuple[int, ...] | None, resolution: int | None) -> tuple[tuple[int, ...], str]:
-    """The per-sample input, and where it came from when not given (the model's declaration)."""
+def input_for(module: Any, shown: str, given: ModelInputs | tuple[int, ...] | None,
+              resolution: int | None) -> tuple[ModelInputs, str]:
+    """The inputs of the forward pass (a per-sample shape is one input at a batch of one),
+    and where they came from when not given (the model's declaration)."""
+    from .inputs import ModelInputs
+
     source = ""
-    shape = input_shape
-    if shape is None:
+    inputs = ModelInputs.single(given) if isinstance(given, tuple) else given
+    if inputs is None or not inputs.args and not inputs.kwargs:
         shape = declared_input(module)
+        if shape is None:
+            raise UsageError(f"{shown}: the model declares no input size; give one with --input, e.g. --input 3x224x224")
+        extra = inputs.kwargs if inputs is not None else {}
+        batch = inputs.batch if inputs is not None else 1
+        inputs = ModelInputs.single(shape, batch)
+        inputs = ModelInputs(inputs.args, extra, batch)
         source = "declared by the model"
-    if shape is None:
-        raise UsageError(f"{shown}: the model declares no input size; give one with --input, e.g. --input 3x224x224")
     if resolution is not None:
-        shape = with_resolution(shape, resolution, shown)
-    return shape, source
+        inputs = inputs.with_resolution(resolution, shown)
+    return inputs, source
 
 
-def trace_module(module: Any, shape: tuple[int, ...], shown: str, *, rebuild: Callable[[], Any] | None = None,
-                 built_on: str = "cpu", note: str = "") -> Trace:
+def trace_module(module: Any, inputs: ModelInputs | tuple[int, ...], shown: str, *,
+                 rebuild: Callable[[], Any] | None = None, built_on: str = "cpu", note: str = "",
+                 device: str | None = None, mode: str = "eval") -> Trace:
     """Capture ``module`` on the meta device, or on the CPU when it refuses it. A module
     ``built_on`` the meta device has no weights to run on the CPU: ``rebuild`` makes one
-    with real weights."""
+    with real weights, unless its parameters and buffers would take more than
+    :data:`~cnninspect.limits.MAX_CPU_FALLBACK_BYTES` (then the meta device's error is
+    shown, which for a wrong input is the shape mismatch). ``device="meta"`` allows no real
+    run; a real device (``"cpu"``) skips the meta device and must be where the model's
+    parameters are (a model is never moved)."""
+    from .inputs import ModelInputs
+    from .usercode import guarded
+
+    if not isinstance(inputs, ModelInputs):
+        inputs = ModelInputs.single(inputs)
+    if device not in (None, "meta"):
+        _check_device(module, device, shown)
+    check_depth(module, shown)
+    with guarded():
+        return _trace(module, inputs, shown, rebuild, built_on, note, device, mode)
+
+
+def _trace(module: Any, inputs: ModelInputs, shown: str, rebuild: Callable[[], Any] | None, built_on: str,
+           note: str, device: str | None, mode: str) -> Trace:
     from dataclasses import replace
 
-    from .capture import CaptureBug, ModelFailed, capture
+    from .capture import CaptureBug, CopyRefused, KindRefused, ModelFailed, UnbatchedInput, capture
+    from .limits import MAX_CPU_FALLBACK_BYTES
 
+    meta_failure: BaseException | None = None
     try:
-        return replace(capture(module, shape, "meta"), fallback=note)
-    except CaptureBug:
-        raise
-    except ModelFailed as exc:
-        meta_failure = exc.cause
-    if built_on == "meta":
-        if rebuild is None:
-            raise _refused(shown, shape, meta_failure)
-        module = rebuild()
-    try:
-        trace = capture(module, shape, "cpu")
-    except ModelFailed as exc:
-        raise _refused(shown, shape, exc.cause) from None
+        if device in (None, "meta"):
+            try:
+                return replace(capture(module, inputs, "meta", mode), fallback=note)
+            except CaptureBug:
+                raise
+            except ModelFailed as exc:
+                meta_failure = exc.cause
+            if device == "meta":
+                raise _refused(shown, inputs, meta_failure, " on the meta device",
+                               " (device='meta' allows no real run)")
+            if built_on == "meta":
+                if rebuild is None:
+                    raise _refused(shown, inputs, meta_failure)
+                need = state_bytes(module)
+                if need > MAX_CPU_FALLBACK_BYTES:
+                    raise _refused(shown, inputs, meta_failure, " on the meta device",
+                                   f"; running it on the CPU instead would need {need / 1e9:.1f} GB of weights, over "
+                                   f"the {MAX_CPU_FALLBACK_BYTES / 1e9:g} GB limit")
+                module = rebuild()
+        try:
+            trace = capture(module, inputs, "cpu", mode)
+        except ModelFailed as exc:
+            raise _refused(shown, inputs, exc.cause) from None
+    except CopyRefused as exc:
+        raise UsageError(f"{shown}: cnninspect runs a private copy of the model and copy.deepcopy refused it "
+                         f"({_describe(exc.cause)}); give the model a __deepcopy__ or pass it as file.py:Class"
+                         ) from None
+    except KindRefused as exc:
+        raise UsageError(f"{shown}: {exc}") from None
+    except UnbatchedInput as exc:
+        raise UsageError(f"{shown}: {exc}; input_size and input_data include the batch dimension, as in torchinfo: "
+                         f"for one sample write (1, {', '.join(map(str, exc.shape))})") from None
+    if meta_failure is None:
+        return replace(trace, fallback=note)
     why = f"the model refused the meta device ({_describe(meta_failure)})"
     return replace(trace, fallback=f"{note}; {why}" if note else why)
 
 
-def _refused(shown: str, shape: tuple[int, ...], cause: BaseException) -> UsageError:
-    dims = "x".join(map(str, (1, *shape)))
-    return UsageError(f"{shown}: the forward pass on a {dims} input raised {_describe(cause)}")
+def check_depth(module: Any, shown: str) -> None:
+    """Refuse a model nested deeper than :data:`~cnninspect.limits.MAX_MODULE_DEPTH`."""
+    from .limits import MAX_MODULE_DEPTH
+    from .usercode import nesting_depth
+
+    depth = nesting_depth(module)
+    if depth > MAX_MODULE_DEPTH:
+        raise UsageError(f"{shown}: submodules nest {depth:,} levels deep, more than the {MAX_MODULE_DEPTH} levels "
+                         "cnninspect analyses (PyTorch's own forward pass stops at about 300 at the default "
+                         "recursion limit)")
 
 
-def analyse(text: str, convention: str = "paper", *, input_shape: tuple[int, ...] | None = None,
-            resolution: int | None = None) -> Report:
-    """Load, build, capture and report a Python model reference."""
+def _check_device(module: Any, device: str, shown: str) -> None:
+    """A real run happens where the parameters are: refuse a device they are not on."""
+    import torch
+
+    try:
+        want = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise UsageError(f"{shown}: device={device!r}: {_describe(exc)}") from None
+    held = {p.device for p in (*module.parameters(), *module.buffers())}
+    other = sorted(str(d) for d in held if d.type != want.type or (want.index is not None and d != want))
+    if other:
+        raise UsageError(f"{shown}: the model's tensors are on {', '.join(other)}, not {want}; cnninspect never moves "
+                         "a model (leave device unset to analyse it where it is)")
+
+
+def state_bytes(module: Any) -> int:
+    """Bytes of a module's parameters and buffers at their dtypes (each tensor once)."""
+    seen: set[int] = set()
+    total = 0
+    for t in (*module.parameters(), *module.buffers()):
+        if id(t) in seen:
+            continue
+        seen.add(id(t))
+        try:
+            total += t.numel() * t.element_size()
+        except (RuntimeError, ValueError):  # an uninitialised (lazy) parameter
+            continue
+    return total
+
+
+def _refused(shown: str, inputs: ModelInputs, cause: BaseException, on: str = "", after: str = "") -> UsageError:
+    from .inputs import describe
+
+    n = len(inputs.args) + len(inputs.kwargs)
+    what = f"a {describe(inputs)} input" if n == 1 and not inputs.kwargs else f"the inputs {describe(inputs)}"
+    return UsageError(f"{shown}: the forward pass on {what}{on} raised {_describe(cause).rstrip('.')}{after}")
+
+
+def analyse(text: str, convention: str = "paper", *, input_shape: ModelInputs | tuple[int, ...] | None = None,
+            resolution: int | None = None, mode: str = "eval") -> Report:
+    """Load, build, capture and report a Python model reference; ``input_shape`` is a
+    per-sample shape (one input, batch 1) or :class:`~cnninspect.inputs.ModelInputs`."""
     from .module_analysis import analyze_trace
 
     pm = load(parse_pyref(text))
     built = build(pm)
-    shape, source = input_for(built.module, pm.ref.shown, input_shape, resolution)
-    trace = trace_built(pm, built, shape)
+    inputs, source = input_for(built.module, pm.ref.shown, input_shape, resolution)
+    trace = trace_built(pm, built, inputs, mode)
     return analyze_trace(trace, convention, subject_for(pm, trace, resolution, source))
 
 
-def trace_built(pm: PyModel, built: Built, shape: tuple[int, ...]) -> Trace:
+def trace_built(pm: PyModel, built: Built, inputs: ModelInputs | tuple[int, ...], mode: str = "eval") -> Trace:
     rebuild = (lambda: _construct_cpu(pm)) if pm.factory is not None else None
-    return trace_module(built.module, shape, pm.ref.shown, rebuild=rebuild, built_on=built.device, note=built.note)
+    return trace_module(built.module, inputs, pm.ref.shown, rebuild=rebuild, built_on=built.device, note=built.note,
+                        mode=mode)
 
 
 def subject_for(pm: PyModel, trace: Trace, resolution: int | None = None, source: str = "") -> Any:
-    from .module_analysis import module_subject
+    from .module_analysis import input_settings, module_subject
 
-    settings = {"input": list(trace.input_shape), "resolution": resolution, "kwargs": dict(pm.ref.kwargs),
+    settings = {**input_settings(trace), "resolution": resolution, "kwargs": dict(pm.ref.kwargs),
                 "class": trace.calls[0].torch_class, "input_from": source or "given"}
     return module_subject(trace, pm.ref.text, title=pm.title, reference=pm.ref.text, settings=settings)

@@ -14,7 +14,8 @@ counting convention, so one capture serves every convention, ``compare`` and ``s
   *node* stored in a *storage*; a :class:`Unit` is a leaf module call or an operator called
   directly in a container, with the nodes it consumed and produced.
 
-Shapes of calls are per sample (the batch dimension of 1 removed); operator shapes are full.
+Shapes of calls are per sample (the batch dimension removed); operator shapes are full, and
+operator counts are for the whole batch the model ran on (``Trace.batch``).
 """
 
 from __future__ import annotations
@@ -27,10 +28,10 @@ from .aten_rules import OpCall
 Shape = tuple[int, ...]
 
 
-def per_sample(shape: tuple[int, ...]) -> Shape:
-    """Drop the batch dimension (of size 1) from a full shape."""
+def per_sample(shape: tuple[int, ...], batch: int = 1) -> Shape:
+    """Drop the batch dimension (of size ``batch``) from a full shape."""
     s = tuple(int(d) for d in shape)
-    return s[1:] if len(s) >= 2 and s[0] == 1 else s
+    return s[1:] if len(s) >= 2 and s[0] == batch else s
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,8 @@ class ParamInfo:
 
     numel: int
     trainable: bool
+    masked: int | None = None  # a pruned parameter (``weight_orig``): the ones of its ``weight_mask``
+    nbytes: int = 0  # at its dtype
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,7 @@ class CallRecord:
     detail: str = ""
     called: bool = True
     repeat: int = 1  # k for the k-th call of the same module object in the same place
+    out_full: Shape = ()  # the first output's full shape, batch included
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,15 @@ class Unit:
     outputs: tuple[int, ...]
     ops: tuple[int, ...]  # operator calls inside (for a leaf call, all of them)
     call: int | None = None  # the leaf call, or None for an operator run in a container
+
+
+@dataclass(frozen=True)
+class InputInfo:
+    """A tensor passed to the forward pass: the argument it went to, per-sample shape, dtype."""
+
+    name: str
+    shape: Shape
+    dtype: str
 
 
 @dataclass(frozen=True)
@@ -86,6 +99,9 @@ class Trace:
     device: str  # "meta" or "cpu"
     fallback: str = ""  # why the meta device was not used
     notes: tuple[str, ...] = field(default_factory=tuple)
+    storage_bytes: tuple[int, ...] = ()  # bytes of each storage at its dtype
+    batch: int = 1  # the batch the forward pass ran on: counts are per batch of this size
+    inputs: tuple[InputInfo, ...] = ()  # every tensor input, in the order passed
 
     @property
     def output_shape(self) -> Shape:

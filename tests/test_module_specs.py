@@ -88,7 +88,7 @@ def test_a_real_cpu_module_passed_from_python():
     torch.manual_seed(0)
     module = build_module(model)
     for convention in MODULE_CONVENTIONS:
-        r = cnninspect.summary(module, (1, *model.input_shape), convention)
+        r = cnninspect.summary(module, (1, *model.input_shape), convention=convention)
         spec = analyze(model, convention)
         assert [_module_row(x) for x in r.rows] == [_spec_row(x) for x in spec.rows]
         assert r.report.engine == "module-meta"

@@ -70,7 +70,7 @@ def case(request):
     cls, shape = MODELS[request.param]
     torch.manual_seed(0)
     model = cls()
-    reports = {c: cnninspect.summary(model, shape, c) for c in ("paper", "fvcore", "torchinfo")}
+    reports = {c: cnninspect.summary(model, (1, *shape), convention=c) for c in ("paper", "fvcore", "torchinfo")}
     return model, shape, reports
 
 
@@ -105,7 +105,7 @@ def test_paper_convention_equals_conv_and_linear_multiply_adds(case):
 def test_uncounted_operators_are_listed_never_silently_zero():
     torch.manual_seed(0)
     model = zoo.AttentionNet()
-    paper = cnninspect.summary(model, (3, 32, 32))
+    paper = cnninspect.summary(model, (1, 3, 32, 32))
     # q @ k^T and attn @ v multiply two activations: no weight is used, so the paper
     # convention has no rule for them; they are listed, with their rows
     assert paper.uncounted == (("aten.bmm", 2),)
@@ -115,39 +115,39 @@ def test_uncounted_operators_are_listed_never_silently_zero():
     assert "Uncounted operators: aten.bmm x2" in str(paper)
     assert paper.to_dict()["uncounted"] == [{"op": "aten.bmm", "calls": 2}]
     # fvcore counts matrix products: nothing uncounted, the rows carry the count
-    fv = cnninspect.summary(model, (3, 32, 32), "fvcore")
+    fv = cnninspect.summary(model, (1, 3, 32, 32), convention="fvcore")
     assert fv.uncounted == ()
     attn = [r for r in fv.rows if r.kind == "functional"]
     assert [r.mult_adds for r in attn] == [4 * 64 * 64 * 8] * 2  # heads x tokens x tokens x head dim
     # torchinfo counts modules by their parameters: functional products are invisible to it
-    assert cnninspect.summary(model, (3, 32, 32), "torchinfo").uncounted == (("aten.bmm", 2),)
+    assert cnninspect.summary(model, (1, 3, 32, 32), convention="torchinfo").uncounted == (("aten.bmm", 2),)
 
 
 def test_rows_follow_the_calls():
     torch.manual_seed(0)
-    r = cnninspect.summary(zoo.TiedNet(), (3, 16, 16))
+    r = cnninspect.summary(zoo.TiedNet(), (1, 3, 16, 16))
     by = {row.name: row for row in r.rows}
     # the module called twice has two rows; its parameters count at the first call
     assert by["conv"].params == 4 * 4 * 9 + 4 and by["conv#2"].params == 0 and "call 2" in by["conv#2"].detail
     assert by["conv"].mult_adds == by["conv#2"].mult_adds == 4 * 16 * 16 * 4 * 9
     # the tied weight counts once, at the first module holding it
     assert by["enc"].params == 256 and by["dec"].params == 16 and "weight shared with enc" in by["dec"].detail
-    small = cnninspect.summary(zoo.ShapeIfNet(), (3, 32, 32))
+    small = cnninspect.summary(zoo.ShapeIfNet(), (1, 3, 32, 32))
     down = {row.name: row for row in small.rows}["down"]
     assert down.detail == "not called" and down.params == 3 * 3 * 9 + 3 and down.mult_adds == 0
-    big = cnninspect.summary(zoo.ShapeIfNet(), (3, 64, 64))
+    big = cnninspect.summary(zoo.ShapeIfNet(), (1, 3, 64, 64))
     assert {row.name: row for row in big.rows}["down"].output_shape == (3, 32, 32)
 
 
 def test_peak_activations_and_depth_from_the_data_flow():
     torch.manual_seed(0)
-    r = cnninspect.summary(zoo.PlainCNN(), (3, 32, 32))
+    r = cnninspect.summary(zoo.PlainCNN(), (1, 3, 32, 32))
     # batch norm and ReLU after the first convolution each read and write 8x32x32; the
     # convolution itself holds 3x32x32 + 8x32x32 and every later layer is smaller
     assert r.totals.peak_activation_elements == 2 * 8 * 32 * 32
     assert r.totals.largest_activation_elements == 8 * 32 * 32
     assert r.report.subject.depth == 3  # two convolutions and the classifier
-    res = cnninspect.summary(zoo.ResidualNet(), (3, 16, 16))
+    res = cnninspect.summary(zoo.ResidualNet(), (1, 3, 16, 16))
     assert res.report.subject.depth == 1 + 2 * 2 + 1
 
 
@@ -162,7 +162,7 @@ def test_the_users_module_is_left_exactly_as_it_was():
     from torch.nn.modules import module as torch_module
 
     global_hooks = (len(torch_module._global_forward_hooks), len(torch_module._global_forward_pre_hooks))
-    r = cnninspect.summary(model, (1, 3, 8, 8), "fvcore")
+    r = cnninspect.summary(model, (1, 3, 8, 8), convention="fvcore")
     assert r.totals.params == 4 * 27 + 4
     assert model.training and not model.conv.training
     assert {n: p for n, p in model.named_parameters()} == params  # the same tensors
@@ -177,7 +177,7 @@ def test_the_users_module_is_left_exactly_as_it_was():
 
 def test_a_model_refusing_the_meta_device_runs_on_the_cpu():
     torch.manual_seed(0)
-    r = cnninspect.summary(zoo.ItemNet(), (3, 8, 8))
+    r = cnninspect.summary(zoo.ItemNet(), (1, 3, 8, 8))
     assert r.report.engine == "module-cpu"
     assert "refused the meta device" in r.report.subject.fallback and "item()" in r.report.subject.fallback
     assert r.totals.mult_adds == 4 * 6 * 6 * 27
@@ -194,14 +194,14 @@ def test_python_api_report_object():
     assert data["schema"] == "cnninspect.summary/1" and data["source"] == "python" and data["device"] == "meta"
     assert data["totals"]["mult_adds"] == r.totals.mult_adds and data["input"] == [3, 32, 32]
     html = r._repr_html_()
-    assert html.startswith('<div class="cnninspect">') and "<table>" in html and "<td style=\"text-align:left;white-space:pre\">├─ 0</td>" in html
+    assert html.startswith('<meta charset="utf-8">\n<div class="cnninspect">') and "<table>" in html and "<td style=\"text-align:left;white-space:pre\">├─ 0</td>" in html
     assert "PlainCNN" in repr(r)
     # a spec by name, with the same API; never prints
-    spec = cnninspect.summary("mobilenet_v1", input_size=(3, 160, 160))
+    spec = cnninspect.summary("mobilenet_v1", input_size=(1, 3, 160, 160))
     assert spec.totals.mult_adds == 290_675_200 and spec.report.subject.input_shape == (3, 160, 160)
     declared = cnninspect.summary(zoo.Declared())
     assert declared.report.subject.input_shape == (3, 40, 40)
     with pytest.raises(cnninspect.errors.UsageError, match="declares no input size"):
         cnninspect.summary(zoo.PlainCNN())
     with pytest.raises(cnninspect.errors.UsageError, match="input_size"):
-        cnninspect.summary(zoo.PlainCNN(), input_size=(3, 0, 32))
+        cnninspect.summary(zoo.PlainCNN(), input_size=(1, 3, 0, 32))

@@ -65,7 +65,8 @@ def test_functions_instances_and_modules(monkeypatch, tmp_path):
     pkg = tmp_path / "mypkg"
     pkg.mkdir()
     (pkg / "__init__.py").write_text("")
-    (pkg / "nets.py").write_text("from torch import nn\n\ndef tiny(c=4):\n    return nn.Conv2d(3, c, 3)\n")
+    # from an installed package a function is called only when annotated to return a module
+    (pkg / "nets.py").write_text("from torch import nn\n\ndef tiny(c=4) -> nn.Conv2d:\n    return nn.Conv2d(3, c, 3)\n")
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(sys, "path", list(sys.path))
     out = json.loads(ok("summary", "mypkg.nets:tiny(c=2)", "--input", "3x8x8", "-f", "json"))

@@ -190,7 +190,7 @@ def memory_setting_options(f: Callable[..., Any]) -> Callable[..., Any]:
                      help=f"Precision of weights and activations ({'|'.join(DTYPE_BYTES)}; default fp32), "
                           "or WEIGHTS,ACTIVATIONS such as int8,fp16."),
         click.option("--batch", type=click.IntRange(1, 1_000_000), help="Batch size for memory (default 1); "
-                     "mult-adds stay per sample."),
+                     "mult-adds stay per sample. A Python model's summary runs its forward pass at this batch."),
         click.option("--optimizer", type=click.Choice(list(OPTIMIZERS)),
                      help="Optimizer state for training memory (default sgd: PyTorch's SGD, momentum 0, no state)."),
     ]
@@ -222,6 +222,28 @@ def input_option(f: Callable[..., Any]) -> Callable[..., Any]:
     return click.option("--input", "input_text", metavar="SHAPE",
                         help="Input of a Python model, per sample: 3x224x224 (or 1x3x224x224). Default: the "
                              "input the model declares (timm's default_cfg).")(f)
+
+
+def inputs_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    """--input, repeatable: the inputs of a Python model (docs/python-models.md)."""
+    return click.option("--input", "input_texts", metavar="[NAME=]SHAPE[:DTYPE]", multiple=True,
+                        help="Input of a Python model, per sample: 3x224x224 (or 1x3x224x224). Repeat for several "
+                             "inputs in forward's order; add a dtype as 16:int64 (token ids) and name a keyword "
+                             "input as mask=16:bool. Default: the input the model declares (timm's "
+                             "default_cfg).")(f)
+
+
+def mode_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--mode", type=click.Choice(["eval", "train", "same"]), default="eval", show_default=True,
+                        help="A Python model's mode for the pass: train runs dropout, batch statistics and "
+                             "auxiliary heads; same keeps each submodule's own flag (on a copy).")(f)
+
+
+def python_inputs(text: str, input_texts: tuple[str, ...], batch: int | None) -> Any:
+    """The repeatable ``--input`` and ``--batch`` of a Python model, errors naming the model."""
+    from ..inputs import from_cli
+
+    return from_cli(input_texts, batch, f"{shorten(text, 80)}: --input")
 
 
 def refuse_spec_options(text: str, **given: Any) -> None:

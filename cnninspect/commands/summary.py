@@ -12,14 +12,15 @@ from .common import (
     convention_options,
     emit,
     format_option,
-    input_option,
+    inputs_option,
     memory_options,
+    mode_option,
     memory_settings_from,
     model_options,
     note_shadowed,
     overrides_from,
     pick_variant,
-    python_input,
+    python_inputs,
     refuse_spec_options,
     with_exit_code,
 )
@@ -46,18 +47,20 @@ if TYPE_CHECKING:
 @click.option("--rf", "show_rf", is_flag=True,
               help="Add receptive-field columns: RF, effective stride (and Conv RF where SE gates make the field global).")
 @memory_options
-@input_option
+@inputs_option
+@mode_option
 @with_exit_code
 def summary(spec: str, variant: str | None, width: float | None, resolution: int | None, depth: float | None,
             phi: float | None, set_values: tuple[str, ...], padding: str | None, fmt: str, convention: str,
             unit: str, levels: int | None, verify: bool, verify_max_mb: float, verify_max_seconds: float,
             engine: str | None, show_rf: bool, show_memory: bool, dtype: str | None, batch: int | None,
-            optimizer: str | None, input_text: str | None) -> int:
+            optimizer: str | None, input_texts: tuple[str, ...], mode: str) -> int:
     """Layer table and totals of SPEC: a bundled name (mobilenet_v1), NAME:VARIANT
     (efficientnet:b3), a YAML file (net.yaml, net.yaml:VARIANT, dir/net), - for a spec on
     standard input, or a Python model: file.py:NAME, package.module:NAME, torchvision:NAME or
     timm:NAME, with keyword arguments as NAME(num_classes=10). A Python file is run as
-    Python code. A bare NAME is always a bundled spec, even when a file of that name is in
+    Python code; its inputs are --input (repeatable) and --batch (counts per batch and per
+    sample). A bare NAME is always a bundled spec, even when a file of that name is in
     the working directory: write ./NAME for the file.
 
     Every output names its counting convention. --format paper prints the paper's own
@@ -75,13 +78,16 @@ def summary(spec: str, variant: str | None, width: float | None, resolution: int
         refuse_spec_options(spec, **{"--variant": variant, "--width": width, "--depth": depth, "--phi": phi,
                                      "--set": set_values, "--padding": padding, "--verify": verify,
                                      "--engine": engine, "--rf": show_rf, "--memory": show_memory,
-                                     "--dtype": dtype, "--batch": batch, "--optimizer": optimizer})
+                                     "--dtype": dtype, "--optimizer": optimizer})
         if fmt == "paper":
             raise UsageError(f"{spec} is a Python model: --format paper needs a spec with a paper layout")
-        shape = python_input(spec, input_text)
-        emit(summary_document(analyse_python(spec, convention, input_shape=shape, resolution=resolution), unit, levels), fmt)
+        inputs = python_inputs(spec, input_texts, batch)
+        report = analyse_python(spec, convention, input_shape=inputs, resolution=resolution, mode=mode)
+        emit(summary_document(report, unit, levels), fmt)
         return 0
-    if input_text is not None:
+    if mode != "eval":
+        raise UsageError("--mode applies to Python models; a spec is counted in inference")
+    if input_texts:
         raise UsageError("--input applies to Python models; a spec's input is set by --resolution")
     engine = engine or "spec"
     target = parse_target(spec)

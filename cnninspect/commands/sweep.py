@@ -191,13 +191,15 @@ def _sweep_module(text: str, resolution: str | None, input_text: str | None, plo
     from ..module_analysis import analyze_trace
     from ..pymodels import build, input_for, load, parse_input, parse_pyref, subject_for, trace_built
     from ..render.document import ESSENTIAL, Column, Document, Table
-    from ..sweep import MAX_POINTS, parse_axis
+    from ..limits import MAX_FORWARD_PASSES
+    from ..sweep import parse_axis
 
     resolutions = parse_axis(resolution, "resolution", integer=True)
     if not resolutions:
         raise UsageError(f"{text} is a Python model: sweep it over --resolution (e.g. --resolution 128,160,224)")
-    if len(resolutions) > MAX_POINTS // 100:
-        raise UsageError(f"--resolution: a Python model is swept over at most {MAX_POINTS // 100:,} resolutions")
+    if len(resolutions) > MAX_FORWARD_PASSES:
+        raise UsageError(f"--resolution: a Python model is swept over at most {MAX_FORWARD_PASSES:,} resolutions "
+                         f"(one forward pass each), got {len(resolutions):,}")
     if plot_path:
         check_output_file(plot_path, force, "--plot", (".png", ".svg"))
     pm = load(parse_pyref(text))
@@ -208,11 +210,11 @@ def _sweep_module(text: str, resolution: str | None, input_text: str | None, plo
     rows = []
     notes: list[str] = []
     for res in resolutions:
-        shape, source = input_for(built.module, pm.ref.shown, given, res)
-        trace = trace_built(pm, built, shape)
+        inputs, source = input_for(built.module, pm.ref.shown, given, res)
+        trace = trace_built(pm, built, inputs)
         rep = analyze_trace(trace, conv, subject_for(pm, trace, res, source))
         t = rep.totals
-        rows.append({"resolution": res, "input": list(shape), "params": t.params, "trainable_params": t.trainable_params,
+        rows.append({"resolution": res, "input": list(trace.input_shape), "params": t.params, "trainable_params": t.trainable_params,
                      "mult_adds": t.mult_adds * scale, "peak_activation_bytes": t.peak_activation_bytes,
                      "uncounted": "; ".join(f"{n} x{c}" for n, c in rep.uncounted)})
     cost = "FLOPs" if unit == "flops" else "Mult-adds"

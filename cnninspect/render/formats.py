@@ -451,7 +451,9 @@ def _html(doc: Document, color: bool = False, width: int | None = None) -> str:
     def escape(text: str) -> str:
         return _escape(printable(text))
 
-    out = ['<div class="cnninspect">', f"<h4>{escape(doc.title)}</h4>"]
+    out = ['<meta charset="utf-8">', '<div class="cnninspect">',
+           "<style>.cnninspect table{border-collapse:collapse}.cnninspect th,.cnninspect td"
+           "{padding:2px 12px;font-family:monospace}</style>", f"<h4>{escape(doc.title)}</h4>"]
     if doc.meta:
         out.append("<ul>" + "".join(f"<li><b>{escape(k)}</b>: {escape(v)}</li>" for k, v in doc.meta) + "</ul>")
     for table in doc.tables:

@@ -63,9 +63,14 @@ def module_meta(subject: Subject) -> list[tuple[str, str]]:
     if kwargs:
         meta.append(("arguments", ", ".join(f"{k}={v!r}" for k, v in kwargs.items())))
     res = s.get("resolution")
-    notes = ["batch 1"] + ([f"resolution {res}"] if res else []) + (
+    notes = [f"batch {subject.batch}"] + ([f"resolution {res}"] if res else []) + (
         [str(s["input_from"])] if s.get("input_from") not in (None, "given") else [])
-    meta.append(("input", f"{fmt_shape(subject.input_shape)} ({', '.join(notes)})"))
+    inputs = s.get("inputs") or []
+    if len(inputs) > 1 or any(i["dtype"] not in ("float32", "float16", "bfloat16", "float64") for i in inputs):
+        shown = ", ".join(f"{i['name']} {fmt_shape(tuple(i['shape']))} {i['dtype']}" for i in inputs)
+        meta.append(("inputs", f"{shown} (per sample; {', '.join(notes)})"))
+    else:
+        meta.append(("input", f"{fmt_shape(subject.input_shape)} ({', '.join(notes)})"))
     return meta
 
 
@@ -225,12 +230,18 @@ def summary_document(
         ("Total params", f"{fmt_int(t.params)} ({fmt_si(t.params)})"),
         ("Trainable params", fmt_int(t.trainable_params)),
         ("Non-trainable params", fmt_int(t.non_trainable_params)),
-        (f"{cost} ({report.convention.name})", f"{fmt_int(t.mult_adds * scale)} ({fmt_si(t.mult_adds * scale)})"),
+        (f"{cost} ({report.convention.name})", f"{fmt_int(t.mult_adds * scale)} ({fmt_si(t.mult_adds * scale)})"
+         + (f" per batch of {subject.batch}" if subject.batch > 1 else "")),
     ]
+    if subject.batch > 1:
+        footer.append((f"{cost} per sample", fmt_per_sample(t.mult_adds * scale, subject.batch)))
     if report.uncounted:
         footer.append(("Uncounted operators", uncounted_text(report)))
     footer += [
-        ("Peak activations", f"{t.peak_activation_bytes / 1e6:.2f} MB (fp32, batch 1)"),
+        ("Peak activations", f"{t.peak_activation_bytes / 1e6:.2f} MB "
+                             f"({'fp32' if t.activation_bytes is None else 'at the dtypes run'}, batch {subject.batch})"),
+        *([("Weights", f"{t.param_bytes / 1e6:.2f} MB (parameters at their dtypes)")]
+          if t.param_bytes is not None else []),
         ("Depth", f"{subject.depth} weight layers on the longest path"),
         ("Output", fmt_shape(report.output_shape)),
     ]
@@ -243,7 +254,7 @@ def summary_document(
     if show_memory:
         tables += (memory_table(memory),)
     notes = tuple(f"note: {n.message}" for n in (fields.notes() if fields is not None else ())
-                  if show_rf or n.code not in RF_ONLY_NOTES)
+                  if show_rf or n.code not in RF_ONLY_NOTES) + tuple(f"note: {n}" for n in subject.notes)
     csv_context = {"model": subject.label, "convention": report.convention.name, "unit": unit}
     if report.uncounted:
         csv_context["uncounted"] = "; ".join(f"{name} x{n}" for name, n in report.uncounted)
@@ -317,13 +328,17 @@ def summary_json(report: Report, unit: str = "macs", fields: rf.ReceptiveFields 
             "flops": 2 * t.mult_adds,
             "peak_activation_bytes": t.peak_activation_bytes,
             "depth": subject.depth,
+            "batch": subject.batch,
+            "mult_adds_per_sample": per_sample_value(t.mult_adds, subject.batch),
+            "param_bytes": t.param_bytes,
         },
         "layers": [row_json(r) for r in report.rows if r.is_leaf],
         "blocks": [row_json(r) for r in report.rows if not r.is_leaf],
         "receptive_field": None if fields is None or fields.last is None
         else {"layer": fields.last, **field_json(fields.rows[fields.last])},
         "memory": memory.as_json() if memory is not None else None,
-        "warnings": [{"code": n.code, "message": n.message} for n in fields.notes()] if fields is not None else [],
+        "warnings": ([{"code": n.code, "message": n.message} for n in fields.notes()] if fields is not None else [])
+        + [{"code": "module", "message": n} for n in subject.notes],
     }
     data["source"] = subject.source
     data["uncounted"] = [{"op": name, "calls": n} for name, n in report.uncounted]
@@ -332,6 +347,17 @@ def summary_json(report: Report, unit: str = "macs", fields: rf.ReceptiveFields 
         data["device"] = subject.device
         data["fallback"] = subject.fallback or None
     return data
+
+
+def per_sample_value(total: int, batch: int) -> int | float:
+    """A per-batch count per sample: exact when the batch divides it (every count linear in
+    the batch), else to two decimals."""
+    return total // batch if total % batch == 0 else round(total / batch, 2)
+
+
+def fmt_per_sample(total: int, batch: int) -> str:
+    v = per_sample_value(total, batch)
+    return f"{fmt_int(v)} ({fmt_si(v)})" if isinstance(v, int) else f"{v:,.2f}"
 
 
 def field_json(g: rf.RowField) -> dict[str, Any]:
