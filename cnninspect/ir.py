@@ -25,16 +25,33 @@ from .ops import Shape
 
 @dataclass(frozen=True)
 class Origin:
-    """Where a node came from: spec file, 1-based line, key path (``layers[3].body[0]``)."""
+    """Where a node came from: spec file, 1-based line, key path (``layers[3].body[0]``).
+
+    ``calls``: for a node made inside a user-defined block, the block calls that led to it as
+    ``(file, line)``, the call written in ``layers`` first, then each call inside a block
+    (empty outside blocks). ``file`` and ``line`` stay the entry's own place (in the block).
+    """
 
     file: str
     line: int | None
     path: str
     entry_type: str | None = None
     paper: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    calls: tuple[tuple[str, int | None], ...] = ()
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}" if self.line is not None else self.file
+
+    @property
+    def located(self) -> str:
+        """Where to look first: ``spec.yaml:125, block at 74`` for a layer made by the block
+        call at line 125 from the entry at line 74 (nested calls: ``block at 50 > 74``); a
+        line in another file is given with its file. Outside blocks, ``str(self)``."""
+        if not self.calls:
+            return str(self)
+        (file, line), inner = self.calls[0], [*self.calls[1:], (self.file, self.line)]
+        chain = " > ".join(str(n) if f == file else f"{f}:{n}" for f, n in inner)
+        return f"{file}:{line}, block at {chain}"
 
 
 @dataclass(frozen=True)

@@ -174,12 +174,15 @@ class Env:
     and values computed from them): a channel field computed from one is not scaled again.
     ``args``: where each block argument was written, so a bad argument is reported there.
     ``call``: which block call this is, for errors inside the block's layers.
+    ``calls``: where the block calls that lead here were written, outermost first
+    (:attr:`cnninspect.ir.Origin.calls`).
     """
 
     values: Mapping[str, Any]
     scaled: frozenset[str] = frozenset({"in"})
     args: Mapping[str, tuple[Location, str]] = field(default_factory=dict)
     call: str = ""
+    calls: tuple[tuple[str, int | None], ...] = ()
 
 
 class _Only(Mapping[str, Any]):
@@ -285,7 +288,7 @@ class Resolver:
                 entry.path,
             )
         origin = Origin(_file(entry.loc, self.spec.source), entry.loc.line, entry.path, entry.type,
-                        MappingProxyType(dict(entry.paper)))
+                        MappingProxyType(dict(entry.paper)), env.calls)
         repeat = None
         if entry.repeat is not None:
             n = self.value(entry.repeat, Field("repeat", _REPEAT_KIND), entry.path + ".repeat", here)
@@ -392,6 +395,7 @@ class Resolver:
             frozenset(scaled | {"in"}),
             locs,
             f"in block '{block.name}' used at {entry.path}",
+            (*env.calls, (_file(entry.loc, self.spec.source), entry.loc.line)),
         )
         label = block.label_for(args)
         try:

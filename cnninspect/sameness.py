@@ -70,9 +70,11 @@ class Layer:
 
     @property
     def where(self) -> str:
-        """``stem.norm (specs/convnext.yaml:91)`` for a spec's layer, the module path for a module's."""
+        """``stem.norm (specs/convnext.yaml:91)`` for a spec's layer, the module path for a module's;
+        a layer made by a block call is at the call's line, then the block's
+        (``conv (spec.yaml:125, block at 74)``, :attr:`cnninspect.ir.Origin.located`)."""
         origin = self.row.origin
-        return f"{self.row.name} ({origin})" if origin is not None and origin.line is not None else self.row.name
+        return f"{self.row.name} ({origin.located})" if origin is not None and origin.line is not None else self.row.name
 
 
 @dataclass(frozen=True)
@@ -99,7 +101,8 @@ class Match:
 
     def as_json(self) -> dict[str, Any]:
         return {"a": self.a.row.name if self.a else None, "b": self.b.row.name if self.b else None,
-                "a_line": _line(self.a), "differs": list(self.what)}
+                "a_line": _line(self.a),
+                "a_calls": _calls(self.a), "differs": list(self.what)}
 
 
 def _plural(n: int, word: str) -> str:
@@ -108,6 +111,13 @@ def _plural(n: int, word: str) -> str:
 
 def _line(layer: Layer | None) -> str | None:
     return str(layer.row.origin) if layer is not None and layer.row.origin is not None else None
+
+
+def _calls(layer: Layer | None) -> list[str]:
+    """The block calls that made a spec's layer, outermost first (``spec.yaml:125``)."""
+    if layer is None or layer.row.origin is None:
+        return []
+    return [f"{file}:{line}" if line is not None else file for file, line in layer.row.origin.calls]
 
 
 @dataclass(frozen=True)

@@ -61,9 +61,9 @@ def test_convnext_differs_from_the_authors_code_only_in_fvcore_at_the_hand_writt
     assert v.totals == ("fvcore mult-adds 4,470,399,744 vs 4,466,260,224 (-4,139,520)",)
     assert [m.text() for m in v.differences] == [
         "stem.norm (specs/convnext.yaml:91) vs downsample_layers.0.1: mult-adds 1,505,280 vs 0 (fvcore)",
-        "down2.norm (specs/convnext.yaml:85) vs downsample_layers.1.0: mult-adds 1,505,280 vs 0 (fvcore)",
-        "down3.norm (specs/convnext.yaml:85) vs downsample_layers.2.0: mult-adds 752,640 vs 0 (fvcore)",
-        "down4.norm (specs/convnext.yaml:85) vs downsample_layers.3.0: mult-adds 376,320 vs 0 (fvcore)",
+        "down2.norm (specs/convnext.yaml:96, block at 85) vs downsample_layers.1.0: mult-adds 1,505,280 vs 0 (fvcore)",
+        "down3.norm (specs/convnext.yaml:103, block at 85) vs downsample_layers.2.0: mult-adds 752,640 vs 0 (fvcore)",
+        "down4.norm (specs/convnext.yaml:110, block at 85) vs downsample_layers.3.0: mult-adds 376,320 vs 0 (fvcore)",
     ]
     # the four located layers account for the whole difference of the totals
     assert sum(int(m.what[0].split()[1].replace(",", "")) for m in v.differences) == 4_139_520
@@ -84,8 +84,12 @@ def test_a_wrong_expansion_width_is_located_in_the_spec_and_the_module(tmp_path)
     assert "params 2,542,856" not in " ".join(v.totals) and v.totals[0].startswith("params 2,5")
     first = v.differences[0]
     assert first.a.row.name == "bneck5.body.expand.conv" and first.b.row.name == "features.5.block.0.0"
-    assert first.text() == (f"bneck5.body.expand.conv ({path}:74) vs features.5.block.0.0: output 200x14x14 vs "
-                            "240x14x14; params 8,000 vs 9,600; mult-adds 1,568,000 vs 1,881,600 in every convention")
+    # located at the table row that was changed (the call), then the block's entry that made the layer
+    assert first.text() == (f"bneck5.body.expand.conv ({path}:125, block at 74) vs features.5.block.0.0: output "
+                            "200x14x14 vs 240x14x14; params 8,000 vs 9,600; mult-adds 1,568,000 vs 1,881,600 in "
+                            "every convention")
+    lines = path.read_text().splitlines()
+    assert "[5, 200, 40, true, HS, 1]" in lines[125 - 1] and "name: expand" in lines[74 - 1]
     # only the fifth block differs: the layers before and after it align and agree
     assert {m.a.row.name.split(".")[0] for m in v.differences} == {"bneck5"}
 
@@ -118,13 +122,14 @@ def test_the_check_rule_passes_fails_with_located_lines_and_needs_allow_python(t
     assert r.exit_code == 1, r.stderr
     assert "FAILED: 1 of 3 rules" in r.stdout and "equal: 4 conventions, 56 layers" in r.stdout
     assert f"{checks}:7: wrong: reference: differs: 5 totals, 12 layers" in r.stdout
-    assert f"  bneck5.body.expand.conv ({path}:74) vs features.5.block.0.0: output 200x14x14" in r.stdout
+    assert f"  bneck5.body.expand.conv ({path}:125, block at 74) vs features.5.block.0.0: output 200x14x14" in r.stdout
     assert "... and 4 more layers (--format json lists them all)" in r.stdout
     data = json.loads(invoke("check", str(checks), "--allow-python", "-f", "json").stdout)
     ref = [x for x in data["results"] if x["metric"] == "reference"]
     assert [x["reference"]["equal"] for x in ref] == [True, False]
     assert len(ref[1]["reference"]["differences"]) == 12
     assert ref[1]["reference"]["differences"][0]["a_line"] == f"{path}:74"
+    assert ref[1]["reference"]["differences"][0]["a_calls"] == [f"{path}:125"]
     assert ref[0]["reference"]["skipped_conventions"] == ["ptflops", "thop"]
 
 

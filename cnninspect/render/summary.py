@@ -300,6 +300,7 @@ def summary_json(report: Report, unit: str = "macs", fields: rf.ReceptiveFields 
             "mult_adds": r.mult_adds,
             "spec": str(r.origin) if r.origin is not None else None,
             "spec_path": r.origin.path if r.origin is not None else None,
+            "spec_calls": [f"{f}:{n}" if n is not None else f for f, n in r.origin.calls] if r.origin is not None else [],
         }
         if r.detail:
             d["detail"] = r.detail
