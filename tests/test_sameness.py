@@ -181,3 +181,34 @@ def test_the_benchmarks_plain_pytorch_efficientnet_b7_is_the_specs_model():
     v = compare(*measure_pair("efficientnet:b7", f"{ROOT}/benchmarks/models.py:efficientnet_b7"))
     assert v.equal, v.lines()
     assert v.b.reports["paper"].totals.params == 66_347_960 and v.layers == 711
+
+
+# --- compare --layers uses the same structural alignment ------------------------------------
+
+
+def _layer_marks(*args: str) -> list[dict]:
+    r = invoke("compare", *args, "--layers", "-f", "json")
+    assert r.exit_code == 0, r.stderr
+    return json.loads(r.stdout)["layers"]
+
+
+def test_compare_layers_aligns_a_spec_with_its_module_one_to_one():
+    """RegNet against its reference: every layer paired and the same (the names/types alignment
+    gave 229 same, 21 only A, 8 only B: the reference runs its projection before its body)."""
+    layers = _layer_marks("regnet@resolution=64", f"{REF}/regnet.py:RegNet", "--input", "3x64x64")
+    assert {x["match"] for x in layers} == {"same"} and len(layers) == 237
+    # a layer run in another order is paired with its counterpart, not left on both sides
+    assert [x["b"] for x in layers if x["a"] == "s1.0.shortcut.conv"] == ["s1.b1.proj"]
+
+
+def test_compare_layers_on_a_mismatched_pair_names_only_the_mismatch():
+    """The spec's ResNet-50 strides on the first 1x1 convolution of a stage (the paper), the
+    torchvision-style module on the 3x3 (v1.5): twelve layers differ, nothing else is unpaired
+    but the spec's softmax (a function call in neither)."""
+    layers = _layer_marks("resnet:50@resolution=64", "benchmarks/models.py:resnet50", "--input", "3x64x64")
+    marks = [x["match"] for x in layers]
+    assert (marks.count("same"), marks.count("differs"), marks.count("only A"), marks.count("only B")) == (146, 12, 1, 0)
+    differs = [(x["a"], x["b"]) for x in layers if x["match"] == "differs"]
+    assert differs[:4] == [("conv3_x.0.body.conv1.conv", "layer2.0.conv1"), ("conv3_x.0.body.conv1.bn", "layer2.0.bn1"),
+                           ("conv3_x.0.body.conv1.act", "layer2.0.relu"), ("conv3_x.0.body.conv2.conv", "layer2.0.conv2")]
+    assert [x["a"] for x in layers if x["match"] == "only A"] == ["softmax13"]

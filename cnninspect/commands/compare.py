@@ -189,8 +189,8 @@ def compare(models: tuple[str, ...], stages: bool, layers: bool, fmt: str, conve
             meta.append(("uncounted", f"{text}: {uncounted_text(rep)}"))
     if layers:
         counts = {m: sum(p.mark == m for p in pairs) for m in ("same", "differs", "only A", "only B")}
-        meta.append(("layers", f"A = {models[0]}, B = {models[1]}; aligned in execution order by type and shapes "
-                               f"(then type, then parameters): {', '.join(f'{v} {k}' for k, v in counts.items())}"))
+        meta.append(("layers", f"A = {models[0]}, B = {models[1]}; aligned by structure (kind, shapes, "
+                               f"params; dropout, flatten and identities left out): {', '.join(f'{v} {k}' for k, v in counts.items())}"))
     if verdict is not None:
         only_a, only_b = verdict.unmatched_costless()
         meta.append(("same model", f"{verdict.summary()}; A = {models[0]}, B = {models[1]}; compared: input and output "
