@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from . import modules as M
-from .ir import Concat, Gate, Model, Node, Op, Residual, Seq, Side
+from .ir import Concat, Gate, Model, Node, Op, Residual, Seq, Side, ops
 from .ops import ACTIVATIONS, activation_kwargs
 
 Factory = Callable[[Mapping[str, Any]], nn.Module]
@@ -108,28 +108,50 @@ FACTORIES: dict[str, Factory] = {
 }
 
 
-def build_node(node: Node) -> nn.Module:
-    """Build one IR node (recursively)."""
+def build_node(node: Node, prefix: str = "", taken: frozenset[str] = frozenset(),
+               points: M.Points | None = None) -> nn.Module:
+    """Build one IR node (recursively) at module path ``prefix``. ``taken``: the module paths
+    a concat's ``from`` reads (their sequences keep those outputs in ``points``)."""
     if isinstance(node, Op):
+        if node.kind == "take":
+            assert points is not None
+            return M.TakePoint(node.attrs["point"], points)
         return FACTORIES[node.kind](node.attrs)
+
+    def sub(child: Node) -> nn.Module:
+        return build_node(child, f"{prefix}.{child.name}" if prefix else child.name, taken, points)
+
     if isinstance(node, Seq):
-        return nn.Sequential(OrderedDict((c.name, build_node(c)) for c in node.children))
+        kids = [(c.name, sub(c)) for c in node.children]
+        quals = {c.name: f"{prefix}.{c.name}" if prefix else c.name for c in node.children}
+        keep = {name: q for name, q in quals.items() if q in taken}
+        if keep or (not prefix and taken):
+            assert points is not None
+            return M.KeepingSequential(kids, keep, points, clear=not prefix)
+        return nn.Sequential(OrderedDict(kids))
     if isinstance(node, Residual):
-        post = build_node(node.post) if node.post is not None else None
-        return M.Residual(build_node(node.body), build_node(node.shortcut), post, partial=node.partial)
+        post = sub(node.post) if node.post is not None else None
+        return M.Residual(sub(node.body), sub(node.shortcut), post, partial=node.partial)
     if isinstance(node, Concat):
-        return M.Concat([(b.name, build_node(b)) for b in node.branches])
+        return M.Concat([(b.name, sub(b)) for b in node.branches])
     if isinstance(node, Gate):
-        return M.Gate(build_node(node.branch))
+        return M.Gate(sub(node.branch))
     assert isinstance(node, Side)
-    return M.Side(build_node(node.branch))
+    return M.Side(sub(node.branch))
+
+
+def taken_points(model: Model) -> frozenset[str]:
+    """The module paths whose outputs a concat's ``from`` takes."""
+    return frozenset(op.attrs["point"] for _q, op in ops(model.root) if op.kind == "take")
 
 
 def build_module(model: Model, device: str | torch.device | None = None) -> nn.Module:
     """Build ``model`` as an ``nn.Sequential`` in eval mode; ``device="meta"`` allocates nothing."""
+    taken = taken_points(model)
+    points: M.Points | None = {} if taken else None
     if device is None:
-        module = build_node(model.root)
+        module = build_node(model.root, "", taken, points)
     else:
         with torch.device(device):
-            module = build_node(model.root)
+            module = build_node(model.root, "", taken, points)
     return module.eval()

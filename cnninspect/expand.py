@@ -448,9 +448,13 @@ def _expand_concat(e: Expansion) -> None:
     names (``branch0``, ``branch2`` ...)."""
     scope = e.scope
     f = e.f
+    if f["from"] is not None:
+        _expand_concat_from(e)
+        return
     if (f["branches"] is None) == (f["each"] is None) or (f["each"] is None) != (f["branch"] is None):
-        raise scope.error("give either 'branches' (a list of branches) or 'each' (a list) with 'branch' "
-                          "(the layers of one branch)", "each" if f["each"] is not None else "branches")
+        raise scope.error("give either 'branches' (a list of branches), 'each' (a list) with 'branch' "
+                          "(the layers of one branch), or 'from' (earlier entries' names)",
+                          "each" if f["each"] is not None else "branches")
     nodes = []
     with _in_hint(f["branches"], f["branch"]):
         for i, (entries, env) in enumerate(_concat_branches(e)):
@@ -462,6 +466,22 @@ def _expand_concat(e: Expansion) -> None:
             raise scope.error("no branches left: every entry of every branch is disabled by its 'when' for "
                               "these parameter values")
         scope.concat(e.name, "Concat", nodes)
+
+
+def _expand_concat_from(e: Expansion) -> None:
+    """``from: [a, b]``: the outputs of the earlier entries ``a`` and ``b``, concatenated in
+    that order; each branch ``branchN`` is a ``take`` op of the named entry's output."""
+    scope, f = e.scope, e.f
+    if f["branches"] is not None or f["each"] is not None or f["branch"] is not None:
+        raise scope.error("'from' takes earlier entries' outputs: give it without 'branches', 'each' and 'branch'",
+                          "from")
+    nodes = []
+    for i, ref in enumerate(f["from"]):
+        qual, node = scope.point(ref, "from")
+        b = scope.branch(f"branch{i}", f"From {ref}")
+        b.op("take", "take", point=qual, shape=node.out_shape)
+        nodes.append(b.close(collapse=True))
+    scope.concat(e.name, "Concat", nodes)
 
 
 def _concat_branches(e: Expansion) -> Iterator[tuple[Any, Any]]:

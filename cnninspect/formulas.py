@@ -149,6 +149,7 @@ PARAMS: dict[str, ParamRule | None] = {
     "bn_act2d": _affine,
     "subsample": _affine,
     "identity": None,
+    "take": None,
     "act": lambda a, s: (formula(term("weight", ("slopes", a.get("num_parameters", 1)), label="PReLU slopes"))
                          if ACTIVATIONS[a["fn"]].learned else NOTHING),
     "dropout": None,
@@ -207,6 +208,7 @@ OP_CLASSES: dict[str, str | Callable[[Attrs], str]] = {
     "gmaxpool": "pooling",
     "subsample": "pooling",
     "identity": "elementwise",
+    "take": "reshape",
     "dropout": "elementwise",
     "drop_path": "elementwise",
     "flatten": "reshape",

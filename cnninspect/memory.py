@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from collections.abc import Callable, Mapping
 
-from .ir import Concat, Gate, Model, Node, Op, Residual, Seq, Side, walk
+from .ir import Concat, Gate, Model, Node, Op, Residual, Seq, Side, ops, walk
 from .ops import OPS, Attrs, Shape
 
 # --- precisions and optimizers --------------------------------------------------------
@@ -234,6 +234,7 @@ MEMORY_RULES: dict[str, MemoryRule] = {
                        buffers=lambda a: (2 * a["ch"], 1)),
     "bn_act2d": MemoryRule(_bn_act_saves, buffers=lambda a: (2 * a["ch"], 1)),
     "identity": MemoryRule(const(NOTHING), _always),
+    "take": MemoryRule(const(NOTHING), _always),  # the kept tensor itself (simulate keeps it alive)
     "act": MemoryRule(_act_saves, lambda a, training: a["fn"] == "linear"),
     # the fused dropout kernel of GPUs keeps a bool mask (on the CPU, PyTorch keeps a float one);
     # with p = 0 PyTorch returns the input itself, in training too
@@ -300,6 +301,10 @@ def simulate(model: Model, *, training: bool = False, shapes: Mapping[str, Any] 
     saved_by: dict[int, str] = {}
     extras: dict[str, list[int]] = {}
     peak: list[Any] = [0, ""]
+    # a concat's 'from': each taken output stays live from where it is made to its last taker
+    last_taker = {op.attrs["point"]: q for q, op in ops(model.root) if op.kind == "take"}
+    kept: dict[str, int] = {}
+    alive: set[int] = set()
 
     def shape_of(qual: str, node: Node) -> tuple[Shape, Shape]:
         if shapes is not None:
@@ -315,7 +320,7 @@ def simulate(model: Model, *, training: bool = False, shapes: Mapping[str, Any] 
         return i
 
     def note(live: set[int], where: str) -> None:
-        total = sum(sizes[i] for i in live)
+        total = sum(sizes[i] for i in live | alive)
         if total > peak[0]:
             peak[0], peak[1] = total, where
 
@@ -329,7 +334,19 @@ def simulate(model: Model, *, training: bool = False, shapes: Mapping[str, Any] 
             e[2] += s.constant_bytes
 
     def run(node: Node, qual: str, x: int, held: frozenset[int]) -> int:
+        y = step(node, qual, x, held)
+        if qual in last_taker:
+            kept[qual] = y
+            alive.add(y)
+        return y
+
+    def step(node: Node, qual: str, x: int, held: frozenset[int]) -> int:
         in_shape, out_shape = shape_of(qual, node)
+        if isinstance(node, Op) and node.kind == "take":
+            point = node.attrs["point"]
+            if last_taker[point] == qual:  # from here the concat holds it as one of its parts
+                alive.discard(kept[point])
+            return kept[point]
         if isinstance(node, Op):
             rule = MEMORY_RULES[node.kind]
             if rule.alias(node.attrs, training):
@@ -384,7 +401,7 @@ def simulate(model: Model, *, training: bool = False, shapes: Mapping[str, Any] 
     x = x0
     for child in model.root.children:
         x = run(child, child.name, x, frozenset())
-    del run  # a recursive closure is a reference cycle: break it, so its cells die with this call
+    del run, step  # a recursive closure is a reference cycle: break it, so its cells die with this call
     largest = max(sizes, key=lambda i: sizes[i])
     per_layer: dict[str, list[int]] = {}
     for i, where in saved_by.items():

@@ -10,6 +10,7 @@ so that parameter-based tools (torchinfo) see them as they see torch's own layer
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from collections.abc import Sequence
 
 import torch
@@ -78,6 +79,50 @@ class Side(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.output = self.branch(x)
         return x
+
+
+Points = dict[str, torch.Tensor]
+
+
+class KeepingSequential(nn.Sequential):
+    """An ``nn.Sequential`` that keeps the outputs of the children named in ``keep`` (child
+    name -> module path) in ``points``, a dict it shares with the :class:`TakePoint` modules
+    that read them (a concat's ``from``). The model's outermost sequence (``clear``) empties
+    ``points`` when its forward ends, so no tensor outlives a call."""
+
+    def __init__(self, children: Sequence[tuple[str, nn.Module]], keep: dict[str, str], points: Points,
+                 clear: bool = False) -> None:
+        super().__init__(OrderedDict(children))
+        self.keep = keep
+        self.points = points
+        self.clear = clear
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        try:
+            for name, child in self.named_children():
+                x = child(x)
+                if name in self.keep:
+                    self.points[self.keep[name]] = x
+            return x
+        finally:
+            if self.clear:
+                self.points.clear()
+
+
+class TakePoint(nn.Module):
+    """The output of the earlier entry at module path ``point`` (kept by a
+    :class:`KeepingSequential`), whatever its own input: a branch of a concat's ``from``."""
+
+    def __init__(self, point: str, points: Points) -> None:
+        super().__init__()
+        self.point = point
+        self.points = points
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.points[self.point]
+
+    def extra_repr(self) -> str:
+        return repr(self.point)
 
 
 class BatchNormAct2d(nn.BatchNorm2d):

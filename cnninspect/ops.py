@@ -471,6 +471,16 @@ def _passthrough(attrs: Attrs, shape: Shape) -> Shape:
 
 
 register_op(OpType("identity", "identity", _passthrough, _no_params, _const("Identity"), channels_last=True))
+
+
+def _take_infer(attrs: Attrs, shape: Shape) -> Shape:
+    return tuple(attrs["shape"])
+
+
+# a concat's ``from``: the output of the earlier entry at module path ``point`` (its shape
+# ``shape``), whatever the running tensor is; the builder keeps that output until it is taken
+register_op(OpType("take", "the output of an earlier entry (a concat's 'from')", _take_infer, _no_params,
+                   _const("TakePoint")))
 def _act_infer(attrs: Attrs, shape: Shape) -> Shape:
     n = attrs.get("num_parameters", 1)
     if n != 1:

@@ -12,7 +12,7 @@ kernel ``k``, dilation ``d``, stride ``s`` and padding ``p`` before the input:
   ``-p * stride``.
 
 Paths that meet (the body and shortcut of a residual, the branches of a concatenation, a
-gate and its input) give the union of their fields: from the smallest start to the largest
+gate and its input, the earlier outputs a concat's ``from`` takes) give the union of their fields: from the smallest start to the largest
 end. Global pooling makes every later unit depend on the whole input at any resolution;
 that is :data:`GLOBAL`, not a number. The *convolutional* field is the same computation with
 the paths through global pooling left out (a squeeze-and-excitation gate then only rescales
@@ -148,6 +148,7 @@ RF_RULES: dict[str, Rule] = {
     "bn2d": pointwise,
     "bn_act2d": pointwise,
     "identity": pointwise,
+    "take": pointwise,  # not used: receptive_fields takes the field of the named point
     "act": pointwise,
     "dropout": pointwise,
     "drop_path": pointwise,
@@ -340,7 +341,9 @@ def receptive_fields(model: Model) -> ReceptiveFields:
         return RowField(full, conv)
 
     def run(node: Node, qual: str, x: RowField, side: bool) -> RowField:
-        if isinstance(node, Op):
+        if isinstance(node, Op) and node.kind == "take":
+            out = rows[node.attrs["point"]]  # a concat's 'from': the field where that output was made
+        elif isinstance(node, Op):
             w = RF_RULES[node.kind](node.attrs, node.in_shape)
             out = RowField(apply(x.full, w), apply(x.conv, w))
             if isinstance(w, Window) and w != POINTWISE and len(node.out_shape) == 3 and not side:

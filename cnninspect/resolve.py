@@ -258,7 +258,10 @@ class Resolver:
         implementation has (write ``bias: true`` to keep one).
         """
         auto_bias: int | None = None  # index in scope.nodes of a convolution with an automatic bias
+        scope.listed = {entry.name or f"{entry.type}{index}": (index, entry.loc.line)
+                        for index, entry in enumerate(entries)}
         for index, entry in enumerate(entries):
+            scope.at = index
             before = len(scope.nodes)
             self.entry(scope, entry, index, width=width, stride_one=stride_one, env=env)
             added = len(scope.nodes) - before
@@ -317,13 +320,17 @@ class Resolver:
 
     def expand(self, scope: Scope, entry: LayerEntry, name: str, width: float | None, stride_one: bool, env: Env) -> None:
         """Attach the node(s) of one entry (one copy of a repeated one) under ``name``."""
-        if entry.call:
-            self.call(scope, entry, name, width, stride_one, env)
-            return
-        fields = self.fields(entry, width, env)
-        if stride_one:
-            fields = _stride_one(fields)
-        EXPANDERS[entry.type](Expansion(self, scope, name, fields, width, stride_one, env))
+        previous, scope.current = scope.current, name
+        try:
+            if entry.call:
+                self.call(scope, entry, name, width, stride_one, env)
+                return
+            fields = self.fields(entry, width, env)
+            if stride_one:
+                fields = _stride_one(fields)
+            EXPANDERS[entry.type](Expansion(self, scope, name, fields, width, stride_one, env))
+        finally:
+            scope.current = previous
 
     def when(self, entry: LayerEntry, env: Env) -> bool:
         cond = entry.when

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 
 from . import limits
 from .errors import Location, SpecError
-from .ir import Concat, Gate, Node, Op, Origin, Residual, Seq, Settings, Side
+from .ir import Concat, Gate, Node, Op, Origin, Residual, Seq, Settings, Side, children
 from .ops import OPS, Shape, ShapeError, activation_attrs, fmt_shape, resolve_padding
 
 
@@ -83,6 +83,13 @@ class Scope:
         self.parent: Scope | None = None
         # inside a ``channels_last`` block the running tensor is H x W x C
         self.channels_last = False
+        # for a concat's 'from' (:meth:`point`): this container's module path, the scope it is
+        # nested in, the entry being expanded here and the names (and lines) of this list's entries
+        self.qual = ""
+        self.outer: Scope | None = None
+        self.current: str | None = None
+        self.listed: dict[str, tuple[int, int | None]] = {}
+        self.at = 0  # the position of the entry being resolved in that list
 
     # -- structure ----------------------------------------------------------------------
 
@@ -99,12 +106,14 @@ class Scope:
         )
         s.parent = self
         s.channels_last = self.channels_last
+        s.qual, s.outer = _join(self.qual, name), self
         return s
 
     def branch(self, name: str, label: str, shape: Shape | None = None) -> Scope:
         """A detached scope on the same input (for residual bodies and branches)."""
         s = Scope(self.resolver, name, label, shape or self.shape, self.origin, self.loc, self.path)
         s.channels_last = self.channels_last
+        s.qual, s.outer = _join(self.qual, self.current or "", name), self
         return s
 
     def add(self, node: Node) -> Node:
@@ -135,6 +144,47 @@ class Scope:
     def error(self, message: str, field: str | None = None) -> SpecError:
         path = f"{self.path}.{self.origin.entry_type}.{field}" if field and self.origin.entry_type else self.path
         return SpecError(message, self.loc, path)
+
+    def point(self, ref: str, field: str) -> tuple[str, Node]:
+        """The module path and node of the earlier entry ``ref`` names (a concat's ``from``):
+        its first name is looked up among the finished entries of this list, then of each
+        enclosing list outward (through block calls); the rest of a dotted name goes down
+        the module path. Naming an entry not made yet (later in a list, or one that contains
+        this concat) is refused."""
+        first, *rest = ref.split(".")
+        s: Scope | None = self
+        while s is not None:
+            node = next((n for n in s.nodes if n.name == first), None)
+            if node is not None:
+                return self._inside(s, node, first, rest, ref, field)
+            if first == s.current:
+                what = "this concat itself" if s is self else "an entry that contains this concat"
+                raise self.error(f"'{ref}' names {what}, whose output is not made yet (a cycle); "
+                                 "'from' takes earlier entries", field)
+            if first in s.listed:
+                index, line = s.listed[first]
+                at = f" (line {line})" if line is not None else ""
+                if index < s.at:
+                    raise self.error(f"'{ref}': the entry '{first}'{at} is switched off by its 'when' here", field)
+                raise self.error(f"'{ref}' is used before it is defined: '{first}' comes later{at}; 'from' "
+                                 "takes earlier entries", field)
+            s = s.outer
+        raise self.error(f"unknown name '{first}': no earlier entry of this list or an enclosing one is "
+                         "called that", field)
+
+    def _inside(self, s: Scope, node: Node, first: str, rest: list[str], ref: str, field: str) -> tuple[str, Node]:
+        qual, parent = _join(s.qual, first), True  # the last name must be an entry of a list
+        for part in rest:
+            child = next((c for c in children(node) if c.name == part), None)
+            if child is None:
+                names = ", ".join(c.name for c in children(node)) or "nothing inside"
+                raise self.error(f"'{ref}': '{qual}' has no part '{part}' (it has: {names})", field)
+            parent = isinstance(node, Seq)
+            node, qual = child, _join(qual, part)
+        if not parent:
+            raise self.error(f"'{ref}' names a part of a structure, not an entry of a list; name an entry "
+                             f"inside it", field)
+        return qual, node
 
     # -- primitives ---------------------------------------------------------------------
 
@@ -376,6 +426,10 @@ class Scope:
 
     def side(self, name: str, label: str, branch: Node) -> Node:
         return self.add(Side(name, replace(branch, name="branch"), label, self.shape, self.shape, self.origin))
+
+
+def _join(*parts: str) -> str:
+    return ".".join(p for p in parts if p)
 
 
 def _adds_to_first(sc: Shape, out: Shape) -> bool:

@@ -127,6 +127,7 @@ RESHAPE: dict[str, ReshapeRule | None] = {
     "bn2d": ReshapeRule(_keep, "same"),
     "bn_act2d": ReshapeRule(_keep, "same"),
     "identity": ReshapeRule(_keep, "same"),
+    "take": None,  # a concat's 'from': its shape is another op's; such models take the full path
     "act": ReshapeRule(_keep, "same"),
     "dropout": ReshapeRule(_keep, "same"),
     "drop_path": ReshapeRule(_keep, "same"),

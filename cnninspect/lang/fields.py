@@ -355,6 +355,33 @@ class LoopName(Kind):
         return {"type": "string", "pattern": "^[A-Za-z][A-Za-z0-9_]*$"}
 
 
+class PointNames(Kind):
+    """A non-empty list of earlier entries' names, at most ``maximum`` long: what a
+    ``concat`` takes with ``from`` (``[tree2, tree1, down.branch.pool]``; a dotted name goes
+    into the entry the first name is, by its module path)."""
+
+    pattern = r"[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*"
+
+    def __init__(self, maximum: int) -> None:
+        self.maximum = maximum
+        self.description = f"a list of 1 to {maximum} entry names"
+
+    def coerce(self, value: Any) -> tuple[str, ...]:
+        if not isinstance(value, (list, tuple)) or not value:
+            raise ValueError(f"must be {self.description}, got {_describe(value)}")
+        if len(value) > self.maximum:
+            raise ValueError(f"has {len(value)} names, more than the limit of {self.maximum}")
+        for v in value:
+            if not isinstance(v, str) or not re.fullmatch(self.pattern, v):
+                raise ValueError(f"must be {self.description} (a name, or a dotted path such as "
+                                 f"tree1.shortcut.pool), got {_describe(v)} in it")
+        return tuple(value)
+
+    def json_schema(self, layers: str) -> Schema:
+        return {"type": "array", "minItems": 1, "maxItems": self.maximum,
+                "items": {"type": "string", "pattern": f"^{self.pattern}$"}}
+
+
 class Layers(Kind):
     """A nested list of layer entries; parsed by the spec loader, not coerced here."""
 

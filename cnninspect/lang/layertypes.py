@@ -27,6 +27,7 @@ from .fields import (
     OptionalKind,
     Padding,
     Pair,
+    PointNames,
     Shortcut,
     ValueList,
 )
@@ -543,13 +544,18 @@ register(
         "concat",
         "parallel branches on the same input, concatenated along channels: 'branches' lists "
         "them, or 'each' makes one 'branch' per value of a list ($k in it, with 'as: k', is the "
-        "value, $k_index its position)",
+        "value, $k_index its position); or 'from' concatenates the outputs of earlier entries, "
+        "by name, in that order (DLA's aggregation nodes)",
         (
             Field("branches", Branches(), None, "list of branches, each a list of layers"),
             Field("each", OptionalKind(ValueList(limits.MAX_BRANCHES)), None,
                   "a list (kernels: [3, 5, 7] as $kernels): one branch per value"),
             Field("as", LoopName(), "item", "the value's name in the branch: $NAME, and $NAME_index its position"),
             Field("branch", Layers(), None, "with 'each': the layers of every branch"),
+            Field("from", OptionalKind(PointNames(limits.MAX_BRANCHES)), None,
+                  "names of earlier entries whose outputs are concatenated, in this order: an entry "
+                  "of this list or of an enclosing one; a dotted name goes inside one "
+                  "(tree1.shortcut.pool)"),
         ),
         primary="branches",
         category="structure",
