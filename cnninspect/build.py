@@ -105,6 +105,8 @@ FACTORIES: dict[str, Factory] = {
     "channel_split": lambda a: M.ChannelSplit(a["start"], a["stop"]),
     "channel_shuffle": lambda a: M.ChannelShuffle(a["groups"]),
     "permute": lambda a: M.Permute(_PERMUTATIONS[a["to"]]),
+    # a concat's 'from' alone, with points of its own; build_node gives it the model's shared points
+    "take": lambda a: M.TakePoint(a["point"], {}),
 }
 
 
