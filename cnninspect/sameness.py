@@ -19,7 +19,8 @@ stretches left over again on ``(shapes, parameters)`` (another class name), then
 alone (the same layer at another width: a difference to report), then on weights; layers
 executed in another order (a projection shortcut before or after its body) are paired
 afterwards by signature. Layers that are the identity at inference or only move data
-(:data:`NOOP_TYPES`: dropout, stochastic depth, flatten, permute, channel split and shuffle)
+(:data:`NOOP_TYPES`: dropout, stochastic depth, flatten, permute, channel split and shuffle,
+a concat's ``from`` taking an earlier output)
 are left out: a module usually does those as function calls, which its capture folds into the
 container. A layer one model has and the other does not is a difference when it has
 parameters or cost in some convention; without either (an activation or pooling written as a
@@ -42,7 +43,7 @@ from .analysis import Report, Row
 NOOP_TYPES = frozenset({
     "Identity", "Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "FeatureAlphaDropout",
     "StochasticDepth", "DropPath", "DropBlock2d", "Flatten", "Unflatten", "Permute", "ChannelSplit",
-    "ChannelShuffle",
+    "ChannelShuffle", "TakePoint",
 })
 PARAMETER_TYPE = "Parameter"  # a module's own parameter (a layer scale's gamma): no shapes of its own
 SHOWN = 8  # located differences shown in a text report (all are in the JSON)

@@ -16,7 +16,7 @@ from cnninspect.receptive import receptive_fields
 from cnninspect.resolve import resolve
 from cnninspect.totals import TotalsEngine
 
-from conftest import invoke
+from conftest import ROOT, invoke
 from reference.dla import DLA
 from reftools import assert_every_convention
 
@@ -121,6 +121,15 @@ def test_dla34_aggregation_is_the_reference_in_every_convention():
     rows = {r.name: r for r in analyze(model, "paper").rows}
     assert rows["level3.t2.cat"].output_shape == (32 + 32 + 16 + 32, 8, 8)
     assert rows["level5.cat"].output_shape == (128 + 128 + 64, 2, 2)
+
+
+def test_the_reference_rule_finds_the_spec_equal_to_the_transcription(tmp_path):
+    path = tmp_path / "dla34q.yaml"
+    path.write_text(DLA34_QUARTER)
+    ref = f"{ROOT}/tests/reference/dla.py:DLA(channels=(4, 8, 16, 32, 64, 128), num_classes=10)"
+    r = invoke("compare", str(path), ref, "--equal", "--input", "3x64x64")
+    assert r.exit_code == 0, r.stdout
+    assert "same model: equal: 4 conventions, " in r.stdout
 
 
 def test_the_built_module_keeps_no_tensor_after_a_call():
