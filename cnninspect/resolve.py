@@ -20,7 +20,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from . import limits
 from .errors import Location, SpecError, UsageError, did_you_mean, one_of, shorten
 from .expand import EXPANDERS
-from .ir import Model, Node, Op, Origin, Seq, Settings
+from .ir import Model, Node, Op, Origin, Seq, Settings, walk
 from .lang.expr import Computed, ExprError
 from .lang.fields import ANY, Field, Int
 from .lang.spec import BlockDef, LayerEntry, Spec, field_default
@@ -233,6 +233,7 @@ class Resolver:
         self.entries(root, self.spec.layers, width=self.settings.width, stride_one=False, env=env)
         node = root.close()
         assert isinstance(node, Seq)
+        _check_taken(node)
         return Model(
             name=self.spec.name,
             title=self.spec.title,
@@ -493,6 +494,19 @@ def _auto_bias_conv(entry: LayerEntry, node: Node) -> bool:
         and node.kind == "conv2d"
         and bool(node.attrs["bias"])
     )
+
+
+def _check_taken(root: Seq) -> None:
+    """Every point a concat's ``from`` takes is an earlier entry's module path in the final
+    tree: a residual with ``shortcut: none`` becomes its body under the residual's name, so a
+    point named inside that body from within it is not where it was found."""
+    made: set[str] = set()
+    for qual, _depth, node in walk(root):
+        if isinstance(node, Op) and node.kind == "take" and node.attrs["point"] not in made:
+            raise SpecError("'from' cannot take an entry inside the body of a residual with shortcut: none "
+                            "from within that body; give the body its own 'sequential' entry",
+                            Location(node.origin.file, node.origin.line), node.origin.path)
+        made.add(qual)
 
 
 def _channels_of(scope: Scope) -> int:

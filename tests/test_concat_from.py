@@ -197,6 +197,9 @@ BAD = [
     ("  - {name: a, conv: {out: 2, kernel: 1}}\n  - {name: b, maxpool: {kernel: 2}}\n"
      "  - {name: cat, concat: {from: [a, b]}}\n",
      "t.yaml:6", "concatenated branches must agree on every dimension but channels"),
+    ("  - name: r\n    residual:\n      shortcut: none\n      body:\n"
+     "        - {name: a, conv: {out: 2, kernel: 1}}\n        - {name: cat, concat: {from: [a]}}\n",
+     "t.yaml:9", "'from' cannot take an entry inside the body of a residual with shortcut: none"),
 ]
 
 

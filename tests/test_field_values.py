@@ -45,7 +45,8 @@ BASE: dict[str, list[dict[str, Any]]] = {
     "avgpool": [{"kernel": 3, "padding": "same"}, {}],
     "maxpool": [{"kernel": 3}, {}],
     # one branch per value of 'each', its value named by 'as' ($item by default)
-    "concat": [{"each": [1, 3], "branch": [{"conv": {"out": 4, "kernel": "$item"}}]}],
+    # or 'from' alone: the values name the entries before it (the flat prefix's global pool)
+    "concat": [{"each": [1, 3], "branch": [{"conv": {"out": 4, "kernel": "$item"}}]}, {}],
     # each activation parameter in a context where its activation takes it
     "act": [{"fn": fn} for fn in ("leaky_relu", "prelu", "gelu", "elu", "softplus", "hardtanh")],
     "se": [{"ratio": 0.5}, {}],
@@ -95,6 +96,8 @@ def sample(kind: K.Kind) -> list[Any]:
         return [[1, 3], [3]]
     if isinstance(kind, K.LoopName):
         return ["item", "k"]
+    if isinstance(kind, K.PointNames):
+        return [["avgpool0"], ["avgpool0", "avgpool0"]]
     raise AssertionError(f"no sample values for the kind {type(kind).__name__}; add them to sample()")
 
 
