@@ -35,11 +35,11 @@ from pathlib import Path
 from typing import Any
 from collections.abc import Mapping
 
-from .errors import CnnInspectError, Location, SpecError, did_you_mean, shorten
+from .errors import CnnInspectError, Location, SpecError, UsageError, did_you_mean, shorten
 from .memory import OPTIMIZERS, MemorySettings, parse_precision
 from .metrics import BUDGETS, BYTE_METRICS, METRIC, METRIC_LIST, METRICS, Measures, Metric, parse_metric_value
 from .numbers import NumberError, parse_count, parse_number
-from .lang.yamlsrc import YNode, load_yaml_file
+from .lang.yamlsrc import YNode, load_yaml_file, require_document
 
 CHECK_KEYS = ("name", "model", "settings", "memory", "convention", "expect", "budget", "fit")
 MEMORY_KEYS = ("dtype", "batch", "optimizer")
@@ -135,8 +135,7 @@ def load_checks(path: str | Path, *, allow_python: bool = False) -> tuple[CheckS
 
     label = str(path)
     root = load_yaml_file(path, label=label)
-    if not root.is_map:
-        raise SpecError(f"an expectations file must be a mapping with 'checks:', got {root.kind_name()}", root.loc)
+    require_document(root, ("checks", "convention"), "an expectations file (a mapping with 'checks:')")
     items = root.items or {}
     for key in items:
         if key not in ("convention", "checks"):
@@ -207,16 +206,26 @@ def _is_python(model: str) -> bool:
 
 
 def _model_path(model: str, base_dir: Path) -> str:
-    """Spec and Python file paths in a check file are relative to the file; bundled names,
-    modules and hub names pass through."""
+    """Spec and Python file paths in a check file are relative to the file and must stay in
+    its directory tree (or a directory of ``CNNINSPECT_INCLUDE_PATH``, as includes); bundled
+    names, modules and hub names pass through."""
     from .catalog import classify, split_settings
+    from .lang.compose import outside
 
     base, _settings = split_settings(model)
     ref = classify(base)
-    if ref.kind not in ("yaml", "python-file") or Path(ref.base).is_absolute():
+    if ref.kind not in ("yaml", "python-file"):
+        return model
+    if "\x00" in ref.base:
+        raise UsageError("a file name cannot hold a null character")
+    target = base_dir / ref.base
+    why = outside(target.resolve(), base_dir.resolve())
+    if why is not None:
+        raise UsageError(f"{shorten(ref.base, 80)} {why}")
+    if Path(ref.base).is_absolute():
         return model
     rest = model[len(base):]
-    return str(base_dir / ref.base) + (f":{ref.variant}" if ref.variant else "") + rest
+    return str(target) + (f":{ref.variant}" if ref.variant else "") + rest
 
 
 def _convention(node: YNode, path: str, conventions: Mapping[str, Any]) -> str:

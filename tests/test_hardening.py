@@ -369,7 +369,7 @@ def test_at_settings_are_named_as_written(ref, fragment):
 
 def test_check_model_path_errors_have_a_line(tmp_path):
     checks = tmp_path / "c.yaml"
-    checks.write_text("checks:\n  - name: x\n    model: ../nope/spec.yaml\n    budget: {max_params: 1M}\n")
+    checks.write_text("checks:\n  - name: x\n    model: nope/spec.yaml\n    budget: {max_params: 1M}\n")
     one_line_error(invoke("check", str(checks)), "c.yaml:3:12", "checks[0].model", "no such file")
 
 

@@ -24,7 +24,7 @@ from .compose import compose
 from .expr import BUILTIN_NAMES, Computed, Expr, ExprError, is_expression, parse
 from .fields import ANY, REQUIRED, Bool, Branches, Choice, Field, Float, Int, Kind, Layers, Shortcut, Str
 from .layertypes import COMMON_KEYS, LAYER_TYPES, TYPE_ALIASES, LayerType
-from .yamlsrc import YNode, load_yaml_file, parse_yaml
+from .yamlsrc import YNode, load_yaml_file, parse_yaml, require_document
 
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 SPEC_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_\-]*$")
@@ -236,10 +236,9 @@ def spec_from_text(text: str, source: str = "<string>", base_dir: str | Path | N
 
 
 def spec_from_node(root: YNode, source: str, base_dir: Path | None = None) -> Spec:
-    if not root.is_map:
-        raise SpecError(f"a spec must be a YAML mapping, got {root.kind_name()}", root.loc)
+    require_document(root, TOP_KEYS, "a spec")
     _check_keys(root.items or {}, root.key_locs, TOP_KEYS, "", root.loc)
-    root = compose(root, source, base_dir or Path.cwd())
+    root = compose(root, source, base_dir or Path.cwd(), TOP_KEYS)
     items = root.items or {}
     _check_keys(items, root.key_locs, TOP_KEYS, "", root.loc)  # what the files extended brought
     for key in REQUIRED_TOP:

@@ -1,0 +1,163 @@
+"""Repros of issue 19 (hardening 2): a hang from one expression, file disclosure through
+includes, a lost Ctrl-C, internal errors on odd numbers and full outputs, the ``--verify``
+estimate, the CI example, exponential block graphs, markdown escaping and the smaller ones.
+Each bad input gives one line on stderr and exit 2 (exit 3 is a bug)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from cnninspect.errors import Location
+from cnninspect.lang.expr import MAX_NDIGITS, ExprError, parse
+
+from conftest import invoke
+
+HEAD = "name: t\ninput: {channels: 3, resolution: 32}\n"
+
+
+def one_line_error(r, *fragments: str) -> str:
+    assert r.exit_code == 2, (r.exit_code, r.stdout, r.stderr)
+    err = r.stderr.strip()
+    assert err.startswith("error: ") and "\n" not in err and "Traceback" not in err, err
+    for frag in fragments:
+        assert frag in err, (frag, err)
+    return err
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+# --- 1. no expression runs for more than a moment ----------------------------------------------
+
+
+def timed_error(expr: str, env: dict) -> tuple[str, float]:
+    start = time.perf_counter()
+    with pytest.raises(ExprError) as info:
+        parse(expr, Location("x")).evaluate(env)
+    return str(info.value), time.perf_counter() - start
+
+
+@pytest.mark.parametrize("expr,message", [
+    ("max(round($c, -10**9), 8)", "round(): argument 2 is -1,000,000,000, outside -18 to 18"),
+    ("round($c, -10**7)", "outside -18 to 18"),
+    ("round($c, 19)", "outside -18 to 18"),
+    ("round($c, 2.5)", "round() needs a whole number of digits, got 2.5"),
+    ("round($c, $big)", "outside -18 to 18"),
+    ("$big ** 64", "needs too much work"),
+    ("$big * $big", "needs too much work"),
+    ("$big % 7 + $big // 3", "about 20,000 digits is too large"),
+])
+def test_work_driving_arguments_are_bounded(expr, message):
+    err, seconds = timed_error(expr, {"c": 16, "big": 10**20_000})
+    assert message in err and seconds < 0.05, (err, seconds)
+
+
+def test_round_within_its_range_still_works():
+    e = parse(f"round($c, -3) + round($x, {MAX_NDIGITS}) + round($c, -{MAX_NDIGITS})", Location("x"))
+    assert e.evaluate({"c": 123456, "x": 0.5}) == 123000 + 0.5 + 0
+
+
+def test_the_work_budget_is_charged_before_the_work():
+    e = parse("$c * $c + 1", Location("x"))
+    assert e.evaluate({"c": 3}) == 10
+    with pytest.raises(ExprError, match="too much work"):
+        e.evaluate({"c": 3}, budget=2)  # three nodes at least
+
+
+@pytest.mark.parametrize("expr", ["1e400 + $c", "99999999999999999999 * $c"])
+def test_written_numbers_are_bounded_at_parse(expr):
+    with pytest.raises(ExprError, match="out of range|too large"):
+        parse(expr, Location("x"))
+
+
+@pytest.mark.parametrize("where", ["conv: {out: 'max(round($c, -10**9), 8)', kernel: 3}",
+                                   "conv: {out: 8, kernel: 3}\n    when: 'round($c, -10**9) == 0'"])
+def test_the_hang_repro_in_a_spec_and_a_when(tmp_path, where):
+    spec = write(tmp_path / "s.yaml", HEAD + "params: {c: 16}\nlayers:\n  - " + where + "\n")
+    start = time.perf_counter()
+    one_line_error(invoke("summary", str(spec)), "s.yaml:", "outside -18 to 18")
+    checks = write(tmp_path / "c.yaml", "checks:\n  - model: s.yaml\n    budget: {max_params: 1M}\n")
+    one_line_error(invoke("check", str(checks)), "outside -18 to 18")
+    assert time.perf_counter() - start < 10
+
+
+@pytest.mark.parametrize("expr,message", [
+    ("(lambda: 1)() + $c", "only named functions can be called, not lambda"),
+    ("($c)(1)", "only named functions can be called, not a parameter"),
+    ("max(1, 2)(3) + $c", "not the result of a call"),
+    ("nope($c)", "unknown function 'nope'"),
+])
+def test_calls_of_what_is_not_a_function(expr, message):
+    with pytest.raises(ExprError) as info:
+        parse(expr, Location("x"))
+    assert message in str(info.value) and "'this'" not in str(info.value)
+
+
+# --- 3. includes stay in the tree; a file that is not a spec is never quoted -------------------
+
+SECRET = "ghp_SECRET_TOKEN_1234"
+NOT_SPECS = {
+    "passwd": f"root:x:0:0:{SECRET}:/root:/bin/bash\ndaemon:x:1:1::/usr/sbin:/bin/sh\n",
+    "shadow": f"{SECRET}: hunter2\n",
+    ".git-credentials": f"https://user:{SECRET}@github.com\n",
+    "broken": f"a: [unclosed {SECRET}\n",
+    "dup": f"a: 1\na: {SECRET}\n",
+    "tagged": f"!!python/object:{SECRET} {{}}\n",
+    "alias": f"a: *{SECRET}\n",
+    "secrets.yaml": f"api_key: {SECRET}\n",
+    "list.yaml": f"- {SECRET}\n",
+}
+
+
+def _referrers(target: str) -> dict[str, str]:
+    return {
+        "extends": f"name: x\nextends: {target}\n",
+        "include": HEAD + f"include: [{target}]\nlayers: [flatten]\n",
+    }
+
+
+@pytest.mark.parametrize("name", sorted(NOT_SPECS))
+@pytest.mark.parametrize("how", ["extends", "include", "named", "check"])
+def test_a_file_that_is_not_a_spec_is_never_quoted(tmp_path, name, how):
+    write(tmp_path / name, NOT_SPECS[name])
+    if how == "named":
+        r = invoke("summary", str(tmp_path / name))
+    elif how == "check":
+        r = invoke("check", str(tmp_path / name))
+    else:
+        r = invoke("summary", str(write(tmp_path / "s.yaml", _referrers(name)[how])))
+    err = one_line_error(r)
+    for piece in ("SECRET", "hunter2", "root:x", "github.com", "api_key", "unclosed"):
+        assert piece not in err, err  # the grep of the acceptance criteria
+
+
+@pytest.mark.parametrize("target", ["/etc/passwd", "../../../../../../etc/passwd", "../outside.yaml", "link.yaml"])
+@pytest.mark.parametrize("how", ["extends", "include", "check"])
+def test_includes_and_check_models_stay_in_the_tree(tmp_path, target, how, monkeypatch):
+    write(tmp_path / "outside.yaml", HEAD + "layers: [flatten]\n")
+    tree = tmp_path / "tree"
+    write(tree / "inside.yaml", HEAD + "layers: [flatten]\n")
+    (tree / "link.yaml").symlink_to(tmp_path / "outside.yaml")
+    if how == "check":
+        named = write(tree / "c.yaml", f"checks:\n  - model: {target}\n    budget: {{max_params: 1M}}\n")
+        r = invoke("check", str(named))
+    else:
+        r = invoke("summary", str(write(tree / "s.yaml", _referrers(target)[how])))
+    err = one_line_error(r, f"{target} is outside {tree.resolve()}", "CNNINSPECT_INCLUDE_PATH")
+    assert "root:" not in err
+    if target in ("../outside.yaml", "link.yaml") and how != "include":  # allowed explicitly, it is read
+        monkeypatch.setenv("CNNINSPECT_INCLUDE_PATH", str(tmp_path))
+        r = invoke("check", str(named)) if how == "check" else invoke("summary", str(tree / "s.yaml"))
+        assert r.exit_code == 0, r.stderr
+
+
+def test_includes_inside_the_tree_are_read(tmp_path):
+    write(tmp_path / "lib" / "blocks.yaml", "blocks:\n  b: {layers: [{conv: {out: 4, kernel: 1}}]}\n")
+    spec = write(tmp_path / "s.yaml", HEAD + "include: [lib/blocks.yaml]\nlayers: [b]\n")
+    assert invoke("summary", str(spec)).exit_code == 0
