@@ -18,6 +18,7 @@ import click
 
 from . import __version__
 from .errors import CnnInspectError, OutputError
+from .interrupts import defer_during_import
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "list": ("cnninspect.commands.list_cmd:list_cmd", "List bundled specs with their variants, params and mult-adds."),
@@ -33,7 +34,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "schema": ("cnninspect.commands.schema:schema", "The JSON Schema of the spec format, for editors."),
 }
 
-EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
+EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 
 class LazyGroup(click.Group):
@@ -85,7 +86,7 @@ class LazyGroup(click.Group):
             ctx.exit(EXIT_OK)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
-            ctx.exit(130)
+            ctx.exit(EXIT_INTERRUPTED)
         except Exception as exc:  # an unexpected failure: a bug, reported without a traceback
             if debug:
                 traceback.print_exc()
@@ -129,8 +130,12 @@ def main() -> None:
     if sys.stdout is None:
         print("error: cannot write the output: standard output is closed", file=sys.stderr)
         sys.exit(EXIT_BAD_INPUT)
+    defer_during_import()  # Ctrl-C inside ``import torch`` must not be lost
     try:
         code = cli.main(prog_name="cnninspect", standalone_mode=False)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        code = EXIT_INTERRUPTED
     except click.exceptions.Abort:
         click.echo("Aborted!", err=True)
         code = 1

@@ -5,6 +5,10 @@ Each bad input gives one line on stderr and exit 2 (exit 3 is a bug)."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -161,3 +165,42 @@ def test_includes_inside_the_tree_are_read(tmp_path):
     write(tmp_path / "lib" / "blocks.yaml", "blocks:\n  b: {layers: [{conv: {out: 4, kernel: 1}}]}\n")
     spec = write(tmp_path / "s.yaml", HEAD + "include: [lib/blocks.yaml]\nlayers: [b]\n")
     assert invoke("summary", str(spec)).exit_code == 0
+
+
+# --- 4. Ctrl-C during ``import torch`` is never lost ------------------------------------------
+
+
+def _maps(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/maps").read_text()
+    except OSError:
+        return ""
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="needs /proc to see the import under way")
+@pytest.mark.parametrize("delay", [0.0, 0.03, 0.08, 0.15, 0.3])
+def test_ctrl_c_during_import_torch_exits_130(delay):
+    """A real process and a real SIGINT, sent while ``import torch`` is under way (its shared
+    library mapped, its Python modules still loading): exit 130, no document."""
+    proc = subprocess.Popen([sys.executable, "-m", "cnninspect", "summary", "lenet5", "--engine", "meta"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while "libtorch" not in _maps(proc.pid) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.002)
+    time.sleep(delay)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, (proc.returncode, err[-500:])
+    assert out == "" and err.strip() == "interrupted", (out[:200], err[-500:])
+
+
+def test_deferred_sigint_raises_after_the_block():
+    from cnninspect.interrupts import deferred_sigint
+
+    done = []
+    with pytest.raises(KeyboardInterrupt):
+        with deferred_sigint():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.01)
+            done.append(True)  # the block is not cut short
+    assert done == [True] and signal.getsignal(signal.SIGINT) is signal.default_int_handler
