@@ -38,7 +38,7 @@ from collections.abc import Mapping
 from .errors import CnnInspectError, Location, SpecError, UsageError, did_you_mean, shorten
 from .memory import OPTIMIZERS, MemorySettings, parse_precision
 from .metrics import BUDGETS, BYTE_METRICS, METRIC, METRIC_LIST, METRICS, Measures, Metric, parse_metric_value
-from .numbers import NumberError, parse_count, parse_number
+from .numbers import NumberError, parse_count, parse_float
 from .lang.yamlsrc import YNode, load_yaml_file, require_document
 
 CHECK_KEYS = ("name", "model", "settings", "memory", "convention", "expect", "budget", "fit")
@@ -109,7 +109,7 @@ def _tolerance(node: YNode, path: str, value: float) -> tuple[float, float | Non
     raw = node.value
     if node.is_scalar and isinstance(raw, str) and raw.strip().endswith("%"):
         try:
-            pct = float(parse_number(raw.strip()[:-1]))
+            pct = parse_float(raw.strip()[:-1])
         except NumberError:
             raise SpecError(f"must be a percentage like 2% or an absolute count, got {shorten(repr(raw))}", node.loc,
                             path) from None

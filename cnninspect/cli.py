@@ -8,6 +8,7 @@ adds the traceback. Exit codes: 0 ok, 1 a check failed, 2 bad input, 3 internal 
 
 from __future__ import annotations
 
+import errno
 import importlib
 import os
 import sys
@@ -68,6 +69,12 @@ class LazyGroup(click.Group):
         except BrokenPipeError:  # --help or --version into a pipe whose reader has gone
             _quiet_stdout()
             ctx.exit(EXIT_OK)
+        except OSError as exc:  # --help or --version into a full disk
+            if exc.errno not in OUTPUT_ERRNOS:
+                raise
+            _output_failed(exc)
+            ctx.exit(EXIT_BAD_INPUT)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def invoke(self, ctx: click.Context) -> Any:
         debug = bool(ctx.params.get("debug")) or bool(os.environ.get("CNNINSPECT_DEBUG"))
@@ -84,19 +91,40 @@ class LazyGroup(click.Group):
             raise
         except BrokenPipeError:
             ctx.exit(EXIT_OK)
+        except OSError as exc:
+            if exc.errno not in OUTPUT_ERRNOS:
+                raise _internal(exc, debug) from None
+            _output_failed(exc)
+            ctx.exit(EXIT_BAD_INPUT)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             ctx.exit(EXIT_INTERRUPTED)
         except Exception as exc:  # an unexpected failure: a bug, reported without a traceback
-            if debug:
-                traceback.print_exc()
-            msg = " ".join(str(exc).split())
-            click.echo(
-                f"internal error: {type(exc).__name__}: {msg} (rerun with --debug for the traceback; "
-                "please report it)",
-                err=True,
-            )
-            ctx.exit(EXIT_INTERNAL)
+            raise _internal(exc, debug) from None
+
+
+def _internal(exc: BaseException, debug: bool) -> click.exceptions.Exit:
+    """Report an unexpected failure (a bug) in one line; the exit to raise."""
+    if debug:
+        traceback.print_exception(exc)
+    msg = " ".join(str(exc).split())
+    click.echo(
+        f"internal error: {type(exc).__name__}: {msg} (rerun with --debug for the traceback; please report it)",
+        err=True,
+    )
+    return click.exceptions.Exit(EXIT_INTERNAL)
+
+
+# errors of a write that a full disk, a closed descriptor or a failing device cause: writing
+# the document (or --help) failed, which is not a bug in cnninspect
+OUTPUT_ERRNOS = frozenset({errno.ENOSPC, errno.EIO, errno.EBADF, errno.EDQUOT, errno.EFBIG})
+
+
+def _output_failed(exc: OSError) -> None:
+    from .lang.yamlsrc import describe_os_error
+
+    _quiet_stdout()
+    click.echo(f"error: cannot write the output: {describe_os_error(exc)}", err=True)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -144,6 +172,11 @@ def main() -> None:
         code = exc.exit_code
     except BrokenPipeError:
         code = EXIT_OK
+    except OSError as exc:  # a full disk met while flushing at the end
+        if exc.errno not in OUTPUT_ERRNOS:
+            raise
+        _output_failed(exc)
+        code = EXIT_BAD_INPUT
     if code == EXIT_OK or code is None:
         _quiet_stdout()
     sys.exit(code or EXIT_OK)

@@ -204,3 +204,50 @@ def test_deferred_sigint_raises_after_the_block():
             time.sleep(0.01)
             done.append(True)  # the block is not cut short
     assert done == [True] and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+# --- 5. internal errors that were bad input ----------------------------------------------------
+
+BIG = "9" * 400
+
+
+@pytest.mark.parametrize("args,fragments", [
+    (("summary", "lenet5", "--set", "c=1e309"), ("--set c: '1e309' is too large",)),
+    (("summary", "lenet5", "--set", "c=" + "9" * 5000), ("--set c:", "is too large")),
+    (("summary", "mobilenet_v1@resolution=1e400"), ("@resolution: '1e400' is too large",)),
+    (("summary", "mobilenet_v1@width=" + "9" * 5000), ("@width:", "is too large")),
+    (("sweep", "mobilenet_v1", "--width", BIG), ("--width:", "is too large")),
+    (("sweep", "mobilenet_v1", "--width", f"1:{BIG}:1"), ("--width:", "is too large")),
+])
+def test_huge_numbers_on_the_command_line(args, fragments):
+    one_line_error(invoke(*args), *fragments)
+
+
+@pytest.mark.parametrize("rule,fragments", [
+    ("budget: {max_params: " + "9" * 340 + "}", ("checks[0].budget.max_params", "340 digits, too large")),
+    ("expect: {params: " + BIG + "}", ("checks[0].expect.params", "400 digits, too large")),
+    ("expect: {params: {value: 60840, tolerance: " + BIG + "}}", ("tolerance", "400 digits, too large")),
+    ("expect: {params: {value: 60840, tolerance: '1e400%'}}", ("tolerance", "percentage")),
+    ("settings: {resolution: 1e400}\n    budget: {max_params: 1}", ("settings.resolution", "too large")),
+])
+def test_huge_numbers_in_a_check_file(tmp_path, rule, fragments):
+    checks = write(tmp_path / "c.yaml", f"checks:\n  - model: lenet5\n    {rule}\n")
+    one_line_error(invoke("check", str(checks)), "c.yaml:3:", *fragments)
+
+
+def test_a_null_byte_in_extends(tmp_path):
+    spec = write(tmp_path / "s.yaml", 'name: x\nextends: "a\\x00b.yaml"\n')
+    one_line_error(invoke("summary", str(spec)), "s.yaml:2:10: extends: a file name cannot hold a null character")
+    checks = write(tmp_path / "c.yaml", 'checks:\n  - model: "a\\x00b.yaml"\n    budget: {max_params: 1}\n')
+    one_line_error(invoke("check", str(checks)), "c.yaml:2:12", "null character")
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+@pytest.mark.parametrize("args", [["schema"], ["--help"], ["summary", "--help"], ["schema", "--help"], ["--version"],
+                                  ["summary", "lenet5"], ["sweep", "lenet5", "--resolution", "32,64", "--format", "csv"],
+                                  ["list"], ["layer-types"]])
+def test_a_full_disk_is_one_line_exit_2(args):
+    with open("/dev/full", "w") as full:
+        r = subprocess.run([sys.executable, "-m", "cnninspect", *args], stdout=full, stderr=subprocess.PIPE,
+                           text=True, timeout=120)
+    assert r.returncode == 2 and r.stderr == "error: cannot write the output: no space left on device\n", r.stderr
