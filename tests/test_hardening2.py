@@ -251,3 +251,61 @@ def test_a_full_disk_is_one_line_exit_2(args):
         r = subprocess.run([sys.executable, "-m", "cnninspect", *args], stdout=full, stderr=subprocess.PIPE,
                            text=True, timeout=120)
     assert r.returncode == 2 and r.stderr == "error: cannot write the output: no space left on device\n", r.stderr
+
+
+# --- 9. an exponential block graph is refused before it expands --------------------------------
+
+
+def doubling_spec(levels: int, leaf: str = "{conv: {out: 4, kernel: 1}}", resolution: int = 8) -> str:
+    """``b0`` a leaf, ``b1``..``b{levels}`` each calling the previous twice, ``layers: [b{levels}]``."""
+    lines = ["name: dbl", f"input: {{channels: 3, resolution: {resolution}}}", "blocks:", "  b0:",
+             f"    layers: [{leaf}]"]
+    for i in range(1, levels + 1):
+        lines += [f"  b{i}:", f"    layers: [b{i - 1}, b{i - 1}]"]
+    return "\n".join(lines + [f"layers: [b{levels}]"]) + "\n"
+
+
+def test_doubling_blocks_are_refused_at_once_naming_the_top_call(tmp_path):
+    spec = write(tmp_path / "d.yaml", doubling_spec(29))
+    start = time.perf_counter()
+    err = one_line_error(invoke("summary", str(spec)), "d.yaml:64:10: layers[0]:",
+                         "at least 536,870,912 operations (limit 50,000)",
+                         "block 'b29' here makes 536,870,912")
+    assert time.perf_counter() - start < 2, err
+
+
+def test_a_huge_graph_saturates_instead_of_printing_a_huge_number(tmp_path):
+    spec = write(tmp_path / "d.yaml", doubling_spec(400))
+    one_line_error(invoke("summary", str(spec)), "nests 402 levels deep", "block b400 -> b399", "the limit is 64")
+    flat = "\n".join(["name: wide", "input: {channels: 3, resolution: 8}", "blocks:", "  b0:",
+                      "    layers: [{conv: {out: 4, kernel: 1}}]"]
+                     + [f"  b{i}:\n    layers: [{{b{i - 1}: {{}}, repeat: 1000}}]" for i in range(1, 40)]
+                     + ["layers: [b39]"]) + "\n"
+    one_line_error(invoke("summary", str(write(tmp_path / "w.yaml", flat))), "at least 10^15 operations")
+
+
+def test_the_lower_bound_never_exceeds_what_bundled_specs_expand_to():
+    from cnninspect.catalog import bundled_names, load_bundled
+    from cnninspect.ir import ops as ir_ops
+    from cnninspect.resolve import least_ops, resolve
+
+    for name in bundled_names():
+        spec = load_bundled(name)
+        for variant in [None, *spec.variants]:
+            model = resolve(spec, variant)
+            least = least_ops(spec, model.settings.depth)
+            bound = sum(least(e) for e in spec.layers)
+            ops = sum(1 for _ in ir_ops(model.root))
+            assert 0 < bound <= ops, (name, variant, bound, ops)
+
+
+def test_a_long_chain_of_blocks_is_refused_not_a_recursion_error(tmp_path):
+    lines = ["name: chain", "input: {channels: 3, resolution: 8}", "blocks:"]
+    for i in reversed(range(3000)):  # callers first: the recursion check walks the chain from its top
+        body = "[{conv: {out: 4, kernel: 1}}]" if i == 0 else f"[b{i - 1}, identity]"
+        lines += [f"  b{i}:", f"    layers: {body}"]
+    spec = write(tmp_path / "c.yaml", "\n".join(lines + ["layers: [b2999]"]) + "\n")
+    one_line_error(invoke("summary", str(spec)), "nests 3,001 levels deep", "the limit is 64")
+    cyclic = write(tmp_path / "y.yaml", "\n".join(lines + ["  b_loop:", "    layers: [b_loop2]", "  b_loop2:",
+                                                          "    layers: [b_loop]", "layers: [b2999]"]) + "\n")
+    one_line_error(invoke("summary", str(cyclic)), "block 'b_loop' uses itself (b_loop -> b_loop2 -> b_loop)")

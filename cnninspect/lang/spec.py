@@ -275,6 +275,7 @@ def spec_from_node(root: YNode, source: str, base_dir: Path | None = None) -> Sp
         raise SpecError("'layers' is empty; a model needs at least one layer", items["layers"].loc, "layers")
     for entries in (layers, *(b.layers for b in blocks.values())):
         _check_calls(blocks, entries)
+    _refuse_deep_nesting(blocks, layers)
     variants = _parse_variants(ctx, items.get("variants"))
     default_variant = None
     if "default_variant" in items:
@@ -584,16 +585,17 @@ def _calls(entries: tuple[LayerEntry, ...]) -> Iterator[LayerEntry]:
         if e.call:
             yield e
         for value in e.fields.values():
-            for nested in _nested_lists(value):
+            for nested in nested_lists(value):
                 yield from _calls(nested)
 
 
-def _nested_lists(value: Any) -> Iterator[tuple[LayerEntry, ...]]:
+def nested_lists(value: Any) -> Iterator[tuple[LayerEntry, ...]]:
+    """The lists of layer entries inside a field's value (a container's layers or branches)."""
     if isinstance(value, tuple) and value and all(isinstance(v, LayerEntry) for v in value):
         yield value
     elif isinstance(value, tuple) and value and all(isinstance(v, tuple) for v in value):
         for v in value:
-            yield from _nested_lists(v)
+            yield from nested_lists(v)
 
 
 def _check_calls(blocks: Mapping[str, BlockDef], entries: tuple[LayerEntry, ...]) -> None:
@@ -616,21 +618,67 @@ def _check_calls(blocks: Mapping[str, BlockDef], entries: tuple[LayerEntry, ...]
 
 def _refuse_recursion(blocks: Mapping[str, BlockDef]) -> None:
     """A block that uses itself, directly or through others, never ends expanding."""
-    state: dict[str, int] = {}
+    block_order(blocks)
 
-    def visit(name: str, trail: tuple[str, ...]) -> None:
-        state[name] = 1
-        for call in _calls(blocks[name].layers):
-            if state.get(call.type) == 1:
-                cycle = " -> ".join(trail + (name, call.type))
-                raise SpecError(f"block '{call.type}' uses itself ({cycle}); blocks cannot recurse", call.loc, call.path)
-            if call.type not in state:
-                visit(call.type, trail + (name,))
-        state[name] = 2
 
-    for name in blocks:
-        if name not in state:
-            visit(name, ())
+def block_order(blocks: Mapping[str, BlockDef]) -> list[str]:
+    """The block names, each after every block it calls (a depth-first walk of the call
+    graph without recursion, so a chain of thousands of blocks is walked too); a block that
+    uses itself, directly or through others, is refused with the cycle."""
+    order: list[str] = []
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    for start in blocks:
+        if start in state:
+            continue
+        state[start] = 1
+        stack: list[tuple[str, Iterator[LayerEntry]]] = [(start, _calls(blocks[start].layers))]
+        while stack:
+            name, calls = stack[-1]
+            for call in calls:
+                if state.get(call.type) == 1:
+                    cycle = " -> ".join([n for n, _ in stack] + [call.type])
+                    raise SpecError(f"block '{call.type}' uses itself ({cycle}); blocks cannot recurse", call.loc,
+                                    call.path)
+                if call.type not in state:
+                    state[call.type] = 1
+                    stack.append((call.type, _calls(blocks[call.type].layers)))
+                    break
+            else:
+                stack.pop()
+                state[name] = 2
+                order.append(name)
+    return order
+
+
+def _nesting(entries: tuple[LayerEntry, ...], depth: Mapping[str, int]) -> int:
+    """How many levels ``entries`` expand into: one per list, block call and container."""
+    levels = 0
+    for e in entries:
+        inner = depth[e.type] if e.call else max(
+            (_nesting(n, depth) for v in e.fields.values() for n in nested_lists(v)), default=0)
+        levels = max(levels, 1 + inner)
+    return levels
+
+
+def _refuse_deep_nesting(blocks: Mapping[str, BlockDef], layers: tuple[LayerEntry, ...]) -> None:
+    """Blocks calling blocks (and containers inside them) nest at most
+    :data:`~cnninspect.limits.MAX_NESTING` levels: every level is a level of the model's tree
+    that resolution, analysis and rendering walk."""
+    depth: dict[str, int] = {}
+    for name in block_order(blocks):
+        depth[name] = _nesting(blocks[name].layers, depth)
+    for e in layers:
+        levels = _nesting((e,), depth)
+        if levels > limits.MAX_NESTING:
+            chain = [e.type] if e.call else []
+            while chain and len(chain) < 4:
+                deeper = [c.type for c in _calls(blocks[chain[-1]].layers) if depth[c.type] == depth[chain[-1]] - 1]
+                if not deeper:
+                    break
+                chain.append(deeper[0])
+            via = f" (block {' -> '.join(chain)} -> ...)" if chain else ""
+            raise SpecError(f"this layer nests {levels:,} levels deep{via}; the limit is {limits.MAX_NESTING}",
+                            e.loc, e.path)
 
 
 # --- layers -------------------------------------------------------------------------------
