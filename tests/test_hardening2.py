@@ -5,7 +5,10 @@ Each bad input gives one line on stderr and exit 2 (exit 3 is a bug)."""
 
 from __future__ import annotations
 
+import html as htmllib
+import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -309,3 +312,29 @@ def test_a_long_chain_of_blocks_is_refused_not_a_recursion_error(tmp_path):
     cyclic = write(tmp_path / "y.yaml", "\n".join(lines + ["  b_loop:", "    layers: [b_loop2]", "  b_loop2:",
                                                           "    layers: [b_loop]", "layers: [b2999]"]) + "\n")
     one_line_error(invoke("summary", str(cyclic)), "block 'b_loop' uses itself (b_loop -> b_loop2 -> b_loop)")
+
+
+# --- 10. Markdown output shows text as text ----------------------------------------------------
+
+HOSTILE_NAMES = [
+    "<img src=x onerror=alert(1)>", "![logo](https://evil.example/x.png)", "[click me](https://evil.example)",
+    "ping @org/team and @someone", "<script>alert(1)</script>", "**bold** `code` ~~gone~~ | cell",
+    "&#64;org/team &lt;b&gt;", "see https://evil.example and www.evil.example", "<!-- hidden --> <details>",
+]
+
+
+def test_markdown_escapes_what_a_check_file_names(tmp_path):
+    from markdown_it import MarkdownIt
+
+    body = "".join(f"  - name: {json.dumps(n)}\n    model: lenet5\n    budget: {{max_params: 1M}}\n"
+                   for n in HOSTILE_NAMES)
+    r = invoke("check", str(write(tmp_path / "c.yaml", "checks:\n" + body)), "--format", "markdown")
+    assert r.exit_code == 0, r.stderr
+    html = MarkdownIt("commonmark", {"html": True}).enable("table").render(r.stdout)
+    rows = html[html.index("<tbody>"):html.index("</tbody>")]
+    assert set(re.findall(r"<(/?[a-z!][^ >]*)", rows)) <= {"tbody", "tr", "/tr", "td", "/td"}, rows
+    assert not re.search(r"@\w", r.stdout) and "https://" not in r.stdout and "www." not in r.stdout
+    text = re.sub(r"<[^>]+>", "", html).replace("\u200b", "")
+    unescaped = htmllib.unescape(text).replace("\u200b", "")
+    for name in HOSTILE_NAMES:  # each name reads as written once rendered
+        assert name.replace("&#64;", "@").replace("&lt;b&gt;", "<b>") in htmllib.unescape(unescaped), name

@@ -267,8 +267,26 @@ def _text(doc: Document, color: bool, width: int | None = None) -> str:
     return "\n".join(out) + "\n"
 
 
+# What GitHub-flavoured Markdown would read as markup in a table cell or a line of text:
+# HTML (< > &), links and images ([ ] !), emphasis, code and strike-through (* _ ` ~), the
+# cell separator (|) and the escape itself (\\)
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>!~|])")
+# what GitHub turns into a notification or a link without any markup: @user, @org/team,
+# #123-like references are harmless; a bare URL or www. address becomes a link
+_MD_AUTO = re.compile(r"@(?=\w)|(?<=\w):(?=//)|\bwww(?=\.)", re.IGNORECASE)
+_ZWSP = "&#8203;"  # a zero-width space: shown as nothing, but breaks a mention or an autolink
+
+
 def _md_escape(text: str) -> str:
-    return "<br>".join(printable(line) for line in text.split("\n")).replace("|", "\\|")
+    """Text for a Markdown cell or line: shown as it is, never as markup, HTML, an image, a
+    link or an @mention (the text of a check's name comes from a check file, which may come
+    from a pull request); lines joined with ``<br>``."""
+    def one(line: str) -> str:
+        line = printable(line).replace("&", "&amp;")
+        line = _MD_SPECIAL.sub(r"\\\1", line)
+        return _MD_AUTO.sub(lambda m: m.group(0) + _ZWSP, line)
+
+    return "<br>".join(one(line) for line in text.split("\n"))
 
 
 def _markdown(doc: Document, color: bool = False, width: int | None = None) -> str:
