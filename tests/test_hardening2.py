@@ -16,11 +16,12 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from cnninspect.errors import Location
 from cnninspect.lang.expr import MAX_NDIGITS, ExprError, parse
 
-from conftest import invoke
+from conftest import ROOT, invoke
 
 HEAD = "name: t\ninput: {channels: 3, resolution: 32}\n"
 
@@ -338,3 +339,40 @@ def test_markdown_escapes_what_a_check_file_names(tmp_path):
     unescaped = htmllib.unescape(text).replace("\u200b", "")
     for name in HOSTILE_NAMES:  # each name reads as written once rendered
         assert name.replace("&#64;", "@").replace("&lt;b&gt;", "<b>") in htmllib.unescape(unescaped), name
+
+
+# --- 8. the CI example installs cnninspect from its repository ---------------------------------
+
+
+def test_ci_example_declares_its_permissions_and_installs_from_a_checkout(tmp_path):
+    """The workflow's own commands, run as GitHub runs them: cnninspect installed from a
+    checkout inside the repository (this commit's files, as a submodule would hold them),
+    then the check step; the PR comment's permission is declared."""
+    workflow = yaml.safe_load((ROOT / "docs" / "examples" / "cnninspect-ci.yml").read_text())
+    assert workflow["permissions"] == {"contents": "read", "pull-requests": "write"}
+    assert True in workflow and "pull_request_target" not in str(workflow[True])  # `on:` is YAML 1.1's true
+    steps = workflow["jobs"]["budgets"]["steps"]
+    runs = [s["run"] for s in steps if "run" in s]
+    assert not any(re.search(r"pip install\s+cnninspect\b", r) for r in runs), runs
+    install = [r for r in runs if "CNNINSPECT_SOURCE" in r]
+    assert len(install) == 1 and steps[0]["with"] == {"submodules": True}
+    source = tmp_path / workflow["env"]["CNNINSPECT_SOURCE"]
+    source.mkdir(parents=True)
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", "HEAD"], capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(source)], input=archive, check=True)
+    site = tmp_path / "site"
+    env = dict(os.environ, **{k: str(v) for k, v in workflow["env"].items()},
+               PATH=f"{site / 'bin'}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+               PYTHONPATH=str(site), PIP_TARGET=str(site), PIP_NO_DEPS="1", PIP_NO_BUILD_ISOLATION="0",
+               PIP_DISABLE_PIP_VERSION_CHECK="1", PIP_NO_INDEX="1")  # torch and the rest: already here
+    bash = ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c"]
+    r = subprocess.run([*bash, install[0]], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    where = subprocess.run([sys.executable, "-c", "import cnninspect; print(cnninspect.__file__)"], env=env, cwd=tmp_path,
+                           capture_output=True, text=True, check=True).stdout
+    assert where.startswith(str(site)), where  # the installed copy runs, not this checkout
+    write(tmp_path / "budgets.yaml", "checks:\n  - model: mobilenet_v1\n    budget: {max_params: 5M}\n")
+    check = next(r for r in runs if "cnninspect check" in r)
+    r = subprocess.run([*bash, check], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "| PASS |" in (tmp_path / "budget-report.md").read_text()
