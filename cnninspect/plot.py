@@ -25,7 +25,8 @@ def _pyplot() -> Any:
     return plt
 
 
-def plot_sweep(rows: Sequence[dict[str, Any]], swept: Sequence[str], path: str, *, title: str, cost: str) -> None:
+def plot_sweep(rows: Sequence[dict[str, Any]], swept: Sequence[str], path: str, *, title: str, cost: str,
+               replace: bool = False) -> None:
     """Mult-adds and params against the first swept numeric axis, log scale, one line per
     value of the other swept axes (variants alone become a categorical x axis)."""
     plt = _pyplot()
@@ -53,11 +54,11 @@ def plot_sweep(rows: Sequence[dict[str, Any]], swept: Sequence[str], path: str, 
         ax_cost.legend(fontsize=7)
     fig.suptitle(title)
     fig.tight_layout()
-    save_figure(fig, path)
+    save_figure(fig, path, replace)
     plt.close(fig)
 
 
-def plot_fit(data: FitPlot, path: str, *, title: str) -> None:
+def plot_fit(data: FitPlot, path: str, *, title: str, replace: bool = False) -> None:
     """The feasible region of a fit over its first two axes: grid cells shaded feasible or
     not, one boundary line per budget (the largest feasible value of the second axis for
     each value of the first, that budget alone), the frontier and the best point. A
@@ -107,7 +108,7 @@ def plot_fit(data: FitPlot, path: str, *, title: str) -> None:
     ax.legend(handles, labels, fontsize=8, loc="best")
     ax.set_title(title + (f" ({data.fixed})" if data.fixed else ""), fontsize=10)
     fig.tight_layout()
-    save_figure(fig, path)
+    save_figure(fig, path, replace)
     plt.close(fig)
 
 
@@ -153,9 +154,12 @@ def _new_file_mode(path: str) -> int:
         return 0o666 & ~umask
 
 
-def save_figure(fig: Any, path: str) -> None:
-    """Write a figure atomically: to a temporary file beside ``path``, then renamed over it,
-    so an existing file is replaced whole or not at all."""
+def save_figure(fig: Any, path: str, replace: bool = False) -> None:
+    """Write a figure. A new file is created exclusively: if another run created ``path``
+    since the command checked it, this one refuses rather than overwrite it (without
+    ``--force`` no file is ever replaced, even in a race). With ``replace`` (``--force``) it
+    is written to a temporary file beside ``path`` and renamed over it, so an existing file is
+    replaced whole or not at all (the last writer wins)."""
     import os
     import tempfile
 
@@ -165,11 +169,20 @@ def save_figure(fig: Any, path: str) -> None:
     fmt = path.rsplit(".", 1)[-1].lower()
     tmp = None
     try:
-        fd, tmp = tempfile.mkstemp(dir=parent, prefix=".cnninspect-", suffix="." + fmt)
+        if not replace:
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            except FileExistsError:
+                raise UsageError(f"--plot {shorten(path, 100)} was created meanwhile (by another run?); refusing to "
+                                 "overwrite it (use --force)") from None
+            tmp = path  # removed if writing fails
+        else:
+            fd, tmp = tempfile.mkstemp(dir=parent, prefix=".cnninspect-", suffix="." + fmt)
         with os.fdopen(fd, "wb") as fh:
             fig.savefig(fh, format=fmt)
-        os.chmod(tmp, _new_file_mode(path))
-        os.replace(tmp, path)
+        if replace:
+            os.chmod(tmp, _new_file_mode(path))
+            os.replace(tmp, path)
         tmp = None
     except OSError as exc:
         raise UsageError(f"cannot write the plot {shorten(path, 100)}: {describe_os_error(exc)}") from None

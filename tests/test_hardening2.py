@@ -427,3 +427,67 @@ def test_the_doubling_blocks_of_the_issue_are_refused_by_the_estimate(tmp_path):
     err = one_line_error(invoke("summary", str(spec), "--verify"), "--verify of dbl at 8x8 would need about")
     gb = float(re.search(r"about ([0-9.]+) GB", err).group(1))
     assert gb >= 6.66  # the issue measured 6.66 GB of RSS after 212 s, still running
+
+
+# --- 11. the smaller ones ----------------------------------------------------------------------
+
+NARROW = [("summary", "mobilenet_v1", "--levels", "1"), ("check", str(ROOT / "docs" / "examples" / "budgets.yaml")),
+          ("list",), ("compare", "lenet5", "mobilenet_v1"), ("reproduce", "mobilenet_v1"), ("sweep", "lenet5",
+          "--resolution", "32,64"), ("explain", "lenet5", "--no-measure")]
+
+
+@pytest.mark.parametrize("columns", [30, 24])
+@pytest.mark.parametrize("args", NARROW, ids=[" ".join(a[:2]) for a in NARROW])
+def test_below_40_columns_no_line_is_wider_than_the_terminal(monkeypatch, args, columns):
+    """Narrower than a table's essential columns, the table becomes records; a line is wider
+    than the terminal only for one word that cannot be broken (a file name), never a number."""
+    from cnninspect.commands import common
+
+    monkeypatch.setattr(common, "terminal_width", lambda: columns)
+    r = invoke(*args)
+    assert r.exit_code == 0, r.stderr
+    for line in r.stdout.splitlines():
+        if len(line) > columns:
+            rest = line.split(": ", 1)[-1].strip()
+            assert " " not in rest and not re.fullmatch(r"[\d,.]+[KMGT%]?", rest), (columns, line)
+
+
+def test_an_empty_plot_name_is_refused():
+    one_line_error(invoke("sweep", "lenet5", "--resolution", "32,64", "--plot", ""),
+                   "--plot takes a file name ending in .png or .svg, got ''")
+    one_line_error(invoke("fit", "mobilenet_v1", "--max-params", "1M", "--over", "width=0.25:1:0.25",
+                          "--plot", ""), "--plot takes a file name ending in .png or .svg")
+
+
+def test_a_plot_created_meanwhile_is_not_overwritten(tmp_path):
+    """The check before the work passes; another run creates the file; this run refuses."""
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from cnninspect.errors import UsageError
+    from cnninspect.plot import save_figure
+
+    path = tmp_path / "p.png"
+    path.write_bytes(b"the other run's plot")
+    fig = plt.figure()
+    with pytest.raises(UsageError, match="created meanwhile .* refusing to overwrite it"):
+        save_figure(fig, str(path))
+    assert path.read_bytes() == b"the other run's plot"
+    save_figure(fig, str(path), replace=True)  # --force: replaced whole
+    assert path.read_bytes().startswith(b"\x89PNG")
+    plt.close(fig)
+
+
+def test_two_concurrent_plot_writers_one_wins(tmp_path):
+    pytest.importorskip("matplotlib")
+    cmd = [sys.executable, "-m", "cnninspect", "sweep", "lenet5", "--resolution", "32,64", "--plot", "p.png"]
+    procs = [subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    results = [(p.wait(timeout=300), p.stderr.read()) for p in procs]
+    codes = sorted(code for code, _ in results)
+    assert codes == [0, 2], results
+    err = next(e for code, e in results if code == 2)
+    assert "refusing to overwrite it (use --force)" in err and err.count("\n") == 1, err
