@@ -30,7 +30,7 @@ check file alone never makes cnninspect execute code.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from collections.abc import Mapping
@@ -74,6 +74,22 @@ class CheckSpec:
     path: str
     model_loc: Location | None = None
     memory: MemorySettings = MemorySettings()
+    settings_locs: Mapping[str, Location] = field(default_factory=dict)  # each setting's key, for errors
+
+    def locate(self, exc: CnnInspectError) -> SpecError:
+        """An error about this check's model where it belongs: at the setting it names
+        (``checks[0].settings.width: ...``), else at the model line."""
+        prefix = f"{self.path}.settings."
+        path = exc.path if isinstance(exc, SpecError) and exc.path else ""
+        text = exc.message if isinstance(exc, SpecError) else exc.one_line()
+        if not path and text.startswith(prefix) and ": " in text:
+            path, text = text.split(": ", 1)
+        if path.startswith(prefix):
+            key = path[len(prefix):].split(".")[0]
+            loc = self.settings_locs.get(key) or self.settings_locs.get("")
+            if loc is not None:
+                return SpecError(text, loc, path)
+        return SpecError(exc.one_line(), self.model_loc or self.loc, f"{self.path}.model")
 
 
 @dataclass(frozen=True)
@@ -172,11 +188,13 @@ def load_checks(path: str | Path, *, allow_python: bool = False) -> tuple[CheckS
                 "pass --allow-python to run the Python models named in this file (only for files you trust)",
                 ci["model"].loc, f"{cpath}.model")
         settings: dict[str, Any] = {}
+        settings_locs: dict[str, Location] = {}
         if "settings" in ci:
             s = ci["settings"]
             if not s.is_map:
                 raise SpecError("must be a mapping like {width: 0.75, resolution: 160}", s.loc, f"{cpath}.settings")
             settings = s.to_python()
+            settings_locs = {"": s.loc, **s.key_locs}
         conv = _convention(ci["convention"], f"{cpath}.convention", CONVENTIONS) if "convention" in ci else default_conv
         memory = _memory(ci["memory"], f"{cpath}.memory") if "memory" in ci else MemorySettings()
         rules: list[Rule] = []
@@ -195,7 +213,8 @@ def load_checks(path: str | Path, *, allow_python: bool = False) -> tuple[CheckS
             raise SpecError("'memory' sets the dtype, batch and optimizer of byte metrics, but this check has none "
                             f"({', '.join(BYTE_METRICS)})", ci["memory"].loc, f"{cpath}.memory")
         name = str(ci["name"].value) if "name" in ci else ci["model"].value
-        out.append(CheckSpec(name, model, settings, conv, tuple(rules), item.loc, cpath, ci["model"].loc, memory))
+        out.append(CheckSpec(name, model, settings, conv, tuple(rules), item.loc, cpath, ci["model"].loc, memory,
+                             settings_locs))
     return tuple(out)
 
 
@@ -410,9 +429,9 @@ def evaluate(checks: tuple[CheckSpec, ...]) -> list[Outcome]:
         except SpecError as exc:
             if exc.loc is not None and exc.loc.line is not None:
                 raise  # located inside the model's own spec file
-            raise SpecError(exc.one_line(), c.model_loc or c.loc, f"{c.path}.model") from None
+            raise c.locate(exc) from None
         except CnnInspectError as exc:
-            raise SpecError(exc.one_line(), c.model_loc or c.loc, f"{c.path}.model") from None
+            raise c.locate(exc) from None
         mem = None
         if any(METRIC[r.metric].needs_memory for r in c.rules if r.metric in METRIC):
             if report.model is None:

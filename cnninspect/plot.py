@@ -2,13 +2,31 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-from collections.abc import Sequence
+import functools
+import warnings
+from typing import TYPE_CHECKING, Any, ParamSpec
+from collections.abc import Callable, Sequence
 
 from .errors import UsageError, shorten
 
 if TYPE_CHECKING:
     from .fit import FitPlot
+
+P = ParamSpec("P")
+
+
+def _quiet(draw: Callable[P, None]) -> Callable[P, None]:
+    """Run a drawing function with Python warnings silenced: matplotlib's (a font cache
+    being built, a tight layout it could not make) are printed with its install path and
+    say nothing to a user of cnninspect; stderr carries our one-line messages only."""
+
+    @functools.wraps(draw)
+    def run(*args: P.args, **kwargs: P.kwargs) -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            draw(*args, **kwargs)
+
+    return run
 
 
 def _pyplot() -> Any:
@@ -25,9 +43,10 @@ def _pyplot() -> Any:
     return plt
 
 
+@_quiet
 def plot_sweep(rows: Sequence[dict[str, Any]], swept: Sequence[str], path: str, *, title: str, cost: str,
                replace: bool = False) -> None:
-    """Mult-adds and params against the first swept numeric axis, log scale, one line per
+    """Mult-adds and params against the first swept numeric axis, log scale (linear with a zero), one line per
     value of the other swept axes (variants alone become a categorical x axis)."""
     plt = _pyplot()
     numeric = [a for a in swept if a != "variant"]
@@ -42,8 +61,10 @@ def plot_sweep(rows: Sequence[dict[str, Any]], swept: Sequence[str], path: str, 
         xs = list(range(len(pts))) if x_axis == "variant" else [p[x_axis] for p in pts]
         ax_cost.plot(xs, [p["mult_adds"] for p in pts], marker="o", ms=3, label=label)
         ax_params.plot(xs, [p["params"] for p in pts], marker="o", ms=3, label=label)
-    for ax, ylabel in ((ax_cost, cost), (ax_params, "Parameters")):
-        ax.set_yscale("log")
+    for ax, ylabel, key in ((ax_cost, cost, "mult_adds"), (ax_params, "Parameters", "params")):
+        # log scale where it can show every point: a model without mult-adds (pooling only)
+        # has zeros, which a log axis cannot show (matplotlib would warn on stderr)
+        ax.set_yscale("log" if all(r[key] > 0 for r in rows) else "linear")
         ax.set_xlabel(x_axis)
         ax.set_ylabel(ylabel)
         ax.grid(True, which="both", alpha=0.3)
@@ -58,6 +79,7 @@ def plot_sweep(rows: Sequence[dict[str, Any]], swept: Sequence[str], path: str, 
     plt.close(fig)
 
 
+@_quiet
 def plot_fit(data: FitPlot, path: str, *, title: str, replace: bool = False) -> None:
     """The feasible region of a fit over its first two axes: grid cells shaded feasible or
     not, one boundary line per budget (the largest feasible value of the second axis for

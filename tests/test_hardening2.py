@@ -491,3 +491,51 @@ def test_two_concurrent_plot_writers_one_wins(tmp_path):
     assert codes == [0, 2], results
     err = next(e for code, e in results if code == 2)
     assert "refusing to overwrite it (use --force)" in err and err.count("\n") == 1, err
+
+
+def test_explain_says_it_is_measuring_in_a_terminal():
+    from test_terminal_width import run_in_terminal
+
+    out = run_in_terminal(("explain", "lenet5"), 80)
+    assert out.startswith("measuring 5 tools on the model (10-20 s; --no-measure skips this)...\n"), out[:200]
+    assert "measuring" not in invoke("explain", "lenet5", "--no-measure").stderr
+    readme = (ROOT / "README.md").read_text()
+    why = readme.split("## Why tools disagree: `explain`", 1)[1].split("<!-- output", 1)[0]
+    assert "--no-measure" in why  # next to the README's first explain example
+
+
+def test_pasted_help_names_the_program():
+    for doc in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        assert "Usage: cli " not in doc.read_text(), doc
+    assert invoke("fit", "--help").stdout.startswith("Usage: cnninspect fit [OPTIONS] MODEL")
+
+
+def test_explain_an_unknown_op():
+    one_line_error(invoke("explain", "conv3d", "--input", "5x5"), "unknown op 'conv3d' (did you mean 'conv2d'?)")
+    one_line_error(invoke("explain", "lenet5", "--input", "5x5"), "--input applies to the ops")
+
+
+def test_standard_input_twice_and_check_of_standard_input():
+    one_line_error(invoke("compare", "-", "-", input=HEAD + "layers: [flatten]\n"),
+                   "standard input ('-') can be read only once")
+    one_line_error(invoke("check", "-", input="checks: []\n"), "standard input ('-') is not read")
+
+
+@pytest.mark.parametrize("settings,at,fragment", [
+    ("\n      width: 1\n      bogus: 3", "c.yaml:5:7: checks[0].settings.bogus:", "no parameter 'bogus'"),
+    ("\n      width: abc", "c.yaml:4:7: checks[0].settings.width:", "must be a number"),
+    (" {width: 1, resolution: 1e400}", "c.yaml:3:38: checks[0].settings.resolution:", "too large"),
+])
+def test_a_bad_check_setting_is_located_at_its_key(tmp_path, settings, at, fragment):
+    checks = write(tmp_path / "c.yaml", f"checks:\n  - model: lenet5\n    settings:{settings}\n"
+                                        "    budget: {max_params: 1M}\n")
+    one_line_error(invoke("check", str(checks)), at, fragment)
+
+
+def test_a_zero_cost_sweep_plot_prints_no_warning(tmp_path):
+    pytest.importorskip("matplotlib")
+    spec = write(tmp_path / "z.yaml", HEAD.replace("32}", "8}") + "layers:\n  - maxpool: {kernel: 2}\n  - flatten\n")
+    r = subprocess.run([sys.executable, "-m", "cnninspect", "sweep", str(spec), "--resolution", "8,16", "--plot",
+                        str(tmp_path / "z.png")], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    assert (tmp_path / "z.png").read_bytes().startswith(b"\x89PNG")

@@ -24,7 +24,12 @@ def check(expectations: str, fmt: str, allow_python: bool) -> int:
     2 the file is invalid. See docs/check.md and docs/examples/budgets.yaml.
     """
     from ..checks import BYTE_METRICS, evaluate, load_checks
+    from ..errors import UsageError
     from ..render.document import ESSENTIAL, Column, Document, Table
+
+    if expectations == "-":
+        raise UsageError("check reads an expectations file by its name (its model paths are relative to it); "
+                         "standard input ('-') is not read")
 
     outcomes = evaluate(load_checks(expectations, allow_python=allow_python))
     rows = []

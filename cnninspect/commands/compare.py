@@ -56,6 +56,10 @@ def compare(models: tuple[str, ...], stages: bool, layers: bool, fmt: str, conve
 
     if len(models) < 2:
         raise UsageError("compare needs at least two models")
+    from ..catalog import classify, split_settings
+
+    if sum(classify(split_settings(m)[0]).kind == "stdin" for m in models) > 1:
+        raise UsageError("standard input ('-') can be read only once; give the other specs as files")
     if layers and len(models) != 2:
         raise UsageError(f"--layers aligns the layers of two models; {len(models)} were given")
     if input_text is not None and not any(is_python_ref(m) for m in models):
