@@ -539,3 +539,49 @@ def test_a_zero_cost_sweep_plot_prints_no_warning(tmp_path):
                         str(tmp_path / "z.png")], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0 and r.stderr == "", r.stderr
     assert (tmp_path / "z.png").read_bytes().startswith(b"\x89PNG")
+
+
+# --- the acceptance bound: no expression, include chain or block graph runs long ---------------
+
+
+def test_no_expression_runs_longer_than_a_moment():
+    from hypothesis import HealthCheck, given, settings
+
+    from test_cli_fuzz import _expressions
+
+    env = {"c": 8, "in": 16, "index": 3, "big": 10**4000}
+
+    @settings(max_examples=400, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+    @given(_expressions())
+    def run(text: str) -> None:
+        start = time.perf_counter()
+        try:
+            parse(text, Location("x")).evaluate(env)
+        except ExprError:
+            pass
+        assert time.perf_counter() - start < 0.05, text
+
+    run()
+
+
+@pytest.mark.parametrize("shape", ["doubling", "tripling", "chain", "includes"])
+def test_no_block_graph_or_include_chain_runs_longer_than_a_bound(tmp_path, shape):
+    """The worst of each kind the limits allow is refused (or run) in seconds."""
+    if shape == "includes":  # MAX_FILES libraries, each including the next, each with blocks
+        for i in range(40):
+            nxt = f"include: [l{i + 1}.yaml]\n" if i < 39 else ""
+            write(tmp_path / f"l{i}.yaml", nxt + f"blocks:\n  b{i}: {{layers: [identity]}}\n")
+        spec = write(tmp_path / "s.yaml", HEAD + "include: [l0.yaml]\nlayers: [b0]\n")
+    elif shape == "chain":
+        lines = [f"  b{i}:\n    layers: [b{i - 1}, identity]" for i in range(1, 63)]
+        spec = write(tmp_path / "s.yaml", HEAD + "blocks:\n  b0:\n    layers: [identity]\n" + "\n".join(lines)
+                     + "\nlayers: [b62]\n")
+    else:
+        fan = 2 if shape == "doubling" else 3
+        lines = [f"  b{i}:\n    layers: [{', '.join([f'b{i - 1}'] * fan)}]" for i in range(1, 60)]
+        spec = write(tmp_path / "s.yaml", HEAD + "blocks:\n  b0:\n    layers: [identity]\n" + "\n".join(lines)
+                     + "\nlayers: [b59]\n")
+    start = time.perf_counter()
+    r = invoke("summary", str(spec), "--levels", "1")
+    assert r.exit_code in (0, 2) and "Traceback" not in r.stderr, r.stderr
+    assert time.perf_counter() - start < 5, shape
