@@ -255,9 +255,9 @@ class Budget:
     """The work one evaluation may still do, in units of about one machine-word operation.
 
     Every node evaluated costs one unit; arithmetic on integers costs by the size of its
-    operands in 64-bit words (a product of ``a`` and ``b`` words ``(a+1)*(b+1)``, a power the
-    square of its result's words), charged *before* the operation runs, so an operation
-    that would exceed the budget never starts.
+    operands in 64-bit words (a sum ``a + b``, a product or division ``a * b``, a power the
+    square of its result's words; a function call the words of its arguments), charged
+    *before* the operation runs, so an operation that would exceed the budget never starts.
     """
 
     def __init__(self, units: int) -> None:
