@@ -296,7 +296,8 @@ def _text(doc: Document, color: bool, width: int | None = None) -> str:
 # HTML (< > &), links and images ([ ] !), emphasis, code and strike-through (* _ ` ~), the
 # cell separator (|) and the escape itself (\\)
 # (an underscore inside a word, as in mobilenet_v1, is never emphasis and stays as it is)
-_MD_SPECIAL = re.compile(r"([\\`*\[\]<>!~|]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9]))")
+# (a backslash escapes only before punctuation: printable()'s \x1b is shown as it is)
+_MD_SPECIAL = re.compile(r"([`*\[\]<>!~|]|\\(?=[!-/:-@\[-`{-~])|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9]))")
 # what GitHub turns into a notification or a link without any markup: @user, @org/team,
 # #123-like references are harmless; a bare URL or www. address becomes a link
 _MD_AUTO = re.compile(r"@(?=\w)|(?<=\w):(?=//)|\bwww(?=\.)", re.IGNORECASE)
