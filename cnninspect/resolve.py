@@ -457,7 +457,7 @@ class Resolver:
         :data:`~cnninspect.limits.MAX_OPS` (30 blocks each calling the previous twice make
         2**30 operations), naming the top-level call: estimated from the graph before any
         expansion runs, so the refusal costs milliseconds."""
-        least = least_ops(self.spec, self.settings.depth)
+        least = least_ops(self.spec, self.settings.depth, self.values)
         total = sum(least(e) for e in self.spec.layers)
         if total <= limits.MAX_OPS:
             return
@@ -487,28 +487,45 @@ def _count(n: int) -> str:
     return f"{n:,}" if n < _SATURATED else f"10^{len(str(_SATURATED)) - 1}"
 
 
-def least_ops(spec: Spec, depth: float) -> Callable[[LayerEntry], int]:
+def least_ops(spec: Spec, depth: float, values: Mapping[str, Any] | None = None) -> Callable[[LayerEntry], int]:
     """A lower bound of the operations an entry expands into, from the block-call graph:
-    an entry with ``when`` may give nothing (0), a computed ``repeat`` at least one copy,
-    a written one its depth-scaled count; a block call what the block's entries give; a
-    container what its lists give; any other layer at least one operation. Computed once
-    per block, callees first, saturating at ``10**15``."""
+    an entry with ``when`` gives nothing (0) unless its condition reads only spec parameters
+    (``values``) and holds; a computed ``repeat`` at least one copy, a written one its
+    depth-scaled count; a block call what the block's entries give; a container what its
+    lists give; any other layer at least one operation. Computed once per block, callees
+    first, saturating at ``10**15``."""
     per_block: dict[str, int] = {}
+    known = values or {}
 
-    def least(e: LayerEntry) -> int:
-        if e.when is not None:
+    def holds(e: LayerEntry, hidden: frozenset[str]) -> bool:
+        """Does ``e``'s condition surely hold? (False when it depends on more than parameters.)"""
+        cond = e.when
+        if isinstance(cond, Computed):
+            if not cond.names <= set(known) or cond.names & hidden:
+                return False
+            try:
+                return cond.evaluate(known) is True
+            except ExprError:
+                return False
+        assert cond is not None
+        return all(k in known and k not in hidden and known[k] in allowed for k, allowed in cond.items())
+
+    def least_in(e: LayerEntry, hidden: frozenset[str]) -> int:
+        if e.when is not None and not holds(e, hidden):
             return 0
         copies = scale_repeat(e.repeat, depth) if isinstance(e.repeat, int) else 1
         if e.call:
             inner = per_block[e.type]
         else:
             nested = [n for v in e.fields.values() for n in nested_lists(v)]
-            inner = sum(least(x) for n in nested for x in n) if nested else 1
+            inner = sum(least_in(x, hidden) for n in nested for x in n) if nested else 1
         return min(copies * inner, _SATURATED)
 
     for name in block_order(spec.blocks):
-        per_block[name] = min(sum(least(e) for e in spec.blocks[name].layers), _SATURATED)
-    return least
+        block = spec.blocks[name]
+        hidden = frozenset(block.params) | {"in", "index"}  # a block's arguments hide parameters
+        per_block[name] = min(sum(least_in(e, hidden) for e in block.layers), _SATURATED)
+    return lambda e: least_in(e, frozenset({"in", "index"}))
 
 
 def _channels_of(scope: Scope) -> int:

@@ -278,6 +278,18 @@ def test_doubling_blocks_are_refused_at_once_naming_the_top_call(tmp_path):
     assert time.perf_counter() - start < 2, err
 
 
+def test_calls_behind_a_condition_on_parameters_are_counted(tmp_path):
+    lines = ["name: w", "params: {flag: 0}", "input: {channels: 3, resolution: 8}", "blocks:", "  b0:",
+             "    layers: [{conv: {out: 4, kernel: 1}}]"]
+    lines += [f"  b{i}:\n    layers: [{{b{i - 1}: {{}}, when: '$flag == 0'}}, {{b{i - 1}: {{}}, when: {{flag: [0]}}}}]"
+              for i in range(1, 30)]
+    spec = write(tmp_path / "w.yaml", "\n".join(lines + ["layers: [b29]"]) + "\n")
+    start = time.perf_counter()
+    one_line_error(invoke("summary", str(spec)), "at least 536,870,912 operations", "block 'b29' here")
+    one_line_error(invoke("summary", str(spec), "--set", "flag=1"), "no layers left")
+    assert time.perf_counter() - start < 3
+
+
 def test_a_huge_graph_saturates_instead_of_printing_a_huge_number(tmp_path):
     spec = write(tmp_path / "d.yaml", doubling_spec(400))
     one_line_error(invoke("summary", str(spec)), "nests 402 levels deep", "block b400 -> b399", "the limit is 64")
@@ -297,10 +309,11 @@ def test_the_lower_bound_never_exceeds_what_bundled_specs_expand_to():
         spec = load_bundled(name)
         for variant in [None, *spec.variants]:
             model = resolve(spec, variant)
-            least = least_ops(spec, model.settings.depth)
-            bound = sum(least(e) for e in spec.layers)
             ops = sum(1 for _ in ir_ops(model.root))
-            assert 0 < bound <= ops, (name, variant, bound, ops)
+            for values in (None, model.settings.values):  # conditions unread, and read
+                least = least_ops(spec, model.settings.depth, values)
+                bound = sum(least(e) for e in spec.layers)
+                assert 0 < bound <= ops, (name, variant, bound, ops)
 
 
 def test_a_long_chain_of_blocks_is_refused_not_a_recursion_error(tmp_path):
