@@ -48,13 +48,15 @@ def deferred_sigint() -> Iterator[None]:
 class _DeferringLoader(importlib.abc.Loader):
     """The real loader, with SIGINT deferred while the module's code runs."""
 
-    def __init__(self, loader: importlib.abc.Loader) -> None:
+    def __init__(self, loader: importlib.abc.Loader, pending: set[str]) -> None:
         self.loader = loader
+        self.pending = pending
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType | None:
         return self.loader.create_module(spec)
 
     def exec_module(self, module: ModuleType) -> None:
+        self.pending.discard(module.__name__)  # once: the real finders answer from here on
         with deferred_sigint():
             self.loader.exec_module(module)
 
@@ -65,16 +67,22 @@ class _DeferringLoader(importlib.abc.Loader):
 class _DeferringFinder(importlib.abc.MetaPathFinder):
     def __init__(self, names: Sequence[str]) -> None:
         self.names = set(names)
+        self.asking = False
 
     def find_spec(self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
                   ) -> importlib.machinery.ModuleSpec | None:
-        if fullname not in self.names:
+        # a name stays pending until its import runs: a look-up alone (``importlib.util.find_spec``,
+        # as the extras check does) must not use up the deferral
+        if fullname not in self.names or self.asking:
             return None
-        self.names.discard(fullname)  # once: the real finders answer from here on
-        spec = importlib.util.find_spec(fullname)
+        self.asking = True  # the real finders answer the look-up below
+        try:
+            spec = importlib.util.find_spec(fullname)
+        finally:
+            self.asking = False
         if spec is None or spec.loader is None:
             return spec
-        spec.loader = _DeferringLoader(spec.loader)
+        spec.loader = _DeferringLoader(spec.loader, self.names)
         return spec
 
 

@@ -525,12 +525,29 @@ def least_ops(spec: Spec, depth: float, values: Mapping[str, Any] | None = None)
     depth-scaled count; a block call what the block's entries give; a container what its
     lists give; any other layer at least one operation. Computed once per block, callees
     first, saturating at ``10**15``."""
-    per_block: dict[str, int] = {}
-    known = values or {}
+    return _LeastOps(spec, depth, values or {})
 
-    def holds(e: LayerEntry, hidden: frozenset[str]) -> bool:
+
+class _LeastOps:
+    """:func:`least_ops`'s bound (an object, not recursive closures: those would be a
+    reference cycle left to the garbage collector)."""
+
+    def __init__(self, spec: Spec, depth: float, known: Mapping[str, Any]) -> None:
+        self.depth = depth
+        self.known = known
+        self.per_block: dict[str, int] = {}
+        for name in block_order(spec.blocks):
+            block = spec.blocks[name]
+            hidden = frozenset(block.params) | {"in", "index"}  # a block's arguments hide parameters
+            self.per_block[name] = min(sum(self.least_in(e, hidden) for e in block.layers), _SATURATED)
+
+    def __call__(self, e: LayerEntry) -> int:
+        return self.least_in(e, frozenset({"in", "index"}))
+
+    def holds(self, e: LayerEntry, hidden: frozenset[str]) -> bool:
         """Does ``e``'s condition surely hold? (False when it depends on more than parameters.)"""
         cond = e.when
+        known = self.known
         if isinstance(cond, Computed):
             if not cond.names <= set(known) or cond.names & hidden:
                 return False
@@ -541,22 +558,16 @@ def least_ops(spec: Spec, depth: float, values: Mapping[str, Any] | None = None)
         assert cond is not None
         return all(k in known and k not in hidden and known[k] in allowed for k, allowed in cond.items())
 
-    def least_in(e: LayerEntry, hidden: frozenset[str]) -> int:
-        if e.when is not None and not holds(e, hidden):
+    def least_in(self, e: LayerEntry, hidden: frozenset[str]) -> int:
+        if e.when is not None and not self.holds(e, hidden):
             return 0
-        copies = scale_repeat(e.repeat, depth) if isinstance(e.repeat, int) else 1
+        copies = scale_repeat(e.repeat, self.depth) if isinstance(e.repeat, int) else 1
         if e.call:
-            inner = per_block[e.type]
+            inner = self.per_block[e.type]
         else:
             nested = [n for v in e.fields.values() for n in nested_lists(v)]
-            inner = sum(least_in(x, hidden) for n in nested for x in n) if nested else 1
+            inner = sum(self.least_in(x, hidden) for n in nested for x in n) if nested else 1
         return min(copies * inner, _SATURATED)
-
-    for name in block_order(spec.blocks):
-        block = spec.blocks[name]
-        hidden = frozenset(block.params) | {"in", "index"}  # a block's arguments hide parameters
-        per_block[name] = min(sum(least_in(e, hidden) for e in block.layers), _SATURATED)
-    return lambda e: least_in(e, frozenset({"in", "index"}))
 
 
 def _channels_of(scope: Scope) -> int:

@@ -198,6 +198,20 @@ def test_ctrl_c_during_import_torch_exits_130(delay):
     assert out == "" and err.strip() == "interrupted", (out[:200], err[-500:])
 
 
+def test_a_look_up_of_torch_does_not_use_up_the_deferral():
+    """The extras check asks ``importlib.util.find_spec("torch")`` before anything imports
+    torch; the import that follows must still run with SIGINT deferred (found by the merged
+    suite: the look-up had used up the one-shot finder, and Ctrl-C was lost again)."""
+    code = ("import importlib.util, sys\n"
+            "from cnninspect.interrupts import defer_during_import\n"
+            "defer_during_import()\n"
+            "assert importlib.util.find_spec('torch') is not None\n"
+            "import torch\n"
+            "print(type(torch.__spec__.loader).__name__)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.strip() == "_DeferringLoader", out
+
+
 def test_deferred_sigint_raises_after_the_block():
     from cnninspect.interrupts import deferred_sigint
 
@@ -512,9 +526,9 @@ def test_explain_says_it_is_measuring_in_a_terminal():
     out = run_in_terminal(("explain", "lenet5"), 80)
     assert out.startswith("measuring 5 tools on the model (10-20 s; --no-measure skips this)...\n"), out[:200]
     assert "measuring" not in invoke("explain", "lenet5", "--no-measure").stderr
-    readme = (ROOT / "README.md").read_text()
-    why = readme.split("## Why tools disagree: `explain`", 1)[1].split("<!-- output", 1)[0]
-    assert "--no-measure" in why  # next to the README's first explain example
+    counting = (ROOT / "docs" / "counting.md").read_text()
+    why = counting.split("## Why tools disagree: `explain`", 1)[1].split("<!-- output", 1)[0]
+    assert "--no-measure" in why  # next to the docs' first explain example
 
 
 def test_pasted_help_names_the_program():
