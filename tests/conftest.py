@@ -104,3 +104,8 @@ def reduced_model(name: str, variant: str | None, budget: int = 1_000_000_000, *
             break
         model, res = smaller, res // 2
     return model
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--update-golden", action="store_true", default=False,
+                     help="rewrite tests/golden/ from the current outputs (tests/test_golden.py)")
