@@ -11,7 +11,7 @@ import ast
 from pathlib import Path
 
 import cnninspect
-from cnninspect.expand import EXPANDERS
+from cnninspect.resolve.expand import EXPANDERS
 from cnninspect.lang.layertypes import LAYER_TYPES
 
 PACKAGE = Path(cnninspect.__file__).resolve().parent
@@ -100,14 +100,14 @@ def test_no_import_cycles():
 
 def test_the_graph_is_read():
     """Guard against a walker that finds nothing (and so no cycles)."""
-    assert "cnninspect.lang.spec" in GRAPH["cnninspect.resolve"]
-    assert "cnninspect.ops" in GRAPH["cnninspect.conventions"]
-    assert "cnninspect.lang.spec" in GRAPH["cnninspect.catalog"]  # through the moved-module alias
+    assert "cnninspect.lang.spec" in GRAPH["cnninspect.resolve.resolver"]
+    assert "cnninspect.ops.primitives" in GRAPH["cnninspect.ops.conventions"]
+    assert "cnninspect.lang.spec" in GRAPH["cnninspect.resolve.catalog"]  # through the moved-module alias
 
 
 def test_the_spec_language_imports_nothing_of_resolution():
-    allowed = {"cnninspect", "cnninspect.errors", "cnninspect.limits", "cnninspect.numbers", "cnninspect.ops",
-               "cnninspect.safetext"}
+    allowed = {"cnninspect", "cnninspect.base.errors", "cnninspect.base.limits", "cnninspect.base.numbers", "cnninspect.ops.primitives",
+               "cnninspect.base.safetext"}
     for name, deps in GRAPH.items():
         if name.startswith("cnninspect.lang"):
             outside = {d for d in deps if not d.startswith("cnninspect.lang")} - allowed

@@ -25,7 +25,7 @@ import pytest
 from click.testing import CliRunner
 
 from cnninspect.cli import cli
-from cnninspect.conventions import CONVENTIONS
+from cnninspect.ops.conventions import CONVENTIONS
 
 from conftest import ROOT, all_variants, variant_id
 

@@ -19,8 +19,8 @@ import sys
 
 import pytest
 
-from cnninspect.analysis import analyze
-from cnninspect.catalog import resolve_ref
+from cnninspect.measure.analysis import analyze
+from cnninspect.resolve.catalog import resolve_ref
 from cnninspect.render.formats import dumps_json, json_pieces
 from cnninspect.render.summary import summary_document
 from conftest import ROOT, invoke

@@ -13,7 +13,7 @@ from conftest import ROOT, invoke
 
 matplotlib = pytest.importorskip("matplotlib")
 
-from cnninspect.plot import Point, frontier, si, sweep_figure, tradeoff_figure  # noqa: E402
+from cnninspect.render.plot import Point, frontier, si, sweep_figure, tradeoff_figure  # noqa: E402
 
 SWEEP = ["sweep", "mobilenet_v1", "--width", "1,0.75,0.5,0.25", "--resolution", "224,192,160,128"]
 

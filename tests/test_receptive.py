@@ -11,11 +11,11 @@ import pytest
 import torch
 from torch import nn
 
-from cnninspect import receptive as rf
-from cnninspect.analysis import analyze
-from cnninspect.build import build_module
-from cnninspect.ops import OPS
-from cnninspect.resolve import resolve
+from cnninspect.measure import receptive as rf
+from cnninspect.measure.analysis import analyze
+from cnninspect.build.builder import build_module
+from cnninspect.ops.primitives import OPS
+from cnninspect.resolve.resolver import resolve
 from cnninspect.lang.spec import spec_from_text
 
 from conftest import invoke
@@ -24,7 +24,7 @@ from conftest import invoke
 def test_every_op_kind_has_a_geometry_rule():
     assert set(rf.RF_RULES) == set(OPS), (
         f"op kinds without a receptive-field rule: {sorted(set(OPS) - set(rf.RF_RULES))}; "
-        "add one line to cnninspect/receptive.py:RF_RULES (window, pointwise, whole_map or global_pool)"
+        "add one line to cnninspect/measure/receptive.py:RF_RULES (window, pointwise, whole_map or global_pool)"
     )
 
 
@@ -223,7 +223,7 @@ def _positive_module(model, detach_gates: bool) -> nn.Module:
                 m.running_mean.zero_()
                 m.running_var.fill_(1.0)
     if detach_gates:  # the convolutional path alone: a gate's branch becomes a constant
-        from cnninspect.modules import Gate
+        from cnninspect.build.modules import Gate
 
         for m in net.modules():
             if isinstance(m, Gate):

@@ -57,18 +57,18 @@ def compare(models: tuple[str, ...], stages: bool, layers: bool, fmt: str, conve
     mobilenet_v1@width=0.75, efficientnet:b0@resolution=300), or a Python model
     (file.py:NAME, torchvision:NAME ...) with optional @resolution= or @input=3x64x64.
     """
-    from .. import receptive as rf
-    from ..conventions import UNITS, get_convention
-    from ..errors import UsageError
-    from ..memory import memory_report
-    from ..pymodels import is_python_ref
+    from ..measure import receptive as rf
+    from ..ops.conventions import UNITS, get_convention
+    from ..base.errors import UsageError
+    from ..measure.memory import memory_report
+    from ..capture.pymodels import is_python_ref
     from ..render.document import ESSENTIAL, Column, Document, Table
     from ..render.memory import MEMORY_COLUMNS, memory_cells, memory_summary, settings_text
     from ..render.summary import field_json
 
     if len(models) < 2:
         raise UsageError("compare needs at least two models")
-    from ..catalog import classify, split_settings
+    from ..resolve.catalog import classify, split_settings
 
     if sum(classify(split_settings(m)[0]).kind == "stdin" for m in models) > 1:
         raise UsageError("standard input ('-') can be read only once; give the other specs as files")
@@ -87,8 +87,8 @@ def compare(models: tuple[str, ...], stages: bool, layers: bool, fmt: str, conve
     verdict = None
     measured: dict[str, Any] = {}
     if equal:
-        from ..pymodels import parse_input
-        from ..sameness import compare as same_model, measure_pair
+        from ..capture.pymodels import parse_input
+        from ..explore.sameness import compare as same_model, measure_pair
 
         if engine == "meta":
             raise UsageError("--equal counts specs with the spec engine; leave out --engine meta")
@@ -170,7 +170,7 @@ def compare(models: tuple[str, ...], stages: bool, layers: bool, fmt: str, conve
         tables.append(Table(columns=tuple(cols), rows=tuple(stage_rows), title="Per stage (top-level entries)"))
     pairs = []
     if layers:
-        from ..align import align
+        from ..explore.align import align
 
         pairs = align(reports[0][1].rows, reports[1][1].rows)
         tables.append(_layers_table(pairs, models, cost, scale))
@@ -228,7 +228,7 @@ def compare(models: tuple[str, ...], stages: bool, layers: bool, fmt: str, conve
         ]
     notes: tuple[str, ...] = ()
     if plot_path is not None:
-        from ..plot import Point, plot_compare
+        from ..render.plot import Point, plot_compare
 
         points = [Point(r["model"], r["mult_adds"], r["params"], r["peak_activation_bytes"]) for r in rows]
         plot_compare(points, plot_path, title=f"Comparison ({conv.name} convention)",

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from ..errors import UsageError
+from ..base.errors import UsageError
 from .common import (
     analyse,
     convention_options,
@@ -26,7 +26,7 @@ from .common import (
 )
 
 if TYPE_CHECKING:
-    from ..ir import Model
+    from ..resolve.ir import Model
 
 
 @click.command("summary")
@@ -67,12 +67,12 @@ def summary(spec: str, variant: str | None, width: float | None, resolution: int
     table layout (MobileNet v1 Table 1, EfficientNet Table 1) and notes where the paper
     differs from the computation.
     """
-    from ..catalog import parse_target
-    from ..pymodels import is_python_ref
-    from ..resolve import resolve
+    from ..resolve.catalog import parse_target
+    from ..capture.pymodels import is_python_ref
+    from ..resolve.resolver import resolve
 
     if is_python_ref(spec):
-        from ..pymodels import analyse as analyse_python
+        from ..capture.pymodels import analyse as analyse_python
         from ..render.summary import summary_document
 
         refuse_spec_options(spec, **{"--variant": variant, "--width": width, "--depth": depth, "--phi": phi,
@@ -100,7 +100,7 @@ def summary(spec: str, variant: str | None, width: float | None, resolution: int
     report = analyse(model, convention, engine)
     verification = None
     if verify:
-        from ..verify import verify as run_verify
+        from ..build.verify import verify as run_verify
 
         from dataclasses import replace
 
@@ -123,7 +123,7 @@ def summary(spec: str, variant: str | None, width: float | None, resolution: int
         doc = paper_document(report, convention_line(report, unit))
         fmt = "table"
     else:
-        from ..memory import memory_report
+        from ..measure.memory import memory_report
         from ..render.summary import summary_document
 
         doc = summary_document(report, unit, levels, show_rf=show_rf, show_memory=show_memory,

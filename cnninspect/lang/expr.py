@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from collections.abc import Callable, Iterator, Mapping
 
-from ..errors import Location, SpecError, did_you_mean, shorten
+from ..base.errors import Location, SpecError, did_you_mean, shorten
 
 MAX_LENGTH = 500
 MAX_MAGNITUDE = 10**15

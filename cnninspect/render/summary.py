@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import receptive as rf
-from ..analysis import Report, Row, Subject
-from ..conventions import UNITS
-from ..ir import Model
-from ..memory import MemoryReport, memory_report
+from ..measure import receptive as rf
+from ..measure.analysis import Report, Row, Subject
+from ..ops.conventions import UNITS
+from ..resolve.ir import Model
+from ..measure.memory import MemoryReport, memory_report
 from .document import ESSENTIAL, Column, Document, Table, fmt_int, fmt_shape, fmt_si
 from .memory import memory_table
 
