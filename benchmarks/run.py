@@ -326,10 +326,10 @@ def module_section(by: dict[str, Case]) -> list[str]:
 
 
 def module_count(tool: str, ref: str, shape: str) -> int:
-    from cnninspect.capture.pymodels import analyse, parse_input
+    from cnninspect.capture.pymodels import analyze_python, parse_input
 
     convention = {"fvcore": "fvcore", "torchinfo": "torchinfo"}.get(tool, "paper")
-    return analyse(ref, convention, input_shape=parse_input(shape)).totals.mult_adds
+    return analyze_python(ref, convention, input_shape=parse_input(shape)).totals.mult_adds
 
 
 GROWTH_TEXT = (

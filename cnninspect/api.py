@@ -262,12 +262,12 @@ def module_report(module: Any, inputs: Any, convention: str, resolution: int | N
 
 
 def _reference_report(text: str, input_size: Any, convention: str, resolution: int | None) -> Report:
-    from .capture.pymodels import analyse, is_python_ref
+    from .capture.pymodels import analyze_python, is_python_ref
 
     if is_python_ref(text):
         from .capture.inputs import from_api
 
-        return analyse(text, convention, input_shape=from_api(input_size), resolution=resolution)
+        return analyze_python(text, convention, input_shape=from_api(input_size), resolution=resolution)
     from .measure.analysis import analyze
     from .resolve.catalog import resolve_ref
 

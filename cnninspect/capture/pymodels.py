@@ -14,7 +14,7 @@ What :func:`cnninspect.resolve.catalog.classify` calls a Python reference is rea
   called only when its return annotation names an ``nn.Module`` class (``http.server:test``
   is refused, not called); a file's functions are the user's own and are called. Every
   result is checked to be an ``nn.Module``;
-* :func:`analyse` builds the model on PyTorch's meta device (no weights allocated), falls
+* :func:`analyze_python` builds the model on PyTorch's meta device (no weights allocated), falls
   back to the CPU when the model refuses the meta device, captures one forward pass
   (:mod:`cnninspect.capture.forward`) and reports it (:mod:`cnninspect.capture.module_analysis`).
 
@@ -528,7 +528,7 @@ def _refused(shown: str, inputs: ModelInputs, cause: BaseException, on: str = ""
     return UsageError(f"{shown}: the forward pass on {what}{on} raised {_describe(cause).rstrip('.')}{after}")
 
 
-def analyse(text: str, convention: str = "paper", *, input_shape: ModelInputs | tuple[int, ...] | None = None,
+def analyze_python(text: str, convention: str = "paper", *, input_shape: ModelInputs | tuple[int, ...] | None = None,
             resolution: int | None = None, mode: str = "eval") -> Report:
     """Load, build, capture and report a Python model reference; ``input_shape`` is a
     per-sample shape (one input, batch 1) or :class:`~cnninspect.capture.inputs.ModelInputs`."""

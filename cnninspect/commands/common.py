@@ -266,14 +266,14 @@ def python_input(text: str, input_text: str | None) -> tuple[int, ...] | None:
     return parse_input(input_text, f"{shorten(text, 80)}: --input") if input_text is not None else None
 
 
-def analyse_any(text: str, convention: str, engine: str | None = None, input_text: str | None = None) -> Any:
+def analyze_any(text: str, convention: str, engine: str | None = None, input_text: str | None = None) -> Any:
     """A report of any model reference, ``NAME[:VARIANT][@key=value,...]``: a spec (resolved with
     its settings) or a Python model (``@resolution=`` and ``@input=`` settings)."""
     from ..capture.pymodels import is_python_ref
 
     if is_python_ref(text):
         from ..resolve.catalog import split_settings
-        from ..capture.pymodels import analyse as analyse_python, parse_input
+        from ..capture.pymodels import analyze_python, parse_input
 
         base, settings = split_settings(text)
         unknown = sorted(set(settings) - {"resolution", "input"})
@@ -288,13 +288,13 @@ def analyse_any(text: str, convention: str, engine: str | None = None, input_tex
         resolution = settings.get("resolution")
         if resolution is not None and (not isinstance(resolution, int) or isinstance(resolution, bool)):
             raise UsageError(f"{shorten(text, 80)}: @resolution must be a whole number, got {resolution!r}")
-        return analyse_python(base, convention, input_shape=shape, resolution=resolution)
+        return analyze_python(base, convention, input_shape=shape, resolution=resolution)
     if input_text is not None:
         raise UsageError(f"--input applies to Python models; {shorten(text, 80)} is a spec (use --resolution "
                          "or @resolution=)")
     from ..resolve.catalog import resolve_ref
 
-    return analyse(resolve_ref(text), convention, engine or "spec")
+    return analyze_with_engine(resolve_ref(text), convention, engine or "spec")
 
 
 def engine_option(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -302,8 +302,8 @@ def engine_option(f: Callable[..., Any]) -> Callable[..., Any]:
                         help="spec: shape arithmetic (no torch); meta: walk the built module on the meta device.")(f)
 
 
-def analyse(model: Any, convention: str, engine: str) -> Any:
-    """Analyse a resolved model with the chosen engine."""
+def analyze_with_engine(model: Any, convention: str, engine: str) -> Any:
+    """Analyze a resolved model with the chosen engine."""
     if engine == "meta":
         from ..base.extras import require
 

@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from .common import (
-    analyse_any,
+    analyze_any,
     check_output_file,
     convention_options,
     emit,
@@ -98,7 +98,7 @@ def compare(models: tuple[str, ...], stages: bool, layers: bool, fmt: str, conve
     reports = []
     for i, text in enumerate(models):
         reports.append((text, measured[i] if i in measured else
-                        analyse_any(text, convention, engine, input_text if is_python_ref(text) else None)))
+                        analyze_any(text, convention, engine, input_text if is_python_ref(text) else None)))
     first = reports[0][1].totals
     rows: list[dict[str, Any]] = []
     extra: list[dict[str, Any]] = []

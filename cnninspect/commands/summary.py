@@ -8,7 +8,7 @@ import click
 
 from ..base.errors import UsageError
 from .common import (
-    analyse,
+    analyze_with_engine,
     convention_options,
     emit,
     format_option,
@@ -72,7 +72,7 @@ def summary(spec: str, variant: str | None, width: float | None, resolution: int
     from ..resolve.resolver import resolve
 
     if is_python_ref(spec):
-        from ..capture.pymodels import analyse as analyse_python
+        from ..capture.pymodels import analyze_python
         from ..render.summary import summary_document
 
         refuse_spec_options(spec, **{"--variant": variant, "--width": width, "--depth": depth, "--phi": phi,
@@ -82,7 +82,7 @@ def summary(spec: str, variant: str | None, width: float | None, resolution: int
         if fmt == "paper":
             raise UsageError(f"{spec} is a Python model: --format paper needs a spec with a paper layout")
         inputs = python_inputs(spec, input_texts, batch)
-        report = analyse_python(spec, convention, input_shape=inputs, resolution=resolution, mode=mode)
+        report = analyze_python(spec, convention, input_shape=inputs, resolution=resolution, mode=mode)
         emit(summary_document(report, unit, levels), fmt)
         return 0
     if mode != "eval":
@@ -97,7 +97,7 @@ def summary(spec: str, variant: str | None, width: float | None, resolution: int
     chosen = pick_variant(target.variant, variant, spec)
     overrides = overrides_from(width, resolution, depth, phi, set_values, padding)
     model = resolve(target.spec, chosen, overrides)
-    report = analyse(model, convention, engine)
+    report = analyze_with_engine(model, convention, engine)
     verification = None
     if verify:
         from ..build.verify import verify as run_verify

@@ -432,7 +432,7 @@ def _fit_rule(node: YNode, path: str, settings: Mapping[str, Any], settings_node
 def _python_report(c: CheckSpec) -> Any:
     """A Python model's report, with the check's ``resolution`` and ``input`` settings."""
     from ..resolve.catalog import split_settings
-    from ..capture.pymodels import analyse, parse_input
+    from ..capture.pymodels import analyze_python, parse_input
 
     base, inline = split_settings(c.model)
     settings = {**inline, **c.settings}
@@ -444,7 +444,7 @@ def _python_report(c: CheckSpec) -> Any:
     resolution = settings.get("resolution")
     if resolution is not None and (not isinstance(resolution, int) or isinstance(resolution, bool)):
         raise SpecError(f"resolution must be a whole number, got {resolution!r}", c.loc, f"{c.path}.settings")
-    return analyse(base, c.convention, input_shape=shape, resolution=resolution)
+    return analyze_python(base, c.convention, input_shape=shape, resolution=resolution)
 
 
 def evaluate(checks: tuple[CheckSpec, ...]) -> list[Outcome]:
