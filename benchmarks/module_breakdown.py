@@ -152,7 +152,7 @@ from cnninspect.cli import cli
 from cnninspect.capture.pymodels import build, input_for, load, parse_pyref, subject_for, trace_built
 from cnninspect.capture.module_analysis import analyze_trace
 from cnninspect.render.formats import FORMATS
-from cnninspect.render.summary import summary_document
+from cnninspect.render.report import summary_document
 lap("import cnninspect")
 pm = load(parse_pyref({ref!r}))
 lap("load the file")

@@ -97,7 +97,7 @@ class Summary:
     def document(self) -> Any:
         from dataclasses import replace
 
-        from .render.summary import summary_document
+        from .render.report import summary_document
 
         doc = summary_document(self.report, self.unit, self.levels)
         if self.columns is None:
@@ -116,7 +116,7 @@ class Summary:
         return FORMATS[fmt].render(self.document(), False)
 
     def to_dict(self) -> dict[str, Any]:
-        from .render.summary import summary_json
+        from .render.report import summary_json
 
         return summary_json(self.report, self.unit)
 

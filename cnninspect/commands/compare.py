@@ -64,7 +64,7 @@ def compare(models: tuple[str, ...], stages: bool, layers: bool, fmt: str, conve
     from ..capture.pymodels import is_python_ref
     from ..render.document import ESSENTIAL, Column, Document, Table
     from ..render.memory import MEMORY_COLUMNS, memory_cells, memory_summary, settings_text
-    from ..render.summary import field_json
+    from ..render.report import field_json
 
     if len(models) < 2:
         raise UsageError("compare needs at least two models")
@@ -188,7 +188,7 @@ def compare(models: tuple[str, ...], stages: bool, layers: bool, fmt: str, conve
                                "gradients + optimizer state + saved activations; mult-adds stay per sample"))
     for text, rep in reports:
         if rep.uncounted:
-            from ..render.summary import uncounted_text
+            from ..render.report import uncounted_text
 
             meta.append(("uncounted", f"{text}: {uncounted_text(rep)}"))
     if layers:

@@ -73,7 +73,7 @@ def summary(spec: str, variant: str | None, width: float | None, resolution: int
 
     if is_python_ref(spec):
         from ..capture.pymodels import analyze_python
-        from ..render.summary import summary_document
+        from ..render.report import summary_document
 
         refuse_spec_options(spec, **{"--variant": variant, "--width": width, "--depth": depth, "--phi": phi,
                                      "--set": set_values, "--padding": padding, "--verify": verify,
@@ -114,7 +114,7 @@ def summary(spec: str, variant: str | None, width: float | None, resolution: int
                                   at_resolution=at_resolution)
     if fmt == "paper":
         from ..render.paper import paper_document
-        from ..render.summary import convention_line
+        from ..render.report import convention_line
 
         for flag, given in (("--levels", levels is not None), ("--rf", show_rf), ("--memory/--dtype/--batch/--optimizer",
                                                                                     show_memory)):
@@ -124,12 +124,12 @@ def summary(spec: str, variant: str | None, width: float | None, resolution: int
         fmt = "table"
     else:
         from ..measure.memory import memory_report
-        from ..render.summary import summary_document
+        from ..render.report import summary_document
 
         doc = summary_document(report, unit, levels, show_rf=show_rf, show_memory=show_memory,
                                memory=memory_report(model, mem_settings))
     if verification is not None:
-        from ..render.summary import with_verification
+        from ..render.report import with_verification
 
         doc = with_verification(doc, verification)
     emit(doc, fmt)

@@ -16,7 +16,7 @@ from ..ops.primitives import OPS
 from ..build.peers import TOOLS
 from ..explore.teach import Lesson, fmt_value
 from .document import ESSENTIAL, Column, Document, Table, fmt_int, fmt_shape
-from .summary import model_meta
+from .report import model_meta
 
 SCHEMA = "cnninspect.explain/1"
 FORMULA_WIDTH = 49  # with the widest counts (VGG-16) the table stays within 80 columns
