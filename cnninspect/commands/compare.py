@@ -197,7 +197,7 @@ def compare(models: tuple[str, ...], stages: bool, layers: bool, fmt: str, conve
                                f"(then type, then parameters): {', '.join(f'{v} {k}' for k, v in counts.items())}"))
     if verdict is not None:
         only_a, only_b = verdict.unmatched_costless()
-        meta.append(("same model", f"{verdict.summary()}; A = {models[0]}, B = {models[1]}; compared: input and output "
+        meta.append(("same model", f"{verdict.headline()}; A = {models[0]}, B = {models[1]}; compared: input and output "
                               f"shapes, params, mult-adds in {', '.join(verdict.conventions)}, and layers aligned by "
                               f"structure (kind, shapes, params); {only_a} costless layers only in A, {only_b} only "
                               "in B (a function call on the other side) not held against them"))
@@ -251,7 +251,7 @@ def _equal_table(verdict: Any) -> Any:
     return Table(columns=(Column("a", "A", priority=ESSENTIAL), Column("b", "B", priority=70),
                           Column("what", "Differs", priority=ESSENTIAL)),
                  rows=tuple(rows), styles=tuple("warn" for _ in rows),
-                 title=f"Where A and B differ ({verdict.summary()})")
+                 title=f"Where A and B differ ({verdict.headline()})")
 
 
 def _layers_table(pairs: list[Any], models: tuple[str, ...], cost: str, scale: int) -> Any:

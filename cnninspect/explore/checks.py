@@ -504,7 +504,7 @@ def _against_reference(c: CheckSpec, rule: Rule) -> Outcome:
     except CnnInspectError as exc:
         raise SpecError(exc.one_line(), loc, f"{c.path}.reference") from None
     verdict = compare(a, b, ("the model", "the reference"))
-    return Outcome(c, rule, verdict.summary(), verdict.equal, tuple(verdict.lines()), verdict.as_json())
+    return Outcome(c, rule, verdict.headline(), verdict.equal, tuple(verdict.lines()), verdict.as_json())
 
 
 def _on_frontier(c: CheckSpec, rule: Rule) -> tuple[str, bool]:

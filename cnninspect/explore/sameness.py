@@ -130,7 +130,7 @@ class Verdict:
     def layers(self) -> int:
         return sum(m.a is not None and m.b is not None for m in self.matches)
 
-    def summary(self) -> str:
+    def headline(self) -> str:
         """``equal: 4 conventions, 203 layers`` or ``differs: 1 total, 4 layers``."""
         if self.equal:
             return f"equal: {len(self.conventions)} conventions, {self.layers} layers"
