@@ -293,7 +293,7 @@ def test_gradient_measurement_agrees_with_the_computed_field(net, one_thread):
         lo = a.start + (n // 2) * a.stride
         assert 0 <= lo and lo + a.size - 1 <= size - 1, (net, last)
     if net == "residual":  # the SE gate's global pooling reaches the output; the conv path does not
-        assert isinstance(fields.last_field.full, rf.Global) and isinstance(last, rf.Field)
+        assert isinstance(fields.last_field.full, rf.Global) and isinstance(last, rf.ReceptiveField)
 
 
 # --- the CLI: columns, notes, JSON -------------------------------------------------------------
@@ -385,10 +385,10 @@ def test_compare_rf_columns():
 
 
 def test_union_is_the_span_of_the_paths():
-    a = rf.Field(rf.Axis(5, 2, -2), rf.Axis(3, 2, 0))
-    b = rf.Field(rf.Axis(3, 2, 0), rf.Axis(7, 2, -3))
+    a = rf.ReceptiveField(rf.FieldAxis(5, 2, -2), rf.FieldAxis(3, 2, 0))
+    b = rf.ReceptiveField(rf.FieldAxis(3, 2, 0), rf.FieldAxis(7, 2, -3))
     u, aligned = rf.union([a, b], conv=False, out_shape=(1, 4, 4))
-    assert aligned and u == rf.Field(rf.Axis(5, 2, -2), rf.Axis(7, 2, -3))
+    assert aligned and u == rf.ReceptiveField(rf.FieldAxis(5, 2, -2), rf.FieldAxis(7, 2, -3))
     assert rf.union([a, rf.GLOBAL], conv=False, out_shape=(1, 4, 4))[0] is rf.GLOBAL
     assert rf.union([a, rf.GLOBAL], conv=True, out_shape=(1, 4, 4))[0] == a
     assert math.prod(rf.apply(rf.INPUT, rf.Window((3, 3), (2, 2), (1, 1), (2, 2))).size) == 25

@@ -278,7 +278,7 @@ class SavedAt:
 
 
 @dataclass(frozen=True)
-class Trace:
+class Simulation:
     """The outcome of one simulated forward pass, per sample."""
 
     peak_elements: int
@@ -288,7 +288,7 @@ class Trace:
     saved: Mapping[str, SavedAt]  # training only: by the op (or gate) that saves first
 
 
-def simulate(model: Model, *, training: bool = False, shapes: Mapping[str, Any] | None = None) -> Trace:
+def simulate(model: Model, *, training: bool = False, shapes: Mapping[str, Any] | None = None) -> Simulation:
     """Run the forward pass of ``model`` on tensor identities (see the module docstring).
 
     ``shapes`` maps module paths to objects with ``in_shape``/``out_shape`` (the analysis
@@ -393,7 +393,7 @@ def simulate(model: Model, *, training: bool = False, shapes: Mapping[str, Any] 
         p = per_layer.setdefault(where, [0, 0, 0])
         p[0], p[1], p[2] = p[0] + el, p[1] + idx, p[2] + const_
     saved = {k: SavedAt(*v) for k, v in per_layer.items()}
-    return Trace(peak[0], peak[1], sizes[largest], made_by[largest], saved)
+    return Simulation(peak[0], peak[1], sizes[largest], made_by[largest], saved)
 
 
 # --- the report -------------------------------------------------------------------------

@@ -36,7 +36,7 @@ HW = tuple[int, int]
 
 
 @dataclass(frozen=True)
-class Axis:
+class FieldAxis:
     """One axis of a field: unit ``i`` sees input pixels ``start + i*stride .. + size - 1``."""
 
     size: int
@@ -49,9 +49,9 @@ class Axis:
 
 
 @dataclass(frozen=True)
-class Field:
-    h: Axis
-    w: Axis
+class ReceptiveField:
+    h: FieldAxis
+    w: FieldAxis
 
     @property
     def size(self) -> HW:
@@ -74,8 +74,8 @@ class Global:
 
 
 GLOBAL = Global()
-Geometry = Union[Field, Global]
-INPUT = Field(Axis(1, 1, 0), Axis(1, 1, 0))
+Geometry = Union[ReceptiveField, Global]
+INPUT = ReceptiveField(FieldAxis(1, 1, 0), FieldAxis(1, 1, 0))
 
 
 @dataclass(frozen=True)
@@ -171,10 +171,10 @@ def apply(g: Geometry, w: Window | Global) -> Geometry:
     if isinstance(g, Global) or isinstance(w, Global):
         return GLOBAL
 
-    def axis(a: Axis, i: int) -> Axis:
-        return Axis(a.size + (w.span(i) - 1) * a.stride, a.stride * w.stride[i], a.start - w.pad[i] * a.stride)
+    def axis(a: FieldAxis, i: int) -> FieldAxis:
+        return FieldAxis(a.size + (w.span(i) - 1) * a.stride, a.stride * w.stride[i], a.start - w.pad[i] * a.stride)
 
-    return Field(axis(g.h, 0), axis(g.w, 1))
+    return ReceptiveField(axis(g.h, 0), axis(g.w, 1))
 
 
 def union(parts: Sequence[Geometry], conv: bool, out_shape: Shape) -> tuple[Geometry, bool]:
@@ -184,7 +184,7 @@ def union(parts: Sequence[Geometry], conv: bool, out_shape: Shape) -> tuple[Geom
     one). Paths with different effective strides are not aligned: the field of a unit then
     depends on its position, and the largest (first or last unit) is returned.
     """
-    fields = [p for p in parts if isinstance(p, Field)]
+    fields = [p for p in parts if isinstance(p, ReceptiveField)]
     if not fields or (not conv and len(fields) < len(parts)):
         return GLOBAL, True
     n = (out_shape[1], out_shape[2]) if len(out_shape) == 3 else (1, 1)
@@ -194,14 +194,14 @@ def union(parts: Sequence[Geometry], conv: bool, out_shape: Shape) -> tuple[Geom
         ax = [f.h if i == 0 else f.w for f in fields]
         if len({a.stride for a in ax}) == 1:
             start = min(a.start for a in ax)
-            axes.append(Axis(max(a.end for a in ax) - start + 1, ax[0].stride, start))
+            axes.append(FieldAxis(max(a.end for a in ax) - start + 1, ax[0].stride, start))
             continue
         aligned = False
         last = n[i] - 1
         first_size = max(a.end for a in ax) - min(a.start for a in ax) + 1
         last_size = max(a.end + last * a.stride for a in ax) - min(a.start + last * a.stride for a in ax) + 1
-        axes.append(Axis(max(first_size, last_size), max(a.stride for a in ax), min(a.start for a in ax)))
-    return Field(axes[0], axes[1]), aligned
+        axes.append(FieldAxis(max(first_size, last_size), max(a.stride for a in ax), min(a.start for a in ax)))
+    return ReceptiveField(axes[0], axes[1]), aligned
 
 
 @dataclass(frozen=True)
@@ -249,7 +249,7 @@ class ReceptiveFields:
         out: list[Note] = []
         h, w = self.input_shape[1], self.input_shape[2]
         last = self.last_field
-        if last is not None and isinstance(last.conv, Field):
+        if last is not None and isinstance(last.conv, ReceptiveField):
             f = last.conv
             where = f"the receptive field of the last feature map ({self.last}, {_hw(f.size)})"
             if f.h.size > h or f.w.size > w:
@@ -260,7 +260,7 @@ class ReceptiveFields:
                                 f"{where} covers less than half of the {h}x{w} input: each unit sees a small "
                                 "part of the image"))
         if self.drops:
-            stride = last.conv.stride if last is not None and isinstance(last.conv, Field) else None
+            stride = last.conv.stride if last is not None and isinstance(last.conv, ReceptiveField) else None
             lead = "layers drop the last rows or columns of their input"
             if stride is not None and (h % stride[0] or w % stride[1]):
                 lead = (f"the {h}x{w} input is not a multiple of the total stride {_hw(stride)}: " + lead)
@@ -268,7 +268,7 @@ class ReceptiveFields:
                      f"{_count(d.cols, 'column')} of {fmt_shape(d.in_shape[1:])})" for d in self.drops[:3]]
             more = f" and {len(self.drops) - 3} more" if len(self.drops) > 3 else ""
             out.append(Note("dropped_rows", f"{lead}: {', '.join(shown)}{more}"))
-        if last is not None and isinstance(last.conv, Field):
+        if last is not None and isinstance(last.conv, ReceptiveField):
             missed = self._uncovered()
             if missed:
                 out.append(Note("input_not_covered",
@@ -283,7 +283,7 @@ class ReceptiveFields:
         """Input rows/columns outside every field of the last feature map, as text."""
         assert self.last is not None
         f = self.rows[self.last].conv
-        assert isinstance(f, Field)
+        assert isinstance(f, ReceptiveField)
         parts = []
         assert self.last_shape is not None
         for name, a, n, size in (("row", f.h, self.last_shape[1], self.input_shape[1]),
@@ -386,7 +386,7 @@ def _last_map(node: Node, prefix: str, rows: Mapping[str, RowField]) -> tuple[st
         return None
     for child in reversed(node.children):
         qual = f"{prefix}.{child.name}" if prefix else child.name
-        if len(child.out_shape) == 3 and isinstance(rows[qual].conv, Field):
+        if len(child.out_shape) == 3 and isinstance(rows[qual].conv, ReceptiveField):
             return qual, child.out_shape
         found = _last_map(child, qual, rows)
         if found is not None:
@@ -415,6 +415,6 @@ def start_text(g: Geometry) -> str:
 
 
 __all__ = [
-    "Axis", "Field", "GLOBAL", "Global", "Window", "RF_RULES", "RowField", "ReceptiveFields", "Note",
+    "FieldAxis", "ReceptiveField", "GLOBAL", "Global", "Window", "RF_RULES", "RowField", "ReceptiveFields", "Note",
     "receptive_fields", "apply", "union", "as_json", "text", "stride_text", "start_text",
 ]

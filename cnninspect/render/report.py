@@ -367,8 +367,8 @@ def field_json(g: rf.RowField) -> dict[str, Any]:
     return {
         "receptive_field": rf.as_json(g.full),
         "conv_receptive_field": rf.as_json(conv),
-        "effective_stride": list(conv.stride) if isinstance(conv, rf.Field) else None,
-        "rf_start": list(conv.start) if isinstance(conv, rf.Field) else None,
+        "effective_stride": list(conv.stride) if isinstance(conv, rf.ReceptiveField) else None,
+        "rf_start": list(conv.start) if isinstance(conv, rf.ReceptiveField) else None,
     }
 
 
