@@ -228,9 +228,9 @@ def compare(models: tuple[str, ...], stages: bool, layers: bool, fmt: str, conve
         ]
     notes: tuple[str, ...] = ()
     if plot_path is not None:
-        from ..render.plot import Point, plot_compare
+        from ..render.plot import PlotPoint, plot_compare
 
-        points = [Point(r["model"], r["mult_adds"], r["params"], r["peak_activation_bytes"]) for r in rows]
+        points = [PlotPoint(r["model"], r["mult_adds"], r["params"], r["peak_activation_bytes"]) for r in rows]
         plot_compare(points, plot_path, title=f"Comparison ({conv.name} convention)",
                      cost="FLOPs" if unit == "flops" else "Mult-adds", replace=force)
         notes = (f"plot written to {plot_path}",)

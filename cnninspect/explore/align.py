@@ -24,7 +24,7 @@ from ..measure.analysis import Row
 
 
 @dataclass(frozen=True)
-class Pair:
+class AlignedPair:
     a: Row | None
     b: Row | None
     mark: str  # same | differs | only A | only B
@@ -35,7 +35,7 @@ def _key(r: Row) -> tuple[object, ...]:
     return (r.type, r.input_shape, r.output_shape)
 
 
-def _compare(a: Row, b: Row) -> Pair:
+def _compare(a: Row, b: Row) -> AlignedPair:
     what = []
     if a.type != b.type:
         what.append("type")
@@ -45,10 +45,10 @@ def _compare(a: Row, b: Row) -> Pair:
         what.append("params")
     if a.mult_adds != b.mult_adds:
         what.append("mult-adds")
-    return Pair(a, b, "differs" if what else "same", tuple(what))
+    return AlignedPair(a, b, "differs" if what else "same", tuple(what))
 
 
-def align(a_rows: tuple[Row, ...], b_rows: tuple[Row, ...]) -> list[Pair]:
+def align(a_rows: tuple[Row, ...], b_rows: tuple[Row, ...]) -> list[AlignedPair]:
     """The leaf rows of two reports, aligned."""
     a = [r for r in a_rows if r.is_leaf]
     b = [r for r in b_rows if r.is_leaf]
@@ -60,16 +60,16 @@ def _weights(r: Row) -> object:
     return (r.params, r.mult_adds) if r.params else id(r)
 
 
-def _match(a: list[Row], b: list[Row], keys: list[Callable[[Row], object]]) -> list[Pair]:
+def _match(a: list[Row], b: list[Row], keys: list[Callable[[Row], object]]) -> list[AlignedPair]:
     key, then = keys[0], keys[1:]
     matcher = difflib.SequenceMatcher(a=[key(r) for r in a], b=[key(r) for r in b], autojunk=False)
-    pairs: list[Pair] = []
+    pairs: list[AlignedPair] = []
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():
         if tag == "equal":
             pairs += [_compare(a[i1 + k], b[j1 + k]) for k in range(i2 - i1)]
         elif then and i2 > i1 and j2 > j1:
             pairs += _match(a[i1:i2], b[j1:j2], then)
         else:
-            pairs += [Pair(r, None, "only A") for r in a[i1:i2]]
-            pairs += [Pair(None, r, "only B") for r in b[j1:j2]]
+            pairs += [AlignedPair(r, None, "only A") for r in a[i1:i2]]
+            pairs += [AlignedPair(None, r, "only B") for r in b[j1:j2]]
     return pairs

@@ -496,7 +496,7 @@ class Evaluator:
 
 
 @dataclass(frozen=True)
-class Measured:
+class PointTotals:
     """One point: the settings used, its totals and weight depth, and how it was computed
     (``fast``: re-shaped from a template; otherwise resolved and analysed in full)."""
 
@@ -540,7 +540,7 @@ class TotalsEngine:
             origin=b.origin,
         )
 
-    def measure(self, point: Mapping[str, Any]) -> Measured:
+    def measure(self, point: Mapping[str, Any]) -> PointTotals:
         """The totals of one point: re-shaped from a template of its settings when one fits,
         else resolved in full (and kept as a new template for the points after it)."""
         over = self.overrides(point)
@@ -552,7 +552,7 @@ class TotalsEngine:
                 totals = self.evaluator.totals(template, settings.resolution)
             except Unsupported:
                 continue
-            return Measured(used, settings.width, settings.depth, settings.resolution, settings.values, totals,
+            return PointTotals(used, settings.width, settings.depth, settings.resolution, settings.values, totals,
                             template.depth, True)
         self.fallbacks += 1
         if known and known[0].root is None:  # never re-shaped (reads its resolution, or an op has no rule)
@@ -596,8 +596,8 @@ class TotalsEngine:
         return template
 
     @staticmethod
-    def _measured(used: str | None, s: Settings, totals: Totals, depth: int) -> Measured:
-        return Measured(used, s.width, s.depth, s.resolution, s.values, totals, depth, False)
+    def _measured(used: str | None, s: Settings, totals: Totals, depth: int) -> PointTotals:
+        return PointTotals(used, s.width, s.depth, s.resolution, s.values, totals, depth, False)
 
 
-__all__ = ["RESHAPE", "ReshapeRule", "TotalsEngine", "Measured", "Template", "Evaluator", "Unsupported"]
+__all__ = ["RESHAPE", "ReshapeRule", "TotalsEngine", "PointTotals", "Template", "Evaluator", "Unsupported"]

@@ -86,7 +86,7 @@ def _si_axis(axis: Any) -> None:
 
 
 @dataclass(frozen=True)
-class Point:
+class PlotPoint:
     """One model or configuration of a trade-off plot."""
 
     label: str
@@ -95,7 +95,7 @@ class Point:
     peak_activation_bytes: float | None = None
 
 
-def frontier(points: Sequence[Point]) -> list[int]:
+def frontier(points: Sequence[PlotPoint]) -> list[int]:
     """Indices of the Pareto frontier, by mult-adds: no other point has at most the
     mult-adds and at least the parameters with one of the two strictly better."""
     out = []
@@ -117,7 +117,7 @@ def _label_points(ax: Any, xs: Sequence[float], ys: Sequence[float], labels: Seq
 MAX_LABELS = 24  # more points than this: only the frontier's are labelled
 
 
-def _tradeoff_panels(axes: Sequence[Any], points: Sequence[Point], cost: str, what: str) -> None:
+def _tradeoff_panels(axes: Sequence[Any], points: Sequence[PlotPoint], cost: str, what: str) -> None:
     """Mult-adds against parameters and (when known) against peak activation memory;
     ``what`` names the points in the legend ("models", "configurations (width, resolution)")."""
     front = frontier(points)
@@ -147,7 +147,7 @@ def _tradeoff_panels(axes: Sequence[Any], points: Sequence[Point], cost: str, wh
         ax.set_visible(False)
 
 
-def tradeoff_figure(points: Sequence[Point], *, title: str, cost: str = "Mult-adds") -> Any:
+def tradeoff_figure(points: Sequence[PlotPoint], *, title: str, cost: str = "Mult-adds") -> Any:
     """``compare --plot``: one labelled point per model, mult-adds against parameters and
     against peak activation memory, the frontier marked."""
     fig = _figure(figsize=(11, 4.6), layout="constrained")
@@ -172,7 +172,7 @@ def sweep_figure(rows: Sequence[dict[str, Any]], swept: Sequence[str], *, title:
     groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
     for r in rows:
         groups.setdefault(tuple(r[a] for a in others), []).append(r)
-    points = [Point(_config_label(r, swept) or "model", r["mult_adds"], r["params"], r.get("peak_activation_bytes"))
+    points = [PlotPoint(_config_label(r, swept) or "model", r["mult_adds"], r["params"], r.get("peak_activation_bytes"))
               for r in rows]
     front_rows = [rows[i] for i in frontier(points)]
     fig = _figure(figsize=(11, 8.4), layout="constrained")
@@ -230,7 +230,7 @@ def plot_sweep(rows: Sequence[dict[str, Any]], swept: Sequence[str], path: str, 
 
 
 @_quiet
-def plot_compare(points: Sequence[Point], path: str, *, title: str, cost: str, replace: bool = False) -> None:
+def plot_compare(points: Sequence[PlotPoint], path: str, *, title: str, cost: str, replace: bool = False) -> None:
     """Write :func:`tradeoff_figure` to ``path`` (.png or .svg)."""
     save_figure(tradeoff_figure(points, title=title, cost=cost), path, replace)
 
