@@ -6,7 +6,7 @@ field types, required fields, user-defined blocks and their parameters, tables, 
 expression (syntax, names, and the value it gives for the default and each variant where it
 depends on spec parameters only). Values that depend on a block's arguments, on ``$in`` or
 ``$index``, and everything shape-related are checked when a spec is resolved for concrete
-settings (``resolve.py``), still with file:line:column locations. The format is documented
+settings (``resolve/resolver.py``), still with file:line:column locations. The format is documented
 in ``docs/spec-format.md``.
 """
 

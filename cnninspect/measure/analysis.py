@@ -4,7 +4,7 @@ Two engines feed the same report builder:
 
 * ``spec`` (the default everywhere): shapes from resolution and parameter counts from the op
   rules; pure Python, no torch import.
-* ``meta`` (``torch_engine.py``, ``--engine meta``): the builder's real ``nn.Module`` on
+* ``meta`` (``build/torch_engine.py``, ``--engine meta``): the builder's real ``nn.Module`` on
   PyTorch's meta device, walked with forward hooks; shapes are measured and parameters read
   from the module, no weight is allocated and no arithmetic is done.
 

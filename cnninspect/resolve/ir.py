@@ -1,6 +1,6 @@
 """The resolved model: a frozen tree of primitive ops and structural containers.
 
-Resolution (``resolve.py``) turns a spec plus parameter values into this tree: every
+Resolution (``resolver.py``) turns a spec plus parameter values into this tree: every
 parameter substituted, channels scaled and rounded, repeats expanded, blocks expanded into
 primitives, and every input/output shape inferred. The builder turns it into an
 ``nn.Module`` whose qualified module names are exactly the node paths here; the analysis

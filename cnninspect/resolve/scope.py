@@ -3,7 +3,7 @@ while tracking the running shape, and an :class:`Expansion` is what a layer type
 function (``cnninspect/resolve/expand.py``) receives.
 
 Every primitive goes through :meth:`Scope.op`, which infers its output shape with the op
-registry (``ops.py``) and turns a shape problem into a located :class:`SpecError`.
+registry (``ops/primitives.py``) and turns a shape problem into a located :class:`SpecError`.
 """
 
 from __future__ import annotations
