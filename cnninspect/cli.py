@@ -2,7 +2,7 @@
 
 Subcommands live in ``cnninspect/commands/`` and are imported only when run, so
 ``cnninspect --help`` and ``cnninspect list`` never import torch. Errors in user input
-(:class:`~cnninspect.errors.CnnInspectError`) print one line on stderr and exit 2; ``--debug``
+(:class:`~cnninspect.base.errors.CnnInspectError`) print one line on stderr and exit 2; ``--debug``
 adds the traceback. Exit codes: 0 ok, 1 a check failed, 2 bad input, 3 internal error.
 """
 
@@ -18,8 +18,8 @@ from typing import Any
 import click
 
 from . import __version__
-from .errors import CnnInspectError, OutputError
-from .interrupts import defer_during_import
+from .base.errors import CnnInspectError, OutputError
+from .base.interrupts import defer_during_import
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "list": ("cnninspect.commands.list_cmd:list_cmd", "List bundled specs with their variants, params and mult-adds."),
@@ -58,7 +58,7 @@ class LazyGroup(click.Group):
     def resolve_command(self, ctx: click.Context, args: list[str]) -> Any:
         name = args[0] if args else ""
         if name and not name.startswith("-") and name not in self.list_commands(ctx):
-            from .errors import did_you_mean
+            from .base.errors import did_you_mean
 
             raise click.UsageError(f"no such command '{name}'{did_you_mean(name, self.list_commands(ctx))}")
         return super().resolve_command(ctx, args)
@@ -101,7 +101,7 @@ class LazyGroup(click.Group):
             ctx.exit(EXIT_INTERRUPTED)
         except Exception as exc:  # an unexpected failure: a bug, reported without a traceback
             if isinstance(exc, ModuleNotFoundError):  # an optional extra's module: name the extra
-                from .extras import missing_extra
+                from .base.extras import missing_extra
 
                 error = missing_extra(exc, f"cnninspect {ctx.invoked_subcommand}")
                 if error is not None:
@@ -167,8 +167,8 @@ def apply_settings(ctx: click.Context) -> None:
     from . import config
 
     settings = config.load()
-    if "spec-paths" in settings.values or "cnninspect.catalog" in sys.modules:
-        from . import catalog
+    if "spec-paths" in settings.values or "cnninspect.resolve.catalog" in sys.modules:
+        from .resolve import catalog
 
         catalog.set_spec_paths(settings.get("spec-paths", ()))
     name = ctx.invoked_subcommand

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cnninspect import sweep as sweep_module
-from cnninspect.errors import SpecError
+from cnninspect.explore import sweep as sweep_module
+from cnninspect.base.errors import SpecError
 from cnninspect.lang.yamlsrc import MAX_ALIAS_VALUES, parse_yaml
 
 from conftest import ROOT, SPECS, invoke, run_process
@@ -349,7 +349,7 @@ def test_verify_suggests_only_a_resolution_that_fits():
     r = invoke("summary", "efficientnet:b7", "--resolution", str(hint), "--verify", "--verify-max-seconds", "1e9",
                "--format", "json", "--levels", "1")
     # the hint is checked by the same estimate (not run: a real B7 forward is too heavy here)
-    from cnninspect.verify import estimate
+    from cnninspect.build.verify import estimate
 
     from conftest import model_of
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cnninspect.errors import Location
+from cnninspect.base.errors import Location
 from cnninspect.lang.expr import MAX_NDIGITS, ExprError, parse
 
 from conftest import ROOT, invoke
@@ -213,7 +213,7 @@ def test_a_look_up_of_torch_does_not_use_up_the_deferral():
 
 
 def test_deferred_sigint_raises_after_the_block():
-    from cnninspect.interrupts import deferred_sigint
+    from cnninspect.base.interrupts import deferred_sigint
 
     done = []
     with pytest.raises(KeyboardInterrupt):
@@ -315,9 +315,9 @@ def test_a_huge_graph_saturates_instead_of_printing_a_huge_number(tmp_path):
 
 
 def test_the_lower_bound_never_exceeds_what_bundled_specs_expand_to():
-    from cnninspect.catalog import bundled_names, load_bundled
-    from cnninspect.ir import ops as ir_ops
-    from cnninspect.resolve import least_ops, resolve
+    from cnninspect.resolve.catalog import bundled_names, load_bundled
+    from cnninspect.resolve.ir import ops as ir_ops
+    from cnninspect.resolve.resolver import least_ops, resolve
 
     for name in bundled_names():
         spec = load_bundled(name)
@@ -410,10 +410,10 @@ def test_ci_example_declares_its_permissions_and_installs_from_a_checkout(tmp_pa
 MEASURE = r"""
 import json, os, sys, time
 import torch, fvcore.nn  # imported once, before the fork: each child starts where the CLI would
-from cnninspect.catalog import load_bundled
+from cnninspect.resolve.catalog import load_bundled
 from cnninspect.lang.spec import spec_from_text
-from cnninspect.resolve import Overrides, resolve
-from cnninspect.verify import estimate, verify
+from cnninspect.resolve.resolver import Overrides, resolve
+from cnninspect.build.verify import estimate, verify
 
 torch.set_num_threads(1)
 out = []
@@ -494,8 +494,8 @@ def test_a_plot_created_meanwhile_is_not_overwritten(tmp_path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from cnninspect.errors import UsageError
-    from cnninspect.plot import save_figure
+    from cnninspect.base.errors import UsageError
+    from cnninspect.render.plot import save_figure
 
     path = tmp_path / "p.png"
     path.write_bytes(b"the other run's plot")

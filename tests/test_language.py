@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from cnninspect.analysis import analyze
-from cnninspect.errors import SpecError
-from cnninspect.ir import ops, walk
+from cnninspect.measure.analysis import analyze
+from cnninspect.base.errors import SpecError
+from cnninspect.resolve.ir import ops, walk
 from cnninspect.lang import expr as E
 from cnninspect.lang.spec import load_spec, spec_from_text
-from cnninspect.resolve import Overrides, resolve
+from cnninspect.resolve.resolver import Overrides, resolve
 
 from conftest import invoke
 

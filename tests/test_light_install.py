@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 
-from cnninspect.extras import EXTRAS
+from cnninspect.base.extras import EXTRAS
 
 from conftest import ROOT
 
@@ -166,12 +166,12 @@ def test_the_cli_backstop_names_the_extra(monkeypatch):
     """An import of an extra's module that no ``require`` guards still names the extra."""
     from conftest import invoke
 
-    import cnninspect.analysis
+    import cnninspect.measure.analysis
 
     def analyze(model, convention):
         raise ModuleNotFoundError("No module named 'fvcore'", name="fvcore")
 
-    monkeypatch.setattr(cnninspect.analysis, "analyze", analyze)
+    monkeypatch.setattr(cnninspect.measure.analysis, "analyze", analyze)
     r = invoke("summary", "mobilenet_v1")
     assert r.exit_code == 2
     assert r.stderr == "error: cnninspect summary needs fvcore, which is not installed: pip install 'cnninspect[torch]'\n"
@@ -180,12 +180,12 @@ def test_the_cli_backstop_names_the_extra(monkeypatch):
 def test_other_missing_modules_are_still_bugs(monkeypatch):
     from conftest import invoke
 
-    import cnninspect.analysis
+    import cnninspect.measure.analysis
 
     def analyze(model, convention):
         raise ModuleNotFoundError("No module named 'nonesuch'", name="nonesuch")
 
-    monkeypatch.setattr(cnninspect.analysis, "analyze", analyze)
+    monkeypatch.setattr(cnninspect.measure.analysis, "analyze", analyze)
     r = invoke("summary", "mobilenet_v1")
     assert r.exit_code == 3 and "internal error" in r.stderr
 

@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from cnninspect.sameness import compare, measure_pair
+from cnninspect.explore.sameness import compare, measure_pair
 from conftest import ROOT, invoke
 
 REF = ROOT / "tests" / "reference"

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ..metrics import METRIC_LIST, METRICS
+from ..explore.metrics import METRIC_LIST, METRICS
 from .common import (
     check_output_file,
     convention_options,
@@ -22,8 +22,8 @@ from .common import (
 )
 
 if TYPE_CHECKING:
-    from ..conventions import Convention
-    from ..fit import FitPoint, FitResult
+    from ..ops.conventions import Convention
+    from ..explore.fit import FitPoint, FitResult
     from ..render.document import Document
 
 
@@ -80,17 +80,17 @@ def fit(model: str, over: tuple[str, ...], maximize: str, set_values: tuple[str,
       cnninspect fit resnet:50 --over depth=0.5:1.5:0.25 \\
           --over resolution=128:288:32 --max-flops 6G
     """
-    from ..catalog import parse_target
-    from ..metrics import METRIC, parse_metric_value
-    from ..conventions import get_convention
-    from ..errors import UsageError
-    from ..fit import Axis, Budget, Fit, ModuleFit, parse_fit_axis
-    from ..memory import TRAINABLE_DTYPES
-    from ..numbers import NumberError
-    from ..resolve import Overrides
-    from ..sweep import MAX_POINTS, validate_axes
+    from ..resolve.catalog import parse_target
+    from ..explore.metrics import METRIC, parse_metric_value
+    from ..ops.conventions import get_convention
+    from ..base.errors import UsageError
+    from ..explore.fit import Axis, Budget, Fit, ModuleFit, parse_fit_axis
+    from ..measure.memory import TRAINABLE_DTYPES
+    from ..base.numbers import NumberError
+    from ..resolve.resolver import Overrides
+    from ..explore.sweep import MAX_POINTS, validate_axes
 
-    from ..pymodels import is_python_ref
+    from ..capture.pymodels import is_python_ref
 
     python = is_python_ref(model)
     target = None if python else parse_target(model)
@@ -118,7 +118,7 @@ def fit(model: str, over: tuple[str, ...], maximize: str, set_values: tuple[str,
             if name != "resolution":
                 raise UsageError(f"{model} is a Python model: fit it over --over resolution=... only "
                                  "(pass constructor arguments as file.py:NAME(width=2))")
-            from ..sweep import parse_axis
+            from ..explore.sweep import parse_axis
 
             axes.append(Axis(name, tuple(sorted(set(parse_axis(text, name, integer=True, label=f"--over {name}"))))))
         else:
@@ -141,8 +141,8 @@ def fit(model: str, over: tuple[str, ...], maximize: str, set_values: tuple[str,
         result = job.run()
         notes = []
         if plot_path is not None:
-            from ..fit import plot_data
-            from ..plot import plot_fit
+            from ..explore.fit import plot_data
+            from ..render.plot import plot_fit
 
             plot_fit(plot_data(job, result), plot_path,
                      title=f"{model}: {', '.join(b.describe() for b in result.budgets)}", replace=force)
@@ -164,8 +164,8 @@ def fit(model: str, over: tuple[str, ...], maximize: str, set_values: tuple[str,
     conv = get_convention(convention)
     notes = []
     if plot_path is not None:
-        from ..fit import plot_data
-        from ..plot import plot_fit
+        from ..explore.fit import plot_data
+        from ..render.plot import plot_fit
 
         plot_fit(plot_data(job, result), plot_path,
                  title=f"{target.spec.title}: {', '.join(b.describe() for b in result.budgets)}", replace=force)
@@ -181,7 +181,7 @@ def fit(model: str, over: tuple[str, ...], maximize: str, set_values: tuple[str,
 
 def fit_document(result: FitResult, label: str, conv: Convention, unit: str, notes: list[str]) -> Document:
     """A fit result as a document: the frontier table, the search and the best point."""
-    from ..conventions import UNITS
+    from ..ops.conventions import UNITS
     from ..render.document import Column, Document, Table
 
     scale = UNITS[unit]

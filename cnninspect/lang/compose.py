@@ -26,7 +26,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import SpecError, shorten
+from ..base.errors import SpecError, shorten
 from .yamlsrc import YNode, load_yaml_file, require_document
 
 MAX_DEPTH = 8

@@ -18,7 +18,7 @@ Every evaluation is bounded in work: each number, written or computed, is at mos
 :data:`MAX_MAGNITUDE`; every function argument that drives work (``round``'s digits, ``**``'s
 exponent) has a range, checked before the call; and one evaluation may take at most
 :data:`MAX_STEPS` steps, each operation charged for the size of its operands
-(:class:`Budget`), so no expression can run for more than a moment. Every error carries the
+(:class:`StepBudget`), so no expression can run for more than a moment. Every error carries the
 0-based offset of the offending part, so a spec error can point at its column.
 """
 
@@ -32,13 +32,13 @@ from dataclasses import dataclass, field
 from typing import Any
 from collections.abc import Callable, Iterator, Mapping
 
-from ..errors import Location, SpecError, did_you_mean, shorten
+from ..base.errors import Location, SpecError, did_you_mean, shorten
 
 MAX_LENGTH = 500
 MAX_MAGNITUDE = 10**15
 MAX_EXPONENT = 64  # of ``**``
 MAX_NDIGITS = 18  # of ``round``: every value is below 10**18, so more digits change nothing
-MAX_STEPS = 20_000  # work units of one evaluation (see Budget)
+MAX_STEPS = 20_000  # work units of one evaluation (see StepBudget)
 BUILTIN_NAMES = ("in", "index")
 _NAME = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 
@@ -157,9 +157,9 @@ class Expr:
 
     def evaluate(self, env: Mapping[str, Any], budget: int = MAX_STEPS) -> Any:
         """The value for the variables in ``env`` (names without ``$``), in at most
-        ``budget`` work units (:class:`Budget`); raises :class:`ExprError` with the offset of
+        ``budget`` work units (:class:`StepBudget`); raises :class:`ExprError` with the offset of
         the part that failed."""
-        return _eval(self.tree.body, env, Budget(budget))
+        return _eval(self.tree.body, env, StepBudget(budget))
 
     def at(self, offset: int) -> Location:
         """The location of character ``offset`` of the expression."""
@@ -287,7 +287,7 @@ def _describe(node: ast.AST) -> str:
     return names.get(type(node), f"'{type(node).__name__}'")
 
 
-class Budget:
+class StepBudget:
     """The work one evaluation may still do, in units of about one machine-word operation.
 
     Every node evaluated costs one unit; arithmetic on integers costs by the size of its
@@ -340,7 +340,7 @@ def _checked(value: Any, offset: int) -> Any:
     return value
 
 
-def _eval(node: ast.AST, env: Mapping[str, Any], budget: Budget) -> Any:
+def _eval(node: ast.AST, env: Mapping[str, Any], budget: StepBudget) -> Any:
     offset = getattr(node, "col_offset", 0)
     budget.charge(1, offset)
     if isinstance(node, ast.Constant):

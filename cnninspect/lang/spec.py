@@ -6,7 +6,7 @@ field types, required fields, user-defined blocks and their parameters, tables, 
 expression (syntax, names, and the value it gives for the default and each variant where it
 depends on spec parameters only). Values that depend on a block's arguments, on ``$in`` or
 ``$index``, and everything shape-related are checked when a spec is resolved for concrete
-settings (``resolve.py``), still with file:line:column locations. The format is documented
+settings (``resolve/resolver.py``), still with file:line:column locations. The format is documented
 in ``docs/spec-format.md``.
 """
 
@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 from collections.abc import Iterator, Mapping
 
-from .. import limits
-from ..errors import Location, SpecError, did_you_mean, one_of, shorten
+from ..base import limits
+from ..base.errors import Location, SpecError, did_you_mean, one_of, shorten
 from .compose import compose
 from .expr import BUILTIN_NAMES, Computed, Expr, ExprError, is_expression, parse
 from .fields import ANY, REQUIRED, Bool, Branches, Choice, Field, Float, Int, Kind, Layers, LoopName, Shortcut, Str
@@ -665,7 +665,7 @@ def _nesting(entries: tuple[LayerEntry, ...], depth: Mapping[str, int]) -> int:
 
 def _refuse_deep_nesting(blocks: Mapping[str, BlockDef], layers: tuple[LayerEntry, ...]) -> None:
     """Blocks calling blocks (and containers inside them) nest at most
-    :data:`~cnninspect.limits.MAX_NESTING` levels: every level is a level of the model's tree
+    :data:`~cnninspect.base.limits.MAX_NESTING` levels: every level is a level of the model's tree
     that resolution, analysis and rendering walk."""
     depth: dict[str, int] = {}
     for name in block_order(blocks):

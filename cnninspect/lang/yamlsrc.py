@@ -20,8 +20,8 @@ from collections.abc import Iterator
 
 import yaml
 
-from ..errors import Location, SpecError, did_you_mean, shorten
-from ..numbers import NumberError, yaml_plain_number
+from ..base.errors import Location, SpecError, did_you_mean, shorten
+from ..base.numbers import NumberError, yaml_plain_number
 
 MAX_FILE_BYTES = 1_000_000
 # Aliases (``*a``) repeat a value without repeating its text: a small file can expand to

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 from collections.abc import Callable, Iterable, Iterator, Mapping
 
-from ..safetext import display_width, printable
+from ..base.safetext import display_width, printable
 from .document import ESSENTIAL, Column, Document, Table, fmt_cell, raw_cell
 
 
