@@ -51,8 +51,8 @@ OPTIONS: dict[str, tuple[str, str]] = {
         "cnninspect's path: meta device, one TorchDispatchMode (opted out of the dynamo guard) with shape "
         "shortcuts, a TorchFunctionMode, global module hooks; then counting",
         """
-from cnninspect.capture import capture, construction_mode
-from cnninspect.module_analysis import analyze_trace, module_subject
+from cnninspect.capture.forward import capture, construction_mode
+from cnninspect.capture.module_analysis import analyze_trace, module_subject
 lap("import cnninspect")
 with construction_mode():
     m = models.{model}()
@@ -149,10 +149,10 @@ lap("forward")
 
 BREAKDOWN = """
 from cnninspect.cli import cli
-from cnninspect.pymodels import build, input_for, load, parse_pyref, subject_for, trace_built
-from cnninspect.module_analysis import analyze_trace
+from cnninspect.capture.pymodels import build, input_for, load, parse_pyref, subject_for, trace_built
+from cnninspect.capture.module_analysis import analyze_trace
 from cnninspect.render.formats import FORMATS
-from cnninspect.render.summary import summary_document
+from cnninspect.render.report import summary_document
 lap("import cnninspect")
 pm = load(parse_pyref({ref!r}))
 lap("load the file")

@@ -6,7 +6,7 @@
     python benchmarks/peer.py fvcore benchmarks/models.py:resnet50 3x224x224
 
 Prints one JSON line: {"tool", "model", "count", "unit"}. The module is the very one
-``cnninspect`` analyses (``cnninspect.build.build_module`` for a spec, the function or class
+``cnninspect`` analyses (``cnninspect.build.builder.build_module`` for a spec, the function or class
 of a Python reference), with real float32 weights, because every peer runs a real forward pass,
 in eval mode and under ``torch.no_grad()``, as a user counting a model's cost would run it
 (with gradients on, fvcore's traced forward pass on EfficientNet-B7 at 600x600 keeps every
@@ -25,17 +25,17 @@ from typing import Any
 def main(tool: str, target: str, input_text: str | None = None) -> None:
     import torch
 
-    from cnninspect.pymodels import is_python_ref
+    from cnninspect.capture.pymodels import is_python_ref
 
     if is_python_ref(target):
-        from cnninspect.pymodels import load, parse_input, parse_pyref
+        from cnninspect.capture.pymodels import load, parse_input, parse_pyref
 
         module = load(parse_pyref(target)).factory().eval()  # type: ignore[misc]
         per_sample = parse_input(input_text or "3x224x224")
     else:
-        from cnninspect.build import build_module
-        from cnninspect.catalog import parse_target
-        from cnninspect.resolve import resolve
+        from cnninspect.build.builder import build_module
+        from cnninspect.resolve.catalog import parse_target
+        from cnninspect.resolve.resolver import resolve
 
         t = parse_target(target)
         model = resolve(t.spec, t.variant)

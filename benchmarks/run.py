@@ -326,10 +326,10 @@ def module_section(by: dict[str, Case]) -> list[str]:
 
 
 def module_count(tool: str, ref: str, shape: str) -> int:
-    from cnninspect.pymodels import analyse, parse_input
+    from cnninspect.capture.pymodels import analyze_python, parse_input
 
     convention = {"fvcore": "fvcore", "torchinfo": "torchinfo"}.get(tool, "paper")
-    return analyse(ref, convention, input_shape=parse_input(shape)).totals.mult_adds
+    return analyze_python(ref, convention, input_shape=parse_input(shape)).totals.mult_adds
 
 
 GROWTH_TEXT = (
@@ -363,7 +363,7 @@ NOTES = """
   no torch module is built.
 * A 100,000-point `sweep --format csv` under 20 s and a 100,000-point `fit` over MobileNet v1
   widths x resolutions under 10 s, both with at most 2x the peak RSS of the 1,000-point
-  sweep. Totals come from the totals-only fast path (`cnninspect/totals.py`, docs/fit.md): the
+  sweep. Totals come from the totals-only fast path (`cnninspect/measure/totals.py`, docs/fit.md): the
   spec is resolved once per width and re-shaped per resolution, subtrees are memoised on
   their input shape (at most 20,000 entries, so memory stays flat), the grid is generated
   lazily and CSV rows are streamed. `fit` evaluates only the boundary of the feasible region
@@ -421,7 +421,7 @@ NOTES = """
    reduced size they would need shape scaling that is wrong for models whose shapes do not
    scale. Change: one dispatch mode that opts out of the dynamo guard (`_should_skip_dynamo`,
    PyTorch's own switch) and answers the hot operators by shape arithmetic on the meta device
-   (`cnninspect/meta_shapes.py`: convolution, matrix products, norms, pools, elementwise ops
+   (`cnninspect/capture/meta_shapes.py`: convolution, matrix products, norms, pools, elementwise ops
    with PyTorch's layout rule ported, `cat`, in-place initialisers), each checked against
    PyTorch's meta kernel in `tests/test_meta_shapes.py`; any other operator goes to PyTorch's
    own meta kernel (correct, only slower). Building the model on the meta device runs under the
@@ -452,9 +452,9 @@ NOTES = """
 
 def our_count(tool: str, model: str) -> int:
     """cnninspect's count of ``model`` in the convention that matches ``tool``."""
-    from cnninspect.analysis import analyze
-    from cnninspect.catalog import parse_target
-    from cnninspect.resolve import resolve
+    from cnninspect.measure.analysis import analyze
+    from cnninspect.resolve.catalog import parse_target
+    from cnninspect.resolve.resolver import resolve
 
     t = parse_target(model)
     m = resolve(t.spec, t.variant)

@@ -17,7 +17,7 @@ Nothing is printed unless asked. A module passed in is left exactly as it was: c
 runs a private copy of it (its parameters and buffers replaced by meta stand-ins, or for a
 real run shared and copied) and never the module itself, so its parameters, buffers,
 devices, training flags, hooks and attributes are as before, also on errors and Ctrl-C
-(docs/python-models.md). Errors are :class:`~cnninspect.errors.CnnInspectError` with a
+(docs/python-models.md). Errors are :class:`~cnninspect.base.errors.CnnInspectError` with a
 one-line message.
 """
 
@@ -26,8 +26,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .analysis import Report, Row, Totals
-from .errors import UsageError
+from .measure.analysis import Report, Row, Totals
+from .base.errors import UsageError
 
 if TYPE_CHECKING:
     import torch
@@ -97,7 +97,7 @@ class Summary:
     def document(self) -> Any:
         from dataclasses import replace
 
-        from .render.summary import summary_document
+        from .render.report import summary_document
 
         doc = summary_document(self.report, self.unit, self.levels)
         if self.columns is None:
@@ -116,7 +116,7 @@ class Summary:
         return FORMATS[fmt].render(self.document(), False)
 
     def to_dict(self) -> dict[str, Any]:
-        from .render.summary import summary_json
+        from .render.report import summary_json
 
         return summary_json(self.report, self.unit)
 
@@ -124,8 +124,8 @@ class Summary:
         """The mult-adds and parameters of each top-level layer or block as a matplotlib
         ``Figure`` (needs ``pip install 'cnninspect[plot]'``; built without pyplot, so it
         changes no global state). ``fig.savefig("layers.png")`` writes it; a notebook shows it."""
-        from .conventions import UNITS
-        from .plot import layers_figure
+        from .ops.conventions import UNITS
+        from .render.plot import layers_figure
 
         top = [r for r in self.report.rows if r.depth == 0]
         scale = UNITS[self.unit]
@@ -202,7 +202,7 @@ def summary(
 
     For a spec, ``input_size`` is ``(1, channels, R, R)`` at the spec's channels.
     """
-    from .conventions import UNITS, get_convention
+    from .ops.conventions import UNITS, get_convention
 
     get_convention(convention)
     if unit not in UNITS:
@@ -231,7 +231,7 @@ def summary(
 
     if not isinstance(model, nn.Module):
         raise UsageError(f"cnninspect.summary takes an nn.Module or a model reference, got {type(model).__name__}")
-    from .inputs import from_api
+    from .capture.inputs import from_api
 
     if isinstance(input_data, str):
         raise UsageError(f"input_data={input_data!r}: the third argument is input_data, as in torchinfo; "
@@ -244,10 +244,10 @@ def summary(
 
 def module_report(module: Any, inputs: Any, convention: str, resolution: int | None = None,
                   name: str | None = None, *, device: str | None = None, mode: str = "eval") -> Report:
-    """The report of an ``nn.Module`` object; ``inputs`` is :class:`~cnninspect.inputs.ModelInputs`,
+    """The report of an ``nn.Module`` object; ``inputs`` is :class:`~cnninspect.capture.inputs.ModelInputs`,
     or None for the input the module declares."""
-    from .module_analysis import analyze_trace, input_settings, module_subject
-    from .pymodels import check_depth, input_for, trace_module
+    from .capture.module_analysis import analyze_trace, input_settings, module_subject
+    from .capture.pymodels import check_depth, input_for, trace_module
 
     label = name or type(module).__name__
     check_depth(module, label)
@@ -262,14 +262,14 @@ def module_report(module: Any, inputs: Any, convention: str, resolution: int | N
 
 
 def _reference_report(text: str, input_size: Any, convention: str, resolution: int | None) -> Report:
-    from .pymodels import analyse, is_python_ref
+    from .capture.pymodels import analyze_python, is_python_ref
 
     if is_python_ref(text):
-        from .inputs import from_api
+        from .capture.inputs import from_api
 
-        return analyse(text, convention, input_shape=from_api(input_size), resolution=resolution)
-    from .analysis import analyze
-    from .catalog import resolve_ref
+        return analyze_python(text, convention, input_shape=from_api(input_size), resolution=resolution)
+    from .measure.analysis import analyze
+    from .resolve.catalog import resolve_ref
 
     extra: dict[str, Any] = {}
     if input_size is not None:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import Location, SpecError, did_you_mean
+from .base.errors import Location, SpecError, did_you_mean
 
 TABLE = "tool.cnninspect"
 
@@ -37,7 +37,7 @@ class Setting:
 
 
 def _convention(value: Any, base: Path) -> str:
-    from .conventions import CONVENTIONS
+    from .ops.conventions import CONVENTIONS
 
     if not isinstance(value, str) or value not in CONVENTIONS:
         raise ValueError(f"unknown convention {value!r}{did_you_mean(str(value), CONVENTIONS)}; "

@@ -18,19 +18,20 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from cnninspect.analysis import Report, analyze
-from cnninspect.catalog import load_bundled
+from cnninspect.measure.analysis import Report, analyze
+from cnninspect.resolve.catalog import load_bundled
 from cnninspect.cli import cli
-from cnninspect.ir import Model
-from cnninspect.resolve import Overrides, resolve
+from cnninspect.resolve.ir import Model
+from cnninspect.resolve.resolver import Overrides, resolve
 
 ROOT = Path(__file__).resolve().parents[1]
 SPECS = ROOT / "specs"
 
 
 def invoke(*args: str, input: str | None = None) -> Result:
-    """Run the real click CLI in-process; stdout and stderr are kept apart."""
-    return CliRunner().invoke(cli, list(args), input=input, catch_exceptions=False)
+    """Run the real click CLI in-process, under its real name (as help text shows it);
+    stdout and stderr are kept apart."""
+    return CliRunner().invoke(cli, list(args), input=input, catch_exceptions=False, prog_name="cnninspect")
 
 
 def run_process(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -72,7 +73,7 @@ def tmp_spec(tmp_path: Path):
 
 def all_variants() -> list[tuple[str, str | None]]:
     """Every bundled spec with each of its variants (None = the spec's default)."""
-    from cnninspect.catalog import bundled_names
+    from cnninspect.resolve.catalog import bundled_names
 
     out: list[tuple[str, str | None]] = []
     for name in bundled_names():
@@ -92,7 +93,7 @@ def reduced_model(name: str, variant: str | None, budget: int = 1_000_000_000, *
     Halving stops before a resolution the network cannot take (valid-padding nets such as
     AlexNet have a minimum input size).
     """
-    from cnninspect.errors import SpecError
+    from cnninspect.base.errors import SpecError
 
     model = model_of(name, variant, **overrides)
     res = model.settings.resolution
@@ -103,3 +104,8 @@ def reduced_model(name: str, variant: str | None, budget: int = 1_000_000_000, *
             break
         model, res = smaller, res // 2
     return model
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--update-golden", action="store_true", default=False,
+                     help="rewrite tests/golden/ from the current outputs (tests/test_golden.py)")

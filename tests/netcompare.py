@@ -21,10 +21,10 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from cnninspect.analysis import analyze
-from cnninspect.build import build_module
-from cnninspect.ir import Model
-from cnninspect.verify import verify
+from cnninspect.measure.analysis import analyze
+from cnninspect.build.builder import build_module
+from cnninspect.resolve.ir import Model
+from cnninspect.build.verify import verify
 
 from reftools import fvcore_counts, torchinfo_counts
 

@@ -21,10 +21,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from cnninspect.analysis import analyze
-from cnninspect.build import build_module
-from cnninspect.ir import Model
-from cnninspect.verify import verify
+from cnninspect.measure.analysis import analyze
+from cnninspect.build.builder import build_module
+from cnninspect.resolve.ir import Model
+from cnninspect.build.verify import verify
 
 
 def fvcore_counts(module: nn.Module, shape: tuple[int, ...]) -> tuple[int, int]:
@@ -115,7 +115,7 @@ def peer_counts(module: nn.Module, shape: tuple[int, ...]) -> dict[str, int]:
     runs on its own copy, since ptflops and thop attach hooks and attributes while counting."""
     import copy
 
-    from cnninspect.peers import TOOLS, installed
+    from cnninspect.build.peers import TOOLS, installed
 
     out = {}
     for tool in TOOLS.values():

@@ -13,11 +13,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from cnninspect.analysis import analyze
-from cnninspect.build import FACTORIES, build_module
-from cnninspect.ir import ops
-from cnninspect.ops import OPS
-from cnninspect.torch_engine import analyze_meta, observe_module
+from cnninspect.measure.analysis import analyze
+from cnninspect.build.builder import FACTORIES, build_module
+from cnninspect.resolve.ir import ops
+from cnninspect.ops.primitives import OPS
+from cnninspect.build.torch_engine import analyze_meta, observe_module
 
 from conftest import SPECS, all_variants, model_of, reduced_model, variant_id
 

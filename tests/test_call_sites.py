@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import json
 
-from cnninspect.analysis import analyze
+from cnninspect.measure.analysis import analyze
 from cnninspect.lang.spec import spec_from_text
-from cnninspect.resolve import resolve
+from cnninspect.resolve.resolver import resolve
 
 from conftest import invoke
 

@@ -10,7 +10,7 @@ import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from cnninspect.safetext import printable
+from cnninspect.base.safetext import printable
 
 from conftest import invoke
 

@@ -20,8 +20,8 @@ import re
 
 import pytest
 
-from cnninspect.catalog import load_bundled
-from cnninspect.ir import ops
+from cnninspect.resolve.catalog import load_bundled
+from cnninspect.resolve.ir import ops
 from cnninspect.published import judge, load_tables
 
 from conftest import invoke, model_of, report_of

@@ -7,14 +7,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-from cnninspect.analysis import analyze
-from cnninspect.build import build_module
-from cnninspect.errors import SpecError
+from cnninspect.measure.analysis import analyze
+from cnninspect.build.builder import build_module
+from cnninspect.base.errors import SpecError
 from cnninspect.lang.spec import spec_from_text
-from cnninspect.memory import simulate
-from cnninspect.receptive import receptive_fields
-from cnninspect.resolve import resolve
-from cnninspect.totals import TotalsEngine
+from cnninspect.measure.memory import simulate
+from cnninspect.measure.receptive import receptive_fields
+from cnninspect.resolve.resolver import resolve
+from cnninspect.measure.totals import TotalsEngine
 
 from conftest import ROOT, invoke
 from reference.dla import DLA

@@ -10,11 +10,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from cnninspect.analysis import analyze
-from cnninspect.build import build_module
-from cnninspect.conventions import CONVENTIONS
-from cnninspect.ops import OPS
-from cnninspect.verify import verify
+from cnninspect.measure.analysis import analyze
+from cnninspect.build.builder import build_module
+from cnninspect.ops.conventions import CONVENTIONS
+from cnninspect.ops.primitives import OPS
+from cnninspect.build.verify import verify
 
 from conftest import all_variants, reduced_model, variant_id
 

@@ -18,8 +18,8 @@ import pytest
 from torch import nn
 
 import reference as R
-from cnninspect.build import build_module
-from cnninspect.ir import ops
+from cnninspect.build.builder import build_module
+from cnninspect.resolve.ir import ops
 from cnninspect.published import judge, load_tables
 from conftest import invoke, model_of, report_of
 from netcompare import assert_same_names, assert_same_network

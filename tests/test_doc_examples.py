@@ -16,7 +16,7 @@ import pytest
 from torch import nn
 
 from cnninspect.lang.spec import spec_from_text
-from cnninspect.resolve import Overrides, resolve
+from cnninspect.resolve.resolver import Overrides, resolve
 
 import refmodules as R
 from conftest import ROOT
@@ -125,9 +125,9 @@ layers:
 ])
 def test_ptflops_thop_and_flopcounter_rules_equal_the_tools_on_the_new_vocabulary(name, resolution):
     """explain's per-tool rules for the spec language v2 op kinds, against the real tools."""
-    from cnninspect.analysis import analyze
-    from cnninspect.explain import op_facts, reconcile_tool
-    from cnninspect.peers import TOOLS, installed, run_tool
+    from cnninspect.measure.analysis import analyze
+    from cnninspect.explore.explain import op_facts, reconcile_tool
+    from cnninspect.build.peers import TOOLS, installed, run_tool
 
     spec = spec_from_text(VECTOR_HEAD, "vector_head") if name == "vector_head" else doc_example(name)
     model = resolve(spec, None, Overrides(resolution=resolution))

@@ -8,9 +8,9 @@ import re
 
 import pytest
 
-from cnninspect.analysis import analyze
-from cnninspect.catalog import parse_target
-from cnninspect.resolve import resolve
+from cnninspect.measure.analysis import analyze
+from cnninspect.resolve.catalog import parse_target
+from cnninspect.resolve.resolver import resolve
 from cnninspect.lang.spec import spec_from_text
 
 from conftest import ROOT

@@ -10,16 +10,16 @@ from __future__ import annotations
 import pytest
 import torch
 
-from cnninspect.analysis import analyze
-from cnninspect.build import build_module
-from cnninspect.catalog import load_bundled
-from cnninspect.ir import Residual, Seq, ops
+from cnninspect.measure.analysis import analyze
+from cnninspect.build.builder import build_module
+from cnninspect.resolve.catalog import load_bundled
+from cnninspect.resolve.ir import Residual, Seq, ops
 from cnninspect.published import judge, load_tables
 from cnninspect.render.paper import paper_table
-from cnninspect.resolve import Overrides, resolve
-from cnninspect.scaling import round_channels, scale_repeat
+from cnninspect.resolve.resolver import Overrides, resolve
+from cnninspect.resolve.scaling import round_channels, scale_repeat
 from cnninspect.lang.spec import Rounding
-from cnninspect.torch_engine import analyze_meta, observe_module
+from cnninspect.build.torch_engine import analyze_meta, observe_module
 
 from conftest import invoke, model_of, report_of
 

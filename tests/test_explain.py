@@ -18,15 +18,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from cnninspect.analysis import analyze
-from cnninspect.catalog import bundled_names, load_bundled
-from cnninspect.conventions import CONVENTIONS
-from cnninspect.explain import UNEXPLAINED, explain_model, op_facts, reconcile_tool, version_choices
-from cnninspect.formulas import OP_CLASS_NAMES, OP_CLASSES, PARAMS, op_class, param_formula
-from cnninspect.ops import OPS
-from cnninspect.peers import TOOLS, installed, run_tool
+from cnninspect.measure.analysis import analyze
+from cnninspect.resolve.catalog import bundled_names, load_bundled
+from cnninspect.ops.conventions import CONVENTIONS
+from cnninspect.explore.explain import UNEXPLAINED, explain_model, op_facts, reconcile_tool, version_choices
+from cnninspect.ops.formulas import OP_CLASS_NAMES, OP_CLASSES, PARAMS, op_class, param_formula
+from cnninspect.ops.primitives import OPS
+from cnninspect.build.peers import TOOLS, installed, run_tool
 from cnninspect.render.explain import explain_json
-from cnninspect.teach import DECK_FEATURE_MAP, DECK_FILTER, DECK_IMAGE, TEACH_OPS, lesson
+from cnninspect.explore.teach import DECK_FEATURE_MAP, DECK_FILTER, DECK_IMAGE, TEACH_OPS, lesson
 
 from conftest import all_variants, invoke, model_of, reduced_model, variant_id
 
@@ -71,7 +71,7 @@ def test_op_class_names_are_the_registry_values():
 
 
 def _rows_and_ops(model):
-    from cnninspect.ir import ops
+    from cnninspect.resolve.ir import ops
 
     by_name = dict(ops(model.root))
     return [(r, by_name[r.name]) for r in analyze(model).layers]
@@ -151,8 +151,8 @@ def test_ptflops_thop_and_flopcounter_rows_equal_the_tools_on_the_built_module(n
     ("mobilenet_v2", 32, None),         # ReLU6, linear bottlenecks
 ])
 def test_explain_measures_all_five_tools_and_explains_every_difference(target, resolution, padding):
-    from cnninspect.catalog import parse_target
-    from cnninspect.resolve import Overrides, resolve
+    from cnninspect.resolve.catalog import parse_target
+    from cnninspect.resolve.resolver import Overrides, resolve
 
     t = parse_target(target)
     model = resolve(t.spec, t.variant, Overrides(resolution=resolution, padding=padding))

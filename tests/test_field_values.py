@@ -22,12 +22,12 @@ import pytest
 import yaml
 
 from cnninspect.lang import fields as K
-from cnninspect.build import build_module
-from cnninspect.errors import SpecError
-from cnninspect.expand import EXPANDERS
-from cnninspect.ir import Op, walk
+from cnninspect.build.builder import build_module
+from cnninspect.base.errors import SpecError
+from cnninspect.resolve.expand import EXPANDERS
+from cnninspect.resolve.ir import Op, walk
 from cnninspect.lang.layertypes import LAYER_TYPES
-from cnninspect.resolve import resolve
+from cnninspect.resolve.resolver import resolve
 from cnninspect.lang.spec import spec_from_text
 
 MAP_INPUT = {"channels": 4, "resolution": 12}

@@ -12,10 +12,10 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from cnninspect.catalog import bundled_names, load_bundled
-from cnninspect.checks import METRIC, load_checks
-from cnninspect.errors import CnnInspectError
-from cnninspect.fit import Axis, Budget, Fit, parse_fit_axis
+from cnninspect.resolve.catalog import bundled_names, load_bundled
+from cnninspect.explore.checks import METRIC, load_checks
+from cnninspect.base.errors import CnnInspectError
+from cnninspect.explore.fit import Axis, Budget, Fit, parse_fit_axis
 from cnninspect.lang.spec import spec_from_text
 
 from conftest import invoke

@@ -19,10 +19,10 @@ import sys
 
 import pytest
 
-from cnninspect.analysis import analyze
-from cnninspect.catalog import resolve_ref
+from cnninspect.measure.analysis import analyze
+from cnninspect.resolve.catalog import resolve_ref
 from cnninspect.render.formats import dumps_json, json_pieces
-from cnninspect.render.summary import summary_document
+from cnninspect.render.report import summary_document
 from conftest import ROOT, invoke
 
 sys.path.insert(0, str(ROOT / "benchmarks"))

@@ -10,10 +10,10 @@ import pytest
 import torch
 from torch import nn
 
-from cnninspect.errors import SpecError
+from cnninspect.base.errors import SpecError
 from cnninspect.lang.spec import spec_from_text
-from cnninspect.receptive import receptive_fields
-from cnninspect.resolve import resolve
+from cnninspect.measure.receptive import receptive_fields
+from cnninspect.resolve.resolver import resolve
 
 from reftools import assert_every_convention
 
@@ -68,8 +68,8 @@ def test_adaptive_pool_to_1_is_global_pooling_and_refuses_kernel_or_global():
 def test_adaptive_pools_save_what_autograd_saves():
     """A global average pool is a mean (nothing kept); to a fixed size, PyTorch's
     _adaptive_avg_pool2d keeps its input, and the max pool its input and indices."""
-    from cnninspect.build import build_module
-    from cnninspect.memory import MemorySettings, memory_report
+    from cnninspect.build.builder import build_module
+    from cnninspect.measure.memory import MemorySettings, memory_report
     from test_memory import saved_by_autograd
 
     for pool in ("avgpool: {output_size: 4}", "avgpool: {output_size: 1}", "maxpool: {output_size: [4, 3]}"):
@@ -158,8 +158,8 @@ def test_activation_errors(layers, message):
 
 def test_new_activations_save_what_autograd_saves():
     """The memory model's rule for each activation against the tensors autograd keeps."""
-    from cnninspect.build import build_module
-    from cnninspect.memory import MemorySettings, memory_report
+    from cnninspect.build.builder import build_module
+    from cnninspect.measure.memory import MemorySettings, memory_report
     from test_memory import saved_by_autograd
 
     for value, _module in ACTIVATION_CASES:
@@ -228,7 +228,7 @@ def test_a_concat_branch_switched_off_by_when_is_left_out():
 def test_a_gate_and_a_shortcut_switched_off_by_when():
     """A gate whose branch is switched off is left out; a shortcut list switched off is the
     identity (and labelled so, not '+ projection shortcut')."""
-    from cnninspect.analysis import container_detail
+    from cnninspect.measure.analysis import container_detail
 
     m = model("""  - gate:
       - mean: {keepdim: true}
@@ -372,7 +372,7 @@ def test_a_partial_residual_adds_to_the_first_channels():
     ref = nn.Sequential(RexBottleneck(8, 12, 1, 6), RexBottleneck(12, 16, 2, 6))
     counts = assert_every_convention(m, ref)
     assert counts["params"] == sum(p.numel() for p in ref.parameters())
-    from cnninspect.analysis import container_detail
+    from cnninspect.measure.analysis import container_detail
 
     assert container_detail(m.root.children[0]) == "+ identity shortcut to the first channels"
     with pytest.raises(SpecError, match="at most the body's channels"):
@@ -423,8 +423,8 @@ def test_bn_act_is_timms_batchnormact2d(act, module):
 
 
 def test_bn_act_saves_what_autograd_saves():
-    from cnninspect.build import build_module
-    from cnninspect.memory import MemorySettings, memory_report
+    from cnninspect.build.builder import build_module
+    from cnninspect.measure.memory import MemorySettings, memory_report
     from test_memory import saved_by_autograd
 
     for act in ("relu", "silu", "tanhshrink", "none"):

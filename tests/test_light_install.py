@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 
-from cnninspect.extras import EXTRAS
+from cnninspect.base.extras import EXTRAS
 
 from conftest import ROOT
 
@@ -131,7 +131,9 @@ NEEDS_TORCH = [
 def test_the_spec_path_runs_without_torch(light, tmp_path):
     from conftest import invoke
 
-    (tmp_path / "python.yaml").write_text(f"checks:\n  - model: {ROOT / 'docs' / 'examples' / 'my_model.py'}:Net\n"
+    # a check file's models lie in its directory tree
+    (tmp_path / "my_model.py").write_text((ROOT / "docs" / "examples" / "my_model.py").read_text())
+    (tmp_path / "python.yaml").write_text("checks:\n  - model: my_model.py:Net\n"
                                           "    settings: {input: 3x32x32}\n    budget: {max_params: 1M}\n")
     out = run_light(light, tmp_path, *SPEC_PATH, *[argv for argv, _ in NEEDS_TORCH])
     assert out["torch_found"] is False and out["torch_imported"] is False
@@ -164,12 +166,12 @@ def test_the_cli_backstop_names_the_extra(monkeypatch):
     """An import of an extra's module that no ``require`` guards still names the extra."""
     from conftest import invoke
 
-    import cnninspect.analysis
+    import cnninspect.measure.analysis
 
     def analyze(model, convention):
         raise ModuleNotFoundError("No module named 'fvcore'", name="fvcore")
 
-    monkeypatch.setattr(cnninspect.analysis, "analyze", analyze)
+    monkeypatch.setattr(cnninspect.measure.analysis, "analyze", analyze)
     r = invoke("summary", "mobilenet_v1")
     assert r.exit_code == 2
     assert r.stderr == "error: cnninspect summary needs fvcore, which is not installed: pip install 'cnninspect[torch]'\n"
@@ -178,12 +180,12 @@ def test_the_cli_backstop_names_the_extra(monkeypatch):
 def test_other_missing_modules_are_still_bugs(monkeypatch):
     from conftest import invoke
 
-    import cnninspect.analysis
+    import cnninspect.measure.analysis
 
     def analyze(model, convention):
         raise ModuleNotFoundError("No module named 'nonesuch'", name="nonesuch")
 
-    monkeypatch.setattr(cnninspect.analysis, "analyze", analyze)
+    monkeypatch.setattr(cnninspect.measure.analysis, "analyze", analyze)
     r = invoke("summary", "mobilenet_v1")
     assert r.exit_code == 3 and "internal error" in r.stderr
 

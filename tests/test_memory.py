@@ -10,10 +10,10 @@ import math
 import pytest
 import torch
 
-from cnninspect.build import build_module
-from cnninspect.catalog import bundled_names
-from cnninspect.ir import ops
-from cnninspect.memory import (
+from cnninspect.build.builder import build_module
+from cnninspect.resolve.catalog import bundled_names
+from cnninspect.resolve.ir import ops
+from cnninspect.measure.memory import (
     ACT_SAVES,
     MEMORY_RULES,
     OPTIMIZERS,
@@ -22,7 +22,7 @@ from cnninspect.memory import (
     memory_report,
     parse_precision,
 )
-from cnninspect.ops import ACTIVATIONS, OPS
+from cnninspect.ops.primitives import ACTIVATIONS, OPS
 
 from conftest import invoke, model_of, reduced_model
 
@@ -33,7 +33,7 @@ CPU_DROPOUT_EXTRA = 3  # bytes per element: CPU dropout keeps a float32 mask whe
 def test_every_op_kind_and_activation_has_a_memory_rule():
     assert set(MEMORY_RULES) == set(OPS), (
         f"op kinds without a memory rule: {sorted(set(OPS) - set(MEMORY_RULES))}; add an entry to "
-        "cnninspect/memory.py:MEMORY_RULES (what autograd saves; whether the output is the input)"
+        "cnninspect/measure/memory.py:MEMORY_RULES (what autograd saves; whether the output is the input)"
     )
     assert set(ACT_SAVES) == set(ACTIVATIONS), f"activations without a rule: {sorted(set(ACTIVATIONS) - set(ACT_SAVES))}"
 

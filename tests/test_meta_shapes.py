@@ -11,9 +11,9 @@ import sys
 import pytest
 import torch
 
-from cnninspect.aten_rules import ATEN_OPS, ATEN_TABLES, CATEGORIES, MODULE_RULES
-from cnninspect.conventions import CONVENTIONS
-from cnninspect.meta_shapes import SHORTCUTS, shortcut_for
+from cnninspect.ops.aten_rules import ATEN_OPS, ATEN_TABLES, CATEGORIES, MODULE_RULES
+from cnninspect.ops.conventions import CONVENTIONS
+from cnninspect.capture.meta_shapes import SHORTCUTS, shortcut_for
 
 aten = torch.ops.aten
 
@@ -133,10 +133,10 @@ def test_capture_imports_neither_sympy_nor_dynamo():
     stays clear of the imports a meta-kernel forward pass costs on torch 2.13 (about 1 s)."""
     code = (
         "import sys\n"
-        "from cnninspect.build import build_module\n"
-        "from cnninspect.capture import capture, construction_mode\n"
-        "from cnninspect.catalog import parse_target\n"
-        "from cnninspect.resolve import resolve\n"
+        "from cnninspect.build.builder import build_module\n"
+        "from cnninspect.capture.forward import capture, construction_mode\n"
+        "from cnninspect.resolve.catalog import parse_target\n"
+        "from cnninspect.resolve.resolver import resolve\n"
         "t = parse_target('efficientnet:b0'); model = resolve(t.spec, t.variant)\n"
         "with construction_mode():\n    module = build_module(model)\n"
         "capture(module, model.input_shape)\n"
@@ -148,7 +148,7 @@ def test_capture_imports_neither_sympy_nor_dynamo():
 
 
 def test_every_convention_has_operator_rules_for_every_category():
-    from cnninspect.aten_rules import SPEC_ONLY_CONVENTIONS
+    from cnninspect.ops.aten_rules import SPEC_ONLY_CONVENTIONS
 
     assert set(ATEN_TABLES) == set(MODULE_RULES) == set(CONVENTIONS) - set(SPEC_ONLY_CONVENTIONS)
     for table in ATEN_TABLES.values():
@@ -202,31 +202,31 @@ def test_elementwise_layouts_follow_pytorch(i):
     ("2.12.1", False), ("3.0.0", False), ("1.13.1", False), ("nonsense", False),
 ])
 def test_the_tested_torch_range(version, tested):
-    from cnninspect.meta_shapes import tested_torch
+    from cnninspect.capture.meta_shapes import tested_torch
 
     assert tested_torch(version) is tested
 
 
 def test_this_torch_is_in_the_tested_range():
     """The suite runs with the torch the shortcuts are tested with (else it tests the fallback only)."""
-    from cnninspect.meta_shapes import tested_torch
+    from cnninspect.capture.meta_shapes import tested_torch
 
     assert tested_torch(torch.__version__)
 
 
 def test_outside_the_tested_range_pytorchs_meta_kernels_run(monkeypatch):
     import cnninspect
-    from cnninspect import meta_shapes
+    from cnninspect.capture import meta_shapes
 
     net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.BatchNorm2d(8), torch.nn.ReLU(),
                               torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(8, 10))
-    with_shortcuts = cnninspect.summary(net, (3, 32, 32)).to_dict()
+    with_shortcuts = cnninspect.summary(net, (1, 3, 32, 32)).to_dict()
     calls = []
     monkeypatch.setitem(meta_shapes.SHORTCUTS, aten.relu.default, lambda *a, **k: calls.append(a) or NotImplemented)
-    cnninspect.summary(net, (3, 32, 32))
+    cnninspect.summary(net, (1, 3, 32, 32))
     assert calls, "within the tested range the shortcut runs"
     calls.clear()
     monkeypatch.setattr(torch, "__version__", "2.14.0")
     assert all(shortcut_for(op) is None for op in SHORTCUTS)
-    assert cnninspect.summary(net, (3, 32, 32)).to_dict() == with_shortcuts
+    assert cnninspect.summary(net, (1, 3, 32, 32)).to_dict() == with_shortcuts
     assert not calls, "outside the tested range no shortcut runs"

@@ -25,11 +25,11 @@ import torch
 from torch import nn
 
 import reference as R
-from cnninspect.catalog import bundled_path, load_bundled
+from cnninspect.resolve.catalog import bundled_path, load_bundled
 from cnninspect.lang.spec import spec_from_text
 from cnninspect.published import judge, layout_differences, load_tables
 from cnninspect.render.paper import paper_table
-from cnninspect.resolve import Overrides, resolve
+from cnninspect.resolve.resolver import Overrides, resolve
 from reference import mobilenet_v3 as mv3
 from reference import shufflenet_v2 as sv2
 
@@ -305,7 +305,7 @@ def test_mobilenet_v3_small_as_table2_prints_it():
         "    sequential:\n      - conv: {out: $in * 6, kernel: 1, bn: true, act: hardswish}\n"
         "      - se: {ratio: 0.25, divisor: 8, gate: hardsigmoid}\n",
     )
-    from cnninspect.analysis import analyze
+    from cnninspect.measure.analysis import analyze
 
     t = analyze(resolve(spec, "small", Overrides(values={"head": 1280}))).totals
     assert (t.params, t.mult_adds) == (3_113_176, 57_079_744)
@@ -322,7 +322,7 @@ def test_shufflenet_v2_torchvision_form_misses_table5():
     text = text.replace('"$out - ($w_in if $stride == 2 else $w_in // 2)"', "$out // 2")
     text = text.replace("linear: {out: $num_classes, bias: false}", "linear: {out: $num_classes}")
     spec = spec_from_text(text, "shufflenet_v2 (torchvision's form)")
-    from cnninspect.analysis import analyze
+    from cnninspect.measure.analysis import analyze
 
     for variant, printed in (("x0_5", 41e6), ("x1_0", 146e6), ("x1_5", 299e6), ("x2_0", 591e6)):
         t = analyze(resolve(spec, variant, Overrides())).totals
@@ -336,7 +336,7 @@ def test_squeezenet_caffe_conv10_and_the_authors_gflops():
     whose FLOPs (2 per mult-add) are their "1.72 GFLOPS" and MobileNet's "1700M"."""
     spec = _variant_spec("squeezenet", "conv: {out: $num_classes, kernel: 1, bias: true, act: relu}",
                          "conv: {out: $num_classes, kernel: 1, padding: 1, bias: true, act: relu}")
-    from cnninspect.analysis import analyze
+    from cnninspect.measure.analysis import analyze
 
     caffe = analyze(resolve(spec, "1_0", Overrides())).totals.mult_adds
     assert caffe == 861_339_936 == PINNED[("squeezenet", "1_0", ())][1] + 512 * 1000 * (15 * 15 - 13 * 13)

@@ -115,9 +115,9 @@ def test_params_and_shapes_against_the_real_module_at_224(variant):
     layer's shape equals a real CPU forward pass at the default resolution (224)."""
     import torch
 
-    from cnninspect.build import build_module
-    from cnninspect.ir import ops
-    from cnninspect.torch_engine import observe_module
+    from cnninspect.build.builder import build_module
+    from cnninspect.resolve.ir import ops
+    from cnninspect.build.torch_engine import observe_module
 
     from conftest import model_of
 

@@ -100,7 +100,7 @@ def test_refused_kinds_from_python() -> None:
     # PyTorch's tracer unusable in this process: traced here, on the CPU)
     net = nn.Sequential(nn.Conv2d(3, 4, 3))
     for compiled in (torch.jit.script(net), torch.jit.trace(net, torch.randn(1, 3, 8, 8))):
-        with pytest.raises(cnninspect.errors.UsageError, match="the model is TorchScript"):
+        with pytest.raises(cnninspect.base.errors.UsageError, match="the model is TorchScript"):
             cnninspect.summary(compiled, input_size=(1, 3, 8, 8))
 
 
@@ -144,7 +144,7 @@ def test_half_models_take_memory_from_their_dtypes(dtype: torch.dtype) -> None:
 
 def test_devices_are_never_changed() -> None:
     model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4))
-    with pytest.raises(cnninspect.errors.UsageError, match="on cpu, not cuda.*never moves"):
+    with pytest.raises(cnninspect.base.errors.UsageError, match="on cpu, not cuda.*never moves"):
         cnninspect.summary(model, input_size=(1, 3, 8, 8), device="cuda")
     real = cnninspect.summary(model, input_size=(1, 3, 8, 8), device="cpu")
     assert real.report.subject.device == "cpu" and next(model.parameters()).device.type == "cpu"
@@ -152,7 +152,7 @@ def test_devices_are_never_changed() -> None:
     assert meta.report.subject.device == "meta" and meta.totals == real.totals
     with torch.device("meta"):
         on_meta = nn.Sequential(nn.Conv2d(3, 4, 3))
-    with pytest.raises(cnninspect.errors.UsageError, match="on meta, not cpu"):
+    with pytest.raises(cnninspect.base.errors.UsageError, match="on meta, not cpu"):
         cnninspect.summary(on_meta, input_size=(1, 3, 8, 8), device="cpu")
     assert cnninspect.summary(on_meta, input_size=(1, 3, 8, 8)).totals.params == 112
 
@@ -160,7 +160,7 @@ def test_devices_are_never_changed() -> None:
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             return x * x.sum().item()
 
-    with pytest.raises(cnninspect.errors.UsageError, match="device='meta' allows no real run"):
+    with pytest.raises(cnninspect.base.errors.UsageError, match="device='meta' allows no real run"):
         cnninspect.summary(Item(), input_size=(1, 3), device="meta")
 
 
@@ -196,7 +196,7 @@ def test_training_mode_runs_the_training_branches() -> None:
     model.train()
     same = cnninspect.summary(model, input_size=(2, 3, 16, 16), mode="same")
     assert same.totals == train.totals and model.training
-    with pytest.raises(cnninspect.errors.UsageError, match="mode must be one of"):
+    with pytest.raises(cnninspect.base.errors.UsageError, match="mode must be one of"):
         cnninspect.summary(model, input_size=(2, 3, 16, 16), mode="inference")
 
 

@@ -104,7 +104,7 @@ def test_token_ids_into_an_embedding() -> None:
     by_data = cnninspect.summary(model, input_data=ids, convention="torchinfo")
     assert by_data.total_mult_adds == ours.total_mult_adds
     assert torchinfo_stats(model, input_data=ids).total_mult_adds == ours.total_mult_adds
-    with pytest.raises(cnninspect.errors.UsageError, match="dtypes= has 2 entries for 1 input"):
+    with pytest.raises(cnninspect.base.errors.UsageError, match="dtypes= has 2 entries for 1 input"):
         cnninspect.summary(model, input_size=[(2, 12)], dtypes=[torch.long, torch.long])
 
 
@@ -127,16 +127,16 @@ def test_several_inputs_dict_and_keyword_inputs() -> None:
     assert masked.total_mult_adds == fvcore_total(model, (image, ids, mask))
     names = [i["name"] for i in masked.report.subject.settings["inputs"]]
     assert names == ["image", "ids", "mask"]
-    with pytest.raises(cnninspect.errors.UsageError, match="'ids' is given both"):
+    with pytest.raises(cnninspect.base.errors.UsageError, match="'ids' is given both"):
         cnninspect.summary(model, input_data={"image": image, "ids": ids}, ids=ids)
-    with pytest.raises(cnninspect.errors.UsageError, match="not both"):
+    with pytest.raises(cnninspect.base.errors.UsageError, match="not both"):
         cnninspect.summary(model, input_size=(2, 3, 16, 16), input_data=image)
 
 
 def test_input_size_includes_the_batch_as_in_torchinfo() -> None:
     model = zoo.PlainCNN()
     # a per-sample shape reaching a convolution: refused, with the shape to write
-    with pytest.raises(cnninspect.errors.UsageError, match=r"include the batch dimension.*\(1, 3, 32, 32\)"):
+    with pytest.raises(cnninspect.base.errors.UsageError, match=r"include the batch dimension.*\(1, 3, 32, 32\)"):
         cnninspect.summary(model, input_size=(3, 32, 32))
     # batch_dim: the shapes leave the batch out, a batch of one goes there (torchinfo's rule)
     r = cnninspect.summary(model, input_size=(3, 32, 32), batch_dim=0, convention="torchinfo")
@@ -146,7 +146,7 @@ def test_input_size_includes_the_batch_as_in_torchinfo() -> None:
     lin = nn.Linear(8, 3)
     one = cnninspect.summary(lin, input_size=(8,), convention="torchinfo")
     assert one.batch == 1 and one.total_mult_adds == torchinfo_stats(lin, input_size=(8,)).total_mult_adds
-    with pytest.raises(cnninspect.errors.UsageError, match="the third argument is input_data"):
+    with pytest.raises(cnninspect.base.errors.UsageError, match="the third argument is input_data"):
         cnninspect.summary(model, (1, 3, 32, 32), "fvcore")  # type: ignore[arg-type]
 
 
@@ -175,9 +175,9 @@ def test_the_result_answers_to_torchinfo_and_shows_itself() -> None:
                  "convention"):
         assert name in sig.parameters and sig.parameters[name].annotation is not inspect.Parameter.empty
     assert sig.parameters["dtypes"].kind is inspect.Parameter.KEYWORD_ONLY
-    with pytest.raises(cnninspect.errors.UsageError, match="unknown column 'params_percent'"):
+    with pytest.raises(cnninspect.base.errors.UsageError, match="unknown column 'params_percent'"):
         cnninspect.summary(model, input_size=(1, 3, 16, 16), col_names=["params_percent"])
-    with pytest.raises(cnninspect.errors.UsageError, match="disagree"):
+    with pytest.raises(cnninspect.base.errors.UsageError, match="disagree"):
         cnninspect.summary(model, input_size=(1, 3, 16, 16), depth=1, levels=2)
 
 

@@ -3,7 +3,7 @@ module passed as a Python object (``cnninspect.summary(build_module(model))``), 
 in every convention.
 
 The module path knows nothing of the spec: it captures the aten operators of one forward
-pass, so this proves the operator-level rules (:mod:`cnninspect.aten_rules`) reproduce the
+pass, so this proves the operator-level rules (:mod:`cnninspect.ops.aten_rules`) reproduce the
 spec-level ones. Modules are built on the meta device (no weights, full resolution); one
 real CPU module checks the path that copies a user's parameters to the meta device.
 """
@@ -14,12 +14,12 @@ import pytest
 import torch
 
 import cnninspect
-from cnninspect.analysis import analyze
-from cnninspect.build import build_module
-from cnninspect.capture import capture
-from cnninspect.aten_rules import ATEN_TABLES as MODULE_CONVENTIONS
-from cnninspect.ir import ops
-from cnninspect.module_analysis import analyze_trace, module_subject
+from cnninspect.measure.analysis import analyze
+from cnninspect.build.builder import build_module
+from cnninspect.capture.forward import capture
+from cnninspect.ops.aten_rules import ATEN_TABLES as MODULE_CONVENTIONS
+from cnninspect.resolve.ir import ops
+from cnninspect.capture.module_analysis import analyze_trace, module_subject
 
 from conftest import all_variants, model_of, variant_id
 

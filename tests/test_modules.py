@@ -201,7 +201,7 @@ def test_python_api_report_object():
     assert spec.totals.mult_adds == 290_675_200 and spec.report.subject.input_shape == (3, 160, 160)
     declared = cnninspect.summary(zoo.Declared())
     assert declared.report.subject.input_shape == (3, 40, 40)
-    with pytest.raises(cnninspect.errors.UsageError, match="declares no input size"):
+    with pytest.raises(cnninspect.base.errors.UsageError, match="declares no input size"):
         cnninspect.summary(zoo.PlainCNN())
-    with pytest.raises(cnninspect.errors.UsageError, match="input_size"):
+    with pytest.raises(cnninspect.base.errors.UsageError, match="input_size"):
         cnninspect.summary(zoo.PlainCNN(), input_size=(1, 3, 0, 32))

@@ -13,7 +13,7 @@ from conftest import ROOT, invoke
 
 matplotlib = pytest.importorskip("matplotlib")
 
-from cnninspect.plot import Point, frontier, si, sweep_figure, tradeoff_figure  # noqa: E402
+from cnninspect.render.plot import PlotPoint, frontier, si, sweep_figure, tradeoff_figure  # noqa: E402
 
 SWEEP = ["sweep", "mobilenet_v1", "--width", "1,0.75,0.5,0.25", "--resolution", "224,192,160,128"]
 
@@ -39,7 +39,7 @@ def test_si_labels():
 
 
 def test_frontier_is_pareto():
-    pts = [Point("a", 10, 5), Point("b", 20, 5), Point("c", 20, 8), Point("d", 5, 1), Point("e", 30, 7)]
+    pts = [PlotPoint("a", 10, 5), PlotPoint("b", 20, 5), PlotPoint("c", 20, 8), PlotPoint("d", 5, 1), PlotPoint("e", 30, 7)]
     # b: c has the same mult-adds and more params; e: c has fewer mult-adds and more params
     assert frontier(pts) == [3, 0, 2]
 
@@ -80,7 +80,7 @@ def test_the_compare_plot(tmp_path):
     r = invoke("compare", *models, "--plot", str(png))
     assert r.exit_code == 0 and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"plot written to {png}" in r.stdout
     data = json.loads(invoke("compare", *models, "-f", "json").stdout)["models"]
-    points = [Point(m["model"], m["mult_adds"], m["params"], m["peak_activation_bytes"]) for m in data]
+    points = [PlotPoint(m["model"], m["mult_adds"], m["params"], m["peak_activation_bytes"]) for m in data]
     fig = tradeoff_figure(points, title="t")
     ax_params, ax_memory = fig.axes
     for ax in fig.axes:

@@ -32,14 +32,14 @@ import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from cnninspect.analysis import analyze
-from cnninspect.build import build_module
-from cnninspect.errors import CnnInspectError, SpecError
-from cnninspect.ir import ops
-from cnninspect.ops import window_out
-from cnninspect.resolve import resolve
+from cnninspect.measure.analysis import analyze
+from cnninspect.build.builder import build_module
+from cnninspect.base.errors import CnnInspectError, SpecError
+from cnninspect.resolve.ir import ops
+from cnninspect.ops.primitives import window_out
+from cnninspect.resolve.resolver import resolve
 from cnninspect.lang.spec import spec_from_text
-from cnninspect.torch_engine import analyze_meta, observe_module
+from cnninspect.build.torch_engine import analyze_meta, observe_module
 
 from conftest import SPECS, invoke
 

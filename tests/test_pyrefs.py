@@ -133,8 +133,8 @@ def test_check_runs_python_models_only_when_allowed(tmp_path):
 
 
 def test_a_yaml_spec_never_runs_python():
-    from cnninspect.catalog import parse_target
-    from cnninspect.errors import UsageError
+    from cnninspect.resolve.catalog import parse_target
+    from cnninspect.base.errors import UsageError
 
     with pytest.raises(UsageError, match="is a Python model reference; this command reads YAML specs"):
         parse_target(f"{ZOO}:PlainCNN")
@@ -196,7 +196,7 @@ def test_help_and_import_stay_torch_free():
     import subprocess
 
     code = ("import sys, cnninspect\nr = cnninspect.summary('lenet5')\n"
-            "import cnninspect.module_analysis, cnninspect.aten_rules, cnninspect.pymodels, cnninspect.align\n"
+            "import cnninspect.capture.module_analysis, cnninspect.ops.aten_rules, cnninspect.capture.pymodels, cnninspect.explore.align\n"
             "assert 'torch' not in sys.modules\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr

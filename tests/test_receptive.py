@@ -11,11 +11,11 @@ import pytest
 import torch
 from torch import nn
 
-from cnninspect import receptive as rf
-from cnninspect.analysis import analyze
-from cnninspect.build import build_module
-from cnninspect.ops import OPS
-from cnninspect.resolve import resolve
+from cnninspect.measure import receptive as rf
+from cnninspect.measure.analysis import analyze
+from cnninspect.build.builder import build_module
+from cnninspect.ops.primitives import OPS
+from cnninspect.resolve.resolver import resolve
 from cnninspect.lang.spec import spec_from_text
 
 from conftest import invoke
@@ -24,7 +24,7 @@ from conftest import invoke
 def test_every_op_kind_has_a_geometry_rule():
     assert set(rf.RF_RULES) == set(OPS), (
         f"op kinds without a receptive-field rule: {sorted(set(OPS) - set(rf.RF_RULES))}; "
-        "add one line to cnninspect/receptive.py:RF_RULES (window, pointwise, whole_map or global_pool)"
+        "add one line to cnninspect/measure/receptive.py:RF_RULES (window, pointwise, whole_map or global_pool)"
     )
 
 
@@ -223,7 +223,7 @@ def _positive_module(model, detach_gates: bool) -> nn.Module:
                 m.running_mean.zero_()
                 m.running_var.fill_(1.0)
     if detach_gates:  # the convolutional path alone: a gate's branch becomes a constant
-        from cnninspect.modules import Gate
+        from cnninspect.build.modules import Gate
 
         for m in net.modules():
             if isinstance(m, Gate):
@@ -293,7 +293,7 @@ def test_gradient_measurement_agrees_with_the_computed_field(net, one_thread):
         lo = a.start + (n // 2) * a.stride
         assert 0 <= lo and lo + a.size - 1 <= size - 1, (net, last)
     if net == "residual":  # the SE gate's global pooling reaches the output; the conv path does not
-        assert isinstance(fields.last_field.full, rf.Global) and isinstance(last, rf.Field)
+        assert isinstance(fields.last_field.full, rf.Global) and isinstance(last, rf.ReceptiveField)
 
 
 # --- the CLI: columns, notes, JSON -------------------------------------------------------------
@@ -385,10 +385,10 @@ def test_compare_rf_columns():
 
 
 def test_union_is_the_span_of_the_paths():
-    a = rf.Field(rf.Axis(5, 2, -2), rf.Axis(3, 2, 0))
-    b = rf.Field(rf.Axis(3, 2, 0), rf.Axis(7, 2, -3))
+    a = rf.ReceptiveField(rf.FieldAxis(5, 2, -2), rf.FieldAxis(3, 2, 0))
+    b = rf.ReceptiveField(rf.FieldAxis(3, 2, 0), rf.FieldAxis(7, 2, -3))
     u, aligned = rf.union([a, b], conv=False, out_shape=(1, 4, 4))
-    assert aligned and u == rf.Field(rf.Axis(5, 2, -2), rf.Axis(7, 2, -3))
+    assert aligned and u == rf.ReceptiveField(rf.FieldAxis(5, 2, -2), rf.FieldAxis(7, 2, -3))
     assert rf.union([a, rf.GLOBAL], conv=False, out_shape=(1, 4, 4))[0] is rf.GLOBAL
     assert rf.union([a, rf.GLOBAL], conv=True, out_shape=(1, 4, 4))[0] == a
     assert math.prod(rf.apply(rf.INPUT, rf.Window((3, 3), (2, 2), (1, 1), (2, 2))).size) == 25

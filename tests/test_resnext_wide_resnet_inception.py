@@ -25,14 +25,14 @@ import torch
 from torch import nn
 
 import reference as R
-from cnninspect.analysis import analyze
-from cnninspect.build import build_module
-from cnninspect.catalog import load_bundled
-from cnninspect.ir import Side, ops
+from cnninspect.measure.analysis import analyze
+from cnninspect.build.builder import build_module
+from cnninspect.resolve.catalog import load_bundled
+from cnninspect.resolve.ir import Side, ops
 from cnninspect.lang.spec import spec_from_text
 from cnninspect.published import judge, load_tables
 from cnninspect.render.paper import outline, stage_brackets
-from cnninspect.resolve import Overrides, resolve
+from cnninspect.resolve.resolver import Overrides, resolve
 from reference import inception_v3 as ref_inception
 
 from conftest import invoke, model_of, report_of

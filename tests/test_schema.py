@@ -15,7 +15,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from cnninspect.errors import SpecError
+from cnninspect.base.errors import SpecError
 from cnninspect.lang.schema import json_schema, schema_text
 from cnninspect.lang.yamlsrc import decode_utf8, parse_yaml
 

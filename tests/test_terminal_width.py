@@ -194,14 +194,14 @@ def test_meta_and_notes_wrap_at_word_boundaries():
 def test_display_width_measures_emoji_sequences_as_one_glyph(text, cells):
     from rich.cells import cell_len
 
-    from cnninspect.safetext import display_width, printable
+    from cnninspect.base.safetext import display_width, printable
 
     assert display_width(text) == cells == cell_len(text)
     assert printable(text) == text, "visible characters are shown as they are"
 
 
 def test_escaping_is_kept_and_measured_as_shown():
-    from cnninspect.safetext import display_width, printable
+    from cnninspect.base.safetext import display_width, printable
 
     shown = printable("a\x1b]0;x\x07\u200b\U0001f44d\U0001f3fd")
     assert shown == "a\\x1b]0;x\\x07\\u200b\U0001f44d\U0001f3fd"

@@ -1,4 +1,4 @@
-"""The totals-only fast path (cnninspect/totals.py) equals the full analysis: on every
+"""The totals-only fast path (cnninspect/measure/totals.py) equals the full analysis: on every
 bundled spec and variant, under every convention, across resolutions (tiny ones where
 stride-2 blocks keep a 1x1 size included), widths, depths and TensorFlow padding, and on
 random specs. Errors are the full path's errors, word for word."""
@@ -9,14 +9,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cnninspect.analysis import analyze, weight_depth
-from cnninspect.catalog import bundled_names, load_bundled
-from cnninspect.conventions import CONVENTIONS
-from cnninspect.errors import CnnInspectError
-from cnninspect.ops import OPS
-from cnninspect.resolve import Overrides, resolve
+from cnninspect.measure.analysis import analyze, weight_depth
+from cnninspect.resolve.catalog import bundled_names, load_bundled
+from cnninspect.ops.conventions import CONVENTIONS
+from cnninspect.base.errors import CnnInspectError
+from cnninspect.ops.primitives import OPS
+from cnninspect.resolve.resolver import Overrides, resolve
 from cnninspect.lang.spec import spec_from_text
-from cnninspect.totals import RESHAPE, TotalsEngine
+from cnninspect.measure.totals import RESHAPE, TotalsEngine
 
 from test_properties import SCALE, random_spec
 
@@ -44,7 +44,7 @@ def _fast(engine, point, used=None):
 
 
 def test_every_op_kind_has_a_reshape_rule():
-    """A new op kind needs a rule in cnninspect.totals.RESHAPE (None: always resolve in full)."""
+    """A new op kind needs a rule in cnninspect.measure.totals.RESHAPE (None: always resolve in full)."""
     missing = sorted(set(OPS) - set(RESHAPE))
     assert not missing, f"op kinds without a reshape rule (add one, or None): {missing}"
     assert not set(RESHAPE) - set(OPS), "rules for op kinds that do not exist"
@@ -69,9 +69,9 @@ def test_fast_totals_equal_the_full_analysis_on_bundled_specs(name):
         engine = TotalsEngine(spec, convention)
         for point in points:
             assert _fast(engine, point, used) == _full(spec, point, convention=convention), (convention, point)
-    from cnninspect.ir import ops
-    from cnninspect.resolve import resolve
-    from cnninspect.totals import RESHAPE
+    from cnninspect.resolve.ir import ops
+    from cnninspect.resolve.resolver import resolve
+    from cnninspect.measure.totals import RESHAPE
 
     full_path_only = {op.kind for _, op in ops(resolve(spec).root) if RESHAPE.get(op.kind) is None}
     if full_path_only:  # e.g. ConvNeXt's channels-last blocks: every point resolved in full
@@ -131,7 +131,7 @@ def test_fast_totals_equal_the_full_analysis_on_random_specs(case, resolutions, 
 
 def test_an_op_kind_without_a_rule_is_resolved_in_full(monkeypatch):
     """A new op kind gets no rule until someone writes one: its models take the full path."""
-    import cnninspect.totals as totals
+    import cnninspect.measure.totals as totals
 
     monkeypatch.setitem(totals.RESHAPE, "bn2d", None)
     spec = load_bundled("mobilenet_v1")
@@ -148,7 +148,7 @@ def test_an_op_kind_without_a_rule_is_resolved_in_full(monkeypatch):
 def test_bounded_caches_start_afresh_without_mixing_models(monkeypatch):
     """Memo and signatures are bounded (flat memory on long grids); clearing them mid-grid
     must not let an old subtree be taken for a new one."""
-    import cnninspect.totals as totals
+    import cnninspect.measure.totals as totals
 
     monkeypatch.setattr(totals, "SIGNATURE_LIMIT", 200)
     monkeypatch.setattr(totals, "MEMO_LIMIT", 50)

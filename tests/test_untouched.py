@@ -321,7 +321,7 @@ def test_a_failed_analysis_changes_nothing(name: str, as_module: Callable[[nn.Mo
     twin = twin_of(model)
     before = snapshot(model)
     wrong = (shape[0] + 1, *shape[1:])
-    with pytest.raises(cnninspect.errors.CnnInspectError):
+    with pytest.raises(cnninspect.base.errors.CnnInspectError):
         cnninspect.summary(model, input_size=(1, *wrong))
     r = invoke("summary", as_module(model), "--input", "x".join(map(str, wrong)))
     assert r.exit_code == 2, r.stderr

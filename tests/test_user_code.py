@@ -91,7 +91,7 @@ def test_deeply_nested_models() -> None:
     model = _nested(200)
     model(__import__("torch").zeros(1, 4))  # PyTorch runs it
     assert cnninspect.summary(model, input_size=(1, 4)).totals.params == 20
-    with pytest.raises(cnninspect.errors.UsageError, match="nest 3,000 levels deep, more than the 400"):
+    with pytest.raises(cnninspect.base.errors.UsageError, match="nest 3,000 levels deep, more than the 400"):
         cnninspect.summary(_nested(3000), input_size=(1, 4))
 
 

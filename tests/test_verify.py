@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 
-from cnninspect import ops as ops_module
+from cnninspect.ops import primitives as ops_module
 
 from conftest import invoke
 

@@ -13,9 +13,9 @@ import pytest
 import torch
 from torch import nn
 
-from cnninspect.errors import SpecError
+from cnninspect.base.errors import SpecError
 from cnninspect.lang.spec import spec_from_text
-from cnninspect.resolve import resolve
+from cnninspect.resolve.resolver import resolve
 
 import refmodules as R
 from reftools import assert_same_as

@@ -5,8 +5,8 @@ from __future__ import annotations
 import click
 from click.core import ParameterSource
 
-from ..conventions import CONVENTIONS
-from ..errors import UsageError
+from ..ops.conventions import CONVENTIONS
+from ..base.errors import UsageError
 from ..render.ci import CHECK_FORMATS, finding
 from .common import emit, format_option, with_exit_code, write_out
 
@@ -32,11 +32,15 @@ def check(expectations: str | None, fmt: str, convention: str | None, allow_pyth
     of [tool.cnninspect] in pyproject.toml. Exit codes: 0 all passed, 1 a check failed,
     2 the file is invalid. See docs/check.md and docs/examples/budgets.yaml.
     """
-    from ..checks import BYTE_METRICS, evaluate, load_checks
+    from ..explore.checks import BYTE_METRICS, evaluate, load_checks
+    from ..base.errors import UsageError
     from ..render.document import ESSENTIAL, Column, Document, Table
 
     if expectations is None:
         raise UsageError("give the EXPECTATIONS file, or set check-file under [tool.cnninspect] in pyproject.toml")
+    if expectations == "-":
+        raise UsageError("check reads an expectations file by its name (its model paths are relative to it); "
+                         "standard input ('-') is not read")
     from_flag = click.get_current_context().get_parameter_source("convention") == ParameterSource.COMMANDLINE
     outcomes = evaluate(load_checks(expectations, allow_python=allow_python, convention=convention,
                                     convention_given=from_flag))

@@ -10,14 +10,14 @@ from collections.abc import Callable, Iterable
 
 import click
 
-from ..errors import OutputError, UsageError, shorten
+from ..base.errors import OutputError, UsageError, shorten
 from ..render.document import Document
 from ..render.formats import FORMATS
 
 
 def parse_set(values: Iterable[str]) -> dict[str, Any]:
-    """``--set key=value`` pairs; values in :mod:`cnninspect.numbers` syntax (3, 1e-1, true, text)."""
-    from ..numbers import parse_scalar
+    """``--set key=value`` pairs; values in :mod:`cnninspect.base.numbers` syntax (3, 1e-1, true, text)."""
+    from ..base.numbers import NumberError, parse_scalar
 
     out: dict[str, Any] = {}
     for item in values:
@@ -27,13 +27,16 @@ def parse_set(values: Iterable[str]) -> dict[str, Any]:
             raise UsageError(f"--set expects KEY=VALUE, got {shorten(repr(item))}")
         if key in out:
             raise UsageError(f"--set {key} is given twice")
-        out[key] = parse_scalar(raw)
+        try:
+            out[key] = parse_scalar(raw)
+        except NumberError as exc:
+            raise UsageError(f"--set {key}: {exc}") from None
     return out
 
 
 def note_shadowed(*texts: str) -> None:
     """Tell the user (stderr) when a bundled name is also a file here that is not used."""
-    from ..catalog import shadow_note
+    from ..resolve.catalog import shadow_note
 
     for text in texts:
         note = shadow_note(text)
@@ -78,7 +81,7 @@ PADDING_HELP = "'same' padding: torch (symmetric) or tf (TensorFlow, asymmetric 
 
 def overrides_from(width: float | None, resolution: int | None, depth: float | None, phi: float | None,
                    set_values: Iterable[str], padding: str | None) -> Any:
-    from ..resolve import Overrides
+    from ..resolve.resolver import Overrides
 
     return Overrides(width=width, depth=depth, resolution=resolution, phi=phi, padding=padding,
                      values=parse_set(set_values))
@@ -98,7 +101,7 @@ def convention_options(f: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def convention_option(f: Callable[..., Any]) -> Callable[..., Any]:
-    from ..conventions import CONVENTIONS
+    from ..ops.conventions import CONVENTIONS
 
     return click.option("--convention", "-c", type=click.Choice(list(CONVENTIONS)), default="paper", show_default=True,
                         help="What a mult-add counts (see 'cnninspect conventions').")(f)
@@ -158,7 +161,7 @@ def write_out(text: str) -> None:
 def emit_lines(lines: Iterable[str]) -> None:
     """Write text to stdout piece by piece as it is produced (streamed CSV)."""
     for text in lines:
-        click.echo(text, nl=False)
+        write_out(text)
 
 
 def with_exit_code(f: Callable[..., int | None]) -> Callable[..., None]:
@@ -183,7 +186,7 @@ def memory_options(f: Callable[..., Any]) -> Callable[..., Any]:
 
 def memory_setting_options(f: Callable[..., Any]) -> Callable[..., Any]:
     """--dtype --batch --optimizer: the settings byte sizes are evaluated at."""
-    from ..memory import DTYPE_BYTES, OPTIMIZERS
+    from ..measure.memory import DTYPE_BYTES, OPTIMIZERS
 
     options = [
         click.option("--dtype", metavar="DTYPE[,DTYPE]",
@@ -202,7 +205,7 @@ def memory_setting_options(f: Callable[..., Any]) -> Callable[..., Any]:
 def memory_settings_from(dtype: str | None, batch: int | None, optimizer: str | None) -> Any:
     """The memory settings asked for (defaults fp32, batch 1, sgd); refuses an optimizer for
     weights or activations that cannot be trained."""
-    from ..memory import TRAINABLE_DTYPES, MemorySettings, parse_precision
+    from ..measure.memory import TRAINABLE_DTYPES, MemorySettings, parse_precision
 
     precision = MemorySettings().precision
     if dtype is not None:
@@ -241,7 +244,7 @@ def mode_option(f: Callable[..., Any]) -> Callable[..., Any]:
 
 def python_inputs(text: str, input_texts: tuple[str, ...], batch: int | None) -> Any:
     """The repeatable ``--input`` and ``--batch`` of a Python model, errors naming the model."""
-    from ..inputs import from_cli
+    from ..capture.inputs import from_cli
 
     return from_cli(input_texts, batch, f"{shorten(text, 80)}: --input")
 
@@ -258,19 +261,19 @@ def refuse_spec_options(text: str, **given: Any) -> None:
 
 def python_input(text: str, input_text: str | None) -> tuple[int, ...] | None:
     """``--input`` of a Python model, errors naming the model."""
-    from ..pymodels import parse_input
+    from ..capture.pymodels import parse_input
 
     return parse_input(input_text, f"{shorten(text, 80)}: --input") if input_text is not None else None
 
 
-def analyse_any(text: str, convention: str, engine: str | None = None, input_text: str | None = None) -> Any:
+def analyze_any(text: str, convention: str, engine: str | None = None, input_text: str | None = None) -> Any:
     """A report of any model reference, ``NAME[:VARIANT][@key=value,...]``: a spec (resolved with
     its settings) or a Python model (``@resolution=`` and ``@input=`` settings)."""
-    from ..pymodels import is_python_ref
+    from ..capture.pymodels import is_python_ref
 
     if is_python_ref(text):
-        from ..catalog import split_settings
-        from ..pymodels import analyse as analyse_python, parse_input
+        from ..resolve.catalog import split_settings
+        from ..capture.pymodels import analyze_python, parse_input
 
         base, settings = split_settings(text)
         unknown = sorted(set(settings) - {"resolution", "input"})
@@ -285,13 +288,13 @@ def analyse_any(text: str, convention: str, engine: str | None = None, input_tex
         resolution = settings.get("resolution")
         if resolution is not None and (not isinstance(resolution, int) or isinstance(resolution, bool)):
             raise UsageError(f"{shorten(text, 80)}: @resolution must be a whole number, got {resolution!r}")
-        return analyse_python(base, convention, input_shape=shape, resolution=resolution)
+        return analyze_python(base, convention, input_shape=shape, resolution=resolution)
     if input_text is not None:
         raise UsageError(f"--input applies to Python models; {shorten(text, 80)} is a spec (use --resolution "
                          "or @resolution=)")
-    from ..catalog import resolve_ref
+    from ..resolve.catalog import resolve_ref
 
-    return analyse(resolve_ref(text), convention, engine or "spec")
+    return analyze_with_engine(resolve_ref(text), convention, engine or "spec")
 
 
 def engine_option(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -299,16 +302,16 @@ def engine_option(f: Callable[..., Any]) -> Callable[..., Any]:
                         help="spec: shape arithmetic (no torch); meta: walk the built module on the meta device.")(f)
 
 
-def analyse(model: Any, convention: str, engine: str) -> Any:
-    """Analyse a resolved model with the chosen engine."""
+def analyze_with_engine(model: Any, convention: str, engine: str) -> Any:
+    """Analyze a resolved model with the chosen engine."""
     if engine == "meta":
-        from ..extras import require
+        from ..base.extras import require
 
         require("--engine meta", "torch")
-        from ..torch_engine import analyze_meta
+        from ..build.torch_engine import analyze_meta
 
         return analyze_meta(model, convention)
-    from ..analysis import analyze
+    from ..measure.analysis import analyze
 
     return analyze(model, convention)
 

@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from .common import (
-    analyse_any,
+    analyze_any,
     check_output_file,
     convention_options,
     emit,
@@ -57,18 +57,22 @@ def compare(models: tuple[str, ...], stages: bool, layers: bool, fmt: str, conve
     mobilenet_v1@width=0.75, efficientnet:b0@resolution=300), or a Python model
     (file.py:NAME, torchvision:NAME ...) with optional @resolution= or @input=3x64x64.
     """
-    from .. import receptive as rf
-    from ..conventions import UNITS, get_convention
-    from ..errors import UsageError
-    from ..memory import memory_report
-    from ..pymodels import is_python_ref
+    from ..measure import receptive as rf
+    from ..ops.conventions import UNITS, get_convention
+    from ..base.errors import UsageError
+    from ..measure.memory import memory_report
+    from ..capture.pymodels import is_python_ref
     from ..render.document import ESSENTIAL, Column, Document, Table
     from ..render.memory import MEMORY_COLUMNS, memory_cells, memory_summary, settings_text
-    from ..render.summary import field_json
+    from ..render.report import field_json
 
     if len(models) < 2:
         raise UsageError("compare needs at least two models")
-    if plot_path:
+    from ..resolve.catalog import classify, split_settings
+
+    if sum(classify(split_settings(m)[0]).kind == "stdin" for m in models) > 1:
+        raise UsageError("standard input ('-') can be read only once; give the other specs as files")
+    if plot_path is not None:
         check_output_file(plot_path, force, "--plot", (".png", ".svg"))
     if layers and len(models) != 2:
         raise UsageError(f"--layers aligns the layers of two models; {len(models)} were given")
@@ -83,8 +87,8 @@ def compare(models: tuple[str, ...], stages: bool, layers: bool, fmt: str, conve
     verdict = None
     measured: dict[str, Any] = {}
     if equal:
-        from ..pymodels import parse_input
-        from ..sameness import compare as same_model, measure_pair
+        from ..capture.pymodels import parse_input
+        from ..explore.sameness import compare as same_model, measure_pair
 
         if engine == "meta":
             raise UsageError("--equal counts specs with the spec engine; leave out --engine meta")
@@ -94,7 +98,7 @@ def compare(models: tuple[str, ...], stages: bool, layers: bool, fmt: str, conve
     reports = []
     for i, text in enumerate(models):
         reports.append((text, measured[i] if i in measured else
-                        analyse_any(text, convention, engine, input_text if is_python_ref(text) else None)))
+                        analyze_any(text, convention, engine, input_text if is_python_ref(text) else None)))
     first = reports[0][1].totals
     rows: list[dict[str, Any]] = []
     extra: list[dict[str, Any]] = []
@@ -166,7 +170,7 @@ def compare(models: tuple[str, ...], stages: bool, layers: bool, fmt: str, conve
         tables.append(Table(columns=tuple(cols), rows=tuple(stage_rows), title="Per stage (top-level entries)"))
     pairs = []
     if layers:
-        from ..align import align
+        from ..explore.align import align
 
         pairs = align(reports[0][1].rows, reports[1][1].rows)
         tables.append(_layers_table(pairs, models, cost, scale))
@@ -184,7 +188,7 @@ def compare(models: tuple[str, ...], stages: bool, layers: bool, fmt: str, conve
                                "gradients + optimizer state + saved activations; mult-adds stay per sample"))
     for text, rep in reports:
         if rep.uncounted:
-            from ..render.summary import uncounted_text
+            from ..render.report import uncounted_text
 
             meta.append(("uncounted", f"{text}: {uncounted_text(rep)}"))
     if layers:
@@ -193,7 +197,7 @@ def compare(models: tuple[str, ...], stages: bool, layers: bool, fmt: str, conve
                                f"params; dropout, flatten and identities left out): {', '.join(f'{v} {k}' for k, v in counts.items())}"))
     if verdict is not None:
         only_a, only_b = verdict.unmatched_costless()
-        meta.append(("same model", f"{verdict.summary()}; A = {models[0]}, B = {models[1]}; compared: input and output "
+        meta.append(("same model", f"{verdict.headline()}; A = {models[0]}, B = {models[1]}; compared: input and output "
                               f"shapes, params, mult-adds in {', '.join(verdict.conventions)}, and layers aligned by "
                               f"structure (kind, shapes, params); {only_a} costless layers only in A, {only_b} only "
                               "in B (a function call on the other side) not held against them"))
@@ -223,12 +227,12 @@ def compare(models: tuple[str, ...], stages: bool, layers: bool, fmt: str, conve
             for p in pairs
         ]
     notes: tuple[str, ...] = ()
-    if plot_path:
-        from ..plot import Point, plot_compare
+    if plot_path is not None:
+        from ..render.plot import PlotPoint, plot_compare
 
-        points = [Point(r["model"], r["mult_adds"], r["params"], r["peak_activation_bytes"]) for r in rows]
+        points = [PlotPoint(r["model"], r["mult_adds"], r["params"], r["peak_activation_bytes"]) for r in rows]
         plot_compare(points, plot_path, title=f"Comparison ({conv.name} convention)",
-                     cost="FLOPs" if unit == "flops" else "Mult-adds")
+                     cost="FLOPs" if unit == "flops" else "Mult-adds", replace=force)
         notes = (f"plot written to {plot_path}",)
     if verdict is not None:
         data["equal"] = verdict.as_json()
@@ -247,7 +251,7 @@ def _equal_table(verdict: Any) -> Any:
     return Table(columns=(Column("a", "A", priority=ESSENTIAL), Column("b", "B", priority=70),
                           Column("what", "Differs", priority=ESSENTIAL)),
                  rows=tuple(rows), styles=tuple("warn" for _ in rows),
-                 title=f"Where A and B differ ({verdict.summary()})")
+                 title=f"Where A and B differ ({verdict.headline()})")
 
 
 def _layers_table(pairs: list[Any], models: tuple[str, ...], cost: str, scale: int) -> Any:

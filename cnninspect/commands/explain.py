@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
-from ..errors import UsageError
+from ..base.errors import CnnInspectError, UsageError, did_you_mean, shorten
 from ..render.explain import PARTS
-from ..teach import TEACH_OPS
+from ..explore.teach import TEACH_OPS
 from .common import convention_option, emit, format_option, model_options_without_padding, overrides_from, pick_variant
 
 
@@ -56,25 +58,37 @@ def explain(target: str, variant: str | None, width: float | None, resolution: i
         if bad:
             raise UsageError(f"{', '.join(bad)} appl{'ies' if len(bad) == 1 else 'y'} to models, not to the op {target}")
         from ..render.explain import lesson_document
-        from ..teach import lesson
+        from ..explore.teach import lesson
 
         doc = lesson_document(lesson(target, input=input_size, kernel=kernel, stride=stride, padding=padding,
                                      filters=filters or 1, bias=bias, ceil_mode=ceil_mode, example=example))
         emit(doc, fmt)
         return
+    from ..resolve.catalog import parse_target
+
     bad = [k for k, v in op_options.items() if v is not None]
     if bad:
+        try:
+            parse_target(target)
+        except CnnInspectError:  # neither an op nor a model: the op options say an op was meant
+            raise UsageError(f"unknown op {shorten(repr(target))}{did_you_mean(target, TEACH_OPS)}; the ops are "
+                             f"{', '.join(TEACH_OPS)}") from None
         raise UsageError(f"{', '.join(bad)} appl{'ies' if len(bad) == 1 else 'y'} to the ops "
                          f"{', '.join(TEACH_OPS)}, not to a model")
     if padding is not None and padding not in ("torch", "tf"):
         raise UsageError(f"--padding for a model is torch or tf, got {padding!r}")
-    from ..catalog import parse_target
-    from ..explain import explain_model
+    from ..explore.explain import explain_model
     from ..render.explain import explain_document
-    from ..resolve import resolve
+    from ..resolve.resolver import resolve
 
     t = parse_target(target)
     model = resolve(t.spec, pick_variant(t.variant, variant, target),
                     overrides_from(width, resolution, depth, phi, set_values, padding))
+    if measure and layer is None and sys.stderr is not None and sys.stderr.isatty():
+        from ..build.peers import TOOLS, installed
+
+        names = [tool.name for tool in TOOLS.values() if installed(tool)]
+        if names:  # the tools take seconds each: say what the wait is for
+            click.echo(f"measuring {len(names)} tools on the model (10-20 s; --no-measure skips this)...", err=True)
     exp = explain_model(model, t.spec, convention, layer, measure=measure, max_mb=measure_max_mb)
     emit(explain_document(exp, parts or PARTS), fmt)

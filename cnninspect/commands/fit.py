@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ..metrics import METRIC_LIST, METRICS
+from ..explore.metrics import METRIC_LIST, METRICS
 from .common import (
     check_output_file,
     convention_options,
@@ -22,8 +22,8 @@ from .common import (
 )
 
 if TYPE_CHECKING:
-    from ..conventions import Convention
-    from ..fit import FitPoint, FitResult
+    from ..ops.conventions import Convention
+    from ..explore.fit import FitPoint, FitResult
     from ..render.document import Document
 
 
@@ -80,17 +80,17 @@ def fit(model: str, over: tuple[str, ...], maximize: str, set_values: tuple[str,
       cnninspect fit resnet:50 --over depth=0.5:1.5:0.25 \\
           --over resolution=128:288:32 --max-flops 6G
     """
-    from ..catalog import parse_target
-    from ..metrics import METRIC, parse_metric_value
-    from ..conventions import get_convention
-    from ..errors import UsageError
-    from ..fit import Axis, Budget, Fit, ModuleFit, parse_fit_axis
-    from ..memory import TRAINABLE_DTYPES
-    from ..numbers import NumberError
-    from ..resolve import Overrides
-    from ..sweep import MAX_POINTS, validate_axes
+    from ..resolve.catalog import parse_target
+    from ..explore.metrics import METRIC, parse_metric_value
+    from ..ops.conventions import get_convention
+    from ..base.errors import UsageError
+    from ..explore.fit import Axis, Budget, Fit, ModuleFit, parse_fit_axis
+    from ..measure.memory import TRAINABLE_DTYPES
+    from ..base.numbers import NumberError
+    from ..resolve.resolver import Overrides
+    from ..explore.sweep import MAX_POINTS, validate_axes
 
-    from ..pymodels import is_python_ref
+    from ..capture.pymodels import is_python_ref
 
     python = is_python_ref(model)
     target = None if python else parse_target(model)
@@ -118,7 +118,7 @@ def fit(model: str, over: tuple[str, ...], maximize: str, set_values: tuple[str,
             if name != "resolution":
                 raise UsageError(f"{model} is a Python model: fit it over --over resolution=... only "
                                  "(pass constructor arguments as file.py:NAME(width=2))")
-            from ..sweep import parse_axis
+            from ..explore.sweep import parse_axis
 
             axes.append(Axis(name, tuple(sorted(set(parse_axis(text, name, integer=True, label=f"--over {name}"))))))
         else:
@@ -128,7 +128,7 @@ def fit(model: str, over: tuple[str, ...], maximize: str, set_values: tuple[str,
         size *= len(a.values)
     if size > MAX_POINTS:
         raise UsageError(f"the fit has {size:,} points (limit {MAX_POINTS:,})")
-    if plot_path:
+    if plot_path is not None:
         check_output_file(plot_path, force, "--plot", (".png", ".svg"))
     memory = memory_settings_from(dtype, batch, optimizer)
     if python:
@@ -140,12 +140,12 @@ def fit(model: str, over: tuple[str, ...], maximize: str, set_values: tuple[str,
                              memory=memory)
         result = job.run()
         notes = []
-        if plot_path:
-            from ..fit import plot_data
-            from ..plot import plot_fit
+        if plot_path is not None:
+            from ..explore.fit import plot_data
+            from ..render.plot import plot_fit
 
             plot_fit(plot_data(job, result), plot_path,
-                     title=f"{model}: {', '.join(b.describe() for b in result.budgets)}")
+                     title=f"{model}: {', '.join(b.describe() for b in result.budgets)}", replace=force)
             notes.append(f"plot written to {plot_path}")
         emit(fit_document(result, model, get_convention(convention), unit, notes), fmt)
         return
@@ -160,15 +160,15 @@ def fit(model: str, over: tuple[str, ...], maximize: str, set_values: tuple[str,
                          f"not --dtype {dtype}")
     job = Fit(target.spec, target.variant, axes, chosen, METRIC[maximize], convention=convention, base=base,
               memory=memory)
-    result = job.run(search, budget_masks=bool(plot_path))
+    result = job.run(search, budget_masks=plot_path is not None)
     conv = get_convention(convention)
     notes = []
-    if plot_path:
-        from ..fit import plot_data
-        from ..plot import plot_fit
+    if plot_path is not None:
+        from ..explore.fit import plot_data
+        from ..render.plot import plot_fit
 
         plot_fit(plot_data(job, result), plot_path,
-                 title=f"{target.spec.title}: {', '.join(b.describe() for b in result.budgets)}")
+                 title=f"{target.spec.title}: {', '.join(b.describe() for b in result.budgets)}", replace=force)
         notes.append(f"plot written to {plot_path}")
     variant = target.variant or (target.spec.default_variant if "phi" not in (a.name for a in axes) else None)
     if variant is not None:  # what a user writes is used, and said: the axes replace the variant's values
@@ -181,7 +181,7 @@ def fit(model: str, over: tuple[str, ...], maximize: str, set_values: tuple[str,
 
 def fit_document(result: FitResult, label: str, conv: Convention, unit: str, notes: list[str]) -> Document:
     """A fit result as a document: the frontier table, the search and the best point."""
-    from ..conventions import UNITS
+    from ..ops.conventions import UNITS
     from ..render.document import Column, Document, Table
 
     scale = UNITS[unit]

@@ -17,14 +17,14 @@ from .common import emit, format_option
 def layer_types(name: str | None, spec_ref: str | None, fmt: str) -> None:
     """The spec language's layer types and their fields (or one type's fields in detail);
     with --spec, a spec's own blocks too."""
-    from ..errors import UsageError, did_you_mean
+    from ..base.errors import UsageError, did_you_mean
     from ..lang.fields import REQUIRED
     from ..lang.layertypes import LAYER_TYPES, TYPE_ALIASES
     from ..render.document import ESSENTIAL, Column, Document, Table
 
     blocks = {}
     if spec_ref is not None:
-        from ..catalog import parse_target
+        from ..resolve.catalog import parse_target
 
         blocks = dict(parse_target(spec_ref).spec.blocks)
     if name is not None and name in blocks:
@@ -123,10 +123,10 @@ def _show(value: object) -> str:
 @click.command("conventions")
 @format_option()
 @click.option("--operators", is_flag=True,
-              help="What each convention counts per aten operator, for Python models (cnninspect/aten_rules.py).")
+              help="What each convention counts per aten operator, for Python models (cnninspect/ops/aten_rules.py).")
 def conventions(fmt: str, operators: bool) -> None:
     """The counting conventions: what one mult-add counts in each, and which tool it matches."""
-    from ..conventions import CONVENTIONS
+    from ..ops.conventions import CONVENTIONS
     from ..render.document import ESSENTIAL, Column, Document, Table
 
     if operators:
@@ -142,7 +142,7 @@ def conventions(fmt: str, operators: bool) -> None:
 
 
 def _operator_rules() -> Any:
-    from ..aten_rules import ATEN_OPS, CATEGORIES, rules_overview
+    from ..ops.aten_rules import ATEN_OPS, CATEGORIES, rules_overview
     from ..render.document import Column, Document, Table
 
     categories = tuple(

@@ -15,11 +15,11 @@ def list_cmd(fmt: str) -> None:
     Costs are for each spec's default variant under the paper convention, computed by the
     torch-free spec engine (so this command never imports torch).
     """
-    from ..analysis import analyze
-    from ..catalog import bundled_names, load_bundled
-    from ..conventions import get_convention
+    from ..measure.analysis import analyze
+    from ..resolve.catalog import bundled_names, load_bundled
+    from ..ops.conventions import get_convention
     from ..render.document import ESSENTIAL, Column, Document, Table
-    from ..resolve import resolve
+    from ..resolve.resolver import resolve
 
     rows = []
     variant_lists = []

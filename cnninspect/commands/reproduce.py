@@ -19,8 +19,8 @@ def reproduce(tables: tuple[str, ...], fmt: str) -> int:
     errata are shown with their note and pass only while the computed value equals the
     pinned one. Exit 1 when any value is outside its tolerance.
     """
-    from ..conventions import get_convention
-    from ..errors import UsageError, did_you_mean
+    from ..ops.conventions import get_convention
+    from ..base.errors import UsageError, did_you_mean
     from ..published import judge, layout_differences, load_tables
     from ..render.document import ESSENTIAL, Column, Document, Table
 
@@ -91,9 +91,9 @@ def _style(status: str) -> str:
 
 def _paper_report(model: str, variant: str | None, settings: dict, where: str):  # type: ignore[no-untyped-def]
     """A bundled model at the settings a published table states, in the paper convention."""
-    from ..analysis import analyze
-    from ..catalog import load_bundled, overrides_for
-    from ..resolve import resolve
+    from ..measure.analysis import analyze
+    from ..resolve.catalog import load_bundled, overrides_for
+    from ..resolve.resolver import resolve
 
     return analyze(resolve(load_bundled(model), variant, overrides_for(dict(settings), where)), "paper")
 

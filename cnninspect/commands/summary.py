@@ -6,9 +6,9 @@ from typing import TYPE_CHECKING
 
 import click
 
-from ..errors import UsageError
+from ..base.errors import UsageError
 from .common import (
-    analyse,
+    analyze_with_engine,
     convention_options,
     emit,
     format_option,
@@ -26,7 +26,7 @@ from .common import (
 )
 
 if TYPE_CHECKING:
-    from ..ir import Model
+    from ..resolve.ir import Model
 
 
 @click.command("summary")
@@ -67,13 +67,13 @@ def summary(spec: str, variant: str | None, width: float | None, resolution: int
     table layout (MobileNet v1 Table 1, EfficientNet Table 1) and notes where the paper
     differs from the computation.
     """
-    from ..catalog import parse_target
-    from ..pymodels import is_python_ref
-    from ..resolve import resolve
+    from ..resolve.catalog import parse_target
+    from ..capture.pymodels import is_python_ref
+    from ..resolve.resolver import resolve
 
     if is_python_ref(spec):
-        from ..pymodels import analyse as analyse_python
-        from ..render.summary import summary_document
+        from ..capture.pymodels import analyze_python
+        from ..render.report import summary_document
 
         refuse_spec_options(spec, **{"--variant": variant, "--width": width, "--depth": depth, "--phi": phi,
                                      "--set": set_values, "--padding": padding, "--verify": verify,
@@ -82,7 +82,7 @@ def summary(spec: str, variant: str | None, width: float | None, resolution: int
         if fmt == "paper":
             raise UsageError(f"{spec} is a Python model: --format paper needs a spec with a paper layout")
         inputs = python_inputs(spec, input_texts, batch)
-        report = analyse_python(spec, convention, input_shape=inputs, resolution=resolution, mode=mode)
+        report = analyze_python(spec, convention, input_shape=inputs, resolution=resolution, mode=mode)
         emit(summary_document(report, unit, levels), fmt)
         return 0
     if mode != "eval":
@@ -97,10 +97,10 @@ def summary(spec: str, variant: str | None, width: float | None, resolution: int
     chosen = pick_variant(target.variant, variant, spec)
     overrides = overrides_from(width, resolution, depth, phi, set_values, padding)
     model = resolve(target.spec, chosen, overrides)
-    report = analyse(model, convention, engine)
+    report = analyze_with_engine(model, convention, engine)
     verification = None
     if verify:
-        from ..verify import verify as run_verify
+        from ..build.verify import verify as run_verify
 
         from dataclasses import replace
 
@@ -114,7 +114,7 @@ def summary(spec: str, variant: str | None, width: float | None, resolution: int
                                   at_resolution=at_resolution)
     if fmt == "paper":
         from ..render.paper import paper_document
-        from ..render.summary import convention_line
+        from ..render.report import convention_line
 
         for flag, given in (("--levels", levels is not None), ("--rf", show_rf), ("--memory/--dtype/--batch/--optimizer",
                                                                                     show_memory)):
@@ -123,13 +123,13 @@ def summary(spec: str, variant: str | None, width: float | None, resolution: int
         doc = paper_document(report, convention_line(report, unit))
         fmt = "table"
     else:
-        from ..memory import memory_report
-        from ..render.summary import summary_document
+        from ..measure.memory import memory_report
+        from ..render.report import summary_document
 
         doc = summary_document(report, unit, levels, show_rf=show_rf, show_memory=show_memory,
                                memory=memory_report(model, mem_settings))
     if verification is not None:
-        from ..render.summary import with_verification
+        from ..render.report import with_verification
 
         doc = with_verification(doc, verification)
     emit(doc, fmt)

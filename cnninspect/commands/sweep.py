@@ -58,7 +58,7 @@ def sweep(spec: str, variants: str | None, width: str | None, resolution: str | 
       cnninspect sweep mobilenet_v1 --width 1,0.5 --dtype fp16 --batch 32
       cnninspect sweep docs/examples/my_model.py:Net --input 3x32x32 -r 32,64,128
     """
-    from ..pymodels import is_python_ref
+    from ..capture.pymodels import is_python_ref
 
     if is_python_ref(spec):
         from .common import refuse_spec_options
@@ -69,17 +69,17 @@ def sweep(spec: str, variants: str | None, width: str | None, resolution: str | 
         _sweep_module(spec, resolution, input_text, plot_path, force, fmt, convention, unit)
         return
     if input_text is not None:
-        from ..errors import UsageError
+        from ..base.errors import UsageError
 
         raise UsageError("--input applies to Python models; a spec's input is set by --resolution")
-    from ..catalog import parse_target
-    from ..conventions import UNITS, get_convention
-    from ..errors import UsageError
+    from ..resolve.catalog import parse_target
+    from ..ops.conventions import UNITS, get_convention
+    from ..base.errors import UsageError
     from ..render.document import ESSENTIAL, Column, Document, Table
     from ..render.formats import csv_lines
     from ..render.memory import MEMORY_COLUMNS, memory_cells, memory_summary, settings_text
-    from ..resolve import Overrides
-    from ..sweep import grid, iter_sweep, parse_axis, parse_variants, validate_axes
+    from ..resolve.resolver import Overrides
+    from ..explore.sweep import grid, iter_sweep, parse_axis, parse_variants, validate_axes
 
     target = parse_target(spec)
     note_shadowed(spec)
@@ -92,7 +92,7 @@ def sweep(spec: str, variants: str | None, width: str | None, resolution: str | 
         "resolution": parse_axis(resolution, "resolution", integer=True),
         "depth": parse_axis(depth, "depth"),
     }
-    if plot_path:
+    if plot_path is not None:
         check_output_file(plot_path, force, "--plot", (".png", ".svg"))
     points = grid(axes)
     mem_settings = memory_settings_from(dtype, batch, optimizer)
@@ -135,7 +135,7 @@ def sweep(spec: str, variants: str | None, width: str | None, resolution: str | 
 
     with _progress(len(points)) as advance:
         results = iter_sweep(target.spec, points, convention=convention, base=base, progress=advance, memory=memory)
-        if fmt == "csv" and not plot_path:
+        if fmt == "csv" and plot_path is None:
             # streamed: 100,000 rows are written as they come, never held
             emit_lines(csv_lines(columns, context, (row(p) for p in results)))
             return
@@ -150,10 +150,11 @@ def sweep(spec: str, variants: str | None, width: str | None, resolution: str | 
         meta += (("memory", f"{settings_text(memory)}; peak activations at inference, training = weights + "
                             "gradients + optimizer state + saved activations; mult-adds stay per sample"),)
     notes = []
-    if plot_path:
-        from ..plot import plot_sweep
+    if plot_path is not None:
+        from ..render.plot import plot_sweep
 
-        plot_sweep(rows, swept, plot_path, title=f"{target.spec.title} sweep ({conv.name} convention)", cost=cost)
+        plot_sweep(rows, swept, plot_path, title=f"{target.spec.title} sweep ({conv.name} convention)", cost=cost,
+                   replace=force)
         notes.append(f"plot written to {plot_path}")
     data = {
         "schema": "cnninspect.sweep/1",
@@ -186,13 +187,13 @@ def _progress(total: int) -> Iterator[Callable[[], None] | None]:
 def _sweep_module(text: str, resolution: str | None, input_text: str | None, plot_path: str | None, force: bool,
                   fmt: str, convention: str, unit: str) -> None:
     """A Python model over resolutions: built once, one forward pass captured per point."""
-    from ..conventions import UNITS, get_convention
-    from ..errors import UsageError
-    from ..module_analysis import analyze_trace
-    from ..pymodels import build, input_for, load, parse_input, parse_pyref, subject_for, trace_built
+    from ..ops.conventions import UNITS, get_convention
+    from ..base.errors import UsageError
+    from ..capture.module_analysis import analyze_trace
+    from ..capture.pymodels import build, input_for, load, parse_input, parse_pyref, subject_for, trace_built
     from ..render.document import ESSENTIAL, Column, Document, Table
-    from ..limits import MAX_FORWARD_PASSES
-    from ..sweep import parse_axis
+    from ..base.limits import MAX_FORWARD_PASSES
+    from ..explore.sweep import parse_axis
 
     resolutions = parse_axis(resolution, "resolution", integer=True)
     if not resolutions:
@@ -200,7 +201,7 @@ def _sweep_module(text: str, resolution: str | None, input_text: str | None, plo
     if len(resolutions) > MAX_FORWARD_PASSES:
         raise UsageError(f"--resolution: a Python model is swept over at most {MAX_FORWARD_PASSES:,} resolutions "
                          f"(one forward pass each), got {len(resolutions):,}")
-    if plot_path:
+    if plot_path is not None:
         check_output_file(plot_path, force, "--plot", (".png", ".svg"))
     pm = load(parse_pyref(text))
     built = build(pm)
@@ -224,10 +225,11 @@ def _sweep_module(text: str, resolution: str | None, input_text: str | None, plo
     if any(r["uncounted"] for r in rows):
         columns.append(Column("uncounted", "Uncounted", priority=60))
     meta = (("model", f"{text} (Python)"), ("swept", f"resolution ({len(rows)})"), ("convention", conv.describe(unit)))
-    if plot_path:
-        from ..plot import plot_sweep
+    if plot_path is not None:
+        from ..render.plot import plot_sweep
 
-        plot_sweep(rows, ["resolution"], plot_path, title=f"{pm.ref.shown} sweep ({conv.name} convention)", cost=cost)
+        plot_sweep(rows, ["resolution"], plot_path, title=f"{pm.ref.shown} sweep ({conv.name} convention)", cost=cost,
+                   replace=force)
         notes.append(f"plot written to {plot_path}")
     data = {
         "schema": "cnninspect.sweep/1",

@@ -7,5 +7,5 @@
 
 This package imports nothing of resolution (``resolve``, ``scope``, ``expand``, ``ir``); the
 resolver imports it. Its only dependency outside itself is the activation and op
-vocabulary of :mod:`cnninspect.ops` (names, no behaviour).
+vocabulary of :mod:`cnninspect.ops.primitives` (names, no behaviour).
 """

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 from collections.abc import Sequence
 
-from .. import limits
-from ..errors import shorten
-from ..ops import ACTIVATION_ALIASES, ACTIVATIONS, activation_text, parse_activation
+from ..base import limits
+from ..base.errors import shorten
+from ..ops.primitives import ACTIVATION_ALIASES, ACTIVATIONS, activation_text, parse_activation
 from .expr import BUILTIN_NAMES
 
 
@@ -183,7 +183,7 @@ class Choice(Kind):
         key = value.strip().lower()
         key = self.aliases.get(key, key)
         if key not in self.choices:
-            from ..errors import did_you_mean
+            from ..base.errors import did_you_mean
 
             hint = did_you_mean(key, list(self.choices) + list(self.aliases))
             raise ValueError(f"unknown value {shorten(repr(value))}{hint}; expected {self.description}")
@@ -209,7 +209,7 @@ class ActivationKind(Kind):
         try:
             name, params = parse_activation(value)
         except KeyError:
-            from ..errors import did_you_mean
+            from ..base.errors import did_you_mean
 
             key = value.strip().lower().partition("(")[0].strip()
             hint = did_you_mean(key, list(self.choices) + list(self.aliases))

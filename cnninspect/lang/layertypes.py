@@ -3,15 +3,15 @@
 Each :class:`LayerType` declares its fields, which drive validation, defaults, width
 scaling, ``cnninspect layer-types`` and ``cnninspect schema``. What an entry *becomes* is
 not decided here: the resolution side registers one expansion per type name
-(:data:`cnninspect.expand.EXPANDERS`), so the language imports nothing of resolution.
+(:data:`cnninspect.resolve.expand.EXPANDERS`), so the language imports nothing of resolution.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .. import limits
-from ..ops import ACT_PARAMS, ACTIVATIONS, ActParam
+from ..base import limits
+from ..ops.primitives import ACT_PARAMS, ACTIVATIONS, ActParam
 from .fields import (
     ActivationKind,
     Bool,

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .. import limits
+from ..base import limits
 from .fields import EXPRESSION, Branches, Field, Layers, Schema, Shortcut
 from .layertypes import COMMON_KEYS, LAYER_TYPES, TYPE_ALIASES
 from .spec import BLOCK_PARAM_KEYS, NAME_RE, RESERVED_LAYER_NAMES, SPEC_NAME_RE, TABLE_KEY, TABLE_KEYS, TOP_KEYS

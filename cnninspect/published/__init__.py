@@ -18,12 +18,12 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 from collections.abc import Mapping, Sequence
 
-from .. import numbers
-from ..errors import SpecError
+from ..base import numbers
+from ..base.errors import SpecError
 from ..lang.yamlsrc import YNode, parse_yaml
 
 if TYPE_CHECKING:
-    from ..ir import Model
+    from ..resolve.ir import Model
 
 METRICS = ("mult_adds", "params", "trainable_params")
 _SUFFIX = numbers.COUNT_UNITS
@@ -97,7 +97,7 @@ class PubTable:
 
 
 def parse_count(text: Any) -> float:
-    """``569M`` -> 569e6, ``0.39B`` -> 3.9e8, ``60,000`` -> 60000 (:func:`cnninspect.numbers.parse_count`)."""
+    """``569M`` -> 569e6, ``0.39B`` -> 3.9e8, ``60,000`` -> 60000 (:func:`cnninspect.base.numbers.parse_count`)."""
     return numbers.parse_count(text)
 
 
@@ -278,8 +278,8 @@ def layout_tables_for(model_name: str) -> list[PubTable]:
 
 def settings_match(table: PubTable, model: Model) -> bool:
     """Is ``model`` resolved at the settings the published layout table describes?"""
-    from ..catalog import load_bundled
-    from ..resolve import settings_for
+    from ..resolve.catalog import load_bundled
+    from ..resolve.resolver import settings_for
 
     if model.variant != table.variant:
         return False

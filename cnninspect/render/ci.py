@@ -13,7 +13,7 @@ was written on.
   metric and rule, ``file`` and ``line`` attributes), a ``<failure>`` for a failed rule; the
   form CI test tabs (GitLab, Jenkins, Azure, GitHub test reporters) read.
 
-Text from the check file is shown escaped (:func:`cnninspect.safetext.printable`) before
+Text from the check file is shown escaped (:func:`cnninspect.base.safetext.printable`) before
 either encoding, so no control character reaches a log or an XML parser.
 """
 
@@ -23,7 +23,7 @@ import os
 import xml.etree.ElementTree as ET
 from typing import Any
 
-from ..safetext import printable
+from ..base.safetext import printable
 from .document import Document
 from .formats import Format
 

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..analysis import Row
-from ..conventions import get_convention
-from ..explain import ChoiceTotal, Explanation, LayerFormula, Reconciliation
-from ..formulas import Formula
-from ..ops import OPS
-from ..peers import TOOLS
-from ..teach import Lesson, fmt_value
+from ..measure.analysis import Row
+from ..ops.conventions import get_convention
+from ..explore.explain import ChoiceTotal, Explanation, LayerFormula, Reconciliation
+from ..ops.formulas import Formula
+from ..ops.primitives import OPS
+from ..build.peers import TOOLS
+from ..explore.teach import Lesson, fmt_value
 from .document import ESSENTIAL, Column, Document, Table, fmt_int, fmt_shape
-from .summary import model_meta
+from .report import model_meta
 
 SCHEMA = "cnninspect.explain/1"
 FORMULA_WIDTH = 49  # with the widest counts (VGG-16) the table stays within 80 columns

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..memory import DTYPE_BYTES, MemoryReport, MemorySettings
+from ..measure.memory import DTYPE_BYTES, MemoryReport, MemorySettings
 from .document import ESSENTIAL, Column, Table, fmt_bytes
 
 

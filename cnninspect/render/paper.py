@@ -44,9 +44,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from collections.abc import Callable, Mapping, Sequence
 
-from ..analysis import Report
-from ..errors import UsageError, one_of
-from ..ir import Concat, Gate, Model, Node, Op, Residual, Seq, Side, ops, walk
+from ..measure.analysis import Report
+from ..base.errors import UsageError, one_of
+from ..resolve.ir import Concat, Gate, Model, Node, Op, Residual, Seq, Side, ops, walk
 from ..published import differences_for
 from .document import ESSENTIAL, Column, Document, Table
 

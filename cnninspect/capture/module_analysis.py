@@ -1,0 +1,267 @@
+"""Module analysis: a captured forward pass (:class:`~cnninspect.capture.trace.Trace`) -> Report.
+
+The report has the rows and totals of a spec's report, so every renderer, ``compare``,
+``sweep`` and ``check`` work unchanged on Python modules. Nothing here imports torch.
+
+Rows, in execution order, named by module path (``layer1.0.conv1``):
+
+* one row per module call; a leaf module (no submodules) is a leaf row, a container a block
+  row with its children's totals. A module called again in the same place gets ``#2``,
+  ``#3`` (its parameters count at its first call); modules with parameters that the forward
+  pass never called are listed with ``not called``;
+* an operator called directly in a container's ``forward`` (a functional ``F.conv2d``, an
+  attention ``q @ k``) gets a leaf row of its own, named after the function called
+  (``attn.matmul``; its type is the aten operator, ``aten.bmm``), when the convention
+  counts it or cannot count it; operators that cost nothing under the convention (a residual
+  ``add``, ``torch.cat``) are folded into their container;
+* a container's own parameters (a class token, a layer scale) are leaf rows named after
+  the parameter.
+
+So leaf rows add up to the totals, as they do for a spec. Parameters count once per tensor
+(tied weights once, at the first module holding them). Mult-adds follow
+:mod:`cnninspect.ops.aten_rules`; operators a convention cannot count are listed in
+``Report.uncounted`` and in the row's detail, never counted as zero silently.
+
+Activation memory and depth are read from the data flow between layers (leaf module calls
+and operators run in containers), the way the spec engine reads them from the spec's
+structure: peak live activations in float32 at batch 1 with each tensor freed after its last
+use, and the longest input-to-output path in weight layers (convolution, fully connected).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from typing import Any
+
+from ..measure.analysis import Report, Row, Subject, Totals
+from ..base.errors import UsageError
+from ..ops.aten_rules import ATEN_TABLES, MODULE_RULES, SPEC_ONLY_CONVENTIONS, LeafCall, OpCall, is_weight_layer
+from ..ops.conventions import Convention, get_convention
+from .trace import CallRecord, Shape, Trace, per_sample
+
+
+def module_subject(trace: Trace, name: str, *, title: str = "", reference: str = "",
+                   settings: Mapping[str, Any] | None = None, citation: Mapping[str, Any] | None = None) -> Subject:
+    """Describe a captured module for the renderers."""
+    return Subject(
+        name=name, title=title or trace.calls[0].torch_class, label=name, variant=None,
+        citation=dict(citation or {}), input_shape=trace.input_shape, output_shape=trace.output_shape,
+        depth=weight_depth(trace), settings=dict(settings or {}), source="python", reference=reference,
+        device=trace.device, fallback=trace.fallback, batch=trace.batch, notes=trace.notes,
+    )
+
+
+def input_settings(trace: Trace) -> dict[str, Any]:
+    """The JSON ``settings`` of a module's input: the first input's per-sample shape, the
+    batch the counts are for, and every tensor input (name, per-sample shape, dtype)."""
+    return {"input": list(trace.input_shape), "batch": trace.batch,
+            "inputs": [{"name": i.name, "shape": list(i.shape), "dtype": i.dtype} for i in trace.inputs]}
+
+
+def analyze_trace(trace: Trace, convention: str | Convention, subject: Subject) -> Report:
+    """The report of a captured module under ``convention``."""
+    from .usercode import room_to_recurse
+
+    with room_to_recurse():  # the call tree is walked recursively, one frame pair per level
+        return _analyze_trace(trace, convention, subject)
+
+
+def _analyze_trace(trace: Trace, convention: str | Convention, subject: Subject) -> Report:
+    conv = get_convention(convention) if isinstance(convention, str) else convention
+    if conv.name in SPEC_ONLY_CONVENTIONS:
+        raise UsageError(
+            f"the {conv.name} convention is derived for YAML specs ({SPEC_ONLY_CONVENTIONS[conv.name]}, and "
+            f"cnninspect knows only the classes it builds); for a Python model run {conv.name} itself, or use "
+            f"{', '.join(ATEN_TABLES)}"
+        )
+    table = ATEN_TABLES[conv.name]
+    module_rule = MODULE_RULES.get(conv.name)
+    counts: list[int | None] = [table.count(op) for op in trace.ops]
+    uncounted: Counter[str] = Counter(op.qualname for op, n in zip(trace.ops, counts) if n is None)
+    rows: list[Row] = []
+    owner_of: dict[int, int] = {}  # parameter -> index of the first row holding it
+
+    def params_of(call_row: int, own: tuple[tuple[str, int], ...]) -> tuple[int, int, list[str]]:
+        p = t = 0
+        shared = []
+        for pname, key in own:
+            if key in owner_of:
+                shared.append(f"{pname} shared with {rows[owner_of[key]].name}")
+                continue
+            owner_of[key] = call_row
+            info = trace.params[key]
+            p += info.numel
+            t += info.numel if info.trainable else 0
+        return p, t, shared
+
+    def leaf(index: int, c: CallRecord, depth: int) -> tuple[int, int, int]:
+        rows.append(None)  # type: ignore[arg-type]  # filled below
+        at = len(rows) - 1
+        p, t, shared = params_of(at, c.own_params)
+        ops = _ops_in(trace, c)
+        macs = sum(counts[i] or 0 for i in ops)
+        if module_rule is not None and c.called:
+            every = {}
+            for n, k in c.own_params:
+                info = trace.params[k]
+                if info.masked is not None:
+                    every[n.removesuffix("_orig")] = (info.masked, info.trainable)
+                else:
+                    every[n] = (info.numel, info.trainable)
+            macs += module_rule(LeafCall(c.torch_class, every, c.in_shape, c.out_shape, c.out_full))
+        missing = Counter(trace.ops[i].op for i in ops if counts[i] is None)
+        detail = _join(c.detail, *([f"call {c.repeat}"] if c.repeat > 1 else []), *shared, _uncounted_text(missing))
+        rows[at] = Row(c.path, depth, True, c.torch_class, "module", c.in_shape, c.out_shape, c.kernel, c.stride,
+                       p, t, macs, None, detail)
+        return p, t, macs
+
+    def container(index: int, c: CallRecord, depth: int, with_row: bool) -> tuple[int, int, int]:
+        at = len(rows)
+        if with_row:
+            rows.append(None)  # type: ignore[arg-type]
+        inner = depth + 1 if with_row else depth
+        prefix = f"{c.path}." if c.path else ""
+        p = t = m = 0
+        for pname, key in c.own_params:
+            if key in owner_of:
+                continue
+            owner_of[key] = len(rows)
+            info = trace.params[key]
+            rows.append(Row(f"{prefix}{pname}", inner, True, "Parameter", "parameter", (), _param_shape(info.numel),
+                            None, None, info.numel, info.numel if info.trainable else 0, 0, None, "own parameter"))
+            p += info.numel
+            t += info.numel if info.trainable else 0
+        seen: Counter[str] = Counter()
+        for kind, i in c.items:
+            if kind == "call":
+                cp, ct, cm = visit(i, inner)
+            else:
+                n = counts[i]
+                if n == 0:
+                    continue
+                op = trace.ops[i]
+                called = (op.via or op.op).strip("_")  # what the forward wrote: matmul, conv2d, add
+                seen[called] += 1
+                name = f"{prefix}{called}" + (f"#{seen[called]}" if seen[called] > 1 else "")
+                detail = _join("functional", _uncounted_text(Counter([op.op])) if n is None else "")
+                rows.append(Row(name, inner, True, f"aten.{op.op}", "functional", _first_in(op, trace.batch),
+                                _first_out(op, trace.batch),
+                                None, None, 0, 0, n or 0, None, detail, not op.live))
+                cp, ct, cm = 0, 0, n or 0
+            p, t, m = p + cp, t + ct, m + cm
+        if with_row:
+            shared_text = ""
+            if c.repeat > 1:
+                shared_text = f"call {c.repeat}"
+            rows[at] = Row(c.path, depth, False, c.torch_class, "container", c.in_shape, c.out_shape, None, None,
+                           p, t, m, None, _join(c.detail, shared_text))
+        return p, t, m
+
+    def visit(index: int, depth: int) -> tuple[int, int, int]:
+        c = trace.calls[index]
+        return leaf(index, c, depth) if c.is_leaf else container(index, c, depth, True)
+
+    root = trace.calls[0]
+    if root.is_leaf:
+        named = CallRecord(**{**root.__dict__, "path": root.torch_class})
+        totp, tott, totm = leaf(0, named, 0)
+    else:
+        totp, tott, totm = container(0, root, 0, False)
+    del visit, container  # mutually recursive closures are a reference cycle: break it
+    peak, largest = activation_memory(trace)
+    peak_bytes = activation_memory(trace, trace.storage_bytes)[0] if trace.storage_bytes else None
+    totals = Totals(totp, tott, totm, peak, largest, peak_bytes, sum(p.nbytes for p in trace.params))
+    engine = f"module-{trace.device}"
+    return Report(None, conv, engine, tuple(rows), totals, subject, tuple(sorted(uncounted.items())))
+
+
+def _ops_in(trace: Trace, c: CallRecord) -> list[int]:
+    out: list[int] = []
+    for kind, i in c.items:
+        out += _ops_in(trace, trace.calls[i]) if kind == "call" else [i]
+    return out
+
+
+def _param_shape(numel: int) -> Shape:
+    return (numel,)
+
+
+def _first_in(op: OpCall, batch: int) -> Shape:
+    for a in op.args:
+        if hasattr(a, "shape"):
+            return per_sample(a.shape, batch)
+    return ()
+
+
+def _first_out(op: OpCall, batch: int) -> Shape:
+    for o in op.outputs:
+        if o is not None:
+            return per_sample(o.shape, batch)
+    return ()
+
+
+def _uncounted_text(missing: Counter[str]) -> str:
+    if not missing:
+        return ""
+    return "uncounted: " + ", ".join(f"{k} x{v}" if v > 1 else k for k, v in sorted(missing.items()))
+
+
+def _join(*parts: str) -> str:
+    return "; ".join(p for p in parts if p)
+
+
+def activation_memory(trace: Trace, sizes: tuple[int, ...] | None = None) -> tuple[int, int]:
+    """Peak live activation elements and the largest single tensor, inference at the trace's
+    batch (``sizes``: per storage, e.g. bytes instead of elements).
+
+    Walks the layers in execution order: a tensor is allocated by the layer that produces it
+    (views and in-place results share their input's storage) and freed after the last layer
+    that reads it; the model's input is live from the start and its outputs to the end.
+    Temporaries inside one leaf module are not counted, as the spec engine counts one output
+    per layer.
+    """
+    storage = trace.node_storage
+    size = sizes if sizes is not None else trace.storage_numel
+    born: dict[int, int] = {}
+    last: dict[int, int] = {}
+    for n in trace.input_nodes:
+        born[storage[n]] = -1
+    for i, u in enumerate(trace.units):
+        for n in u.inputs:
+            s = storage[n]
+            if s in born:
+                last[s] = i
+        for n in u.outputs:
+            s = storage[n]
+            if s not in born:
+                born[s] = i
+    end = len(trace.units)
+    for n in trace.output_nodes:
+        s = storage[n]
+        if s in born:
+            last[s] = end
+    delta = [0] * (end + 3)
+    for s, b in born.items():
+        lo = b + 1
+        hi = max(last.get(s, b), b) + 1
+        delta[lo] += size[s]
+        delta[hi + 1] -= size[s]
+    peak = live = 0
+    for d in delta:
+        live += d
+        peak = max(peak, live)
+    largest = max((size[s] for s in born), default=0)
+    return peak, largest
+
+
+def weight_depth(trace: Trace) -> int:
+    """The longest input-to-output path counted in weight layers (a convolution, or a matrix
+    product or distance with a constant operand), through the data flow between layers."""
+    depth: dict[int, int] = {n: 0 for n in trace.input_nodes}
+    for u in trace.units:
+        w = 1 if any(is_weight_layer(trace.ops[i]) for i in u.ops) else 0
+        d = max((depth.get(n, 0) for n in u.inputs), default=0) + w
+        for n in u.outputs:
+            depth[n] = max(depth.get(n, 0), d) if n in u.inputs else d
+    return max((depth.get(n, 0) for n in trace.output_nodes), default=0)
