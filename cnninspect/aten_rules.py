@@ -61,8 +61,9 @@ class OpCall:
     names the fused aten operators that do this call's work instead when the model runs on
     real CPU tensors in eval mode under ``torch.no_grad()``, outermost first (the
     ``nn.TransformerEncoderLayer`` and ``nn.MultiheadAttention`` fast paths, CPU flash
-    attention, oneDNN's LSTM, and the one ``aten::lstm``/``gru``/``rnn_*`` operator a
-    TorchScript trace of an RNN module holds): a tool that sees only those operators counts
+    attention, oneDNN's LSTM; and the one operator a TorchScript trace holds for an RNN
+    module, ``aten::lstm``/``gru``/``rnn_*``, or a convolution with string padding,
+    ``aten::_convolution_mode``): a tool that sees only those operators counts
     what its formula for them says, often nothing.
     """
 
@@ -458,10 +459,11 @@ register_table(AtenTable(
         "grid_sampler_2d": _output_elements(4),
     },
     counts_dead_code=False,
-    # fvcore traces with TorchScript: an RNN module is one aten::lstm/gru/rnn_* node and the
-    # nn.MultiheadAttention fast path one aten::_native_multi_head_attention, with no handles
+    # fvcore traces with TorchScript: an RNN module is one aten::lstm/gru/rnn_* node, the
+    # nn.MultiheadAttention fast path one aten::_native_multi_head_attention and a
+    # convolution with padding="same"/"valid" one aten::_convolution_mode, with no handles
     # (its tracing hooks on every module keep nn.TransformerEncoderLayer off its fast path)
-    opaque=frozenset({"lstm", "gru", "rnn_tanh", "rnn_relu", "_native_multi_head_attention"}),
+    opaque=frozenset({"lstm", "gru", "rnn_tanh", "rnn_relu", "_native_multi_head_attention", "_convolution_mode"}),
 ))
 
 

@@ -45,6 +45,7 @@ from .trace import CallRecord, InputInfo, ParamInfo, Trace, Unit, per_sample
 # operators that return a tensor sharing their input's storage without saying so in their schema
 _UNDECLARED_ALIASES = frozenset({"_unsafe_view", "_reshape_alias", "lift_fresh"})
 SDPA = "scaled_dot_product_attention"
+_CONV_FUNCTIONS = frozenset({"conv1d", "conv2d", "conv3d"})
 
 
 class CaptureBug(RuntimeError):
@@ -325,6 +326,8 @@ class _FunctionMode(TorchFunctionMode):
         before = rec.kernels
         if func is torch.nn.functional.scaled_dot_product_attention and rec.recording:
             rec.kernels = before + _sdpa_call_kernel(rec, args, kwargs or {})
+        elif rec.via in _CONV_FUNCTIONS and isinstance((kwargs or {}).get("padding", args[4] if len(args) > 4 else 0), str):
+            rec.kernels = before + ("_convolution_mode",)  # padding="same"/"valid": one operator in a trace
         try:
             return func(*args, **(kwargs or {}))
         finally:
