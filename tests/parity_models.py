@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -34,7 +34,6 @@ class Case:
     build: Callable[[], nn.Module]
     inputs: Callable[[], tuple[tuple[Any, ...], dict[str, Any]]]
     source: str  # "torchinfo fixtures" or "plain PyTorch"
-    notes: dict[str, str] = field(default_factory=dict)
 
     def model(self) -> nn.Module:
         torch.manual_seed(0)
@@ -669,7 +668,6 @@ class GroupedLinearHeads(nn.Module):
         return {k: head(h) for k, head in self.heads.items()}
 
 
-P = "plain PyTorch"
 case("vit.tiny", ViT, randn(2, 3, 32, 32))
 case("vit.postnorm", lambda: ViT(norm_first=False), randn(2, 3, 32, 32))
 case("vit.patch4", lambda: ViT(patch=4, dim=48, heads=3), randn(1, 3, 32, 32))
@@ -752,7 +750,7 @@ case("linear.4d", lambda: nn.Sequential(nn.Linear(16, 32), nn.LayerNorm(32), nn.
 
 # the default run's representative subset (the whole suite is ``-m zoo``)
 SMOKE = ("ti.SingleInputNet", "ti.LSTMNet", "ti.SiameseNets", "vit.tiny", "tel.single", "sdpa.net", "swin.tiny",
-         "reshape.linear", "lm.lstm", "resnet.small")
+         "reshape.linear", "lm.lstm", "ti.RecursiveWithMissingLayers")
 
 # Where a tool itself cannot run a model: the tool is skipped for it, with the reason (the
 # test checks the tool still fails, so the list cannot go stale).

@@ -79,3 +79,32 @@ def test_docs_table_is_current() -> None:
         sys.path.pop(0)
     doc = (ROOT / "docs" / "conventions.md").read_text()
     assert parity_table.section() in doc, "run: python scripts/parity_table.py --write"
+
+
+def test_fused_work_is_named_and_counted_by_paper() -> None:
+    """Work a tool's fused CPU operator hides is listed under that convention, named with
+    the fused operator, and still counted by ``paper``."""
+    import torch
+    from torch import nn
+
+    import cnninspect
+
+    layer = nn.TransformerEncoderLayer(32, 4, 64, batch_first=True)
+    x = torch.randn(2, 9, 32)
+    flop = cnninspect.summary(layer, input_data=[x], convention="flopcounter")
+    assert flop.total_mult_adds == 0  # FlopCounterMode on the CPU: the layer is one fused operator
+    # the input projection (mm), out projection and MLP (addmm), scores and weighted sum (bmm)
+    assert dict(flop.uncounted) == {"aten.mm in aten._transformer_encoder_layer_fwd": 1,
+                                    "aten.addmm in aten._transformer_encoder_layer_fwd": 3,
+                                    "aten.bmm in aten._transformer_encoder_layer_fwd": 2}
+    fv = cnninspect.summary(layer, input_data=[x], convention="fvcore")
+    # fvcore: its hooks keep the layer off its fast path, not the attention inside it
+    assert fv.total_mult_adds == 2 * 9 * 2 * 32 * 64 + 5 * 2 * 2 * 9 * 32  # the MLP and two layer norms
+    assert dict(fv.uncounted) == {"aten.mm in aten._native_multi_head_attention": 1,
+                                  "aten.addmm in aten._native_multi_head_attention": 1,
+                                  "aten.bmm in aten._native_multi_head_attention": 2}
+    # paper: the weight multiply-adds of the four projections and the MLP, 147,456
+    assert cnninspect.summary(layer, input_data=[x]).total_mult_adds == 2 * 9 * (32 * 96 + 32 * 32 + 2 * 32 * 64)
+    lstm = nn.LSTM(16, 32, batch_first=True)
+    flop = cnninspect.summary(lstm, input_data=[torch.randn(2, 7, 16)], convention="flopcounter")
+    assert flop.total_mult_adds == 0 and all("in aten.mkldnn_rnn_layer" in k for k, _n in flop.uncounted)
