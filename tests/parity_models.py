@@ -694,6 +694,7 @@ case("patch.unfold", PatchUnfoldMLP, randn(2, 3, 8, 8))
 case("patch.unfold.p4", lambda: PatchUnfoldMLP(patch=4), randn(1, 3, 16, 16))
 case("reshape.linear", ReshapeLinear, randn(2, 4, 8))
 case("reshape.linear.b1", ReshapeLinear, randn(1, 8, 8))
+case("reshape.linear.issue20", ReshapeLinear, randn(1, 128))  # one sample, four rows: torchinfo 288
 case("flatten01", Flatten01, randn(2, 3, 3, 8, 8))
 case("token.mlp", TokenMLP, randn(2, 10, 16))
 case("mixer", MLPMixer, randn(2, 3, 32, 32))
