@@ -17,7 +17,7 @@ from importlib import resources
 from pathlib import Path
 
 from .errors import SpecError, UsageError, did_you_mean, shorten
-from .numbers import parse_scalar
+from .numbers import NumberError, parse_scalar
 from .lang.spec import Spec, load_spec, spec_from_node
 from .lang.yamlsrc import parse_yaml, read_stream
 
@@ -231,7 +231,10 @@ def split_settings(text: str) -> tuple[str, dict[str, Any]]:
                 raise UsageError(f"{shorten(text, 80)}: expected key=value after '@', got {shorten(repr(item))}")
             if key in settings:
                 raise UsageError(f"{shorten(text, 80)}: @{key} is given twice")
-            settings[key] = parse_scalar(raw)
+            try:
+                settings[key] = parse_scalar(raw)
+            except NumberError as exc:
+                raise UsageError(f"{shorten(text, 80)}: @{key}: {exc}") from None
     return base, settings
 
 

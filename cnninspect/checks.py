@@ -31,16 +31,16 @@ check file alone never makes cnninspect execute code.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from collections.abc import Mapping
 
-from .errors import CnnInspectError, Location, SpecError, did_you_mean, shorten
+from .errors import CnnInspectError, Location, SpecError, UsageError, did_you_mean, shorten
 from .memory import OPTIMIZERS, MemorySettings, parse_precision
 from .metrics import BUDGETS, BYTE_METRICS, METRIC, METRIC_LIST, METRICS, Measures, Metric, parse_metric_value
-from .numbers import NumberError, parse_count, parse_number
-from .lang.yamlsrc import YNode, load_yaml_file
+from .numbers import NumberError, parse_count, parse_float
+from .lang.yamlsrc import YNode, load_yaml_file, require_document
 
 CHECK_KEYS = ("name", "model", "settings", "memory", "convention", "expect", "budget", "fit", "reference")
 MEMORY_KEYS = ("dtype", "batch", "optimizer")
@@ -77,6 +77,22 @@ class CheckSpec:
     path: str
     model_loc: Location | None = None
     memory: MemorySettings = MemorySettings()
+    settings_locs: Mapping[str, Location] = field(default_factory=dict)  # each setting's key, for errors
+
+    def locate(self, exc: CnnInspectError) -> SpecError:
+        """An error about this check's model where it belongs: at the setting it names
+        (``checks[0].settings.width: ...``), else at the model line."""
+        prefix = f"{self.path}.settings."
+        path = exc.path if isinstance(exc, SpecError) and exc.path else ""
+        text = exc.message if isinstance(exc, SpecError) else exc.one_line()
+        if not path and text.startswith(prefix) and ": " in text:
+            path, text = text.split(": ", 1)
+        if path.startswith(prefix):
+            key = path[len(prefix):].split(".")[0]
+            loc = self.settings_locs.get(key) or self.settings_locs.get("")
+            if loc is not None:
+                return SpecError(text, loc, path)
+        return SpecError(exc.one_line(), self.model_loc or self.loc, f"{self.path}.model")
 
 
 @dataclass(frozen=True)
@@ -114,7 +130,7 @@ def _tolerance(node: YNode, path: str, value: float) -> tuple[float, float | Non
     raw = node.value
     if node.is_scalar and isinstance(raw, str) and raw.strip().endswith("%"):
         try:
-            pct = float(parse_number(raw.strip()[:-1]))
+            pct = parse_float(raw.strip()[:-1])
         except NumberError:
             raise SpecError(f"must be a percentage like 2% or an absolute count, got {shorten(repr(raw))}", node.loc,
                             path) from None
@@ -145,8 +161,7 @@ def load_checks(path: str | Path, *, allow_python: bool = False, convention: str
 
     label = str(path)
     root = load_yaml_file(path, label=label)
-    if not root.is_map:
-        raise SpecError(f"an expectations file must be a mapping with 'checks:', got {root.kind_name()}", root.loc)
+    require_document(root, ("checks", "convention"), "an expectations file (a mapping with 'checks:')")
     items = root.items or {}
     for key in items:
         if key not in ("convention", "checks"):
@@ -186,11 +201,13 @@ def load_checks(path: str | Path, *, allow_python: bool = False, convention: str
                 "pass --allow-python to run the Python models named in this file (only for files you trust)",
                 ci["model"].loc, f"{cpath}.model")
         settings: dict[str, Any] = {}
+        settings_locs: dict[str, Location] = {}
         if "settings" in ci:
             s = ci["settings"]
             if not s.is_map:
                 raise SpecError("must be a mapping like {width: 0.75, resolution: 160}", s.loc, f"{cpath}.settings")
             settings = s.to_python()
+            settings_locs = {"": s.loc, **s.key_locs}
         conv = _convention(ci["convention"], f"{cpath}.convention", CONVENTIONS) if "convention" in ci else default_conv
         memory = _memory(ci["memory"], f"{cpath}.memory") if "memory" in ci else MemorySettings()
         rules: list[Rule] = []
@@ -211,7 +228,8 @@ def load_checks(path: str | Path, *, allow_python: bool = False, convention: str
             raise SpecError("'memory' sets the dtype, batch and optimizer of byte metrics, but this check has none "
                             f"({', '.join(BYTE_METRICS)})", ci["memory"].loc, f"{cpath}.memory")
         name = str(ci["name"].value) if "name" in ci else ci["model"].value
-        out.append(CheckSpec(name, model, settings, conv, tuple(rules), item.loc, cpath, ci["model"].loc, memory))
+        out.append(CheckSpec(name, model, settings, conv, tuple(rules), item.loc, cpath, ci["model"].loc, memory,
+                             settings_locs))
     return tuple(out)
 
 
@@ -240,16 +258,26 @@ def _is_python(model: str) -> bool:
 
 
 def _model_path(model: str, base_dir: Path) -> str:
-    """Spec and Python file paths in a check file are relative to the file; bundled names,
-    modules and hub names pass through."""
+    """Spec and Python file paths in a check file are relative to the file and must stay in
+    its directory tree (or a directory of ``CNNINSPECT_INCLUDE_PATH``, as includes); bundled
+    names, modules and hub names pass through."""
     from .catalog import classify, split_settings
+    from .lang.compose import outside
 
     base, _settings = split_settings(model)
     ref = classify(base)
-    if ref.kind not in ("yaml", "python-file") or Path(ref.base).is_absolute():
+    if ref.kind not in ("yaml", "python-file"):
+        return model
+    if "\x00" in ref.base:
+        raise UsageError("a file name cannot hold a null character")
+    target = base_dir / ref.base
+    why = outside(target.resolve(), base_dir.resolve())
+    if why is not None:
+        raise UsageError(f"{shorten(ref.base, 80)} {why}")
+    if Path(ref.base).is_absolute():
         return model
     rest = model[len(base):]
-    return str(base_dir / ref.base) + (f":{ref.variant}" if ref.variant else "") + rest
+    return str(target) + (f":{ref.variant}" if ref.variant else "") + rest
 
 
 def _convention(node: YNode, path: str, conventions: Mapping[str, Any]) -> str:
@@ -434,9 +462,9 @@ def evaluate(checks: tuple[CheckSpec, ...]) -> list[Outcome]:
         except SpecError as exc:
             if exc.loc is not None and exc.loc.line is not None:
                 raise  # located inside the model's own spec file
-            raise SpecError(exc.one_line(), c.model_loc or c.loc, f"{c.path}.model") from None
+            raise c.locate(exc) from None
         except CnnInspectError as exc:
-            raise SpecError(exc.one_line(), c.model_loc or c.loc, f"{c.path}.model") from None
+            raise c.locate(exc) from None
         mem = None
         if any(METRIC[r.metric].needs_memory for r in c.rules if r.metric in METRIC):
             if report.model is None:

@@ -8,6 +8,7 @@ adds the traceback. Exit codes: 0 ok, 1 a check failed, 2 bad input, 3 internal 
 
 from __future__ import annotations
 
+import errno
 import importlib
 import os
 import sys
@@ -18,6 +19,7 @@ import click
 
 from . import __version__
 from .errors import CnnInspectError, OutputError
+from .interrupts import defer_during_import
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "list": ("cnninspect.commands.list_cmd:list_cmd", "List bundled specs with their variants, params and mult-adds."),
@@ -33,7 +35,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "schema": ("cnninspect.commands.schema:schema", "The JSON Schema of the spec format, for editors."),
 }
 
-EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
+EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 
 class LazyGroup(click.Group):
@@ -67,6 +69,12 @@ class LazyGroup(click.Group):
         except BrokenPipeError:  # --help or --version into a pipe whose reader has gone
             _quiet_stdout()
             ctx.exit(EXIT_OK)
+        except OSError as exc:  # --help or --version into a full disk
+            if exc.errno not in OUTPUT_ERRNOS:
+                raise
+            _output_failed(exc)
+            ctx.exit(EXIT_BAD_INPUT)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def invoke(self, ctx: click.Context) -> Any:
         debug = bool(ctx.params.get("debug")) or bool(os.environ.get("CNNINSPECT_DEBUG"))
@@ -83,26 +91,49 @@ class LazyGroup(click.Group):
             raise
         except BrokenPipeError:
             ctx.exit(EXIT_OK)
+        except OSError as exc:
+            if exc.errno not in OUTPUT_ERRNOS:
+                raise _internal(exc, debug) from None
+            _output_failed(exc)
+            ctx.exit(EXIT_BAD_INPUT)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
-            ctx.exit(130)
+            ctx.exit(EXIT_INTERRUPTED)
         except Exception as exc:  # an unexpected failure: a bug, reported without a traceback
-            if debug:
-                traceback.print_exc()
             if isinstance(exc, ModuleNotFoundError):  # an optional extra's module: name the extra
                 from .extras import missing_extra
 
                 error = missing_extra(exc, f"cnninspect {ctx.invoked_subcommand}")
                 if error is not None:
+                    if debug:
+                        traceback.print_exc()
                     click.echo(f"error: {error.one_line()}", err=True)
                     ctx.exit(error.exit_code)
-            msg = " ".join(str(exc).split())
-            click.echo(
-                f"internal error: {type(exc).__name__}: {msg} (rerun with --debug for the traceback; "
-                "please report it)",
-                err=True,
-            )
-            ctx.exit(EXIT_INTERNAL)
+            raise _internal(exc, debug) from None
+
+
+def _internal(exc: BaseException, debug: bool) -> click.exceptions.Exit:
+    """Report an unexpected failure (a bug) in one line; the exit to raise."""
+    if debug:
+        traceback.print_exception(exc)
+    msg = " ".join(str(exc).split())
+    click.echo(
+        f"internal error: {type(exc).__name__}: {msg} (rerun with --debug for the traceback; please report it)",
+        err=True,
+    )
+    return click.exceptions.Exit(EXIT_INTERNAL)
+
+
+# errors of a write that a full disk, a closed descriptor or a failing device cause: writing
+# the document (or --help) failed, which is not a bug in cnninspect
+OUTPUT_ERRNOS = frozenset({errno.ENOSPC, errno.EIO, errno.EBADF, errno.EDQUOT, errno.EFBIG})
+
+
+def _output_failed(exc: OSError) -> None:
+    from .lang.yamlsrc import describe_os_error
+
+    _quiet_stdout()
+    click.echo(f"error: cannot write the output: {describe_os_error(exc)}", err=True)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -157,8 +188,12 @@ def main() -> None:
         print("error: cannot write the output: standard output is closed", file=sys.stderr)
         sys.exit(EXIT_BAD_INPUT)
     _collect_rarely()
+    defer_during_import()  # Ctrl-C inside ``import torch`` must not be lost
     try:
         code = cli.main(prog_name="cnninspect", standalone_mode=False)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        code = EXIT_INTERRUPTED
     except click.exceptions.Abort:
         click.echo("Aborted!", err=True)
         code = 1
@@ -167,6 +202,11 @@ def main() -> None:
         code = exc.exit_code
     except BrokenPipeError:
         code = EXIT_OK
+    except OSError as exc:  # a full disk met while flushing at the end
+        if exc.errno not in OUTPUT_ERRNOS:
+            raise
+        _output_failed(exc)
+        code = EXIT_BAD_INPUT
     if code == EXIT_OK or code is None:
         _quiet_stdout()
     sys.exit(code or EXIT_OK)

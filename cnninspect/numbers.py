@@ -26,6 +26,8 @@ import math
 import re
 from typing import Any
 
+from .errors import UsageError
+
 # a decimal number: digits with optional single '_' between them, optional fraction and exponent
 _DIGITS = r"[0-9](?:_?[0-9])*"
 _NUMBER = rf"[-+]?(?:{_DIGITS}(?:\.(?:{_DIGITS})?)?|\.{_DIGITS})(?:[eE][-+]?{_DIGITS})?"
@@ -37,8 +39,12 @@ COUNT_UNITS: dict[str, float] = {"": 1, "K": 1e3, "M": 1e6, "G": 1e9, "B": 1e9, 
 BYTE_UNITS: dict[str, float] = {"B": 1, "KB": 1e3, "MB": 1e6, "GB": 1e9, "KIB": 1024, "MIB": 1024**2, "GIB": 1024**3}
 
 
-class NumberError(ValueError):
-    """Text that is not a number of the expected kind; the message is meant for a person."""
+class NumberError(ValueError, UsageError):
+    """Text that is not a number of the expected kind; the message is meant for a person.
+
+    A ``ValueError`` for the field kinds that catch one and add where the number was written;
+    a :class:`~cnninspect.errors.UsageError` too, so one that no caller located still ends as
+    a one-line error (exit 2), never as an internal error."""
 
 
 def parse_number(text: str) -> int | float:
@@ -51,11 +57,24 @@ def parse_number(text: str) -> int | float:
     if not NUMBER_RE.match(s):
         raise NumberError(f"{_show(text)} is not a number")
     if _INT_RE.match(s):
-        return int(s.replace("_", ""))
+        try:
+            return int(s.replace("_", ""))
+        except ValueError:  # more than Python's 4,300 digits
+            raise NumberError(f"{_show(text)} is too large") from None
     value = float(s.replace("_", ""))
     if not math.isfinite(value):
         raise NumberError(f"{_show(text)} is too large")
     return value
+
+
+def parse_float(text: str) -> float:
+    """:func:`parse_number` as a float; an integer too large for one (``9`` x 400) raises
+    :class:`NumberError`."""
+    value = parse_number(text)
+    try:
+        return float(value)
+    except OverflowError:
+        raise NumberError(f"{_show(text)} is too large") from None
 
 
 def looks_numeric(text: str) -> bool:
@@ -105,7 +124,10 @@ def _with_unit(text: Any, units: dict[str, float], what: str) -> float:
     if isinstance(text, bool):
         raise NumberError(f"must be {what}, got {str(text).lower()}")
     if isinstance(text, (int, float)):
-        value = float(text)
+        try:
+            value = float(text)
+        except OverflowError:  # an integer of more than 308 digits
+            raise NumberError(f"must be {what}, got a number of {len(str(abs(text))):,} digits, too large") from None
     else:
         s = str(text).strip()
         m = _COUNT_RE.match(s)

@@ -15,9 +15,11 @@ mult-add budget buys), as ``fit`` marks the largest configurations within its bu
 
 from __future__ import annotations
 
+import functools
+import warnings
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
-from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, ParamSpec
+from collections.abc import Callable, Iterable, Sequence
 
 from .errors import UsageError, shorten
 
@@ -26,6 +28,28 @@ if TYPE_CHECKING:
 
 FRONTIER_STYLE = {"color": "black", "lw": 1.2, "ls": "--"}
 FRONTIER_MARK = {"marker": "o", "ms": 9, "mfc": "none", "mec": "black", "mew": 1.3, "ls": "none"}
+
+
+P = ParamSpec("P")
+
+
+def _quiet(draw: Callable[P, None]) -> Callable[P, None]:
+    """Run a drawing function with Python warnings silenced: matplotlib's (a font cache
+    being built, a tight layout it could not make) are printed with its install path and
+    say nothing to a user of cnninspect; stderr carries our one-line messages only."""
+
+    @functools.wraps(draw)
+    def run(*args: P.args, **kwargs: P.kwargs) -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            draw(*args, **kwargs)
+
+    return run
+
+
+def _scale(values: Iterable[float]) -> str:
+    """``log`` where a log axis can show every value, else ``linear`` (a zero cost)."""
+    return "log" if all(v > 0 for v in values) else "linear"
 
 
 def _figure(**kwargs: Any) -> Any:
@@ -111,8 +135,8 @@ def _tradeoff_panels(axes: Sequence[Any], points: Sequence[Point], cost: str, wh
         if attr == "params" and len(front) > 1:
             ax.plot(fx, fy, **FRONTIER_STYLE)
         _label_points(ax, xs, ys, labels, labelled)
-        ax.set_xscale("log")
-        ax.set_yscale("log")
+        ax.set_xscale(_scale(xs))
+        ax.set_yscale(_scale(ys))
         ax.set_xlabel(xlabel)
         ax.set_ylabel(cost)
         ax.grid(True, which="both", alpha=0.3)
@@ -172,7 +196,9 @@ def sweep_figure(rows: Sequence[dict[str, Any]], swept: Sequence[str], *, title:
         ring = [(i if x_axis == "variant" else r[x_axis], r[metric]) for r in front_rows
                 for i in [next(j for j, p in enumerate(groups[tuple(r[a] for a in others)]) if p is r)]]
         ax.plot([x for x, _ in ring], [y for _, y in ring], **{**FRONTIER_MARK, "ms": 7}, label="frontier")
-        ax.set_yscale("log")
+        # log scale where it can show every point: a model without mult-adds (pooling only)
+        # has zeros, which a log axis cannot show (matplotlib would warn on stderr)
+        ax.set_yscale(_scale(r[metric] for r in rows))
         ax.set_xlabel(x_axis)
         ax.set_ylabel(ylabel)
         ax.grid(True, which="both", alpha=0.3)
@@ -196,14 +222,17 @@ def _merged_label(names: Sequence[str], others: Sequence[str]) -> str:
     return "; ".join(names) + " (same line)"
 
 
-def plot_sweep(rows: Sequence[dict[str, Any]], swept: Sequence[str], path: str, *, title: str, cost: str) -> None:
+@_quiet
+def plot_sweep(rows: Sequence[dict[str, Any]], swept: Sequence[str], path: str, *, title: str, cost: str,
+               replace: bool = False) -> None:
     """Write :func:`sweep_figure` to ``path`` (.png or .svg)."""
-    save_figure(sweep_figure(rows, swept, title=title, cost=cost), path)
+    save_figure(sweep_figure(rows, swept, title=title, cost=cost), path, replace)
 
 
-def plot_compare(points: Sequence[Point], path: str, *, title: str, cost: str) -> None:
+@_quiet
+def plot_compare(points: Sequence[Point], path: str, *, title: str, cost: str, replace: bool = False) -> None:
     """Write :func:`tradeoff_figure` to ``path`` (.png or .svg)."""
-    save_figure(tradeoff_figure(points, title=title, cost=cost), path)
+    save_figure(tradeoff_figure(points, title=title, cost=cost), path, replace)
 
 
 def layers_figure(names: Sequence[str], params: Sequence[float], mult_adds: Sequence[float], *, title: str,
@@ -226,7 +255,8 @@ def layers_figure(names: Sequence[str], params: Sequence[float], mult_adds: Sequ
     return fig
 
 
-def plot_fit(data: FitPlot, path: str, *, title: str) -> None:
+@_quiet
+def plot_fit(data: FitPlot, path: str, *, title: str, replace: bool = False) -> None:
     """The feasible region of a fit over its first two axes: grid cells shaded feasible or
     not, one boundary line per budget (the largest feasible value of the second axis for
     each value of the first, that budget alone), the frontier and the best point. A
@@ -276,7 +306,7 @@ def plot_fit(data: FitPlot, path: str, *, title: str) -> None:
     ax.legend(handles, labels, fontsize=8, loc="best")
     ax.set_title(title + (f" ({data.fixed})" if data.fixed else ""), fontsize=10)
     fig.tight_layout()
-    save_figure(fig, path)
+    save_figure(fig, path, replace)
 
 
 def _boundary(region: Sequence[Sequence[bool]], xe: Sequence[float], ye: Sequence[float]) -> list[Any]:
@@ -321,9 +351,12 @@ def _new_file_mode(path: str) -> int:
         return 0o666 & ~umask
 
 
-def save_figure(fig: Any, path: str) -> None:
-    """Write a figure atomically: to a temporary file beside ``path``, then renamed over it,
-    so an existing file is replaced whole or not at all."""
+def save_figure(fig: Any, path: str, replace: bool = False) -> None:
+    """Write a figure. A new file is created exclusively: if another run created ``path``
+    since the command checked it, this one refuses rather than overwrite it (without
+    ``--force`` no file is ever replaced, even in a race). With ``replace`` (``--force``) it
+    is written to a temporary file beside ``path`` and renamed over it, so an existing file is
+    replaced whole or not at all (the last writer wins)."""
     import os
     import tempfile
 
@@ -333,11 +366,20 @@ def save_figure(fig: Any, path: str) -> None:
     fmt = path.rsplit(".", 1)[-1].lower()
     tmp = None
     try:
-        fd, tmp = tempfile.mkstemp(dir=parent, prefix=".cnninspect-", suffix="." + fmt)
+        if not replace:
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            except FileExistsError:
+                raise UsageError(f"--plot {shorten(path, 100)} was created meanwhile (by another run?); refusing to "
+                                 "overwrite it (use --force)") from None
+            tmp = path  # removed if writing fails
+        else:
+            fd, tmp = tempfile.mkstemp(dir=parent, prefix=".cnninspect-", suffix="." + fmt)
         with os.fdopen(fd, "wb") as fh:
             fig.savefig(fh, format=fmt)
-        os.chmod(tmp, _new_file_mode(path))
-        os.replace(tmp, path)
+        if replace:
+            os.chmod(tmp, _new_file_mode(path))
+            os.replace(tmp, path)
         tmp = None
     except OSError as exc:
         raise UsageError(f"cannot write the plot {shorten(path, 100)}: {describe_os_error(exc)}") from None

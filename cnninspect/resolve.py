@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 from collections import ChainMap
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 from . import limits
 from .errors import Location, SpecError, UsageError, did_you_mean, one_of, shorten
@@ -23,7 +23,7 @@ from .expand import EXPANDERS
 from .ir import Model, Node, Op, Origin, Seq, Settings
 from .lang.expr import Computed, ExprError
 from .lang.fields import ANY, Field, Int
-from .lang.spec import BlockDef, LayerEntry, Spec, field_default
+from .lang.spec import BlockDef, LayerEntry, Spec, block_order, field_default, nested_lists
 from .scaling import compound, round_channels, scale_repeat
 from .scope import Expansion, Scope
 
@@ -219,9 +219,11 @@ class Resolver:
         self.settings = settings
         self.values = settings.values
         self.op_count = 0
+        self.entry_count = 0
         self.input_shape = (spec.input_channels, settings.resolution, settings.resolution)
 
     def model(self, variant: str | None) -> Model:
+        self.refuse_exponential_expansion()
         in_shape = self.input_shape
         origin = Origin(self.spec.source, None, "layers")
         loc = self.spec.layers_loc or Location(self.spec.source)
@@ -269,6 +271,13 @@ class Resolver:
     def entry(
         self, scope: Scope, entry: LayerEntry, index: int, *, width: float | None, stride_one: bool, env: Env
     ) -> None:
+        self.entry_count += 1
+        if self.entry_count > limits.MAX_ENTRIES:  # entries that 'when' leaves out give no operation
+            raise SpecError(
+                f"the model expands more than {limits.MAX_ENTRIES:,} layer entries and block calls; call fewer blocks",
+                entry.loc,
+                entry.path,
+            )
         here = replace(env, values=ChainMap({"in": _channels_of(scope)}, env.values))
         if entry.when is not None and not self.when(entry, here):
             return
@@ -458,6 +467,24 @@ class Resolver:
             locs[p.name] = (loc, path)
         return args, scaled, locs
 
+    def refuse_exponential_expansion(self) -> None:
+        """Refuse at once a model whose block-call graph alone expands past
+        :data:`~cnninspect.limits.MAX_OPS` (30 blocks each calling the previous twice make
+        2**30 operations), naming the top-level call: estimated from the graph before any
+        expansion runs, so the refusal costs milliseconds."""
+        least = least_ops(self.spec, self.settings.depth, self.values)
+        total = sum(least(e) for e in self.spec.layers)
+        if total <= limits.MAX_OPS:
+            return
+        top = max(self.spec.layers, key=least)
+        what = f"block '{top.type}'" if top.call else f"'{top.type}'"
+        raise SpecError(
+            f"the model expands to at least {_count(total)} operations (limit {limits.MAX_OPS:,}): {what} here makes "
+            f"{_count(least(top))} of them; lower repeat/depth" + (" or call fewer blocks" if top.call else ""),
+            top.loc,
+            top.path,
+        )
+
     def count_op(self, loc: Location, path: str) -> None:
         self.op_count += 1
         if self.op_count > limits.MAX_OPS:
@@ -482,6 +509,65 @@ def _auto_bias_conv(entry: LayerEntry, node: Node) -> bool:
         and node.kind == "conv2d"
         and bool(node.attrs["bias"])
     )
+
+
+_SATURATED = 10**15  # counts stop here: enough to refuse, and printable
+
+
+def _count(n: int) -> str:
+    return f"{n:,}" if n < _SATURATED else f"10^{len(str(_SATURATED)) - 1}"
+
+
+def least_ops(spec: Spec, depth: float, values: Mapping[str, Any] | None = None) -> Callable[[LayerEntry], int]:
+    """A lower bound of the operations an entry expands into, from the block-call graph:
+    an entry with ``when`` gives nothing (0) unless its condition reads only spec parameters
+    (``values``) and holds; a computed ``repeat`` at least one copy, a written one its
+    depth-scaled count; a block call what the block's entries give; a container what its
+    lists give; any other layer at least one operation. Computed once per block, callees
+    first, saturating at ``10**15``."""
+    return _LeastOps(spec, depth, values or {})
+
+
+class _LeastOps:
+    """:func:`least_ops`'s bound (an object, not recursive closures: those would be a
+    reference cycle left to the garbage collector)."""
+
+    def __init__(self, spec: Spec, depth: float, known: Mapping[str, Any]) -> None:
+        self.depth = depth
+        self.known = known
+        self.per_block: dict[str, int] = {}
+        for name in block_order(spec.blocks):
+            block = spec.blocks[name]
+            hidden = frozenset(block.params) | {"in", "index"}  # a block's arguments hide parameters
+            self.per_block[name] = min(sum(self.least_in(e, hidden) for e in block.layers), _SATURATED)
+
+    def __call__(self, e: LayerEntry) -> int:
+        return self.least_in(e, frozenset({"in", "index"}))
+
+    def holds(self, e: LayerEntry, hidden: frozenset[str]) -> bool:
+        """Does ``e``'s condition surely hold? (False when it depends on more than parameters.)"""
+        cond = e.when
+        known = self.known
+        if isinstance(cond, Computed):
+            if not cond.names <= set(known) or cond.names & hidden:
+                return False
+            try:
+                return cond.evaluate(known) is True
+            except ExprError:
+                return False
+        assert cond is not None
+        return all(k in known and k not in hidden and known[k] in allowed for k, allowed in cond.items())
+
+    def least_in(self, e: LayerEntry, hidden: frozenset[str]) -> int:
+        if e.when is not None and not self.holds(e, hidden):
+            return 0
+        copies = scale_repeat(e.repeat, self.depth) if isinstance(e.repeat, int) else 1
+        if e.call:
+            inner = self.per_block[e.type]
+        else:
+            nested = [n for v in e.fields.values() for n in nested_lists(v)]
+            inner = sum(self.least_in(x, hidden) for n in nested for x in n) if nested else 1
+        return min(copies * inner, _SATURATED)
 
 
 def _channels_of(scope: Scope) -> int:

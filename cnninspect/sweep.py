@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
 from .errors import CnnInspectError, UsageError, shorten
 from .memory import MemoryReport, MemorySettings, memory_report
-from .numbers import NumberError, parse_number
+from .numbers import NumberError, parse_float
 from .resolve import Overrides, resolve, settings_for
 from .lang.spec import Spec
 from .totals import TotalsEngine
@@ -56,7 +56,7 @@ def parse_axis(text: str | None, name: str, integer: bool = False, label: str | 
 
 def _number(text: str, label: str) -> float:
     try:
-        return float(parse_number(text))
+        return parse_float(text)
     except NumberError as exc:
         raise UsageError(f"{label}: {exc}") from None
 

@@ -22,16 +22,24 @@ from dataclasses import dataclass
 
 from .analysis import Report, analyze
 from .errors import CnnInspectError, UsageError
-from .ir import Model, ops
+from .ir import Model, ops, walk
 
-# Calibrated on a 2-core machine (peak RSS of `summary --verify`: EfficientNet-B3 at 300
-# and B7 at 300 used 5.4 bytes per activation element over the ~250 MB of torch + fvcore);
-# rounded up so the estimate errs on the safe side.
+# Calibrated on a 2-core machine by peak RSS and wall time of `summary --verify` in a fresh
+# process (tests/test_hardening2.py measures them again and requires the estimate to bound
+# them): EfficientNet-B3 and B7 at 300 used 5.4 bytes per activation element over the
+# ~250 MB of torch + fvcore; every module of the built network (an op or a container) costs
+# about 100 KB more (its hooks' records, fvcore's traced graph and tables), and the time grows
+# with the square of the module count (2,047 modules of doubling blocks took 7 s beyond the
+# imports, 4,095 took 21 s; 3,003 in one sequence 12 s: 1.45 ms a module plus 0.9 us per
+# pair). Rounded up so the estimate errs on the safe side.
 BYTES_PER_ACTIVATION = 6
 BYTES_PER_PARAM = 8  # float32 weights plus fvcore's traced copy
+BYTES_PER_MODULE = 150_000
 BASE_BYTES = 300_000_000  # torch and fvcore imported
 MACS_PER_SECOND = 8e9  # two passes (hooked forward + fvcore trace) on 2 cores, conservative
-SECONDS_PER_OP = 0.002
+BASE_SECONDS = 6.0  # importing torch and fvcore, building and tracing a tiny network
+SECONDS_PER_MODULE = 0.003
+SECONDS_PER_MODULE_PAIR = 1.5e-6
 
 
 @dataclass(frozen=True)
@@ -69,11 +77,15 @@ class Verification:
 
 
 def estimate(model: Model, report: Report | None = None) -> Estimate:
-    """Memory and time a verification of ``model`` needs (see the constants above)."""
+    """Memory and time a verification of ``model`` needs, an upper bound (see the constants
+    above): activations, weights, and the module tree (every op and container is a module)."""
     report = report or analyze(model, "paper")
     activations = sum(math.prod(r.output_shape) for r in report.layers)
-    mem = BASE_BYTES + BYTES_PER_ACTIVATION * activations + BYTES_PER_PARAM * report.totals.params
-    secs = 2 * report.totals.mult_adds / MACS_PER_SECOND + SECONDS_PER_OP * len(report.layers)
+    modules = sum(1 for _ in walk(model.root))
+    mem = (BASE_BYTES + BYTES_PER_ACTIVATION * activations + BYTES_PER_PARAM * report.totals.params
+           + BYTES_PER_MODULE * modules)
+    secs = (BASE_SECONDS + 2 * report.totals.mult_adds / MACS_PER_SECOND + SECONDS_PER_MODULE * modules
+            + SECONDS_PER_MODULE_PAIR * modules * modules)
     return Estimate(int(mem), secs)
 
 

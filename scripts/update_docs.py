@@ -47,7 +47,7 @@ def run(command: str) -> str:
     argv = shlex.split(command)
     if argv[0] != "cnninspect":
         raise SystemExit(f"only cnninspect commands can be pasted, got {command!r}")
-    result = CliRunner().invoke(cli, argv[1:], catch_exceptions=False)
+    result = CliRunner().invoke(cli, argv[1:], catch_exceptions=False, prog_name="cnninspect")
     if result.exit_code == 2:
         text = f"$ {command}\n{result.stderr}"
     elif result.exit_code in (0, 1):

@@ -29,8 +29,9 @@ SPECS = ROOT / "specs"
 
 
 def invoke(*args: str, input: str | None = None) -> Result:
-    """Run the real click CLI in-process; stdout and stderr are kept apart."""
-    return CliRunner().invoke(cli, list(args), input=input, catch_exceptions=False)
+    """Run the real click CLI in-process, under its real name (as help text shows it);
+    stdout and stderr are kept apart."""
+    return CliRunner().invoke(cli, list(args), input=input, catch_exceptions=False, prog_name="cnninspect")
 
 
 def run_process(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

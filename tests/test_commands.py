@@ -184,7 +184,7 @@ def test_check_expectation_with_percent_tolerance(tmp_path):
         ("checks:\n  - model: mobilenet_v2x\n    budget: {max_params: 5M}\n",
          ["e.yaml:2:12", "checks[0].model", "unknown spec 'mobilenet_v2x'"]),
         ("checks:\n  - model: mobilenet_v1\n    settings: {widht: 0.5}\n    budget: {max_params: 5M}\n",
-         ["e.yaml:2:12", "checks[0].settings.widht", "no parameter 'widht'"]),
+         ["e.yaml:3:16", "checks[0].settings.widht", "no parameter 'widht'"]),  # at the key
         ("checks:\n  - model: mobilenet_v1\n    expect: {params: {value: 4M, tolerance: -2%}}\n",
          ["e.yaml:3:45", "checks[0].expect.params.tolerance", "cannot be negative"]),
         ("checks:\n  - model: mobilenet_v1\n    convention: fvcor\n    budget: {max_params: 5M}\n",
@@ -199,7 +199,7 @@ def test_check_expectation_with_percent_tolerance(tmp_path):
         ("checks:\n  - model: mobilenet_v1\n    settings: {width: 0.5}\n    budget: {max_params: 2M}\n"
          "    fit: {width: '0.5:x:1'}\n", ["e.yaml:5:18", "checks[0].fit.width", "'x' is not a number"]),
         ("checks:\n  - model: mobilenet_v1\n    settings: {widht: 0.5}\n    budget: {max_params: 2M}\n"
-         "    fit: {widht: [0.5, 1]}\n", ["e.yaml:2:12", "no parameter 'widht'"]),  # the settings fail first
+         "    fit: {widht: [0.5, 1]}\n", ["e.yaml:3:16", "no parameter 'widht'"]),  # the settings fail first
     ],
 )
 def test_bad_expectation_files(tmp_path, text, fragments):

@@ -260,7 +260,7 @@ def test_a_table_expands_into_one_entry_per_row():
 # --- includes and extends ----------------------------------------------------------------------
 
 
-def test_include_and_extends(tmp_path):
+def test_include_and_extends(tmp_path, monkeypatch):
     lib = tmp_path / "lib"
     lib.mkdir()
     (lib / "blocks.yaml").write_text(FIRE)
@@ -272,6 +272,9 @@ def test_include_and_extends(tmp_path):
     child = tmp_path / "sub" / "child.yaml"
     child.parent.mkdir()
     child.write_text("extends: ../base.yaml\nname: child\nparams: {s: 6}\nvariants:\n  b: {s: 3}\n")
+    with pytest.raises(SpecError, match=r"\.\./base\.yaml is outside .*/sub, .*CNNINSPECT_INCLUDE_PATH"):
+        load_spec(child)  # out of the named spec's tree: only when allowed
+    monkeypatch.setenv("CNNINSPECT_INCLUDE_PATH", str(tmp_path))
     spec = load_spec(child)
     assert spec.name == "child" and set(spec.variants) == {"b"} and spec.params["s"].default == 6
     model = resolve(spec)

@@ -131,7 +131,9 @@ NEEDS_TORCH = [
 def test_the_spec_path_runs_without_torch(light, tmp_path):
     from conftest import invoke
 
-    (tmp_path / "python.yaml").write_text(f"checks:\n  - model: {ROOT / 'docs' / 'examples' / 'my_model.py'}:Net\n"
+    # a check file's models lie in its directory tree
+    (tmp_path / "my_model.py").write_text((ROOT / "docs" / "examples" / "my_model.py").read_text())
+    (tmp_path / "python.yaml").write_text("checks:\n  - model: my_model.py:Net\n"
                                           "    settings: {input: 3x32x32}\n    budget: {max_params: 1M}\n")
     out = run_light(light, tmp_path, *SPEC_PATH, *[argv for argv, _ in NEEDS_TORCH])
     assert out["torch_found"] is False and out["torch_imported"] is False

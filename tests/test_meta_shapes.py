@@ -220,13 +220,13 @@ def test_outside_the_tested_range_pytorchs_meta_kernels_run(monkeypatch):
 
     net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.BatchNorm2d(8), torch.nn.ReLU(),
                               torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(8, 10))
-    with_shortcuts = cnninspect.summary(net, (3, 32, 32)).to_dict()
+    with_shortcuts = cnninspect.summary(net, (1, 3, 32, 32)).to_dict()
     calls = []
     monkeypatch.setitem(meta_shapes.SHORTCUTS, aten.relu.default, lambda *a, **k: calls.append(a) or NotImplemented)
-    cnninspect.summary(net, (3, 32, 32))
+    cnninspect.summary(net, (1, 3, 32, 32))
     assert calls, "within the tested range the shortcut runs"
     calls.clear()
     monkeypatch.setattr(torch, "__version__", "2.14.0")
     assert all(shortcut_for(op) is None for op in SHORTCUTS)
-    assert cnninspect.summary(net, (3, 32, 32)).to_dict() == with_shortcuts
+    assert cnninspect.summary(net, (1, 3, 32, 32)).to_dict() == with_shortcuts
     assert not calls, "outside the tested range no shortcut runs"

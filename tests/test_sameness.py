@@ -100,7 +100,8 @@ def test_a_missing_layer_is_named_with_its_side(tmp_path):
     assert only[0].text().startswith("features.1.block.1.") and "only in the reference" in only[0].text()
 
 
-def test_the_check_rule_passes_fails_with_located_lines_and_needs_allow_python(tmp_path):
+def test_the_check_rule_passes_fails_with_located_lines_and_needs_allow_python(tmp_path, monkeypatch):
+    monkeypatch.setenv("CNNINSPECT_INCLUDE_PATH", str(REF))  # the references live outside tmp_path
     path = _wrong_mobilenet(tmp_path, "[5, 240, 40, true, HS, 1]", "[5, 200, 40, true, HS, 1]")
     checks = tmp_path / "checks.yaml"
     checks.write_text(

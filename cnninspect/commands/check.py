@@ -33,10 +33,14 @@ def check(expectations: str | None, fmt: str, convention: str | None, allow_pyth
     2 the file is invalid. See docs/check.md and docs/examples/budgets.yaml.
     """
     from ..checks import BYTE_METRICS, evaluate, load_checks
+    from ..errors import UsageError
     from ..render.document import ESSENTIAL, Column, Document, Table
 
     if expectations is None:
         raise UsageError("give the EXPECTATIONS file, or set check-file under [tool.cnninspect] in pyproject.toml")
+    if expectations == "-":
+        raise UsageError("check reads an expectations file by its name (its model paths are relative to it); "
+                         "standard input ('-') is not read")
     from_flag = click.get_current_context().get_parameter_source("convention") == ParameterSource.COMMANDLINE
     outcomes = evaluate(load_checks(expectations, allow_python=allow_python, convention=convention,
                                     convention_given=from_flag))

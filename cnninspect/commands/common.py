@@ -17,7 +17,7 @@ from ..render.formats import FORMATS
 
 def parse_set(values: Iterable[str]) -> dict[str, Any]:
     """``--set key=value`` pairs; values in :mod:`cnninspect.numbers` syntax (3, 1e-1, true, text)."""
-    from ..numbers import parse_scalar
+    from ..numbers import NumberError, parse_scalar
 
     out: dict[str, Any] = {}
     for item in values:
@@ -27,7 +27,10 @@ def parse_set(values: Iterable[str]) -> dict[str, Any]:
             raise UsageError(f"--set expects KEY=VALUE, got {shorten(repr(item))}")
         if key in out:
             raise UsageError(f"--set {key} is given twice")
-        out[key] = parse_scalar(raw)
+        try:
+            out[key] = parse_scalar(raw)
+        except NumberError as exc:
+            raise UsageError(f"--set {key}: {exc}") from None
     return out
 
 
@@ -158,7 +161,7 @@ def write_out(text: str) -> None:
 def emit_lines(lines: Iterable[str]) -> None:
     """Write text to stdout piece by piece as it is produced (streamed CSV)."""
     for text in lines:
-        click.echo(text, nl=False)
+        write_out(text)
 
 
 def with_exit_code(f: Callable[..., int | None]) -> Callable[..., None]:

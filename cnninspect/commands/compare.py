@@ -68,7 +68,11 @@ def compare(models: tuple[str, ...], stages: bool, layers: bool, fmt: str, conve
 
     if len(models) < 2:
         raise UsageError("compare needs at least two models")
-    if plot_path:
+    from ..catalog import classify, split_settings
+
+    if sum(classify(split_settings(m)[0]).kind == "stdin" for m in models) > 1:
+        raise UsageError("standard input ('-') can be read only once; give the other specs as files")
+    if plot_path is not None:
         check_output_file(plot_path, force, "--plot", (".png", ".svg"))
     if layers and len(models) != 2:
         raise UsageError(f"--layers aligns the layers of two models; {len(models)} were given")
@@ -223,12 +227,12 @@ def compare(models: tuple[str, ...], stages: bool, layers: bool, fmt: str, conve
             for p in pairs
         ]
     notes: tuple[str, ...] = ()
-    if plot_path:
+    if plot_path is not None:
         from ..plot import Point, plot_compare
 
         points = [Point(r["model"], r["mult_adds"], r["params"], r["peak_activation_bytes"]) for r in rows]
         plot_compare(points, plot_path, title=f"Comparison ({conv.name} convention)",
-                     cost="FLOPs" if unit == "flops" else "Mult-adds")
+                     cost="FLOPs" if unit == "flops" else "Mult-adds", replace=force)
         notes = (f"plot written to {plot_path}",)
     if verdict is not None:
         data["equal"] = verdict.as_json()

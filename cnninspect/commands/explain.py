@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
-from ..errors import UsageError
+from ..errors import CnnInspectError, UsageError, did_you_mean, shorten
 from ..render.explain import PARTS
 from ..teach import TEACH_OPS
 from .common import convention_option, emit, format_option, model_options_without_padding, overrides_from, pick_variant
@@ -62,13 +64,19 @@ def explain(target: str, variant: str | None, width: float | None, resolution: i
                                      filters=filters or 1, bias=bias, ceil_mode=ceil_mode, example=example))
         emit(doc, fmt)
         return
+    from ..catalog import parse_target
+
     bad = [k for k, v in op_options.items() if v is not None]
     if bad:
+        try:
+            parse_target(target)
+        except CnnInspectError:  # neither an op nor a model: the op options say an op was meant
+            raise UsageError(f"unknown op {shorten(repr(target))}{did_you_mean(target, TEACH_OPS)}; the ops are "
+                             f"{', '.join(TEACH_OPS)}") from None
         raise UsageError(f"{', '.join(bad)} appl{'ies' if len(bad) == 1 else 'y'} to the ops "
                          f"{', '.join(TEACH_OPS)}, not to a model")
     if padding is not None and padding not in ("torch", "tf"):
         raise UsageError(f"--padding for a model is torch or tf, got {padding!r}")
-    from ..catalog import parse_target
     from ..explain import explain_model
     from ..render.explain import explain_document
     from ..resolve import resolve
@@ -76,5 +84,11 @@ def explain(target: str, variant: str | None, width: float | None, resolution: i
     t = parse_target(target)
     model = resolve(t.spec, pick_variant(t.variant, variant, target),
                     overrides_from(width, resolution, depth, phi, set_values, padding))
+    if measure and layer is None and sys.stderr is not None and sys.stderr.isatty():
+        from ..peers import TOOLS, installed
+
+        names = [tool.name for tool in TOOLS.values() if installed(tool)]
+        if names:  # the tools take seconds each: say what the wait is for
+            click.echo(f"measuring {len(names)} tools on the model (10-20 s; --no-measure skips this)...", err=True)
     exp = explain_model(model, t.spec, convention, layer, measure=measure, max_mb=measure_max_mb)
     emit(explain_document(exp, parts or PARTS), fmt)

@@ -128,7 +128,7 @@ def fit(model: str, over: tuple[str, ...], maximize: str, set_values: tuple[str,
         size *= len(a.values)
     if size > MAX_POINTS:
         raise UsageError(f"the fit has {size:,} points (limit {MAX_POINTS:,})")
-    if plot_path:
+    if plot_path is not None:
         check_output_file(plot_path, force, "--plot", (".png", ".svg"))
     memory = memory_settings_from(dtype, batch, optimizer)
     if python:
@@ -140,12 +140,12 @@ def fit(model: str, over: tuple[str, ...], maximize: str, set_values: tuple[str,
                              memory=memory)
         result = job.run()
         notes = []
-        if plot_path:
+        if plot_path is not None:
             from ..fit import plot_data
             from ..plot import plot_fit
 
             plot_fit(plot_data(job, result), plot_path,
-                     title=f"{model}: {', '.join(b.describe() for b in result.budgets)}")
+                     title=f"{model}: {', '.join(b.describe() for b in result.budgets)}", replace=force)
             notes.append(f"plot written to {plot_path}")
         emit(fit_document(result, model, get_convention(convention), unit, notes), fmt)
         return
@@ -160,15 +160,15 @@ def fit(model: str, over: tuple[str, ...], maximize: str, set_values: tuple[str,
                          f"not --dtype {dtype}")
     job = Fit(target.spec, target.variant, axes, chosen, METRIC[maximize], convention=convention, base=base,
               memory=memory)
-    result = job.run(search, budget_masks=bool(plot_path))
+    result = job.run(search, budget_masks=plot_path is not None)
     conv = get_convention(convention)
     notes = []
-    if plot_path:
+    if plot_path is not None:
         from ..fit import plot_data
         from ..plot import plot_fit
 
         plot_fit(plot_data(job, result), plot_path,
-                 title=f"{target.spec.title}: {', '.join(b.describe() for b in result.budgets)}")
+                 title=f"{target.spec.title}: {', '.join(b.describe() for b in result.budgets)}", replace=force)
         notes.append(f"plot written to {plot_path}")
     variant = target.variant or (target.spec.default_variant if "phi" not in (a.name for a in axes) else None)
     if variant is not None:  # what a user writes is used, and said: the axes replace the variant's values

@@ -15,5 +15,6 @@ def schema() -> None:
       # yaml-language-server: $schema=./cnninspect.schema.json
     """
     from ..lang.schema import schema_text
+    from .common import write_out
 
-    click.echo(schema_text(), nl=False)
+    write_out(schema_text())

@@ -92,7 +92,7 @@ def sweep(spec: str, variants: str | None, width: str | None, resolution: str | 
         "resolution": parse_axis(resolution, "resolution", integer=True),
         "depth": parse_axis(depth, "depth"),
     }
-    if plot_path:
+    if plot_path is not None:
         check_output_file(plot_path, force, "--plot", (".png", ".svg"))
     points = grid(axes)
     mem_settings = memory_settings_from(dtype, batch, optimizer)
@@ -135,7 +135,7 @@ def sweep(spec: str, variants: str | None, width: str | None, resolution: str | 
 
     with _progress(len(points)) as advance:
         results = iter_sweep(target.spec, points, convention=convention, base=base, progress=advance, memory=memory)
-        if fmt == "csv" and not plot_path:
+        if fmt == "csv" and plot_path is None:
             # streamed: 100,000 rows are written as they come, never held
             emit_lines(csv_lines(columns, context, (row(p) for p in results)))
             return
@@ -150,10 +150,11 @@ def sweep(spec: str, variants: str | None, width: str | None, resolution: str | 
         meta += (("memory", f"{settings_text(memory)}; peak activations at inference, training = weights + "
                             "gradients + optimizer state + saved activations; mult-adds stay per sample"),)
     notes = []
-    if plot_path:
+    if plot_path is not None:
         from ..plot import plot_sweep
 
-        plot_sweep(rows, swept, plot_path, title=f"{target.spec.title} sweep ({conv.name} convention)", cost=cost)
+        plot_sweep(rows, swept, plot_path, title=f"{target.spec.title} sweep ({conv.name} convention)", cost=cost,
+                   replace=force)
         notes.append(f"plot written to {plot_path}")
     data = {
         "schema": "cnninspect.sweep/1",
@@ -200,7 +201,7 @@ def _sweep_module(text: str, resolution: str | None, input_text: str | None, plo
     if len(resolutions) > MAX_FORWARD_PASSES:
         raise UsageError(f"--resolution: a Python model is swept over at most {MAX_FORWARD_PASSES:,} resolutions "
                          f"(one forward pass each), got {len(resolutions):,}")
-    if plot_path:
+    if plot_path is not None:
         check_output_file(plot_path, force, "--plot", (".png", ".svg"))
     pm = load(parse_pyref(text))
     built = build(pm)
@@ -224,10 +225,11 @@ def _sweep_module(text: str, resolution: str | None, input_text: str | None, plo
     if any(r["uncounted"] for r in rows):
         columns.append(Column("uncounted", "Uncounted", priority=60))
     meta = (("model", f"{text} (Python)"), ("swept", f"resolution ({len(rows)})"), ("convention", conv.describe(unit)))
-    if plot_path:
+    if plot_path is not None:
         from ..plot import plot_sweep
 
-        plot_sweep(rows, ["resolution"], plot_path, title=f"{pm.ref.shown} sweep ({conv.name} convention)", cost=cost)
+        plot_sweep(rows, ["resolution"], plot_path, title=f"{pm.ref.shown} sweep ({conv.name} convention)", cost=cost,
+                   replace=force)
         notes.append(f"plot written to {plot_path}")
     data = {
         "schema": "cnninspect.sweep/1",

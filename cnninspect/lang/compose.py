@@ -12,6 +12,12 @@ Paths are relative to the file that names them (to the working directory for a s
 from text). The composition works on located YAML nodes, so an error in an inherited part
 names the file and line it came from. URLs are refused, as are cycles, chains deeper than
 :data:`MAX_DEPTH` and more than :data:`MAX_FILES` files (each within the 1 MB file limit).
+
+Every file read stays inside the directory tree of the spec that was named (symbolic links
+resolved), or of a directory listed in the environment variable :data:`INCLUDE_PATH_VARIABLE`
+(``:``-separated, ``;`` on Windows): a spec from a pull request cannot read ``/etc/passwd``
+or ``../../.git-credentials``. A file read is not quoted in an error until it is known to be
+a spec or a block library (a YAML mapping with one of their keys).
 """
 
 from __future__ import annotations
@@ -20,25 +26,46 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import SpecError
-from .yamlsrc import YNode, load_yaml_file
+from ..errors import SpecError, shorten
+from .yamlsrc import YNode, load_yaml_file, require_document
 
 MAX_DEPTH = 8
 MAX_FILES = 32
 MERGED_BY_NAME = ("params", "blocks")
 LIBRARY_KEYS = ("blocks", "include")
+INCLUDE_PATH_VARIABLE = "CNNINSPECT_INCLUDE_PATH"
 
 
 @dataclass
 class _State:
+    root: Path
+    spec_keys: tuple[str, ...]
     files: list[str] = field(default_factory=list)
 
 
-def compose(root: YNode, label: str, base_dir: Path) -> YNode:
+def allowed_dirs(root: Path) -> tuple[Path, ...]:
+    """The directories files may be read from: ``root``'s tree and those listed in
+    :data:`INCLUDE_PATH_VARIABLE`, all with symbolic links resolved."""
+    extra = [d for d in os.environ.get(INCLUDE_PATH_VARIABLE, "").split(os.pathsep) if d.strip()]
+    return tuple(Path(d).resolve() for d in [str(root), *extra])
+
+
+def outside(target: Path, root: Path) -> str | None:
+    """Why ``target`` (resolved) may not be read from a file in ``root``'s tree, or None."""
+    dirs = allowed_dirs(root)
+    if any(target.is_relative_to(d) for d in dirs):
+        return None
+    return (f"is outside {dirs[0]}, the directory tree files may be read from here (to allow another directory, "
+            f"list it in the environment variable {INCLUDE_PATH_VARIABLE})")
+
+
+def compose(root: YNode, label: str, base_dir: Path, spec_keys: tuple[str, ...] = ()) -> YNode:
     """``root`` (read from ``label`` in ``base_dir``) with its extends and includes applied;
-    the result has neither key."""
+    the result has neither key. Files are read from ``base_dir``'s tree only (see the module
+    docstring); ``spec_keys``, the keys of a spec, tell a file that ``extends`` names from
+    one that is not a spec."""
     own = str((base_dir / os.path.basename(label)).resolve())
-    return _compose(root, label, base_dir, (own,), _State())
+    return _compose(root, label, base_dir, (own,), _State(base_dir.resolve(), spec_keys))
 
 
 def _compose(root: YNode, label: str, base_dir: Path, chain: tuple[str, ...], state: _State) -> YNode:
@@ -83,7 +110,15 @@ def _load(ref: YNode, path: str, label: str, base_dir: Path, chain: tuple[str, .
     text = ref.value.strip()
     if "://" in text:
         raise SpecError("URLs are not fetched; give a path to a YAML file", ref.loc, path)
-    target = (base_dir / text).resolve()
+    if "\x00" in text:
+        raise SpecError("a file name cannot hold a null character", ref.loc, path)
+    try:
+        target = (base_dir / text).resolve()
+    except (OSError, RuntimeError, ValueError) as exc:  # a symlink loop, a name too long
+        raise SpecError(f"cannot read {shorten(text, 80)}: {exc.__class__.__name__}", ref.loc, path) from None
+    why = outside(target, state.root)
+    if why is not None:
+        raise SpecError(f"{shorten(text, 80)} {why}", ref.loc, path)
     key = str(target)
     if key in chain:
         raise SpecError(f"{text} is already being read (a cycle of extends/include)", ref.loc, path)
@@ -99,8 +134,10 @@ def _load(ref: YNode, path: str, label: str, base_dir: Path, chain: tuple[str, .
         if exc.loc is not None and exc.loc.line is None:  # the file itself: say who named it
             raise SpecError(f"{child_label}: {exc.message}", ref.loc, path) from None
         raise
-    if not root.is_map:
-        raise SpecError(f"must be a YAML mapping, got {root.kind_name()}", root.loc)
+    if path == "extends":
+        require_document(root, state.spec_keys or ("name",), "a spec")
+    else:
+        require_document(root, (*LIBRARY_KEYS, *state.spec_keys), "a block library (a file of 'blocks')")
     return _compose(root, child_label, target.parent, chain + (key,), state)
 
 

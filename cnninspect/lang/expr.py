@@ -7,13 +7,18 @@ syntax (parsed with :func:`ast.parse` in ``eval`` mode), cut down to a whitelist
 * ``$name`` - a spec parameter, a block parameter, ``$in`` (channels entering the layer) or
   ``$index`` (the copy's index in a ``repeat``, from 0);
 * ``+ - * / // % **`` (``**`` with exponents up to 64), unary ``-``/``+``, ``not``;
+* numbers up to :data:`MAX_MAGNITUDE` in size, written or computed;
 * comparisons ``== != < <= > >=``, ``and``/``or``, ``A if C else B``;
 * the functions of :data:`FUNCTIONS` (``min``, ``max``, ``round``, ``floor``, ``ceil``,
   ``int``, ``abs``, ``round_to``, ``make_divisible``), positional arguments only.
 
 Nothing else parses (no attributes, subscripts, lambdas, comprehensions or other names), and
-nothing is ever passed to Python's ``eval``: :func:`evaluate` walks the checked tree itself,
-with integers bounded so a hostile value cannot exhaust memory. Every error carries the
+nothing is ever passed to Python's ``eval``: :func:`evaluate` walks the checked tree itself.
+Every evaluation is bounded in work: each number, written or computed, is at most
+:data:`MAX_MAGNITUDE`; every function argument that drives work (``round``'s digits, ``**``'s
+exponent) has a range, checked before the call; and one evaluation may take at most
+:data:`MAX_STEPS` steps, each operation charged for the size of its operands
+(:class:`Budget`), so no expression can run for more than a moment. Every error carries the
 0-based offset of the offending part, so a spec error can point at its column.
 """
 
@@ -31,6 +36,9 @@ from ..errors import Location, SpecError, did_you_mean, shorten
 
 MAX_LENGTH = 500
 MAX_MAGNITUDE = 10**15
+MAX_EXPONENT = 64  # of ``**``
+MAX_NDIGITS = 18  # of ``round``: every value is below 10**18, so more digits change nothing
+MAX_STEPS = 20_000  # work units of one evaluation (see Budget)
 BUILTIN_NAMES = ("in", "index")
 _NAME = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 
@@ -47,7 +55,7 @@ class ExprError(ValueError):
 
 def _number(x: Any) -> float | int:
     if isinstance(x, bool) or not isinstance(x, (int, float)):
-        raise TypeError(f"expects a number, got {shorten(repr(x))}")
+        raise TypeError(f"expects a number, got {_show(x)}")
     return x
 
 
@@ -75,15 +83,24 @@ def make_divisible(x: Any, divisor: Any, min_ratio: Any = 0.9, minimum: int | No
 
 def _round(x: Any, ndigits: Any = None) -> Any:
     x = _number(x)
-    return round(x) if ndigits is None else round(x, int(_number(ndigits)))
+    if ndigits is None:
+        return round(x)
+    digits = _number(ndigits)
+    if digits != int(digits):
+        raise ValueError(f"needs a whole number of digits, got {digits:g}")
+    return round(x, int(digits))
 
 
 @dataclass(frozen=True)
 class Function:
+    """A function expressions may call. ``bounds``: for an argument position whose value
+    drives the work (``round``'s digits), the inclusive range allowed, checked before the call."""
+
     fn: Callable[..., Any]
     min_args: int
     max_args: int
     help: str
+    bounds: Mapping[int, tuple[int, int]] = field(default_factory=dict)
 
 
 def _len(x: Any) -> int:
@@ -95,7 +112,8 @@ def _len(x: Any) -> int:
 FUNCTIONS: dict[str, Function] = {
     "min": Function(lambda *a: min(_number(x) for x in a), 1, 64, "the smallest argument"),
     "max": Function(lambda *a: max(_number(x) for x in a), 1, 64, "the largest argument"),
-    "round": Function(_round, 1, 2, "Python's round: to the nearest integer, halves to even"),
+    "round": Function(_round, 1, 2, "Python's round: to the nearest integer, halves to even",
+                      {1: (-MAX_NDIGITS, MAX_NDIGITS)}),
     "floor": Function(lambda x: math.floor(_number(x)), 1, 1, "round down to an integer"),
     "ceil": Function(lambda x: math.ceil(_number(x)), 1, 1, "round up to an integer"),
     "int": Function(lambda x: int(_number(x)), 1, 1, "round towards zero to an integer"),
@@ -137,10 +155,11 @@ class Expr:
     names: frozenset[str]
     tree: ast.Expression = field(compare=False, repr=False)
 
-    def evaluate(self, env: Mapping[str, Any]) -> Any:
-        """The value for the variables in ``env`` (names without ``$``); raises
-        :class:`ExprError` with the offset of the part that failed."""
-        return _eval(self.tree.body, env)
+    def evaluate(self, env: Mapping[str, Any], budget: int = MAX_STEPS) -> Any:
+        """The value for the variables in ``env`` (names without ``$``), in at most
+        ``budget`` work units (:class:`Budget`); raises :class:`ExprError` with the offset of
+        the part that failed."""
+        return _eval(self.tree.body, env, Budget(budget))
 
     def at(self, offset: int) -> Location:
         """The location of character ``offset`` of the expression."""
@@ -186,10 +205,13 @@ def parse(text: str, loc: Location) -> Expr:
             if type(node) in _UNSUPPORTED_OPERATORS:
                 raise ExprError(_UNSUPPORTED_OPERATORS[type(node)], _operator_offset(tree, node, indent))
             raise ExprError(f"{_describe(node)} is not allowed in an expression", offset)
-        if isinstance(node, ast.Constant) and not isinstance(node.value, (int, float, str)):
-            raise ExprError(f"the constant {node.value!r} is not allowed", offset)
+        if isinstance(node, ast.Constant):
+            if not isinstance(node.value, (int, float, str)):
+                raise ExprError(f"the constant {node.value!r} is not allowed", offset)
+            if not isinstance(node.value, str):
+                _checked(node.value, offset)
         if isinstance(node, ast.Call):
-            _check_call(node, indent)
+            _check_call(node, indent, text)
         if isinstance(node, ast.Name) and not _is_call_target(tree, node):
             if not node.id.startswith("_"):
                 hint = f"; write ${node.id} for a parameter" if node.id not in FUNCTIONS else " without arguments"
@@ -210,10 +232,14 @@ def _is_call_target(tree: ast.AST, name: ast.Name) -> bool:
     return any(isinstance(n, ast.Call) and n.func is name for n in ast.walk(tree))
 
 
-def _check_call(node: ast.Call, indent: int) -> None:
+def _check_call(node: ast.Call, indent: int, text: str) -> None:
     offset = indent + node.col_offset
-    if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS:
-        name = node.func.id if isinstance(node.func, ast.Name) else "this"
+    is_param = isinstance(node.func, ast.Name) and text[indent + node.func.col_offset:].startswith("$")
+    if not isinstance(node.func, ast.Name) or is_param:
+        raise ExprError(f"only named functions can be called, not {_describe(node.func)}; functions: "
+                        f"{', '.join(FUNCTIONS)}", offset)
+    if node.func.id not in FUNCTIONS:
+        name = node.func.id
         raise ExprError(
             f"unknown function '{name}'{did_you_mean(name, FUNCTIONS)}; functions: {', '.join(FUNCTIONS)}", offset
         )
@@ -256,8 +282,50 @@ def _describe(node: ast.AST) -> str:
     names = {
         ast.Attribute: "an attribute ('.')", ast.Subscript: "indexing ('[...]')", ast.Lambda: "lambda",
         ast.List: "a list", ast.Tuple: "a tuple", ast.Dict: "a mapping", ast.Starred: "'*'",
+        ast.Call: "the result of a call", ast.Name: "a parameter",
     }
     return names.get(type(node), f"'{type(node).__name__}'")
+
+
+class Budget:
+    """The work one evaluation may still do, in units of about one machine-word operation.
+
+    Every node evaluated costs one unit; arithmetic on integers costs by the size of its
+    operands in 64-bit words (a sum ``a + b``, a product or division ``a * b``, a power the
+    square of its result's words; a function call the words of its arguments), charged
+    *before* the operation runs, so an operation that would exceed the budget never starts.
+    """
+
+    def __init__(self, units: int) -> None:
+        self.left = units
+
+    def charge(self, units: int, offset: int) -> None:
+        self.left -= units
+        if self.left < 0:
+            raise ExprError("the expression needs too much work to evaluate; simplify it", offset)
+
+
+def _words(x: Any) -> int:
+    return int(x).bit_length() // 64 + 1 if isinstance(x, int) else 1
+
+
+def _cost(op: type, left: Any, right: Any) -> int:
+    """Work units of ``left <op> right`` (both numbers), from the size of the operands."""
+    a, b = _words(left), _words(right)
+    if op is ast.Pow:
+        result = int(left).bit_length() * min(abs(int(right)), MAX_EXPONENT) // 64 + 1 if isinstance(left, int) else 1
+        return result * result
+    if op in (ast.Add, ast.Sub):
+        return a + b
+    return a * b
+
+
+def _show(value: Any) -> str:
+    """A value for a message: a huge integer by its number of digits (Python refuses to
+    print one of more than 4,300 digits, and nobody reads one)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
+        return f"a number of about {int(value.bit_length() * math.log10(2)) + 1:,} digits"
+    return shorten(f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else repr(value))
 
 
 def _checked(value: Any, offset: int) -> Any:
@@ -266,14 +334,15 @@ def _checked(value: Any, offset: int) -> Any:
     if isinstance(value, complex):
         raise ExprError("the result is not a real number", offset)
     if isinstance(value, int) and abs(value) > MAX_MAGNITUDE:
-        raise ExprError(f"the value {shorten(f'{value:,}')} is too large (limit {MAX_MAGNITUDE:,})", offset)
+        raise ExprError(f"the value {_show(value)} is too large (limit {MAX_MAGNITUDE:,})", offset)
     if isinstance(value, float) and (not math.isfinite(value) or abs(value) > MAX_MAGNITUDE):
         raise ExprError(f"the value {value:g} is out of range", offset)
     return value
 
 
-def _eval(node: ast.AST, env: Mapping[str, Any]) -> Any:
+def _eval(node: ast.AST, env: Mapping[str, Any], budget: Budget) -> Any:
     offset = getattr(node, "col_offset", 0)
+    budget.charge(1, offset)
     if isinstance(node, ast.Constant):
         return node.value
     if isinstance(node, ast.Name):
@@ -282,13 +351,13 @@ def _eval(node: ast.AST, env: Mapping[str, Any]) -> Any:
             raise ExprError(f"unknown parameter '${name}'{did_you_mean(name, env)}", offset)
         return env[name]
     if isinstance(node, ast.UnaryOp):
-        value = _eval(node.operand, env)
+        value = _eval(node.operand, env, budget)
         if isinstance(node.op, ast.Not):
             return not _truth(value, offset)
         _arith(value, offset)
         return _checked(-value if isinstance(node.op, ast.USub) else +value, offset)
     if isinstance(node, ast.BinOp):
-        left, right = _eval(node.left, env), _eval(node.right, env)
+        left, right = _eval(node.left, env, budget), _eval(node.right, env, budget)
         op = type(node.op)
         if op is ast.Add and isinstance(left, str) and isinstance(right, str):
             return left + right
@@ -296,8 +365,9 @@ def _eval(node: ast.AST, env: Mapping[str, Any]) -> Any:
         _arith(right, node.right.col_offset)
         if op in (ast.Div, ast.FloorDiv, ast.Mod) and right == 0:
             raise ExprError("division by zero", node.right.col_offset)
-        if op is ast.Pow and (abs(right) > 64 or (left == 0 and right < 0)):
+        if op is ast.Pow and (abs(right) > MAX_EXPONENT or (left == 0 and right < 0)):
             raise ExprError(f"the exponent {right} is out of range", node.right.col_offset)
+        budget.charge(_cost(op, left, right), offset)
         try:
             return _checked(_BINARY[op](left, right), offset)
         except (OverflowError, ZeroDivisionError):
@@ -305,27 +375,34 @@ def _eval(node: ast.AST, env: Mapping[str, Any]) -> Any:
     if isinstance(node, ast.BoolOp):
         result = True if isinstance(node.op, ast.And) else False
         for v in node.values:
-            result = _truth(_eval(v, env), v.col_offset)
+            result = _truth(_eval(v, env, budget), v.col_offset)
             if result is not isinstance(node.op, ast.And):
                 return result
         return result
     if isinstance(node, ast.Compare):
-        left = _eval(node.left, env)
+        left = _eval(node.left, env, budget)
         for op, comp in zip(node.ops, node.comparators):
-            right = _eval(comp, env)
+            right = _eval(comp, env, budget)
             if type(op) not in (ast.Eq, ast.NotEq) and (isinstance(left, str) != isinstance(right, str)):
-                raise ExprError(f"cannot order {shorten(repr(left))} and {shorten(repr(right))}", comp.col_offset)
+                raise ExprError(f"cannot order {_show(left)} and {_show(right)}", comp.col_offset)
             if not _COMPARE[type(op)](left, right):
                 return False
             left = right
         return True
     if isinstance(node, ast.IfExp):
-        return _eval(node.body if _truth(_eval(node.test, env), node.test.col_offset) else node.orelse, env)
+        test = _truth(_eval(node.test, env, budget), node.test.col_offset)
+        return _eval(node.body if test else node.orelse, env, budget)
     if isinstance(node, ast.Call):
         assert isinstance(node.func, ast.Name)
-        args = [_eval(a, env) for a in node.args]
+        args = [_eval(a, env, budget) for a in node.args]
+        fn = FUNCTIONS[node.func.id]
+        for i, (low, high) in fn.bounds.items():
+            if i < len(args) and isinstance(args[i], (int, float)) and not low <= args[i] <= high:
+                raise ExprError(f"{node.func.id}(): argument {i + 1} is {_show(args[i])}, outside {low} to {high}",
+                                node.args[i].col_offset)
+        budget.charge(sum(_words(a) for a in args if isinstance(a, (int, float))), offset)
         try:
-            return _checked(FUNCTIONS[node.func.id].fn(*args), offset)
+            return _checked(fn.fn(*args), offset)
         except (TypeError, ValueError, OverflowError) as exc:
             if isinstance(exc, ExprError):
                 raise
@@ -335,12 +412,12 @@ def _eval(node: ast.AST, env: Mapping[str, Any]) -> Any:
 
 def _arith(value: Any, offset: int) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ExprError(f"arithmetic needs numbers, got {shorten(repr(value))}", offset)
+        raise ExprError(f"arithmetic needs numbers, got {_show(value)}", offset)
 
 
 def _truth(value: Any, offset: int) -> bool:
     if not isinstance(value, bool):
-        raise ExprError(f"a condition must be true or false, got {shorten(repr(value))}", offset)
+        raise ExprError(f"a condition must be true or false, got {_show(value)}", offset)
     return value
 
 

@@ -24,7 +24,7 @@ from .compose import compose
 from .expr import BUILTIN_NAMES, Computed, Expr, ExprError, is_expression, parse
 from .fields import ANY, REQUIRED, Bool, Branches, Choice, Field, Float, Int, Kind, Layers, LoopName, Shortcut, Str
 from .layertypes import COMMON_KEYS, LAYER_TYPES, TYPE_ALIASES, LayerType
-from .yamlsrc import YNode, load_yaml_file, parse_yaml
+from .yamlsrc import YNode, load_yaml_file, parse_yaml, require_document
 
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 SPEC_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_\-]*$")
@@ -239,10 +239,9 @@ def spec_from_text(text: str, source: str = "<string>", base_dir: str | Path | N
 
 
 def spec_from_node(root: YNode, source: str, base_dir: Path | None = None) -> Spec:
-    if not root.is_map:
-        raise SpecError(f"a spec must be a YAML mapping, got {root.kind_name()}", root.loc)
+    require_document(root, TOP_KEYS, "a spec")
     _check_keys(root.items or {}, root.key_locs, TOP_KEYS, "", root.loc)
-    root = compose(root, source, base_dir or Path.cwd())
+    root = compose(root, source, base_dir or Path.cwd(), TOP_KEYS)
     items = root.items or {}
     _check_keys(items, root.key_locs, TOP_KEYS, "", root.loc)  # what the files extended brought
     for key in REQUIRED_TOP:
@@ -279,6 +278,7 @@ def spec_from_node(root: YNode, source: str, base_dir: Path | None = None) -> Sp
         raise SpecError("'layers' is empty; a model needs at least one layer", items["layers"].loc, "layers")
     for entries in (layers, *(b.layers for b in blocks.values())):
         _check_calls(blocks, entries)
+    _refuse_deep_nesting(blocks, layers)
     variants = _parse_variants(ctx, items.get("variants"))
     default_variant = None
     if "default_variant" in items:
@@ -588,16 +588,17 @@ def _calls(entries: tuple[LayerEntry, ...]) -> Iterator[LayerEntry]:
         if e.call:
             yield e
         for value in e.fields.values():
-            for nested in _nested_lists(value):
+            for nested in nested_lists(value):
                 yield from _calls(nested)
 
 
-def _nested_lists(value: Any) -> Iterator[tuple[LayerEntry, ...]]:
+def nested_lists(value: Any) -> Iterator[tuple[LayerEntry, ...]]:
+    """The lists of layer entries inside a field's value (a container's layers or branches)."""
     if isinstance(value, tuple) and value and all(isinstance(v, LayerEntry) for v in value):
         yield value
     elif isinstance(value, tuple) and value and all(isinstance(v, tuple) for v in value):
         for v in value:
-            yield from _nested_lists(v)
+            yield from nested_lists(v)
 
 
 def _check_calls(blocks: Mapping[str, BlockDef], entries: tuple[LayerEntry, ...]) -> None:
@@ -620,21 +621,67 @@ def _check_calls(blocks: Mapping[str, BlockDef], entries: tuple[LayerEntry, ...]
 
 def _refuse_recursion(blocks: Mapping[str, BlockDef]) -> None:
     """A block that uses itself, directly or through others, never ends expanding."""
-    state: dict[str, int] = {}
+    block_order(blocks)
 
-    def visit(name: str, trail: tuple[str, ...]) -> None:
-        state[name] = 1
-        for call in _calls(blocks[name].layers):
-            if state.get(call.type) == 1:
-                cycle = " -> ".join(trail + (name, call.type))
-                raise SpecError(f"block '{call.type}' uses itself ({cycle}); blocks cannot recurse", call.loc, call.path)
-            if call.type not in state:
-                visit(call.type, trail + (name,))
-        state[name] = 2
 
-    for name in blocks:
-        if name not in state:
-            visit(name, ())
+def block_order(blocks: Mapping[str, BlockDef]) -> list[str]:
+    """The block names, each after every block it calls (a depth-first walk of the call
+    graph without recursion, so a chain of thousands of blocks is walked too); a block that
+    uses itself, directly or through others, is refused with the cycle."""
+    order: list[str] = []
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    for start in blocks:
+        if start in state:
+            continue
+        state[start] = 1
+        stack: list[tuple[str, Iterator[LayerEntry]]] = [(start, _calls(blocks[start].layers))]
+        while stack:
+            name, calls = stack[-1]
+            for call in calls:
+                if state.get(call.type) == 1:
+                    cycle = " -> ".join([n for n, _ in stack] + [call.type])
+                    raise SpecError(f"block '{call.type}' uses itself ({cycle}); blocks cannot recurse", call.loc,
+                                    call.path)
+                if call.type not in state:
+                    state[call.type] = 1
+                    stack.append((call.type, _calls(blocks[call.type].layers)))
+                    break
+            else:
+                stack.pop()
+                state[name] = 2
+                order.append(name)
+    return order
+
+
+def _nesting(entries: tuple[LayerEntry, ...], depth: Mapping[str, int]) -> int:
+    """How many levels ``entries`` expand into: one per list, block call and container."""
+    levels = 0
+    for e in entries:
+        inner = depth[e.type] if e.call else max(
+            (_nesting(n, depth) for v in e.fields.values() for n in nested_lists(v)), default=0)
+        levels = max(levels, 1 + inner)
+    return levels
+
+
+def _refuse_deep_nesting(blocks: Mapping[str, BlockDef], layers: tuple[LayerEntry, ...]) -> None:
+    """Blocks calling blocks (and containers inside them) nest at most
+    :data:`~cnninspect.limits.MAX_NESTING` levels: every level is a level of the model's tree
+    that resolution, analysis and rendering walk."""
+    depth: dict[str, int] = {}
+    for name in block_order(blocks):
+        depth[name] = _nesting(blocks[name].layers, depth)
+    for e in layers:
+        levels = _nesting((e,), depth)
+        if levels > limits.MAX_NESTING:
+            chain = [e.type] if e.call else []
+            while chain and len(chain) < 4:
+                deeper = [c.type for c in _calls(blocks[chain[-1]].layers) if depth[c.type] == depth[chain[-1]] - 1]
+                if not deeper:
+                    break
+                chain.append(deeper[0])
+            via = f" (block {' -> '.join(chain)} -> ...)" if chain else ""
+            raise SpecError(f"this layer nests {levels:,} levels deep{via}; the limit is {limits.MAX_NESTING}",
+                            e.loc, e.path)
 
 
 # --- layers -------------------------------------------------------------------------------

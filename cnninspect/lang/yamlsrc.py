@@ -20,7 +20,7 @@ from collections.abc import Iterator
 
 import yaml
 
-from ..errors import Location, SpecError, shorten
+from ..errors import Location, SpecError, did_you_mean, shorten
 from ..numbers import NumberError, yaml_plain_number
 
 MAX_FILE_BYTES = 1_000_000
@@ -78,6 +78,19 @@ class YNode:
         if self.is_seq:
             return "a list"
         return describe_scalar(self.value)
+
+    def kind(self) -> str:
+        """The value's YAML type without its content (``a string``), for a file that may not
+        be a spec: its content is never quoted."""
+        if self.is_map:
+            return "a mapping"
+        if self.is_seq:
+            return "a list"
+        if self.value is None:
+            return "null"
+        if isinstance(self.value, bool):
+            return "a boolean"
+        return "a number" if isinstance(self.value, (int, float)) else "a string"
 
     def to_python(self) -> Any:
         """The plain Python value (dicts, lists, scalars), without locations."""
@@ -263,9 +276,33 @@ def _bare_item_before(lines: list[str], line: int) -> str | None:
     return None
 
 
+YAML_SUFFIXES = (".yaml", ".yml")
+
+
 def load_yaml_file(path: str | os.PathLike[str], *, label: str | None = None) -> YNode:
+    """Read and parse a YAML file. A file not named ``*.yaml``/``*.yml`` may be anything (a
+    password file, a token): a parse error in it says where, but quotes none of it."""
     name = shorten(label or str(path), 100)
-    return parse_yaml(read_text(path, label=name), name)
+    text = read_text(path, label=name)
+    try:
+        return parse_yaml(text, name)
+    except SpecError as exc:
+        if str(path).lower().endswith(YAML_SUFFIXES):
+            raise
+        raise SpecError("is not a YAML file (its content is not shown: the file is not named .yaml or .yml)",
+                        exc.loc) from None
+
+
+def require_document(root: YNode, keys: tuple[str, ...], what: str) -> None:
+    """Refuse ``root`` unless it is a mapping with at least one of ``keys`` (or a near miss
+    of one: a typo), without quoting any of it: until it is known to be ``what`` (a spec, an
+    expectations file), a file is treated as possibly secret."""
+    if not root.is_map:
+        raise SpecError(f"is not {what}: it holds {root.kind()}, not a YAML mapping (its content is not shown)",
+                        root.loc)
+    if not any(k in keys or did_you_mean(k, keys) for k in root.items or {}):
+        raise SpecError(f"is not {what}: none of its keys is one of {', '.join(keys)} (its content is not shown)",
+                        root.loc)
 
 
 def _loc(name: str, node: yaml.Node) -> Location:

@@ -58,7 +58,6 @@ NUMERIC = ("int", "si", "float", "ratio", "pct", "bytes")
 PROSE_WIDTH = 64  # prose cells wrap at this width even on a wide terminal
 PROSE_MIN = 24  # ... and at no less than this before columns are reduced
 GAP = 3  # spaces between columns
-MIN_WIDTH = 40  # narrower terminals are treated as this wide
 
 
 def _style(text: str, style: str, color: bool) -> str:
@@ -66,9 +65,9 @@ def _style(text: str, style: str, color: bool) -> str:
     return f"\x1b[{code}m{text}\x1b[0m" if color and code and text else text
 
 
-def _wrap(text: str, width: int) -> list[str]:
+def _wrap(text: str, width: int, indent: str | None = None) -> list[str]:
     """Wrap at spaces only: a number or a name is never split across lines. Explicit line
-    breaks are kept, and an indented line continues indented."""
+    breaks are kept, and an indented line continues indented (by ``indent`` if given)."""
     if "\n" not in text and display_width(text) <= width:
         return [text]
     lines: list[str] = []
@@ -76,8 +75,9 @@ def _wrap(text: str, width: int) -> list[str]:
         if display_width(line) <= width:
             lines.append(line)
             continue
-        indent = line[: len(line) - len(line.lstrip())]
-        lines += textwrap.wrap(line, width, subsequent_indent=indent + "  " if indent else "",
+        lead = line[: len(line) - len(line.lstrip())]
+        follow = indent if indent is not None else (lead + "  " if lead else "")
+        lines += textwrap.wrap(line, width, subsequent_indent=follow,
                                break_long_words=False, break_on_hyphens=False) or [""]
     return lines
 
@@ -128,12 +128,11 @@ def fit_table(table: Table, width: int | None) -> _Fit:
     priority first - an int column to compact units (4.23M), then hidden (never an
     :data:`ESSENTIAL` one) - but before each reduction, wrapping text columns at spaces is
     tried, and taken if it makes the table fit. Numbers and shapes never wrap, so a number is
-    never split; a table that still does not fit is left wider than the terminal.
+    never split; a table that still does not fit is shown as records (:func:`_records`).
     """
     fit = _Fit(set(), set(), {})
     if width is None:
         return fit
-    width = max(width, MIN_WIDTH)
     cols, _, widths = _measure(table, fit)
     narrowable = {c.key for c in cols if c.kind == "prose"}
     while _total(widths) > width and narrowable:  # narrow the widest prose column, down to PROSE_MIN
@@ -203,6 +202,8 @@ def _text_table(table: Table, color: bool, width: int | None = None) -> list[str
     """
     fit = fit_table(table, width)
     cols, cells, widths = _measure(table, fit)
+    if width is not None and _total(widths) > width:
+        return _records(table, color, width)
 
     def pad(text: str, w: int, right: bool) -> str:
         fill = " " * (w - display_width(text))
@@ -214,7 +215,8 @@ def _text_table(table: Table, color: bool, width: int | None = None) -> list[str
 
     lines = []
     if table.title:
-        lines.append(_style(printable(table.title), "bold", color))
+        title = printable(table.title)
+        lines += [_style(ln, "bold", color) for ln in (_wrap(title, width) if width else [title])]
     lines.append(_style(line([printable(c.header) for c in cols]), "bold", color))
     lines.append(" " + "─" * (sum(widths) + GAP * (len(widths) - 1)))
     for i, row in enumerate(cells):
@@ -231,18 +233,41 @@ def _text_table(table: Table, color: bool, width: int | None = None) -> list[str
             what.append(f"hidden: {', '.join(hidden)}")
         if rounded:
             what.append(f"rounded: {', '.join(rounded)}")
-        note = f"({'; '.join(what)} to fit {max(width or 0, MIN_WIDTH)} columns; pipe the output for every column, exact)"
-        lines += [_style(ln, "dim", color) for ln in _wrap(note, max(width or 0, MIN_WIDTH) - 1)]
+        note = f"({'; '.join(what)} to fit {width} columns; pipe the output for every column, exact)"
+        lines += [_style(ln, "dim", color) for ln in _wrap(note, (width or 80) - 1)]
+    return lines
+
+
+def _records(table: Table, color: bool, width: int) -> list[str]:
+    """A table too wide for the terminal even with columns hidden and rounded (a terminal
+    narrower than the essential columns): each row as ``Header: value`` lines, rows apart,
+    every value whole - a number is never split by the terminal's own wrapping."""
+    lines = [_style(ln, "bold", color) for ln in _wrap(printable(table.title), width)] if table.title else []
+    cols = table.view_columns()
+    for i, row in enumerate(table.rows):
+        style = table.styles[i] if i < len(table.styles) else ""
+        if i:
+            lines.append(" " + "─" * max(1, min(width - 1, 20)))
+        for c in cols:
+            value = fmt_cell(row.get(c.key), c.kind)
+            if value.strip():
+                lines += [_style(ln, style, color) for ln in _prose_lines(f" {printable(c.header)}", value, width)]
     return lines
 
 
 def _prose_lines(key: str, value: str, width: int | None) -> list[str]:
-    """``key: value`` wrapped at spaces with a hanging indent."""
+    """``key: value`` wrapped at spaces with a hanging indent (the value under the key when
+    the key takes more than half the width, or a word of the value would not fit beside it)."""
     head = f"{key}: "
     text = printable(value)
     if width is None or display_width(head + text) <= width:
         return [head + text]
-    body = textwrap.wrap(text, max(width - len(head), 20), break_long_words=False, break_on_hyphens=False)
+    longest = max((display_width(w) for w in text.split()), default=0)
+    if len(head) > width // 2 or longest > width - len(head):  # the value under the key: more room
+        body = _wrap(text, max(width - 2, 1))
+        indent = head[: len(head) - len(head.lstrip())]
+        return _wrap(head.rstrip(), width, indent) + ["  " + b for b in body]
+    body = _wrap(text, width - len(head))
     return [head + body[0]] + [" " * len(head) + b for b in body[1:]]
 
 
@@ -269,8 +294,28 @@ def _text(doc: Document, color: bool, width: int | None = None) -> str:
     return "\n".join(out) + "\n"
 
 
+# What GitHub-flavoured Markdown would read as markup in a table cell or a line of text:
+# HTML (< > &), links and images ([ ] !), emphasis, code and strike-through (* _ ` ~), the
+# cell separator (|) and the escape itself (\\)
+# (an underscore inside a word, as in mobilenet_v1, is never emphasis and stays as it is)
+# (a backslash escapes only before punctuation: printable()'s \x1b is shown as it is)
+_MD_SPECIAL = re.compile(r"([`*\[\]<>!~|]|\\(?=[!-/:-@\[-`{-~])|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9]))")
+# what GitHub turns into a notification or a link without any markup: @user, @org/team,
+# #123-like references are harmless; a bare URL or www. address becomes a link
+_MD_AUTO = re.compile(r"@(?=\w)|(?<=\w):(?=//)|\bwww(?=\.)", re.IGNORECASE)
+_ZWSP = "&#8203;"  # a zero-width space: shown as nothing, but breaks a mention or an autolink
+
+
 def _md_escape(text: str) -> str:
-    return "<br>".join(printable(line) for line in text.split("\n")).replace("|", "\\|")
+    """Text for a Markdown cell or line: shown as it is, never as markup, HTML, an image, a
+    link or an @mention (the text of a check's name comes from a check file, which may come
+    from a pull request); lines joined with ``<br>``."""
+    def one(line: str) -> str:
+        line = printable(line).replace("&", "&amp;")
+        line = _MD_SPECIAL.sub(r"\\\1", line)
+        return _MD_AUTO.sub(lambda m: m.group(0) + _ZWSP, line)
+
+    return "<br>".join(one(line) for line in text.split("\n"))
 
 
 def _markdown(doc: Document, color: bool = False, width: int | None = None) -> str:
