@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from cnninspect.errors import UsageError
+from cnninspect.base.errors import UsageError
 
 pytest.importorskip("fvcore")
 pytest.importorskip("torchinfo")
