@@ -203,7 +203,7 @@ def test_a_look_up_of_torch_does_not_use_up_the_deferral():
     torch; the import that follows must still run with SIGINT deferred (found by the merged
     suite: the look-up had used up the one-shot finder, and Ctrl-C was lost again)."""
     code = ("import importlib.util, sys\n"
-            "from cnninspect.interrupts import defer_during_import\n"
+            "from cnninspect.base.interrupts import defer_during_import\n"
             "defer_during_import()\n"
             "assert importlib.util.find_spec('torch') is not None\n"
             "import torch\n"

@@ -33,10 +33,11 @@ def fvcore_total(model: nn.Module, shape: tuple[int, ...]) -> int:
     from fvcore.nn import FlopCountAnalysis
 
     logging.getLogger("fvcore").setLevel(logging.ERROR)
-    fca = FlopCountAnalysis(model.eval(), torch.randn(1, *shape))
-    fca.unsupported_ops_warnings(False)
-    fca.uncalled_modules_warnings(False)
-    return int(fca.total())
+    with torch.no_grad():  # as fvcore's users run it (nn.MultiheadAttention then takes its fast path)
+        fca = FlopCountAnalysis(model.eval(), torch.randn(1, *shape))
+        fca.unsupported_ops_warnings(False)
+        fca.uncalled_modules_warnings(False)
+        return int(fca.total())
 
 
 def conv_linear_macs(model: nn.Module, shape: tuple[int, ...]) -> int:

@@ -6,6 +6,8 @@ returns an nn.Module, and Python models share one limit on forward passes."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import subprocess
 import sys
@@ -61,10 +63,17 @@ def test_what_a_model_prints_goes_to_stderr(noisy: Path, tmp_path: Path) -> None
     checks.write_text(f"checks:\n  - model: {ref}\n    settings: {{input: 3x8x8}}\n    budget: {{max_params: 1G}}\n")
     for args in (("summary", ref, "--input", "3x8x8", "-f", "json"),
                  ("compare", f"{ref}@input=3x8x8", f"{noisy}:Closer@input=3x8x8", "-f", "json"),
-                 ("check", str(checks), "--allow-python", "-f", "json")):
+                 ("check", str(checks), "--allow-python", "-f", "json"),
+                 ("sweep", ref, "--input", "3x8x8", "--resolution", "8,16", "-f", "json"),
+                 ("fit", ref, "--input", "3x8x8", "--over", "resolution=8:16:8", "--max-mult-adds", "1G", "-f", "json"),
+                 ("summary", ref, "--input", "3x8x8", "-f", "csv")):
         r = run_process(*args)
         assert r.returncode == 0, r.stderr
-        json.loads(r.stdout)  # the document alone: `| python -m json.tool` parses it
+        if "csv" in args:
+            rows = list(csv.reader(io.StringIO(r.stdout)))
+            assert rows[0][0] == "model" and all(len(row) == len(rows[0]) for row in rows), r.stdout
+        else:
+            json.loads(r.stdout)  # the document alone: `| python -m json.tool` parses it
         for text in ("import time", "fd 1 at import", "in __init__", "fd 1 in __init__", "in forward",
                      "fd 1 in forward"):
             assert text in r.stderr, (args, text)

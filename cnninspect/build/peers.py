@@ -45,13 +45,15 @@ class Tool:
 
 
 def _fvcore(module: Any, x: Any) -> float:
+    import torch
     from fvcore.nn import FlopCountAnalysis
 
     logging.getLogger("fvcore").setLevel(logging.ERROR)
-    fca = FlopCountAnalysis(module, x)
-    fca.unsupported_ops_warnings(False)
-    fca.uncalled_modules_warnings(False)
-    return fca.total()
+    with torch.no_grad():  # as its users run it
+        fca = FlopCountAnalysis(module, x)
+        fca.unsupported_ops_warnings(False)
+        fca.uncalled_modules_warnings(False)
+        return fca.total()
 
 
 def _torchinfo(module: Any, x: Any) -> float:

@@ -45,6 +45,7 @@ from .trace import CallRecord, InputInfo, ParamInfo, Trace, Unit, per_sample
 # operators that return a tensor sharing their input's storage without saying so in their schema
 _UNDECLARED_ALIASES = frozenset({"_unsafe_view", "_reshape_alias", "lift_fresh"})
 SDPA = "scaled_dot_product_attention"
+_CONV_FUNCTIONS = frozenset({"conv1d", "conv2d", "conv3d"})
 
 
 class CaptureBug(RuntimeError):
@@ -102,6 +103,8 @@ class _Recorder:
         self.op_nodes: list[tuple[tuple[int, ...], tuple[int, ...]]] = []
         self.via: str | None = None
         self.attention_pending = False
+        self.kernels: tuple[str, ...] = ()  # fused CPU operators doing the current work (OpCall.kernels)
+        self.attention_kernels: tuple[str, ...] = ()
         self.recording = False
         self.dtypes: dict[torch.dtype, str] = {}
         self.names: dict[int, str] = {}
@@ -184,11 +187,14 @@ class _Recorder:
         owner = self.stack[-1] if self.stack else 0
         in_leaf = bool(self.stack) and self.calls[owner]["is_leaf"]
         via = self.via
+        kernels = self.kernels
         if fi.name == "bmm" and self.attention_pending:
             via, self.attention_pending = SDPA, False
+            kernels += self.attention_kernels
         elif fi.name == "_safe_softmax" and via != SDPA:
             self._inside_attention()
-        self.ops.append(OpCall(fi.name, fi.overload, margs, mkwargs, tuple(metas), via, fi.inplace, in_leaf))
+        self.ops.append(OpCall(fi.name, fi.overload, margs, mkwargs, tuple(metas), via, fi.inplace, in_leaf,
+                               kernels=kernels))
         self.op_owner.append(owner)
         self.op_nodes.append((tuple(inputs), tuple(outputs)))
         if self.stack:
@@ -200,11 +206,28 @@ class _Recorder:
         meta device PyTorch runs its math path: scores ``bmm``, ``_safe_softmax`` (which only
         that path uses), weighted-sum ``bmm``. Mark both products as the attention's, so rules
         that count the function as a whole (fvcore's) see them as such."""
+        self.attention_kernels = ()
         for i in range(len(self.ops) - 1, max(len(self.ops) - 16, -1), -1):
-            if self.ops[i].op == "bmm":
-                self.ops[i] = replace(self.ops[i], via=SDPA)
+            op = self.ops[i]
+            if op.op == "bmm":
+                a, b = op.args[0], op.args[1]
+                if isinstance(a, TensorMeta) and isinstance(b, TensorMeta):
+                    # the scores' operands (B*H, L, E) @ (B*H, E, S): the query and key as
+                    # F.multi_head_attention_forward passes them, (B, H, L, E) and (B, H, S, E)
+                    q = (1, *a.shape)
+                    k = (1, b.shape[0], b.shape[2], b.shape[1])
+                    mha = self._innermost(nn.MultiheadAttention)
+                    dropout = float(mha.dropout) if mha is not None and mha.training else 0.0
+                    self.attention_kernels = _cpu_sdpa_kernel(q, k, k, a.dtype, None, dropout, False)
+                self.ops[i] = replace(op, via=SDPA, kernels=op.kernels + self.attention_kernels)
                 break
         self.attention_pending = True
+
+    def _innermost(self, cls: type[nn.Module]) -> Any:
+        for index in reversed(self.stack):
+            if isinstance(self.calls[index]["module"], cls):
+                return self.calls[index]["module"]
+        return None
 
     # -- module calls ------------------------------------------------------------------------
 
@@ -242,6 +265,7 @@ class _Recorder:
             "in_shape": per_sample(ins[0].shape, self.batch) if ins else (),
             "in_ndim": ins[0].dim() if ins else 0, "in_full": tuple(ins[0].shape) if ins else (),
         })
+        self.calls[-1]["kernels_before"] = self.kernels
         if parent is not None:
             self.calls[parent]["items"].append(("call", index))
         self.stack.append(index)
@@ -251,6 +275,7 @@ class _Recorder:
         index = self.stack.pop()
         outs = _tensors(output)
         call = self.calls[index]
+        self.kernels = call["kernels_before"]
         call["outputs"] = tuple(self.lookup(t) for t in outs)
         call["out_shape"] = per_sample(outs[0].shape, self.batch) if outs else ()
         call["out_full"] = tuple(int(d) for d in outs[0].shape) if outs else ()
@@ -298,10 +323,138 @@ class _FunctionMode(TorchFunctionMode):
         if rec.via is not None:
             return func(*args, **(kwargs or {}))
         rec.via = getattr(func, "__name__", None)
+        before = rec.kernels
+        if func is torch.nn.functional.scaled_dot_product_attention and rec.recording:
+            rec.kernels = before + _sdpa_call_kernel(rec, args, kwargs or {})
+        elif rec.via in _CONV_FUNCTIONS and isinstance((kwargs or {}).get("padding", args[4] if len(args) > 4 else 0), str):
+            rec.kernels = before + ("_convolution_mode",)  # padding="same"/"valid": one operator in a trace
         try:
             return func(*args, **(kwargs or {}))
         finally:
             rec.via = None
+            rec.kernels = before
+
+
+# --- what runs on the CPU instead -------------------------------------------------------------
+# The tools run the model on real CPU tensors in eval mode under torch.no_grad() (fvcore's and
+# FlopCounterMode's users do), where PyTorch hands some modules' work to one fused operator;
+# on the meta device the same modules run their decomposed path. Each function below says,
+# from the module and its arguments, which fused operator the CPU would run: PyTorch's own
+# conditions (torch 2.13), read for the CPU, autocast off, no gradients and no tensor
+# subclasses. A tool that sees only the fused operator counts what its formula for it says.
+
+def _cpu_sdpa_kernel(q: tuple[int, ...], k: tuple[int, ...], v: tuple[int, ...], dtype: str,
+                     mask: tuple[int, ...] | None, dropout: float, causal: bool) -> tuple[str, ...]:
+    """``("_scaled_dot_product_flash_attention_for_cpu",)`` when the CPU would choose its
+    flash kernel for these shapes: asked of PyTorch itself (``torch._fused_sdp_choice``) on
+    CPU stand-ins of one row of storage each."""
+    from torch.nn.attention import SDPBackend
+
+    dt = getattr(torch, dtype, None)
+    if not isinstance(dt, torch.dtype) or not dt.is_floating_point or 0 in (*q, *k, *v):
+        return ()
+
+    def stand_in(shape: tuple[int, ...], t: torch.dtype = dt) -> torch.Tensor:
+        return torch.empty(shape[-1], dtype=t, device="cpu").as_strided(shape, (0,) * (len(shape) - 1) + (1,))
+
+    try:
+        choice = torch._fused_sdp_choice(stand_in(q), stand_in(k), stand_in(v),
+                                         None if mask is None else stand_in(mask), dropout, causal)
+    except RuntimeError:
+        return ()
+    return ("_scaled_dot_product_flash_attention_for_cpu",) if choice == int(SDPBackend.FLASH_ATTENTION) else ()
+
+
+def _sdpa_call_kernel(rec: _Recorder, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> tuple[str, ...]:
+    """The CPU kernel of an ``F.scaled_dot_product_attention`` call, from its arguments."""
+    names = ("query", "key", "value", "attn_mask", "dropout_p", "is_causal")
+    bound = {**dict(zip(names, args)), **kwargs}
+    q, k, v, mask = (bound.get(n) for n in names[:4])
+    if not all(isinstance(t, torch.Tensor) for t in (q, k, v)) or q.is_nested:
+        return ()
+    if mask is not None and not isinstance(mask, torch.Tensor):
+        return ()
+    recording, rec.recording = rec.recording, False  # the stand-ins are not the model's work
+    try:
+        with torch.device("cpu"):
+            return _cpu_sdpa_kernel(tuple(q.shape), tuple(k.shape), tuple(v.shape), str(q.dtype).removeprefix("torch."),
+                                    None if mask is None else tuple(mask.shape), float(bound.get("dropout_p", 0.0)),
+                                    bool(bound.get("is_causal", False)))
+    finally:
+        rec.recording = recording
+
+
+def _mha_fast(m: nn.MultiheadAttention, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> bool:
+    """``nn.MultiheadAttention.forward``'s fast path conditions."""
+    names = ("query", "key", "value", "key_padding_mask", "need_weights", "attn_mask")
+    bound = {**dict(zip(names, args)), **kwargs}
+    q, k, v = bound.get("query"), bound.get("key"), bound.get("value")
+    masks = [bound.get("attn_mask"), bound.get("key_padding_mask")]
+    if not isinstance(q, torch.Tensor) or any(isinstance(x, torch.Tensor) and torch.is_floating_point(x) for x in masks):
+        return False
+    return (torch.backends.mha.get_fastpath_enabled() and q.dim() == 3 and q is k and k is v
+            and m.in_proj_bias is not None and m.in_proj_weight is not None
+            and q.dtype == m.in_proj_bias.dtype == m.in_proj_weight.dtype and not m.training
+            and m.num_heads % 2 == 0 and m.batch_first and m.bias_k is None and m.bias_v is None
+            and not m.add_zero_attn and m._qkv_same_embed_dim
+            and not (q.is_nested and any(x is not None for x in masks)))
+
+
+def _tel_fast(m: nn.TransformerEncoderLayer, args: tuple[Any, ...], kwargs: Mapping[str, Any], hooked: bool) -> bool:
+    """``nn.TransformerEncoderLayer.forward``'s fast path conditions (``hooked``: a module
+    of the layer has forward hooks of the model's own, which keep it off the fast path)."""
+    src = args[0] if args else kwargs.get("src")
+    masks = [kwargs.get("src_mask", args[1] if len(args) > 1 else None),
+             kwargs.get("src_key_padding_mask", args[2] if len(args) > 2 else None)]
+    a = m.self_attn
+    return (isinstance(src, torch.Tensor) and torch.backends.mha.get_fastpath_enabled() and src.dim() == 3
+            and not m.training and a.batch_first and a.in_proj_bias is not None and a._qkv_same_embed_dim
+            and m.activation_relu_or_gelu and m.norm1.eps == m.norm2.eps and a.num_heads % 2 == 0
+            and not (src.is_nested and any(x is not None for x in masks)) and not hooked)
+
+
+def _rnn_kernels(m: nn.RNNBase, args: tuple[Any, ...]) -> tuple[str, ...]:
+    """The one operator a TorchScript trace records for an RNN module (``aten::lstm``,
+    ``gru``, ``rnn_tanh``, ``rnn_relu``) and, for an LSTM on unpacked float32 input without
+    projections, the oneDNN kernel the CPU runs (``mkldnn_rnn_layer``)."""
+    traced = {"LSTM": "lstm", "GRU": "gru", "RNN_TANH": "rnn_tanh", "RNN_RELU": "rnn_relu"}.get(m.mode)
+    out = (traced,) if traced else ()
+    x = args[0] if args else None
+    if (m.mode == "LSTM" and isinstance(x, torch.Tensor) and x.dtype == torch.float32 and x.numel()
+            and not m.proj_size and torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled):
+        out += ("mkldnn_rnn_layer",)
+    return out
+
+
+def _watch_fused(rec: _Recorder, module: nn.Module) -> None:
+    """Hooks on the private copy's modules with a fused CPU path: each call sets the kernels
+    its operators run in (:attr:`OpCall.kernels`). The model's own hooks are read first."""
+
+    def hooked(m: nn.Module) -> bool:
+        return any(len(s._forward_hooks) + len(s._forward_pre_hooks) for s in m.modules())
+
+    for m in module.modules():
+        if isinstance(m, nn.TransformerEncoderLayer):
+            own = hooked(m)
+
+            def tel(m: nn.Module, args: Any, kwargs: Any, own: bool = own) -> None:
+                if rec.recording and _tel_fast(m, args, kwargs, own):  # type: ignore[arg-type]
+                    rec.kernels += ("_transformer_encoder_layer_fwd",)
+
+            m.register_forward_pre_hook(tel, with_kwargs=True)
+    for m in module.modules():
+        if isinstance(m, nn.MultiheadAttention):
+            def mha(m: nn.Module, args: Any, kwargs: Any) -> None:
+                if rec.recording and _mha_fast(m, args, kwargs):  # type: ignore[arg-type]
+                    rec.kernels += ("_native_multi_head_attention",)
+
+            m.register_forward_pre_hook(mha, with_kwargs=True)
+        elif isinstance(m, nn.RNNBase):
+            def rnn(m: nn.Module, args: Any) -> None:
+                if rec.recording:
+                    rec.kernels += _rnn_kernels(m, args)  # type: ignore[arg-type]
+
+            m.register_forward_pre_hook(rnn)
 
 
 @contextlib.contextmanager
@@ -461,6 +614,7 @@ def capture(module: nn.Module, inputs: ModelInputs | tuple[int, ...], device: st
     elif mode == "train":
         module.train()
     rec = _Recorder(module, shortcuts=meta, batch=inputs.batch)
+    _watch_fused(rec, module)
     args, kwargs, infos = _make_inputs(module, inputs, dtype, target, meta)
     input_nodes = tuple(rec.node(t, None, False) for t in _tensors((args, kwargs)))
     with contextlib.ExitStack() as stack:

@@ -78,7 +78,7 @@ def _analyze_trace(trace: Trace, convention: str | Convention, subject: Subject)
     table = ATEN_TABLES[conv.name]
     module_rule = MODULE_RULES.get(conv.name)
     counts: list[int | None] = [table.count(op) for op in trace.ops]
-    uncounted: Counter[str] = Counter(op.qualname for op, n in zip(trace.ops, counts) if n is None)
+    uncounted: Counter[str] = Counter(table.label(op) for op, n in zip(trace.ops, counts) if n is None)
     rows: list[Row] = []
     owner_of: dict[int, int] = {}  # parameter -> index of the first row holding it
 
@@ -110,7 +110,7 @@ def _analyze_trace(trace: Trace, convention: str | Convention, subject: Subject)
                 else:
                     every[n] = (info.numel, info.trainable)
             macs += module_rule(LeafCall(c.torch_class, every, c.in_shape, c.out_shape, c.out_full))
-        missing = Counter(trace.ops[i].op for i in ops if counts[i] is None)
+        missing = Counter(table.label(trace.ops[i]).removeprefix("aten.") for i in ops if counts[i] is None)
         detail = _join(c.detail, *([f"call {c.repeat}"] if c.repeat > 1 else []), *shared, _uncounted_text(missing))
         rows[at] = Row(c.path, depth, True, c.torch_class, "module", c.in_shape, c.out_shape, c.kernel, c.stride,
                        p, t, macs, None, detail)

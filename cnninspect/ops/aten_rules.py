@@ -57,7 +57,14 @@ class OpCall:
     (``adaptive_avg_pool2d``, ``scaled_dot_product_attention``, ``linear``...), which tells
     apart operators PyTorch shares between functions (``mean`` serves both ``x.mean()`` and
     ``adaptive_avg_pool2d(x, 1)``). ``in_leaf`` is true inside a leaf module (one without
-    submodules); ``live`` is false when no result reaches the model's output.
+    submodules); ``live`` is false when no result reaches the model's output. ``kernels``
+    names the fused aten operators that do this call's work instead when the model runs on
+    real CPU tensors in eval mode under ``torch.no_grad()``, outermost first (the
+    ``nn.TransformerEncoderLayer`` and ``nn.MultiheadAttention`` fast paths, CPU flash
+    attention, oneDNN's LSTM; and the one operator a TorchScript trace holds for an RNN
+    module, ``aten::lstm``/``gru``/``rnn_*``, or a convolution with string padding,
+    ``aten::_convolution_mode``): a tool that sees only those operators counts
+    what its formula for them says, often nothing.
     """
 
     op: str
@@ -69,6 +76,7 @@ class OpCall:
     inplace: bool = False
     in_leaf: bool = False
     live: bool = True
+    kernels: tuple[str, ...] = ()
 
     @property
     def qualname(self) -> str:
@@ -262,6 +270,10 @@ def rules_overview() -> list[tuple[str, str, str]]:
         module_rule = MODULE_RULES.get(name)
         if module_rule is not None:
             out.append((name, "leaf modules", describe(module_rule)))
+        if table.opaque:
+            out.append((name, "work inside fused CPU operators", "Uncounted inside "
+                        + ", ".join(f"aten.{k}" for k in sorted(table.opaque))
+                        + " (the tool sees only the fused operator and has no formula for it)."))
         if not table.counts_dead_code:
             out.append((name, "operators whose results never reach the output", "not counted (fvcore traces the "
                         "model, and tracing drops them: auxiliary heads kept as module state)"))
@@ -376,6 +388,18 @@ class AtenTable:
     by_op: Mapping[str, AtenRule | None] = field(default_factory=dict)
     default: AtenRule | None = _uncounted
     counts_dead_code: bool = True  # fvcore traces, and tracing drops work that never reaches the output
+    # fused operators the tool sees as one operator and has no formula for: every call whose
+    # work they do is uncounted, named with the fused operator (see ``OpCall.kernels``)
+    opaque: frozenset[str] = frozenset()
+
+    def hidden_in(self, c: OpCall) -> str | None:
+        """The fused operator that hides this call from the convention's tool, if any."""
+        return next((k for k in c.kernels if k in self.opaque), None) if self.opaque else None
+
+    def label(self, c: OpCall) -> str:
+        """How an uncounted call is listed: its operator, and the fused operator hiding it."""
+        kernel = self.hidden_in(c)
+        return f"{c.qualname} in aten.{kernel}" if kernel else c.qualname
 
     def rule_for(self, op: str) -> AtenRule | None:
         if op in self.by_op:
@@ -389,6 +413,9 @@ class AtenTable:
         """Multiply-adds of one call, or ``None`` when this convention cannot count it."""
         if not c.live and not self.counts_dead_code:
             return 0
+        if self.opaque and self.hidden_in(c):
+            rule = self.rule_for(c.op)
+            return None if rule is not None else 0
         rule = self.rule_for(c.op)
         return 0 if rule is None else rule(c)
 
@@ -432,6 +459,11 @@ register_table(AtenTable(
         "grid_sampler_2d": _output_elements(4),
     },
     counts_dead_code=False,
+    # fvcore traces with TorchScript: an RNN module is one aten::lstm/gru/rnn_* node, the
+    # nn.MultiheadAttention fast path one aten::_native_multi_head_attention and a
+    # convolution with padding="same"/"valid" one aten::_convolution_mode, with no handles
+    # (its tracing hooks on every module keep nn.TransformerEncoderLayer off its fast path)
+    opaque=frozenset({"lstm", "gru", "rnn_tanh", "rnn_relu", "_native_multi_head_attention", "_convolution_mode"}),
 ))
 
 
@@ -446,6 +478,10 @@ register_table(AtenTable(
     "flopcounter",
     # FlopCounterMode's own registry: convolutions and every matrix product, weights or not
     {**_none(*_NO_MACS), "conv": conv_macs, "matmul": matmul_macs, "distance": _uncounted, "attention": _uncounted},
+    # on the CPU these run as fused operators FlopCounterMode has no formula for (it counts
+    # the CUDA flash and efficient attention kernels, not the CPU one)
+    opaque=frozenset({"_transformer_encoder_layer_fwd", "_native_multi_head_attention",
+                      "_scaled_dot_product_flash_attention_for_cpu", "mkldnn_rnn_layer"}),
 ))
 
 # Conventions defined by the module classes a spec builds (which hooks a tool registers for
