@@ -19,7 +19,21 @@ import torch.
 
 from __future__ import annotations
 
-from .api import summary
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # editors and type checkers see the real function and its signature
+    from .api import summary
 
 __all__ = ["summary"]
+
+
+def __getattr__(name: str) -> Any:
+    """``cnninspect.summary`` is :func:`cnninspect.api.summary` itself (its real signature in
+    ``help()``), imported on first use: the command line, which never needs it, starts
+    without importing the analysis modules behind it."""
+    if name == "summary":
+        from .api import summary
+
+        return summary
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 __version__ = "0.1.0"
