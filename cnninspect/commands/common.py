@@ -249,6 +249,31 @@ def python_inputs(text: str, input_texts: tuple[str, ...], batch: int | None) ->
     return from_cli(input_texts, batch, f"{shorten(text, 80)}: --input")
 
 
+def python_cast(dtype: str | None, optimizer: str | None) -> str | None:
+    """A Python model's ``--dtype``: one trainable dtype that the copy, its buffers and its
+    floating inputs are cast to (None: the model's own dtypes)."""
+    from ..measure.memory import TRAINABLE_DTYPES
+
+    if dtype is None:
+        return None
+    settings = memory_settings_from(dtype, None, optimizer)
+    p = settings.precision
+    if p.weights != p.activations or p.weights not in TRAINABLE_DTYPES:
+        raise UsageError(f"--dtype {dtype}: a Python model runs in one dtype; give one of "
+                         f"{', '.join(TRAINABLE_DTYPES)} to cast its copy (weights, buffers and inputs), or leave "
+                         "--dtype out for the model's own dtypes (int8 needs a quantized model)")
+    return p.weights
+
+
+def step_document(doc: Any, run: Any, unit: str, root: str) -> Any:
+    """``doc`` with a training run's step cost (``--training-step``), or the reason it could not run."""
+    if run.step is None:
+        raise UsageError(f"--training-step: {run.failure}")
+    from ..render.training import with_training_step
+
+    return with_training_step(doc, run.step, unit, root)
+
+
 def refuse_spec_options(text: str, **given: Any) -> None:
     """Options that only mean something for a YAML spec, given with a Python model reference."""
     for option, value in given.items():
