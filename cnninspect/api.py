@@ -30,6 +30,8 @@ from .measure.analysis import Report, Row, Totals
 from .base.errors import UsageError
 
 if TYPE_CHECKING:
+    from .measure.memory import MemoryReport
+    from .measure.training_step import TrainingStep
     import torch
     from torch import nn
 
@@ -49,11 +51,16 @@ class Summary:
     contract, ``_repr_html_()`` the table for Jupyter; ``report`` holds the data."""
 
     def __init__(self, report: Report, unit: str = "macs", levels: int | None = None,
-                 columns: Sequence[str] | None = None) -> None:
+                 columns: Sequence[str] | None = None, memory: MemoryReport | None = None,
+                 training_step: TrainingStep | None = None) -> None:
         self.report = report
         self.unit = unit
         self.levels = levels
         self.columns = tuple(columns) if columns is not None else None
+        self.memory = memory
+        """The memory report (``memory=True``, ``dtype=`` or ``optimizer=``), else None."""
+        self.training_step = training_step
+        """Forward plus backward cost of one training step (``training_step=True``), else None."""
 
     # torchinfo's names (ModelStatistics), same numbers as ``totals``
     @property
@@ -99,7 +106,12 @@ class Summary:
 
         from .render.report import summary_document
 
-        doc = summary_document(self.report, self.unit, self.levels)
+        doc = summary_document(self.report, self.unit, self.levels, memory=self.memory,
+                               show_memory=self.memory is not None)
+        if self.training_step is not None:
+            from .render.training import with_training_step
+
+            doc = with_training_step(doc, self.training_step, self.unit, self.report.subject.title)
         if self.columns is None:
             return doc
         table = doc.tables[0]
@@ -116,9 +128,7 @@ class Summary:
         return FORMATS[fmt].render(self.document(), False)
 
     def to_dict(self) -> dict[str, Any]:
-        from .render.report import summary_json
-
-        return summary_json(self.report, self.unit)
+        return dict(self.document().data)
 
     def plot(self) -> Any:
         """The mult-adds and parameters of each top-level layer or block as a matplotlib
@@ -164,6 +174,10 @@ def summary(
     resolution: int | None = None,
     unit: str = "macs",
     levels: int | None = None,
+    memory: bool = False,
+    dtype: str | None = None,
+    optimizer: str | None = None,
+    training_step: bool = False,
     **forward_kwargs: Any,
 ) -> Summary:
     """Analyse ``model``, called as ``torchinfo.summary`` is.
@@ -201,6 +215,16 @@ def summary(
     ``trainable``). ``resolution`` sets an image input's height and width.
 
     For a spec, ``input_size`` is ``(1, channels, R, R)`` at the spec's channels.
+
+    Memory (``.memory``, shown in the table and ``to_dict()["memory"]``): ``memory=True``,
+    or ``dtype=`` / ``optimizer=`` (which imply it), as ``summary --memory`` does. For a
+    module: weights and buffers at its own dtypes, the peak of live activations at the batch
+    it ran on, and training memory (gradients, ``optimizer`` state, and what autograd saves
+    for backward, measured on a meta copy in training mode); ``dtype`` (``fp32``, ``fp16``,
+    ``bf16``) casts the copy. For a spec: its memory model at ``dtype`` and batch 1.
+    ``training_step=True`` adds ``.training_step``: the mult-adds of forward plus backward
+    per module, as ``torch.utils.flop_counter.FlopCounterMode`` counts them around
+    ``loss.backward()`` with the loss the sum of the outputs (docs/python-models.md).
     """
     from .ops.conventions import UNITS, get_convention
 
@@ -226,6 +250,9 @@ def summary(
                              "a model reference takes input_size")
         if mode != "eval" or device is not None:
             raise UsageError("mode= and device= apply to nn.Module objects")
+        if memory or dtype is not None or optimizer is not None or training_step:
+            return _reference_with_extras(model, input_size, convention, resolution, unit, levels, columns,
+                                          memory, dtype, optimizer, training_step)
         return Summary(_reference_report(model, input_size, convention, resolution), unit, levels, columns)
     import torch.nn as nn
 
@@ -237,9 +264,85 @@ def summary(
         raise UsageError(f"input_data={input_data!r}: the third argument is input_data, as in torchinfo; "
                          f"give the convention by name: convention={input_data!r}")
     inputs = from_api(input_size, input_data, dtypes, batch_dim, forward_kwargs)
-    report = module_report(model, inputs, convention, resolution, device=None if device is None else str(device),
-                           mode=mode)
-    return Summary(report, unit, levels, columns)
+    if not (memory or dtype is not None or optimizer is not None or training_step):
+        report = module_report(model, inputs, convention, resolution, device=None if device is None else str(device),
+                               mode=mode)
+        return Summary(report, unit, levels, columns)
+    return _module_with_extras(model, inputs, convention, resolution, device, mode, unit, levels, columns,
+                               dtype, optimizer, memory or dtype is not None or optimizer is not None, training_step)
+
+
+def _module_with_extras(model: Any, inputs: Any, convention: str, resolution: int | None, device: Any, mode: str,
+                        unit: str, levels: int | None, columns: Any, dtype: str | None, optimizer: str | None,
+                        memory: bool, training_step: bool) -> Summary:
+    """A module's summary with its memory and training step (on meta copies of it)."""
+    from .capture.module_analysis import analyze_trace, input_settings, module_subject
+    from .capture.pymodels import check_depth, input_for, trace_module
+    from .capture.training import module_memory, run_training
+
+    cast = _cast(dtype, optimizer)
+    label = type(model).__name__
+    check_depth(model, label)
+    model_inputs, source = input_for(model, label, inputs, resolution)
+    params = list(model.parameters())
+    built_on = "meta" if params and all(p.device.type == "meta" for p in params) else "cpu"
+    trace = trace_module(model, model_inputs, label, built_on=built_on,
+                         device=None if device is None else str(device), mode=mode)
+    settings = {**input_settings(trace), "resolution": resolution, "kwargs": {}, "class": label,
+                "input_from": source or "given", "mode": mode}
+    report = analyze_trace(trace, convention, module_subject(trace, label, title="nn.Module passed from Python",
+                                                             settings=settings))
+    mem = module_memory(model, model_inputs, trace, cast=cast, batch=model_inputs.batch,
+                        optimizer=optimizer or "sgd") if memory else None
+    step = _step_of(run_training(model, model_inputs)) if training_step else None
+    return Summary(report, unit, levels, columns, mem, step)
+
+
+def _cast(dtype: str | None, optimizer: str | None) -> str | None:
+    from .commands.common import python_cast
+
+    return python_cast(dtype, optimizer)
+
+
+def _step_of(run: Any) -> TrainingStep:
+    if run.step is None:
+        raise UsageError(f"training_step: {run.failure}")
+    return run.step
+
+
+def _reference_with_extras(text: str, input_size: Any, convention: str, resolution: int | None, unit: str,
+                           levels: int | None, columns: Any, memory: bool, dtype: str | None,
+                           optimizer: str | None, training_step: bool) -> Summary:
+    """A spec's or a Python reference's summary with memory and the training step."""
+    from .capture.pymodels import is_python_ref
+
+    show = memory or dtype is not None or optimizer is not None
+    if is_python_ref(text):
+        from .capture.inputs import from_api
+        from .capture.module_analysis import analyze_trace
+        from .capture.pymodels import prepare_python
+        from .capture.training import module_memory, run_training
+
+        cast = _cast(dtype, optimizer)
+        p = prepare_python(text, input_shape=from_api(input_size), resolution=resolution)
+        report = analyze_trace(p.trace, convention, p.subject)
+        mem = module_memory(p.built.module, p.inputs, p.trace, cast=cast, batch=p.inputs.batch,
+                            optimizer=optimizer or "sgd") if show else None
+        step = _step_of(run_training(p.built.module, p.inputs)) if training_step else None
+        return Summary(report, unit, levels, columns, mem, step)
+    from .commands.common import memory_settings_from
+    from .measure.memory import memory_report
+
+    report = _reference_report(text, input_size, convention, resolution)
+    mem = memory_report(report.model, memory_settings_from(dtype, None, optimizer)) if show else None
+    step = None
+    if training_step:
+        from .build.builder import build_module
+        from .capture.inputs import ModelInputs
+        from .capture.training import run_training
+
+        step = _step_of(run_training(build_module(report.model, "meta"), ModelInputs.single(report.model.input_shape)))
+    return Summary(report, unit, levels, columns, mem, step)
 
 
 def module_report(module: Any, inputs: Any, convention: str, resolution: int | None = None,

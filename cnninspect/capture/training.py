@@ -198,7 +198,12 @@ def _run(work: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], batch: 
         if isinstance(m, nn.RNNBase) and not any(isinstance(o, nn.RNNBase) for o in stack[:-1]):
             rnn_calls.append((m, names.get(id(m), ""), a))
 
-    from torch.nn.modules.module import register_module_forward_pre_hook
+    def rnn_post(m: nn.Module, a: Any, out: Any) -> None:
+        if rnn_calls and rnn_calls[-1][0] is m and len(rnn_calls) > len(rnn_outputs):
+            rnn_outputs.append(_all_tensors(out))
+
+    rnn_outputs: list[list[torch.Tensor]] = []
+    from torch.nn.modules.module import register_module_forward_hook, register_module_forward_pre_hook
 
     counter = FlopCounterMode(display=False) if step else None
     forward_counts: dict[str, int] = {}
@@ -206,8 +211,8 @@ def _run(work: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], batch: 
         ctx.enter_context(torch.enable_grad())
         ctx.enter_context(torch.device("meta"))
         ctx.enter_context(_module_stack(stack))
-        hook = register_module_forward_pre_hook(rnn_pre)
-        ctx.callback(hook.remove)
+        for hook in (register_module_forward_pre_hook(rnn_pre), register_module_forward_hook(rnn_post)):
+            ctx.callback(hook.remove)
         if counter is not None:
             ctx.enter_context(counter)
         with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
@@ -229,9 +234,8 @@ def _run(work: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], batch: 
                     raise TrainingFailed(f"the backward pass on the meta device raised {type(exc).__name__}: "
                                          f"{' '.join(str(exc).split())[:300]}") from exc
     notes: list[str] = []
-    inputs_keys = {StorageWeakRef(t.untyped_storage()) for t in _all_tensors((args, kwargs))}
-    for m, path, a in rnn_calls:
-        note = _rnn_on_cpu(m, path, a, saved, inputs_keys)
+    for (m, path, a), outs_meta in zip(rnn_calls, rnn_outputs):
+        note = _rnn_on_cpu(m, path, a, outs_meta, saved)
         if note:
             notes.append(note)
     by_layer: dict[str, int] = {}
@@ -252,11 +256,11 @@ def _all_tensors(obj: Any) -> list[torch.Tensor]:
     return _tensors(obj)
 
 
-def _rnn_on_cpu(m: nn.RNNBase, path: str, args: Any, saved: dict[Any, tuple[int, bool, str]],
-                input_keys: set[Any]) -> str:
+def _rnn_on_cpu(m: nn.RNNBase, path: str, args: Any, outputs: list[torch.Tensor],
+                saved: dict[Any, tuple[int, bool, str]]) -> str:
     """Count what one recurrent layer saves on the CPU: a zero-weight copy of it run alone on
-    CPU tensors of its call's shapes. The layer's input, when saved, is the storage the meta
-    run knows (so it is not counted twice)."""
+    CPU tensors of its call's shapes. Its inputs and outputs, when saved, are the storages
+    the meta run knows (so a tensor that a later layer saves too is counted once)."""
     from ..base.limits import MAX_CPU_FALLBACK_BYTES
 
     weight_bytes = sum(p.numel() * p.element_size() for p in m.parameters())
@@ -287,7 +291,11 @@ def _rnn_on_cpu(m: nn.RNNBase, path: str, args: Any, saved: dict[Any, tuple[int,
     call_args = [next(it) if isinstance(a, torch.Tensor) else a for a in args]
     try:
         with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-            out = cpu(*call_args)
+            out = _all_tensors(cpu(*call_args))
+        for c, t in zip(out, outputs):
+            key = StorageWeakRef(c.untyped_storage())
+            if key in found:
+                found[StorageWeakRef(t.untyped_storage())] = found.pop(key)
         del out
     except Exception as exc:  # the CPU refused what the meta device ran: say so, count nothing twice
         return (f"{path or type(m).__name__}: the CPU run of the recurrent layer raised {type(exc).__name__}; its "
