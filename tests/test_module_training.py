@@ -280,3 +280,61 @@ def test_a_model_that_refuses_the_meta_device_says_why_training_memory_is_missin
     assert s.memory.training is None
     assert "meta device" in s.memory.training_unavailable
     assert s.memory.inference.weight_bytes == sum(p.nbytes for p in model.parameters())
+
+
+# --- explain on a Python model -------------------------------------------------------------
+
+
+def _tool_totals(model: nn.Module, shape: tuple[int, ...]) -> dict[str, int]:
+    """fvcore, torchinfo and FlopCounterMode run on the model itself (a copy), real CPU tensors."""
+    import torchinfo
+    from fvcore.nn import FlopCountAnalysis
+
+    m = copy.deepcopy(model).eval()
+    x = torch.randn(shape)
+    with torch.no_grad():
+        fca = FlopCountAnalysis(m, x)
+        fca.unsupported_ops_warnings(False)
+        fvcore = int(fca.total())
+        with FlopCounterMode(display=False) as counter:
+            m(x)
+    info = torchinfo.summary(m, input_data=[x], verbose=0).total_mult_adds
+    return {"fvcore": fvcore, "torchinfo": int(info), "FlopCounterMode": counter.get_total_flops()}
+
+
+def test_explain_a_python_file_breaks_down_by_operator_and_reconciles_every_tool() -> None:
+    r = invoke("explain", f"{EXAMPLE}:Net", "--input", "3x32x32", "-f", "json")
+    assert r.exit_code == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert data["source"] == "python"
+    s = cnninspect.summary(_example_net(), input_size=(1, 3, 32, 32))
+    assert data["totals"] == {"mult_adds": s.total_mult_adds, "params": s.total_params}
+    assert sum(v["mult_adds"] for v in data["by_op"].values()) == s.total_mult_adds
+    assert sum(v["params"] for v in data["by_op"].values()) == s.total_params
+    assert data["by_op"]["aten.convolution"]["ops"] == 6
+    real = _tool_totals(_example_net(), (1, 3, 32, 32))
+    tools = {t["tool"]: t for t in data["reconcile"]}
+    for name, total in real.items():
+        t = tools[name]
+        assert t["source"] == "measured" and t["total"] == total == t["derived_total"], name
+        factor = 2 if name == "FlopCounterMode" else 1
+        assert t["paper_total"] + sum(term["mult_adds"] for term in t["terms"]) == total, name
+        assert factor * cnninspect.summary(_example_net(), input_size=(1, 3, 32, 32),
+                                           convention=t["convention"]).total_mult_adds == total
+    table = invoke("explain", f"{EXAMPLE}:Net", "--input", "3x32x32", "--no-measure")
+    assert table.exit_code == 0, table.stderr
+    assert "Totals by operator" in table.stdout and "Reconciliation with other tools" in table.stdout
+    assert "(not measured: --no-measure)" in table.stdout
+
+
+def test_explain_one_block_of_a_python_model_and_its_errors() -> None:
+    r = invoke("explain", f"{EXAMPLE}:Net", "--input", "3x32x32", "--layer", "block1", "-f", "json")
+    assert r.exit_code == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert [layer["name"] for layer in data["layers"]] == ["block1.conv1", "block1.bn1", "block1.conv2", "block1.bn2"]
+    assert data["totals"]["mult_adds"] == 2 * 32 * 32 * 32 * 32 * 9
+    for args, says in ((("--layer", "block9"), "no layer or block 'block9'"),
+                       (("--width", "2"), "--width applies to YAML specs"),
+                       ((), "declares no input size")):
+        bad = invoke("explain", f"{EXAMPLE}:Net", *(("--input", "3x32x32") if args else ()), *args)
+        assert bad.exit_code == 2 and says in bad.stderr, bad.stderr

@@ -65,7 +65,14 @@ def explain(target: str, variant: str | None, width: float | None, resolution: i
         emit(doc, fmt)
         return
     from ..resolve.catalog import parse_target
+    from ..capture.pymodels import is_python_ref
 
+    if is_python_ref(target):
+        _explain_python(target, variant=variant, width=width, resolution=resolution, depth=depth, phi=phi,
+                        set_values=set_values, padding=padding, layer=layer, fmt=fmt, convention=convention,
+                        parts=parts, measure=measure, measure_max_mb=measure_max_mb, input_size=input_size,
+                        op_options=op_options)
+        return
     bad = [k for k, v in op_options.items() if v is not None]
     if bad:
         try:
@@ -92,3 +99,30 @@ def explain(target: str, variant: str | None, width: float | None, resolution: i
             click.echo(f"measuring {len(names)} tools on the model (10-20 s; --no-measure skips this)...", err=True)
     exp = explain_model(model, t.spec, convention, layer, measure=measure, max_mb=measure_max_mb)
     emit(explain_document(exp, parts or PARTS), fmt)
+
+
+def _explain_python(target: str, *, variant: str | None, width: float | None, resolution: int | None,
+                    depth: float | None, phi: float | None, set_values: tuple[str, ...], padding: str | None,
+                    layer: str | None, fmt: str, convention: str, parts: tuple[str, ...], measure: bool,
+                    measure_max_mb: float, input_size: str | None, op_options: dict[str, object]) -> None:
+    """``explain file.py:NAME``: the by-operator breakdown and the tools' reconciliation of a
+    Python model (``--input`` is its per-sample input, as for summary)."""
+    from ..capture.pymodels import prepare_python
+    from ..explore.explain import explain_trace
+    from ..render.explain import module_explain_document
+    from .common import python_inputs, refuse_spec_options
+
+    refuse_spec_options(target, **{"--variant": variant, "--width": width, "--depth": depth, "--phi": phi,
+                                   "--set": set_values, "--padding": padding,
+                                   **{k: v for k, v in op_options.items() if k != "--input"}})
+    inputs = python_inputs(target, (input_size,) if input_size else (), None)
+    p = prepare_python(target, input_shape=inputs, resolution=resolution)
+    measured = None
+    if measure and layer is None:
+        from ..build.peers import measure_module
+
+        if sys.stderr is not None and sys.stderr.isatty():
+            click.echo("measuring the installed tools on a copy of the model (--no-measure skips this)...", err=True)
+        measured = measure_module(p.built.module, p.inputs, measure_max_mb)
+    exp = explain_trace(p.trace, p.subject, convention, layer, measured=measured)
+    emit(module_explain_document(exp, parts or PARTS), fmt)
