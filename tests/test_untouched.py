@@ -6,7 +6,8 @@ every kind, training mode, frozen and half-precision parameters, a lazy layer, a
 layer, a model on the meta device), after ``cnninspect.summary`` and the CLI's ``summary``,
 ``compare``, ``explain``, ``fit``, ``sweep`` and ``check --allow-python`` run in-process on
 the very object (as ``package.module:NAME``), with memory and the training step (which
-run a meta copy in training mode with gradients and a backward pass), every parameter and buffer has the same
+run a meta copy in training mode with gradients and a backward pass), and the Python
+functions ``compare``, ``sweep``, ``fit`` and ``check``, every parameter and buffer has the same
 identity, values, device, dtype and ``requires_grad``; every module has the same class,
 ``training`` flag and hooks; and the model computes what an untouched copy computes. The
 same holds when the analysis fails (a wrong input shape) or is interrupted (Ctrl-C raised
@@ -280,10 +281,16 @@ def run_everything(model: nn.Module, shape: tuple[int, ...], ref: str, tmp_path:
     dims = "x".join(map(str, shape))
     cnninspect.summary(model, input_size=(1, *shape))
     cnninspect.summary(model, input_size=(2, *shape), convention="fvcore", mode="train")
-    try:
-        cnninspect.summary(model, input_size=(2, *shape), optimizer="adam", training_step=True)
-    except cnninspect.base.errors.CnnInspectError:
-        pass  # a model whose training pass the meta device refuses: said so, and nothing touched
+    for call in (lambda: cnninspect.summary(model, input_size=(2, *shape), optimizer="adam", training_step=True),
+                 lambda: cnninspect.compare([model, model], (1, *shape), memory=True),
+                 lambda: cnninspect.sweep(model, (1, *shape), batches=[1, 2]),
+                 lambda: cnninspect.check(model, (1, *shape), budgets={"max_params": "1G"}),
+                 lambda: cnninspect.fit(model, (1, *shape), over={"resolution": [8, 16]},
+                                        budgets={"max_params": "1G"})):
+        try:
+            call()
+        except cnninspect.base.errors.CnnInspectError:
+            pass  # a model the meta device refuses, or without an image input: said so, nothing touched
     for args in (("summary", ref, "--input", dims, "-f", "json"),
                  ("summary", ref, "--input", dims, "--memory", "--dtype", "bf16", "--training-step"),
                  ("compare", f"{ref}@input={dims}", f"{ref}@input={dims}", "--layers"),
