@@ -149,3 +149,14 @@ def test_the_functions_are_exported_with_their_signatures() -> None:
         fn = getattr(cnninspect, name)
         assert fn.__doc__ and inspect.signature(fn).parameters
     assert torch.is_tensor(torch.zeros(1)) and isinstance(zoo.PlainCNN(), nn.Module)
+
+
+def test_the_documented_example_runs_as_shown(capsys: pytest.CaptureFixture[str]) -> None:
+    from conftest import ROOT
+
+    text = (ROOT / "docs" / "python-models.md").read_text(encoding="utf-8")
+    block = text.split("<!-- python-example: workflows -->\n```python\n", 1)[1]
+    code, rest = block.split("```\n", 1)
+    shown = rest.split("```text\n", 1)[1].split("```", 1)[0]
+    exec(compile(code, "docs/python-models.md", "exec"), {})
+    assert capsys.readouterr().out == shown

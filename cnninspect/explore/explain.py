@@ -350,7 +350,7 @@ def explain_model(model: Model, spec: Any, convention: str = "paper", layer: str
 
 # --- a Python model ---------------------------------------------------------------------------
 
-MODULE_RULE_CAUSE = "counted by module: parameters x output positions, per call (torchinfo)"
+MODULE_RULE_CAUSE = "per module instead: parameters x output positions, per call"
 NO_MODULE_RULES = "counts by module class; cnninspect has no {tool} rules for Python models"
 
 
