@@ -338,3 +338,42 @@ def test_explain_one_block_of_a_python_model_and_its_errors() -> None:
                        ((), "declares no input size")):
         bad = invoke("explain", f"{EXAMPLE}:Net", *(("--input", "3x32x32") if args else ()), *args)
         assert bad.exit_code == 2 and says in bad.stderr, bad.stderr
+
+
+# --- the other commands on a Python model's memory ---------------------------------------------
+
+
+def _python_training_bytes(batch: int, optimizer: str, resolution: int = 32) -> int:
+    r = invoke("summary", f"{EXAMPLE}:Net", "--input", f"3x{resolution}x{resolution}", "--batch", str(batch),
+               "--optimizer", optimizer, "-f", "json")
+    assert r.exit_code == 0, r.stderr
+    return json.loads(r.stdout)["memory"]["training"]["total_bytes"]
+
+
+def test_compare_and_sweep_show_a_python_models_measured_memory() -> None:
+    ref = f"{EXAMPLE}:Net"
+    r = invoke("compare", ref, "mobilenet_v1", "--input", "3x32x32", "--batch", "2", "--optimizer", "adam",
+               "-f", "json")
+    assert r.exit_code == 0, r.stderr
+    mem = json.loads(r.stdout)["models"][0]["memory"]
+    assert mem["training_bytes"] == _python_training_bytes(2, "adam") and mem["batch"] == 2
+    r = invoke("sweep", ref, "--input", "3x32x32", "--resolution", "32,64", "--memory", "-f", "json")
+    assert r.exit_code == 0, r.stderr
+    points = json.loads(r.stdout)["points"]
+    assert [p["memory"]["training_bytes"] for p in points] == [_python_training_bytes(1, "sgd", res)
+                                                               for res in (32, 64)]
+
+
+def test_check_and_fit_budget_a_python_models_training_memory(tmp_path: Path) -> None:
+    limit = _python_training_bytes(4, "adam")
+    (tmp_path / "my_model.py").write_text(EXAMPLE.read_text())
+    checks = tmp_path / "budgets.yaml"
+    checks.write_text("checks:\n  - model: my_model.py:Net\n    settings: {input: 3x32x32}\n"
+                      f"    memory: {{batch: 4, optimizer: adam}}\n    budget: {{max_training_bytes: {limit}}}\n")
+    r = invoke("check", str(checks), "--allow-python", "-f", "json")
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(r.stdout)["results"][0]["actual"] == limit
+    r = invoke("fit", f"{EXAMPLE}:Net", "--input", "3x32x32", "--over", "resolution=16,32,48", "--batch", "4",
+               "--optimizer", "adam", "--max-training-bytes", f"{limit}B", "-f", "json")
+    assert r.exit_code == 0, r.stderr
+    assert [p["settings"]["resolution"] for p in json.loads(r.stdout)["frontier"]] == [32]
