@@ -25,6 +25,7 @@ from torch.utils.flop_counter import FlopCounterMode
 import cnninspect
 import zoo
 from conftest import invoke
+from reference import VARIANTS
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "docs" / "examples" / "my_model.py"
 
@@ -104,6 +105,11 @@ MODELS: dict[str, tuple[Any, tuple[int, ...]]] = {
     "zoo.ResidualNet": (zoo.ResidualNet, (2, 3, 16, 16)),
     "zoo.SENet": (zoo.SENet, (2, 3, 16, 16)),
     "zoo.AttentionNet": (zoo.AttentionNet, (2, 3, 32, 32)),
+    "reference.densenet_121": (VARIANTS[("densenet", "121")].build, (2, 3, 32, 32)),
+    "reference.convnext_tiny": (VARIANTS[("convnext", "tiny")].build, (1, 3, 32, 32)),
+    "reference.mobilenet_v3_small": (VARIANTS[("mobilenet_v3", "small")].build, (2, 3, 64, 64)),
+    "reference.shufflenet_v2_x0_5": (VARIANTS[("shufflenet_v2", "x0_5")].build, (2, 3, 64, 64)),
+    "reference.regnet_y_200mf": (VARIANTS[("regnet", "y_200mf")].build, (2, 3, 64, 64)),
 }
 
 
@@ -377,3 +383,17 @@ def test_check_and_fit_budget_a_python_models_training_memory(tmp_path: Path) ->
                "--optimizer", "adam", "--max-training-bytes", f"{limit}B", "-f", "json")
     assert r.exit_code == 0, r.stderr
     assert [p["settings"]["resolution"] for p in json.loads(r.stdout)["frontier"]] == [32]
+
+
+def test_a_training_pass_the_model_refuses_is_said_not_guessed() -> None:
+    """Batch norm in training needs more than one value per channel: at a batch of one after
+    global pooling the training pass raises, as PyTorch itself would."""
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.AdaptiveAvgPool2d(1), nn.BatchNorm2d(4))
+    s = cnninspect.summary(model, input_size=(1, 3, 8, 8), memory=True)
+    assert s.memory.training is None
+    assert "Expected more than 1 value per channel when training" in s.memory.training_unavailable
+    with pytest.raises(ValueError, match="more than 1 value per channel"):
+        copy.deepcopy(model).train()(torch.zeros(1, 3, 8, 8))
+    with pytest.raises(cnninspect.base.errors.UsageError, match="^training_step: the forward pass in training"):
+        cnninspect.summary(model, input_size=(1, 3, 8, 8), training_step=True)
+    assert cnninspect.summary(model, input_size=(2, 3, 8, 8), memory=True).memory.training is not None
