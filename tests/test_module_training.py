@@ -397,3 +397,24 @@ def test_a_training_pass_the_model_refuses_is_said_not_guessed() -> None:
     with pytest.raises(cnninspect.base.errors.UsageError, match="^training_step: the forward pass in training"):
         cnninspect.summary(model, input_size=(1, 3, 8, 8), training_step=True)
     assert cnninspect.summary(model, input_size=(2, 3, 8, 8), memory=True).memory.training is not None
+
+
+def test_explain_a_model_that_is_one_module(as_module_ref: str) -> None:
+    r = invoke("explain", as_module_ref, "--input", "3x8x8", "--no-measure", "-f", "json")
+    assert r.exit_code == 0, r.stderr
+    data = json.loads(r.stdout)
+    (layer,) = data["layers"]
+    assert layer["name"] == "Conv2d" and layer["terms"][0]["cause"] == "aten.convolution"
+    assert data["by_op"]["aten.convolution"] == {"ops": 1, "params": 4 * 3 * 9 + 4, "mult_adds": 4 * 3 * 9 * 36}
+
+
+@pytest.fixture
+def as_module_ref(monkeypatch: pytest.MonkeyPatch) -> str:
+    import sys
+    import types
+
+    mod = types.ModuleType("cnninspect_one.module")
+    mod.model = nn.Conv2d(3, 4, 3)  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "cnninspect_one", types.ModuleType("cnninspect_one"))
+    monkeypatch.setitem(sys.modules, "cnninspect_one.module", mod)
+    return "cnninspect_one.module:model"

@@ -145,8 +145,6 @@ def run_training(module: nn.Module, inputs: ModelInputs, *, dtype: torch.dtype |
 
     with guarded():
         work = private_copy(module, "meta")
-        if dtype is not None:
-            work = work.to(dtype)
         first = next((p for p in work.parameters() if p.dtype.is_floating_point
                       and not isinstance(p, nn.parameter.UninitializedParameter)), None)
         model_dtype = dtype or (first.dtype if first is not None else torch.float32)
@@ -158,6 +156,8 @@ def run_training(module: nn.Module, inputs: ModelInputs, *, dtype: torch.dtype |
             except ModelFailed as exc:
                 return TrainingRun(model_state(work), None, None, f"the model's lazy layers could not be "
                                    f"materialised on the meta device ({type(exc.cause).__name__})")
+        if dtype is not None:
+            cast_stand_ins(work, dtype)
         state = model_state(work)
         work.train()
         try:
@@ -165,6 +165,25 @@ def run_training(module: nn.Module, inputs: ModelInputs, *, dtype: torch.dtype |
         except TrainingFailed as exc:
             return TrainingRun(state, None, None, str(exc))
         return TrainingRun(state, saved, step_cost)
+
+
+def cast_stand_ins(work: nn.Module, dtype: torch.dtype) -> None:
+    """Give a meta copy new floating parameters and buffers of ``dtype`` (tied tensors stay
+    tied). ``nn.Module.to`` would change the tensors themselves, and a meta tensor of the
+    caller's model is its own stand-in in the copy (:func:`~cnninspect.capture.forward.private_copy`):
+    casting it would cast the caller's model."""
+    made: dict[int, torch.Tensor] = {}
+    for m in work.modules():
+        for store, wrap in ((m._parameters, True), (m._buffers, False)):
+            for name, t in store.items():
+                if t is None or isinstance(t, nn.parameter.UninitializedTensorMixin) or not t.is_floating_point():
+                    continue
+                new = made.get(id(t))
+                if new is None:
+                    new = torch.empty(t.shape, dtype=dtype, device="meta")
+                    new = nn.Parameter(new, requires_grad=t.requires_grad) if wrap else new
+                    made[id(t)] = new
+                store[name] = new
 
 
 def _run(work: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], batch: int,
@@ -372,7 +391,9 @@ def module_memory(module: nn.Module, inputs: ModelInputs, trace: Any, *, cast: s
 
     if cast is not None:
         try:
-            trace = capture(private_copy(module, "meta").to(CASTS[cast]), inputs, "meta")
+            work = private_copy(module, "meta")
+            cast_stand_ins(work, CASTS[cast])
+            trace = capture(work, inputs, "meta")
         except ModelFailed as exc:
             raise UsageError(f"--dtype {cast}: the model cast to {cast} refused the meta device "
                              f"({type(exc.cause).__name__}: {' '.join(str(exc.cause).split())[:200]})") from None

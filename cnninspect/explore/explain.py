@@ -376,8 +376,12 @@ def explain_trace(trace: Any, subject: Any, convention: str = "paper", layer: st
     table = ATEN_TABLES[conv.name]
     calls = {c.path: c for c in trace.calls}
 
+    root = trace.calls[0]
+
     def ops_of(row: Row) -> list[int]:
         c = calls.get(row.name)
+        if c is None and root.is_leaf and row.name == root.torch_class:  # the model is one leaf module
+            c = root
         if c is None:
             return []
         out: list[int] = []
