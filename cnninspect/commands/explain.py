@@ -27,7 +27,8 @@ from .common import convention_option, emit, format_option, model_options_withou
               help="Run the installed peer tools on the built module (else every tool row is derived).")
 @click.option("--measure-max-mb", type=click.FloatRange(min=1), default=4000, show_default=True,
               help="Derive instead of measuring the tools that need real tensors when they would need more memory.")
-@click.option("--input", "input_size", metavar="[C x]H x W", help="Op: input size, e.g. 5x5 or 3x32x32.")
+@click.option("--input", "input_size", metavar="[C x]H x W",
+              help="Op: input size, e.g. 5x5 or 3x32x32. A Python model: its input per sample, as for summary.")
 @click.option("--kernel", metavar="K|KxK", help="Op: window size (default 3 for conv2d, 2 for pooling).")
 @click.option("--stride", metavar="S|SxS", help="Op: stride (default 1 for conv2d, the kernel for pooling).")
 @click.option("--filters", type=click.IntRange(min=1), help="Op conv2d: number of filters (output channels).")
@@ -45,7 +46,9 @@ def explain(target: str, variant: str | None, width: float | None, resolution: i
     named terms. Also the version choices (stride placement, padding, pooling rounding) that
     change totals, where the model has them.
 
-    MODEL is a bundled name, NAME:VARIANT or a YAML path, as for summary. OP (conv2d,
+    MODEL is a bundled name, NAME:VARIANT or a YAML path, as for summary, or a Python model
+    (file.py:NAME ..., with --input): its layers with the aten operators they ran, totals by
+    operator, and the tools measured on a private copy. OP (conv2d,
     maxpool2d, avgpool2d) works one op by hand: output size, mult-adds and parameters with
     their formulas; --example uses the source deck's 5x5 image.
     """
