@@ -418,3 +418,15 @@ def test_every_budget_has_a_column_in_the_fit_table():
         assert best["settings"] == {"resolution": 160}
         table = invoke("fit", "mobilenet_v1", "--over", "resolution=128,160", option, limit)
         assert table.exit_code == 0, (option, table.stderr)
+
+
+def test_a_byte_budget_on_the_command_line_may_be_a_plain_number():
+    """--max-weight-bytes 20000000 was refused as 'must be a size like 8MB, 1.5MiB or 8000000'."""
+    import json
+
+    from cnninspect.base.numbers import parse_bytes
+
+    assert parse_bytes("8000000") == parse_bytes("8MB") == parse_bytes(8_000_000) == 8e6
+    r = invoke("fit", "mobilenet_v1", "--over", "width=0.5,1", "--max-weight-bytes", "10000000", "--format", "json")
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(r.stdout)["best"]["settings"] == {"width": 0.5}
