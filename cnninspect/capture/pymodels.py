@@ -534,11 +534,29 @@ def analyze_python(text: str, convention: str = "paper", *, input_shape: ModelIn
     per-sample shape (one input, batch 1) or :class:`~cnninspect.capture.inputs.ModelInputs`."""
     from .module_analysis import analyze_trace
 
+    p = prepare_python(text, input_shape=input_shape, resolution=resolution, mode=mode)
+    return analyze_trace(p.trace, convention, p.subject)
+
+
+@dataclass
+class Prepared:
+    """A Python model reference loaded, built and captured: what every analysis starts from."""
+
+    model: PyModel
+    built: Built
+    inputs: ModelInputs
+    trace: Trace
+    subject: Any
+
+
+def prepare_python(text: str, *, input_shape: ModelInputs | tuple[int, ...] | None = None,
+                   resolution: int | None = None, mode: str = "eval") -> Prepared:
+    """Load, build and capture a Python model reference (see :func:`analyze_python`)."""
     pm = load(parse_pyref(text))
     built = build(pm)
     inputs, source = input_for(built.module, pm.ref.shown, input_shape, resolution)
     trace = trace_built(pm, built, inputs, mode)
-    return analyze_trace(trace, convention, subject_for(pm, trace, resolution, source))
+    return Prepared(pm, built, inputs, trace, subject_for(pm, trace, resolution, source))
 
 
 def trace_built(pm: PyModel, built: Built, inputs: ModelInputs | tuple[int, ...], mode: str = "eval") -> Trace:
