@@ -70,3 +70,102 @@ def test_module_classes_of_the_bundled_ops_exist():
             seen.add(op.kind)
     assert {"conv2d", "bn2d", "act", "linear"} <= seen
 
+
+# --- the worked example: groupnorm, one record end to end --------------------------------------
+
+GN_SPEC = """
+name: gn_net
+input: {channels: 3, resolution: 20}
+layers:
+  - conv: {out: 16, kernel: 3}
+  - name: gn
+    groupnorm: 4
+  - act: relu
+  - conv: {out: 32, kernel: 3, stride: 2}
+  - name: gn_plain
+    gn: {groups: 8, affine: false, eps: 0.001}
+  - maxpool: {kernel: 2}
+  - avgpool: {global: true}
+  - flatten
+  - linear: {out: 10}
+"""
+
+
+def _gn_model():
+    from cnninspect.lang.spec import spec_from_text
+    from cnninspect.resolve.resolver import resolve
+
+    return resolve(spec_from_text(GN_SPEC))
+
+
+def _gn_reference() -> nn.Module:
+    return nn.Sequential(
+        nn.Conv2d(3, 16, 3, padding=1), nn.GroupNorm(4, 16), nn.ReLU(), nn.Conv2d(16, 32, 3, 2, padding=1),
+        nn.GroupNorm(8, 32, eps=0.001, affine=False), nn.MaxPool2d(2), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+        nn.Linear(32, 10),
+    )
+
+
+def test_groupnorm_builds_a_real_group_norm():
+    from cnninspect.build.builder import build_module
+
+    model = _gn_model()
+    module = build_module(model)
+    gn, plain = module.get_submodule("gn"), module.get_submodule("gn_plain")
+    assert type(gn) is nn.GroupNorm and (gn.num_groups, gn.num_channels, gn.eps, gn.affine) == (4, 16, 1e-5, True)
+    assert type(plain) is nn.GroupNorm and (plain.num_groups, plain.num_channels, plain.affine) == (8, 32, False)
+    assert plain.eps == 0.001
+    rows = {r.name: r for r in __import__("cnninspect.measure.analysis", fromlist=["analyze"]).analyze(model).rows}
+    assert rows["gn"].params == sum(p.numel() for p in gn.parameters()) == 32
+    assert rows["gn_plain"].params == 0 and rows["gn"].type == "GroupNorm"
+
+
+def test_groupnorm_counts_equal_the_tools_in_every_convention():
+    """Parameters, outputs and every convention against the tools run on a hand-written
+    module with real nn.GroupNorm layers (fvcore under no_grad, torchinfo, ptflops, thop,
+    FlopCounterMode)."""
+    from reftools import assert_every_convention
+
+    counts = assert_every_convention(_gn_model(), _gn_reference())
+    assert set(counts) >= {"paper", "fvcore", "torchinfo", "ptflops", "thop", "flopcounter"}
+    # the group norms themselves: fvcore 5 (affine) and 4 per element, ptflops 2 and 1, thop 4 and 2
+    elements = (16 * 20 * 20, 32 * 10 * 10)
+    assert counts["fvcore"] - counts["paper"] == 5 * elements[0] + 4 * elements[1] + 32 * 5 * 5  # + avg pool
+    assert counts["thop"] - counts["paper"] == 4 * elements[0] + 2 * elements[1] + 32 * 5 * 5 + 32  # + avg pool
+
+
+def test_groupnorm_saves_what_autograd_saves():
+    import torch
+
+    from cnninspect.build.builder import build_module
+    from cnninspect.measure.memory import MemorySettings, memory_report
+    from test_memory import saved_by_autograd
+
+    model = _gn_model()
+    computed = memory_report(model, MemorySettings(batch=2)).training.saved_activation_bytes
+    torch.manual_seed(0)
+    measured = saved_by_autograd(build_module(model).train(), torch.randn((2,) + tuple(model.input_shape)))
+    assert computed == measured
+
+
+def test_groupnorm_refuses_channels_its_groups_do_not_divide():
+    import pytest
+
+    from cnninspect.base.errors import SpecError
+
+    with pytest.raises(SpecError, match="group normalisation in 5 groups needs channels divisible by it, got 16"):
+        from cnninspect.lang.spec import spec_from_text
+        from cnninspect.resolve.resolver import resolve
+
+        resolve(spec_from_text(GN_SPEC.replace("groupnorm: 4", "groupnorm: 5")))
+
+
+def test_the_worked_example_in_the_docs_is_the_record():
+    """docs/architecture.md shows groupnorm's record as the code has it."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    doc = (root / "docs" / "architecture.md").read_text(encoding="utf-8")
+    (block,) = re.findall(r"```python\n(register_kind\(OpKind\(\n    \"groupnorm\".*?)```", doc, re.S)
+    assert block in (root / "cnninspect" / "ops" / "kinds" / "norm.py").read_text(encoding="utf-8")

@@ -9,8 +9,8 @@ from dataclasses import replace
 from ..counting import BN_2, BN_4, elements, not_seen, per_element, ptflops_act
 from ..formulas import NOTHING, Formula, affine, formula, term
 from ..kind import (
-    STAT_BYTES, Counts, ModuleCall, OpFacts, OpKind, ReshapeRule, Role, Saves, Unsupported, norm_buffers,
-    register_kind,
+    GLOBAL, STAT_BYTES, Counts, Global, ModuleCall, OpFacts, OpKind, ReshapeRule, Role, Saves, Unsupported,
+    norm_buffers, register_kind,
 )
 from ..primitives import ACTIVATIONS, Attrs, Shape, ShapeError, activation_text, need_flat, need_map
 from .activation import ACT_SAVES, activation_module
@@ -187,4 +187,47 @@ register_kind(OpKind(
     lambda a: ModuleCall("LocalResponseNorm", (a["size"], a["alpha"], a["beta"], a["k"])),
     counts=Counts(ptflops=_lrn_ptflops), saves=_lrn_saves,
     aten=("mul", "constant_pad_nd", "avg_pool3d", "add", "pow", "div"),
+))
+
+# --- group normalisation (Wu & He 2018) ----------------------------------------------------------
+
+
+def _groupnorm_infer(attrs: Attrs, shape: Shape) -> Shape:
+    c = need_map(shape, "group normalisation")[0]
+    if c != attrs["ch"]:
+        raise ShapeError(f"group normalisation expects {attrs['ch']} channels, got {c}")
+    if c % attrs["groups"]:
+        raise ShapeError(f"group normalisation in {attrs['groups']} groups needs channels divisible by it, got {c}")
+    return shape
+
+
+def whole_input(attrs: Attrs, shape: Shape) -> Global:
+    """Every output depends on the whole input map (through the group's statistics)."""
+    return GLOBAL
+
+
+def _per_element_if_affine(cause: str, affine: int, plain: int) -> Callable[[OpFacts], Formula]:
+    """``affine`` per input element with a learned scale and shift, else ``plain``."""
+
+    def rule(f: OpFacts) -> Formula:
+        times = affine if f.params else plain
+        return formula(elements(f.in_shape, f"{cause}, {times} per element", times=times))
+
+    return rule
+
+
+register_kind(OpKind(
+    "groupnorm", "group normalisation: statistics over each group of channels and the whole map", Role.NORM,
+    _groupnorm_infer,
+    lambda a: ModuleCall("GroupNorm", (a["groups"], a["ch"]), {"eps": a["eps"], "affine": a["affine"]}),
+    params=lambda a: affine(a) if a["affine"] else NOTHING,
+    counts=Counts(
+        fvcore=_per_element_if_affine("group norm", 5, 4),  # aten::group_norm: norm_flop_counter
+        ptflops=_per_element_if_affine("group norm", 2, 1),  # nn.GroupNorm: bn_flops_counter_hook
+        thop=_per_element_if_affine("group norm", 4, 2),  # nn.GroupNorm: count_normalization
+    ),
+    # native_group_norm keeps its input and a mean and a reciprocal std per group
+    saves=lambda a, i, o: Saves(input=True, extra=2 * a["groups"]),
+    field=whole_input,  # each output's statistics come from every position of the map
+    aten=("native_group_norm",), detail=lambda a: f"{a['groups']} groups",
 ))
