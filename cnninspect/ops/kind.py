@@ -22,6 +22,7 @@ sample. Pure Python, no torch.
 from __future__ import annotations
 
 import enum
+import math
 from dataclasses import dataclass, field
 from typing import Any, Union
 from collections.abc import Callable, Mapping
@@ -157,6 +158,18 @@ def no_buffers(attrs: Attrs) -> tuple[int, int]:
 def norm_buffers(attrs: Attrs) -> tuple[int, int]:
     """Batch norm's running mean and variance (floats) and its step count (int64)."""
     return (2 * attrs["ch"], 1)
+
+
+# --- memory traffic ----------------------------------------------------------------------------
+
+Moves = tuple[int, int]  # (activation elements read, elements written) per sample
+TrafficRule = Callable[[Attrs, Shape, Shape], Moves]
+
+
+def streams(attrs: Attrs, i: Shape, o: Shape) -> Moves:
+    """The op reads its input once and writes its output once (ideal reuse: a kernel never
+    reads an element twice from memory). Parameters are added apart, once per batch."""
+    return math.prod(i), math.prod(o)
 
 
 # --- receptive-field geometry ----------------------------------------------------------------
@@ -306,6 +319,9 @@ class OpKind:
     the totals fast path's rule (``None``: such models always resolve in full). ``aten``: the
     aten operators a forward pass of its module dispatches for its work, by packet name.
     ``channels_last``: may run on an ``H x W x C`` tensor inside a channels-last block.
+    ``traffic``: the activation elements it reads and writes per sample
+    (:mod:`cnninspect.measure.traffic` adds its parameters and float buffers, read once per
+    batch; an op whose output is its input at inference moves nothing, whatever its rule).
     ``reduce``: what each output computes from the inputs it sees (``explain`` and paper
     tables); ``detail``: short facts for the summary table; ``teach``: ``explain KIND``
     works one by hand.
@@ -325,6 +341,7 @@ class OpKind:
     field: FieldRule = pointwise
     reshape: ReshapeRule | None = KEEP_SAME
     aten: tuple[str, ...] = ()
+    traffic: TrafficRule = streams
     channels_last: bool = False
     reduce: str = ""
     detail: Callable[[Attrs], str] = no_detail

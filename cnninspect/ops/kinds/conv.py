@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from ..counting import BIAS, WEIGHTS, not_seen
 from ..formulas import Formula, conv_weight_factors, formula, spatial_factors, table_weight_factors, term, weight_bias
 from ..kind import (
@@ -123,6 +125,12 @@ def _table_module(a: Attrs) -> ModuleCall:
     return ModuleCall("ConnectionTableConv2d", (a["connections"], a["kernel"], a["stride"], (t, left), a["bias"]))
 
 
+def _table_traffic(attrs: Attrs, i: Shape, o: Shape) -> tuple[int, int]:
+    """Each output map reads the input maps its row of the table names (an input map feeding
+    several outputs is read once for each), and writes the output."""
+    return sum(len(r) for r in attrs["connections"]) * i[1] * i[2], math.prod(o)
+
+
 def _table_saves(attrs: Attrs, i: Shape, o: Shape) -> Saves:
     n = sum(len(r) for r in attrs["connections"])  # each row's selected maps, and its index list
     return Saves(extra=n * i[1] * i[2], constant_bytes=INDEX_BYTES * n)
@@ -136,6 +144,6 @@ register_kind(OpKind(
                   thop=not_seen("thop", "no rule for the class; its F.conv2d calls are not counted"),
                   flopcounter=table_conv_macs),
     saves=_table_saves, field=window, reshape=ReshapeRule(conv_reshape, "window"),
-    aten=("convolution", "index_select", "cat"), reduce=SUM_OF_PRODUCTS,
+    aten=("convolution", "index_select", "cat"), traffic=_table_traffic, reduce=SUM_OF_PRODUCTS,
     detail=lambda a: f"{sum(len(r) for r in a['connections'])} of {a['in_ch'] * a['out_ch']} connections",
 ))
