@@ -354,3 +354,27 @@ def check_output_file(path: str, force: bool, option: str, suffixes: tuple[str, 
         os.unlink(probe)
     except OSError as exc:
         raise UsageError(f"{option} {shown}: cannot write in {shorten(parent, 100)}: {describe_os_error(exc)}") from None
+
+
+DEVICE_HELP = ("Predict each layer's time on a device: a name from 'cnninspect device list' or a device profile "
+               "file from 'cnninspect device calibrate' (roofline: docs/latency.md).")
+
+
+def device_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    """--device NAME|FILE: the roofline of every layer (docs/latency.md)."""
+    return click.option("--device", "device", metavar="NAME|FILE", help=DEVICE_HELP)(f)
+
+
+def with_device(doc: Document, report: Any, device: str | None, settings: Any | None) -> Document:
+    """``doc`` with the roofline of ``report`` on ``device`` (unchanged without one); a spec's
+    dtype and batch come from the memory ``settings``, a Python model runs at its own."""
+    if device is None:
+        return doc
+    from ..measure.memory import Precision
+    from ..measure.roofline import get_device, predict, report_costs
+    from ..render.latency import with_roofline
+
+    precision = settings.precision if settings is not None else Precision()
+    batch = settings.batch if settings is not None else report.subject.batch
+    roofline = predict(report_costs(report, precision, batch), get_device(device), precision.activations)
+    return with_roofline(doc, roofline, batch)

@@ -10,6 +10,7 @@ from ..base.errors import UsageError
 from .common import (
     analyze_with_engine,
     convention_options,
+    device_option,
     emit,
     format_option,
     inputs_option,
@@ -22,6 +23,7 @@ from .common import (
     pick_variant,
     python_inputs,
     refuse_spec_options,
+    with_device,
     with_exit_code,
 )
 
@@ -47,6 +49,7 @@ if TYPE_CHECKING:
 @click.option("--rf", "show_rf", is_flag=True,
               help="Add receptive-field columns: RF, effective stride (and Conv RF where SE gates make the field global).")
 @memory_options
+@device_option
 @inputs_option
 @mode_option
 @with_exit_code
@@ -54,7 +57,7 @@ def summary(spec: str, variant: str | None, width: float | None, resolution: int
             phi: float | None, set_values: tuple[str, ...], padding: str | None, fmt: str, convention: str,
             unit: str, levels: int | None, verify: bool, verify_max_mb: float, verify_max_seconds: float,
             engine: str | None, show_rf: bool, show_memory: bool, dtype: str | None, batch: int | None,
-            optimizer: str | None, input_texts: tuple[str, ...], mode: str) -> int:
+            optimizer: str | None, device: str | None, input_texts: tuple[str, ...], mode: str) -> int:
     """Layer table and totals of SPEC: a bundled name (mobilenet_v1), NAME:VARIANT
     (efficientnet:b3), a YAML file (net.yaml, net.yaml:VARIANT, dir/net), - for a spec on
     standard input, or a Python model: file.py:NAME, package.module:NAME, torchvision:NAME or
@@ -83,7 +86,7 @@ def summary(spec: str, variant: str | None, width: float | None, resolution: int
             raise UsageError(f"{spec} is a Python model: --format paper needs a spec with a paper layout")
         inputs = python_inputs(spec, input_texts, batch)
         report = analyze_python(spec, convention, input_shape=inputs, resolution=resolution, mode=mode)
-        emit(summary_document(report, unit, levels), fmt)
+        emit(with_device(summary_document(report, unit, levels), report, device, None), fmt)
         return 0
     if mode != "eval":
         raise UsageError("--mode applies to Python models; a spec is counted in inference")
@@ -117,7 +120,8 @@ def summary(spec: str, variant: str | None, width: float | None, resolution: int
         from ..render.report import convention_line
 
         for flag, given in (("--levels", levels is not None), ("--rf", show_rf), ("--memory/--dtype/--batch/--optimizer",
-                                                                                    show_memory)):
+                                                                                    show_memory),
+                            ("--device", device is not None)):
             if given:
                 raise UsageError(f"{flag} applies to the layer table, not to --format paper")
         doc = paper_document(report, convention_line(report, unit))
@@ -128,6 +132,7 @@ def summary(spec: str, variant: str | None, width: float | None, resolution: int
 
         doc = summary_document(report, unit, levels, show_rf=show_rf, show_memory=show_memory,
                                memory=memory_report(model, mem_settings))
+        doc = with_device(doc, report, device, mem_settings)
     if verification is not None:
         from ..render.report import with_verification
 

@@ -1,0 +1,138 @@
+"""Measured latency: real forward passes of a module on this machine, in total and per layer.
+
+:func:`time_forward` runs a module that cnninspect owns (built from a spec, or a private copy
+of a Python model) under ``torch.no_grad()``:
+
+1. ``warmup`` plain forward passes, not measured;
+2. then, alternating so that drift and other load hit both alike, plain passes (the total:
+   no hook is attached) and timed passes (a forward pre-hook and hook on each layer read
+   ``time.perf_counter``), ``runs`` of each, until ``max_seconds`` have passed (at least one
+   of each always runs).
+
+The total is the median of the plain passes; a layer's time is the median over the timed
+passes of the time between its pre-hook and its hook (a module called twice in one pass
+counts both calls). The per-layer timing's own cost is measured, not assumed:
+``overhead = median(timed passes) / median(plain passes) - 1``. Time not spent inside a
+timed layer (functional calls in a ``forward``, Python between layers) is the total minus
+the layers' sum. CPU only: the module runs where its parameters are, which is the CPU for
+every module cnninspect builds.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Timing:
+    """The measured passes of one module: plain (the total) and timed per layer."""
+
+    forward_seconds: tuple[float, ...]
+    timed_seconds: tuple[float, ...]
+    layer_seconds: Mapping[str, float]  # median over the timed passes
+    warmup: int
+    threads: int
+    dtype: str
+    batch: int
+    stopped_by_limit: bool  # max_seconds ended the runs before ``runs`` of each
+
+    @property
+    def measured_seconds(self) -> float:
+        """The median plain forward pass."""
+        return statistics.median(self.forward_seconds)
+
+    @property
+    def spread(self) -> tuple[float, float]:
+        """The fastest and slowest plain forward pass."""
+        return min(self.forward_seconds), max(self.forward_seconds)
+
+    @property
+    def timing_overhead(self) -> float:
+        """How much longer a pass with per-layer timing took than a plain one (0.05 = 5%)."""
+        return statistics.median(self.timed_seconds) / self.measured_seconds - 1
+
+    @property
+    def throughput(self) -> float:
+        """Samples per second at the batch measured."""
+        return self.batch / self.measured_seconds
+
+
+def time_forward(module: nn.Module, args: Sequence[Any], kwargs: Mapping[str, Any], layers: Sequence[str], *,
+                 runs: int, warmup: int, max_seconds: float, batch: int, progress: Progress | None = None) -> Timing:
+    """Measure ``module(*args, **kwargs)`` as the module docstring says; ``layers`` are the
+    names (in ``named_modules``) of the submodules to time one by one. The module must be
+    cnninspect's own (it is switched to eval mode and hooks are attached while it runs)."""
+    named = dict(module.named_modules())
+    hooked = [(name, named[name]) for name in layers if name in named]
+    module.eval()
+    first = next((p for p in module.parameters() if p.dtype.is_floating_point), None)
+    dtype = str(first.dtype if first is not None else torch.get_default_dtype()).removeprefix("torch.")
+    start = time.perf_counter()
+    deadline = start + max_seconds
+
+    def once() -> float:
+        t0 = time.perf_counter()
+        module(*args, **kwargs)
+        return time.perf_counter() - t0
+
+    plain: list[float] = []
+    timed: list[float] = []
+    per_layer: dict[str, list[float]] = {name: [] for name, _ in hooked}
+    stopped = False
+    with torch.no_grad():
+        for i in range(warmup):
+            once()
+            if time.perf_counter() > deadline:
+                break
+        for i in range(runs):
+            if plain and time.perf_counter() > deadline:
+                stopped = True
+                break
+            plain.append(once())
+            sums = [0.0] * len(hooked)
+            with _layer_hooks(hooked, sums):
+                timed.append(once())
+            for (name, _), s in zip(hooked, sums):
+                per_layer[name].append(s)
+            if progress is not None:
+                progress(f"run {i + 1}/{runs}: {plain[-1] * 1e3:.2f} ms plain, {timed[-1] * 1e3:.2f} ms timed "
+                         f"({time.perf_counter() - start:.1f} s)")
+    return Timing(tuple(plain), tuple(timed), {n: statistics.median(v) for n, v in per_layer.items()}, warmup,
+                  torch.get_num_threads(), dtype, batch, stopped)
+
+
+class _layer_hooks:
+    """Pre-hooks and hooks adding each call's ``perf_counter`` interval to ``sums``; removed on exit."""
+
+    def __init__(self, hooked: Sequence[tuple[str, nn.Module]], sums: list[float]) -> None:
+        self.hooked = hooked
+        self.sums = sums
+        self.handles: list[Any] = []
+
+    def __enter__(self) -> None:
+        sums = self.sums
+        clock = time.perf_counter
+        starts = [0.0] * len(sums)
+        for i, (_, m) in enumerate(self.hooked):
+            def pre(mod: nn.Module, a: Any, i: int = i) -> None:
+                starts[i] = clock()
+
+            def post(mod: nn.Module, a: Any, out: Any, i: int = i) -> None:
+                sums[i] += clock() - starts[i]
+
+            self.handles.append(m.register_forward_pre_hook(pre))
+            self.handles.append(m.register_forward_hook(post))
+
+    def __exit__(self, *exc: object) -> None:
+        for h in self.handles:
+            h.remove()
+        self.handles.clear()
