@@ -378,3 +378,34 @@ def with_device(doc: Document, report: Any, device: str | None, settings: Any | 
     batch = settings.batch if settings is not None else report.subject.batch
     roofline = predict(report_costs(report, precision, batch), get_device(device), precision.activations)
     return with_roofline(doc, roofline, batch)
+
+
+def write_text_file(path: str, text: str, replace: bool, option: str) -> None:
+    """Write a text file the way :func:`check_output_file` promises: a new file is created
+    exclusively (a file that appeared since the check is never overwritten without
+    ``--force``); with ``replace`` it is written beside ``path`` and renamed over it."""
+    import tempfile
+
+    from ..lang.yamlsrc import describe_os_error
+
+    tmp = None
+    try:
+        if not replace:
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            except FileExistsError:
+                raise UsageError(f"{option} {shorten(path, 100)} was created meanwhile; refusing to overwrite it "
+                                 "(use --force)") from None
+            tmp = path
+        else:
+            fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path) or ".", prefix=".cnninspect-", suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        if replace:
+            os.replace(tmp, path)
+        tmp = None
+    except OSError as exc:
+        raise UsageError(f"{option} {shorten(path, 100)}: cannot write it: {describe_os_error(exc)}") from None
+    finally:
+        if tmp is not None and os.path.exists(tmp):
+            os.unlink(tmp)
