@@ -136,3 +136,36 @@ class _layer_hooks:
         for h in self.handles:
             h.remove()
         self.handles.clear()
+
+
+def profile_python(text: str, convention: str, inputs: Any, resolution: int | None, *, runs: int, warmup: int,
+                   max_seconds: float, progress: Progress | None = None) -> tuple[Any, Timing]:
+    """The report and the measured :class:`Timing` of a Python model reference.
+
+    The report comes from the usual capture (:func:`~cnninspect.capture.pymodels.analyze_python`'s
+    path). The timed module is cnninspect's own: built by calling the reference on the CPU,
+    or, for an instance found in the file, a private copy of it
+    (:func:`~cnninspect.capture.forward.private_copy`: parameters shared, buffers cloned,
+    hooks and mode on the copy only), so the user's object is never run or changed."""
+    from ..base.errors import CnnInspectError
+    from .forward import make_real_inputs, private_copy
+    from .module_analysis import analyze_trace
+    from .pymodels import _refused, build, build_cpu, input_for, load, parse_pyref, subject_for, trace_built
+    from .usercode import guarded
+
+    pm = load(parse_pyref(text))
+    built = build(pm)
+    model_inputs, source = input_for(built.module, pm.ref.shown, inputs, resolution)
+    trace = trace_built(pm, built, model_inputs)
+    report = analyze_trace(trace, convention, subject_for(pm, trace, resolution, source))
+    with guarded():
+        module = build_cpu(pm) if pm.factory is not None else private_copy(pm.instance, "cpu")
+        args, kwargs = make_real_inputs(module, model_inputs)
+        try:
+            timing = time_forward(module, args, kwargs, [r.name for r in report.layers], runs=runs, warmup=warmup,
+                                  max_seconds=max_seconds, batch=model_inputs.batch, progress=progress)
+        except CnnInspectError:
+            raise
+        except Exception as exc:
+            raise _refused(pm.ref.shown, model_inputs, exc) from None
+    return report, timing

@@ -6,8 +6,14 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from typing import TYPE_CHECKING
+
+from ..measure.analysis import Report
 from ..measure.roofline import Roofline, layer_time_json
-from .document import Column, Document, Table, fmt_seconds
+from .document import ESSENTIAL, Column, Document, Table, fmt_seconds
+
+if TYPE_CHECKING:
+    from ..capture.timing import Timing
 
 OPERATIONS_TEXT = "operations = 2 x mult-adds of the convention, per batch (one multiply-add is two operations)"
 
@@ -65,3 +71,72 @@ def with_roofline(doc: Document, roofline: Roofline, batch: int) -> Document:
     return replace(doc, meta=meta, footer=footer, data=data,
                    tables=(Table(tuple(cols), tuple(rows), table.title, table.styles, table.csv_skip,
                                  table.view_skip), *doc.tables[1:]))
+
+
+def profile_document(report: Report, timing: Timing, roofline: Roofline, device_note: str) -> Document:
+    """``cnninspect profile``: each layer's measured time beside its predicted one, and the totals."""
+    subject = report.subject
+    per = roofline.by_name()
+    rows = []
+    for r in report.layers:
+        t = per[r.name]
+        measured = timing.layer_seconds.get(r.name)
+        rows.append({"layer": r.name, "type": r.type, "mult_adds": r.mult_adds, "predicted_seconds": t.predicted_seconds,
+                     "bound": t.bound, "measured_seconds": measured,
+                     "ratio": measured / t.predicted_seconds if measured is not None and t.predicted_seconds else None})
+    table = Table((
+        Column("layer", "Layer", priority=ESSENTIAL, wrap=False),
+        Column("type", "Type", priority=40),
+        Column("mult_adds", "Mult-adds", "int", priority=60),
+        Column("predicted_seconds", "Predicted", "seconds", priority=95),
+        Column("bound", "Bound", priority=50),
+        Column("measured_seconds", "Measured", "seconds", priority=96),
+        Column("ratio", "Meas./pred.", "ratio", priority=70),
+    ), tuple(rows))
+    lo, hi = timing.spread
+    layer_sum = sum(timing.layer_seconds.values())
+    n = len(timing.forward_seconds)
+    stopped = " (stopped by --max-seconds)" if timing.stopped_by_limit else ""
+    footer = (
+        ("Measured", f"{fmt_seconds(timing.measured_seconds)} per forward pass: median of {n} run{'s' * (n != 1)}"
+                     f"{stopped}, {fmt_seconds(lo)} to {fmt_seconds(hi)}"),
+        ("Predicted", f"{fmt_seconds(roofline.predicted_seconds)} ({roofline.device.name})"),
+        ("Layers measured", f"{fmt_seconds(layer_sum)} in the timed layers; "
+                            f"{fmt_seconds(timing.measured_seconds - layer_sum)} outside them or between them"),
+        ("Throughput", f"{timing.throughput:,.1f} samples/s at batch {timing.batch}"),
+        ("Timing overhead", f"{timing.timing_overhead * 100:+.1f}% (timed passes against plain ones)"),
+    )
+    meta = (
+        ("model", subject.reference or subject.label),
+        ("run", f"{timing.threads} thread{'s' * (timing.threads != 1)}, {timing.dtype}, batch {timing.batch}, "
+                f"{timing.warmup} warm-up pass{'es' * (timing.warmup != 1)}, CPU, torch.no_grad, eval mode"),
+        ("device", device_note),
+        ("roofline", OPERATIONS_TEXT),
+        ("method", "per layer: forward pre-hook to forward hook (perf_counter), median over the timed passes; "
+                   "total: median of plain passes without hooks, alternated with the timed ones"),
+    )
+    data = {
+        "schema": "cnninspect.profile/1",
+        "model": subject.name,
+        "variant": subject.variant,
+        "source": subject.source,
+        "convention": report.convention.as_json("macs"),
+        "run": {"threads": timing.threads, "dtype": timing.dtype, "batch": timing.batch, "warmup": timing.warmup,
+                "runs": n, "stopped_by_limit": timing.stopped_by_limit, "on": "cpu"},
+        "roofline": roofline_json(roofline, timing.batch),
+        "layers": [{"name": r["layer"], "type": r["type"], "mult_adds": r["mult_adds"],
+                    **layer_time_json(per[r["layer"]]), "measured_seconds": r["measured_seconds"]} for r in rows],
+        "totals": {
+            "mult_adds": report.totals.mult_adds,
+            **roofline.totals_json(),
+            "measured_seconds": timing.measured_seconds,
+            "measured_min_seconds": lo,
+            "measured_max_seconds": hi,
+            "forward_seconds": list(timing.forward_seconds),
+            "layers_measured_seconds": layer_sum,
+            "throughput_samples_per_second": timing.throughput,
+            "timing_overhead": timing.timing_overhead,
+        },
+    }
+    return Document(f"{subject.label} - measured on this machine beside the roofline", meta, (table,),
+                    footer=footer, data=data, csv_context={"model": subject.label, "device": roofline.device.name})

@@ -1,0 +1,23 @@
+"""Measured latency of a resolved spec: its module built with real (seeded random) weights
+on the CPU and timed by :func:`cnninspect.capture.timing.time_forward`."""
+
+from __future__ import annotations
+
+import torch
+
+from ..capture.timing import Progress, Timing, time_forward
+from ..measure.analysis import Report
+from ..resolve.ir import Model
+from .builder import build_module
+from .calibrate import TORCH_DTYPES
+
+
+def profile_spec(model: Model, report: Report, *, batch: int, dtype: str, runs: int, warmup: int,
+                 max_seconds: float, progress: Progress | None = None) -> Timing:
+    """Time ``model`` at ``batch`` and ``dtype`` (fp32, bf16 or fp16), every layer of
+    ``report`` one by one."""
+    torch.manual_seed(0)
+    module = build_module(model).to(TORCH_DTYPES[dtype])
+    x = torch.randn((batch, *model.input_shape)).to(TORCH_DTYPES[dtype])
+    return time_forward(module, (x,), {}, [r.name for r in report.layers], runs=runs, warmup=warmup,
+                        max_seconds=max_seconds, batch=batch, progress=progress)
