@@ -3,6 +3,8 @@ on the CPU and timed by :func:`cnninspect.capture.timing.time_forward`."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 from ..capture.timing import Progress, Timing, time_forward
@@ -10,6 +12,14 @@ from ..measure.analysis import Report
 from ..resolve.ir import Model
 from .builder import build_module
 from .calibrate import TORCH_DTYPES
+
+
+def forward_call(model: Model, *, batch: int = 1, dtype: str = "fp32") -> Callable[[], object]:
+    """A forward pass of ``model`` built with seeded random weights, in eval mode, as a call."""
+    torch.manual_seed(0)
+    module = build_module(model).to(TORCH_DTYPES[dtype]).eval()
+    x = torch.randn((batch, *model.input_shape)).to(TORCH_DTYPES[dtype])
+    return lambda: module(x)
 
 
 def profile_spec(model: Model, report: Report, *, batch: int, dtype: str, runs: int, warmup: int,

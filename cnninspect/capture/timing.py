@@ -169,3 +169,26 @@ def profile_python(text: str, convention: str, inputs: Any, resolution: int | No
         except Exception as exc:
             raise _refused(pm.ref.shown, model_inputs, exc) from None
     return report, timing
+
+
+def time_interleaved(calls: Sequence[Callable[[], Any]], *, runs: int, warmup: int, max_seconds: float,
+                     progress: Progress | None = None) -> list[list[float]]:
+    """Plain timings of several forward calls, interleaved round by round (each round runs
+    every call once), so that load from elsewhere falls on all of them alike: ``warmup``
+    rounds, then up to ``runs`` measured rounds within ``max_seconds`` (at least one)."""
+    start = time.perf_counter()
+    out: list[list[float]] = [[] for _ in calls]
+    with torch.no_grad():
+        for _ in range(warmup):
+            for call in calls:
+                call()
+        for r in range(runs):
+            if out[0] and time.perf_counter() - start > max_seconds:
+                break
+            for i, call in enumerate(calls):
+                t0 = time.perf_counter()
+                call()
+                out[i].append(time.perf_counter() - t0)
+            if progress is not None:
+                progress(f"round {r + 1}/{runs} ({time.perf_counter() - start:.1f} s)")
+    return out
