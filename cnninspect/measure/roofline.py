@@ -234,7 +234,7 @@ def device_from_node(name: str, node: YNode, where: str, extra: tuple[str, ...] 
             raise SpecError(f"missing field '{key}'", node.loc, where or None)
     kind = _string(items["kind"], _join(where, "kind"))
     if kind not in DEVICE_KINDS:
-        raise SpecError(f"kind must be one of {', '.join(DEVICE_KINDS)}, got {kind!r}", items["kind"].loc,
+        raise SpecError(f"must be one of {', '.join(DEVICE_KINDS)}, got {kind!r}", items["kind"].loc,
                         _join(where, "kind"))
     peaks_at = _join(where, "peak_ops_per_second")
     peaks = _map(items["peak_ops_per_second"], peaks_at)
