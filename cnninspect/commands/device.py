@@ -22,12 +22,14 @@ def list_devices(fmt: str) -> None:
     from ..render.document import Column, Document, Table, fmt_si
 
     rows = []
+    sources = []
     for d in bundled_devices().values():
         peaks = ", ".join(f"{k} {fmt_si(v.value)}" for k, v in d.peak_ops_per_second.items())
-        notes = "; ".join(f"{k}: {v.note}" for k, v in d.peak_ops_per_second.items() if v.note)
         rows.append({"device": d.name, "kind": d.kind, "title": d.title, "peak": peaks,
-                     "bandwidth": d.bandwidth_bytes_per_second.value / 1e9, "overhead": d.overhead_seconds.value,
-                     "source": f"{d.source}. {notes}; bandwidth: {d.bandwidth_bytes_per_second.note}"})
+                     "bandwidth": d.bandwidth_bytes_per_second.value / 1e9, "overhead": d.overhead_seconds.value})
+        figures = [*(f"{k}: {v.note}" for k, v in d.peak_ops_per_second.items()),
+                   f"bandwidth: {d.bandwidth_bytes_per_second.note}", f"overhead: {d.overhead_seconds.note}"]
+        sources.append({"device": d.name, "source": f"{d.title}. Source: {d.source}. " + "; ".join(figures) + "."})
     table = Table((
         Column("device", "Device", priority=100, wrap=False),
         Column("kind", "Kind", priority=40),
@@ -35,12 +37,14 @@ def list_devices(fmt: str) -> None:
         Column("bandwidth", "GB/s", "float", priority=85),
         Column("overhead", "Overhead", "seconds", priority=30),
         Column("title", "Title", priority=20),
-        Column("source", "Source", "prose", priority=10),
-    ), tuple(rows), view_skip=("title", "source"))
+    ), tuple(rows), view_skip=("title",))
+    cited = Table((Column("device", "Device", priority=100, wrap=False), Column("source", "Figures and sources", "prose",
+                                                                              priority=100, width=90)),
+                  tuple(sources), title="Figures and sources")
     data = {"schema": "cnninspect.devices/1", "devices": [d.as_json() for d in bundled_devices().values()]}
     meta = (("operations", "one multiply-add is two operations; dense peaks (half a 'with sparsity' figure)"),
-            ("sources", "every figure's source: cnninspect device list --format json (or docs/latency.md)"))
-    emit(Document("Devices for --device", meta, (table,), data=data), fmt)
+            ("overhead", "a fixed cost per layer; no vendor publishes one, so 0 unless calibrated"))
+    emit(Document("Devices for --device", meta, (table, cited), data=data), fmt)
 
 
 @device.command("calibrate")
