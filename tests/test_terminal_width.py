@@ -44,6 +44,8 @@ COMMANDS = [
     ("explain", "mobilenet_v1", "--layer", "conv1"),
     ("explain", "lenet5", "--no-measure"),
     ("explain", "conv2d", "--input", "5x5", "--kernel", "3", "--example"),
+    ("summary", "mobilenet_v2", "--device", "rtx-4090", "--levels", "1"),
+    ("device", "list"),
     ("--help",),
     ("sweep", "--help"),
     ("fit", "--help"),

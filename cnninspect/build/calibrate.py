@@ -89,7 +89,7 @@ def calibrate(name: str, dtypes: Sequence[str] = ("fp32",), seconds: float = 10.
                 "threads": threads, "torch": str(torch.__version__), "seconds": seconds,
                 "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     return Device(
-        name, f"this machine ({platform.machine()}, {threads} threads), calibrated", "calibrated",
+        name, f"this machine ({platform.machine()}, {threads} thread{'s' * (threads != 1)}), calibrated", "calibrated",
         "cnninspect device calibrate (measured on this machine)", peaks,
         Figure(bandwidth, f"measured: best of {reps} copies of {COPY_BYTES // 2**20} MiB (read + write)"),
         Figure(overhead, f"measured: median of {len(times)} calls of nn.ReLU on a one-element tensor"),

@@ -14,22 +14,26 @@ def device() -> None:
 
 
 @device.command("list")
+@click.option("--sources", is_flag=True,
+              help="Show every figure's note and source document with its address (long lines: addresses are "
+                   "not broken).")
 @format_option()
-def list_devices(fmt: str) -> None:
+def list_devices(sources: bool, fmt: str) -> None:
     """The shipped devices: peak operations/s per dtype (one multiply-add is two
-    operations), memory bandwidth and per-layer overhead, each figure with its source."""
+    operations), memory bandwidth and per-layer overhead; --sources shows where each figure
+    comes from (JSON always has them)."""
     from ..measure.roofline import bundled_devices
     from ..render.document import Column, Document, Table, fmt_si
 
     rows = []
-    sources = []
+    cited_rows = []
     for d in bundled_devices().values():
         peaks = ", ".join(f"{k} {fmt_si(v.value)}" for k, v in d.peak_ops_per_second.items())
         rows.append({"device": d.name, "kind": d.kind, "title": d.title, "peak": peaks,
                      "bandwidth": d.bandwidth_bytes_per_second.value / 1e9, "overhead": d.overhead_seconds.value})
         figures = [*(f"{k}: {v.note}" for k, v in d.peak_ops_per_second.items()),
                    f"bandwidth: {d.bandwidth_bytes_per_second.note}", f"overhead: {d.overhead_seconds.note}"]
-        sources.append({"device": d.name, "source": f"{d.title}. Source: {d.source}. " + "; ".join(figures) + "."})
+        cited_rows.append({"device": d.name, "source": f"{d.title}. Source: {d.source}. " + "; ".join(figures) + "."})
     table = Table((
         Column("device", "Device", priority=100, wrap=False),
         Column("kind", "Kind", priority=40),
@@ -40,11 +44,14 @@ def list_devices(fmt: str) -> None:
     ), tuple(rows), view_skip=("title",))
     cited = Table((Column("device", "Device", priority=100, wrap=False), Column("source", "Figures and sources", "prose",
                                                                               priority=100, width=90)),
-                  tuple(sources), title="Figures and sources")
+                  tuple(cited_rows), title="Figures and sources")
     data = {"schema": "cnninspect.devices/1", "devices": [d.as_json() for d in bundled_devices().values()]}
     meta = (("operations", "one multiply-add is two operations; dense peaks (half a 'with sparsity' figure)"),
             ("overhead", "a fixed cost per layer; no vendor publishes one, so 0 unless calibrated"))
-    emit(Document("Devices for --device", meta, (table, cited), data=data), fmt)
+    tables = (cited,) if sources else (table,)
+    if not sources:
+        meta += (("sources", "every figure's source: cnninspect device list --sources"),)
+    emit(Document("Devices for --device", meta, tables, data=data), fmt)
 
 
 @device.command("calibrate")

@@ -103,10 +103,11 @@ def guidelines(experiments: tuple[str, ...], device: str | None, runs: int, warm
         Column("relative", "vs first", "ratio", priority=90),
     ), tuple(rows), styles=tuple(styles))
     notes = tuple(f"{e['id']} ({e['table']}, {e['guideline']}): the paper: {e['published']}" for e in out)
+    threads_now = torch.get_num_threads()
     meta = (
         ("paper", paper),
-        ("run", f"CPU, {torch.get_num_threads()} threads, fp32, batch 1, {warmup} warm-up rounds, up to {runs} "
-                "rounds interleaving an experiment's configurations; measured = median"),
+        ("run", f"CPU, {threads_now} thread{'s' * (threads_now != 1)}, fp32, batch 1, {warmup} warm-up rounds, "
+                f"up to {runs} rounds interleaving an experiment's configurations; measured = median"),
         ("device", f"roofline on {device_note}"),
         ("specs", "cnninspect/published/guidelines/ (28x28 feature maps: cnninspect's choice)"),
     )
