@@ -350,3 +350,29 @@ def test_guidelines_command_json_contract(toy: Path):
     assert moved == sorted(moved) and moved[0] < moved[-1]
     r = invoke("guidelines", "g5")
     assert r.exit_code == 2 and "unknown experiment 'G5'" in r.stderr
+
+
+def test_profile_an_instance_runs_a_private_copy(tmp_path: Path, toy: Path, monkeypatch):
+    """A module object the user's code holds (here an imported module's attribute, which
+    stays in ``sys.modules``) is timed as a private copy: the object keeps its training mode,
+    no hook and its exact weights and batch-norm statistics."""
+    import importlib
+
+    import torch
+
+    (tmp_path / "latency_pkg").mkdir()
+    (tmp_path / "latency_pkg" / "__init__.py").write_text("", encoding="utf-8")
+    (tmp_path / "latency_pkg" / "inst.py").write_text(
+        "import torch\nfrom torch import nn\ntorch.manual_seed(0)\n"
+        "net = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU())\n", encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    user = importlib.import_module("latency_pkg.inst").net
+    before = {k: v.clone() for k, v in user.state_dict().items()}
+    r = invoke("profile", "latency_pkg.inst:net", "--input", "3x16x16", "--runs", "2", "--warmup", "1", "--device",
+               str(toy), "--format", "json")
+    assert r.exit_code == 0, r.stderr
+    assert [layer["name"] for layer in json.loads(r.stdout)["layers"]] == ["0", "1", "2"]
+    assert importlib.import_module("latency_pkg.inst").net is user and user.training
+    assert not any(m._forward_hooks or m._forward_pre_hooks for m in user.modules())
+    after = user.state_dict()
+    assert before.keys() == after.keys() and all(torch.equal(before[k], after[k]) for k in before)
