@@ -376,3 +376,16 @@ def test_profile_an_instance_runs_a_private_copy(tmp_path: Path, toy: Path, monk
     assert not any(m._forward_hooks or m._forward_pre_hooks for m in user.modules())
     after = user.state_dict()
     assert before.keys() == after.keys() and all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_compare_device_adds_each_models_predicted_total(toy: Path):
+    r = invoke("compare", "mobilenet_v1", "lenet5", "--device", str(toy), "--format", "json")
+    assert r.exit_code == 0, r.stderr
+    data = json.loads(r.stdout)
+    for entry in data["models"]:
+        summary = json.loads(invoke("summary", entry["model"], "--device", str(toy), "--format", "json").stdout)
+        assert entry["predicted_seconds"] == summary["totals"]["predicted_seconds"]
+        assert entry["layers_bound"] == summary["totals"]["layers_bound"]
+    assert data["roofline"]["device"]["name"] == "toy"
+    text = invoke("compare", "mobilenet_v1", "lenet5", "--device", str(toy)).stdout
+    assert "Predicted vs 1st" in text

@@ -366,18 +366,27 @@ def device_option(f: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def with_device(doc: Document, report: Any, device: str | None, settings: Any | None) -> Document:
-    """``doc`` with the roofline of ``report`` on ``device`` (unchanged without one); a spec's
-    dtype and batch come from the memory ``settings``, a Python model runs at its own."""
+    """``doc`` with the roofline of ``report`` on ``device`` (unchanged without one)."""
     if device is None:
         return doc
-    from ..measure.memory import Precision
-    from ..measure.roofline import get_device, predict, report_costs
+    from ..measure.roofline import get_device
     from ..render.latency import with_roofline
 
-    precision = settings.precision if settings is not None else Precision()
-    batch = settings.batch if settings is not None else report.subject.batch
-    roofline = predict(report_costs(report, precision, batch), get_device(device), precision.activations)
+    roofline, batch = roofline_for(report, get_device(device), settings)
     return with_roofline(doc, roofline, batch)
+
+
+def roofline_for(report: Any, device: Any, settings: Any | None) -> tuple[Any, int]:
+    """The roofline of ``report`` on a :class:`~cnninspect.measure.roofline.Device` and the
+    batch it is for: a spec at the dtype and batch of the memory ``settings``, a Python model
+    at the batch it ran (fp32)."""
+    from ..measure.memory import Precision
+    from ..measure.roofline import predict, report_costs
+
+    spec = report.model is not None and settings is not None
+    precision = settings.precision if spec else Precision()
+    batch = settings.batch if spec else report.subject.batch
+    return predict(report_costs(report, precision, batch), device, precision.activations), batch
 
 
 def write_text_file(path: str, text: str, replace: bool, option: str) -> None:
