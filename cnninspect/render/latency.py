@@ -9,7 +9,7 @@ from typing import Any
 from typing import TYPE_CHECKING
 
 from ..measure.analysis import Report
-from ..measure.roofline import Roofline, layer_time_json
+from ..measure.roofline import LayerTime, Roofline, layer_time_json
 from .document import ESSENTIAL, Column, Document, Table, fmt_seconds
 
 if TYPE_CHECKING:
@@ -33,12 +33,15 @@ def roofline_json(roofline: Roofline, batch: int) -> dict[str, Any]:
             "rule": "predicted_seconds = max(operations / peak, bytes_moved / bandwidth) + overhead"}
 
 
-def block_seconds(names: list[str], times: dict[str, float]) -> dict[str, float]:
-    """A block's time: the sum over the layers inside it (named ``block.``...)."""
+def block_times(names: list[str], per: dict[str, LayerTime]) -> dict[str, tuple[float, str]]:
+    """A block's time, the sum over the layers inside it (named ``block.``...), and its
+    bound: the one of the layers that take most of that time."""
     out = {}
     for name in names:
         prefix = name + "."
-        out[name] = sum(v for k, v in times.items() if k.startswith(prefix))
+        inside = [t for k, t in per.items() if k.startswith(prefix)]
+        by = {b: sum(t.predicted_seconds for t in inside if t.bound == b) for b in ("compute", "memory")}
+        out[name] = (sum(by.values()), max(by, key=lambda b: by[b]) if inside else "")
     return out
 
 
@@ -46,19 +49,19 @@ def with_roofline(doc: Document, roofline: Roofline, batch: int) -> Document:
     """A summary document with each row's predicted time and bound, and the totals."""
     per = roofline.by_name()
     table = doc.tables[0]
-    predicted = {n: t.predicted_seconds for n, t in per.items()}
     data = dict(doc.data)
-    blocks = block_seconds([b["name"] for b in data["blocks"]], predicted)
+    blocks = block_times([b["name"] for b in data["blocks"]], per)
     rows = []
     for r in table.rows:
         t = per.get(r["name"])
-        rows.append({**r, "predicted_seconds": t.predicted_seconds if t else blocks.get(r["name"]),
-                     "bound": t.bound if t else ""})
+        seconds, bound = (t.predicted_seconds, t.bound) if t else blocks.get(r["name"], (None, ""))
+        rows.append({**r, "predicted_seconds": seconds, "bound": bound})
     cols = list(table.columns)
     at = next(i for i, c in enumerate(cols) if c.key in ("mult_adds",)) + 1
     cols[at:at] = [Column("predicted_seconds", "Time", "seconds", priority=93), Column("bound", "Bound", priority=65)]
     data["layers"] = [{**layer, **layer_time_json(per[layer["name"]])} for layer in data["layers"]]
-    data["blocks"] = [{**b, "predicted_seconds": blocks[b["name"]]} for b in data["blocks"]]
+    data["blocks"] = [{**b, "predicted_seconds": blocks[b["name"]][0], "bound": blocks[b["name"]][1]}
+                      for b in data["blocks"]]
     data["totals"] = {**data["totals"], **roofline.totals_json()}
     data["roofline"] = roofline_json(roofline, batch)
     counts = roofline.bound_counts()
