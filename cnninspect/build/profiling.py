@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import torch
 
+from ..base.errors import UsageError
 from ..capture.timing import Progress, Timing, time_forward
 from ..measure.analysis import Report
 from ..resolve.ir import Model
@@ -29,5 +30,10 @@ def profile_spec(model: Model, report: Report, *, batch: int, dtype: str, runs: 
     torch.manual_seed(0)
     module = build_module(model).to(TORCH_DTYPES[dtype])
     x = torch.randn((batch, *model.input_shape)).to(TORCH_DTYPES[dtype])
-    return time_forward(module, (x,), {}, [r.name for r in report.layers], runs=runs, warmup=warmup,
-                        max_seconds=max_seconds, batch=batch, progress=progress)
+    try:
+        return time_forward(module, (x,), {}, [r.name for r in report.layers], runs=runs, warmup=warmup,
+                            max_seconds=max_seconds, batch=batch, progress=progress)
+    except (RuntimeError, NotImplementedError) as exc:  # an operator PyTorch has no kernel for at this dtype
+        text = " ".join(str(exc).split())[:200]
+        raise UsageError(f"{model.label}: the forward pass at {dtype} on the CPU raised "
+                         f"{type(exc).__name__}: {text}") from None

@@ -100,6 +100,8 @@ def profile(model: str, variant: str | None, width: float | None, resolution: in
         resolved = resolve(target.spec, pick_variant(target.variant, variant, model),
                            overrides_from(width, resolution, depth, phi, set_values, padding))
         named = get_device(device) if device is not None else None
+        if named is not None:
+            named.peak(dtype or "fp32")  # a device without this dtype's peak is refused before the run
         report = analyze(resolved, "paper")
         run_batch = batch or 1
         precision = Precision(dtype or "fp32", dtype or "fp32")
