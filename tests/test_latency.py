@@ -132,7 +132,7 @@ def test_a_profile_file_is_read(toy: Path):
 
 
 @pytest.mark.parametrize("old, new, message", [
-    ("  bf16: 2.0e9\n", "  bf16: -1\n", "toy.yaml:7:9: peak_ops_per_second.bf16: must be a positive number"),
+    ("  bf16: 2.0e9\n", "  bf16: -1\n", "toy.yaml:7:9: peak_ops_per_second.bf16: must be a positive number, got -1"),
     ("  bf16: 2.0e9\n", "  bf17: 2.0e9\n", "toy.yaml:7:3: peak_ops_per_second: unknown dtype 'bf17'"),
     ("bandwidth_bytes_per_second: {value: 1.0e8}\n", "bandwidth_bytes_per_second: {value: fast}\n",
      "toy.yaml:8:37: bandwidth_bytes_per_second.value: must be a positive number, got a string"),
@@ -276,7 +276,7 @@ def test_profile_a_spec_json_contract(toy: Path):
     assert t["predicted_seconds"] == summary["totals"]["predicted_seconds"]
     assert len(t["forward_seconds"]) == data["run"]["runs"] == 3
     assert t["measured_min_seconds"] <= t["measured_seconds"] <= t["measured_max_seconds"]
-    assert data["run"] == {"threads": 1, "dtype": "float32", "batch": 1, "warmup": 1, "runs": 3,
+    assert data["run"] == {"threads": 1, "dtype": "fp32", "batch": 1, "warmup": 1, "runs": 3,
                            "stopped_by_limit": False, "on": "cpu"}
     print(f"lenet5: measured {t['measured_seconds'] * 1e3:.3f} ms, timing overhead {t['timing_overhead']:+.1%}")
 

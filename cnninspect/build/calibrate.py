@@ -66,7 +66,7 @@ def calibrate(name: str, dtypes: Sequence[str] = ("fp32",), seconds: float = 10.
         say(f"peak {d}: torch.mm {n}x{n} for {share:.1f} s")
         rate, reps = _best_rate(2.0 * n**3, lambda: torch.mm(a, b), share)
         peaks[d] = Figure(rate, f"measured: best of {reps} torch.mm of {n}x{n} {d} matrices (2n^3 operations), "
-                                f"{threads} threads")
+                                f"{threads} thread{'s' * (threads != 1)}")
         say(f"peak {d}: {rate / 1e9:.1f} G operations/s")
     src = torch.ones(COPY_BYTES // 4)
     dst = torch.empty_like(src)

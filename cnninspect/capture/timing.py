@@ -30,6 +30,8 @@ import torch
 from torch import nn
 
 Progress = Callable[[str], None]
+# torch's floating dtypes by the names --dtype and the device table use
+DTYPE_NAMES = {torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}
 
 
 @dataclass(frozen=True)
@@ -75,7 +77,8 @@ def time_forward(module: nn.Module, args: Sequence[Any], kwargs: Mapping[str, An
     hooked = [(name, named[name]) for name in layers if name in named]
     module.eval()
     first = next((p for p in module.parameters() if p.dtype.is_floating_point), None)
-    dtype = str(first.dtype if first is not None else torch.get_default_dtype()).removeprefix("torch.")
+    floating = first.dtype if first is not None else torch.get_default_dtype()
+    dtype = DTYPE_NAMES.get(floating, str(floating).removeprefix("torch."))
     start = time.perf_counter()
     deadline = start + max_seconds
 

@@ -289,7 +289,8 @@ def _figure(node: YNode, where: str, *, positive: bool) -> Figure:
     value = _number(value_node)
     if value is None or not math.isfinite(value) or value < 0 or (positive and value == 0):
         need = "a positive number" if positive else "a number of at least 0"
-        raise SpecError(f"must be {need}, got {value_node.kind()}", value_node.loc, where)
+        got = f"{value:g}" if value is not None else value_node.kind()
+        raise SpecError(f"must be {need}, got {got}", value_node.loc, where)
     return Figure(float(value), note)
 
 
