@@ -81,8 +81,13 @@ def excess_reason(report, roofline, timing) -> str:  # type: ignore[no-untyped-d
         k[1] += per[r.name].predicted_seconds
     outside = timing.measured_seconds - sum(timing.layer_seconds.values())
     worst = sorted(by_kind.items(), key=lambda kv: -abs(kv[1][0] - kv[1][1]))[:2]
-    bits = [f"{kind}: measured {m * 1e3:.2f} ms, predicted {p * 1e3:.2f} ms" for kind, (m, p) in worst]
-    return "; ".join(bits) + f"; outside layers {outside * 1e3:.2f} ms"
+    bits = [f"{kind} layers measured {m * 1e3:.2f} ms against {p * 1e3:.2f} ms predicted" for kind, (m, p) in worst]
+    text = "; ".join(bits)
+    share = outside / timing.measured_seconds
+    if share > 0.2:
+        text += (f"; {share:.0%} of the measured time is outside the layers (the arithmetic of containers: "
+                 "residual additions, concatenations, channel shuffles, which are not layers of their own)")
+    return text
 
 
 def measure(quick: bool, runs: int) -> tuple[list[Row], object]:

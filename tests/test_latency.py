@@ -400,3 +400,9 @@ def test_compare_device_adds_each_models_predicted_total(toy: Path):
     assert data["roofline"]["device"]["name"] == "toy"
     text = invoke("compare", "mobilenet_v1", "lenet5", "--device", str(toy)).stdout
     assert "Predicted vs 1st" in text
+
+
+def test_fit_latency_of_a_python_model_is_refused():
+    r = invoke("fit", "docs/examples/my_model.py:Net", "--over", "resolution=32,64", "--max-latency", "0.01",
+               "--device", "rtx-4090")
+    assert r.exit_code == 2 and "--max-latency applies to YAML specs" in r.stderr
