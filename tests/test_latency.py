@@ -301,6 +301,12 @@ def test_profile_refusals():
     assert r.exit_code == 2 and "--input applies to Python models" in r.stderr
 
 
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="a machine with a GPU runs --on cuda")
+def test_profile_on_cuda_without_a_gpu_is_refused():
+    r = invoke("profile", "lenet5", "--on", "cuda", "--device", "rtx-4090")
+    assert r.exit_code == 2 and "torch sees no CUDA device here" in r.stderr
+
+
 def test_profile_refuses_a_dtype_the_device_or_pytorch_cannot_run(toy: Path):
     no_fp16 = toy.read_text().replace("  bf16: 2.0e9\n", "")
     toy.write_text(no_fp16, encoding="utf-8")
@@ -308,7 +314,7 @@ def test_profile_refuses_a_dtype_the_device_or_pytorch_cannot_run(toy: Path):
     assert r.exit_code == 2 and "device toy has no peak for bf16" in r.stderr  # refused before any pass
     # LeNet-5's RBF layer is torch.cdist, which has no bfloat16 kernel on the CPU
     r = invoke("profile", "lenet5", "--dtype", "bf16", "--runs", "1", "--device", "rtx-4090")
-    assert r.exit_code == 2 and r.stderr.startswith("error: lenet5: the forward pass at bf16 on the CPU raised")
+    assert r.exit_code == 2 and r.stderr.startswith("error: lenet5: the forward pass at bf16 on cpu raised")
     assert r.stderr.count("\n") == 1
 
 

@@ -24,16 +24,16 @@ def forward_call(model: Model, *, batch: int = 1, dtype: str = "fp32") -> Callab
 
 
 def profile_spec(model: Model, report: Report, *, batch: int, dtype: str, runs: int, warmup: int,
-                 max_seconds: float, progress: Progress | None = None) -> Timing:
-    """Time ``model`` at ``batch`` and ``dtype`` (fp32, bf16 or fp16), every layer of
-    ``report`` one by one."""
+                 max_seconds: float, progress: Progress | None = None, on: str = "cpu") -> Timing:
+    """Time ``model`` at ``batch`` and ``dtype`` (fp32, bf16 or fp16) on ``on`` (cpu or
+    cuda), every layer of ``report`` one by one."""
     torch.manual_seed(0)
-    module = build_module(model).to(TORCH_DTYPES[dtype])
-    x = torch.randn((batch, *model.input_shape)).to(TORCH_DTYPES[dtype])
+    module = build_module(model).to(device=on, dtype=TORCH_DTYPES[dtype])
+    x = torch.randn((batch, *model.input_shape)).to(device=on, dtype=TORCH_DTYPES[dtype])
     try:
         return time_forward(module, (x,), {}, [r.name for r in report.layers], runs=runs, warmup=warmup,
-                            max_seconds=max_seconds, batch=batch, progress=progress)
+                            max_seconds=max_seconds, batch=batch, progress=progress, on=on)
     except (RuntimeError, NotImplementedError) as exc:  # an operator PyTorch has no kernel for at this dtype
         text = " ".join(str(exc).split())[:200]
-        raise UsageError(f"{model.label}: the forward pass at {dtype} on the CPU raised "
+        raise UsageError(f"{model.label}: the forward pass at {dtype} on {on} raised "
                          f"{type(exc).__name__}: {text}") from None

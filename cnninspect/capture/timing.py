@@ -14,12 +14,13 @@ passes of the time between its pre-hook and its hook (a module called twice in o
 counts both calls). The per-layer timing's own cost is measured, not assumed:
 ``overhead = median(timed passes) / median(plain passes) - 1``. Time not spent inside a
 timed layer (functional calls in a ``forward``, Python between layers) is the total minus
-the layers' sum. CPU only: the module runs where its parameters are, which is the CPU for
-every module cnninspect builds.
+the layers' sum. On the CPU a stamp is ``time.perf_counter``; on a GPU (``on="cuda"``) it is a
+CUDA event on the current stream, read after ``torch.cuda.synchronize`` (:data:`CLOCKS`).
 """
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -46,6 +47,7 @@ class Timing:
     dtype: str
     batch: int
     stopped_by_limit: bool  # max_seconds ended the runs before ``runs`` of each
+    on: str = "cpu"  # cpu, or cuda (timed by CUDA events)
 
     @property
     def measured_seconds(self) -> float:
@@ -68,11 +70,50 @@ class Timing:
         return self.batch / self.measured_seconds
 
 
+class CpuClock:
+    """Wall-clock stamps (``time.perf_counter``): the CPU runs each operator before returning."""
+
+    name = "cpu"
+
+    def stamp(self) -> Any:
+        return time.perf_counter()
+
+    def settle(self) -> None:
+        """Wait until the work stamped so far has run (nothing to wait for on the CPU)."""
+
+    def between(self, a: Any, b: Any) -> float:
+        return float(b - a)
+
+
+class CudaClock:
+    """CUDA events recorded on the current stream: a GPU runs operators after the Python call
+    returns, so a stamp is an event and the interval is read once the device has finished."""
+
+    name = "cuda"
+
+    def stamp(self) -> Any:
+        event = torch.cuda.Event(enable_timing=True)
+        event.record()
+        return event
+
+    def settle(self) -> None:
+        torch.cuda.synchronize()
+
+    def between(self, a: Any, b: Any) -> float:
+        return float(a.elapsed_time(b)) / 1e3  # milliseconds
+
+
+CLOCKS = {"cpu": CpuClock, "cuda": CudaClock}
+
+
 def time_forward(module: nn.Module, args: Sequence[Any], kwargs: Mapping[str, Any], layers: Sequence[str], *,
-                 runs: int, warmup: int, max_seconds: float, batch: int, progress: Progress | None = None) -> Timing:
+                 runs: int, warmup: int, max_seconds: float, batch: int, progress: Progress | None = None,
+                 on: str = "cpu") -> Timing:
     """Measure ``module(*args, **kwargs)`` as the module docstring says; ``layers`` are the
     names (in ``named_modules``) of the submodules to time one by one. The module must be
-    cnninspect's own (it is switched to eval mode and hooks are attached while it runs)."""
+    cnninspect's own (it is switched to eval mode and hooks are attached while it runs), on
+    the device ``on`` names (``cpu``, or ``cuda``: timed by CUDA events)."""
+    clock = CLOCKS[on]()
     named = dict(module.named_modules())
     hooked = [(name, named[name]) for name in layers if name in named]
     module.eval()
@@ -83,9 +124,11 @@ def time_forward(module: nn.Module, args: Sequence[Any], kwargs: Mapping[str, An
     deadline = start + max_seconds
 
     def once() -> float:
-        t0 = time.perf_counter()
+        a = clock.stamp()
         module(*args, **kwargs)
-        return time.perf_counter() - t0
+        b = clock.stamp()
+        clock.settle()
+        return clock.between(a, b)
 
     plain: list[float] = []
     timed: list[float] = []
@@ -101,36 +144,38 @@ def time_forward(module: nn.Module, args: Sequence[Any], kwargs: Mapping[str, An
                 stopped = True
                 break
             plain.append(once())
-            sums = [0.0] * len(hooked)
-            with _layer_hooks(hooked, sums):
+            stamps: list[list[Any]] = [[] for _ in hooked]
+            with _layer_hooks(hooked, stamps, clock):
                 timed.append(once())
-            for (name, _), s in zip(hooked, sums):
-                per_layer[name].append(s)
+            for (name, _), pairs in zip(hooked, stamps):
+                per_layer[name].append(math.fsum(clock.between(a, b) for a, b in zip(pairs[::2], pairs[1::2])))
             if progress is not None:
                 progress(f"run {i + 1}/{runs}: {plain[-1] * 1e3:.2f} ms plain, {timed[-1] * 1e3:.2f} ms timed "
                          f"({time.perf_counter() - start:.1f} s)")
     return Timing(tuple(plain), tuple(timed), {n: statistics.median(v) for n, v in per_layer.items()}, warmup,
-                  torch.get_num_threads(), dtype, batch, stopped)
+                  torch.get_num_threads(), dtype, batch, stopped, on)
 
 
 class _layer_hooks:
-    """Pre-hooks and hooks adding each call's ``perf_counter`` interval to ``sums``; removed on exit."""
+    """A pre-hook and a hook on each layer appending a clock stamp to the layer's list (start,
+    end, start, end ... for a layer called more than once); removed on exit."""
 
-    def __init__(self, hooked: Sequence[tuple[str, nn.Module]], sums: list[float]) -> None:
+    def __init__(self, hooked: Sequence[tuple[str, nn.Module]], stamps: list[list[Any]], clock: Any) -> None:
         self.hooked = hooked
-        self.sums = sums
+        self.stamps = stamps
+        self.clock = clock
         self.handles: list[Any] = []
 
     def __enter__(self) -> None:
-        sums = self.sums
-        clock = time.perf_counter
-        starts = [0.0] * len(sums)
+        stamp = self.clock.stamp
         for i, (_, m) in enumerate(self.hooked):
-            def pre(mod: nn.Module, a: Any, i: int = i) -> None:
-                starts[i] = clock()
+            mine = self.stamps[i]
 
-            def post(mod: nn.Module, a: Any, out: Any, i: int = i) -> None:
-                sums[i] += clock() - starts[i]
+            def pre(mod: nn.Module, a: Any, mine: list[Any] = mine) -> None:
+                mine.append(stamp())
+
+            def post(mod: nn.Module, a: Any, out: Any, mine: list[Any] = mine) -> None:
+                mine.append(stamp())
 
             self.handles.append(m.register_forward_pre_hook(pre))
             self.handles.append(m.register_forward_hook(post))
@@ -142,31 +187,37 @@ class _layer_hooks:
 
 
 def profile_python(text: str, convention: str, inputs: Any, resolution: int | None, *, runs: int, warmup: int,
-                   max_seconds: float, progress: Progress | None = None) -> tuple[Any, Timing]:
+                   max_seconds: float, progress: Progress | None = None, on: str = "cpu") -> tuple[Any, Timing]:
     """The report and the measured :class:`Timing` of a Python model reference.
 
     The report comes from the usual capture (:func:`~cnninspect.capture.pymodels.analyze_python`'s
     path). The timed module is cnninspect's own: built by calling the reference on the CPU,
     or, for an instance found in the file, a private copy of it
     (:func:`~cnninspect.capture.forward.private_copy`: parameters shared, buffers cloned,
-    hooks and mode on the copy only), so the user's object is never run or changed."""
-    from ..base.errors import CnnInspectError
+    hooks and mode on the copy only), so the user's object is never run or changed. On a GPU
+    (``on="cuda"``) the model must be built by the reference: a copy shares its parameters
+    with the user's object, and moving them would move the user's."""
+    from ..base.errors import CnnInspectError, UsageError
     from .forward import make_real_inputs, private_copy
     from .module_analysis import analyze_trace
     from .pymodels import _refused, build, build_cpu, input_for, load, parse_pyref, subject_for, trace_built
     from .usercode import guarded
 
     pm = load(parse_pyref(text))
+    if on != "cpu" and pm.factory is None:
+        raise UsageError(f"{pm.ref.shown} is a module object: it runs on the CPU only (a copy shares its parameters, "
+                         f"and moving them to {on} would move the model's own); give a class or a function that "
+                         "builds it")
     built = build(pm)
     model_inputs, source = input_for(built.module, pm.ref.shown, inputs, resolution)
     trace = trace_built(pm, built, model_inputs)
     report = analyze_trace(trace, convention, subject_for(pm, trace, resolution, source))
     with guarded():
-        module = build_cpu(pm) if pm.factory is not None else private_copy(pm.instance, "cpu")
+        module = build_cpu(pm).to(on) if pm.factory is not None else private_copy(pm.instance, "cpu")
         args, kwargs = make_real_inputs(module, model_inputs)
         try:
             timing = time_forward(module, args, kwargs, [r.name for r in report.layers], runs=runs, warmup=warmup,
-                                  max_seconds=max_seconds, batch=model_inputs.batch, progress=progress)
+                                  max_seconds=max_seconds, batch=model_inputs.batch, progress=progress, on=on)
         except CnnInspectError:
             raise
         except Exception as exc:

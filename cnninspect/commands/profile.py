@@ -52,12 +52,14 @@ def throttled(every: float = 1.0) -> Callable[[str], None]:
 @click.option("--dtype", type=click.Choice(["fp32", "bf16", "fp16"]),
               help="A spec's dtype for weights and activations (default fp32); a Python model runs at its own.")
 @click.option("--threads", type=click.IntRange(1, 1024), help="Threads torch uses (default: torch's own choice).")
+@click.option("--on", "on", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True,
+              help="Where the passes run: the CPU, or the GPU (timed by CUDA events; needs --device).")
 @format_option()
 def profile(model: str, variant: str | None, width: float | None, resolution: int | None, depth: float | None,
             phi: float | None, set_values: tuple[str, ...], padding: str | None, input_texts: tuple[str, ...],
             device: str | None, runs: int, warmup: int, max_seconds: float, batch: int | None, dtype: str | None,
-            threads: int | None, fmt: str) -> None:
-    """Run MODEL (a spec or a Python model, as for summary) on this machine's CPU: warm-up
+            threads: int | None, on: str, fmt: str) -> None:
+    """Run MODEL (a spec or a Python model, as for summary) on this machine (--on cpu or cuda): warm-up
     passes, then RUNS forward passes, each layer timed, the median reported beside the
     roofline's prediction (docs/latency.md) on --device; without --device this machine is
     calibrated first (about 3 s; 'cnninspect device calibrate' saves a profile to reuse).
@@ -73,6 +75,12 @@ def profile(model: str, variant: str | None, width: float | None, resolution: in
     from ..measure.roofline import get_device, predict, report_costs
     from ..render.latency import profile_document
 
+    if on == "cuda":
+        if not torch.cuda.is_available():
+            raise UsageError("--on cuda: torch sees no CUDA device here (torch.cuda.is_available() is False)")
+        if device is None:
+            raise UsageError("--on cuda needs --device (a GPU from 'cnninspect device list', or a profile file): "
+                             "calibrate measures the CPU")
     if threads is not None:
         torch.set_num_threads(threads)
     progress = throttled()
@@ -84,7 +92,7 @@ def profile(model: str, variant: str | None, width: float | None, resolution: in
         inputs = python_inputs(model, input_texts, batch)
         named = get_device(device) if device is not None else None
         report, timing = profile_python(model, "paper", inputs, resolution, runs=runs, warmup=warmup,
-                                        max_seconds=max_seconds, progress=progress)
+                                        max_seconds=max_seconds, progress=progress, on=on)
         precision = Precision()
         run_batch = report.subject.batch
     else:
@@ -106,7 +114,7 @@ def profile(model: str, variant: str | None, width: float | None, resolution: in
         run_batch = batch or 1
         precision = Precision(dtype or "fp32", dtype or "fp32")
         timing = profile_spec(resolved, report, batch=run_batch, dtype=dtype or "fp32", runs=runs, warmup=warmup,
-                              max_seconds=max_seconds, progress=progress)
+                              max_seconds=max_seconds, progress=progress, on=on)
     if named is None:
         from ..build.calibrate import calibrate
 

@@ -112,11 +112,13 @@ def profile_document(report: Report, timing: Timing, roofline: Roofline, device_
     meta = (
         ("model", subject.reference or subject.label),
         ("run", f"{timing.threads} thread{'s' * (timing.threads != 1)}, {timing.dtype}, batch {timing.batch}, "
-                f"{timing.warmup} warm-up pass{'es' * (timing.warmup != 1)}, CPU, torch.no_grad, eval mode"),
+                f"{timing.warmup} warm-up pass{'es' * (timing.warmup != 1)}, {timing.on.upper()}, torch.no_grad, "
+                "eval mode"),
         ("device", device_note),
         ("roofline", OPERATIONS_TEXT),
-        ("method", "per layer: forward pre-hook to forward hook (perf_counter), median over the timed passes; "
-                   "total: median of plain passes without hooks, alternated with the timed ones"),
+        ("method", f"per layer: forward pre-hook to forward hook ({'CUDA events' if timing.on == 'cuda' else 'perf_counter'}), "
+                   "median over the timed passes; total: median of plain passes without hooks, alternated with the "
+                   "timed ones"),
     )
     data = {
         "schema": "cnninspect.profile/1",
@@ -125,7 +127,7 @@ def profile_document(report: Report, timing: Timing, roofline: Roofline, device_
         "source": subject.source,
         "convention": report.convention.as_json("macs"),
         "run": {"threads": timing.threads, "dtype": timing.dtype, "batch": timing.batch, "warmup": timing.warmup,
-                "runs": n, "stopped_by_limit": timing.stopped_by_limit, "on": "cpu"},
+                "runs": n, "stopped_by_limit": timing.stopped_by_limit, "on": timing.on},
         "roofline": roofline_json(roofline, timing.batch),
         "layers": [{"name": r["layer"], "type": r["type"], "mult_adds": r["mult_adds"],
                     **layer_time_json(per[r["layer"]]), "measured_seconds": r["measured_seconds"]} for r in rows],
