@@ -85,8 +85,9 @@ def excess_reason(report, roofline, timing) -> str:  # type: ignore[no-untyped-d
     text = "; ".join(bits)
     share = outside / timing.measured_seconds
     if share > 0.2:
-        text += (f"; {share:.0%} of the measured time is outside the layers (the arithmetic of containers: "
-                 "residual additions, concatenations, channel shuffles, which are not layers of their own)")
+        text += (f"; {share:.0%} of the measured time is outside the layers (the arithmetic of containers, "
+                 "such as residual additions, concatenations and channel shuffles, which are not layers of their "
+                 "own, and the framework's time between layers)")
     return text
 
 
