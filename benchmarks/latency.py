@@ -144,8 +144,9 @@ def section(quick: bool, runs: int) -> list[str]:
         f"{d.overhead_seconds.value * 1e6:.1f} us per layer. Then "
         + ("three small models" if quick else "the default variant of every bundled family")
         + f" as `cnninspect profile` runs it: one thread, fp32, batch 1, up to {runs} plain passes (the "
-        "measured total is their median) alternated with as many passes timing every layer. The traffic "
-        "of each layer is the stand-in of `cnninspect/measure/roofline.py` (input, weights and output once).",
+        "measured total is their median) alternated with as many passes timing every layer. Each "
+        "layer's bytes are its op record's memory traffic (docs/traffic.md), containers' own arithmetic "
+        "included.",
         "",
         "| Target | Value | Result |",
         "| :--- | ---: | :--- |",

@@ -22,8 +22,9 @@ from cnninspect.measure.analysis import analyze
 from cnninspect.resolve.catalog import bundled_names, load_bundled
 from cnninspect.ops.conventions import CONVENTIONS
 from cnninspect.explore.explain import UNEXPLAINED, explain_model, op_facts, reconcile_tool, version_choices
-from cnninspect.ops.formulas import OP_CLASS_NAMES, OP_CLASSES, PARAMS, op_class, param_formula
-from cnninspect.ops.primitives import OPS
+from cnninspect.ops.kind import OP_CLASS_NAMES
+from cnninspect.ops.kinds import KINDS
+from cnninspect.build.builder import build_module
 from cnninspect.build.peers import TOOLS, installed, run_tool
 from cnninspect.render.explain import explain_json
 from cnninspect.explore.teach import DECK_FEATURE_MAP, DECK_FILTER, DECK_IMAGE, TEACH_OPS, lesson
@@ -52,20 +53,14 @@ def evaluate(text: str) -> int:
 # --- registries -------------------------------------------------------------------------------
 
 
-def test_every_op_kind_has_a_formula_in_every_convention_a_parameter_rule_and_a_class():
-    """Coverage: a new op kind needs a rule (or None = not counted) in every convention, a
-    PARAMS entry (None = no parameters) and an op class; this test names what is missing."""
-    missing = {name: sorted(set(OPS) - set(c.rules)) for name, c in CONVENTIONS.items()}
-    missing["formulas.PARAMS"] = sorted(set(OPS) - set(PARAMS))
-    missing["formulas.OP_CLASSES"] = sorted(set(OPS) - set(OP_CLASSES))
-    assert not any(missing.values()), {k: v for k, v in missing.items() if v}
+def test_every_convention_the_explain_tools_use_is_registered():
     assert {"ptflops", "thop", "flopcounter"} <= set(CONVENTIONS)
     assert {t.convention for t in TOOLS.values()} <= set(CONVENTIONS)
 
 
 def test_op_class_names_are_the_registry_values():
     models = [model_of(n) for n in bundled_names()]
-    seen = {op_class(r.kind, op.attrs) for m in models for r, op in _rows_and_ops(m)}
+    seen = {KINDS[r.kind].op_class(op.attrs) for m in models for r, op in _rows_and_ops(m)}
     assert seen <= set(OP_CLASS_NAMES)
     assert {"conv", "depthwise conv", "pointwise conv", "linear", "norm", "pooling", "activation"} <= seen
 
@@ -79,7 +74,7 @@ def _rows_and_ops(model):
 
 def test_no_bundled_spec_is_named_like_an_op():
     assert not set(TEACH_OPS) & set(bundled_names())
-    assert set(TEACH_OPS) <= set(OPS)
+    assert set(TEACH_OPS) <= set(KINDS)
 
 
 # --- formulas evaluate to the counts ----------------------------------------------------------
@@ -88,8 +83,8 @@ def test_no_bundled_spec_is_named_like_an_op():
 @pytest.mark.parametrize("name,variant", VARIANTS, ids=IDS)
 def test_every_formula_evaluates_to_its_count_in_every_convention(name, variant):
     """Each layer's rendered formula (the JSON ``formula`` text) evaluates to its count, in
-    every convention; each parameter formula to the op's parameter count (ops.py's rule, an
-    independent code path)."""
+    every convention; each parameter formula to the parameters of the op's real module (built
+    on the meta device), tensor by tensor."""
     model = reduced_model(name, variant, BUDGET)
     for conv in CONVENTIONS:
         exp = explain_model(model, load_bundled(name), conv, measure=False, choices=False)
@@ -101,10 +96,12 @@ def test_every_formula_evaluates_to_its_count_in_every_convention(name, variant)
             assert sum(t["value"] for t in layer["terms"]) == layer["mult_adds"]
         assert data["totals"]["mult_adds"] == sum(counts.values())
     report = analyze(model)
+    module = build_module(model, device="meta")
     for row, facts in op_facts(report, report.layers):
-        pf = param_formula(facts.kind, facts.attrs, facts.in_shape)
-        assert pf.value == sum(n for n, _ in facts.params.values()) == row.params, row.name
-        assert {t.cause for t in pf.terms} == set(facts.params), row.name
+        pf = KINDS[facts.kind].param_formula(facts.attrs)
+        real = {n: p.numel() for n, p in module.get_submodule(row.name).named_parameters(recurse=False)}
+        assert pf.value == sum(real.values()) == row.params, row.name
+        assert {t.cause for t in pf.terms} == set(real), row.name
 
 
 @pytest.mark.parametrize("name,variant", VARIANTS, ids=IDS)

@@ -50,6 +50,7 @@ BASE: dict[str, list[dict[str, Any]]] = {
     # each activation parameter in a context where its activation takes it
     "act": [{"fn": fn} for fn in ("leaky_relu", "prelu", "gelu", "elu", "softplus", "hardtanh")],
     "se": [{"ratio": 0.5}, {}],
+    "groupnorm": [{"groups": 1}],  # the default 32 groups do not divide the test map's channels
 }
 # Values for required fields where the kind's first sample would not do.
 REQUIRED: dict[str, Any] = {

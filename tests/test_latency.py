@@ -20,7 +20,6 @@ from cnninspect.measure.roofline import (
     get_device,
     load_device_file,
     predict,
-    tensor_traffic,
 )
 from cnninspect.measure.memory import Precision
 
@@ -77,22 +76,28 @@ def test_roofline_against_a_hand_computed_example():
     assert r.bound_counts() == {"compute": 1, "memory": 1}
 
 
-def test_traffic_of_a_1x1_convolution_is_shufflenet_v2s_memory_access_cost():
-    """ShuffleNet V2 (Section 2, G1): a 1x1 convolution of c1 -> c2 channels on an h x w map
-    reads and writes h*w*(c1 + c2) + c1*c2 elements."""
-    from cnninspect.lang.spec import spec_from_text
-    from cnninspect.measure.analysis import analyze
-    from cnninspect.resolve.resolver import Overrides, resolve
+def test_the_roofline_prices_the_traffic_of_every_layer_and_container():
+    """The costs are the op records' traffic (cnninspect.measure.traffic, tested against hand
+    computations in test_traffic.py): a layer's own, and a container's own arithmetic (the
+    residual additions here); together exactly the model's traffic."""
+    from cnninspect.measure.memory import MemorySettings
+    from cnninspect.measure.roofline import report_costs
+    from cnninspect.measure.traffic import traffic_report
 
-    report = analyze(resolve(spec_from_text(ONE_CONV, "one_conv.yaml"), None, Overrides()))
-    conv = report.layers[0]
-    h = w = 4
-    c1, c2 = 8, 16
-    for precision, size in ((Precision(), 4), (Precision("fp16", "fp16"), 2)):
-        read, written = tensor_traffic(conv, precision, 1)
-        assert read + written == (h * w * (c1 + c2) + c1 * c2) * size
-    read, written = tensor_traffic(conv, Precision(), 3)  # weights once, activations per sample
-    assert read + written == (3 * h * w * (c1 + c2) + c1 * c2) * 4
+    from conftest import report_of
+
+    report = report_of("resnet", "18")
+    for precision, batch in ((Precision(), 1), (Precision("fp16", "fp16"), 4)):
+        costs = report_costs(report, precision, batch)
+        traffic = traffic_report(report, MemorySettings(precision, batch))
+        assert sum(c.bytes_read for c in costs) == traffic.totals.bytes_read
+        assert sum(c.bytes_written for c in costs) == traffic.totals.bytes_written
+        assert sum(c.operations for c in costs) == 2 * batch * report.totals.mult_adds
+        adds = [c for c in costs if c.name.endswith(".(residual)")]
+        assert len(adds) == 8 and all(c.operations == 0 for c in adds)
+        first = next(c for c in adds if c.name == "conv2_x.0.(residual)")  # 64x56x56: read 2, write 1
+        assert (first.bytes_read, first.bytes_written) == (2 * 64 * 56 * 56 * batch * precision.activation_bytes,
+                                                           64 * 56 * 56 * batch * precision.activation_bytes)
 
 
 def test_a_device_without_the_dtypes_peak_is_refused():
@@ -193,21 +198,23 @@ def test_summary_device_at_a_batch_and_dtype(toy: Path, tmp_spec):
 def test_summary_device_on_every_row_and_in_the_table():
     r = invoke("summary", "mobilenet_v2", "--device", "rtx-4090", "--format", "json")
     data = json.loads(r.stdout)
-    assert all(layer["bound"] in ("compute", "memory") and layer["predicted_seconds"] > 0 for layer in data["layers"])
-    assert math.fsum(layer["predicted_seconds"] for layer in data["layers"]) == pytest.approx(
-        data["totals"]["predicted_seconds"])
+    assert all(layer["bound"] in ("compute", "memory") for layer in data["layers"])
+    # a view (flatten, dropout at inference) moves nothing: 0 s on a device without overhead
+    assert all((layer["predicted_seconds"] > 0) == (layer["bytes_moved"] > 0) for layer in data["layers"])
+    # the top-level rows (a block: its layers and its containers' own additions) add up to the total
+    top = [row for row in (*data["layers"], *data["blocks"]) if row["level"] == 0]
+    assert math.fsum(row["predicted_seconds"] for row in top) == pytest.approx(data["totals"]["predicted_seconds"])
+    assert math.fsum(layer["predicted_seconds"] for layer in data["layers"]) < data["totals"]["predicted_seconds"]
     text = invoke("summary", "mobilenet_v2", "--device", "rtx-4090", "--levels", "1").stdout
     assert "Predicted time (rtx-4090)" in text and "Bound" in text
 
 
-def test_summary_device_of_a_python_model(toy: Path):
-    r = invoke("summary", "docs/examples/my_model.py:Net", "--input", "3x32x32", "--batch", "2", "--device",
-               str(toy), "--format", "json")
-    assert r.exit_code == 0, r.stderr
-    data = json.loads(r.stdout)
-    conv = data["layers"][0]
-    assert conv["operations"] == 2 * conv["mult_adds"]  # the report already counts the batch of 2
-    assert conv["memory_seconds"] == pytest.approx(((2 * (3 + 32) * 32 * 32) * 4 + 3 * 32 * 9 * 4) / 1e8)
+def test_a_python_model_has_no_roofline(toy: Path):
+    """A Python model has no op records, so no memory traffic (null in summary's JSON) and no
+    roofline: --device is refused with the reason."""
+    for command in (["summary"], ["compare", "lenet5"]):
+        r = invoke(*command, "docs/examples/my_model.py:Net", "--input", "3x32x32", "--device", str(toy))
+        assert r.exit_code == 2 and "the roofline needs each layer's memory traffic" in r.stderr
 
 
 # --- fit --max-latency ---------------------------------------------------------------------------
@@ -283,10 +290,13 @@ def test_profile_a_spec_json_contract(toy: Path):
 
 def test_profile_a_python_model_at_a_batch_and_max_seconds(toy: Path):
     r = invoke("profile", "docs/examples/my_model.py:Net", "--input", "3x32x32", "--batch", "2", "--runs", "1000",
-               "--warmup", "0", "--max-seconds", "0.5", "--device", str(toy), "--threads", "1", "--format", "json")
+               "--warmup", "0", "--max-seconds", "0.5", "--threads", "1", "--format", "json")
     assert r.exit_code == 0, r.stderr
     data = json.loads(r.stdout)
     assert data["source"] == "python" and data["run"]["batch"] == 2
+    # no memory traffic for a Python model, so no prediction: measured times only
+    assert data["roofline"] is None and data["totals"]["predicted_seconds"] is None
+    assert all(layer["predicted_seconds"] is None for layer in data["layers"])
     assert data["run"]["stopped_by_limit"] and 1 <= data["run"]["runs"] < 1000
     names = [layer["name"] for layer in data["layers"]]
     assert names[:3] == ["stem.0", "stem.1", "stem.2"] and "fc" in names
@@ -297,6 +307,8 @@ def test_profile_a_python_model_at_a_batch_and_max_seconds(toy: Path):
 def test_profile_refusals():
     r = invoke("profile", "docs/examples/my_model.py:Net", "--input", "3x32x32", "--dtype", "bf16")
     assert r.exit_code == 2 and "--dtype applies to YAML specs" in r.stderr
+    r = invoke("profile", "docs/examples/my_model.py:Net", "--input", "3x32x32", "--device", "rtx-4090")
+    assert r.exit_code == 2 and "--device applies to YAML specs" in r.stderr
     r = invoke("profile", "lenet5", "--input", "1x32x32")
     assert r.exit_code == 2 and "--input applies to Python models" in r.stderr
 
@@ -385,8 +397,8 @@ def test_profile_an_instance_runs_a_private_copy(tmp_path: Path, toy: Path, monk
     monkeypatch.syspath_prepend(str(tmp_path))
     user = importlib.import_module("latency_pkg.inst").net
     before = {k: v.clone() for k, v in user.state_dict().items()}
-    r = invoke("profile", "latency_pkg.inst:net", "--input", "3x16x16", "--runs", "2", "--warmup", "1", "--device",
-               str(toy), "--format", "json")
+    r = invoke("profile", "latency_pkg.inst:net", "--input", "3x16x16", "--runs", "2", "--warmup", "1",
+               "--format", "json")
     assert r.exit_code == 0, r.stderr
     assert [layer["name"] for layer in json.loads(r.stdout)["layers"]] == ["0", "1", "2"]
     assert importlib.import_module("latency_pkg.inst").net is user and user.training

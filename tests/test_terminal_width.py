@@ -39,6 +39,7 @@ COMMANDS = [
     ("conventions",),
     ("summary", "mobilenet_v1", "--rf", "--levels", "1"),
     ("summary", "resnet:50", "--memory", "--optimizer", "adam", "--levels", "1"),
+    ("summary", "mobilenet_v2", "--traffic", "--dtype", "fp16", "--batch", "8"),
     ("compare", "mobilenet_v1", "resnet:50", "--rf", "--memory"),
     ("sweep", "mobilenet_v1", "--width", "1,0.5", "--dtype", "fp16", "--batch", "32"),
     ("explain", "mobilenet_v1", "--layer", "conv1"),

@@ -13,10 +13,10 @@ from cnninspect.measure.analysis import analyze, weight_depth
 from cnninspect.resolve.catalog import bundled_names, load_bundled
 from cnninspect.ops.conventions import CONVENTIONS
 from cnninspect.base.errors import CnnInspectError
-from cnninspect.ops.primitives import OPS
+from cnninspect.ops.kinds import KINDS
 from cnninspect.resolve.resolver import Overrides, resolve
 from cnninspect.lang.spec import spec_from_text
-from cnninspect.measure.totals import RESHAPE, TotalsEngine
+from cnninspect.measure.totals import TotalsEngine
 
 from test_properties import SCALE, random_spec
 
@@ -43,12 +43,10 @@ def _fast(engine, point, used=None):
     return m.totals, m.weight_depth
 
 
-def test_every_op_kind_has_a_reshape_rule():
-    """A new op kind needs a rule in cnninspect.measure.totals.RESHAPE (None: always resolve in full)."""
-    missing = sorted(set(OPS) - set(RESHAPE))
-    assert not missing, f"op kinds without a reshape rule (add one, or None): {missing}"
-    assert not set(RESHAPE) - set(OPS), "rules for op kinds that do not exist"
-    for kind, rule in RESHAPE.items():
+def test_every_reshape_rule_names_a_known_spatial_effect():
+    """Each record's reshape rule (None: always resolve in full) says what it does to H x W."""
+    for kind, record in KINDS.items():
+        rule = record.reshape
         assert rule is None or rule.spatial in ("same", "window", "global", "flat"), kind
 
 
@@ -71,9 +69,7 @@ def test_fast_totals_equal_the_full_analysis_on_bundled_specs(name):
             assert _fast(engine, point, used) == _full(spec, point, convention=convention), (convention, point)
     from cnninspect.resolve.ir import ops
     from cnninspect.resolve.resolver import resolve
-    from cnninspect.measure.totals import RESHAPE
-
-    full_path_only = {op.kind for _, op in ops(resolve(spec).root) if RESHAPE.get(op.kind) is None}
+    full_path_only = {op.kind for _, op in ops(resolve(spec).root) if KINDS[op.kind].reshape is None}
     if full_path_only:  # e.g. ConvNeXt's channels-last blocks: every point resolved in full
         assert sum(used) == 0, full_path_only
     else:
@@ -131,9 +127,9 @@ def test_fast_totals_equal_the_full_analysis_on_random_specs(case, resolutions, 
 
 def test_an_op_kind_without_a_rule_is_resolved_in_full(monkeypatch):
     """A new op kind gets no rule until someone writes one: its models take the full path."""
-    import cnninspect.measure.totals as totals
+    import dataclasses
 
-    monkeypatch.setitem(totals.RESHAPE, "bn2d", None)
+    monkeypatch.setitem(KINDS, "bn2d", dataclasses.replace(KINDS["bn2d"], reshape=None))
     spec = load_bundled("mobilenet_v1")
     engine = TotalsEngine(spec)
     used: list[bool] = []

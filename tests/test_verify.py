@@ -5,7 +5,8 @@ from __future__ import annotations
 import dataclasses
 import json
 
-from cnninspect.ops import primitives as ops_module
+from cnninspect.ops.formulas import formula, term
+from cnninspect.ops.kinds import KINDS
 
 from conftest import invoke
 
@@ -20,9 +21,9 @@ def test_verify_ok_through_the_cli():
 
 def test_verify_reports_the_first_disagreeing_layer(monkeypatch):
     """A counting regression (batch norm counted with 3 parameters per channel) is caught."""
-    bn = ops_module.OPS["bn2d"]
-    broken = dataclasses.replace(bn, params=lambda a, s: {"weight": (a["ch"], True), "bias": (2 * a["ch"], True)})
-    monkeypatch.setitem(ops_module.OPS, "bn2d", broken)
+    broken = dataclasses.replace(KINDS["bn2d"], params=lambda a: formula(
+        term("weight", ("C", a["ch"])), term("bias", ("2C", 2 * a["ch"]))))
+    monkeypatch.setitem(KINDS, "bn2d", broken)
     r = invoke("summary", "mobilenet_v1", "--resolution", "64", "--verify", "-f", "json")
     assert r.exit_code == 1
     data = json.loads(r.stdout)

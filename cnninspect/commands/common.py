@@ -377,16 +377,15 @@ def with_device(doc: Document, report: Any, device: str | None, settings: Any | 
 
 
 def roofline_for(report: Any, device: Any, settings: Any | None) -> tuple[Any, int]:
-    """The roofline of ``report`` on a :class:`~cnninspect.measure.roofline.Device` and the
-    batch it is for: a spec at the dtype and batch of the memory ``settings``, a Python model
-    at the batch it ran (fp32)."""
-    from ..measure.memory import Precision
+    """The roofline of a spec's ``report`` on a :class:`~cnninspect.measure.roofline.Device`
+    at the dtype and batch of the memory ``settings`` (default fp32, batch 1), and that batch;
+    a Python model is refused (it has no memory traffic)."""
+    from ..measure.memory import MemorySettings
     from ..measure.roofline import predict, report_costs
 
-    spec = report.model is not None and settings is not None
-    precision = settings.precision if spec else Precision()
-    batch = settings.batch if spec else report.subject.batch
-    return predict(report_costs(report, precision, batch), device, precision.activations), batch
+    settings = settings or MemorySettings()
+    costs = report_costs(report, settings.precision, settings.batch)
+    return predict(costs, device, settings.precision.activations), settings.batch
 
 
 def write_text_file(path: str, text: str, replace: bool, option: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 
@@ -10,6 +11,12 @@ from ..base.errors import CnnInspectError, UsageError, did_you_mean, shorten
 from ..render.explain import PARTS
 from ..explore.teach import TEACH_OPS
 from .common import convention_option, emit, format_option, model_options_without_padding, overrides_from, pick_variant
+
+
+def _with_ops(f: Any) -> Any:
+    """The docstring names the ops ``explain`` works by hand, from their records."""
+    f.__doc__ = f.__doc__.replace("{ops}", ", ".join(TEACH_OPS))
+    return f
 
 
 @click.command("explain")
@@ -35,6 +42,7 @@ from .common import convention_option, emit, format_option, model_options_withou
 @click.option("--ceil-mode", is_flag=True, help="Op pooling: round output sizes up (Caffe).")
 @click.option("--example", is_flag=True,
               help="Op: work the source deck's example by hand (its 5x5 image, and its 3x3 filter for conv2d).")
+@_with_ops
 def explain(target: str, variant: str | None, width: float | None, resolution: int | None, depth: float | None,
             phi: float | None, set_values: tuple[str, ...], padding: str | None, layer: str | None, fmt: str,
             convention: str, parts: tuple[str, ...], measure: bool, measure_max_mb: float, input_size: str | None,
@@ -45,9 +53,9 @@ def explain(target: str, variant: str | None, width: float | None, resolution: i
     named terms. Also the version choices (stride placement, padding, pooling rounding) that
     change totals, where the model has them.
 
-    MODEL is a bundled name, NAME:VARIANT or a YAML path, as for summary. OP (conv2d,
-    maxpool2d, avgpool2d) works one op by hand: output size, mult-adds and parameters with
-    their formulas; --example uses the source deck's 5x5 image.
+    MODEL is a bundled name, NAME:VARIANT or a YAML path, as for summary. OP ({ops})
+    works one op by hand: output size, mult-adds and parameters with their formulas;
+    --example uses the source deck's 5x5 image.
     """
     op_options = {"--input": input_size, "--kernel": kernel, "--stride": stride, "--filters": filters,
                   "--no-bias": None if bias else True, "--ceil-mode": ceil_mode or None, "--example": example or None}

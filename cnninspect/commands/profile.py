@@ -22,6 +22,8 @@ from .common import (
 )
 
 CALIBRATION_SECONDS = 3.0
+PYTHON_NOTE = ("none: a Python model has no memory traffic (only a spec's op records give it), so no roofline; "
+               "measured times only")
 
 
 def throttled(every: float = 1.0) -> Callable[[str], None]:
@@ -59,10 +61,11 @@ def profile(model: str, variant: str | None, width: float | None, resolution: in
             phi: float | None, set_values: tuple[str, ...], padding: str | None, input_texts: tuple[str, ...],
             device: str | None, runs: int, warmup: int, max_seconds: float, batch: int | None, dtype: str | None,
             threads: int | None, on: str, fmt: str) -> None:
-    """Run MODEL (a spec or a Python model, as for summary) on this machine (--on cpu or cuda): warm-up
-    passes, then RUNS forward passes, each layer timed, the median reported beside the
-    roofline's prediction (docs/latency.md) on --device; without --device this machine is
-    calibrated first (about 3 s; 'cnninspect device calibrate' saves a profile to reuse).
+    """Run MODEL (a spec or a Python model, as for summary) on this machine (--on cpu or
+    cuda): warm-up passes, then RUNS forward passes, each layer timed, the median reported
+    beside a spec's roofline prediction (docs/latency.md) on --device; without --device this
+    machine is calibrated first (about 3 s; 'cnninspect device calibrate' saves a profile to
+    reuse). A Python model has no memory traffic, so no prediction: measured times only.
     The thread count and dtype are stated; progress goes to stderr. Timings vary from run to
     run: the spread of the passes is shown."""
     from ..base.extras import require
@@ -78,7 +81,7 @@ def profile(model: str, variant: str | None, width: float | None, resolution: in
     if on == "cuda":
         if not torch.cuda.is_available():
             raise UsageError("--on cuda: torch sees no CUDA device here (torch.cuda.is_available() is False)")
-        if device is None:
+        if device is None and not is_python_ref(model):
             raise UsageError("--on cuda needs --device (a GPU from 'cnninspect device list', or a profile file): "
                              "calibrate measures the CPU")
     if threads is not None:
@@ -88,33 +91,32 @@ def profile(model: str, variant: str | None, width: float | None, resolution: in
         from ..capture.timing import profile_python
 
         refuse_spec_options(model, **{"--variant": variant, "--width": width, "--depth": depth, "--phi": phi,
-                                      "--set": set_values, "--padding": padding, "--dtype": dtype})
+                                      "--set": set_values, "--padding": padding, "--dtype": dtype,
+                                      "--device": device})
         inputs = python_inputs(model, input_texts, batch)
-        named = get_device(device) if device is not None else None
         report, timing = profile_python(model, "paper", inputs, resolution, runs=runs, warmup=warmup,
                                         max_seconds=max_seconds, progress=progress, on=on)
-        precision = Precision()
-        run_batch = report.subject.batch
-    else:
-        from ..build.profiling import profile_spec
-        from ..measure.analysis import analyze
-        from ..resolve.catalog import parse_target
-        from ..resolve.resolver import resolve
+        emit(profile_document(report, timing, None, PYTHON_NOTE), fmt)
+        return
+    from ..build.profiling import profile_spec
+    from ..measure.analysis import analyze
+    from ..resolve.catalog import parse_target
+    from ..resolve.resolver import resolve
 
-        if input_texts:
-            raise UsageError("--input applies to Python models; a spec's input is set by --resolution")
-        target = parse_target(model)
-        note_shadowed(model)
-        resolved = resolve(target.spec, pick_variant(target.variant, variant, model),
-                           overrides_from(width, resolution, depth, phi, set_values, padding))
-        named = get_device(device) if device is not None else None
-        if named is not None:
-            named.peak(dtype or "fp32")  # a device without this dtype's peak is refused before the run
-        report = analyze(resolved, "paper")
-        run_batch = batch or 1
-        precision = Precision(dtype or "fp32", dtype or "fp32")
-        timing = profile_spec(resolved, report, batch=run_batch, dtype=dtype or "fp32", runs=runs, warmup=warmup,
-                              max_seconds=max_seconds, progress=progress, on=on)
+    if input_texts:
+        raise UsageError("--input applies to Python models; a spec's input is set by --resolution")
+    target = parse_target(model)
+    note_shadowed(model)
+    resolved = resolve(target.spec, pick_variant(target.variant, variant, model),
+                       overrides_from(width, resolution, depth, phi, set_values, padding))
+    named = get_device(device) if device is not None else None
+    if named is not None:
+        named.peak(dtype or "fp32")  # a device without this dtype's peak is refused before the run
+    report = analyze(resolved, "paper")
+    run_batch = batch or 1
+    precision = Precision(dtype or "fp32", dtype or "fp32")
+    timing = profile_spec(resolved, report, batch=run_batch, dtype=dtype or "fp32", runs=runs, warmup=warmup,
+                          max_seconds=max_seconds, progress=progress, on=on)
     if named is None:
         from ..build.calibrate import calibrate
 

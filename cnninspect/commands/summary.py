@@ -48,6 +48,9 @@ if TYPE_CHECKING:
                    "build the nn.Module on PyTorch's meta device and walk it with hooks (same numbers, slower).")
 @click.option("--rf", "show_rf", is_flag=True,
               help="Add receptive-field columns: RF, effective stride (and Conv RF where SE gates make the field global).")
+@click.option("--traffic", "show_traffic", is_flag=True,
+              help="Add memory-traffic columns: bytes each layer moves and mult-adds per byte, at --dtype and "
+                   "--batch (docs/traffic.md). JSON, CSV and HTML always carry them.")
 @memory_options
 @device_option
 @inputs_option
@@ -56,8 +59,9 @@ if TYPE_CHECKING:
 def summary(spec: str, variant: str | None, width: float | None, resolution: int | None, depth: float | None,
             phi: float | None, set_values: tuple[str, ...], padding: str | None, fmt: str, convention: str,
             unit: str, levels: int | None, verify: bool, verify_max_mb: float, verify_max_seconds: float,
-            engine: str | None, show_rf: bool, show_memory: bool, dtype: str | None, batch: int | None,
-            optimizer: str | None, device: str | None, input_texts: tuple[str, ...], mode: str) -> int:
+            engine: str | None, show_rf: bool, show_traffic: bool, show_memory: bool, dtype: str | None,
+            batch: int | None, optimizer: str | None, device: str | None, input_texts: tuple[str, ...],
+            mode: str) -> int:
     """Layer table and totals of SPEC: a bundled name (mobilenet_v1), NAME:VARIANT
     (efficientnet:b3), a YAML file (net.yaml, net.yaml:VARIANT, dir/net), - for a spec on
     standard input, or a Python model: file.py:NAME, package.module:NAME, torchvision:NAME or
@@ -80,7 +84,8 @@ def summary(spec: str, variant: str | None, width: float | None, resolution: int
 
         refuse_spec_options(spec, **{"--variant": variant, "--width": width, "--depth": depth, "--phi": phi,
                                      "--set": set_values, "--padding": padding, "--verify": verify,
-                                     "--engine": engine, "--rf": show_rf, "--memory": show_memory,
+                                     "--engine": engine, "--rf": show_rf, "--traffic": show_traffic,
+                                     "--memory": show_memory,
                                      "--dtype": dtype, "--optimizer": optimizer})
         if fmt == "paper":
             raise UsageError(f"{spec} is a Python model: --format paper needs a spec with a paper layout")
@@ -119,9 +124,8 @@ def summary(spec: str, variant: str | None, width: float | None, resolution: int
         from ..render.paper import paper_document
         from ..render.report import convention_line
 
-        for flag, given in (("--levels", levels is not None), ("--rf", show_rf), ("--memory/--dtype/--batch/--optimizer",
-                                                                                    show_memory),
-                            ("--device", device is not None)):
+        for flag, given in (("--levels", levels is not None), ("--rf", show_rf), ("--traffic", show_traffic),
+                            ("--memory/--dtype/--batch/--optimizer", show_memory), ("--device", device is not None)):
             if given:
                 raise UsageError(f"{flag} applies to the layer table, not to --format paper")
         doc = paper_document(report, convention_line(report, unit))
@@ -131,7 +135,7 @@ def summary(spec: str, variant: str | None, width: float | None, resolution: int
         from ..render.report import summary_document
 
         doc = summary_document(report, unit, levels, show_rf=show_rf, show_memory=show_memory,
-                               memory=memory_report(model, mem_settings))
+                               memory=memory_report(model, mem_settings), show_traffic=show_traffic)
         doc = with_device(doc, report, device, mem_settings)
     if verification is not None:
         from ..render.report import with_verification

@@ -28,11 +28,12 @@ from typing import Any
 from collections.abc import Callable, Iterable
 
 from ..measure.analysis import Report, Row, analyze
-from ..ops.conventions import Convention, OpFacts, get_convention
+from ..ops.conventions import Convention, get_convention
+from ..ops.kind import OP_CLASS_NAMES, OpFacts
+from ..ops.kinds import KINDS
 from ..base.errors import CnnInspectError, UsageError, did_you_mean
-from ..ops.formulas import OP_CLASS_NAMES, Formula, op_class, param_formula
+from ..ops.formulas import Formula
 from ..resolve.ir import Model, Op, ops
-from ..ops.primitives import OPS
 from ..build.peers import TOOLS, Tool
 
 X2_CAUSE = "x2: 2 FLOPs per multiply-add"
@@ -118,8 +119,8 @@ def op_facts(report: Report, rows: Iterable[Row]) -> list[tuple[Row, OpFacts]]:
     out = []
     for row in rows:
         op: Op = by_name[row.name]
-        t = OPS[op.kind]
-        facts = OpFacts(op.kind, op.attrs, row.input_shape, row.output_shape, t.params(op.attrs, row.input_shape),
+        t = KINDS[op.kind]
+        facts = OpFacts(op.kind, op.attrs, row.input_shape, row.output_shape, t.param_counts(op.attrs),
                         t.torch_class(op.attrs), row.side_branch)
         out.append((row, facts))
     return out
@@ -333,7 +334,7 @@ def explain_model(model: Model, spec: Any, convention: str = "paper", layer: str
     rows = select_rows(report, layer)
     facts = op_facts(report, rows)
     layers = tuple(
-        LayerFormula(row, op_class(f.kind, f.attrs), conv.formula(f), param_formula(f.kind, f.attrs, f.in_shape))
+        LayerFormula(row, KINDS[f.kind].op_class(f.attrs), conv.formula(f), KINDS[f.kind].param_formula(f.attrs))
         for row, f in facts
     )
     measured = measure_tools(model, max_mb) if measure and layer is None else {}

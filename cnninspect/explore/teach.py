@@ -6,7 +6,7 @@ rules the model analysis uses); ``--example`` works the source deck's example: i
 binary image and 3x3 filter, every output cell as its sum of products (or max, or mean),
 ending in the deck's feature map ``[[4, 3, 4], [2, 4, 3], [2, 3, 4]]``.
 
-The op names are a fixed registry (:data:`TEACH_OPS`); no bundled spec may use one of them
+The op names are the kinds whose record is marked ``teach`` (:data:`TEACH_OPS`); no bundled spec may use one of them
 as its name (a test checks), so ``explain NAME`` is never ambiguous. Pure Python.
 """
 
@@ -16,10 +16,12 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-from ..ops.conventions import OpFacts, get_convention
+from ..ops.conventions import get_convention
 from ..base.errors import UsageError
-from ..ops.formulas import Formula, param_formula
-from ..ops.primitives import OPS, Shape, ShapeError, resolve_padding, window_out
+from ..ops.formulas import Formula
+from ..ops.kind import OpFacts
+from ..ops.kinds import KINDS, OpKind, Role
+from ..ops.primitives import Shape, ShapeError, resolve_padding, window_out
 
 # The source deck's convolution example ("Filter (Kernel) and Feature Map").
 DECK_IMAGE: tuple[tuple[int, ...], ...] = (
@@ -33,21 +35,9 @@ DECK_FILTER: tuple[tuple[int, ...], ...] = ((1, 0, 1), (0, 1, 0), (1, 0, 1))
 DECK_FEATURE_MAP: tuple[tuple[int, ...], ...] = ((4, 3, 4), (2, 4, 3), (2, 3, 4))
 
 
-@dataclass(frozen=True)
-class TeachOp:
-    name: str
-    kind: str  # the op kind in ops.OPS whose rules it uses
-    reduce: str  # how a window becomes one output: "sum of products", "max", "mean"
-
-
-TEACH_OPS: dict[str, TeachOp] = {
-    t.name: t
-    for t in (
-        TeachOp("conv2d", "conv2d", "sum of products"),
-        TeachOp("maxpool2d", "maxpool2d", "max"),
-        TeachOp("avgpool2d", "avgpool2d", "mean"),
-    )
-}
+# the op kinds ``explain KIND`` works by hand (records marked ``teach``): a weighted window
+# (role CONV, the sum of products with a filter) or a pooling window (the record's ``reduce``)
+TEACH_OPS: dict[str, OpKind] = {k.kind: k for k in KINDS.values() if k.teach}
 
 PADDINGS = "valid, same (PyTorch: k//2 on each side), same-tf (TensorFlow) or a number of pixels"
 
@@ -79,7 +69,7 @@ class Example:
 
 @dataclass(frozen=True)
 class Lesson:
-    op: TeachOp
+    op: OpKind
     in_shape: Shape
     out_shape: Shape
     kernel: tuple[int, int]
@@ -132,16 +122,17 @@ def lesson(op_name: str, *, input: str | None, kernel: str | None, stride: str |
     """Work out one op. With ``example`` the deck's 5x5 image is the input (and, for
     conv2d, the deck's 3x3 filter the kernel)."""
     op = TEACH_OPS[op_name]
+    weighted = op.role is Role.CONV
     if example:
         if input is not None and _input_shape(input) != (1, 5, 5):
             raise UsageError("--example works the deck's 5x5 image (one channel): drop --input or give 5x5")
-        if op.kind == "conv2d" and kernel is not None and parse_dims(kernel, "--kernel", 2) != (3, 3):
+        if weighted and kernel is not None and parse_dims(kernel, "--kernel", 2) != (3, 3):
             raise UsageError("--example uses the deck's 3x3 filter: drop --kernel or give 3")
         if filters != 1:
             raise UsageError("--example uses the deck's single filter: drop --filters")
     in_shape = _input_shape(input or "5x5")
-    kh, kw = parse_dims(kernel or ("3" if op.kind == "conv2d" else "2"), "--kernel", 2)
-    sh, sw = parse_dims(stride, "--stride", 2) if stride else ((1, 1) if op.kind == "conv2d" else (kh, kw))
+    kh, kw = parse_dims(kernel or ("3" if weighted else "2"), "--kernel", 2)
+    sh, sw = parse_dims(stride, "--stride", 2) if stride else ((1, 1) if weighted else (kh, kw))
     pad_text = (padding or "valid").lower()
     if pad_text in ("valid", "same"):
         mode: Any = pad_text
@@ -159,29 +150,28 @@ def lesson(op_name: str, *, input: str | None, kernel: str | None, stride: str |
         pad, _tag = resolve_padding(mode, "tf" if pad_text == "same-tf" else "torch", in_shape[1:], (kh, kw), (sh, sw))
     except ShapeError as exc:
         raise UsageError(f"--padding {pad_text}: {exc}") from None
-    if op.kind != "conv2d" and (max(pad[:2]) > kh // 2 or max(pad[2:]) > kw // 2):
+    if not weighted and (max(pad[:2]) > kh // 2 or max(pad[2:]) > kw // 2):
         raise UsageError(f"--padding: pooling pads at most half the kernel ({kh // 2}), got {max(pad)}")
-    if op.kind == "conv2d" and ceil_mode:
-        raise UsageError("--ceil-mode applies to pooling, not to conv2d")
+    if weighted and ceil_mode:
+        raise UsageError(f"--ceil-mode applies to pooling, not to {op.kind}")
     c, h, w = in_shape
     t, b, left, r = pad
     oh = window_out(h, kh, sh, (t, b), ceil_mode)
     ow = window_out(w, kw, sw, (left, r), ceil_mode)
     if oh <= 0 or ow <= 0:
         raise UsageError(f"a {kh}x{kw} window with padding {t},{b},{left},{r} does not fit the {h}x{w} input")
-    out_ch = filters if op.kind == "conv2d" else c
+    out_ch = filters if weighted else c
     out_shape = (out_ch, oh, ow)
     sizes = (_size_step("height", h, kh, sh, t, b, ceil_mode, oh), _size_step("width", w, kw, sw, left, r, ceil_mode, ow))
-    if op.kind == "conv2d":
+    if weighted:
         attrs: dict[str, Any] = dict(in_ch=c, out_ch=filters, kernel=(kh, kw), stride=(sh, sw), pad=pad,
                                      pad_tag=_tag, groups=1, bias=bias)
     else:
         attrs = dict(kernel=(kh, kw), stride=(sh, sw), pad=pad, ceil_mode=ceil_mode, count_include_pad=True)
-    optype = OPS[op.kind]
-    facts = OpFacts(op.kind, attrs, in_shape, out_shape, optype.params(attrs, in_shape), optype.torch_class(attrs))
+    facts = OpFacts(op.kind, attrs, in_shape, out_shape, op.param_counts(attrs), op.torch_class(attrs))
     macs = get_convention("paper").formula(facts)
-    params = param_formula(op.kind, attrs, in_shape)
-    ex = work_example(op, DECK_IMAGE, DECK_FILTER if op.kind == "conv2d" else None, (kh, kw), (sh, sw), pad,
+    params = op.param_formula(attrs)
+    ex = work_example(op, DECK_IMAGE, DECK_FILTER if weighted else None, (kh, kw), (sh, sw), pad,
                       (oh, ow)) if example else None
     return Lesson(op, in_shape, out_shape, (kh, kw), (sh, sw), pad_text, pad, ceil_mode, sizes, macs, params, ex)
 
@@ -193,7 +183,7 @@ def _pad_image(image: tuple[tuple[int, ...], ...], pad: tuple[int, int, int, int
     return (zeros,) * t + tuple((0,) * left + row + (0,) * r for row in image) + (zeros,) * b
 
 
-def work_example(op: TeachOp, image: tuple[tuple[int, ...], ...], filt: tuple[tuple[int, ...], ...] | None,
+def work_example(op: OpKind, image: tuple[tuple[int, ...], ...], filt: tuple[tuple[int, ...], ...] | None,
                  kernel: tuple[int, int], stride: tuple[int, int], pad: tuple[int, int, int, int],
                  out_hw: tuple[int, int]) -> Example:
     """Every output cell of ``op`` on ``image``, computed as the deck does by hand.

@@ -196,6 +196,24 @@ register(
 
 register(
     LayerType(
+        "groupnorm",
+        "group normalisation (Wu & He 2018; 2 learned parameters per channel): the channels of a "
+        "feature map in 'groups' groups, each normalised by its mean and variance over its "
+        "channels and every position (nn.GroupNorm; groups: 1 is layer norm over the whole map, "
+        "groups = channels instance norm)",
+        (
+            Field("groups", Int(1, limits.MAX_CHANNELS), 32, "groups of channels (dividing the channels)"),
+            Field("eps", Float(0, 1, low_open=True), 1e-5, "numerical epsilon"),
+            Field("affine", Bool(), True, "learned weight and bias"),
+        ),
+        aliases=("gn",),
+        primary="groups",
+    )
+)
+
+
+register(
+    LayerType(
         "layer_scale",
         "a learned per-channel multiply, x * gamma (ConvNeXt, CaiT); gamma starts at 'init'",
         (Field("init", Float(0, 1e3, low_open=True), 1e-6,

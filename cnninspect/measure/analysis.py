@@ -25,10 +25,12 @@ from functools import cached_property
 from typing import Any
 from collections.abc import Mapping
 
-from ..ops.conventions import Convention, OpFacts, get_convention
+from ..ops.conventions import Convention, get_convention
+from ..ops.kind import OpFacts
+from ..ops.kinds import KINDS
 from ..resolve.ir import Concat, Gate, Model, Node, Op, Origin, Residual, Seq, Side, children, ops, structure
 from .memory import simulate
-from ..ops.primitives import OPS, Shape, activation_text, kernel_stride
+from ..ops.primitives import Shape
 
 BYTES_PER_ELEMENT = 4  # float32 activations
 
@@ -160,11 +162,11 @@ def spec_observations(model: Model) -> dict[str, Observed]:
     out: dict[str, Observed] = {}
     for qual, _depth, node in walk(model.root):
         if isinstance(node, Op):
-            optype = OPS[node.kind]
+            optype = KINDS[node.kind]
             out[qual] = Observed(
                 node.in_shape,
                 node.out_shape,
-                optype.params(node.attrs, node.in_shape),
+                optype.param_counts(node.attrs),
                 optype.torch_class(node.attrs),
             )
         else:
@@ -191,10 +193,10 @@ def analyze(
             trainable = sum(n for n, t in o.params.values() if t)
             facts = OpFacts(node.kind, node.attrs, o.in_shape, o.out_shape, o.params, o.torch_class, side)
             macs = conv.count(facts)
-            kernel, stride = kernel_stride(node.kind, node.attrs, o.in_shape)
+            kernel, stride = KINDS[node.kind].kernel_stride(node.attrs, o.in_shape)
             rows.append(
                 Row(qual, depth, True, o.torch_class, node.kind, o.in_shape, o.out_shape, kernel, stride,
-                    params, trainable, macs, node.origin, op_detail(node), side)
+                    params, trainable, macs, node.origin, KINDS[node.kind].detail(node.attrs), side)
             )
             return params, trainable, macs
         index = len(rows)
@@ -216,33 +218,6 @@ def analyze(
     peak, largest = activation_memory(model, obs)
     totals = Totals(totp, tott, totm, peak, largest)
     return Report(model, conv, engine, tuple(rows), totals)
-
-
-def op_detail(op: Op) -> str:
-    """Short extra facts for the table: groups, padding, fixed weights, probabilities."""
-    a = op.attrs
-    bits = []
-    if op.kind == "conv2d":
-        g = a["groups"]
-        if g > 1:
-            bits.append("depthwise" if g == a["in_ch"] == a["out_ch"] else f"groups={g}")
-        if "dilation" in a:
-            dh, dw = a["dilation"]
-            bits.append(f"dilation {dh}" if dh == dw else f"dilation {dh},{dw}")
-        if a["pad_tag"] not in ("same", "valid"):
-            t, b, left, r = a["pad"]
-            bits.append(f"pad {t},{b},{left},{r}" if a["pad_tag"] == "same-tf" else f"pad {a['pad_tag']}")
-    elif op.kind == "conv_table":
-        bits.append(f"{sum(len(r) for r in a['connections'])} of {a['in_ch'] * a['out_ch']} connections")
-    elif op.kind == "rbf":
-        bits.append("fixed prototypes")
-    elif op.kind in ("dropout", "drop_path"):
-        bits.append(f"p={a['p']:g}")
-    elif op.kind in ("act", "bn_act2d"):
-        bits.append(activation_text(a["fn"], a))
-    elif op.kind in ("maxpool2d", "avgpool2d") and a.get("ceil_mode"):
-        bits.append("ceil")
-    return ", ".join(bits)
 
 
 def container_detail(node: Node) -> str:
@@ -269,9 +244,6 @@ def activation_memory(model: Model, obs: Mapping[str, Observed]) -> tuple[int, i
     return trace.peak_elements, trace.largest_elements
 
 
-WEIGHT_KINDS = frozenset({"conv2d", "conv_table", "linear", "subsample", "rbf"})
-
-
 def weight_depth(model: Model) -> int:
     """The longest input-to-output path counted in weight layers (conv, FC, LeNet's trainable
     subsampling and RBF units; not batch norm), the way papers count depth: VGG-16 is 16,
@@ -281,7 +253,7 @@ def weight_depth(model: Model) -> int:
 
     def longest(node: Node) -> int:
         if isinstance(node, Op):
-            return 1 if node.kind in WEIGHT_KINDS else 0
+            return 1 if KINDS[node.kind].weight_layer else 0
         if isinstance(node, Seq):
             return sum(longest(c) for c in node.children)
         if isinstance(node, Residual):

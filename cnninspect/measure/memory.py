@@ -10,9 +10,10 @@ that the next convolution keeps) is counted once. It gives
   dropout and stochastic depth at inference) make no new tensor. Also the largest single
   tensor.
 * **training**: the activations autograd saves for backward, op by op, as PyTorch does
-  (:data:`MEMORY_RULES`): a convolution keeps its input, a ReLU its output, batch norm its
-  input and two float32 statistics per channel, max pooling its input and int64 indices,
-  and so on. Parameters are not activations and are counted apart.
+  (each op kind's record says what, :attr:`cnninspect.ops.kind.OpKind.saves`): a convolution
+  keeps its input, a ReLU its output, batch norm its input and two float32 statistics per
+  channel, max pooling its input and int64 indices, and so on. Parameters are not
+  activations and are counted apart.
 
 A :class:`MemoryReport` adds the model state at a :class:`Precision`: weights, buffers
 (batch norm's running statistics), gradients (one per trainable parameter, in the weights'
@@ -29,18 +30,17 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from typing import Any
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 from ..resolve.ir import Concat, Gate, Model, Node, Op, Residual, Seq, Side, ops, walk
-from ..ops.primitives import OPS, Attrs, Shape
+from ..ops.kind import INDEX_BYTES, SAVES_NOTHING, STAT_BYTES, Saves
+from ..ops.kinds import KINDS
+from ..ops.primitives import Shape
 
 # --- precisions and optimizers --------------------------------------------------------
 
 DTYPE_BYTES: dict[str, int] = {"fp32": 4, "fp16": 2, "bf16": 2, "int8": 1}
 TRAINABLE_DTYPES = ("fp32", "fp16", "bf16")
-INDEX_BYTES = 8  # int64 indices (max pooling)
-MASK_BYTES = 1  # bool dropout masks
-STAT_BYTES = 4  # float32 batch-norm statistics, optimizer step counters
 
 
 @dataclass(frozen=True)
@@ -113,155 +113,6 @@ class MemorySettings:
         return {"dtype": self.precision.as_json(), "batch": self.batch, "optimizer": self.optimizer}
 
 
-# --- what each op kind does with memory --------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Saves:
-    """What autograd keeps for backward of one op, per sample unless said otherwise."""
-
-    input: bool = False
-    output: bool = False
-    extra: int = 0  # elements of other tensors in the activation dtype (padded copies, intermediates)
-    index_bytes: int = 0  # int64 indices and bool masks, whatever the activation dtype
-    constant_bytes: int = 0  # independent of the batch: float32 statistics, index lists
-    stops_grad: bool = False  # the output needs no gradient (a step function)
-
-
-NOTHING = Saves()
-SAVES_INPUT = Saves(input=True)
-SAVES_OUTPUT = Saves(output=True)
-SavesRule = Callable[[Attrs, Shape, Shape], Saves]
-
-
-def _never(attrs: Attrs, training: bool) -> bool:
-    return False
-
-
-def _always(attrs: Attrs, training: bool) -> bool:
-    return True
-
-
-def _no_buffers(attrs: Attrs) -> tuple[int, int]:
-    return (0, 0)
-
-
-@dataclass(frozen=True)
-class MemoryRule:
-    """``saves``: what autograd keeps (training); ``alias``: the output is the input tensor
-    itself (a view or a no-op) in this mode; ``buffers``: (float, int64) elements of the
-    module's buffers (batch norm's running mean and variance, and its step count)."""
-
-    saves: SavesRule
-    alias: Callable[[Attrs, bool], bool] = _never
-    buffers: Callable[[Attrs], tuple[int, int]] = _no_buffers
-
-
-def const(s: Saves) -> SavesRule:
-    return lambda attrs, i, o: s
-
-
-def _conv_saves(attrs: Attrs, i: Shape, o: Shape) -> Saves:
-    if attrs.get("pad_tag") == "same-tf":  # Conv2dSame: the convolution keeps the padded copy
-        t, b, left, r = attrs["pad"]
-        return Saves(extra=i[0] * (i[1] + t + b) * (i[2] + left + r))
-    return SAVES_INPUT
-
-
-def _table_saves(attrs: Attrs, i: Shape, o: Shape) -> Saves:
-    n = sum(len(r) for r in attrs["connections"])  # each row's selected maps, and its index list
-    return Saves(extra=n * i[1] * i[2], constant_bytes=INDEX_BYTES * n)
-
-
-def _lrn_saves(attrs: Attrs, i: Shape, o: Shape) -> Saves:
-    c, h, w = i  # the squared input padded across channels, the denominator before and after pow
-    return Saves(input=True, extra=(c + attrs["size"] - 1) * h * w + 2 * c * h * w)
-
-
-# What autograd saves for each activation function (torch's derivatives.yaml); a test
-# covers every registered activation.
-ACT_SAVES: dict[str, SavesRule] = {
-    "step": const(Saves(stops_grad=True)),  # (x >= 0): no gradient
-    "signum": const(NOTHING),  # sign: zero gradient, nothing kept
-    "linear": const(NOTHING),  # nn.Identity
-    "relu": const(SAVES_OUTPUT),
-    "relu6": const(SAVES_INPUT),  # hardtanh
-    "sigmoid": const(SAVES_OUTPUT),
-    "tanh": const(SAVES_OUTPUT),
-    "scaled_tanh": lambda a, i, o: Saves(extra=math.prod(o)),  # A * tanh(S x) keeps tanh's output
-    "silu": const(SAVES_INPUT),
-    "hardswish": const(SAVES_INPUT),
-    "hardsigmoid": const(SAVES_INPUT),
-    "gelu": const(SAVES_INPUT),
-    "mish": const(SAVES_INPUT),
-    "leaky_relu": const(SAVES_INPUT),
-    "prelu": const(SAVES_INPUT),  # and its weight, which is state
-    "elu": const(SAVES_INPUT),
-    "selu": const(SAVES_INPUT),  # elu with a scale
-    "celu": const(SAVES_INPUT),  # elu with input_scale 1 / alpha
-    "softplus": const(SAVES_INPUT),
-    "hardtanh": const(SAVES_INPUT),
-    "logsigmoid": lambda a, i, o: Saves(input=True, extra=math.prod(i)),  # and the CPU kernel's buffer
-    "softsign": lambda a, i, o: Saves(input=True, extra=math.prod(i)),  # x / (1 + |x|) keeps the divisor
-    "tanhshrink": lambda a, i, o: Saves(extra=math.prod(o)),  # x - tanh(x) keeps tanh's output
-}
-
-
-def _act_saves(attrs: Attrs, i: Shape, o: Shape) -> Saves:
-    return ACT_SAVES[attrs["fn"]](attrs, i, o)
-
-
-def _bn_act_saves(attrs: Attrs, i: Shape, o: Shape) -> Saves:
-    """Batch norm's input and statistics, and what the activation keeps of the batch norm's
-    output (an intermediate of the fused module) or of its own output."""
-    act = ACT_SAVES[attrs["fn"]](attrs, i, o)
-    return Saves(input=True, output=act.output, extra=act.extra + (math.prod(i) if act.input else 0),
-                 constant_bytes=2 * STAT_BYTES * attrs["ch"])
-
-
-def _maxpool_saves(attrs: Attrs, i: Shape, o: Shape) -> Saves:
-    return Saves(input=True, index_bytes=INDEX_BYTES * math.prod(o))
-
-
-# Every op kind's memory behaviour. A new kind needs one entry (a test checks coverage):
-# what it saves for backward, and whether its output is its input (views, no-ops).
-MEMORY_RULES: dict[str, MemoryRule] = {
-    "conv2d": MemoryRule(_conv_saves),
-    "conv_table": MemoryRule(_table_saves),
-    "linear": MemoryRule(const(SAVES_INPUT)),
-    "rbf": MemoryRule(const(Saves(input=True, output=True))),  # cdist keeps x and the distances; pow keeps them too
-    "bn2d": MemoryRule(lambda a, i, o: Saves(input=True, constant_bytes=2 * STAT_BYTES * a["ch"]),
-                       buffers=lambda a: (2 * a["ch"], 1)),
-    "bn_act2d": MemoryRule(_bn_act_saves, buffers=lambda a: (2 * a["ch"], 1)),
-    "identity": MemoryRule(const(NOTHING), _always),
-    "take": MemoryRule(const(NOTHING), _always),  # the kept tensor itself (simulate keeps it alive)
-    "act": MemoryRule(_act_saves, lambda a, training: a["fn"] == "linear"),
-    # the fused dropout kernel of GPUs keeps a bool mask (on the CPU, PyTorch keeps a float one);
-    # with p = 0 PyTorch returns the input itself, in training too
-    "dropout": MemoryRule(lambda a, i, o: Saves(index_bytes=MASK_BYTES * math.prod(i)),
-                          lambda a, training: not training or a["p"] == 0),
-    "drop_path": MemoryRule(const(Saves(extra=1)), lambda a, training: not training or a["p"] == 0),
-    "lrn": MemoryRule(_lrn_saves),
-    "softmax": MemoryRule(const(SAVES_OUTPUT)),
-    "flatten": MemoryRule(const(NOTHING), _always),
-    "maxpool2d": MemoryRule(_maxpool_saves),
-    "avgpool2d": MemoryRule(const(SAVES_INPUT)),
-    # global: a mean over the map, keeps only its shape; to a fixed size: _adaptive_avg_pool2d keeps its input
-    "gavgpool": MemoryRule(lambda a, i, o: SAVES_INPUT if "size" in a else NOTHING),
-    "gmaxpool": MemoryRule(_maxpool_saves),
-    "subsample": MemoryRule(lambda a, i, o: Saves(input=True, extra=math.prod(o))),  # the pooled map
-    "bn1d": MemoryRule(lambda a, i, o: Saves(input=True, constant_bytes=2 * STAT_BYTES * a["ch"]),
-                       buffers=lambda a: (2 * a["ch"], 1)),
-    # native_layer_norm keeps its input and a mean and a reciprocal std per normalised position
-    "layernorm": MemoryRule(lambda a, i, o: Saves(input=True, extra=2 * math.prod(i) // a["ch"])),
-    "layer_scale": MemoryRule(const(SAVES_INPUT)),  # x * gamma keeps x for gamma's gradient
-    "mean": MemoryRule(const(NOTHING)),  # keeps only the shape
-    "channel_split": MemoryRule(const(NOTHING), _always),  # x.narrow: a view
-    "channel_shuffle": MemoryRule(const(NOTHING)),  # view, transpose, contiguous: a copy, nothing kept
-    "permute": MemoryRule(const(NOTHING), _always),  # a view
-}
-
-
 # --- the simulation -----------------------------------------------------------------------
 
 
@@ -324,7 +175,7 @@ def simulate(model: Model, *, training: bool = False, shapes: Mapping[str, Any] 
         if total > peak[0]:
             peak[0], peak[1] = total, where
 
-    def save(where: str, ids: list[int], s: Saves = NOTHING) -> None:
+    def save(where: str, ids: list[int], s: Saves = SAVES_NOTHING) -> None:
         for i in ids:
             saved_by.setdefault(i, where)
         if s.extra or s.index_bytes or s.constant_bytes:
@@ -348,11 +199,11 @@ def simulate(model: Model, *, training: bool = False, shapes: Mapping[str, Any] 
                 alive.discard(kept[point])
             return kept[point]
         if isinstance(node, Op):
-            rule = MEMORY_RULES[node.kind]
-            if rule.alias(node.attrs, training):
+            record = KINDS[node.kind]
+            if record.alias(node.attrs, training):
                 return x
-            trainable = any(t for _n, t in OPS[node.kind].params(node.attrs, node.in_shape).values())
-            s = rule.saves(node.attrs, in_shape, out_shape)
+            trainable = any(t for _n, t in record.param_counts(node.attrs).values())
+            s = record.saves(node.attrs, in_shape, out_shape)
             needs_grad = grads[x] or trainable  # autograd records the op only then
             y = new(out_shape, needs_grad and not s.stops_grad, qual)
             note(set(held) | {x, y}, qual)
@@ -506,12 +357,13 @@ def memory_report(model: Model, settings: MemorySettings | None = None,
     params = trainable = tensors = buf_float = buf_int = 0
     for _qual, _depth, node in walk(model.root):
         if isinstance(node, Op):
-            for numel, is_trainable in OPS[node.kind].params(node.attrs, node.in_shape).values():
+            record = KINDS[node.kind]
+            for numel, is_trainable in record.param_counts(node.attrs).values():
                 params += numel
                 if is_trainable:
                     trainable += numel
                     tensors += 1
-            bf, bi = MEMORY_RULES[node.kind].buffers(node.attrs)
+            bf, bi = record.buffers(node.attrs)
             buf_float, buf_int = buf_float + bf, buf_int + bi
     weights = params * wb
     buffers = buf_float * wb + buf_int * INDEX_BYTES

@@ -20,17 +20,19 @@ channels): the field people compare between networks.
 
 Fields describe inference (batch norm uses its running statistics; in training its batch
 statistics make every output depend on the whole batch). Pure Python on the IR, no torch;
-the geometry of each op kind is one rule in :data:`RF_RULES`.
+the geometry of each op kind is its record's ``field`` rule (:class:`cnninspect.ops.kind.OpKind`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Union
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from ..resolve.ir import Concat, Gate, Model, Node, Op, Residual, Seq, Side
-from ..ops.primitives import Attrs, Shape, adaptive_size, adaptive_windows, fmt_shape
+from ..ops.kind import GLOBAL, POINTWISE, Global, Window
+from ..ops.kinds import KINDS
+from ..ops.primitives import Shape, fmt_shape
 
 HW = tuple[int, int]
 
@@ -66,105 +68,8 @@ class ReceptiveField:
         return (self.h.start, self.w.start)
 
 
-class Global:
-    """Every unit depends on the whole input, at any resolution (through global pooling)."""
-
-    def __repr__(self) -> str:
-        return "GLOBAL"
-
-
-GLOBAL = Global()
 Geometry = Union[ReceptiveField, Global]
 INPUT = ReceptiveField(FieldAxis(1, 1, 0), FieldAxis(1, 1, 0))
-
-
-@dataclass(frozen=True)
-class Window:
-    """How an op maps positions: kernel, stride, padding before the input (top, left), dilation.
-
-    A pointwise op (activation, batch norm, a fully connected layer on a vector) is the
-    1x1 window with stride 1.
-    """
-
-    kernel: HW
-    stride: HW = (1, 1)
-    pad: HW = (0, 0)
-    dilation: HW = (1, 1)
-
-    def span(self, axis: int) -> int:
-        return self.dilation[axis] * (self.kernel[axis] - 1) + 1
-
-
-POINTWISE = Window((1, 1))
-Rule = Callable[[Attrs, Shape], Union[Window, Global]]
-
-
-def window(attrs: Attrs, shape: Shape) -> Window:
-    """A sliding window read from the op's ``kernel``, ``stride``, ``pad`` and ``dilation``."""
-    top, _bottom, left, _right = attrs["pad"]
-    return Window(attrs["kernel"], attrs["stride"], (top, left), attrs.get("dilation", (1, 1)))
-
-
-def pointwise(attrs: Attrs, shape: Shape) -> Window:
-    return POINTWISE
-
-
-def whole_map(attrs: Attrs, shape: Shape) -> Window:
-    """Flatten: the vector depends on every position of the map, like a window over all of it
-    (the way a fully connected layer is a convolution with the map's size as its kernel)."""
-    return Window((shape[1], shape[2])) if len(shape) == 3 else POINTWISE
-
-
-def global_pool(attrs: Attrs, shape: Shape) -> Window | Global:
-    """Global pooling, or (with a ``size``) adaptive pooling to a fixed output size: the
-    window of the smallest stride-``max(1, n // out)`` grid containing every window PyTorch
-    pools (exact when the size divides the input: kernel = stride = n / out; a bound otherwise,
-    where the windows differ in size)."""
-    if "size" not in attrs or len(shape) != 3:
-        return GLOBAL
-    axes = [_adaptive_axis(n, out) for n, out in zip(shape[1:], adaptive_size(attrs))]
-    return Window((axes[0][0], axes[1][0]), (axes[0][1], axes[1][1]), (axes[0][2], axes[1][2]))
-
-
-def _adaptive_axis(n: int, out: int) -> tuple[int, int, int]:
-    """(kernel, stride, padding before) of the uniform window that contains every adaptive
-    window ``[floor(j n / out), ceil((j + 1) n / out))`` of one axis."""
-    stride = max(1, n // out)
-    wins = adaptive_windows(n, out)
-    pad = max(j * stride - a for j, (a, _b) in enumerate(wins))
-    kernel = max(b - (j * stride - pad) for j, (_a, b) in enumerate(wins))
-    return kernel, stride, pad
-
-
-# The geometry of every op kind. A new kind needs one line here (a test checks coverage).
-RF_RULES: dict[str, Rule] = {
-    "conv2d": window,
-    "conv_table": window,
-    "maxpool2d": window,
-    "avgpool2d": window,
-    "subsample": window,
-    "linear": pointwise,
-    "rbf": pointwise,
-    "bn2d": pointwise,
-    "bn_act2d": pointwise,
-    "identity": pointwise,
-    "take": pointwise,  # not used: receptive_fields takes the field of the named point
-    "act": pointwise,
-    "dropout": pointwise,
-    "drop_path": pointwise,
-    "lrn": pointwise,  # across channels only
-    "softmax": pointwise,
-    "flatten": whole_map,
-    "gavgpool": global_pool,
-    "gmaxpool": global_pool,
-    "mean": global_pool,  # x.mean((2, 3))
-    "bn1d": pointwise,
-    "layernorm": pointwise,  # across channels only, at each position
-    "layer_scale": pointwise,
-    "channel_split": pointwise,
-    "channel_shuffle": pointwise,
-    "permute": pointwise,  # channels-last and back: the same positions
-}
 
 
 def apply(g: Geometry, w: Window | Global) -> Geometry:
@@ -344,7 +249,7 @@ def receptive_fields(model: Model) -> ReceptiveFields:
         if isinstance(node, Op) and node.kind == "take":
             out = rows[node.attrs["point"]]  # a concat's 'from': the field where that output was made
         elif isinstance(node, Op):
-            w = RF_RULES[node.kind](node.attrs, node.in_shape)
+            w = KINDS[node.kind].field(node.attrs, node.in_shape)
             out = RowField(apply(x.full, w), apply(x.conv, w))
             if isinstance(w, Window) and w != POINTWISE and len(node.out_shape) == 3 and not side:
                 rows_, cols = _tail_drop(w, node.in_shape, node.out_shape)
@@ -418,6 +323,6 @@ def start_text(g: Geometry) -> str:
 
 
 __all__ = [
-    "FieldAxis", "ReceptiveField", "GLOBAL", "Global", "Window", "RF_RULES", "RowField", "ReceptiveFields", "Note",
+    "FieldAxis", "ReceptiveField", "GLOBAL", "Global", "Window", "RowField", "ReceptiveFields", "Note",
     "receptive_fields", "apply", "union", "as_json", "text", "stride_text", "start_text",
 ]

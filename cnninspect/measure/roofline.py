@@ -35,7 +35,7 @@ from typing import Any
 
 from ..base.errors import SpecError, UsageError, did_you_mean
 from ..lang.yamlsrc import YNode, load_yaml_file, parse_yaml, require_document
-from .analysis import Report, Row
+from .analysis import Report
 from .memory import DTYPE_BYTES, Precision
 
 DEVICE_KINDS = ("gpu", "edge", "phone", "cpu", "calibrated")
@@ -328,32 +328,35 @@ def device_yaml(device: Device) -> str:
     return header + yaml.safe_dump(data, sort_keys=False, width=1000)
 
 
-def report_costs(report: Report, precision: Precision | None = None, batch: int | None = None) -> list[LayerCost]:
-    """The :class:`LayerCost` of every layer of ``report`` at ``precision`` and ``batch``.
+def report_costs(report: Report, precision: Precision | None = None, batch: int = 1) -> list[LayerCost]:
+    """The :class:`LayerCost` of a resolved spec's report at ``precision`` and ``batch``, from
+    its memory traffic (:func:`cnninspect.measure.traffic.traffic_report`, each op kind's rule
+    in its record): one cost per layer, operations ``2 x`` the layer's mult-adds for the batch,
+    and one per container whose own arithmetic moves bytes (a residual's addition, a
+    concatenation, a gate's multiplication), named ``CONTAINER.(residual)`` and so on, with no
+    operations. Their sum is the model's traffic. A Python model has no op records, hence no
+    traffic and no roofline (refused)."""
+    from .memory import MemorySettings
+    from .traffic import NONE, traffic_report
 
-    A spec's report counts one sample: its operations and activation bytes are scaled to
-    ``batch`` (weights are read once per pass). A Python model's report already counts the
-    batch it ran on (``subject.batch``), which is the only batch it can be priced at.
-    """
-    precision = precision or Precision()
-    ran = report.subject.batch
-    batch = batch or ran
-    if report.model is None and batch != ran:
-        raise UsageError(f"{report.subject.label} ran at batch {ran}; it is priced at that batch, not {batch}")
-    samples = batch if report.model is not None else ran
-    scale = batch if report.model is not None else 1
+    if report.model is None:
+        raise UsageError(f"{report.subject.label} is a Python model: the roofline needs each layer's memory "
+                         "traffic, which only a spec's op records give (docs/latency.md)")
+    traffic = traffic_report(report, MemorySettings(precision or Precision(), batch))
+    children: dict[str, list[str]] = {}
+    for row in report.rows:
+        parent = row.name.rpartition(".")[0]
+        children.setdefault(parent, []).append(row.name)
     costs = []
-    for row in report.layers:
-        read, written = tensor_traffic(row, precision, samples)
-        costs.append(LayerCost(row.name, 2 * row.mult_adds * scale, read, written))
+    for row in report.rows:
+        t = traffic.layers[row.name]
+        if row.is_leaf:
+            costs.append(LayerCost(row.name, 2 * t.mult_adds, t.bytes_read, t.bytes_written))
+            continue
+        inner = NONE
+        for name in children.get(row.name, ()):
+            inner = inner + traffic.layers[name]
+        read, written = t.bytes_read - inner.bytes_read, t.bytes_written - inner.bytes_written
+        if read or written:
+            costs.append(LayerCost(f"{row.name}.({row.kind})", 0, read, written))
     return costs
-
-
-def tensor_traffic(row: Row, precision: Precision, samples: int) -> tuple[int, int]:
-    """``(bytes_read, bytes_written)`` of one layer from its tensor sizes: it reads its input
-    activation and its weights once and writes its output once (for a 1x1 convolution,
-    ShuffleNet V2's ``h*w*(c1 + c2) + c1*c2`` elements). The same rule for every op kind:
-    the stand-in until each kind's rule lives in its op record."""
-    act = precision.activation_bytes
-    read = math.prod(row.input_shape) * samples * act + row.params * precision.weight_bytes
-    return read, math.prod(row.output_shape) * samples * act

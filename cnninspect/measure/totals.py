@@ -6,10 +6,10 @@ of 100,000 points needs only the totals. :class:`TotalsEngine` resolves a spec o
 combination of every setting except the resolution (a :class:`Template`) and, for each
 resolution, re-derives every op's shapes and counts from the template:
 
-* every op kind has a :class:`ReshapeRule` in :data:`RESHAPE` that gives the attributes
+* every op kind's record has a :class:`~cnninspect.ops.kind.ReshapeRule` that gives the attributes
   the resolver would have given the op on another input shape (TensorFlow 'same' padding
   is recomputed, a fully connected layer takes the new flattened size); its shape,
-  parameters and mult-adds then come from the op kind's own rules (:mod:`cnninspect.ops.primitives`)
+  parameters and mult-adds then come from the op kind's own record (:mod:`cnninspect.ops.kinds`)
   and the counting convention, exactly as ``analyze`` computes them;
 * every subtree is memoised on (structure, input shape), so repeated blocks, and the late
   stages that many resolutions share (7x7 for 193-224), are computed once;
@@ -30,24 +30,25 @@ back to a full ``resolve`` + ``analyze`` of that point. A fallback is slower, ne
 different: the tests compare this engine with ``analyze`` on every bundled spec and
 variant at many resolutions and on random specs.
 
-A new op kind needs a :class:`ReshapeRule` here (a coverage test lists the kinds that
-have none; ``None`` means "deliberately none": such models always take the full path). A
+A new op kind's record states its reshape rule (``None`` means "deliberately none": such
+models always take the full path). A
 new shape-dependent decision in the resolver needs a guard in :meth:`Template._compile`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
 from ..base import limits
 from .analysis import Totals, analyze, weight_depth
-from .memory import MEMORY_RULES
-from ..ops.conventions import Convention, OpFacts, get_convention
+from ..ops.conventions import Convention, get_convention
+from ..ops.kind import OpFacts, ReshapeRule, Unsupported
+from ..ops.kinds import KINDS
 from ..resolve.ir import Concat, Gate, Model, Node, Op, Residual, Seq, Settings, Side, children, ops
-from ..ops.primitives import OPS, Attrs, Shape, ShapeError, tf_same_pad
+from ..ops.primitives import Attrs, Shape, ShapeError
 from ..resolve.resolver import Overrides, Resolver, resolve, resolved_settings
 from ..lang.spec import Spec
 
@@ -56,98 +57,6 @@ MEMO_LIMIT = 20_000  # memoised subtrees kept at most (memory stays flat on long
 TEMPLATE_LIMIT = 64  # settings whose templates are kept at most
 TEMPLATES_PER_KEY = 3
 SIGNATURE_LIMIT = 100_000  # distinct subtrees remembered at most (then everything starts afresh)
-
-
-class Unsupported(Exception):
-    """The template cannot be re-shaped to this input; the point is resolved in full."""
-
-
-# --- per op kind: how an op follows a new input shape -----------------------------------
-
-
-@dataclass(frozen=True)
-class ReshapeRule:
-    """How an op kind follows a new input shape.
-
-    ``attrs(attrs, shape)`` returns the attributes the resolver would give the op on input
-    ``shape`` (the same mapping when none depends on it) or raises :class:`Unsupported`.
-    ``spatial`` says what the op does to the height and width, for ``fit``'s proof that
-    pruning is sound: ``same`` (kept), ``window`` (a sliding window with the attributes
-    ``kernel``, ``stride``, ``pad`` and optional ``ceil_mode``), ``global`` (to 1x1, or an adaptive pool's fixed ``size``) or
-    ``flat`` (makes or works on a flat vector). Counts of the kind must not decrease when
-    its input or output grows (every registered convention and parameter rule is a
-    non-negative multiple of an output or input size, plus a constant).
-    """
-
-    attrs: Callable[[Attrs, Shape], Attrs]
-    spatial: str
-
-
-def _keep(attrs: Attrs, shape: Shape) -> Attrs:
-    return attrs
-
-
-def _conv_attrs(attrs: Attrs, shape: Shape) -> Attrs:
-    """TensorFlow 'same' padding depends on the input size; every other padding does not."""
-    if attrs.get("pad_tag") != "same-tf":
-        return attrs
-    if len(shape) != 3:
-        raise Unsupported
-    kh, kw = attrs["kernel"]
-    sh, sw = attrs["stride"]
-    pad = tf_same_pad(shape[1], kh, sh) + tf_same_pad(shape[2], kw, sw)
-    return attrs if pad == tuple(attrs["pad"]) else {**attrs, "pad": pad}
-
-
-def _features_attrs(attrs: Attrs, shape: Shape) -> Attrs:
-    """A dense layer's input size is the size of its (flattened) input (a channels-last
-    layer inside a permuted block is not re-shaped here: see ``permute``)."""
-    if len(shape) != 1:
-        raise Unsupported
-    return attrs if attrs["in_f"] == shape[0] else {**attrs, "in_f": shape[0]}
-
-
-def _flat_channels(attrs: Attrs, shape: Shape) -> Attrs:
-    """A norm over a flat vector takes the vector's size (which a flatten may change)."""
-    if len(shape) != 1:
-        raise Unsupported
-    return attrs if attrs["ch"] == shape[0] else {**attrs, "ch": shape[0]}
-
-
-def _layernorm_attrs(attrs: Attrs, shape: Shape) -> Attrs:
-    """Over the channels of a map: unchanged; over a flat vector: its size."""
-    return _flat_channels(attrs, shape) if len(shape) == 1 else attrs
-
-
-RESHAPE: dict[str, ReshapeRule | None] = {
-    "conv2d": ReshapeRule(_conv_attrs, "window"),
-    "conv_table": ReshapeRule(_conv_attrs, "window"),
-    "linear": ReshapeRule(_features_attrs, "flat"),
-    "rbf": ReshapeRule(_features_attrs, "flat"),
-    "bn2d": ReshapeRule(_keep, "same"),
-    "bn_act2d": ReshapeRule(_keep, "same"),
-    "identity": ReshapeRule(_keep, "same"),
-    "take": None,  # a concat's 'from': its shape is another op's; such models take the full path
-    "act": ReshapeRule(_keep, "same"),
-    "dropout": ReshapeRule(_keep, "same"),
-    "drop_path": ReshapeRule(_keep, "same"),
-    "lrn": ReshapeRule(_keep, "same"),
-    "softmax": ReshapeRule(_keep, "same"),
-    "flatten": ReshapeRule(_keep, "flat"),
-    "maxpool2d": ReshapeRule(_keep, "window"),
-    "avgpool2d": ReshapeRule(_keep, "window"),
-    "subsample": ReshapeRule(_keep, "window"),
-    "gavgpool": ReshapeRule(_keep, "global"),
-    "gmaxpool": ReshapeRule(_keep, "global"),
-    "mean": ReshapeRule(_keep, "global"),
-    "bn1d": ReshapeRule(_flat_channels, "flat"),
-    "layernorm": ReshapeRule(_layernorm_attrs, "same"),
-    "layer_scale": ReshapeRule(_keep, "same"),
-    "channel_split": ReshapeRule(_keep, "same"),
-    "channel_shuffle": ReshapeRule(_keep, "same"),
-    # channels-last blocks (H x W x C between two permutes) always take the full path
-    "permute": None,
-}
 
 
 # --- compiled templates -----------------------------------------------------------------
@@ -165,7 +74,7 @@ class CNode:
     """
 
     __slots__ = ("type", "sig", "name", "children", "kind", "attrs", "rule", "view", "guard", "ratio", "has_post",
-                 "size_map")
+                 "size_map", "params", "torch_class")
 
     def __init__(self, type_: int, name: str, children: tuple[CNode, ...]) -> None:
         self.type = type_
@@ -180,6 +89,10 @@ class CNode:
         self.ratio: tuple[int, int] | None = None
         self.has_post = False
         self.size_map: Any = UNSET  # fit's proof: the size map along its main path, once computed
+        # an op's parameter tensors and module class with its template attributes (they depend
+        # on the attributes alone), computed once
+        self.params: Mapping[str, tuple[int, bool]] = {}
+        self.torch_class = ""
 
 
 UNSET: Any = object()
@@ -255,7 +168,7 @@ class Compiler:
         depth = weight_depth(model)
         if "resolution" in reads:
             return Template(model, None, "the spec reads its resolution parameter", depth)
-        missing = sorted({k for k in _op_kinds(model.root) if RESHAPE.get(k) is None})
+        missing = sorted({k for k in _op_kinds(model.root) if KINDS[k].reshape is None})
         if missing:
             return Template(model, None, f"no reshape rule for op kind {', '.join(missing)}", depth)
         return Template(model, self._compile(model.root), "", depth)
@@ -265,8 +178,11 @@ class Compiler:
             c = CNode(OP, node.name, ())
             c.kind = node.kind
             c.attrs = node.attrs
-            c.rule = RESHAPE[node.kind]
-            c.view = MEMORY_RULES[node.kind].alias(node.attrs, False)  # a view or no-op at inference
+            record = KINDS[node.kind]
+            c.rule = record.reshape
+            c.view = record.alias(node.attrs, False)  # a view or no-op at inference
+            c.params = record.param_counts(node.attrs)
+            c.torch_class = record.torch_class(node.attrs)
             key: Any = ("op", node.kind, tuple(node.attrs.items()))
             try:
                 hash(key)
@@ -351,7 +267,7 @@ class Evaluator:
         and mult-adds, as ``analyze`` would report them."""
         assert c.rule is not None
         attrs = c.rule.attrs(c.attrs, shape)
-        optype = OPS[c.kind]
+        optype = KINDS[c.kind]
         try:
             out = optype.infer(attrs, shape)
         except ShapeError:
@@ -359,7 +275,8 @@ class Evaluator:
         limit = limits.MAX_TENSOR_ELEMENTS
         if math.prod(out) > limit:
             raise Unsupported
-        params = optype.params(attrs, shape)
+        same = attrs is c.attrs
+        params = c.params if same else optype.param_counts(attrs)
         p = t = 0
         for numel, trainable in params.values():
             if numel > limit:
@@ -367,7 +284,8 @@ class Evaluator:
             p += numel
             if trainable:
                 t += numel
-        macs = self.convention.count(OpFacts(c.kind, attrs, shape, out, params, optype.torch_class(attrs), side))
+        cls = c.torch_class if same else optype.torch_class(attrs)
+        macs = self.convention.count(OpFacts(c.kind, attrs, shape, out, params, cls, side))
         return attrs, out, p, t, macs
 
     def _op(self, c: CNode, shape: Shape, side: bool) -> Summary:
@@ -601,4 +519,4 @@ class TotalsEngine:
         return PointTotals(used, s.width, s.depth, s.resolution, s.values, totals, depth, False)
 
 
-__all__ = ["RESHAPE", "ReshapeRule", "TotalsEngine", "PointTotals", "Template", "Evaluator", "Unsupported"]
+__all__ = ["TotalsEngine", "PointTotals", "Template", "Evaluator", "Unsupported"]

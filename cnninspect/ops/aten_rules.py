@@ -1,6 +1,6 @@
 """Counting conventions at the operator level: rules for PyTorch's aten operators.
 
-A spec's report counts the op kinds of :mod:`cnninspect.ops.primitives` with the rules of
+A spec's report counts the op kinds of :mod:`cnninspect.ops.kinds` with the rules of
 :mod:`cnninspect.ops.conventions`. A Python ``nn.Module`` has no op kinds: its forward pass is
 captured as the aten operators PyTorch dispatches (``convolution``, ``addmm``, ``bmm``,
 ``native_batch_norm``, ``mean`` ...; :mod:`cnninspect.capture.forward`), and this module says what
@@ -515,7 +515,7 @@ ModuleRule = Callable[[LeafCall], int]
 def _torchinfo_module(call: LeafCall) -> int:
     """Per leaf module call: (weight + bias) x output positions for Conv* classes, weight +
     bias once for other classes (torchinfo 1.8's calculate_macs)."""
-    from .conventions import torchinfo_param_macs
+    from .counting import torchinfo_param_macs
 
     return torchinfo_param_macs(call.torch_class, call.params, call.out_full)
 

@@ -7,14 +7,9 @@ weights", "bias adds", "batch norm" ...). The integer a count reports is the for
 so the two cannot drift apart; ``explain`` prints the factors and sums the causes to reconcile
 one tool's total with another's.
 
-Registries here, keyed by op kind like :data:`cnninspect.ops.primitives.OPS` (a test checks both cover
-every kind):
-
-* :data:`PARAMS` - the parameter tensors of an op as a formula (terms caused ``weight``,
-  ``bias`` ..., named like the module's ``named_parameters``), or ``None`` for "no
-  parameters"; tested equal to ``OpType.params`` on every bundled model;
-* :data:`OP_CLASSES` - the op class an op is totalled under by ``explain`` (conv, depthwise
-  conv, pointwise conv, linear, norm, pooling, elementwise, activation, reshape).
+A parameter formula (an op-kind record's ``params``) tags each term with the tensor's name
+in the module's ``named_parameters`` (``weight``, ``bias``, ``gamma``); the record's
+parameter counts are read from it, so the two cannot drift apart either.
 
 Pure Python, no torch.
 """
@@ -26,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 from collections.abc import Callable, Mapping
 
-from .primitives import ACTIVATIONS, Shape
+Shape = tuple[int, ...]
 
 Attrs = Mapping[str, Any]
 
@@ -121,13 +116,13 @@ def table_weight_factors(attrs: Attrs) -> tuple[tuple[str, int], ...]:
 
 # --- parameters --------------------------------------------------------------------------
 
-ParamRule = Callable[[Attrs, Shape], Formula]
+ParamRule = Callable[[Attrs], Formula]  # parameters depend on the attributes alone
 
 
-def _weight_bias(weight: Callable[[Attrs], tuple[tuple[str, int], ...]], bias_symbol: str, bias_attr: str) -> ParamRule:
+def weight_bias(weight: Callable[[Attrs], tuple[tuple[str, int], ...]], bias_symbol: str, bias_attr: str) -> ParamRule:
     """A weight tensor, plus a bias of ``attrs[bias_attr]`` elements when ``attrs["bias"]``."""
 
-    def rule(attrs: Attrs, shape: Shape) -> Formula:
+    def rule(attrs: Attrs) -> Formula:
         terms = [term("weight", *weight(attrs))]
         if attrs["bias"]:
             terms.append(term("bias", (bias_symbol, attrs[bias_attr]), label="bias"))
@@ -136,93 +131,6 @@ def _weight_bias(weight: Callable[[Attrs], tuple[tuple[str, int], ...]], bias_sy
     return rule
 
 
-def _affine(attrs: Attrs, shape: Shape) -> Formula:
+def affine(attrs: Attrs) -> Formula:
+    """A learned scale and shift per channel (``weight`` and ``bias`` of ``attrs["ch"]`` each)."""
     return formula(term("weight", ("C", attrs["ch"]), label="weight"), term("bias", ("C", attrs["ch"]), label="bias"))
-
-
-PARAMS: dict[str, ParamRule | None] = {
-    "conv2d": _weight_bias(conv_weight_factors, "C_out", "out_ch"),
-    "conv_table": _weight_bias(table_weight_factors, "C_out", "out_ch"),
-    "linear": _weight_bias(lambda a: (("F_in", a["in_f"]), ("F_out", a["out_f"])), "F_out", "out_f"),
-    "rbf": lambda a, s: formula(term("weight", ("F_in", a["in_f"]), ("F_out", a["out_f"]), label="fixed prototypes")),
-    "bn2d": _affine,
-    "bn_act2d": _affine,
-    "subsample": _affine,
-    "identity": None,
-    "take": None,
-    "act": lambda a, s: (formula(term("weight", ("slopes", a.get("num_parameters", 1)), label="PReLU slopes"))
-                         if ACTIVATIONS[a["fn"]].learned else NOTHING),
-    "dropout": None,
-    "drop_path": None,
-    "lrn": None,
-    "softmax": None,
-    "flatten": None,
-    "maxpool2d": None,
-    "avgpool2d": None,
-    "gavgpool": None,
-    "gmaxpool": None,
-    "bn1d": _affine,
-    "layernorm": lambda a, s: _affine(a, s) if a["affine"] else NOTHING,
-    "layer_scale": lambda a, s: formula(term("gamma", ("C", a["ch"]), label="gamma")),
-    "mean": None,
-    "channel_split": None,
-    "channel_shuffle": None,
-    "permute": None,
-}
-
-
-def param_formula(kind: str, attrs: Attrs, in_shape: Shape) -> Formula:
-    """The op's parameters as a formula (its value equals ``OPS[kind].params`` summed)."""
-    rule = PARAMS[kind]
-    return NOTHING if rule is None else rule(attrs, in_shape)
-
-
-# --- op classes ----------------------------------------------------------------------------
-
-OP_CLASS_NAMES = (
-    "conv", "depthwise conv", "pointwise conv", "linear", "norm", "pooling", "elementwise", "activation", "reshape",
-)
-
-
-def _conv_class(attrs: Attrs) -> str:
-    if attrs["groups"] > 1 and attrs["in_ch"] // attrs["groups"] == 1:
-        return "depthwise conv"
-    if tuple(attrs["kernel"]) == (1, 1) and attrs["groups"] == 1:
-        return "pointwise conv"
-    return "conv"
-
-
-OP_CLASSES: dict[str, str | Callable[[Attrs], str]] = {
-    "conv2d": _conv_class,
-    "conv_table": "conv",
-    "linear": "linear",
-    "rbf": "linear",
-    "bn2d": "norm",
-    "bn_act2d": "norm",
-    "lrn": "norm",
-    "act": "activation",
-    "softmax": "activation",
-    "maxpool2d": "pooling",
-    "avgpool2d": "pooling",
-    "gavgpool": "pooling",
-    "gmaxpool": "pooling",
-    "subsample": "pooling",
-    "identity": "elementwise",
-    "take": "reshape",
-    "dropout": "elementwise",
-    "drop_path": "elementwise",
-    "flatten": "reshape",
-    "bn1d": "norm",
-    "layernorm": "norm",
-    "layer_scale": "elementwise",
-    "mean": "pooling",
-    "channel_split": "reshape",
-    "channel_shuffle": "reshape",
-    "permute": "reshape",
-}
-
-
-def op_class(kind: str, attrs: Attrs) -> str:
-    c = OP_CLASSES[kind]
-    return c if isinstance(c, str) else c(attrs)
-

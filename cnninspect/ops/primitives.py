@@ -1,10 +1,6 @@
-"""Primitive operations: the leaves of a resolved model.
-
-Each primitive (``conv2d``, ``bn2d``, ``act`` ...) is registered once as an :class:`OpType`
-holding pure-Python shape inference and parameter counting, plus the name of the
-``torch.nn.Module`` class the builder makes for it. Nothing here imports torch: the same
-rules serve the torch-free ``spec`` engine (``list``, ``sweep``) and are cross-checked against
-real modules in the tests.
+"""What the op-kind records (:mod:`cnninspect.ops.kinds`) share: shapes, shape errors and
+window arithmetic with PyTorch's rounding, padding modes, adaptive-pooling windows, and the
+registry of activation functions (the ``act`` kind's ``fn``). Nothing here imports torch.
 
 Shapes are per sample, batch dimension excluded: ``(C, H, W)`` for feature maps and
 ``(F,)`` for flat vectors.
@@ -15,7 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from typing import Any
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 Shape = tuple[int, ...]
 Attrs = Mapping[str, Any]
@@ -197,44 +193,8 @@ def activation_kwargs(attrs: Attrs) -> dict[str, Any]:
     return {p.name: attrs.get(p.name, p.default) for p in act.params}
 
 
-@dataclass(frozen=True)
-class OpType:
-    """A primitive operation.
-
-    ``infer`` maps (attrs, input shape) to the output shape or raises :class:`ShapeError`;
-    ``params`` lists parameter tensors by name as (numel, trainable), matching the names of
-    the torch module's ``named_parameters``; ``torch_class`` names that module's class.
-    ``channels_last`` marks ops that may run on a channels-last tensor (``H x W x C``, inside
-    a ``channels_last`` block): elementwise ops and ops over the last dimension.
-    """
-
-    kind: str
-    title: str
-    infer: Callable[[Attrs, Shape], Shape]
-    params: Callable[[Attrs, Shape], ParamCounts]
-    torch_class: Callable[[Attrs], str]
-    channels_last: bool = False
-
-
-OPS: dict[str, OpType] = {}
-
-
-def register_op(op: OpType) -> OpType:
-    if op.kind in OPS:
-        raise ValueError(f"op kind {op.kind!r} registered twice")
-    OPS[op.kind] = op
-    return op
-
-
-def _no_params(attrs: Attrs, shape: Shape) -> ParamCounts:
-    return {}
-
-
-def _const(name: str) -> Callable[[Attrs], str]:
-    return lambda attrs: name
-
-
-def _need_map(shape: Shape, what: str) -> tuple[int, int, int]:
+def need_map(shape: Shape, what: str) -> tuple[int, int, int]:
+    """``(C, H, W)`` of a feature map, or a :class:`ShapeError` saying ``what`` needs one."""
     if len(shape) != 3:
         raise ShapeError(
             f"{what} needs a feature map (channels x height x width) but its input is the flat "
@@ -301,8 +261,10 @@ def resolve_padding(
     return (ph, ph, pw, pw), f"{ph}" if ph == pw else f"{ph},{pw}"
 
 
-def _window_shape(attrs: Attrs, shape: Shape, what: str, out_ch: int) -> Shape:
-    c, h, w = _need_map(shape, what)
+def window_shape(attrs: Attrs, shape: Shape, what: str, out_ch: int) -> Shape:
+    """``(out_ch, H_out, W_out)`` of a sliding window with the op's ``kernel``, ``stride``,
+    ``pad`` and optional ``ceil_mode`` and ``dilation``."""
+    c, h, w = need_map(shape, what)
     kh, kw = attrs["kernel"]
     sh, sw = attrs["stride"]
     t, b, left, r = attrs["pad"]
@@ -319,384 +281,14 @@ def _window_shape(attrs: Attrs, shape: Shape, what: str, out_ch: int) -> Shape:
     return (out_ch, oh, ow)
 
 
-# --- convolution -----------------------------------------------------------------------
-
-
-def _conv_infer(attrs: Attrs, shape: Shape) -> Shape:
-    c = _need_map(shape, "convolution")[0]
-    if c != attrs["in_ch"]:
-        raise ShapeError(f"convolution expects {attrs['in_ch']} input channels, got {c}")
-    g = attrs["groups"]
-    if attrs["in_ch"] % g or attrs["out_ch"] % g:
-        raise ShapeError(
-            f"groups={g} must divide both input channels ({attrs['in_ch']}) and output "
-            f"channels ({attrs['out_ch']})"
-        )
-    return _window_shape(attrs, shape, "convolution", attrs["out_ch"])
-
-
-def _conv_params(attrs: Attrs, shape: Shape) -> ParamCounts:
-    kh, kw = attrs["kernel"]
-    p = {"weight": (attrs["out_ch"] * (attrs["in_ch"] // attrs["groups"]) * kh * kw, True)}
-    if attrs["bias"]:
-        p["bias"] = (attrs["out_ch"], True)
-    return p
-
-
-register_op(
-    OpType(
-        "conv2d",
-        "2-D convolution",
-        _conv_infer,
-        _conv_params,
-        lambda a: "Conv2dSame" if a.get("pad_tag") == "same-tf" else "Conv2d",
-    )
-)
-
-
-def _table_infer(attrs: Attrs, shape: Shape) -> Shape:
-    c = _need_map(shape, "connection-table convolution")[0]
-    if c != attrs["in_ch"]:
-        raise ShapeError(f"convolution expects {attrs['in_ch']} input channels, got {c}")
-    for i, row in enumerate(attrs["connections"]):
-        bad = [x for x in row if x >= c]
-        if bad:
-            raise ShapeError(
-                f"connections row {i} names input map {bad[0]} but the input has {c} maps "
-                f"(0..{c - 1})"
-            )
-    return _window_shape(attrs, shape, "convolution", attrs["out_ch"])
-
-
-def _table_params(attrs: Attrs, shape: Shape) -> ParamCounts:
-    kh, kw = attrs["kernel"]
-    n = sum(len(r) for r in attrs["connections"])
-    p = {"weight": (n * kh * kw, True)}
-    if attrs["bias"]:
-        p["bias"] = (attrs["out_ch"], True)
-    return p
-
-
-register_op(
-    OpType(
-        "conv_table",
-        "convolution with a connection table",
-        _table_infer,
-        _table_params,
-        _const("ConnectionTableConv2d"),
-    )
-)
-
-
-# --- dense -------------------------------------------------------------------------------
-
-
-def _need_flat(shape: Shape, what: str) -> int:
+def need_flat(shape: Shape, what: str) -> int:
+    """The size of a flat vector, or a :class:`ShapeError` saying ``what`` needs one."""
     if len(shape) != 1:
         raise ShapeError(
             f"{what} needs a flat input but gets the feature map {fmt_shape(shape)}; add "
             "'- flatten' (after a global pool) before it"
         )
     return shape[0]
-
-
-def _linear_infer(attrs: Attrs, shape: Shape) -> Shape:
-    """A flat vector, or (``channels_last``) the last dimension of an ``H x W x C`` tensor: the
-    same weights at every position, as ``nn.Linear`` on a channels-last tensor computes."""
-    if attrs.get("channels_last"):
-        if len(shape) != 3:
-            raise ShapeError(f"a channels-last fully connected layer needs an HxWxC tensor, got {fmt_shape(shape)}")
-        f = shape[-1]
-    else:
-        f = _need_flat(shape, "a fully connected layer")
-    if f != attrs["in_f"]:
-        raise ShapeError(f"fully connected layer expects {attrs['in_f']} inputs, got {f}")
-    return tuple(shape[:-1]) + (attrs["out_f"],)
-
-
-def _linear_params(attrs: Attrs, shape: Shape) -> ParamCounts:
-    p = {"weight": (attrs["in_f"] * attrs["out_f"], True)}
-    if attrs["bias"]:
-        p["bias"] = (attrs["out_f"], True)
-    return p
-
-
-register_op(OpType("linear", "fully connected", _linear_infer, _linear_params, _const("Linear"), channels_last=True))
-
-
-def _rbf_infer(attrs: Attrs, shape: Shape) -> Shape:
-    f = _need_flat(shape, "an RBF output layer")
-    if f != attrs["in_f"]:
-        raise ShapeError(f"RBF layer expects {attrs['in_f']} inputs, got {f}")
-    return (attrs["out_f"],)
-
-
-register_op(
-    OpType(
-        "rbf",
-        "Euclidean RBF units with fixed prototypes",
-        _rbf_infer,
-        lambda a, s: {"weight": (a["in_f"] * a["out_f"], False)},
-        _const("RBFOutput"),
-    )
-)
-
-
-# --- normalisation and elementwise ------------------------------------------------------
-
-
-def _same_channels(what: str) -> Callable[[Attrs, Shape], Shape]:
-    def infer(attrs: Attrs, shape: Shape) -> Shape:
-        c = _need_map(shape, what)[0]
-        if c != attrs["ch"]:
-            raise ShapeError(f"{what} expects {attrs['ch']} channels, got {c}")
-        return shape
-
-    return infer
-
-
-register_op(
-    OpType(
-        "bn2d",
-        "batch normalisation",
-        _same_channels("batch normalisation"),
-        lambda a, s: {"weight": (a["ch"], True), "bias": (a["ch"], True)},
-        _const("BatchNorm2d"),
-    )
-)
-
-
-def _passthrough(attrs: Attrs, shape: Shape) -> Shape:
-    return shape
-
-
-register_op(OpType("identity", "identity", _passthrough, _no_params, _const("Identity"), channels_last=True))
-
-
-def _take_infer(attrs: Attrs, shape: Shape) -> Shape:
-    return tuple(attrs["shape"])
-
-
-# a concat's ``from``: the output of the earlier entry at module path ``point`` (its shape
-# ``shape``), whatever the running tensor is; the builder keeps that output until it is taken
-register_op(OpType("take", "the output of an earlier entry (a concat's 'from')", _take_infer, _no_params,
-                   _const("TakePoint")))
-def _act_infer(attrs: Attrs, shape: Shape) -> Shape:
-    n = attrs.get("num_parameters", 1)
-    if n != 1:
-        c = shape[0] if shape else 1  # PReLU's slopes run along dim 1 of the batch: channels
-        if n != c:
-            raise ShapeError(f"prelu has {n} slopes but its input has {c} channels")
-    return shape
-
-
-def _act_params(attrs: Attrs, shape: Shape) -> ParamCounts:
-    if not ACTIVATIONS[attrs["fn"]].learned:
-        return {}
-    return {"weight": (attrs.get("num_parameters", 1), True)}
-
-
-register_op(
-    OpType(
-        "act",
-        "activation",
-        _act_infer,
-        _act_params,
-        lambda a: ACTIVATIONS[a["fn"]].torch_class,
-        channels_last=True,
-    )
-)
-register_op(
-    OpType("dropout", "dropout (training only)", _passthrough, _no_params, _const("Dropout"), channels_last=True)
-)
-register_op(
-    OpType(
-        "drop_path",
-        "stochastic depth (training only)",
-        _passthrough,
-        _no_params,
-        _const("StochasticDepth"),
-        channels_last=True,
-    )
-)
-
-
-register_op(
-    OpType(
-        "bn_act2d",
-        "batch norm with its activation in one module (timm's BatchNormAct2d)",
-        _same_channels("batch normalisation"),
-        lambda a, s: {"weight": (a["ch"], True), "bias": (a["ch"], True)},
-        _const("BatchNormAct2d"),
-    )
-)
-
-
-def _flat_features(attrs: Attrs, shape: Shape, what: str) -> Shape:
-    f = _need_flat(shape, what)
-    if f != attrs["ch"]:
-        raise ShapeError(f"{what} expects {attrs['ch']} features, got {f}")
-    return shape
-
-
-register_op(
-    OpType(
-        "bn1d",
-        "batch normalisation of a flat vector",
-        lambda a, s: _flat_features(a, s, "batch normalisation"),
-        lambda a, s: {"weight": (a["ch"], True), "bias": (a["ch"], True)},
-        _const("BatchNorm1d"),
-    )
-)
-
-
-def _over_channels(what: str) -> Callable[[Attrs, Shape], Shape]:
-    """Shape rule of an op over channels: ``dim: channels`` on a ``C x H x W`` map (or its
-    ``C x 1 x 1`` pooled form), ``dim: last`` on the last dimension of any tensor."""
-
-    def infer(attrs: Attrs, shape: Shape) -> Shape:
-        if attrs["dim"] == "channels":
-            c = _need_map(shape, what)[0]
-        else:
-            if not shape:
-                raise ShapeError(f"{what} needs a tensor with a channel dimension")
-            c = shape[-1]
-        if c != attrs["ch"]:
-            raise ShapeError(f"{what} expects {attrs['ch']} channels, got {c}")
-        return shape
-
-    return infer
-
-
-def _layernorm_params(attrs: Attrs, shape: Shape) -> ParamCounts:
-    if not attrs["affine"]:
-        return {}
-    return {"weight": (attrs["ch"], True), "bias": (attrs["ch"], True)}
-
-
-register_op(
-    OpType(
-        "layernorm",
-        "layer normalisation over channels",
-        _over_channels("layer normalisation"),
-        _layernorm_params,
-        lambda a: "LayerNorm2d" if a["dim"] == "channels" else "LayerNorm",
-        channels_last=True,
-    )
-)
-register_op(
-    OpType(
-        "layer_scale",
-        "layer scale: a learned per-channel multiply",
-        _over_channels("layer scale"),
-        lambda a, s: {"gamma": (a["ch"], True)},
-        _const("LayerScale"),
-        channels_last=True,
-    )
-)
-
-
-def _permute_infer(attrs: Attrs, shape: Shape) -> Shape:
-    if len(shape) != 3:
-        raise ShapeError(f"a permute to {attrs['to']} needs a 3-dimensional tensor, got {fmt_shape(shape)}")
-    if attrs["to"] == "channels_last":
-        return (shape[1], shape[2], shape[0])
-    return (shape[2], shape[0], shape[1])
-
-
-register_op(
-    OpType(
-        "permute",
-        "permute between channels-first (C x H x W) and channels-last (H x W x C)",
-        _permute_infer,
-        _no_params,
-        _const("Permute"),
-        channels_last=True,
-    )
-)
-
-
-def _split_infer(attrs: Attrs, shape: Shape) -> Shape:
-    c, h, w = _need_map(shape, "a channel split")
-    start, stop = attrs["start"], attrs["stop"]
-    if not 0 <= start < stop <= c:
-        raise ShapeError(f"a channel split takes channels {start}..{stop - 1} but the input has {c} (0..{c - 1})")
-    return (stop - start, h, w)
-
-
-register_op(
-    OpType(
-        "channel_split",
-        "channel split: a contiguous slice of the input's channels",
-        _split_infer,
-        _no_params,
-        _const("ChannelSplit"),
-    )
-)
-
-
-def _shuffle_infer(attrs: Attrs, shape: Shape) -> Shape:
-    c = _need_map(shape, "a channel shuffle")[0]
-    if c % attrs["groups"]:
-        raise ShapeError(f"a channel shuffle in {attrs['groups']} groups needs channels divisible by it, got {c}")
-    return shape
-
-
-register_op(
-    OpType(
-        "channel_shuffle",
-        "channel shuffle: interleave the channels of groups (ShuffleNet)",
-        _shuffle_infer,
-        _no_params,
-        _const("ChannelShuffle"),
-    )
-)
-
-
-def _lrn_infer(attrs: Attrs, shape: Shape) -> Shape:
-    _need_map(shape, "local response normalisation")
-    return shape
-
-
-register_op(
-    OpType("lrn", "local response normalisation", _lrn_infer, _no_params, _const("LocalResponseNorm"))
-)
-
-
-def _softmax_infer(attrs: Attrs, shape: Shape) -> Shape:
-    _need_flat(shape, "softmax")
-    return shape
-
-
-register_op(OpType("softmax", "softmax", _softmax_infer, _no_params, _const("Softmax")))
-
-
-def _flatten_infer(attrs: Attrs, shape: Shape) -> Shape:
-    return (math.prod(shape),)
-
-
-register_op(OpType("flatten", "flatten", _flatten_infer, _no_params, _const("Flatten")))
-
-
-# --- pooling ----------------------------------------------------------------------------
-
-
-def _pool_infer(what: str) -> Callable[[Attrs, Shape], Shape]:
-    def infer(attrs: Attrs, shape: Shape) -> Shape:
-        c = _need_map(shape, what)[0]
-        kh, kw = attrs["kernel"]
-        t, b, left, r = attrs["pad"]
-        if max(t, b) > kh // 2 or max(left, r) > kw // 2:
-            raise ShapeError(f"{what} padding must be at most half the kernel size")
-        return _window_shape(attrs, shape, what, c)
-
-    return infer
-
-
-register_op(OpType("maxpool2d", "max pooling", _pool_infer("max pooling"), _no_params, _const("MaxPool2d")))
-register_op(
-    OpType("avgpool2d", "average pooling", _pool_infer("average pooling"), _no_params, _const("AvgPool2d"))
-)
 
 
 def adaptive_size(attrs: Attrs) -> tuple[int, int]:
@@ -711,63 +303,3 @@ def adaptive_windows(size: int, out: int) -> list[tuple[int, int]]:
     ``floor(j * size / out)`` to ``ceil((j + 1) * size / out) - 1`` (unequal, and overlapping,
     when ``out`` does not divide ``size``)."""
     return [(j * size // out, -(-(j + 1) * size // out)) for j in range(out)]
-
-
-def _global_infer(attrs: Attrs, shape: Shape) -> Shape:
-    c = _need_map(shape, "global pooling" if "size" not in attrs else "adaptive pooling")[0]
-    return (c,) + adaptive_size(attrs)
-
-
-register_op(
-    OpType("gavgpool", "global average pooling", _global_infer, _no_params, _const("AdaptiveAvgPool2d"))
-)
-
-
-def _mean_infer(attrs: Attrs, shape: Shape) -> Shape:
-    c = _need_map(shape, "a global mean")[0]
-    return (c, 1, 1) if attrs["keepdim"] else (c,)
-
-
-register_op(
-    OpType(
-        "mean",
-        "global average pooling computed as x.mean((2, 3))",
-        _mean_infer,
-        _no_params,
-        _const("GlobalMean"),
-    )
-)
-register_op(
-    OpType("gmaxpool", "global max pooling", _global_infer, _no_params, _const("AdaptiveMaxPool2d"))
-)
-
-
-def _subsample_infer(attrs: Attrs, shape: Shape) -> Shape:
-    c = _need_map(shape, "subsampling")[0]
-    if c != attrs["ch"]:
-        raise ShapeError(f"subsampling expects {attrs['ch']} maps, got {c}")
-    return _window_shape(attrs, shape, "subsampling", c)
-
-
-register_op(
-    OpType(
-        "subsample",
-        "trainable subsampling: window average x learned coefficient + learned bias",
-        _subsample_infer,
-        lambda a, s: {"weight": (a["ch"], True), "bias": (a["ch"], True)},
-        _const("Subsample2d"),
-    )
-)
-
-
-def kernel_stride(kind: str, attrs: Attrs, in_shape: Shape) -> tuple[tuple[int, int] | None, tuple[int, int] | None]:
-    """Kernel and stride of an op for display; global pools report their whole input window."""
-    if kind in ("gavgpool", "gmaxpool") and "size" in attrs and len(in_shape) == 3:
-        # an adaptive pool to a fixed size is a plain window only when the size divides the input
-        (oh, ow), (h, w) = adaptive_size(attrs), in_shape[1:]
-        if h % oh or w % ow:
-            return None, None
-        return (h // oh, w // ow), (h // oh, w // ow)
-    if kind in ("gavgpool", "gmaxpool", "mean") and len(in_shape) == 3:
-        return (in_shape[1], in_shape[2]), (1, 1)
-    return attrs.get("kernel"), attrs.get("stride")

@@ -12,7 +12,7 @@ from ..measure.analysis import Row
 from ..ops.conventions import get_convention
 from ..explore.explain import ChoiceTotal, Explanation, LayerFormula, Reconciliation
 from ..ops.formulas import Formula
-from ..ops.primitives import OPS
+from ..ops.kinds import Role
 from ..build.peers import TOOLS
 from ..explore.teach import Lesson, fmt_value
 from .document import ESSENTIAL, Column, Document, Table, fmt_int, fmt_shape
@@ -306,7 +306,7 @@ def lesson_document(lesson: Lesson) -> Document:
     t, b, left, r = lesson.pad
     pad_text = lesson.padding if not any(lesson.pad) else f"{lesson.padding} (top {t}, bottom {b}, left {left}, right {r})"
     meta = [
-        ("op", f"{op.name}: {OPS[op.kind].title}; each output is the {op.reduce} of its window"),
+        ("op", f"{op.kind}: {op.title}; each output is the {op.reduce} of its window"),
         ("input", f"{fmt_shape(lesson.in_shape)} (channels x height x width)"),
         ("window", f"kernel {kh}x{kw}, stride {sh}x{sw}, padding {pad_text}" + (", ceil mode" if lesson.ceil_mode else "")),
         ("convention", get_convention("paper").describe()),
@@ -316,7 +316,7 @@ def lesson_document(lesson: Lesson) -> Document:
     rows.append({"what": "output", "formula": "C_out x H_out x W_out", "value": fmt_shape(lesson.out_shape)})
     rows.append({"what": "mult-adds", "formula": equation(lesson.mult_adds, "\n  = "), "value": lesson.mult_adds.value})
     rows.append({"what": "params", "formula": equation(lesson.params, "\n  = "), "value": lesson.params.value})
-    if op.kind != "conv2d":
+    if op.role is not Role.CONV:
         rows.append({"what": "per output", "formula": f"the {op.reduce} of k_h x k_w = {kh} x {kw} = {kh * kw} inputs",
                      "value": kh * kw})
     tables = [Table(columns=(Column("what", "Quantity", priority=ESSENTIAL),
@@ -324,7 +324,7 @@ def lesson_document(lesson: Lesson) -> Document:
                              Column("value", "Value", "int", priority=ESSENTIAL)), rows=tuple(rows))]
     data: dict[str, Any] = {
         "schema": LESSON_SCHEMA,
-        "op": op.name,
+        "op": op.kind,
         "input": list(lesson.in_shape),
         "kernel": list(lesson.kernel),
         "stride": list(lesson.stride),
@@ -355,7 +355,7 @@ def lesson_document(lesson: Lesson) -> Document:
                        for s in ex.cells),
             title="Every output cell, by hand",
         ))
-        tables.append(_matrix(ex.output, "Feature map" if op.kind == "conv2d" else "Pooled map"))
+        tables.append(_matrix(ex.output, "Feature map" if op.role is Role.CONV else "Pooled map"))
         shown = "[" + ", ".join("[" + ", ".join(fmt_value(v) for v in row) + "]" for row in ex.output) + "]"
         footer = (("result", shown),)
         data["example"] = {"image": [list(r) for r in ex.image], "filter": [list(r) for r in ex.filter] if ex.filter else None,
@@ -363,4 +363,4 @@ def lesson_document(lesson: Lesson) -> Document:
                            "cells": [{"row": s.row, "col": s.col, "computation": s.computation, "value": float(s.value)}
                                      for s in ex.cells],
                            "output": _plain(ex.output)}
-    return Document(title=f"explain {op.name}", meta=tuple(meta), tables=tuple(tables), footer=footer, data=data)
+    return Document(title=f"explain {op.kind}", meta=tuple(meta), tables=tuple(tables), footer=footer, data=data)

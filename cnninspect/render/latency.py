@@ -76,25 +76,30 @@ def with_roofline(doc: Document, roofline: Roofline, batch: int) -> Document:
                                  table.view_skip), *doc.tables[1:]))
 
 
-def profile_document(report: Report, timing: Timing, roofline: Roofline, device_note: str) -> Document:
-    """``cnninspect profile``: each layer's measured time beside its predicted one, and the totals."""
+def profile_document(report: Report, timing: Timing, roofline: Roofline | None, device_note: str) -> Document:
+    """``cnninspect profile``: each layer's measured time beside its predicted one (a spec's;
+    ``roofline`` is None for a Python model, measured times only), and the totals."""
     subject = report.subject
-    per = roofline.by_name()
+    per = roofline.by_name() if roofline is not None else {}
     rows = []
     for r in report.layers:
-        t = per[r.name]
+        t = per.get(r.name)
         measured = timing.layer_seconds.get(r.name)
-        rows.append({"layer": r.name, "type": r.type, "mult_adds": r.mult_adds, "predicted_seconds": t.predicted_seconds,
-                     "bound": t.bound, "measured_seconds": measured,
-                     "ratio": measured / t.predicted_seconds if measured is not None and t.predicted_seconds else None})
+        predicted = t.predicted_seconds if t is not None else None
+        rows.append({"layer": r.name, "type": r.type, "mult_adds": r.mult_adds, "predicted_seconds": predicted,
+                     "bound": t.bound if t is not None else "", "measured_seconds": measured,
+                     "ratio": measured / predicted if measured is not None and predicted else None})
+    predicted_columns = (
+        Column("predicted_seconds", "Predicted", "seconds", priority=95),
+        Column("bound", "Bound", priority=50),
+    ) if roofline is not None else ()
     table = Table((
         Column("layer", "Layer", priority=ESSENTIAL, wrap=False),
         Column("type", "Type", priority=40),
         Column("mult_adds", "Mult-adds", "int", priority=60),
-        Column("predicted_seconds", "Predicted", "seconds", priority=95),
-        Column("bound", "Bound", priority=50),
+        *predicted_columns,
         Column("measured_seconds", "Measured", "seconds", priority=96),
-        Column("ratio", "Meas./pred.", "ratio", priority=70),
+        *((Column("ratio", "Meas./pred.", "ratio", priority=70),) if roofline is not None else ()),
     ), tuple(rows))
     lo, hi = timing.spread
     layer_sum = sum(timing.layer_seconds.values())
@@ -103,23 +108,26 @@ def profile_document(report: Report, timing: Timing, roofline: Roofline, device_
     footer = (
         ("Measured", f"{fmt_seconds(timing.measured_seconds)} per forward pass: median of {n} run{'s' * (n != 1)}"
                      f"{stopped}, {fmt_seconds(lo)} to {fmt_seconds(hi)}"),
-        ("Predicted", f"{fmt_seconds(roofline.predicted_seconds)} ({roofline.device.name})"),
+        *((("Predicted", f"{fmt_seconds(roofline.predicted_seconds)} ({roofline.device.name})"),)
+          if roofline is not None else ()),
         ("Layers measured", f"{fmt_seconds(layer_sum)} in the timed layers; "
                             f"{fmt_seconds(timing.measured_seconds - layer_sum)} outside them or between them"),
         ("Throughput", f"{timing.throughput:,.1f} samples/s at batch {timing.batch}"),
         ("Timing overhead", f"{timing.timing_overhead * 100:+.1f}% (timed passes against plain ones)"),
     )
+    clock = "CUDA events" if timing.on == "cuda" else "perf_counter"
     meta = (
         ("model", subject.reference or subject.label),
         ("run", f"{timing.threads} thread{'s' * (timing.threads != 1)}, {timing.dtype}, batch {timing.batch}, "
                 f"{timing.warmup} warm-up pass{'es' * (timing.warmup != 1)}, {timing.on.upper()}, torch.no_grad, "
                 "eval mode"),
-        ("device", device_note),
-        ("roofline", OPERATIONS_TEXT),
-        ("method", f"per layer: forward pre-hook to forward hook ({'CUDA events' if timing.on == 'cuda' else 'perf_counter'}), "
-                   "median over the timed passes; total: median of plain passes without hooks, alternated with the "
-                   "timed ones"),
+        ("predicted", device_note),
+        *((("roofline", OPERATIONS_TEXT),) if roofline is not None else ()),
+        ("method", f"per layer: forward pre-hook to forward hook ({clock}), median over the timed passes; "
+                   "total: median of plain passes without hooks, alternated with the timed ones"),
     )
+    none = {"operations": None, "predicted_seconds": None, "compute_seconds": None, "memory_seconds": None,
+            "bound": None}
     data = {
         "schema": "cnninspect.profile/1",
         "model": subject.name,
@@ -128,12 +136,13 @@ def profile_document(report: Report, timing: Timing, roofline: Roofline, device_
         "convention": report.convention.as_json("macs"),
         "run": {"threads": timing.threads, "dtype": timing.dtype, "batch": timing.batch, "warmup": timing.warmup,
                 "runs": n, "stopped_by_limit": timing.stopped_by_limit, "on": timing.on},
-        "roofline": roofline_json(roofline, timing.batch),
+        "roofline": roofline_json(roofline, timing.batch) if roofline is not None else None,
         "layers": [{"name": r["layer"], "type": r["type"], "mult_adds": r["mult_adds"],
-                    **layer_time_json(per[r["layer"]]), "measured_seconds": r["measured_seconds"]} for r in rows],
+                    **(layer_time_json(per[r["layer"]]) if r["layer"] in per else none),
+                    "measured_seconds": r["measured_seconds"]} for r in rows],
         "totals": {
             "mult_adds": report.totals.mult_adds,
-            **roofline.totals_json(),
+            **(roofline.totals_json() if roofline is not None else {"predicted_seconds": None}),
             "measured_seconds": timing.measured_seconds,
             "measured_min_seconds": lo,
             "measured_max_seconds": hi,
@@ -143,5 +152,6 @@ def profile_document(report: Report, timing: Timing, roofline: Roofline, device_
             "timing_overhead": timing.timing_overhead,
         },
     }
-    return Document(f"{subject.label} - measured on this machine beside the roofline", meta, (table,),
-                    footer=footer, data=data, csv_context={"model": subject.label, "device": roofline.device.name})
+    return Document(f"{subject.label} - measured on this machine" + (" beside the roofline" if roofline else ""),
+                    meta, (table,), footer=footer, data=data,
+                    csv_context={"model": subject.label, **({"device": roofline.device.name} if roofline else {})})

@@ -46,6 +46,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 from ..measure.analysis import Report
 from ..base.errors import UsageError, one_of
+from ..ops.kinds import KINDS, Role
 from ..resolve.ir import Concat, Gate, Model, Node, Op, Residual, Seq, Side, ops, walk
 from ..published import differences_for
 from .document import ESSENTIAL, Column, Document, Table
@@ -75,11 +76,25 @@ def _hw(shape: Sequence[int], channels_last: bool = False) -> str:
     return f"{h}x{w}x{c}"
 
 
+def role(node: Node) -> Role | None:
+    """The role of an op's kind (:class:`~cnninspect.ops.kind.Role`); None for a container."""
+    return KINDS[node.kind].role if isinstance(node, Op) else None
+
+
+def _is(node: Node, *roles: Role) -> bool:
+    return role(node) in roles
+
+
+def _pool_name(op: Op) -> str:
+    """``max`` or ``average``: what a pooling op's record says it computes."""
+    return "max" if KINDS[op.kind].reduce == "max" else "average"
+
+
 def _conv_cells(op: Op) -> tuple[str, str]:
     a = op.attrs
     kh, kw = a["kernel"]
     s = a["stride"][0]
-    if op.kind == "conv_table":
+    if "connections" in a:  # a connection table
         n = sum(len(r) for r in a["connections"])
         return f"Conv / s{s}", f"{kh}x{kw}x{n} (table)x{a['out_ch']}"
     g = a["groups"]
@@ -93,21 +108,21 @@ def _conv_cells(op: Op) -> tuple[str, str]:
 def layer_row(op: Op) -> Cells | None:
     """The paper row of one op, or None for ops the paper's table leaves out (BN, ReLU...)."""
     a = op.attrs
-    if op.kind in ("conv2d", "conv_table"):
+    if _is(op, Role.CONV):
         t, f = _conv_cells(op)
         return (t, f, _hw(op.in_shape))
-    if op.kind in ("gavgpool", "gmaxpool", "mean"):
-        name = "Max Pool" if op.kind == "gmaxpool" else "Avg Pool"
+    if _is(op, Role.GLOBAL):
+        name = "Max Pool" if _pool_name(op) == "max" else "Avg Pool"
         if "size" in a:
             return (f"Adaptive {name}", f"to {op.out_shape[1]}x{op.out_shape[2]}", _hw(op.in_shape))
         return (f"{name} / s1", f"Pool {op.in_shape[1]}x{op.in_shape[2]}", _hw(op.in_shape))
-    if op.kind in ("avgpool2d", "maxpool2d"):
-        name = "Avg Pool" if op.kind == "avgpool2d" else "Max Pool"
+    if _is(op, Role.POOL):
+        name = "Max Pool" if _pool_name(op) == "max" else "Avg Pool"
         kh, kw = a["kernel"]
         return (f"{name} / s{a['stride'][0]}", f"Pool {kh}x{kw}", _hw(op.in_shape))
-    if op.kind == "linear":
+    if _is(op, Role.DENSE):
         return ("FC / s1", f"{a['in_f']}x{a['out_f']}", _hw(op.in_shape, bool(a.get("channels_last"))))
-    if op.kind == "softmax":
+    if _is(op, Role.CLASSIFIER):
         return ("Softmax / s1", "Classifier", _hw(op.in_shape))
     return None
 
@@ -151,8 +166,8 @@ def stage_channels(node: Node) -> int:
     channels of its last convolution (EfficientNet's 1280)."""
     if len(node.out_shape) == 3:
         return node.out_shape[0]
-    found = [op.attrs["out_ch"] for _, op in ops(node) if op.kind in ("conv2d", "conv_table")]
-    if isinstance(node, Op) and node.kind in ("conv2d", "conv_table"):
+    found = [op.attrs["out_ch"] for _, op in ops(node) if _is(op, Role.CONV)]
+    if _is(node, Role.CONV):
         found.append(node.attrs["out_ch"])
     return found[-1] if found else node.out_shape[0]
 
@@ -180,10 +195,10 @@ def stages(report: Report) -> PaperTable:
 def _only_conv(node: Node) -> Op | None:
     """The convolution of a node that is one convolution unit (conv, BN, activation), else None."""
     if isinstance(node, Op):
-        return node if node.kind == "conv2d" else None
+        return node if _is(node, Role.CONV) else None
     if not isinstance(node, Seq) or not all(isinstance(c, Op) for c in node.children):
         return None
-    convs = [c for c in node.children if isinstance(c, Op) and c.kind == "conv2d"]
+    convs = [c for c in node.children if _is(c, Role.CONV)]
     return convs[0] if len(convs) == 1 else None
 
 
@@ -192,23 +207,21 @@ def _bracket(node: Node) -> str:
     body = node.body if isinstance(node, Residual) else node
     cells = []
     for _, op in ops(body):
-        if op.kind == "conv2d":
+        if _is(op, Role.CONV):
             kh, kw = op.attrs["kernel"]
-            g = op.attrs["groups"]
+            g = op.attrs.get("groups", 1)
             cells.append(f"{kh}x{kw}, {op.attrs['out_ch']}" + (f", C={g}" if g > 1 else ""))
     return "[" + "; ".join(cells) + "]"
 
 
 def _head_part(op: Op) -> str | None:
-    if "size" in op.attrs and op.kind in ("gavgpool", "gmaxpool"):
-        return f"adaptive {'max' if op.kind == 'gmaxpool' else 'average'} pool to {op.out_shape[1]}x{op.out_shape[2]}"
-    if op.kind in ("gavgpool", "mean"):
-        return "global average pool"
-    if op.kind == "gmaxpool":
-        return "global max pool"
-    if op.kind == "linear":
+    if _is(op, Role.GLOBAL):
+        if "size" in op.attrs:
+            return f"adaptive {_pool_name(op)} pool to {op.out_shape[1]}x{op.out_shape[2]}"
+        return f"global {_pool_name(op)} pool"
+    if _is(op, Role.DENSE):
         return f"{op.attrs['out_f']}-d fc"
-    if op.kind == "softmax":
+    if _is(op, Role.CLASSIFIER):
         return "softmax"
     return None
 
@@ -220,7 +233,7 @@ def stage_brackets(report: Report) -> PaperTable:
     for node in report.model.root.children:
         if isinstance(node, Side):
             continue
-        if isinstance(node, Op) and (node.kind in ("gavgpool", "gmaxpool", "mean") or head or len(node.out_shape) == 1):
+        if isinstance(node, Op) and (_is(node, Role.GLOBAL) or head or len(node.out_shape) == 1):
             part = _head_part(node)
             if part:
                 head.append(part)
@@ -235,9 +248,9 @@ def stage_brackets(report: Report) -> PaperTable:
             kh, kw = conv.attrs["kernel"]
             s = conv.attrs["stride"][0]
             cell = f"{kh}x{kw}, {conv.attrs['out_ch']}" + (f", stride {s}" if s > 1 else "")
-        elif isinstance(node, Op) and node.kind in ("maxpool2d", "avgpool2d"):
+        elif isinstance(node, Op) and _is(node, Role.POOL):
             kh, kw = node.attrs["kernel"]
-            cell = f"{kh}x{kw} {'max' if node.kind == 'maxpool2d' else 'average'} pool, stride {node.attrs['stride'][0]}"
+            cell = f"{kh}x{kw} {_pool_name(node)} pool, stride {node.attrs['stride'][0]}"
         elif isinstance(node, Seq) and node.repeat is not None:
             cell = f"{_bracket(node.children[0])} x{node.repeat}"
         elif isinstance(node, Residual):
@@ -256,7 +269,7 @@ def outline(report: Report) -> PaperTable:
     group: tuple[str, str] | None = None  # (type, remarks) of the module row being counted
     count = 0
     for node in report.model.root.children:
-        if isinstance(node, Side) or (isinstance(node, Op) and node.kind in ("flatten", "dropout")):
+        if isinstance(node, Side) or _is(node, Role.LAYOUT, Role.ELEMENTWISE):
             continue
         size = _hw(node.in_shape)
         conv = _only_conv(node)
@@ -265,16 +278,16 @@ def outline(report: Report) -> PaperTable:
             kh, kw = conv.attrs["kernel"]
             padded = any(conv.attrs["pad"])
             cells = ("conv padded" if padded else "conv", f"{kh}x{kw}/{conv.attrs['stride'][0]}", size)
-        elif isinstance(node, Op) and node.kind in ("maxpool2d", "avgpool2d"):
+        elif isinstance(node, Op) and _is(node, Role.POOL):
             kh, kw = node.attrs["kernel"]
             cells = ("pool", f"{kh}x{kw}/{node.attrs['stride'][0]}", size)
-        elif isinstance(node, Op) and "size" in node.attrs and node.kind in ("gavgpool", "gmaxpool"):
+        elif isinstance(node, Op) and _is(node, Role.GLOBAL) and "size" in node.attrs:
             cells = ("adaptive pool", f"to {node.out_shape[1]}x{node.out_shape[2]}", size)
-        elif isinstance(node, Op) and node.kind in ("gavgpool", "gmaxpool", "mean"):
+        elif isinstance(node, Op) and _is(node, Role.GLOBAL):
             cells = ("pool", f"{node.in_shape[1]}x{node.in_shape[2]}", size)
-        elif isinstance(node, Op) and node.kind == "linear":
+        elif isinstance(node, Op) and _is(node, Role.DENSE):
             cells = ("linear", "logits", size)
-        elif isinstance(node, Op) and node.kind == "softmax":
+        elif isinstance(node, Op) and _is(node, Role.CLASSIFIER):
             cells = ("softmax", "classifier", size)
         if cells is not None:
             rows.append(cells)
@@ -293,10 +306,7 @@ def outline(report: Report) -> PaperTable:
     return PaperTable(title, ("type", "patch size/stride", "input size"), tuple(rows))
 # --- helpers of the per-entry layouts -----------------------------------------------------
 
-_CONVS = ("conv2d", "conv_table")
-_POOLS = ("maxpool2d", "avgpool2d", "gavgpool", "gmaxpool", "mean")
-_GLOBAL_POOLS = ("gavgpool", "gmaxpool", "mean")
-_SHOWN = _CONVS + _POOLS + ("linear",)
+_SHOWN = (Role.CONV, Role.POOL, Role.GLOBAL, Role.DENSE)  # the layers a paper's row is about
 
 
 def _ops_of(node: Node) -> list[Op]:
@@ -310,7 +320,7 @@ def _nodes(node: Node) -> list[Node]:
 
 def _shown(node: Node) -> list[Op]:
     """The ops a paper's row is about: convolutions, pooling and fully connected layers."""
-    return [op for op in _ops_of(node) if op.kind in _SHOWN]
+    return [op for op in _ops_of(node) if _is(op, *_SHOWN)]
 
 
 def _operator(node: Node, found: Sequence[Op]) -> str:
@@ -319,12 +329,12 @@ def _operator(node: Node, found: Sequence[Op]) -> str:
         return str(label)
     if len(found) == 1:
         op = found[0]
-        if op.kind in _CONVS:
+        if _is(op, Role.CONV):
             kh, kw = op.attrs["kernel"]
             return f"conv2d, {kh}x{kw}"
-        if op.kind in _GLOBAL_POOLS:
+        if _is(op, Role.GLOBAL):
             return f"pool, {op.in_shape[1]}x{op.in_shape[2]}"
-        if op.kind in _POOLS:
+        if _is(op, Role.POOL):
             kh, kw = op.attrs["kernel"]
             return f"pool, {kh}x{kw}"
         return "FC"
@@ -337,13 +347,13 @@ def _stride(found: Sequence[Op]) -> int:
 
 def _depthwise(op: Op) -> bool:
     a = op.attrs
-    return op.kind == "conv2d" and a["groups"] > 1 and a["groups"] == a["in_ch"] == a["out_ch"]
+    return _is(op, Role.CONV) and a.get("groups", 1) > 1 and a["groups"] == a["in_ch"] == a["out_ch"]
 
 
 def _weight_depth(node: Node) -> int:
     """Convolution and FC layers on the longest path through ``node``."""
     if isinstance(node, Op):
-        return 1 if node.kind in _CONVS + ("linear",) else 0
+        return 1 if _is(node, Role.CONV, Role.DENSE) else 0
     if isinstance(node, Seq):
         return sum(_weight_depth(c) for c in node.children)
     if isinstance(node, Concat):
@@ -378,9 +388,9 @@ def bneck_rows(report: Report) -> PaperTable:
         paper = node.origin.paper or {}
         gates = [g for g in _nodes(node) if isinstance(g, Gate)]
         inside_gates = {id(op) for g in gates for op in _ops_of(g.branch)}
-        acts = [op.attrs["fn"] for op in _ops_of(node) if op.kind == "act" and id(op) not in inside_gates]
+        acts = [op.attrs["fn"] for op in _ops_of(node) if _is(op, Role.ACTIVATION) and id(op) not in inside_gates]
         dw = [op for op in found if _depthwise(op)]
-        weighted = [op for op in found if op.kind in _CONVS + ("linear",)]
+        weighted = [op for op in found if _is(op, Role.CONV, Role.DENSE)]
         out = paper.get("out") or (str(node.out_shape[0]) if weighted else "-")
         rows.append((
             _square(node.in_shape),
@@ -420,9 +430,9 @@ def stage_rows(report: Report) -> PaperTable:
                 rows.append((name, size, "", str(first), str(node.repeat), ch))
             continue
         op = found[0]
-        if op.kind in _GLOBAL_POOLS:
+        if _is(op, Role.GLOBAL):
             rows.append((name, size, f"{op.in_shape[1]}x{op.in_shape[2]}", "", "", ""))
-        elif op.kind == "linear":
+        elif _is(op, Role.DENSE):
             rows.append((name, "", "", "", "", str(op.attrs["out_f"])))
         else:
             kh, kw = op.attrs["kernel"]
@@ -441,7 +451,7 @@ def _fire_widths(node: Node) -> tuple[str, str, str]:
     if not concats:
         return "", "", ""
     inside = {id(op) for n in concats for op in _ops_of(n)}
-    convs = [op for op in _ops_of(node) if op.kind == "conv2d"]
+    convs = [op for op in _ops_of(node) if _is(op, Role.CONV)]
 
     def width(ops_: list[Op]) -> str:
         return str(sum(op.attrs["out_ch"] for op in ops_)) if ops_ else ""
@@ -467,12 +477,12 @@ def fire_rows(report: Report) -> PaperTable:
         filt = ""
         if len(found) == 1:
             op = found[0]
-            if op.kind in _GLOBAL_POOLS:
+            if _is(op, Role.GLOBAL):
                 filt = f"{op.in_shape[1]}x{op.in_shape[2]}/1"
-            elif op.kind in _POOLS + _CONVS:
+            elif _is(op, Role.POOL, Role.CONV):
                 kh, kw = op.attrs["kernel"]
                 filt = f"{kh}x{kw}/{op.attrs['stride'][0]}"
-                if op.kind in _CONVS:
+                if _is(op, Role.CONV):
                     filt += f" (x{op.attrs['out_ch']})"
         n = params.get(node.name, 0)
         rows.append((node.name, size, filt, str(_weight_depth(node)), *_fire_widths(node), f"{n:,}" if n else ""))
@@ -491,26 +501,25 @@ def block_cell(op: Op, style: str) -> str | None:
     """One op as a block table draws it ("d7x7, 96", "1x1 conv", "3x3 max pool, stride 2"),
     or None for ops the table leaves out (normalisation, activations, softmax)."""
     a = op.attrs
-    if op.kind == "conv2d":
+    if _is(op, Role.CONV):
         kh, kw = a["kernel"]
         s = a["stride"][0]
         stride = f", stride {s}" if s > 1 else ""
         if style == "kernels":
             return f"{kh}x{kw} conv{stride}"
-        g = a["groups"]
+        g = a.get("groups", 1)
         dw = g > 1 and g == a["in_ch"] == a["out_ch"]
         groups = f", C={g}" if g > 1 and not dw else ""
         return f"{'d' if dw else ''}{kh}x{kw}, {a['out_ch']}{groups}{stride}"
-    if op.kind == "linear":
+    if _is(op, Role.DENSE):
         if a.get("channels_last"):  # a linear layer at every position: a 1x1 convolution
             return "1x1 conv" if style == "kernels" else f"1x1, {a['out_f']}"
         return f"{a['out_f']}D fully-connected"
-    if op.kind in ("maxpool2d", "avgpool2d"):
+    if _is(op, Role.POOL):
         kh, kw = a["kernel"]
-        name = "max" if op.kind == "maxpool2d" else "average"
-        return f"{kh}x{kw} {name} pool, stride {a['stride'][0]}"
-    if op.kind in ("gavgpool", "gmaxpool", "mean"):
-        name = "max" if op.kind == "gmaxpool" else "average"
+        return f"{kh}x{kw} {_pool_name(op)} pool, stride {a['stride'][0]}"
+    if _is(op, Role.GLOBAL):
+        name = _pool_name(op)
         if "size" in a:
             return f"adaptive {name} pool to {op.out_shape[1]}x{op.out_shape[2]}"
         return f"{op.in_shape[1]}x{op.in_shape[2]} global {name} pool"
@@ -538,7 +547,7 @@ def block_rows(report: Report) -> PaperTable:
         entry: list[Cells] = []
         last_size = None
         for op in [node] if isinstance(node, Op) else [op for _, op in ops(node)]:
-            if op.kind == "softmax" and entry:
+            if _is(op, Role.CLASSIFIER) and entry:
                 entry[-1] = entry[-1][:2] + (entry[-1][2] + ", softmax",)
                 continue
             cell = block_cell(op, style)

@@ -9,6 +9,7 @@ from ..measure.analysis import Report, Row, Subject
 from ..ops.conventions import UNITS
 from ..resolve.ir import Model
 from ..measure.memory import MemoryReport, memory_report
+from ..measure.traffic import LayerTraffic, TrafficReport, traffic_report
 from .document import ESSENTIAL, Column, Document, Table, fmt_int, fmt_shape, fmt_si
 from .memory import memory_table
 
@@ -155,17 +156,22 @@ def summary_document(
     show_rf: bool = False,
     memory: MemoryReport | None = None,
     show_memory: bool = False,
+    show_traffic: bool = False,
 ) -> Document:
     """The layer table, totals and notes; with ``show_rf`` the receptive-field columns, with
-    ``show_memory`` the memory table. JSON always carries both (computed here when not given)."""
+    ``show_memory`` the memory table, with ``show_traffic`` the memory-traffic columns (at the
+    memory settings' dtypes and batch). JSON always carries all three (computed here when not
+    given); CSV and HTML carry the traffic columns too."""
     model = report.model  # None for a Python module: no receptive fields or memory simulation
     subject = report.subject
     scale = UNITS[unit]
     if model is not None:
         fields = fields or rf.receptive_fields(model)
         memory = memory or memory_report(model)
+    traffic = traffic_report(report, memory.settings) if model is not None and memory is not None else None
     show_rf = show_rf and fields is not None
     show_memory = show_memory and memory is not None
+    show_traffic = show_traffic and traffic is not None
     rows = [r for r in report.rows if levels is None or r.depth < levels]
     labels = tree_labels(rows)
     table_rows = []
@@ -186,6 +192,7 @@ def summary_document(
                 "params": r.params,
                 "trainable_params": r.trainable_params,
                 "mult_adds": r.mult_adds * scale,
+                **(traffic_cells(traffic.layers[r.name]) if traffic is not None else {}),
                 "line": r.origin.line if r.origin is not None else None,
                 "kind": r.kind,
                 "level": r.depth,
@@ -214,6 +221,7 @@ def summary_document(
             Column("params", "Params", "int", priority=90),
             Column("trainable_params", "Trainable", "int"),
             Column("mult_adds", cost, "int", priority=95),
+            *(TRAFFIC_COLUMNS if traffic is not None else ()),
             Column("line", "Line", priority=10),
             Column("kind", "Kind"),
             Column("level", "Level"),
@@ -223,7 +231,8 @@ def summary_document(
         styles=tuple(styles),
         csv_skip=("layer",),
         # a Python module's rows have no spec line
-        view_skip=("name", "trainable_params", "kind", "level", "leaf", *rf_hidden) + (("line",) if model is None else ()),
+        view_skip=("name", "trainable_params", "kind", "level", "leaf", *rf_hidden) + (("line",) if model is None else ())
+        + (("bytes_read", "bytes_written") if show_traffic else tuple(c.key for c in TRAFFIC_COLUMNS)),
     )
     t = report.totals
     footer = [
@@ -250,6 +259,9 @@ def summary_document(
         meta.append(("levels", f"folded to {levels} level(s); folded blocks show their totals"))
     if show_rf:
         meta.append(("receptive field", RF_TEXT))
+    if show_traffic and memory is not None and traffic is not None:
+        meta.append(("memory traffic", f"{TRAFFIC_TEXT} ({memory.settings.text()})"))
+        footer.insert(-2, ("Memory traffic", traffic_total_text(traffic.totals)))
     tables = (table,)
     if show_memory:
         tables += (memory_table(memory),)
@@ -264,9 +276,32 @@ def summary_document(
         tables=tables,
         footer=tuple(footer),
         notes=notes,
-        data=summary_json(report, unit, fields, memory),
+        data=summary_json(report, unit, fields, memory, traffic),
         csv_context=csv_context,
     )
+
+
+TRAFFIC_COLUMNS = (
+    Column("bytes_read", "Read B", "int"),
+    Column("bytes_written", "Written B", "int"),
+    Column("bytes_moved", "Moved B", "int", priority=60),
+    Column("arithmetic_intensity", "MACs/B", priority=55),
+)
+TRAFFIC_TEXT = ("bytes each layer reads (inputs once, weights once per batch) and writes (Moved B), "
+                "and mult-adds per byte moved (MACs/B)")
+NO_TRAFFIC = dict.fromkeys(LayerTraffic(0, 0, 0).as_json())  # a Python model: the keys, null
+
+
+def traffic_cells(t: LayerTraffic) -> dict[str, Any]:
+    ai = t.arithmetic_intensity
+    return {"bytes_read": t.bytes_read, "bytes_written": t.bytes_written, "bytes_moved": t.bytes_moved,
+            "arithmetic_intensity": f"{ai:.2f}" if ai is not None else "-"}
+
+
+def traffic_total_text(t: LayerTraffic) -> str:
+    ai = t.arithmetic_intensity
+    return (f"{t.bytes_moved / 1e6:.2f} MB moved ({t.bytes_read / 1e6:.2f} MB read, {t.bytes_written / 1e6:.2f} MB "
+            f"written); {ai:.2f} mult-adds per byte" if ai is not None else f"{t.bytes_moved} bytes moved")
 
 
 RF_TEXT = (
@@ -276,7 +311,7 @@ RF_TEXT = (
 
 
 def summary_json(report: Report, unit: str = "macs", fields: rf.ReceptiveFields | None = None,
-                 memory: MemoryReport | None = None) -> dict[str, Any]:
+                 memory: MemoryReport | None = None, traffic: TrafficReport | None = None) -> dict[str, Any]:
     """The stable JSON contract of ``summary`` (docs/json-schema.md). Integers are exact."""
     model = report.model
     subject = report.subject
@@ -284,6 +319,7 @@ def summary_json(report: Report, unit: str = "macs", fields: rf.ReceptiveFields 
     if model is not None:
         fields = fields or rf.receptive_fields(model)
         memory = memory or memory_report(model)
+        traffic = traffic or traffic_report(report, memory.settings)
 
     def row_json(r: Row) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -308,6 +344,7 @@ def summary_json(report: Report, unit: str = "macs", fields: rf.ReceptiveFields 
             d["flops"] = 2 * r.mult_adds
         if fields is not None:
             d.update(field_json(fields.rows[r.name]))
+        d.update(traffic.layers[r.name].as_json() if traffic is not None else NO_TRAFFIC)
         return d
 
     data: dict[str, Any] = {
@@ -332,6 +369,7 @@ def summary_json(report: Report, unit: str = "macs", fields: rf.ReceptiveFields 
             "batch": subject.batch,
             "mult_adds_per_sample": per_sample_value(t.mult_adds, subject.batch),
             "param_bytes": t.param_bytes,
+            **(traffic.totals.as_json() if traffic is not None else NO_TRAFFIC),
         },
         "layers": [row_json(r) for r in report.rows if r.is_leaf],
         "blocks": [row_json(r) for r in report.rows if not r.is_leaf],

@@ -114,6 +114,11 @@ def _expand_layernorm(e: Expansion) -> None:
     e.scope.op(e.name, "layernorm", ch=ch, eps=e.f["eps"], affine=e.f["affine"], dim=dim)
 
 
+def _expand_groupnorm(e: Expansion) -> None:
+    ch = e.scope.shape[0] if e.scope.shape else 0  # the kind's shape rule refuses a flat vector
+    e.scope.op(e.name, "groupnorm", ch=ch, groups=e.f["groups"], eps=e.f["eps"], affine=e.f["affine"])
+
+
 def _expand_layer_scale(e: Expansion) -> None:
     dim, ch = _channel_dim(e)
     e.scope.op(e.name, "layer_scale", ch=ch, init=e.f["init"], dim=dim)
@@ -520,6 +525,7 @@ EXPANDERS: dict[str, Expand] = {
     "bn": _expand_bn,
     "bn_act": _expand_bn_act,
     "layernorm": _expand_layernorm,
+    "groupnorm": _expand_groupnorm,
     "layer_scale": _expand_layer_scale,
     "drop_path": _expand_drop_path,
     "identity": _expand_simple("identity"),

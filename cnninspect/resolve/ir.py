@@ -56,7 +56,7 @@ class Origin:
 
 @dataclass(frozen=True)
 class Op:
-    """A primitive operation; ``kind`` is a key of :data:`cnninspect.ops.primitives.OPS`."""
+    """A primitive operation; ``kind`` is a key of :data:`cnninspect.ops.kinds.KINDS`."""
 
     name: str
     kind: str

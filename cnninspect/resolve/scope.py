@@ -16,7 +16,8 @@ from collections.abc import Mapping, Sequence
 from ..base import limits
 from ..base.errors import Location, SpecError
 from .ir import Concat, Gate, Node, Op, Origin, Residual, Seq, Settings, Side, children
-from ..ops.primitives import OPS, Shape, ShapeError, activation_attrs, fmt_shape, resolve_padding
+from ..ops.kinds import KINDS, Role
+from ..ops.primitives import Shape, ShapeError, activation_attrs, fmt_shape, resolve_padding
 
 
 class Walker(Protocol):
@@ -189,7 +190,7 @@ class Scope:
     # -- primitives ---------------------------------------------------------------------
 
     def op(self, name: str, kind: str, **attrs: Any) -> Op:
-        optype = OPS[kind]
+        optype = KINDS[kind]
         if self.channels_last and not optype.channels_last:
             raise self.not_channels_last(optype.title)
         try:
@@ -210,7 +211,7 @@ class Scope:
                 f"this layer's output {fmt_shape(out)} would have {math.prod(out):,} values, more than "
                 f"the limit of {limit:,}; check the channels, padding and resolution"
             )
-        for pname, (numel, _trainable) in OPS[kind].params(attrs, self.shape).items():
+        for pname, (numel, _trainable) in KINDS[kind].param_counts(attrs).items():
             if numel > limit:
                 raise self.error(
                     f"this layer's {pname} would have {numel:,} values (input {fmt_shape(self.shape)}), "
@@ -389,9 +390,12 @@ class Scope:
         return s.close(collapse=True)
 
     def not_channels_last(self, what: str) -> SpecError:
+        # the kinds with learned parameters along the last dimension that may run channels-last
+        over_last = ", ".join(k.kind for k in KINDS.values()
+                              if k.channels_last and k.params is not None and k.role is not Role.ACTIVATION)
         return self.error(
             f"{what} cannot run on the channels-last tensor {fmt_shape(self.shape)} (H x W x C) inside "
-            "'channels_last'; only layers over the last dimension (linear, layernorm, layer_scale) and "
+            f"'channels_last'; only layers over the last dimension ({over_last}) and "
             "elementwise ones can; end the channels_last block first"
         )
 

@@ -1,0 +1,233 @@
+"""Normalisation: ops that scale their input by statistics of it (role ``NORM``)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import replace
+
+from ..counting import BN_2, BN_4, elements, not_seen, per_element, ptflops_act
+from ..formulas import NOTHING, Formula, affine, formula, term
+from ..kind import (
+    GLOBAL, STAT_BYTES, Counts, Global, ModuleCall, OpFacts, OpKind, ReshapeRule, Role, Saves, Unsupported,
+    norm_buffers, register_kind,
+)
+from ..primitives import ACTIVATIONS, Attrs, Shape, ShapeError, activation_text, need_flat, need_map
+from .activation import ACT_SAVES, activation_module
+
+# batch norm in eval mode: fvcore and ptflops 2 per element, thop 4 (2, x2 when affine)
+BN_COUNTS = Counts(fvcore=per_element(BN_2, 2), ptflops=per_element(BN_2, 2), thop=per_element(BN_4, 4))
+
+
+def same_channels(what: str) -> Callable[[Attrs, Shape], Shape]:
+    """Shape rule of an op that keeps a ``C x H x W`` map with ``attrs["ch"]`` channels."""
+
+    def infer(attrs: Attrs, shape: Shape) -> Shape:
+        c = need_map(shape, what)[0]
+        if c != attrs["ch"]:
+            raise ShapeError(f"{what} expects {attrs['ch']} channels, got {c}")
+        return shape
+
+    return infer
+
+
+def bn_saves(attrs: Attrs, i: Shape, o: Shape) -> Saves:
+    """Its input, and a float32 mean and inverse std per channel (whatever the dtype)."""
+    return Saves(input=True, constant_bytes=2 * STAT_BYTES * attrs["ch"])
+
+
+register_kind(OpKind(
+    "bn2d", "batch normalisation", Role.NORM, same_channels("batch normalisation"),
+    lambda a: ModuleCall("BatchNorm2d", (a["ch"],), {"eps": a.get("eps", 1e-5)}),
+    params=affine, counts=BN_COUNTS, saves=bn_saves, buffers=norm_buffers,
+    aten=("native_batch_norm", "_native_batch_norm_legit_no_training"),
+))
+
+# --- timm's BatchNormAct2d -------------------------------------------------------------------
+
+
+def _bn_act_saves(attrs: Attrs, i: Shape, o: Shape) -> Saves:
+    """Batch norm's input and statistics, and what the activation keeps of the batch norm's
+    output (an intermediate of the fused module) or of its own output."""
+    act = ACT_SAVES[attrs["fn"]](attrs, i, o)
+    return Saves(input=True, output=act.output, extra=act.extra + (math.prod(i) if act.input else 0),
+                 constant_bytes=2 * STAT_BYTES * attrs["ch"])
+
+
+def ptflops_bn_act(f: OpFacts) -> Formula:
+    """BatchNormAct2d is a subclass of nn.BatchNorm2d, not hooked (F.batch_norm is not
+    patched); its activation child is counted like any activation module."""
+    return ptflops_act(replace(f, torch_class=ACTIVATIONS[f.attrs["fn"]].torch_class))
+
+
+register_kind(OpKind(
+    "bn_act2d", "batch norm with its activation in one module (timm's BatchNormAct2d)", Role.NORM,
+    same_channels("batch normalisation"),
+    lambda a: ModuleCall("BatchNormAct2d", (a["ch"], activation_module(a)), {"eps": a["eps"]}),
+    params=affine,
+    # thop: a subclass of nn.BatchNorm2d, count_normalization (its activation: zero_ops or no rule)
+    counts=replace(BN_COUNTS, ptflops=ptflops_bn_act),
+    saves=_bn_act_saves, buffers=norm_buffers,
+    aten=("native_batch_norm", "_native_batch_norm_legit_no_training"),
+    detail=lambda a: activation_text(a["fn"], a),
+))
+
+# --- batch norm of a flat vector ---------------------------------------------------------------
+
+
+def flat_channels(attrs: Attrs, shape: Shape) -> Attrs:
+    """A norm over a flat vector takes the vector's size (which a flatten may change)."""
+    if len(shape) != 1:
+        raise Unsupported
+    return attrs if attrs["ch"] == shape[0] else {**attrs, "ch": shape[0]}
+
+
+def _flat_infer(attrs: Attrs, shape: Shape) -> Shape:
+    f = need_flat(shape, "batch normalisation")
+    if f != attrs["ch"]:
+        raise ShapeError(f"batch normalisation expects {attrs['ch']} features, got {f}")
+    return shape
+
+
+register_kind(OpKind(
+    "bn1d", "batch normalisation of a flat vector", Role.NORM, _flat_infer,
+    lambda a: ModuleCall("BatchNorm1d", (a["ch"],), {"eps": a["eps"]}),
+    params=affine, counts=BN_COUNTS, saves=bn_saves, buffers=norm_buffers,
+    reshape=ReshapeRule(flat_channels, "flat"), aten=("native_batch_norm", "_native_batch_norm_legit_no_training"),
+))
+
+# --- layer normalisation over channels -----------------------------------------------------------
+
+
+def over_channels(what: str) -> Callable[[Attrs, Shape], Shape]:
+    """Shape rule of an op over channels: ``dim: channels`` on a ``C x H x W`` map (or its
+    ``C x 1 x 1`` pooled form), ``dim: last`` on the last dimension of any tensor."""
+
+    def infer(attrs: Attrs, shape: Shape) -> Shape:
+        if attrs["dim"] == "channels":
+            c = need_map(shape, what)[0]
+        else:
+            if not shape:
+                raise ShapeError(f"{what} needs a tensor with a channel dimension")
+            c = shape[-1]
+        if c != attrs["ch"]:
+            raise ShapeError(f"{what} expects {attrs['ch']} channels, got {c}")
+        return shape
+
+    return infer
+
+
+def _layernorm_fvcore(f: OpFacts) -> Formula:
+    """fvcore's ``aten::layer_norm`` handle: 5 per element with a learned affine, else 4."""
+    if f.params:
+        return formula(elements(f.in_shape, "layer norm, 5 per element", times=5))
+    return formula(elements(f.in_shape, "layer norm without affine, 4 per element", times=4))
+
+
+def _layernorm_ptflops(f: OpFacts) -> Formula:
+    """Only ``nn.LayerNorm`` itself is hooked (its batch-norm hook doubles for an ``affine``
+    attribute, which LayerNorm does not have: 1 per element); LayerNorm2d is a subclass,
+    not seen, and F.layer_norm is not patched."""
+    if f.torch_class != "LayerNorm":
+        return not_seen("ptflops", "a subclass of nn.LayerNorm; F.layer_norm is not patched")(f)
+    return formula(elements(f.in_shape, "layer norm, 1 per element", "nn.LayerNorm hook"))
+
+
+def _layernorm_thop(f: OpFacts) -> Formula:
+    """``count_normalization``, matched along the class hierarchy (LayerNorm2d included):
+    2 per element, x2 with a learned affine."""
+    if f.params:
+        return formula(elements(f.in_shape, "layer norm, 4 per element (2, x2 when affine)", times=4))
+    return formula(elements(f.in_shape, "layer norm without affine, 2 per element", times=2))
+
+
+def _layernorm_reshape(attrs: Attrs, shape: Shape) -> Attrs:
+    """Over the channels of a map: unchanged; over a flat vector: its size."""
+    return flat_channels(attrs, shape) if len(shape) == 1 else attrs
+
+
+register_kind(OpKind(
+    "layernorm", "layer normalisation over channels", Role.NORM, over_channels("layer normalisation"),
+    lambda a: ModuleCall("LayerNorm2d" if a["dim"] == "channels" else "LayerNorm", (a["ch"],),
+                         {"eps": a["eps"], "elementwise_affine": a["affine"]}),
+    params=lambda a: affine(a) if a["affine"] else NOTHING,
+    counts=Counts(fvcore=_layernorm_fvcore, ptflops=_layernorm_ptflops, thop=_layernorm_thop),
+    # native_layer_norm keeps its input and a mean and a reciprocal std per normalised position
+    saves=lambda a, i, o: Saves(input=True, extra=2 * math.prod(i) // a["ch"]),
+    reshape=ReshapeRule(_layernorm_reshape, "same"), aten=("native_layer_norm",), channels_last=True,
+))
+
+# --- local response normalisation (AlexNet) ------------------------------------------------------
+
+
+def _lrn_infer(attrs: Attrs, shape: Shape) -> Shape:
+    need_map(shape, "local response normalisation")
+    return shape
+
+
+def _lrn_saves(attrs: Attrs, i: Shape, o: Shape) -> Saves:
+    c, h, w = i  # the squared input padded across channels, the denominator before and after pow
+    return Saves(input=True, extra=(c + attrs["size"] - 1) * h * w + 2 * c * h * w)
+
+
+def _lrn_ptflops(f: OpFacts) -> Formula:
+    """``F.local_response_norm``: ``x.mul(x)``, ``.mul(alpha)`` and ``.add(k)`` are patched tensor
+    methods (one count per element each); ``F.avg_pool3d`` runs on the squares padded by
+    ``size - 1`` channels."""
+    c, h, w = f.in_shape
+    cause = "local response norm internals (patched Tensor.mul/add, F.avg_pool3d)"
+    return formula(
+        elements(f.in_shape, cause, "Tensor.mul x2, Tensor.add", times=3),
+        term(cause, ("C_in + size - 1", c + f.attrs["size"] - 1), ("H_in", h), ("W_in", w), label="F.avg_pool3d"),
+    )
+
+
+register_kind(OpKind(
+    "lrn", "local response normalisation", Role.NORM, _lrn_infer,
+    lambda a: ModuleCall("LocalResponseNorm", (a["size"], a["alpha"], a["beta"], a["k"])),
+    counts=Counts(ptflops=_lrn_ptflops), saves=_lrn_saves,
+    aten=("mul", "constant_pad_nd", "avg_pool3d", "add", "pow", "div"),
+))
+
+# --- group normalisation (Wu & He 2018) ----------------------------------------------------------
+
+
+def _groupnorm_infer(attrs: Attrs, shape: Shape) -> Shape:
+    c = need_map(shape, "group normalisation")[0]
+    if c != attrs["ch"]:
+        raise ShapeError(f"group normalisation expects {attrs['ch']} channels, got {c}")
+    if c % attrs["groups"]:
+        raise ShapeError(f"group normalisation in {attrs['groups']} groups needs channels divisible by it, got {c}")
+    return shape
+
+
+def whole_input(attrs: Attrs, shape: Shape) -> Global:
+    """Every output depends on the whole input map (through the group's statistics)."""
+    return GLOBAL
+
+
+def _per_element_if_affine(cause: str, affine: int, plain: int) -> Callable[[OpFacts], Formula]:
+    """``affine`` per input element with a learned scale and shift, else ``plain``."""
+
+    def rule(f: OpFacts) -> Formula:
+        times = affine if f.params else plain
+        return formula(elements(f.in_shape, f"{cause}, {times} per element", times=times))
+
+    return rule
+
+
+register_kind(OpKind(
+    "groupnorm", "group normalisation: statistics over each group of channels and the whole map", Role.NORM,
+    _groupnorm_infer,
+    lambda a: ModuleCall("GroupNorm", (a["groups"], a["ch"]), {"eps": a["eps"], "affine": a["affine"]}),
+    params=lambda a: affine(a) if a["affine"] else NOTHING,
+    counts=Counts(
+        fvcore=_per_element_if_affine("group norm", 5, 4),  # aten::group_norm: norm_flop_counter
+        ptflops=_per_element_if_affine("group norm", 2, 1),  # nn.GroupNorm: bn_flops_counter_hook
+        thop=_per_element_if_affine("group norm", 4, 2),  # nn.GroupNorm: count_normalization
+    ),
+    # native_group_norm keeps its input and a mean and a reciprocal std per group
+    saves=lambda a, i, o: Saves(input=True, extra=2 * a["groups"]),
+    field=whole_input,  # each output's statistics come from every position of the map
+    aten=("native_group_norm",), detail=lambda a: f"{a['groups']} groups",
+))
