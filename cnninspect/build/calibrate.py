@@ -17,6 +17,7 @@ Everything runs on the CPU at ``torch.get_num_threads()`` threads, which the pro
 
 from __future__ import annotations
 
+import functools
 import platform
 import statistics
 import time
@@ -35,7 +36,7 @@ TORCH_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.flo
 Progress = Callable[[str], None]
 
 
-def _best_rate(work: float, fn: Callable[[], None], seconds: float) -> tuple[float, int]:
+def _best_rate(work: float, fn: Callable[[], object], seconds: float) -> tuple[float, int]:
     """The highest ``work`` per second over repetitions of ``fn`` within ``seconds`` (at
     least two: the first also warms up), and the number of repetitions."""
     best = 0.0
@@ -64,14 +65,14 @@ def calibrate(name: str, dtypes: Sequence[str] = ("fp32",), seconds: float = 10.
         a = torch.randn(n, n, generator=gen).to(TORCH_DTYPES[d])
         b = torch.randn(n, n, generator=gen).to(TORCH_DTYPES[d])
         say(f"peak {d}: torch.mm {n}x{n} for {share:.1f} s")
-        rate, reps = _best_rate(2.0 * n**3, lambda: torch.mm(a, b), share)
+        rate, reps = _best_rate(2.0 * n**3, functools.partial(torch.mm, a, b), share)
         peaks[d] = Figure(rate, f"measured: best of {reps} torch.mm of {n}x{n} {d} matrices (2n^3 operations), "
                                 f"{threads} thread{'s' * (threads != 1)}")
         say(f"peak {d}: {rate / 1e9:.1f} G operations/s")
     src = torch.ones(COPY_BYTES // 4)
     dst = torch.empty_like(src)
     say(f"bandwidth: copying {COPY_BYTES // 2**20} MiB for {share:.1f} s")
-    bandwidth, reps = _best_rate(2.0 * COPY_BYTES, lambda: dst.copy_(src), share)
+    bandwidth, reps = _best_rate(2.0 * COPY_BYTES, functools.partial(dst.copy_, src), share)
     say(f"bandwidth: {bandwidth / 1e9:.1f} GB/s")
     del src, dst
     relu = nn.ReLU()

@@ -135,7 +135,7 @@ def time_forward(module: nn.Module, args: Sequence[Any], kwargs: Mapping[str, An
     per_layer: dict[str, list[float]] = {name: [] for name, _ in hooked}
     stopped = False
     with torch.no_grad():
-        for i in range(warmup):
+        for _ in range(warmup):
             once()
             if time.perf_counter() > deadline:
                 break

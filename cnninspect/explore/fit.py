@@ -32,7 +32,7 @@ from typing import Any
 
 from ..base.errors import CnnInspectError, UsageError
 from ..measure.memory import MemorySettings, memory_report
-from .metrics import LATENCY, METRIC, METRIC_LIST, Measures, Metric
+from .metrics import LATENCY, METRIC_LIST, Measures, Metric
 from ..ops.primitives import window_out
 from ..resolve.resolver import Overrides, resolve, resolved_settings
 from ..resolve.ir import Model
