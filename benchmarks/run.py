@@ -5,6 +5,7 @@
     python benchmarks/run.py --output FILE   # write the report elsewhere
     python benchmarks/run.py --only floor,b7,module-b7,fvcore-b7,torchinfo-b7,ptflops-b7,growth
                                              # some cases only (a report of those)
+    python benchmarks/latency.py             # the latency section alone, replaced in docs/benchmarks.md
 
 Every case is a separate process started from a clean interpreter, so imports count: the
 floor is `python -c "import torch"`. Peak RSS comes from the kernel (``os.wait4``'s
@@ -185,9 +186,10 @@ def main() -> int:
     todo = cases(args.quick)
     skip = {k.strip() for k in args.skip.split(",") if k.strip()}
     only = {k.strip() for k in args.only.split(",") if k.strip()}
-    unknown = (skip | only) - {c.key for c in todo} - {"growth"}
+    unknown = (skip | only) - {c.key for c in todo} - {"growth", "latency"}
     if unknown:
-        ap.error(f"unknown case(s) {', '.join(sorted(unknown))}; cases: {', '.join(c.key for c in todo)}, growth")
+        ap.error(f"unknown case(s) {', '.join(sorted(unknown))}; cases: {', '.join(c.key for c in todo)}, growth, "
+                 "latency")
     if only:
         todo = [c for c in todo if c.key in only or c.key == "floor"]
     load_start = os.getloadavg()
@@ -218,6 +220,11 @@ def main() -> int:
         sizes = growth.QUICK_SIZES if args.quick else growth.SIZES
         extra += ["", "## Growth with the number of layers", "", GROWTH_TEXT, ""]
         extra += growth.table(growth.run(sizes, runs))
+    if not only or "latency" in only:
+        import latency
+
+        print("predicted against measured latency ...", file=sys.stderr)
+        extra += [""] + latency.section(args.quick, 2 if args.quick else 10)
     if not args.quick and not only:
         from module_breakdown import breakdown_table, options_table
 
@@ -380,6 +387,10 @@ NOTES = """
   (also on ResNet-50 and ConvNeXt-T written in plain PyTorch, `benchmarks/models.py`).
 * The spec path grows linearly with the number of layers: the per-layer CPU cost between
   consecutive sizes of the growth table stays flat from 100 to 30,000 layers.
+* Latency (docs/latency.md): after calibration, across the default variant of every bundled
+  family, a Spearman rank correlation of at least 0.9 between the roofline's predicted and the
+  measured total, and a median absolute error of the total of at most 30%; `profile`'s
+  per-layer timing adds at most 10% to the passes it measures (section above).
 
 ## Profiling notes (what dominated, what changed)
 

@@ -32,6 +32,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "layer-types": ("cnninspect.commands.info:layer_types", "The spec language's layer types and their fields."),
     "conventions": ("cnninspect.commands.info:conventions", "The counting conventions: what a mult-add counts."),
     "explain": ("cnninspect.commands.explain:explain", "Every count with its formula, reconciled with other tools."),
+    "device": ("cnninspect.commands.device:device", "Devices for --device: the cited table, or calibrate this machine."),
+    "profile": ("cnninspect.commands.profile:profile", "Measured latency per layer beside the predicted, on this machine."),
+    "guidelines": ("cnninspect.commands.guidelines:guidelines",
+                   "ShuffleNet V2's four guideline experiments measured on this machine."),
     "schema": ("cnninspect.commands.schema:schema", "The JSON Schema of the spec format, for editors."),
 }
 

@@ -221,10 +221,12 @@ def test_the_install_ships_every_folder_and_its_data():
     assert set(tool["packages"]) == folders | {"cnninspect.specs"}
     data = tool["package-data"]
     assert data["cnninspect.specs"] == ["*.yaml"] and list((ROOT / "specs").glob("*.yaml"))
-    assert data["cnninspect.published"] == ["*.yaml"] and list((PACKAGE / "published").glob("*.yaml"))
+    assert data["cnninspect.published"] == ["*.yaml", "guidelines/*.yaml"]
+    assert list((PACKAGE / "published").glob("*.yaml")) and list((PACKAGE / "published" / "guidelines").glob("*.yaml"))
     assert data["cnninspect.lang"] == ["spec.schema.json"] and (PACKAGE / "lang" / "spec.schema.json").is_file()
+    assert data["cnninspect.measure"] == ["devices.yaml"] and (PACKAGE / "measure" / "devices.yaml").is_file()
     assert {p.parent.name for p in PACKAGE.rglob("*") if p.is_file() and p.suffix not in (".py", ".pyc")} <= {
-        "published", "lang"}, "a data file outside the declared package data"
+        "published", "guidelines", "lang", "measure"}, "a data file outside the declared package data"
 
 
 def test_no_two_classes_share_a_name():

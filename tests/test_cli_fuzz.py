@@ -56,13 +56,15 @@ def _values_for(param: click.Parameter, tmp: Path) -> st.SearchStrategy[str]:
     return st.sampled_from(GOOD_NUMBERS * 2 + GOOD_TEXTS * 2 + NUMBERS + TEXTS)
 
 
-# --verify runs real forward passes (tested in test_verify.py); everything else is fair game
+# --verify runs real forward passes (tested in test_verify.py), and so do profile and guidelines
+# (tested in test_latency.py, each run bounded by --max-seconds); everything else is fair game
 SKIP = {"verify", "help"}
+REAL_RUNS = {"profile", "guidelines"}
 
 
 @st.composite
 def argument_lists(draw: st.DrawFn, tmp: Path) -> list[str]:
-    name = draw(st.sampled_from(sorted(COMMANDS)))
+    name = draw(st.sampled_from(sorted(set(COMMANDS) - REAL_RUNS)))
     command = cli.get_command(click.Context(cli), name)
     assert command is not None
     args = [name]

@@ -115,6 +115,9 @@ SPEC_PATH = [
     ["reproduce", "mobilenet_v1.table4"],
     ["explain", "mobilenet_v1"],
     ["schema"],
+    ["summary", "mobilenet_v1", "--device", "rtx-4090", "--format", "json"],
+    ["device", "list"],
+    ["fit", "mobilenet_v1", "--over", "width=0.25:1:0.25", "--max-latency", "0.001", "--device", "rtx-4090"],
 ]
 
 NEEDS_TORCH = [
@@ -125,6 +128,9 @@ NEEDS_TORCH = [
     (["compare", "mobilenet_v1", "lenet5", "--engine", "meta"], "--engine meta needs torch"),
     (["check", "python.yaml", "--allow-python"], "my_model.py:Net needs torch"),
     (["sweep", "mobilenet_v1", "--width", "0.5,1", "--plot", "sweep.png"], "needs matplotlib"),
+    (["profile", "lenet5"], "profile needs torch"),
+    (["guidelines"], "guidelines needs torch"),
+    (["device", "calibrate"], "device calibrate needs torch"),
 ]
 
 

@@ -49,6 +49,8 @@ COMMANDS = [
      "--levels", "1"),
     ("explain", "docs/examples/my_model.py:Net", "--input", "3x32x32", "--no-measure"),
     ("summary", "lenet5", "--training-step", "--levels", "1"),
+    ("summary", "mobilenet_v2", "--device", "rtx-4090", "--levels", "1"),
+    ("device", "list"),
     ("--help",),
     ("sweep", "--help"),
     ("fit", "--help"),

@@ -683,6 +683,16 @@ def _make_inputs(module: nn.Module, inputs: ModelInputs, dtype: torch.dtype, tar
     return args, kwargs, tuple(infos)
 
 
+def make_real_inputs(module: nn.Module, inputs: ModelInputs) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """Real tensors for ``inputs`` where ``module``'s parameters are, at its floating dtype
+    (random floats, seeded; zeros for integer and boolean inputs)."""
+    first = next((p for p in module.parameters() if p.dtype.is_floating_point), None)
+    dtype = first.dtype if first is not None else torch.float32
+    target = first.device if first is not None else "cpu"
+    args, kwargs, _ = _make_inputs(module, inputs, dtype, target, False)
+    return args, kwargs
+
+
 class KindRefused(Exception):
     """A kind of model cnninspect does not analyse, with the reason and what to do."""
 

@@ -354,6 +354,15 @@ def _build(pm: PyModel) -> Built:
     return Built(module, "cpu", f"built on the CPU: the constructor refused the meta device ({_describe(meta_error)})")
 
 
+def build_cpu(pm: PyModel) -> Any:
+    """A new instance of the model built on the CPU with real weights (the reference must be
+    a class or factory); user code runs guarded."""
+    from .usercode import guarded
+
+    with guarded():
+        return _construct_cpu(pm)
+
+
 def _construct_cpu(pm: PyModel) -> Any:
     try:
         module = pm.factory()  # type: ignore[misc]

@@ -403,3 +403,66 @@ def check_output_file(path: str, force: bool, option: str, suffixes: tuple[str, 
         os.unlink(probe)
     except OSError as exc:
         raise UsageError(f"{option} {shown}: cannot write in {shorten(parent, 100)}: {describe_os_error(exc)}") from None
+
+
+DEVICE_HELP = ("Predict each layer's time on a device: a name from 'cnninspect device list' or a device profile "
+               "file from 'cnninspect device calibrate' (roofline: docs/latency.md).")
+
+
+def device_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    """--device NAME|FILE: the roofline of every layer (docs/latency.md)."""
+    return click.option("--device", "device", metavar="NAME|FILE", help=DEVICE_HELP)(f)
+
+
+def with_device(doc: Document, report: Any, device: str | None, settings: Any | None) -> Document:
+    """``doc`` with the roofline of ``report`` on ``device`` (unchanged without one)."""
+    if device is None:
+        return doc
+    from ..measure.roofline import get_device
+    from ..render.latency import with_roofline
+
+    roofline, batch = roofline_for(report, get_device(device), settings)
+    return with_roofline(doc, roofline, batch)
+
+
+def roofline_for(report: Any, device: Any, settings: Any | None) -> tuple[Any, int]:
+    """The roofline of a spec's ``report`` on a :class:`~cnninspect.measure.roofline.Device`
+    at the dtype and batch of the memory ``settings`` (default fp32, batch 1), and that batch;
+    a Python model is refused (it has no memory traffic)."""
+    from ..measure.memory import MemorySettings
+    from ..measure.roofline import predict, report_costs
+
+    settings = settings or MemorySettings()
+    costs = report_costs(report, settings.precision, settings.batch)
+    return predict(costs, device, settings.precision.activations), settings.batch
+
+
+def write_text_file(path: str, text: str, replace: bool, option: str) -> None:
+    """Write a text file the way :func:`check_output_file` promises: a new file is created
+    exclusively (a file that appeared since the check is never overwritten without
+    ``--force``); with ``replace`` it is written beside ``path`` and renamed over it."""
+    import tempfile
+
+    from ..lang.yamlsrc import describe_os_error
+
+    tmp = None
+    try:
+        if not replace:
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            except FileExistsError:
+                raise UsageError(f"{option} {shorten(path, 100)} was created meanwhile; refusing to overwrite it "
+                                 "(use --force)") from None
+            tmp = path
+        else:
+            fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path) or ".", prefix=".cnninspect-", suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        if replace:
+            os.replace(tmp, path)
+        tmp = None
+    except OSError as exc:
+        raise UsageError(f"{option} {shorten(path, 100)}: cannot write it: {describe_os_error(exc)}") from None
+    finally:
+        if tmp is not None and os.path.exists(tmp):
+            os.unlink(tmp)

@@ -10,6 +10,7 @@ from .common import (
     analyze_any,
     check_output_file,
     convention_options,
+    device_option,
     emit,
     format_option,
     input_option,
@@ -38,6 +39,7 @@ JSON_KEYS = ("model", "input", "output", "params", "trainable_params", "depth", 
               help="Check that the two models are the same model: shapes, params and mult-adds in every convention, "
                    "and layer by layer aligned by structure; list where they differ and exit 1 if they do.")
 @memory_options
+@device_option
 @input_option
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False),
               help="Also draw the trade-off: mult-adds against params and against peak activation memory, one "
@@ -46,11 +48,12 @@ JSON_KEYS = ("model", "input", "output", "params", "trainable_params", "depth", 
 @with_exit_code
 def compare(models: tuple[str, ...], stages: bool, layers: bool, fmt: str, convention: str, unit: str,
             engine: str | None, show_rf: bool, equal: bool, show_memory: bool, dtype: str | None,
-            batch: int | None, optimizer: str | None, input_text: str | None, plot_path: str | None,
-            force: bool) -> int:
+            batch: int | None, optimizer: str | None, device: str | None, input_text: str | None,
+            plot_path: str | None, force: bool) -> int:
     """Compare MODELS side by side: params, trainable params, mult-adds, depth, output,
     and ratios against the first; --rf adds receptive fields, --memory (or --dtype,
-    --batch, --optimizer) memory (a Python model's measured on meta copies of it). --equal checks that a spec is its
+    --batch, --optimizer) memory (a Python model's measured on meta copies of it), --device each
+    model's predicted latency on a device (roofline, docs/latency.md). --equal checks that a spec is its
     reference module (exit 1 with the located differences if not).
 
     Each model is a spec, NAME[:VARIANT][@key=value,...] (mobilenet_v1, mobilenet_v1:conv,
@@ -100,6 +103,14 @@ def compare(models: tuple[str, ...], stages: bool, layers: bool, fmt: str, conve
         reports.append((text, measured[i] if i in measured else
                         analyze_any(text, convention, engine, input_text if is_python_ref(text) else None)))
     first = reports[0][1].totals
+    named = None
+    rooflines: list[Any] = []
+    if device is not None:
+        from ..measure.roofline import get_device
+        from .common import roofline_for
+
+        named = get_device(device)
+        rooflines = [roofline_for(rep, named, mem_settings)[0] for _, rep in reports]
     rows: list[dict[str, Any]] = []
     extra: list[dict[str, Any]] = []
     for text, rep in reports:
@@ -134,6 +145,10 @@ def compare(models: tuple[str, ...], stages: bool, layers: bool, fmt: str, conve
                 **(memory_cells(mem) if mem is not None else {}),
             }
         )
+        if rooflines:
+            seconds = rooflines[len(rows) - 1].predicted_seconds
+            rows[-1]["predicted_seconds"] = seconds
+            rows[-1]["predicted_ratio"] = seconds / rooflines[0].predicted_seconds
     cost = "FLOPs" if unit == "flops" else "Mult-adds"
     table = Table(
         columns=(
@@ -148,6 +163,8 @@ def compare(models: tuple[str, ...], stages: bool, layers: bool, fmt: str, conve
             Column("mult_adds_ratio", f"{cost} vs 1st", "ratio", priority=65),
             *((Column("rf", "RF", priority=55), Column("eff_stride", "Eff. stride", priority=50)) if show_rf else ()),
             *(MEMORY_COLUMNS if show_memory else ()),
+            *((Column("predicted_seconds", "Predicted", "seconds", priority=85),
+               Column("predicted_ratio", "Predicted vs 1st", "ratio", priority=62)) if rooflines else ()),
         ),
         rows=tuple(rows),
     )
@@ -187,6 +204,11 @@ def compare(models: tuple[str, ...], stages: bool, layers: bool, fmt: str, conve
     ]
     if show_rf:
         meta.append(("receptive field", "of the last feature map, through the convolutional path (SE gates left out)"))
+    if named is not None:
+        from ..render.latency import OPERATIONS_TEXT
+
+        meta.append(("device", f"{named.name}: roofline, {OPERATIONS_TEXT}; a spec at "
+                               f"{mem_settings.precision.activations}, batch {mem_settings.batch}"))
     if show_memory:
         meta.append(("memory", f"{settings_text(mem_settings)}; peak activations at inference, training = weights + "
                                "gradients + optimizer state + saved activations; mult-adds stay per sample"))
@@ -215,6 +237,12 @@ def compare(models: tuple[str, ...], stages: bool, layers: bool, fmt: str, conve
             for r, x, (_, rep) in zip(rows, extra, reports)
         ],
     }
+    if named is not None:
+        from ..render.latency import roofline_json
+
+        data["roofline"] = roofline_json(rooflines[0], mem_settings.batch)
+        for entry, roof in zip(data["models"], rooflines):
+            entry.update(roof.totals_json())
     for entry, (_, rep) in zip(data["models"], reports):
         entry["source"] = rep.subject.source
         entry["uncounted"] = [{"op": name, "calls": n} for name, n in rep.uncounted]

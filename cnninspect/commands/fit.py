@@ -19,6 +19,7 @@ from .common import (
     parse_set,
     python_input,
     refuse_spec_options,
+    device_option,
 )
 
 if TYPE_CHECKING:
@@ -47,6 +48,10 @@ def _budget_options(f: Callable[..., Any]) -> Callable[..., Any]:
               help="An axis and its values: width, resolution, depth, phi or a spec parameter, with the "
                    "sweep's syntax (0.25:2.0:0.05, or 224,192,160). Repeat for more axes.")
 @_budget_options
+@click.option("--max-latency", "max_latency", metavar="SECONDS",
+              help="Upper limit on the predicted latency on --device, in seconds (e.g. 0.02; roofline, "
+                   "docs/latency.md).")
+@device_option
 @click.option("--maximize", type=click.Choice(list(METRICS)), default="mult_adds", show_default=True,
               metavar="METRIC",
               help=f"The best point: the feasible point with the most of this ({', '.join(METRICS)}).")
@@ -62,7 +67,7 @@ def _budget_options(f: Callable[..., Any]) -> Callable[..., Any]:
 @convention_options
 @memory_setting_options
 @input_option
-def fit(model: str, over: tuple[str, ...], maximize: str, set_values: tuple[str, ...], padding: str | None,
+def fit(model: str, over: tuple[str, ...], max_latency: str | None, device: str | None, maximize: str, set_values: tuple[str, ...], padding: str | None,
         search: str, plot_path: str | None, force: bool, fmt: str, convention: str, unit: str,
         dtype: str | None, batch: int | None, optimizer: str | None, input_text: str | None,
         **budgets: tuple[str, ...]) -> None:
@@ -106,6 +111,16 @@ def fit(model: str, over: tuple[str, ...], maximize: str, set_values: tuple[str,
             chosen.append(Budget(m, parse_metric_value(m, text), text.strip()))
         except NumberError as exc:
             raise UsageError(f"{budget_option(m.budget)}: {exc}") from None
+    if max_latency is not None:
+        from ..explore.metrics import LATENCY
+
+        try:
+            seconds = float(max_latency)
+        except ValueError:
+            seconds = float("nan")
+        if not seconds > 0 or seconds == float("inf"):
+            raise UsageError(f"--max-latency takes a positive number of seconds (e.g. 0.02), got {max_latency!r:.40}")
+        chosen.append(Budget(LATENCY, seconds, f"{max_latency.strip()} s"))
     axes = []
     for item in over:
         name, eq, text = item.partition("=")
@@ -132,7 +147,8 @@ def fit(model: str, over: tuple[str, ...], maximize: str, set_values: tuple[str,
         check_output_file(plot_path, force, "--plot", (".png", ".svg"))
     memory = memory_settings_from(dtype, batch, optimizer)
     if python:
-        refuse_spec_options(model, **{"--set": set_values, "--padding": padding})
+        refuse_spec_options(model, **{"--set": set_values, "--padding": padding, "--max-latency": max_latency,
+                                      "--device": device})
         if not axes:
             raise UsageError("give the axis to fit over, e.g. --over resolution=96:320:16")
         shape = python_input(model, input_text)
@@ -158,11 +174,16 @@ def fit(model: str, over: tuple[str, ...], maximize: str, set_values: tuple[str,
     if needs_training and not {memory.precision.weights, memory.precision.activations} <= set(TRAINABLE_DTYPES):
         raise UsageError(f"--max-training-bytes needs trainable dtypes ({', '.join(TRAINABLE_DTYPES)}), "
                          f"not --dtype {dtype}")
+    from ..measure.roofline import get_device
+
     job = Fit(target.spec, target.variant, axes, chosen, METRIC[maximize], convention=convention, base=base,
-              memory=memory)
+              memory=memory, device=get_device(device) if device is not None else None)
     result = job.run(search, budget_masks=plot_path is not None)
     conv = get_convention(convention)
     notes = []
+    if job.device is not None:
+        notes.append(f"latency: the roofline on {job.device.name} at {memory.precision.activations}, batch "
+                     f"{memory.batch} (docs/latency.md)")
     if plot_path is not None:
         from ..explore.fit import plot_data
         from ..render.plot import plot_fit
@@ -193,7 +214,7 @@ def fit_document(result: FitResult, label: str, conv: Convention, unit: str, not
     headers = {"params": ("Params", "int"), "trainable_params": ("Trainable", "int"),
                "mult_adds": (cost, "int"), "peak_activation_bytes": ("Peak act. bytes", "int"),
                "depth": ("Layers", "int"), "weight_bytes": ("Weight bytes", "int"),
-               "training_bytes": ("Training bytes", "int")}
+               "training_bytes": ("Training bytes", "int"), "predicted_seconds": ("Predicted", "seconds")}
     # a metric column's key; the weight-layer depth must not be confused with the depth axis
     key = {m: "weight_depth" if m == "depth" else m for m in shown}
     columns = [Column(a.name, a.name.replace("_", " ").capitalize(), "int" if isinstance(a.values[0], int) else "float")

@@ -10,6 +10,7 @@ from ..base.errors import UsageError
 from .common import (
     analyze_with_engine,
     convention_options,
+    device_option,
     emit,
     format_option,
     inputs_option,
@@ -24,6 +25,7 @@ from .common import (
     python_inputs,
     refuse_spec_options,
     step_document,
+    with_device,
     with_exit_code,
 )
 
@@ -55,6 +57,7 @@ if TYPE_CHECKING:
 @click.option("--training-step", "training_step", is_flag=True,
               help="Add the mult-adds of one training step per layer: forward plus backward, as "
                    "FlopCounterMode counts them around loss.backward() (loss: the sum of the outputs; at --batch).")
+@device_option
 @inputs_option
 @mode_option
 @with_exit_code
@@ -62,7 +65,8 @@ def summary(spec: str, variant: str | None, width: float | None, resolution: int
             phi: float | None, set_values: tuple[str, ...], padding: str | None, fmt: str, convention: str,
             unit: str, levels: int | None, verify: bool, verify_max_mb: float, verify_max_seconds: float,
             engine: str | None, show_rf: bool, show_traffic: bool, show_memory: bool, dtype: str | None,
-            batch: int | None, optimizer: str | None, training_step: bool, input_texts: tuple[str, ...],
+            batch: int | None, optimizer: str | None, training_step: bool, device: str | None,
+            input_texts: tuple[str, ...],
             mode: str) -> int:
     """Layer table and totals of SPEC: a bundled name (mobilenet_v1), NAME:VARIANT
     (efficientnet:b3), a YAML file (net.yaml, net.yaml:VARIANT, dir/net), - for a spec on
@@ -94,7 +98,7 @@ def summary(spec: str, variant: str | None, width: float | None, resolution: int
         cast = python_cast(dtype, optimizer)
         if not (show_memory or training_step):
             report = analyze_python(spec, convention, input_shape=inputs, resolution=resolution, mode=mode)
-            emit(summary_document(report, unit, levels), fmt)
+            emit(with_device(summary_document(report, unit, levels), report, device, None), fmt)
             return 0
         from ..capture.module_analysis import analyze_trace
         from ..capture.pymodels import prepare_python
@@ -109,7 +113,7 @@ def summary(spec: str, variant: str | None, width: float | None, resolution: int
         doc = summary_document(report, unit, levels, memory=memory, show_memory=show_memory)
         if training_step:
             doc = step_document(doc, run_training(p.built.module, p.inputs), unit, report.subject.title)
-        emit(doc, fmt)
+        emit(with_device(doc, report, device, None), fmt)
         return 0
     if mode != "eval":
         raise UsageError("--mode applies to Python models; a spec is counted in inference")
@@ -143,7 +147,8 @@ def summary(spec: str, variant: str | None, width: float | None, resolution: int
         from ..render.report import convention_line
 
         for flag, given in (("--levels", levels is not None), ("--rf", show_rf), ("--traffic", show_traffic),
-                            ("--memory/--dtype/--batch/--optimizer", show_memory), ("--training-step", training_step)):
+                            ("--memory/--dtype/--batch/--optimizer", show_memory), ("--training-step", training_step),
+                            ("--device", device is not None)):
             if given:
                 raise UsageError(f"{flag} applies to the layer table, not to --format paper")
         doc = paper_document(report, convention_line(report, unit))
@@ -161,6 +166,7 @@ def summary(spec: str, variant: str | None, width: float | None, resolution: int
 
             run = run_training(build_module(model, "meta"), ModelInputs.single(model.input_shape, mem_settings.batch))
             doc = step_document(doc, run, unit, model.label)
+        doc = with_device(doc, report, device, mem_settings)
     if verification is not None:
         from ..render.report import with_verification
 

@@ -32,9 +32,11 @@ from typing import Any
 
 from ..base.errors import CnnInspectError, UsageError
 from ..measure.memory import MemorySettings, memory_report
-from .metrics import METRIC, METRIC_LIST, Measures, Metric
+from .metrics import LATENCY, METRIC_LIST, Measures, Metric
 from ..ops.primitives import window_out
 from ..resolve.resolver import Overrides, resolve, resolved_settings
+from ..resolve.ir import Model
+from ..measure.roofline import Device
 from ..lang.spec import Spec
 from ..measure.totals import CAT, GATE, OP, RES, SEQ, SIDE, UNSET, CNode, Template, TotalsEngine, Unsupported
 
@@ -104,6 +106,26 @@ class FitResult:
     memory: MemorySettings = MemorySettings()  # where byte metrics are evaluated
 
 
+def _latency_device(device: Device | None, budgets: Sequence[Budget], maximize: Metric) -> Device | None:
+    """The device of a latency budget; refused when one is given without the other."""
+    wants = any(m is LATENCY for m in (maximize, *(b.metric for b in budgets)))
+    if wants and device is None:
+        raise UsageError("--max-latency needs --device NAME|FILE (the device the latency is predicted on)")
+    if device is not None and not wants:
+        raise UsageError("--device applies to a --max-latency budget; give one")
+    return device
+
+
+def _predicted(model: Model, convention: str, device: Device, memory: MemorySettings) -> float:
+    """The roofline's total predicted seconds of a resolved model (docs/latency.md)."""
+    from ..measure.analysis import analyze
+    from ..measure.roofline import predict, report_costs
+
+    report = analyze(model, convention)
+    costs = report_costs(report, memory.precision, memory.batch)
+    return predict(costs, device, memory.precision.activations).predicted_seconds
+
+
 def _fmt(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
@@ -113,7 +135,7 @@ class Fit:
 
     def __init__(self, spec: Spec, variant: str | None, axes: Sequence[Axis], budgets: Sequence[Budget],
                  maximize: Metric, *, convention: str = "paper", base: Overrides | None = None,
-                 memory: MemorySettings | None = None) -> None:
+                 memory: MemorySettings | None = None, device: Device | None = None) -> None:
         if not axes:
             raise UsageError("give at least one axis to fit over, e.g. --over width=0.25:1:0.05")
         if not budgets:
@@ -127,6 +149,8 @@ class Fit:
         self.memory = memory or MemorySettings()
         # a byte metric that needs the memory simulation resolves every point in full
         self.needs_memory = any(m.needs_memory for m in (maximize, *(b.metric for b in budgets)))
+        self.device = _latency_device(device, budgets, maximize)
+        self.convention = convention
         self.engine = TotalsEngine(spec, convention, base)
         self.names = [a.name for a in self.axes]
         # lines run along the resolution (one resolved template serves a whole line)
@@ -179,10 +203,16 @@ class Fit:
             raise type(exc)(f"at {where}: {exc.one_line()}") from exc
         self.count += 1
         report = None
+        model = None
+        if self.needs_memory or self.device is not None:
+            model = resolve(self.spec, p.get("variant"), self.engine.overrides(p))
         if self.needs_memory:
-            report = memory_report(resolve(self.spec, p.get("variant"), self.engine.overrides(p)), self.memory)
-        measures = Measures(m.totals, m.weight_depth, self.memory, report)
+            report = memory_report(model, self.memory)
+        latency = _predicted(model, self.convention, self.device, self.memory) if self.device is not None else None
+        measures = Measures(m.totals, m.weight_depth, self.memory, report, latency)
         metrics = {mt.name: mt.value(measures) for mt in METRIC_LIST if not mt.needs_memory or report is not None}
+        if latency is not None:
+            metrics[LATENCY.name] = LATENCY.value(measures)
         if keep:
             self.evaluated[index] = metrics
         return metrics
@@ -393,6 +423,7 @@ class ModuleFit(Fit):
         self.memory = memory or MemorySettings()
         # training bytes: measured on meta copies of the model at each point (capture/training.py)
         self.needs_memory = any(m.needs_memory for m in (maximize, *(b.metric for b in budgets)))
+        self.device = None
         self.convention = convention
         self.input_shape = input_shape
         self.names = [axis.name]
@@ -474,8 +505,8 @@ def precheck(fit: Fit) -> None:
         raise NotProven(f"no monotonicity proof for the {', '.join(bad)} axis")
     if "resolution" not in fit.names:
         raise NotProven("without a resolution axis every point needs its own resolve, so pruning saves nothing")
-    metrics = {b.metric.name for b in fit.budgets} | {fit.maximize.name}
-    loose = sorted(m for m in metrics if not METRIC[m].monotone)
+    metrics = {b.metric for b in fit.budgets} | {fit.maximize}
+    loose = sorted(m.name for m in metrics if not m.monotone)
     if loose:
         raise NotProven(f"{', '.join(loose)} is not monotone")
 

@@ -30,6 +30,7 @@ class Measures:
     depth: int
     memory_settings: MemorySettings = MemorySettings()
     memory: MemoryReport | None = None
+    latency: float | None = None  # the roofline's predicted seconds on the fit's device
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,18 @@ METRIC_LIST: tuple[Metric, ...] = (
            _training_bytes, monotone=False, needs_memory=True),  # no pruning proof covers saved tensors
 )
 METRIC = {m.name: m for m in METRIC_LIST}
+
+
+def _latency(m: Measures) -> float:
+    assert m.latency is not None, "a latency budget needs a device"
+    return m.latency
+
+
+# ``fit --max-latency SECONDS --device D``: not in METRIC_LIST, since it needs a device. Monotone:
+# every layer's operations and bytes grow with width, depth and resolution, and so does the
+# sum over layers of max(operations / peak, bytes / bandwidth) + overhead.
+LATENCY = Metric("predicted_seconds", "max_latency", "seconds",
+                 "predicted latency on --device, in seconds (roofline, docs/latency.md)", _latency)
 METRICS = tuple(METRIC)
 BUDGETS = {m.budget: m.name for m in METRIC_LIST}
 # byte sizes, evaluated at the check's memory settings (default fp32, batch 1, sgd)

@@ -98,9 +98,24 @@ def fmt_bytes(value: int | None) -> str:
     return f"{value} B"
 
 
+def fmt_seconds(value: float | None) -> str:
+    """Three significant digits in the unit that fits: 2.10 s, 1.23 ms, 45.6 us, 820 ns."""
+    if value is None:
+        return ""
+    if not value:
+        return "0 s"
+    for div, unit in ((1.0, "s"), (1e-3, "ms"), (1e-6, "us"), (1e-9, "ns")):
+        if abs(value) >= div or unit == "ns":
+            v = value / div
+            return f"{v:.{0 if abs(v) >= 99.95 else 1 if abs(v) >= 9.995 else 2}f} {unit}"
+    raise AssertionError("unreachable")
+
+
 def fmt_cell(value: Any, kind: str) -> str:
     if value is None:
         return ""
+    if kind == "seconds":
+        return fmt_seconds(value) if isinstance(value, (int, float)) else str(value)
     if kind == "bytes":
         return fmt_bytes(value) if isinstance(value, int) else str(value)
     if kind == "int":

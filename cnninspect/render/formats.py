@@ -54,7 +54,7 @@ _ANSI = {
     "warn": "33",
     "total": "1",
 }
-NUMERIC = ("int", "si", "float", "ratio", "pct", "bytes")
+NUMERIC = ("int", "si", "float", "ratio", "pct", "bytes", "seconds")
 PROSE_WIDTH = 64  # prose cells wrap at this width even on a wide terminal
 PROSE_MIN = 24  # ... and at no less than this before columns are reduced
 GAP = 3  # spaces between columns
