@@ -9,6 +9,17 @@ For every layer the prediction is ::
 and the layer is ``compute``-bound when its compute time is the larger, else ``memory``-bound.
 Totals add the layers' predictions (and their parts).
 
+**Attained figures per role.** A device may also give, per compute dtype, what layers of a
+*role* (:data:`ROLES`: the op records' closed set of roles, with convolutions split by shape as
+``explain`` splits them) attain: ``ops_per_second``, ``bytes_per_second`` and
+``overhead_seconds`` (``cnninspect device calibrate`` measures them on synthetic kernels). A
+layer of that role is then priced with the role's figure in place of the peak, the
+bandwidth or the per-layer overhead, each figure separately; a role or figure the device
+lacks falls back to the device-wide one. A container's own arithmetic takes the role of
+the kernel it runs (:data:`CONTAINER_ROLES`: an addition or multiplication is elementwise, a
+concatenation a layout copy); an op that moves nothing (a view, identity or dropout at
+inference) has no role and costs the device-wide overhead alone.
+
 **Operations** are two per multiply-add, the way vendors count peak FLOP/s and TOPS: a layer's
 operations are ``2 x mult_adds`` of the report's convention (the ``paper`` convention by
 default: convolutions and fully connected layers; batch norm, activations and pooling then
@@ -28,7 +39,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -41,10 +52,44 @@ from .memory import DTYPE_BYTES, Precision
 DEVICE_KINDS = ("gpu", "edge", "phone", "cpu", "calibrated")
 FIGURE_KEYS = ("value", "note")
 DEVICE_KEYS = ("title", "kind", "source", "peak_ops_per_second", "bandwidth_bytes_per_second", "overhead_seconds",
-               "measured")
+               "attained", "measured")
 PROFILE_KEYS = ("device", *DEVICE_KEYS)
 REQUIRED_KEYS = ("title", "kind", "source", "peak_ops_per_second", "bandwidth_bytes_per_second", "overhead_seconds")
 BOUNDS = ("compute", "memory")
+# the roles a layer is priced by: the records' roles (cnninspect.ops.kind.Role), convolutions
+# split by shape as ``explain`` splits them (depthwise and pointwise run very different kernels)
+ROLES = ("conv", "depthwise_conv", "pointwise_conv", "dense", "pool", "global", "norm", "activation", "classifier",
+         "elementwise", "layout")
+ROLE_FIGURE_KEYS = ("ops_per_second", "bytes_per_second", "overhead_seconds")
+# the role of a container's own arithmetic (cnninspect.measure.traffic prices it)
+CONTAINER_ROLES = {"residual": "elementwise", "gate": "elementwise", "concat": "layout"}
+
+
+def op_role(kind: str, attrs: Mapping[str, Any]) -> str:
+    """The role (:data:`ROLES`) an op of ``kind`` with ``attrs`` is priced by."""
+    from ..ops.kind import Role
+    from ..ops.kinds import KINDS
+
+    record = KINDS[kind]
+    if record.role is Role.CONV:
+        return record.op_class(attrs).replace(" ", "_")
+    return record.role.value
+
+
+@dataclass(frozen=True)
+class RoleFigures:
+    """What layers of one role attain on a device at one dtype; ``None``: the device-wide figure."""
+
+    ops_per_second: Figure | None = None
+    bytes_per_second: Figure | None = None
+    overhead_seconds: Figure | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {k: {"value": f.value, "note": f.note} for k in ROLE_FIGURE_KEYS
+                if (f := getattr(self, k)) is not None}
+
+
+NO_ROLE_FIGURES = RoleFigures()
 
 
 @dataclass(frozen=True)
@@ -67,6 +112,13 @@ class Device:
     bandwidth_bytes_per_second: Figure
     overhead_seconds: Figure
     measured: Mapping[str, Any] | None = None  # how a calibrated profile was measured
+    attained: Mapping[str, Mapping[str, RoleFigures]] = field(default_factory=dict)  # dtype -> role -> figures
+
+    def role_figures(self, dtype: str, role: str | None) -> RoleFigures:
+        """The attained figures of ``role`` at ``dtype`` (empty when the device has none)."""
+        if role is None:
+            return NO_ROLE_FIGURES
+        return self.attained.get(dtype, {}).get(role, NO_ROLE_FIGURES)
 
     def peak(self, dtype: str) -> float:
         """The peak operations per second at ``dtype``; refused when the device has none."""
@@ -83,17 +135,21 @@ class Device:
         return {"name": self.name, "title": self.title, "kind": self.kind, "source": self.source,
                 "peak_ops_per_second": {k: fig(v) for k, v in self.peak_ops_per_second.items()},
                 "bandwidth_bytes_per_second": fig(self.bandwidth_bytes_per_second),
-                "overhead_seconds": fig(self.overhead_seconds), "measured": self.measured}
+                "overhead_seconds": fig(self.overhead_seconds),
+                "attained": {d: {r: f.as_json() for r, f in roles.items()} for d, roles in self.attained.items()},
+                "measured": self.measured}
 
 
 @dataclass(frozen=True)
 class LayerCost:
-    """What the roofline prices for one layer: its operations and the bytes it moves."""
+    """What the roofline prices for one layer: its operations, the bytes it moves, and the
+    role (:data:`ROLES`) whose attained figures price it (``None``: the device-wide ones)."""
 
     name: str
     operations: int
     bytes_read: int
     bytes_written: int
+    role: str | None = None
 
     @property
     def bytes_moved(self) -> int:
@@ -168,12 +224,19 @@ class Roofline:
 
 
 def predict(costs: Iterable[LayerCost], device: Device, dtype: str = "fp32") -> Roofline:
-    """The roofline of ``costs`` on ``device`` at the compute ``dtype`` (see the module docstring)."""
+    """The roofline of ``costs`` on ``device`` at the compute ``dtype`` (see the module
+    docstring): each cost's role's attained figures where the device has them."""
     peak = device.peak(dtype)
-    bandwidth = device.bandwidth_bytes_per_second.value
-    overhead = device.overhead_seconds.value
-    return Roofline(device, dtype, tuple(
-        LayerTime(c, c.operations / peak, c.bytes_moved / bandwidth, overhead) for c in costs))
+    bandwidth = device.bandwidth_bytes_per_second
+    overhead = device.overhead_seconds
+
+    def time(c: LayerCost) -> LayerTime:
+        f = device.role_figures(dtype, c.role)
+        return LayerTime(c, c.operations / (f.ops_per_second.value if f.ops_per_second else peak),
+                         c.bytes_moved / (f.bytes_per_second or bandwidth).value,
+                         (f.overhead_seconds or overhead).value)
+
+    return Roofline(device, dtype, tuple(time(c) for c in costs))
 
 
 def layer_time_json(t: LayerTime) -> dict[str, Any]:
@@ -245,13 +308,43 @@ def device_from_node(name: str, node: YNode, where: str, extra: tuple[str, ...] 
             raise SpecError(f"unknown dtype '{dtype}'{did_you_mean(dtype, DTYPE_BYTES)}; dtypes: "
                             f"{', '.join(DTYPE_BYTES)}", items["peak_ops_per_second"].key_locs.get(dtype), peaks_at)
     measured = items.get("measured")
+    attained = _attained(items["attained"], _join(where, "attained")) if "attained" in items else {}
     return Device(
         name, _string(items["title"], _join(where, "title")), kind, _string(items["source"], _join(where, "source")),
         {d: _figure(v, _join(peaks_at, d), positive=True) for d, v in peaks.items()},
         _figure(items["bandwidth_bytes_per_second"], _join(where, "bandwidth_bytes_per_second"), positive=True),
         _figure(items["overhead_seconds"], _join(where, "overhead_seconds"), positive=False),
         measured.to_python() if measured is not None and measured.is_map else None,
+        attained,
     )
+
+
+def _attained(node: YNode, where: str) -> dict[str, dict[str, RoleFigures]]:
+    """``attained: {DTYPE: {ROLE: {ops_per_second: ..., bytes_per_second: ..., overhead_seconds: ...}}}``."""
+    out: dict[str, dict[str, RoleFigures]] = {}
+    for dtype, roles_node in _map(node, where).items():
+        at = _join(where, dtype)
+        if dtype not in DTYPE_BYTES:
+            raise SpecError(f"unknown dtype '{dtype}'{did_you_mean(dtype, DTYPE_BYTES)}; dtypes: "
+                            f"{', '.join(DTYPE_BYTES)}", node.key_locs.get(dtype, node.loc), at)
+        roles: dict[str, RoleFigures] = {}
+        for role, figs_node in _map(roles_node, at).items():
+            role_at = _join(at, role)
+            if role not in ROLES:
+                raise SpecError(f"unknown role '{role}'{did_you_mean(role, ROLES)}; roles: {', '.join(ROLES)}",
+                                roles_node.key_locs.get(role, roles_node.loc), role_at)
+            figs = _map(figs_node, role_at)
+            for key in figs:
+                if key not in ROLE_FIGURE_KEYS:
+                    raise SpecError(f"unknown field '{key}'{did_you_mean(key, ROLE_FIGURE_KEYS)}; fields: "
+                                    f"{', '.join(ROLE_FIGURE_KEYS)}", figs_node.key_locs.get(key, figs_node.loc),
+                                    _join(role_at, key))
+            if not figs:
+                raise SpecError(f"needs at least one of {', '.join(ROLE_FIGURE_KEYS)}", figs_node.loc, role_at)
+            roles[role] = RoleFigures(**{k: _figure(v, _join(role_at, k), positive=k != "overhead_seconds")
+                                         for k, v in figs.items()})
+        out[dtype] = roles
+    return out
 
 
 def _join(where: str, key: str) -> str:
@@ -322,6 +415,9 @@ def device_yaml(device: Device) -> str:
         "bandwidth_bytes_per_second": fig(device.bandwidth_bytes_per_second),
         "overhead_seconds": fig(device.overhead_seconds),
     }
+    if device.attained:
+        data["attained"] = {d: {r: {k: fig(f) for k in ROLE_FIGURE_KEYS if (f := getattr(figs, k)) is not None}
+                                for r, figs in roles.items()} for d, roles in device.attained.items()}
     if device.measured is not None:
         data["measured"] = dict(device.measured)
     header = "# A device profile measured by `cnninspect device calibrate`; read it with --device FILE.\n"
@@ -336,6 +432,7 @@ def report_costs(report: Report, precision: Precision | None = None, batch: int 
     concatenation, a gate's multiplication), named ``CONTAINER.(residual)`` and so on, with no
     operations. Their sum is the model's traffic. A Python model has no op records, hence no
     traffic and no roofline (refused)."""
+    from ..resolve.ir import ops
     from .memory import MemorySettings
     from .traffic import NONE, traffic_report
 
@@ -343,6 +440,7 @@ def report_costs(report: Report, precision: Precision | None = None, batch: int 
         raise UsageError(f"{report.subject.label} is a Python model: the roofline needs each layer's memory "
                          "traffic, which only a spec's op records give (docs/latency.md)")
     traffic = traffic_report(report, MemorySettings(precision or Precision(), batch))
+    by_name = dict(ops(report.model.root))
     children: dict[str, list[str]] = {}
     for row in report.rows:
         parent = row.name.rpartition(".")[0]
@@ -351,12 +449,15 @@ def report_costs(report: Report, precision: Precision | None = None, batch: int 
     for row in report.rows:
         t = traffic.layers[row.name]
         if row.is_leaf:
-            costs.append(LayerCost(row.name, 2 * t.mult_adds, t.bytes_read, t.bytes_written))
+            op = by_name[row.name]
+            moves = bool(t.bytes_read or t.bytes_written)
+            costs.append(LayerCost(row.name, 2 * t.mult_adds, t.bytes_read, t.bytes_written,
+                                   op_role(op.kind, op.attrs) if moves else None))
             continue
         inner = NONE
         for name in children.get(row.name, ()):
             inner = inner + traffic.layers[name]
         read, written = t.bytes_read - inner.bytes_read, t.bytes_written - inner.bytes_written
         if read or written:
-            costs.append(LayerCost(f"{row.name}.({row.kind})", 0, read, written))
+            costs.append(LayerCost(f"{row.name}.({row.kind})", 0, read, written, CONTAINER_ROLES.get(row.kind)))
     return costs
