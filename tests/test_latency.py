@@ -37,6 +37,17 @@ bandwidth_bytes_per_second: {value: 1.0e8}
 overhead_seconds: {value: 1.0e-5}
 """
 
+# the toy with what two roles attain at fp32 (as `device calibrate` writes them)
+ATTAINED = """\
+attained:
+  fp32:
+    pointwise_conv:
+      ops_per_second: {value: 5.0e8, note: half the peak}
+      overhead_seconds: {value: 2.0e-5}
+    activation:
+      bytes_per_second: 2.0e7
+"""
+
 ONE_CONV = """\
 name: one_conv
 title: One 1x1 convolution
@@ -100,6 +111,49 @@ def test_the_roofline_prices_the_traffic_of_every_layer_and_container():
                                                            64 * 56 * 56 * batch * precision.activation_bytes)
 
 
+def test_the_roofline_with_attained_figures_per_role_against_a_hand_computed_example():
+    """A role's attained figures replace the peak, the bandwidth and the overhead, each on its
+    own; a role the device lacks, an op with no role and another dtype keep the device's."""
+    from cnninspect.measure.roofline import RoleFigures
+
+    device = Device("toy", "a toy device", "calibrated", "tests", {"fp32": Figure(1e9), "bf16": Figure(2e9)},
+                    Figure(1e8), Figure(1e-5),
+                    attained={"fp32": {"conv": RoleFigures(ops_per_second=Figure(2.5e8)),
+                                       "norm": RoleFigures(bytes_per_second=Figure(2e7),
+                                                           overhead_seconds=Figure(3e-5))}})
+    costs = [LayerCost("conv", 2_000_000, 10_000, 10_000, "conv"),
+             LayerCost("bn", 0, 100_000, 100_000, "norm"),
+             LayerCost("relu", 0, 400_000, 400_000, "activation"),
+             LayerCost("flatten", 0, 0, 0, None)]
+    conv, bn, relu, flat = predict(costs, device).layers
+    # conv: 2e6 / 2.5e8 = 8 ms of compute (not 2 ms at the peak); 2e4 / 1e8 = 0.2 ms; + 10 us
+    assert conv.compute_seconds == pytest.approx(8e-3) and conv.memory_seconds == pytest.approx(2e-4)
+    assert conv.predicted_seconds == pytest.approx(8.01e-3) and conv.bound == "compute"
+    # bn: 2e5 bytes / 2e7 = 10 ms (not 2 ms at the bandwidth), + its own 30 us
+    assert bn.memory_seconds == pytest.approx(1e-2) and bn.predicted_seconds == pytest.approx(1.003e-2)
+    # relu: no figures for its role: 8e5 / 1e8 = 8 ms + 10 us; flatten: the overhead alone
+    assert relu.predicted_seconds == pytest.approx(8.01e-3) and flat.predicted_seconds == pytest.approx(1e-5)
+    # at bf16 the fp32 figures do not apply: 2e6 / 2e9 = 1 ms, 0.2 ms, + 10 us
+    assert predict(costs[:1], device, "bf16").predicted_seconds == pytest.approx(1.01e-3)
+
+
+def test_report_costs_name_the_role_of_every_layer_and_container():
+    from cnninspect.measure.roofline import ROLES, report_costs
+
+    from conftest import report_of
+
+    roles = {c.name: c.role for c in report_costs(report_of("mobilenet_v2", None))}
+    assert roles["conv1.conv"] == "conv"
+    assert roles["bottleneck2.0.dw.conv"] == "depthwise_conv" and roles["bottleneck2.0.expand.conv"] == "pointwise_conv"
+    assert roles["bottleneck2.0.dw.bn"] == "norm" and roles["bottleneck2.0.dw.act"] == "activation"
+    assert roles["bottleneck2.1.(residual)"] == "elementwise"  # the addition
+    assert roles["pool"] == "global" and roles["classifier"] == "dense"
+    assert roles["flatten10"] is None and roles["dropout"] is None  # views move nothing: the overhead alone
+    assert {r for r in roles.values() if r is not None} <= set(ROLES)
+    concat = {c.role for c in report_costs(report_of("googlenet", None)) if c.name.endswith(".(concat)")}
+    assert concat == {"layout"}
+
+
 def test_a_device_without_the_dtypes_peak_is_refused():
     with pytest.raises(CnnInspectError, match="no peak for int8"):
         predict([LayerCost("x", 1, 1, 1)], toy_device(), "int8")
@@ -134,6 +188,57 @@ def test_a_profile_file_is_read(toy: Path):
     d = get_device(str(toy))
     assert d.name == "toy" and d.peak("fp32") == 1e9 and d.peak("bf16") == 2e9
     assert d.bandwidth_bytes_per_second.value == 1e8 and d.overhead_seconds.value == 1e-5
+
+
+def test_a_profile_with_attained_figures_is_read_and_written_back(toy: Path):
+    from cnninspect.measure.roofline import device_yaml
+
+    toy.write_text(TOY + ATTAINED, encoding="utf-8")
+    d = get_device(str(toy))
+    pw = d.role_figures("fp32", "pointwise_conv")
+    assert pw.ops_per_second == Figure(5e8, "half the peak") and pw.overhead_seconds == Figure(2e-5)
+    assert pw.bytes_per_second is None
+    assert d.role_figures("fp32", "activation").bytes_per_second == Figure(2e7)
+    assert d.role_figures("bf16", "activation").bytes_per_second is None
+    toy.write_text(device_yaml(d), encoding="utf-8")
+    assert get_device(str(toy)) == d
+    assert d.as_json()["attained"]["fp32"]["activation"] == {"bytes_per_second": {"value": 2e7, "note": ""}}
+    assert all(not s.attained for s in bundled_devices().values())  # no citation gives one
+
+
+def test_summary_prices_each_role_by_its_attained_figures(toy: Path, tmp_spec):
+    toy.write_text(TOY + ATTAINED, encoding="utf-8")
+    r = invoke("summary", str(tmp_spec(ONE_CONV)), "--device", str(toy), "--format", "json")
+    assert r.exit_code == 0, r.stderr
+    conv, relu = json.loads(r.stdout)["layers"]
+    ops, moved = 2 * 4 * 4 * 8 * 16, (4 * 4 * (8 + 16) + 8 * 16) * 4
+    assert conv["compute_seconds"] == pytest.approx(ops / 5e8) and conv["memory_seconds"] == pytest.approx(moved / 1e8)
+    assert conv["predicted_seconds"] == pytest.approx(max(ops / 5e8, moved / 1e8) + 2e-5)
+    assert relu["predicted_seconds"] == pytest.approx(2 * 16 * 16 * 4 / 2e7 + 1e-5)
+    text = invoke("summary", str(tmp_spec(ONE_CONV)), "--device", str(toy)).stdout
+    assert "attained figures of 2 roles (fp32)" in text
+
+
+@pytest.mark.parametrize("old, new, message", [
+    ("    activation:\n", "    activations:\n",
+     "toy.yaml:15:5: attained.fp32.activations: unknown role 'activations' (did you mean 'activation'?)"),
+    ("  fp32:\n    pointwise", "  fp31:\n    pointwise", "toy.yaml:11:3: attained.fp31: unknown dtype 'fp31'"),
+    ("      bytes_per_second: 2.0e7\n", "      bytes_per_second: 0\n",
+     "toy.yaml:16:25: attained.fp32.activation.bytes_per_second: must be a positive number, got 0"),
+    ("      bytes_per_second: 2.0e7\n", "      byte_per_second: 2.0e7\n",
+     "toy.yaml:16:7: attained.fp32.activation.byte_per_second: unknown field 'byte_per_second'"),
+    ("      overhead_seconds: {value: 2.0e-5}\n", "      overhead_seconds: {value: -1}\n",
+     "toy.yaml:14:33: attained.fp32.pointwise_conv.overhead_seconds.value: must be a number of at least 0, got -1"),
+    ("    activation:\n      bytes_per_second: 2.0e7\n", "    activation: {}\n",
+     "toy.yaml:15:17: attained.fp32.activation: needs at least one of ops_per_second"),
+    ("  fp32:\n    pointwise", "  fp32: fast\n  bf16:\n    pointwise", "toy.yaml:11:9: attained.fp32: must be a mapping"),
+])
+def test_a_bad_attained_section_is_refused_naming_file_line_and_field(toy: Path, old: str, new: str, message: str):
+    assert old in ATTAINED
+    toy.write_text(TOY + ATTAINED.replace(old, new), encoding="utf-8")
+    r = invoke("summary", "lenet5", "--device", str(toy))
+    assert r.exit_code == 2 and r.stdout == ""
+    assert message in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
 @pytest.mark.parametrize("old, new, message", [
@@ -256,6 +361,13 @@ def test_calibrate_writes_a_profile_that_device_reads_and_never_overwrites(tmp_p
     assert r.stdout == f"{out}\n" and "peak fp32" in r.stderr and "bandwidth" in r.stderr
     d = load_device_file(str(out))
     assert d.kind == "calibrated" and d.measured["threads"] == 1
+    from cnninspect.measure.roofline import ROLES
+
+    assert set(d.attained) == {"fp32"} and set(d.attained["fp32"]) == set(ROLES)  # every role measured
+    for role in ROLES:
+        f = d.attained["fp32"][role]
+        assert f.overhead_seconds is not None and (f.ops_per_second is None) != (f.bytes_per_second is None), role
+        assert f"{role}: " in r.stderr  # its progress line
     print(f"calibrated: {d.peak('fp32') / 1e9:.1f} G op/s, {d.bandwidth_bytes_per_second.value / 1e9:.1f} GB/s, "
           f"{d.overhead_seconds.value * 1e6:.1f} us")
     before = out.read_text()

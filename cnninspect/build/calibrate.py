@@ -38,7 +38,9 @@ No model is measured: only these synthetic kernels.
 
 from __future__ import annotations
 
+import copy
 import functools
+from importlib import resources
 import itertools
 import math
 import platform
@@ -49,6 +51,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
+from ..lang.spec import Spec, load_spec
 from ..measure.roofline import ROLES, Device, Figure, RoleFigures
 from .builder import build_op
 
@@ -66,7 +69,7 @@ MIN_CALLS = 3
 # than a CPU's last-level cache holds: a layer in a network reads weights and activations the
 # previous layers have pushed out of the cache, not the ones it read a moment ago
 COLD_BYTES = 64 * 2**20
-MAX_COPIES = 256
+MAX_COPIES = 64
 WINDOW_SECONDS = 0.02  # one timing sample of a kernel: back-to-back calls for about this long
 
 Progress = Callable[[str], None]
@@ -97,7 +100,7 @@ def _median_call(fn: Callable[[], object], seconds: float) -> tuple[float, int]:
     t0 = time.perf_counter()
     fn()
     per = max(time.perf_counter() - t0, 1e-7)
-    n = max(1, min(100_000, round(WINDOW_SECONDS / per)))
+    n = max(1, min(100_000, round(min(WINDOW_SECONDS, seconds / (MIN_CALLS + 1)) / per)))
     samples: list[float] = []
     end = time.perf_counter() + seconds
     while len(samples) < MIN_CALLS or time.perf_counter() < end:
@@ -108,20 +111,22 @@ def _median_call(fn: Callable[[], object], seconds: float) -> tuple[float, int]:
     return statistics.median(samples), n * len(samples)
 
 
+@functools.cache
+def _kernels_spec() -> Spec:
+    """``cnninspect/measure/kernels.yaml``, loaded once."""
+    path = resources.files("cnninspect.measure").joinpath("kernels.yaml")
+    return load_spec(str(path), label="cnninspect/measure/kernels.yaml")
+
+
 def kernel_op(role: str, channels: int, resolution: int) -> tuple[object, int, int]:
     """The synthetic kernel of ``role`` (``cnninspect/measure/kernels.yaml``): its op, and the
     operations and bytes the roofline counts for it (fp32, batch 1, ``paper``)."""
-    from importlib import resources
-
-    from ..lang.spec import load_spec
     from ..measure.analysis import analyze
     from ..measure.roofline import report_costs
     from ..resolve.ir import ops
     from ..resolve.resolver import Overrides, resolve
 
-    path = resources.files("cnninspect.measure").joinpath("kernels.yaml")
-    spec = load_spec(str(path), label="cnninspect/measure/kernels.yaml")
-    model = resolve(spec, None, Overrides(values={"c": channels, "role": role}, resolution=resolution))
+    model = resolve(_kernels_spec(), None, Overrides(values={"c": channels, "role": role}, resolution=resolution))
     op = dict(ops(model.root))["k"]
     cost = next(c for c in report_costs(analyze(model, "paper")) if c.name == "k")
     return op, cost.operations, cost.bytes_moved
@@ -136,8 +141,9 @@ def _role_figures(role: str, share: float, peak: float, bandwidth: float, thread
     def timed(channels: int, resolution: int) -> tuple[float, int, int, int]:
         op, operations, moved = kernel_op(role, channels, resolution)
         copies = max(1, min(MAX_COPIES, math.ceil(COLD_BYTES / max(moved, 1))))
-        calls = itertools.cycle([functools.partial(build_op(op).eval(), torch.randn((1, *op.in_shape)))  # type: ignore
-                                 for _ in range(copies)])
+        module = build_op(op).eval()  # type: ignore[arg-type]
+        x = torch.randn((1, *op.in_shape))  # type: ignore[attr-defined]
+        calls = itertools.cycle([functools.partial(copy.deepcopy(module), x.clone()) for _ in range(copies)])
         with torch.no_grad():
             seconds, n = _median_call(lambda: next(calls)(), each)
         return seconds, n, operations, moved

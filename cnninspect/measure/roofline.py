@@ -407,7 +407,7 @@ def device_yaml(device: Device) -> str:
     import yaml
 
     def fig(f: Figure) -> dict[str, Any]:
-        return {"value": float(f.value), "note": f.note}
+        return {"value": float(f.value), "note": f.note} if f.note else {"value": float(f.value)}
 
     data: dict[str, Any] = {
         "device": device.name, "title": device.title, "kind": device.kind, "source": device.source,

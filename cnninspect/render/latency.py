@@ -21,16 +21,20 @@ OPERATIONS_TEXT = "operations = 2 x mult-adds of the convention, per batch (one 
 def device_text(roofline: Roofline, batch: int) -> str:
     d = roofline.device
     peak = d.peak(roofline.dtype)
+    roles = d.attained.get(roofline.dtype, {})
+    attained = f"; attained figures of {len(roles)} roles ({roofline.dtype}) in their place" if roles else ""
     return (f"{d.name}: {peak / 1e9:,.4g} G operations/s ({roofline.dtype}), "
             f"{d.bandwidth_bytes_per_second.value / 1e9:,.4g} GB/s, {fmt_seconds(d.overhead_seconds.value)} "
-            f"per layer; batch {batch}")
+            f"per layer{attained}; batch {batch}")
 
 
 def roofline_json(roofline: Roofline, batch: int) -> dict[str, Any]:
     """The ``roofline`` object of the JSON contract: the device, dtype, batch and the rule."""
     return {"device": roofline.device.as_json(), "dtype": roofline.dtype, "batch": batch,
             "operations": OPERATIONS_TEXT,
-            "rule": "predicted_seconds = max(operations / peak, bytes_moved / bandwidth) + overhead"}
+            "rule": "predicted_seconds = max(operations / peak, bytes_moved / bandwidth) + overhead; a layer's "
+                    "role's attained figures (device.attained) in place of peak, bandwidth and overhead where the "
+                    "device has them"}
 
 
 def block_times(names: list[str], per: dict[str, LayerTime]) -> dict[str, tuple[float, str]]:
