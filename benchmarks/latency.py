@@ -4,14 +4,18 @@
     python benchmarks/latency.py --quick    # three small models, two runs (what run.py --quick runs)
 
 This machine is calibrated first (``cnninspect device calibrate``'s measurements: a GEMM for
-the peak, a large copy for the bandwidth, a tiny layer for the overhead), then the default
+the peak, a large copy for the bandwidth, a tiny layer for the overhead, and what each role's
+synthetic kernel attains; no bundled model is timed for it), then the default
 variant of every bundled family runs as ``cnninspect profile`` runs it (warm-up, then plain
 forward passes for the total alternated with passes timing every layer), on one torch thread
 (calibration too), fp32, batch 1. Reported: the Spearman rank correlation between predicted
 and measured totals (target >= 0.9), the median absolute error of the total relative to the
 measured one (target <= 30%), the worst models with the layer kinds where measured time
 exceeds predicted time the most, and the per-layer timing's overhead against plain passes
-(target <= 10%). ``benchmarks/run.py`` includes this section in its report.
+(target <= 10%); for comparison, the same measurements priced without the per-role figures
+(the peak, the copy bandwidth and one overhead alone). ``benchmarks/run.py`` includes this
+section in its report; a summary of it also replaces the block between
+``<!-- benchmark: latency -->`` and ``<!-- end benchmark -->`` in docs/latency.md.
 """
 
 from __future__ import annotations
@@ -21,12 +25,14 @@ import os
 import statistics
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICK_MODELS = (("lenet5", {}), ("mobilenet_v1", {"resolution": 96}), ("resnet:18", {"resolution": 64}))
 HEADING = "## Predicted against measured latency"
+LATENCY_DOC = ROOT / "docs" / "latency.md"
+BLOCK_START, BLOCK_END = "<!-- benchmark: latency -->\n", "<!-- end benchmark -->"
 
 
 @dataclass
@@ -34,6 +40,7 @@ class Row:
     model: str
     mult_adds: int
     predicted: float
+    predicted_device_wide: float  # without the per-role figures
     measured: float
     spread: tuple[float, float]
     overhead: float
@@ -101,17 +108,21 @@ def measure(quick: bool, runs: int) -> tuple[list[Row], object]:
     from cnninspect.resolve.catalog import bundled_names, resolve_ref
 
     torch.set_num_threads(1)
-    device = calibrate("this-machine", ("fp32",), 4.0 if quick else 15.0)
+    device = calibrate("this-machine", ("fp32",), 4.0 if quick else 15.0,
+                       progress=lambda text: print(f"calibrate: {text}", file=sys.stderr))
+    device_wide = replace(device, attained={})
     models = QUICK_MODELS if quick else tuple((n, {}) for n in bundled_names())
     rows = []
     for name, extra in models:
         model = resolve_ref(name, dict(extra))
         report = analyze(model, "paper")
-        roofline = predict(report_costs(report), device, "fp32")
+        costs = report_costs(report)
+        roofline = predict(costs, device, "fp32")
         timing = profile_spec(model, report, batch=1, dtype="fp32", runs=runs, warmup=1 if quick else 2,
                               max_seconds=10 if quick else 60)
         label = name + "".join(f" @{k}={v}" for k, v in extra.items())
-        rows.append(Row(label, report.totals.mult_adds, roofline.predicted_seconds, timing.measured_seconds,
+        rows.append(Row(label, report.totals.mult_adds, roofline.predicted_seconds,
+                        predict(costs, device_wide, "fp32").predicted_seconds, timing.measured_seconds,
                         timing.spread, timing.timing_overhead, len(timing.forward_seconds),
                         excess_reason(report, roofline, timing)))
         print(f"{label:<28} predicted {roofline.predicted_seconds * 1e3:9.2f} ms  measured "
@@ -119,13 +130,26 @@ def measure(quick: bool, runs: int) -> tuple[list[Row], object]:
     return rows, device
 
 
+def role_lines(device) -> list[str]:  # type: ignore[no-untyped-def]
+    """What each role attained in the calibration, as a Markdown table."""
+    lines = ["| Role | Attained | Overhead per layer |", "| :--- | ---: | ---: |"]
+    for role, f in device.attained.get("fp32", {}).items():
+        rate = (f"{f.ops_per_second.value / 1e9:.1f} G operations/s" if f.ops_per_second
+                else f"{f.bytes_per_second.value / 1e9:.2f} GB/s")
+        lines.append(f"| {role} | {rate} | {f.overhead_seconds.value * 1e6:.1f} us |")
+    return lines
+
+
 def section(quick: bool, runs: int) -> list[str]:
-    """The report's latency section (measured now)."""
+    """The report's latency section (measured now); the summary block of docs/latency.md is
+    replaced as a side effect when all families ran (not for ``--quick``)."""
     load_start = os.getloadavg()
     rows, device = measure(quick, runs)
     load_end = os.getloadavg()
     rho = spearman([r.predicted for r in rows], [r.measured for r in rows])
     mae = statistics.median(abs(r.error) for r in rows)
+    rho_wide = spearman([r.predicted_device_wide for r in rows], [r.measured for r in rows])
+    mae_wide = statistics.median(abs(r.predicted_device_wide - r.measured) / r.measured for r in rows)
     overheads = [r.overhead for r in rows]
     scaled = []  # one efficiency factor, fitted without the model it is applied to
     for i, r in enumerate(rows):
@@ -141,7 +165,10 @@ def section(quick: bool, runs: int) -> list[str]:
         "",
         f"This machine calibrated first, on one torch thread: peak {d.peak('fp32') / 1e9:.1f} G operations/s "
         f"(fp32 GEMM), bandwidth {d.bandwidth_bytes_per_second.value / 1e9:.1f} GB/s (copy), overhead "
-        f"{d.overhead_seconds.value * 1e6:.1f} us per layer. Then "
+        f"{d.overhead_seconds.value * 1e6:.1f} us per layer (an empty layer), and what each role's synthetic "
+        "kernel attains (docs/latency.md; the layers of that role are priced by it):",
+        "", *role_lines(d), "",
+        "Then "
         + ("three small models" if quick else "the default variant of every bundled family")
         + f" as `cnninspect profile` runs it: one thread, fp32, batch 1, up to {runs} plain passes (the "
         "measured total is their median) alternated with as many passes timing every layer. Each "
@@ -153,24 +180,46 @@ def section(quick: bool, runs: int) -> list[str]:
         f"| Spearman rank correlation, predicted against measured total (>= 0.9) | {rho:.3f} | "
         f"{'met' if rho >= 0.9 else 'missed'} |",
         f"| Median absolute error of the total (<= 30%) | {mae:.0%} | {'met' if mae <= 0.3 else 'missed'} |",
+        f"| For comparison: the same measurements priced without the per-role figures (peak, copy bandwidth, "
+        f"one overhead): Spearman, median absolute error | {rho_wide:.3f}, {mae_wide:.0%} | not a target |",
         f"| For comparison: the roofline times one factor (the median measured / predicted of the other "
         f"models, leave-one-out), median absolute error | {statistics.median(scaled):.0%} | not a target |",
         f"| Per-layer timing overhead against plain passes (<= 10%), median over models | "
         f"{statistics.median(overheads):+.1%} (range {min(overheads):+.1%} to {max(overheads):+.1%}) | "
         f"{'met' if statistics.median(overheads) <= 0.1 else 'missed'} |",
         "",
-        "| Model | Mult-adds | Predicted (ms) | Measured (ms) | Range (ms) | Error | Timing overhead | Runs |",
-        "| :--- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| Model | Mult-adds | Predicted (ms) | Measured (ms) | Range (ms) | Error | Without roles | "
+        "Timing overhead | Runs |",
+        "| :--- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in rows:
+        wide = (r.predicted_device_wide - r.measured) / r.measured
         lines.append(f"| {r.model} | {r.mult_adds:,} | {r.predicted * 1e3:.2f} | {r.measured * 1e3:.2f} | "
-                     f"{r.spread[0] * 1e3:.2f}-{r.spread[1] * 1e3:.2f} | {r.error:+.0%} | {r.overhead:+.1%} | "
-                     f"{r.runs} |")
+                     f"{r.spread[0] * 1e3:.2f}-{r.spread[1] * 1e3:.2f} | {r.error:+.0%} | {wide:+.0%} | "
+                     f"{r.overhead:+.1%} | {r.runs} |")
     worst = sorted(rows, key=lambda r: -abs(r.error))[:3]
-    lines += ["", "Worst models (largest relative error of the total), with the layer kinds whose measured "
-              "time differs most from the prediction:", ""]
-    lines += [f"* **{r.model}** ({r.error:+.0%}): {r.reason}." for r in worst]
+    worst_lines = ["Worst models (largest relative error of the total), with the layer kinds whose measured "
+                   "time differs most from the prediction:", ""]
+    worst_lines += [f"* **{r.model}** ({r.error:+.0%}): {r.reason}." for r in worst]
+    lines += ["", *worst_lines]
+    if not quick:
+        replace_block(LATENCY_DOC, [
+            f"Last run of `python benchmarks/latency.py` ({time.strftime('%Y-%m-%d %H:%M')} UTC, "
+            f"{len(rows)} families, load average {load_start[0]:.2f} to {load_end[0]:.2f} on {os.cpu_count()} "
+            f"cores; the full table in [benchmarks.md](benchmarks.md#predicted-against-measured-latency)):", "",
+            "| | Spearman (>= 0.9) | Median absolute error (<= 30%) |", "| :--- | ---: | ---: |",
+            f"| with the per-role figures | {rho:.3f} | {mae:.0%} |",
+            f"| peak, copy bandwidth and one overhead alone | {rho_wide:.3f} | {mae_wide:.0%} |", "",
+            *worst_lines])
     return lines
+
+
+def replace_block(path: Path, lines: list[str]) -> None:
+    """Put ``lines`` between the benchmark markers of ``path`` (which must have them)."""
+    text = path.read_text(encoding="utf-8")
+    start = text.index(BLOCK_START) + len(BLOCK_START)
+    end = text.index(BLOCK_END, start)
+    path.write_text(text[:start] + "\n".join(lines) + "\n" + text[end:], encoding="utf-8")
 
 
 def replace_section(path: Path, lines: list[str]) -> None:

@@ -67,8 +67,9 @@ def list_devices(sources: bool, fmt: str) -> None:
 def calibrate(output: str, force: bool, name: str, seconds: float, dtypes: tuple[str, ...],
               threads: int | None) -> None:
     """Measure this machine and save a device profile: peak operations/s from a matrix
-    product, memory bandwidth from a large copy, per-layer overhead from a tiny layer's call.
-    Progress on stderr; the profile's path on stdout."""
+    product, memory bandwidth from a large copy, per-layer overhead from a tiny layer's call,
+    and what each role of layer attains (synthetic kernels, docs/latency.md). Progress on
+    stderr; the profile's path on stdout."""
     from ..base.extras import require
 
     require("device calibrate", "torch")
