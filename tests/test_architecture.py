@@ -224,7 +224,8 @@ def test_the_install_ships_every_folder_and_its_data():
     assert data["cnninspect.published"] == ["*.yaml", "guidelines/*.yaml"]
     assert list((PACKAGE / "published").glob("*.yaml")) and list((PACKAGE / "published" / "guidelines").glob("*.yaml"))
     assert data["cnninspect.lang"] == ["spec.schema.json"] and (PACKAGE / "lang" / "spec.schema.json").is_file()
-    assert data["cnninspect.measure"] == ["devices.yaml"] and (PACKAGE / "measure" / "devices.yaml").is_file()
+    assert data["cnninspect.measure"] == ["devices.yaml", "kernels.yaml"]
+    assert all((PACKAGE / "measure" / name).is_file() for name in data["cnninspect.measure"])
     assert {p.parent.name for p in PACKAGE.rglob("*") if p.is_file() and p.suffix not in (".py", ".pyc")} <= {
         "published", "guidelines", "lang", "measure"}, "a data file outside the declared package data"
 
