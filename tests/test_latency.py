@@ -150,8 +150,11 @@ def test_report_costs_name_the_role_of_every_layer_and_container():
     assert roles["pool"] == "global" and roles["classifier"] == "dense"
     assert roles["flatten10"] is None and roles["dropout"] is None  # views move nothing: the overhead alone
     assert {r for r in roles.values() if r is not None} <= set(ROLES)
-    concat = {c.role for c in report_costs(report_of("googlenet", None)) if c.name.endswith(".(concat)")}
-    assert concat == {"layout"}
+    googlenet = {c.name: c.role for c in report_costs(report_of("googlenet", None))}
+    assert {r for n, r in googlenet.items() if n.endswith(".(concat)")} == {"layout"}
+    assert googlenet["pool1"] == "max_pool"  # sliding-window pooling by what it computes
+    lenet = {c.name: c.role for c in report_costs(report_of("lenet5", None))}
+    assert lenet["S2.pool"] == "avg_pool"  # LeNet's subsampling averages (times a coefficient)
 
 
 def test_a_device_without_the_dtypes_peak_is_refused():

@@ -16,7 +16,7 @@ under other load):
 The other half measures what each role of the roofline
 (:data:`cnninspect.measure.roofline.ROLES`) *attains*: the synthetic kernel of that role in
 ``cnninspect/measure/kernels.yaml`` (a 3x3, a 1x1 and a depthwise 3x3 convolution, a fully
-connected layer, a 3x3 max pooling, a global average pooling, batch norm, ReLU, softmax, a
+connected layer, a 3x3 max and a 3x3 average pooling, a global average pooling, batch norm, ReLU, softmax, a
 per-channel scale, a channel shuffle), built from its op record exactly as ``profile`` builds a
 layer and called through ``nn.Module.__call__`` under ``torch.no_grad()``, fp32, batch 1:
 

@@ -11,7 +11,7 @@ Totals add the layers' predictions (and their parts).
 
 **Attained figures per role.** A device may also give, per compute dtype, what layers of a
 *role* (:data:`ROLES`: the op records' closed set of roles, with convolutions split by shape as
-``explain`` splits them) attain: ``ops_per_second``, ``bytes_per_second`` and
+``explain`` splits them and sliding-window pooling into max and average) attain: ``ops_per_second``, ``bytes_per_second`` and
 ``overhead_seconds`` (``cnninspect device calibrate`` measures them on synthetic kernels). A
 layer of that role is then priced with the role's figure in place of the peak, the
 bandwidth or the per-layer overhead, each figure separately; a role or figure the device
@@ -57,9 +57,10 @@ PROFILE_KEYS = ("device", *DEVICE_KEYS)
 REQUIRED_KEYS = ("title", "kind", "source", "peak_ops_per_second", "bandwidth_bytes_per_second", "overhead_seconds")
 BOUNDS = ("compute", "memory")
 # the roles a layer is priced by: the records' roles (cnninspect.ops.kind.Role), convolutions
-# split by shape as ``explain`` splits them (depthwise and pointwise run very different kernels)
-ROLES = ("conv", "depthwise_conv", "pointwise_conv", "dense", "pool", "global", "norm", "activation", "classifier",
-         "elementwise", "layout")
+# split by shape as ``explain`` splits them and sliding-window pooling by what it computes
+# (depthwise and pointwise convolutions, max and average pooling run very different kernels)
+ROLES = ("conv", "depthwise_conv", "pointwise_conv", "dense", "max_pool", "avg_pool", "global", "norm", "activation",
+         "classifier", "elementwise", "layout")
 ROLE_FIGURE_KEYS = ("ops_per_second", "bytes_per_second", "overhead_seconds")
 # the role of a container's own arithmetic (cnninspect.measure.traffic prices it)
 CONTAINER_ROLES = {"residual": "elementwise", "gate": "elementwise", "concat": "layout"}
@@ -73,6 +74,8 @@ def op_role(kind: str, attrs: Mapping[str, Any]) -> str:
     record = KINDS[kind]
     if record.role is Role.CONV:
         return record.op_class(attrs).replace(" ", "_")
+    if record.role is Role.POOL:
+        return "max_pool" if record.reduce == "max" else "avg_pool"
     return record.role.value
 
 
