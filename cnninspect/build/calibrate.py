@@ -16,9 +16,10 @@ under other load):
 The other half measures what each role of the roofline
 (:data:`cnninspect.measure.roofline.ROLES`) *attains*: the synthetic kernel of that role in
 ``cnninspect/measure/kernels.yaml`` (a 3x3, a 1x1 and a depthwise 3x3 convolution, a fully
-connected layer, a 3x3 max and a 3x3 average pooling, a global average pooling, batch norm, ReLU, softmax, a
-per-channel scale, a channel shuffle), built from its op record exactly as ``profile`` builds a
-layer and called through ``nn.Module.__call__`` under ``torch.no_grad()``, fp32, batch 1:
+connected layer, a 3x3 max and a 3x3 average pooling, a global average pooling, batch norm,
+ReLU, softmax, a per-channel scale, a channel shuffle), built from its op record exactly as
+``profile`` builds a layer and called through ``nn.Module.__call__`` under
+``torch.no_grad()``, fp32, batch 1:
 
 * the role's **overhead** is the median time of its kernel at a tiny size (:data:`TINY`: 8
   channels, 4x4), the cost of calling such a layer at all;
@@ -40,19 +41,20 @@ from __future__ import annotations
 
 import copy
 import functools
-from importlib import resources
 import itertools
 import math
 import platform
 import statistics
 import time
 from collections.abc import Callable, Sequence
+from importlib import resources
 
 import torch
 from torch import nn
 
 from ..lang.spec import Spec, load_spec
 from ..measure.roofline import ROLES, Device, Figure, RoleFigures
+from ..resolve.ir import Op
 from .builder import build_op
 
 GEMM_SIZE = 1024
@@ -118,7 +120,7 @@ def _kernels_spec() -> Spec:
     return load_spec(str(path), label="cnninspect/measure/kernels.yaml")
 
 
-def kernel_op(role: str, channels: int, resolution: int) -> tuple[object, int, int]:
+def kernel_op(role: str, channels: int, resolution: int) -> tuple[Op, int, int]:
     """The synthetic kernel of ``role`` (``cnninspect/measure/kernels.yaml``): its op, and the
     operations and bytes the roofline counts for it (fp32, batch 1, ``paper``)."""
     from ..measure.analysis import analyze
@@ -141,8 +143,8 @@ def _role_figures(role: str, share: float, peak: float, bandwidth: float, thread
     def timed(channels: int, resolution: int) -> tuple[float, int, int, int]:
         op, operations, moved = kernel_op(role, channels, resolution)
         copies = max(1, min(MAX_COPIES, math.ceil(COLD_BYTES / max(moved, 1))))
-        module = build_op(op).eval()  # type: ignore[arg-type]
-        x = torch.randn((1, *op.in_shape))  # type: ignore[attr-defined]
+        module = build_op(op).eval()
+        x = torch.randn((1, *op.in_shape))
         calls = itertools.cycle([functools.partial(copy.deepcopy(module), x.clone()) for _ in range(copies)])
         with torch.no_grad():
             seconds, n = _median_call(lambda: next(calls)(), each)
@@ -152,6 +154,8 @@ def _role_figures(role: str, share: float, peak: float, bandwidth: float, thread
     runs = [timed(c, r) for c, r in sizes]
     operations = sum(r[2] for r in runs)
     moved = sum(r[3] for r in runs)
+    # time beyond the call's overhead (never below 1% of the call: a noisy tiny-size sample
+    # must not make a rate infinite or negative)
     busy = math.fsum(max(r[0] - overhead, r[0] * 0.01) for r in runs)
     what = (f"{role} kernel of cnninspect/measure/kernels.yaml at "
             f"{', '.join(f'{c}x{r}x{r}' if role not in FLAT_ROLES else str(c) for c, r in sizes)}, "
@@ -219,4 +223,3 @@ def calibrate(name: str, dtypes: Sequence[str] = ("fp32",), seconds: float = 10.
         Figure(overhead, f"measured: median of {len(times)} calls of nn.ReLU on a one-element tensor"),
         measured, attained,
     )
-
