@@ -39,6 +39,7 @@ from torch.utils.weak import WeakIdKeyDictionary
 
 from ..ops.aten_rules import OpCall, TensorMeta
 from .meta_shapes import shortcut_for
+from .tool_facts import function_call, module_call, plain_args, tree_paths, watched
 from .inputs import ModelInputs, TensorSpec
 from .trace import CallRecord, InputInfo, ParamInfo, Trace, Unit, per_sample
 
@@ -113,6 +114,8 @@ class _Recorder:
         self.child_names: dict[int, dict[int, str]] = {}
         self.repeats: dict[str, int] = {}
         self.called: set[int] = set()
+        self.functions: list[Any] = []  # watched torch function calls (ptflops and thop conventions)
+        self.paths: dict[int, int] | None = None
 
     # -- tensors ---------------------------------------------------------------------------
 
@@ -264,6 +267,7 @@ class _Recorder:
             "inputs": tuple(self.lookup(t) for t in ins),
             "in_shape": per_sample(ins[0].shape, self.batch) if ins else (),
             "in_ndim": ins[0].dim() if ins else 0, "in_full": tuple(ins[0].shape) if ins else (),
+            "args": plain_args(args),
         })
         self.calls[-1]["kernels_before"] = self.kernels
         if parent is not None:
@@ -279,6 +283,13 @@ class _Recorder:
         call["outputs"] = tuple(self.lookup(t) for t in outs)
         call["out_shape"] = per_sample(outs[0].shape, self.batch) if outs else ()
         call["out_full"] = tuple(int(d) for d in outs[0].shape) if outs else ()
+        if self.paths is None:
+            self.paths = tree_paths(self.root)
+        try:
+            call["tool"] = module_call(module, call["args"], output, id(module) in self.names,
+                                       self.paths.get(id(module), 1))
+        except Exception as exc:  # our bug, not the model's
+            raise CaptureBug(f"recording {type(module).__name__}: {type(exc).__name__}: {exc}") from exc
 
 
 class _DispatchMode(TorchDispatchMode):
@@ -329,7 +340,15 @@ class _FunctionMode(TorchFunctionMode):
         elif rec.via in _CONV_FUNCTIONS and isinstance((kwargs or {}).get("padding", args[4] if len(args) > 4 else 0), str):
             rec.kernels = before + ("_convolution_mode",)  # padding="same"/"valid": one operator in a trace
         try:
-            return func(*args, **(kwargs or {}))
+            out = func(*args, **(kwargs or {}))
+            name = watched().get(func) if rec.recording else None
+            if name is not None:
+                caller = rec.calls[rec.stack[-1]]["module"] if rec.stack else None
+                try:
+                    rec.functions.append(function_call(func, name, args, kwargs or {}, out, tuple(rec.stack), caller))
+                except Exception as exc:  # our bug, not the model's
+                    raise CaptureBug(f"recording {name}: {type(exc).__name__}: {exc}") from exc
+            return out
         finally:
             rec.via = None
             rec.kernels = before
@@ -830,6 +849,8 @@ def _finish(rec: _Recorder, module: nn.Module, input_nodes: tuple[int, ...], inp
         device=device,
         batch=batch,
         inputs=inputs,
+        module_calls=tuple(c.get("tool") for c in rec.calls) + (None,) * (len(calls) - len(rec.calls)),
+        functions=tuple(rec.functions),
     )
 
 

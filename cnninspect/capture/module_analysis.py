@@ -36,8 +36,9 @@ from typing import Any
 
 from ..measure.analysis import Report, Row, Subject, Totals
 from ..base.errors import UsageError
-from ..ops.aten_rules import ATEN_TABLES, MODULE_RULES, SPEC_ONLY_CONVENTIONS, LeafCall, OpCall, is_weight_layer
+from ..ops.aten_rules import ATEN_TABLES, MODULE_RULES, LeafCall, OpCall, is_weight_layer
 from ..ops.conventions import Convention, get_convention
+from ..ops.module_tools import TOOL_TABLES, nested_calls, tool_counts
 from .trace import CallRecord, Shape, Trace, per_sample
 
 
@@ -69,16 +70,18 @@ def analyze_trace(trace: Trace, convention: str | Convention, subject: Subject) 
 
 def _analyze_trace(trace: Trace, convention: str | Convention, subject: Subject) -> Report:
     conv = get_convention(convention) if isinstance(convention, str) else convention
-    if conv.name in SPEC_ONLY_CONVENTIONS:
-        raise UsageError(
-            f"the {conv.name} convention is derived for YAML specs ({SPEC_ONLY_CONVENTIONS[conv.name]}, and "
-            f"cnninspect knows only the classes it builds); for a Python model run {conv.name} itself, or use "
-            f"{', '.join(ATEN_TABLES)}"
-        )
-    table = ATEN_TABLES[conv.name]
-    module_rule = MODULE_RULES.get(conv.name)
-    counts: list[int | None] = [table.count(op) for op in trace.ops]
-    uncounted: Counter[str] = Counter(table.label(op) for op, n in zip(trace.ops, counts) if n is None)
+    tool = TOOL_TABLES.get(conv.name)
+    if tool is not None:  # a tool that counts by module class (ptflops, thop): no operator rules
+        counts: list[int | None] = [0] * len(trace.ops)
+        module_rule = None
+        own_count, fn_rows = _tool_counts(trace, conv.name)
+    else:
+        table = ATEN_TABLES[conv.name]
+        module_rule = MODULE_RULES.get(conv.name)
+        counts = [table.count(op) for op in trace.ops]
+        own_count, fn_rows = {}, {}
+    label = (lambda op: op.qualname) if tool is not None else table.label
+    uncounted: Counter[str] = Counter(label(op) for op, n in zip(trace.ops, counts) if n is None)
     rows: list[Row] = []
     owner_of: dict[int, int] = {}  # parameter -> index of the first row holding it
 
@@ -100,7 +103,7 @@ def _analyze_trace(trace: Trace, convention: str | Convention, subject: Subject)
         at = len(rows) - 1
         p, t, shared = params_of(at, c.own_params)
         ops = _ops_in(trace, c)
-        macs = sum(counts[i] or 0 for i in ops)
+        macs = sum(counts[i] or 0 for i in ops) + _subtree_tool_count(trace, index, own_count, fn_rows)
         if module_rule is not None and c.called:
             every = {}
             for n, k in c.own_params:
@@ -110,7 +113,7 @@ def _analyze_trace(trace: Trace, convention: str | Convention, subject: Subject)
                 else:
                     every[n] = (info.numel, info.trainable)
             macs += module_rule(LeafCall(c.torch_class, every, c.in_shape, c.out_shape, c.out_full))
-        missing = Counter(table.label(trace.ops[i]).removeprefix("aten.") for i in ops if counts[i] is None)
+        missing = Counter(label(trace.ops[i]).removeprefix("aten.") for i in ops if counts[i] is None)
         detail = _join(c.detail, *([f"call {c.repeat}"] if c.repeat > 1 else []), *shared, _uncounted_text(missing))
         rows[at] = Row(c.path, depth, True, c.torch_class, "module", c.in_shape, c.out_shape, c.kernel, c.stride,
                        p, t, macs, None, detail)
@@ -133,6 +136,17 @@ def _analyze_trace(trace: Trace, convention: str | Convention, subject: Subject)
             p += info.numel
             t += info.numel if info.trainable else 0
         seen: Counter[str] = Counter()
+        if own_count.get(index):
+            n = own_count[index]
+            rows.append(Row(f"{prefix}forward" if prefix else c.torch_class, inner, True, c.torch_class, "module",
+                            c.in_shape, c.out_shape, None, None, 0, 0, n, None,
+                            f"{conv.name}'s rule for the class"))
+            m += n
+        for fname, n in fn_rows.get(index, ()):
+            seen[fname] += 1
+            rows.append(Row(f"{prefix}{fname}" + (f"#{seen[fname]}" if seen[fname] > 1 else ""), inner, True,
+                            fname, "functional", (), (), None, None, 0, 0, n, None, "functional"))
+            m += n
         for kind, i in c.items:
             if kind == "call":
                 cp, ct, cm = visit(i, inner)
@@ -174,6 +188,33 @@ def _analyze_trace(trace: Trace, convention: str | Convention, subject: Subject)
     totals = Totals(totp, tott, totm, peak, largest, peak_bytes, sum(p.nbytes for p in trace.params))
     engine = f"module-{trace.device}"
     return Report(None, conv, engine, tuple(rows), totals, subject, tuple(sorted(uncounted.items())))
+
+
+def _tool_counts(trace: Trace, convention: str) -> tuple[dict[int, int], dict[int, list[tuple[str, int]]]]:
+    """A module-class tool's counts: per call its hook's count, and per call the watched
+    function calls it ran directly (name, count), as :mod:`cnninspect.ops.module_tools` says."""
+    table = TOOL_TABLES[convention]
+    modules = list(trace.module_calls) + [None] * (len(trace.calls) - len(trace.module_calls))
+    functions = [*trace.functions, *nested_calls(table, trace.ops, trace.op_owner)]
+    tc = tool_counts(table, modules, functions, [c.parent for c in trace.calls], trace.batch)
+    own = {i: round(n) for i, n in enumerate(tc.calls) if n}
+    fns: dict[int, list[tuple[str, int]]] = {}
+    for fc, n in zip(functions, tc.functions):
+        if n:
+            fns.setdefault(fc.stack[-1] if fc.stack else 0, []).append((fc.name, round(n)))
+    return own, fns
+
+
+def _subtree_tool_count(trace: Trace, index: int, own: Mapping[int, int],
+                        fns: Mapping[int, list[tuple[str, int]]]) -> int:
+    """A leaf call's tool count: its hook's, its functions', and those of modules it called."""
+    if not own and not fns:
+        return 0
+    total = own.get(index, 0) + sum(n for _f, n in fns.get(index, ()))
+    for kind, i in trace.calls[index].items:
+        if kind == "call":
+            total += _subtree_tool_count(trace, i, own, fns)
+    return total
 
 
 def _ops_in(trace: Trace, c: CallRecord) -> list[int]:

@@ -484,15 +484,6 @@ register_table(AtenTable(
                       "_scaled_dot_product_flash_attention_for_cpu", "mkldnn_rnn_layer"}),
 ))
 
-# Conventions defined by the module classes a spec builds (which hooks a tool registers for
-# which class): a Python model's own classes have no such rules, so these are not offered
-# for Python models (an exit-2 error says why); run the tool itself on the model instead.
-SPEC_ONLY_CONVENTIONS = {
-    "ptflops": "ptflops counts by exact module class and patched functional calls",
-    "thop": "thop counts by module class along the class hierarchy",
-}
-
-
 # --- module-level rules ----------------------------------------------------------------------
 
 
@@ -523,3 +514,5 @@ def _torchinfo_module(call: LeafCall) -> int:
 MODULE_RULES: dict[str, ModuleRule | None] = {
     "paper": None, "fvcore": None, "torchinfo": _torchinfo_module, "flopcounter": None,
 }
+# ptflops and thop count by module class, not by operator: their tables are
+# :data:`cnninspect.ops.module_tools.TOOL_TABLES`
