@@ -49,11 +49,23 @@ class Summary:
     contract, ``_repr_html_()`` the table for Jupyter; ``report`` holds the data."""
 
     def __init__(self, report: Report, unit: str = "macs", levels: int | None = None,
-                 columns: Sequence[str] | None = None) -> None:
+                 columns: Sequence[str] | None = None, fields: Any = None, show_rf: bool = False) -> None:
         self.report = report
         self.unit = unit
         self.levels = levels
         self.columns = tuple(columns) if columns is not None else None
+        self.fields = fields  # receptive fields of a Python model (summary(..., rf=True))
+        self.show_rf = show_rf
+
+    @property
+    def receptive_fields(self) -> Any:
+        """Every row's receptive field (:class:`~cnninspect.measure.receptive.ReceptiveFields`,
+        ``.rows[name].conv``): a spec's always, a Python model's with ``summary(..., rf=True)``."""
+        if self.fields is None and self.report.model is not None:
+            from .measure.receptive import receptive_fields
+
+            self.fields = receptive_fields(self.report.model)
+        return self.fields
 
     # torchinfo's names (ModelStatistics), same numbers as ``totals``
     @property
@@ -99,7 +111,7 @@ class Summary:
 
         from .render.report import summary_document
 
-        doc = summary_document(self.report, self.unit, self.levels)
+        doc = summary_document(self.report, self.unit, self.levels, fields=self.fields, show_rf=self.show_rf)
         if self.columns is None:
             return doc
         table = doc.tables[0]
@@ -164,6 +176,7 @@ def summary(
     resolution: int | None = None,
     unit: str = "macs",
     levels: int | None = None,
+    rf: bool = False,
     **forward_kwargs: Any,
 ) -> Summary:
     """Analyse ``model``, called as ``torchinfo.summary`` is.
@@ -198,7 +211,9 @@ def summary(
     flag); on a private copy, never on ``model``. ``depth`` (torchinfo's) or ``levels``
     folds the table to that many levels; ``col_names`` picks torchinfo's columns
     (``input_size``, ``output_size``, ``num_params``, ``kernel_size``, ``mult_adds``,
-    ``trainable``). ``resolution`` sets an image input's height and width.
+    ``trainable``). ``resolution`` sets an image input's height and width. ``rf`` adds
+    the receptive-field columns (``.receptive_fields``; a Python model's where the path from
+    its input is convolutional, docs/receptive-field.md).
 
     For a spec, ``input_size`` is ``(1, channels, R, R)`` at the spec's channels.
     """
@@ -226,7 +241,8 @@ def summary(
                              "a model reference takes input_size")
         if mode != "eval" or device is not None:
             raise UsageError("mode= and device= apply to nn.Module objects")
-        return Summary(_reference_report(model, input_size, convention, resolution), unit, levels, columns)
+        report, trace = _reference_report(model, input_size, convention, resolution)
+        return Summary(report, unit, levels, columns, _fields(trace, report) if rf and trace is not None else None, rf)
     import torch.nn as nn
 
     if not isinstance(model, nn.Module):
@@ -237,15 +253,28 @@ def summary(
         raise UsageError(f"input_data={input_data!r}: the third argument is input_data, as in torchinfo; "
                          f"give the convention by name: convention={input_data!r}")
     inputs = from_api(input_size, input_data, dtypes, batch_dim, forward_kwargs)
-    report = module_report(model, inputs, convention, resolution, device=None if device is None else str(device),
-                           mode=mode)
-    return Summary(report, unit, levels, columns)
+    report, trace = module_report_traced(model, inputs, convention, resolution,
+                                         device=None if device is None else str(device), mode=mode)
+    return Summary(report, unit, levels, columns, _fields(trace, report) if rf else None, rf)
+
+
+def _fields(trace: Any, report: Report) -> Any:
+    from .capture.module_receptive import module_fields
+
+    return module_fields(trace, report)
 
 
 def module_report(module: Any, inputs: Any, convention: str, resolution: int | None = None,
                   name: str | None = None, *, device: str | None = None, mode: str = "eval") -> Report:
     """The report of an ``nn.Module`` object; ``inputs`` is :class:`~cnninspect.capture.inputs.ModelInputs`,
     or None for the input the module declares."""
+    return module_report_traced(module, inputs, convention, resolution, name, device=device, mode=mode)[0]
+
+
+def module_report_traced(module: Any, inputs: Any, convention: str, resolution: int | None = None,
+                         name: str | None = None, *, device: str | None = None,
+                         mode: str = "eval") -> tuple[Report, Any]:
+    """:func:`module_report` with the captured forward pass."""
     from .capture.module_analysis import analyze_trace, input_settings, module_subject
     from .capture.pymodels import check_depth, input_for, trace_module
 
@@ -258,16 +287,17 @@ def module_report(module: Any, inputs: Any, convention: str, resolution: int | N
     settings = {**input_settings(trace), "resolution": resolution, "kwargs": {}, "class": type(module).__name__,
                 "input_from": source or "given", "mode": mode}
     subject = module_subject(trace, label, title="nn.Module passed from Python", settings=settings)
-    return analyze_trace(trace, convention, subject)
+    return analyze_trace(trace, convention, subject), trace
 
 
-def _reference_report(text: str, input_size: Any, convention: str, resolution: int | None) -> Report:
-    from .capture.pymodels import analyze_python, is_python_ref
+def _reference_report(text: str, input_size: Any, convention: str, resolution: int | None) -> tuple[Report, Any]:
+    """A reference's report, and the captured forward pass of a Python model (None for a spec)."""
+    from .capture.pymodels import analyze_python_traced, is_python_ref
 
     if is_python_ref(text):
         from .capture.inputs import from_api
 
-        return analyze_python(text, convention, input_shape=from_api(input_size), resolution=resolution)
+        return analyze_python_traced(text, convention, input_shape=from_api(input_size), resolution=resolution)
     from .measure.analysis import analyze
     from .resolve.catalog import resolve_ref
 
@@ -292,4 +322,4 @@ def _reference_report(text: str, input_size: Any, convention: str, resolution: i
     report = analyze(resolve_ref(text, extra, "resolution="), convention)
     if channels is not None and report.subject.input_shape[0] != channels:
         raise UsageError(f"{text} takes {report.subject.input_shape[0]} input channels, not {channels}")
-    return report
+    return report, None

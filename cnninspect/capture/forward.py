@@ -851,6 +851,8 @@ def _finish(rec: _Recorder, module: nn.Module, input_nodes: tuple[int, ...], inp
         inputs=inputs,
         module_calls=tuple(c.get("tool") for c in rec.calls) + (None,) * (len(calls) - len(rec.calls)),
         functions=tuple(rec.functions),
+        op_nodes=tuple(rec.op_nodes),
+        call_outputs=tuple(c.get("outputs", ()) for c in rec.calls) + ((),) * (len(calls) - len(rec.calls)),
     )
 
 

@@ -83,6 +83,7 @@ def _analyze_trace(trace: Trace, convention: str | Convention, subject: Subject)
     label = (lambda op: op.qualname) if tool is not None else table.label
     uncounted: Counter[str] = Counter(label(op) for op, n in zip(trace.ops, counts) if n is None)
     rows: list[Row] = []
+    sources: list[tuple[str, int] | None] = []  # aligned with rows
     owner_of: dict[int, int] = {}  # parameter -> index of the first row holding it
 
     def params_of(call_row: int, own: tuple[tuple[str, int], ...]) -> tuple[int, int, list[str]]:
@@ -100,6 +101,7 @@ def _analyze_trace(trace: Trace, convention: str | Convention, subject: Subject)
 
     def leaf(index: int, c: CallRecord, depth: int) -> tuple[int, int, int]:
         rows.append(None)  # type: ignore[arg-type]  # filled below
+        sources.append(("call", index))
         at = len(rows) - 1
         p, t, shared = params_of(at, c.own_params)
         ops = _ops_in(trace, c)
@@ -123,6 +125,7 @@ def _analyze_trace(trace: Trace, convention: str | Convention, subject: Subject)
         at = len(rows)
         if with_row:
             rows.append(None)  # type: ignore[arg-type]
+            sources.append(("call", index))
         inner = depth + 1 if with_row else depth
         prefix = f"{c.path}." if c.path else ""
         p = t = m = 0
@@ -133,6 +136,7 @@ def _analyze_trace(trace: Trace, convention: str | Convention, subject: Subject)
             info = trace.params[key]
             rows.append(Row(f"{prefix}{pname}", inner, True, "Parameter", "parameter", (), _param_shape(info.numel),
                             None, None, info.numel, info.numel if info.trainable else 0, 0, None, "own parameter"))
+            sources.append(None)
             p += info.numel
             t += info.numel if info.trainable else 0
         seen: Counter[str] = Counter()
@@ -141,11 +145,13 @@ def _analyze_trace(trace: Trace, convention: str | Convention, subject: Subject)
             rows.append(Row(f"{prefix}forward" if prefix else c.torch_class, inner, True, c.torch_class, "module",
                             c.in_shape, c.out_shape, None, None, 0, 0, n, None,
                             f"{conv.name}'s rule for the class"))
+            sources.append(("call", index))
             m += n
         for fname, n in fn_rows.get(index, ()):
             seen[fname] += 1
             rows.append(Row(f"{prefix}{fname}" + (f"#{seen[fname]}" if seen[fname] > 1 else ""), inner, True,
                             fname, "functional", (), (), None, None, 0, 0, n, None, "functional"))
+            sources.append(("call", index))
             m += n
         for kind, i in c.items:
             if kind == "call":
@@ -162,6 +168,7 @@ def _analyze_trace(trace: Trace, convention: str | Convention, subject: Subject)
                 rows.append(Row(name, inner, True, f"aten.{op.op}", "functional", _first_in(op, trace.batch),
                                 _first_out(op, trace.batch),
                                 None, None, 0, 0, n or 0, None, detail, not op.live))
+                sources.append(("op", i))
                 cp, ct, cm = 0, 0, n or 0
             p, t, m = p + cp, t + ct, m + cm
         if with_row:
@@ -187,7 +194,8 @@ def _analyze_trace(trace: Trace, convention: str | Convention, subject: Subject)
     peak_bytes = activation_memory(trace, trace.storage_bytes)[0] if trace.storage_bytes else None
     totals = Totals(totp, tott, totm, peak, largest, peak_bytes, sum(p.nbytes for p in trace.params))
     engine = f"module-{trace.device}"
-    return Report(None, conv, engine, tuple(rows), totals, subject, tuple(sorted(uncounted.items())))
+    assert len(sources) == len(rows)
+    return Report(None, conv, engine, tuple(rows), totals, subject, tuple(sorted(uncounted.items())), tuple(sources))
 
 
 def _tool_counts(trace: Trace, convention: str) -> tuple[dict[int, int], dict[int, list[tuple[str, int]]]]:

@@ -106,6 +106,8 @@ class Trace:
     # what ptflops's and thop's hooks see: each call (None when not called), watched functions
     module_calls: tuple[ModuleCall | None, ...] = ()
     functions: tuple[FunctionCall, ...] = ()
+    op_nodes: tuple[tuple[tuple[int, ...], tuple[int, ...]], ...] = ()  # per operator: (input nodes, output nodes)
+    call_outputs: tuple[tuple[int, ...], ...] = ()  # per call: the nodes it returned
 
     @property
     def output_shape(self) -> Shape:

@@ -72,18 +72,20 @@ def summary(spec: str, variant: str | None, width: float | None, resolution: int
     from ..resolve.resolver import resolve
 
     if is_python_ref(spec):
-        from ..capture.pymodels import analyze_python
+        from ..capture.module_receptive import module_fields
+        from ..capture.pymodels import analyze_python_traced
         from ..render.report import summary_document
 
         refuse_spec_options(spec, **{"--variant": variant, "--width": width, "--depth": depth, "--phi": phi,
                                      "--set": set_values, "--padding": padding, "--verify": verify,
-                                     "--engine": engine, "--rf": show_rf, "--memory": show_memory,
+                                     "--engine": engine, "--memory": show_memory,
                                      "--dtype": dtype, "--optimizer": optimizer})
         if fmt == "paper":
             raise UsageError(f"{spec} is a Python model: --format paper needs a spec with a paper layout")
         inputs = python_inputs(spec, input_texts, batch)
-        report = analyze_python(spec, convention, input_shape=inputs, resolution=resolution, mode=mode)
-        emit(summary_document(report, unit, levels), fmt)
+        report, trace = analyze_python_traced(spec, convention, input_shape=inputs, resolution=resolution, mode=mode)
+        fields = module_fields(trace, report) if show_rf else None
+        emit(summary_document(report, unit, levels, fields=fields, show_rf=show_rf), fmt)
         return 0
     if mode != "eval":
         raise UsageError("--mode applies to Python models; a spec is counted in inference")
