@@ -23,7 +23,7 @@ one-line message.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .measure.analysis import Report, Row, Totals
@@ -32,6 +32,8 @@ from .base.errors import UsageError
 if TYPE_CHECKING:
     import torch
     from torch import nn
+
+    from .ops.aten_rules import OpCall
 
 # torchinfo's column names -> the layer table's columns
 COLUMNS: dict[str, str] = {
@@ -177,6 +179,7 @@ def summary(
     unit: str = "macs",
     levels: int | None = None,
     rf: bool = False,
+    custom_rules: Mapping[str, Callable[[OpCall], int | None]] | None = None,
     **forward_kwargs: Any,
 ) -> Summary:
     """Analyse ``model``, called as ``torchinfo.summary`` is.
@@ -213,13 +216,20 @@ def summary(
     (``input_size``, ``output_size``, ``num_params``, ``kernel_size``, ``mult_adds``,
     ``trainable``). ``resolution`` sets an image input's height and width. ``rf`` adds
     the receptive-field columns (``.receptive_fields``; a Python model's where the path from
-    its input is convolutional, docs/receptive-field.md).
+    its input is convolutional, docs/receptive-field.md). ``custom_rules``: your own counting
+    rules for operators cnninspect does not count, ``{"mylib::my_op": fn}`` where
+    ``fn(call: OpCall) -> int | None`` returns one call's multiply-adds for the batch (None:
+    leave it uncounted); they apply in the operator conventions (paper, fvcore, torchinfo,
+    flopcounter), to that operator alone (docs/counting.md, "Custom rules").
 
     For a spec, ``input_size`` is ``(1, channels, R, R)`` at the spec's channels.
     """
     from .ops.conventions import UNITS, get_convention
 
+    from .ops.custom_rules import custom_rules as checked_rules
+
     get_convention(convention)
+    rules = checked_rules(custom_rules)
     if unit not in UNITS:
         raise UsageError(f"unknown unit '{unit}'; units: {', '.join(UNITS)}")
     if mode not in MODES:
@@ -241,7 +251,7 @@ def summary(
                              "a model reference takes input_size")
         if mode != "eval" or device is not None:
             raise UsageError("mode= and device= apply to nn.Module objects")
-        report, trace = _reference_report(model, input_size, convention, resolution)
+        report, trace = _reference_report(model, input_size, convention, resolution, rules)
         return Summary(report, unit, levels, columns, _fields(trace, report) if rf and trace is not None else None, rf)
     import torch.nn as nn
 
@@ -254,7 +264,7 @@ def summary(
                          f"give the convention by name: convention={input_data!r}")
     inputs = from_api(input_size, input_data, dtypes, batch_dim, forward_kwargs)
     report, trace = module_report_traced(model, inputs, convention, resolution,
-                                         device=None if device is None else str(device), mode=mode)
+                                         device=None if device is None else str(device), mode=mode, rules=rules)
     return Summary(report, unit, levels, columns, _fields(trace, report) if rf else None, rf)
 
 
@@ -272,8 +282,8 @@ def module_report(module: Any, inputs: Any, convention: str, resolution: int | N
 
 
 def module_report_traced(module: Any, inputs: Any, convention: str, resolution: int | None = None,
-                         name: str | None = None, *, device: str | None = None,
-                         mode: str = "eval") -> tuple[Report, Any]:
+                         name: str | None = None, *, device: str | None = None, mode: str = "eval",
+                         rules: Mapping[str, Any] | None = None) -> tuple[Report, Any]:
     """:func:`module_report` with the captured forward pass."""
     from .capture.module_analysis import analyze_trace, input_settings, module_subject
     from .capture.pymodels import check_depth, input_for, trace_module
@@ -287,17 +297,21 @@ def module_report_traced(module: Any, inputs: Any, convention: str, resolution: 
     settings = {**input_settings(trace), "resolution": resolution, "kwargs": {}, "class": type(module).__name__,
                 "input_from": source or "given", "mode": mode}
     subject = module_subject(trace, label, title="nn.Module passed from Python", settings=settings)
-    return analyze_trace(trace, convention, subject), trace
+    return analyze_trace(trace, convention, subject, rules=rules), trace
 
 
-def _reference_report(text: str, input_size: Any, convention: str, resolution: int | None) -> tuple[Report, Any]:
+def _reference_report(text: str, input_size: Any, convention: str, resolution: int | None,
+                      rules: Mapping[str, Any] | None = None) -> tuple[Report, Any]:
     """A reference's report, and the captured forward pass of a Python model (None for a spec)."""
     from .capture.pymodels import analyze_python_traced, is_python_ref
 
     if is_python_ref(text):
         from .capture.inputs import from_api
 
-        return analyze_python_traced(text, convention, input_shape=from_api(input_size), resolution=resolution)
+        return analyze_python_traced(text, convention, input_shape=from_api(input_size), resolution=resolution,
+                                     rules=rules)
+    if rules:
+        raise UsageError(f"custom_rules apply to Python models; {text} is a spec, whose op kinds all have rules")
     from .measure.analysis import analyze
     from .resolve.catalog import resolve_ref
 

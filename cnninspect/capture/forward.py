@@ -69,10 +69,11 @@ def _tensors(obj: Any) -> list[torch.Tensor]:
 
 
 class _FuncInfo:
-    __slots__ = ("name", "overload", "inplace", "aliases", "shortcut")
+    __slots__ = ("name", "overload", "inplace", "aliases", "shortcut", "namespace")
 
     def __init__(self, func: Any) -> None:
         packet = func._overloadpacket.__name__
+        self.namespace = str(getattr(func, "namespace", "aten"))
         args = func._schema.arguments
         self.inplace = (
             packet.endswith("_") and not packet.endswith("__") and bool(args)
@@ -197,7 +198,7 @@ class _Recorder:
         elif fi.name == "_safe_softmax" and via != SDPA:
             self._inside_attention()
         self.ops.append(OpCall(fi.name, fi.overload, margs, mkwargs, tuple(metas), via, fi.inplace, in_leaf,
-                               kernels=kernels))
+                               kernels=kernels, namespace=fi.namespace))
         self.op_owner.append(owner)
         self.op_nodes.append((tuple(inputs), tuple(outputs)))
         if self.stack:

@@ -31,12 +31,13 @@ use, and the longest input-to-output path in weight layers (convolution, fully c
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 from collections.abc import Mapping
 from typing import Any
 
 from ..measure.analysis import Report, Row, Subject, Totals
 from ..base.errors import UsageError
-from ..ops.aten_rules import ATEN_TABLES, MODULE_RULES, LeafCall, OpCall, is_weight_layer
+from ..ops.aten_rules import ATEN_TABLES, MODULE_RULES, AtenRule, LeafCall, OpCall, is_weight_layer
 from ..ops.conventions import Convention, get_convention
 from ..ops.module_tools import TOOL_TABLES, nested_calls, tool_counts
 from .trace import CallRecord, Shape, Trace, per_sample
@@ -60,16 +61,22 @@ def input_settings(trace: Trace) -> dict[str, Any]:
             "inputs": [{"name": i.name, "shape": list(i.shape), "dtype": i.dtype} for i in trace.inputs]}
 
 
-def analyze_trace(trace: Trace, convention: str | Convention, subject: Subject) -> Report:
-    """The report of a captured module under ``convention``."""
+def analyze_trace(trace: Trace, convention: str | Convention, subject: Subject, *,
+                  rules: Mapping[str, AtenRule] | None = None) -> Report:
+    """The report of a captured module under ``convention``; ``rules``: the caller's own
+    operator rules (:func:`cnninspect.ops.custom_rules.custom_rules`)."""
     from .usercode import room_to_recurse
 
     with room_to_recurse():  # the call tree is walked recursively, one frame pair per level
-        return _analyze_trace(trace, convention, subject)
+        return _analyze_trace(trace, convention, subject, rules or {})
 
 
-def _analyze_trace(trace: Trace, convention: str | Convention, subject: Subject) -> Report:
+def _analyze_trace(trace: Trace, convention: str | Convention, subject: Subject,
+                   rules: Mapping[str, AtenRule]) -> Report:
     conv = get_convention(convention) if isinstance(convention, str) else convention
+    if rules and conv.name in TOOL_TABLES:
+        raise UsageError(f"custom rules count operators; the {conv.name} convention counts module classes, as "
+                         f"{conv.name} does, and takes none (use {', '.join(ATEN_TABLES)})")
     tool = TOOL_TABLES.get(conv.name)
     if tool is not None:  # a tool that counts by module class (ptflops, thop): no operator rules
         counts: list[int | None] = [0] * len(trace.ops)
@@ -77,6 +84,8 @@ def _analyze_trace(trace: Trace, convention: str | Convention, subject: Subject)
         own_count, fn_rows = _tool_counts(trace, conv.name)
     else:
         table = ATEN_TABLES[conv.name]
+        if rules:
+            table = replace(table, custom=dict(rules))
         module_rule = MODULE_RULES.get(conv.name)
         counts = [table.count(op) for op in trace.ops]
         own_count, fn_rows = {}, {}
@@ -116,7 +125,9 @@ def _analyze_trace(trace: Trace, convention: str | Convention, subject: Subject)
                     every[n] = (info.numel, info.trainable)
             macs += module_rule(LeafCall(c.torch_class, every, c.in_shape, c.out_shape, c.out_full))
         missing = Counter(label(trace.ops[i]).removeprefix("aten.") for i in ops if counts[i] is None)
-        detail = _join(c.detail, *([f"call {c.repeat}"] if c.repeat > 1 else []), *shared, _uncounted_text(missing))
+        custom = sorted({trace.ops[i].qualname for i in ops if trace.ops[i].qualname in rules})
+        detail = _join(c.detail, *([f"call {c.repeat}"] if c.repeat > 1 else []), *shared, _uncounted_text(missing),
+                       *([f"custom rule: {', '.join(custom)}"] if custom else []))
         rows[at] = Row(c.path, depth, True, c.torch_class, "module", c.in_shape, c.out_shape, c.kernel, c.stride,
                        p, t, macs, None, detail)
         return p, t, macs
@@ -161,11 +172,13 @@ def _analyze_trace(trace: Trace, convention: str | Convention, subject: Subject)
                 if n == 0:
                     continue
                 op = trace.ops[i]
-                called = (op.via or op.op).strip("_")  # what the forward wrote: matmul, conv2d, add
+                # what the forward wrote: matmul, conv2d, add (a custom operator: its own name)
+                called = (op.via if op.via and op.namespace == "aten" else op.op).strip("_")
                 seen[called] += 1
                 name = f"{prefix}{called}" + (f"#{seen[called]}" if seen[called] > 1 else "")
-                detail = _join("functional", _uncounted_text(Counter([op.op])) if n is None else "")
-                rows.append(Row(name, inner, True, f"aten.{op.op}", "functional", _first_in(op, trace.batch),
+                detail = _join("functional", _uncounted_text(Counter([op.op])) if n is None else "",
+                               "custom rule" if op.qualname in rules else "")
+                rows.append(Row(name, inner, True, op.qualname, "functional", _first_in(op, trace.batch),
                                 _first_out(op, trace.batch),
                                 None, None, 0, 0, n or 0, None, detail, not op.live))
                 sources.append(("op", i))
@@ -195,6 +208,11 @@ def _analyze_trace(trace: Trace, convention: str | Convention, subject: Subject)
     totals = Totals(totp, tott, totm, peak, largest, peak_bytes, sum(p.nbytes for p in trace.params))
     engine = f"module-{trace.device}"
     assert len(sources) == len(rows)
+    used = Counter(op.qualname for op in trace.ops if op.qualname in rules)
+    if used:  # the caller's rules changed these operators' counts: say so with the numbers
+        calls = ", ".join(f"{name} ({n} call{'s' if n > 1 else ''})" for name, n in sorted(used.items()))
+        subject = replace(subject, notes=subject.notes + (f"custom rules counted {calls} in the {conv.name} "
+                                                          "convention",))
     return Report(None, conv, engine, tuple(rows), totals, subject, tuple(sorted(uncounted.items())), tuple(sources))
 
 

@@ -529,15 +529,16 @@ def _refused(shown: str, inputs: ModelInputs, cause: BaseException, on: str = ""
 
 
 def analyze_python(text: str, convention: str = "paper", *, input_shape: ModelInputs | tuple[int, ...] | None = None,
-            resolution: int | None = None, mode: str = "eval") -> Report:
+            resolution: int | None = None, mode: str = "eval", rules: Mapping[str, Any] | None = None) -> Report:
     """Load, build, capture and report a Python model reference; ``input_shape`` is a
     per-sample shape (one input, batch 1) or :class:`~cnninspect.capture.inputs.ModelInputs`."""
-    return analyze_python_traced(text, convention, input_shape=input_shape, resolution=resolution, mode=mode)[0]
+    return analyze_python_traced(text, convention, input_shape=input_shape, resolution=resolution, mode=mode,
+                                 rules=rules)[0]
 
 
 def analyze_python_traced(text: str, convention: str = "paper", *,
                           input_shape: ModelInputs | tuple[int, ...] | None = None, resolution: int | None = None,
-                          mode: str = "eval") -> tuple[Report, Trace]:
+                          mode: str = "eval", rules: Mapping[str, Any] | None = None) -> tuple[Report, Trace]:
     """:func:`analyze_python`, with the captured forward pass (for receptive fields)."""
     from .module_analysis import analyze_trace
 
@@ -545,7 +546,7 @@ def analyze_python_traced(text: str, convention: str = "paper", *,
     built = build(pm)
     inputs, source = input_for(built.module, pm.ref.shown, input_shape, resolution)
     trace = trace_built(pm, built, inputs, mode)
-    return analyze_trace(trace, convention, subject_for(pm, trace, resolution, source)), trace
+    return analyze_trace(trace, convention, subject_for(pm, trace, resolution, source), rules=rules), trace
 
 
 def trace_built(pm: PyModel, built: Built, inputs: ModelInputs | tuple[int, ...], mode: str = "eval") -> Trace:

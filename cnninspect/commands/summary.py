@@ -46,6 +46,10 @@ if TYPE_CHECKING:
                    "build the nn.Module on PyTorch's meta device and walk it with hooks (same numbers, slower).")
 @click.option("--rf", "show_rf", is_flag=True,
               help="Add receptive-field columns: RF, effective stride (and Conv RF where SE gates make the field global).")
+@click.option("--rules", "rules_file", metavar="FILE.py",
+              help="Python models: your own counting rules for operators cnninspect does not count, from a Python "
+                   "file defining RULES = {'namespace::op': function} (run as a Python model's file is; "
+                   "docs/counting.md).")
 @memory_options
 @inputs_option
 @mode_option
@@ -54,7 +58,7 @@ def summary(spec: str, variant: str | None, width: float | None, resolution: int
             phi: float | None, set_values: tuple[str, ...], padding: str | None, fmt: str, convention: str,
             unit: str, levels: int | None, verify: bool, verify_max_mb: float, verify_max_seconds: float,
             engine: str | None, show_rf: bool, show_memory: bool, dtype: str | None, batch: int | None,
-            optimizer: str | None, input_texts: tuple[str, ...], mode: str) -> int:
+            optimizer: str | None, input_texts: tuple[str, ...], mode: str, rules_file: str | None) -> int:
     """Layer table and totals of SPEC: a bundled name (mobilenet_v1), NAME:VARIANT
     (efficientnet:b3), a YAML file (net.yaml, net.yaml:VARIANT, dir/net), - for a spec on
     standard input, or a Python model: file.py:NAME, package.module:NAME, torchvision:NAME or
@@ -83,12 +87,20 @@ def summary(spec: str, variant: str | None, width: float | None, resolution: int
         if fmt == "paper":
             raise UsageError(f"{spec} is a Python model: --format paper needs a spec with a paper layout")
         inputs = python_inputs(spec, input_texts, batch)
-        report, trace = analyze_python_traced(spec, convention, input_shape=inputs, resolution=resolution, mode=mode)
+        rules = None
+        if rules_file is not None:
+            from ..capture.rule_files import load_rules
+
+            rules = load_rules(rules_file)
+        report, trace = analyze_python_traced(spec, convention, input_shape=inputs, resolution=resolution, mode=mode,
+                                              rules=rules)
         fields = module_fields(trace, report) if show_rf else None
         emit(summary_document(report, unit, levels, fields=fields, show_rf=show_rf), fmt)
         return 0
     if mode != "eval":
         raise UsageError("--mode applies to Python models; a spec is counted in inference")
+    if rules_file is not None:
+        raise UsageError("--rules applies to Python models; every op kind of a spec has a rule in every convention")
     if input_texts:
         raise UsageError("--input applies to Python models; a spec's input is set by --resolution")
     engine = engine or "spec"
