@@ -39,7 +39,7 @@ from torch.utils.weak import WeakIdKeyDictionary
 
 from ..ops.aten_rules import OpCall, TensorMeta
 from .meta_shapes import shortcut_for
-from .tool_facts import function_call, module_call, plain_args, tree_paths, watched
+from .tool_facts import function_call, module_call, plain_args, watched
 from .inputs import ModelInputs, TensorSpec
 from .trace import CallRecord, InputInfo, ParamInfo, Trace, Unit, per_sample
 
@@ -110,13 +110,20 @@ class _Recorder:
         self.recording = False
         self.dtypes: dict[torch.dtype, str] = {}
         self.names: dict[int, str] = {}
+        # paths from the root to each module through children() (a shared module has several;
+        # children() lists a module once per parent), as ptflops sums them
+        self.paths: dict[int, int] = {}
+        edges: set[tuple[str, int]] = set()
         for name, mod in root.named_modules(remove_duplicate=False):
             self.names.setdefault(id(mod), name)
+            edge = (name.rpartition(".")[0], id(mod))
+            if edge not in edges:
+                edges.add(edge)
+                self.paths[id(mod)] = self.paths.get(id(mod), 0) + 1
         self.child_names: dict[int, dict[int, str]] = {}
         self.repeats: dict[str, int] = {}
         self.called: set[int] = set()
         self.functions: list[Any] = []  # watched torch function calls (ptflops and thop conventions)
-        self.paths: dict[int, int] | None = None
 
     # -- tensors ---------------------------------------------------------------------------
 
@@ -268,7 +275,7 @@ class _Recorder:
             "inputs": tuple(self.lookup(t) for t in ins),
             "in_shape": per_sample(ins[0].shape, self.batch) if ins else (),
             "in_ndim": ins[0].dim() if ins else 0, "in_full": tuple(ins[0].shape) if ins else (),
-            "args": plain_args(args),
+            "args": plain_args(module, args, root=parent is None),
         })
         self.calls[-1]["kernels_before"] = self.kernels
         if parent is not None:
@@ -284,8 +291,6 @@ class _Recorder:
         call["outputs"] = tuple(self.lookup(t) for t in outs)
         call["out_shape"] = per_sample(outs[0].shape, self.batch) if outs else ()
         call["out_full"] = tuple(int(d) for d in outs[0].shape) if outs else ()
-        if self.paths is None:
-            self.paths = tree_paths(self.root)
         try:
             call["tool"] = module_call(module, call["args"], output, id(module) in self.names,
                                        self.paths.get(id(module), 1))
@@ -342,7 +347,10 @@ class _FunctionMode(TorchFunctionMode):
             rec.kernels = before + ("_convolution_mode",)  # padding="same"/"valid": one operator in a trace
         try:
             out = func(*args, **(kwargs or {}))
-            name = watched().get(func) if rec.recording else None
+            try:
+                name = watched().get(func) if rec.recording else None
+            except TypeError:  # an unhashable callable: not one the tools watch
+                name = None
             if name is not None:
                 caller = rec.calls[rec.stack[-1]]["module"] if rec.stack else None
                 try:

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..ops.module_tools import MODULE_ATTRS, WATCHED_FUNCTIONS, FunctionCall, ModuleCall
+from ..ops.module_tools import MODULE_ATTRS, TOOL_TABLES, WATCHED_FUNCTIONS, FunctionCall, ModuleCall
 
 _CLASSES: dict[type, tuple[str, ...]] = {}
 _BINARY_OP = dis.opmap.get("BINARY_OP", -1)
@@ -42,48 +42,47 @@ def _value(v: Any) -> Any:
     return None
 
 
-def plain_args(args: tuple[Any, ...]) -> tuple[Any, ...]:
-    """A module call's positional arguments as plain values (no tensor is kept alive)."""
-    return tuple(_value(a) for a in args)
-
-
-def tree_paths(root: nn.Module) -> dict[int, int]:
-    """By module id: the paths from ``root`` to the module through ``children()`` (each
-    parent's children counted once, as ``children()`` lists them)."""
-    order: list[nn.Module] = []
-    seen: set[int] = set()
-    stack: list[tuple[nn.Module, bool]] = [(root, False)]
-    while stack:  # parents before children: reverse post-order
-        m, done = stack.pop()
-        if done:
-            order.append(m)
-            continue
-        if id(m) in seen:
-            continue
-        seen.add(id(m))
-        stack.append((m, True))
-        stack.extend((c, False) for c in m.children() if id(c) not in seen)
-    paths = {id(root): 1}
-    for m in reversed(order):
-        n = paths.get(id(m), 0)
-        for c in m.children():
-            paths[id(c)] = paths.get(id(c), 0) + n
-    return paths
+def plain_args(module: nn.Module, args: tuple[Any, ...], root: bool = False) -> tuple[Any, ...]:
+    """A module call's positional arguments as plain values (no tensor is kept alive); only
+    for the model itself (ptflops reads its batch there) and a class some tool counts (the
+    others' are never read)."""
+    return tuple(_value(a) for a in args) if root or _counted(class_names(type(module))) else ()
 
 
 def module_call(module: nn.Module, args: tuple[Any, ...], output: Any, in_tree: bool,
                 paths: int = 1) -> ModuleCall:
     """The record of one module call; ``args`` already :func:`plain_args`."""
-    attrs = {name: _value(getattr(module, name)) for name in MODULE_ATTRS if hasattr(module, name)}
-    params = {name: tuple(int(d) for d in p.shape) for name, p in module._parameters.items()
-              if p is not None and not isinstance(p, nn.parameter.UninitializedParameter)}
-    if isinstance(output, (tuple, list)):
+    classes = class_names(type(module))
+    attrs: dict[str, Any] = {}
+    params: dict[str, tuple[int, ...]] = {}
+    if _counted(classes):  # only a class some tool has a rule for is read
+        own, registered = module.__dict__, module._parameters
+        for name in MODULE_ATTRS:
+            if name in own:
+                attrs[name] = _value(own[name])
+            elif name in registered:
+                attrs[name] = _value(registered[name])
+        params = {name: tuple(int(d) for d in p.shape) for name, p in registered.items()
+                  if p is not None and not isinstance(p, nn.parameter.UninitializedParameter)}
+    outs: tuple[tuple[int, ...] | None, ...] = ()
+    if not attrs and not params and not _counted(classes):
+        pass
+    elif isinstance(output, (tuple, list)):
         outs = tuple(tuple(int(d) for d in o.shape) if isinstance(o, torch.Tensor) else None for o in output)
     elif isinstance(output, torch.Tensor):
         outs = (tuple(int(d) for d in output.shape),)
-    else:
-        outs = ()
-    return ModuleCall(class_names(type(module)), attrs, params, args, outs, in_tree, bool(module.training), paths)
+    return ModuleCall(classes, attrs, params, args, outs, in_tree, bool(module.training), paths)
+
+
+_COUNTED: dict[tuple[str, ...], bool] = {}
+
+
+def _counted(classes: tuple[str, ...]) -> bool:
+    """Some tool has a rule that counts something for the class or one of its bases."""
+    known = _COUNTED.get(classes)
+    if known is None:
+        known = _COUNTED[classes] = any(t.modules.get(c) is not None for t in TOOL_TABLES.values() for c in classes)
+    return known
 
 
 _WATCHED: dict[Any, str] | None = None
