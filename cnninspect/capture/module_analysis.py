@@ -176,7 +176,8 @@ def _analyze_trace(trace: Trace, convention: str | Convention, subject: Subject,
                 called = (op.via if op.via and op.namespace == "aten" else op.op).strip("_")
                 seen[called] += 1
                 name = f"{prefix}{called}" + (f"#{seen[called]}" if seen[called] > 1 else "")
-                detail = _join("functional", _uncounted_text(Counter([op.op])) if n is None else "",
+                detail = _join("functional", _uncounted_text(Counter([op.qualname.removeprefix("aten.")]))
+                               if n is None else "",
                                "custom rule" if op.qualname in rules else "")
                 rows.append(Row(name, inner, True, op.qualname, "functional", _first_in(op, trace.batch),
                                 _first_out(op, trace.batch),

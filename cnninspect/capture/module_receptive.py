@@ -30,7 +30,6 @@ from ..measure.analysis import Report
 from ..measure.receptive import (
     GLOBAL,
     INPUT,
-    Geometry,
     NotConvolutional,
     ReceptiveField,
     ReceptiveFields,

@@ -120,7 +120,6 @@ class ToolTable:
     modules: Mapping[str, ModuleRule | None]
     functions: Mapping[str, FunctionRule]
     exact: bool
-    summary: str = ""
     # functions the tool sees called inside other torch functions, which a capture sees only as
     # aten operators: {outer function: {aten operator: function name}}
     nested: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
@@ -329,8 +328,6 @@ PTFLOPS = ToolTable(
     "ptflops", _PTFLOPS_MODULES, _PTFLOPS_FUNCTIONS, exact=True, patched=True,
     # F.multi_head_attention_forward calls the patched softmax, torch.bmm and torch.baddbmm
     nested={"multi_head_attention_forward": {"bmm": "torch.bmm", "baddbmm": "torch.baddbmm", "_softmax": "F.softmax"}},
-    summary="mult-adds as ptflops 0.7 reports them (pytorch backend): hooks on exact torch.nn classes plus "
-            "patched functional calls; a module of another class counts 0",
 )
 
 
@@ -593,9 +590,6 @@ _THOP_FUNCTIONS: dict[str, FunctionRule] = {
 
 THOP = ToolTable(
     "thop", _THOP_MODULES, _THOP_FUNCTIONS, exact=False,
-    summary="mult-adds as ultralytics-thop 2.2 profile reports them: hooks by module class (the nearest base "
-            "class with a rule), plus matrix products and attention run outside modules with a rule; a module of "
-            "another class counts 0",
 )
 
 # every attribute a rule above reads from a module (the capture records these)
@@ -614,8 +608,8 @@ WATCHED_FUNCTIONS = frozenset(n for t in TOOL_TABLES.values() for n in t.functio
 class ToolCounts:
     """A tool's counts on one captured forward pass: ``calls[i]`` what the hook of module call
     ``i`` counted (0 when the tool does not count it, ``None`` when its class has no rule),
-    ``functions[j]`` what the watched function call ``j`` counted, and the multiplier the
-    convention applies to function counts (ptflops: the batch, see the module docstring)."""
+    ``functions[j]`` what the watched function call ``j`` counted; both for the batch (for
+    ptflops: its per-image number times the batch, see the module docstring)."""
 
     calls: tuple[float | None, ...]
     functions: tuple[float, ...]
