@@ -6,8 +6,9 @@ spec) is model B (usually the Python module it was written from: ``file.py:NAME`
 
 * their input and output shapes are equal;
 * parameters and trainable parameters are equal, and mult-adds are equal in every
-  convention both can be counted in (a Python model cannot be counted in the conventions
-  derived for specs, ptflops and thop; the result names the conventions compared);
+  convention both are compared in (a Python model is compared in the operator conventions;
+  ptflops and thop count by module class, so a functional call and a module doing the same
+  work differ there; the result names the conventions compared);
 * their leaf layers align one to one, each pair of the same kind (the class name without a
   ``1d``/``2d``/``3d`` suffix, so a spec's ``LayerNorm2d`` is a hand-written ``LayerNorm``),
   with the same input and output shapes and parameter counts.
