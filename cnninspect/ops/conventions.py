@@ -55,6 +55,7 @@ from .formulas import (
     tensor_factors,
     term,
 )
+from .module_tools import PTFLOPS as PTFLOPS_TABLE
 from .primitives import ACTIVATIONS as ACTIVATION_FUNCTIONS, OPS, Shape, adaptive_windows
 
 
@@ -294,11 +295,9 @@ register_convention(
 
 # --- ptflops 0.7 (pytorch backend, count_functional=True) ----------------------------------------
 
-# classes ptflops hooks (MODULES_MAPPING, matched by exact type) among those our builder makes
-PTFLOPS_MODULES = frozenset(
-    {"Conv2d", "Linear", "BatchNorm2d", "BatchNorm1d", "LayerNorm", "ReLU", "ReLU6", "GELU", "MaxPool2d",
-     "AvgPool2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "PReLU", "ELU", "LeakyReLU"}
-)
+# classes ptflops hooks (MODULES_MAPPING, matched by exact type): its table, kept once for
+# specs and Python models alike in ops/module_tools.py
+PTFLOPS_MODULES = frozenset(c.rsplit(".", 1)[1] for c in PTFLOPS_TABLE.modules)
 # activation classes whose forward calls a torch.nn.functional function ptflops patches
 # (ReLU6 calls F.hardtanh and LeakyReLU F.leaky_relu, which it does not patch)
 PTFLOPS_PATCHED_ACTS = {"ReLU": "F.relu", "SiLU": "F.silu", "GELU": "F.gelu", "PReLU": "F.prelu", "ELU": "F.elu"}
