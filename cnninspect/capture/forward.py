@@ -345,6 +345,7 @@ class _FunctionMode(TorchFunctionMode):
             rec.kernels = before + _sdpa_call_kernel(rec, args, kwargs or {})
         elif rec.via in _CONV_FUNCTIONS and isinstance((kwargs or {}).get("padding", args[4] if len(args) > 4 else 0), str):
             rec.kernels = before + ("_convolution_mode",)  # padding="same"/"valid": one operator in a trace
+        position = len(rec.calls[rec.stack[-1]]["items"]) if rec.stack else 0
         try:
             out = func(*args, **(kwargs or {}))
             try:
@@ -354,7 +355,8 @@ class _FunctionMode(TorchFunctionMode):
             if name is not None:
                 caller = rec.calls[rec.stack[-1]]["module"] if rec.stack else None
                 try:
-                    rec.functions.append(function_call(func, name, args, kwargs or {}, out, tuple(rec.stack), caller))
+                    rec.functions.append(function_call(func, name, args, kwargs or {}, out, tuple(rec.stack), caller,
+                                                       position))
                 except Exception as exc:  # our bug, not the model's
                     raise CaptureBug(f"recording {name}: {type(exc).__name__}: {exc}") from exc
             return out

@@ -158,13 +158,21 @@ def _analyze_trace(trace: Trace, convention: str | Convention, subject: Subject,
                             f"{conv.name}'s rule for the class"))
             sources.append(("call", index))
             m += n
-        for fname, n in fn_rows.get(index, ()):
-            seen[fname] += 1
-            rows.append(Row(f"{prefix}{fname}" + (f"#{seen[fname]}" if seen[fname] > 1 else ""), inner, True,
-                            fname, "functional", (), (), None, None, 0, 0, n, None, "functional"))
-            sources.append(("call", index))
-            m += n
-        for kind, i in c.items:
+        pending = list(fn_rows.get(index, ()))  # (position, name, count, input, output), in order
+
+        def functions_before(k: int) -> int:
+            added = 0
+            while pending and pending[0][0] <= k:
+                _pos, fname, n, shape_in, shape_out = pending.pop(0)
+                seen[fname] += 1
+                rows.append(Row(f"{prefix}{fname}" + (f"#{seen[fname]}" if seen[fname] > 1 else ""), inner, True,
+                                fname, "functional", shape_in, shape_out, None, None, 0, 0, n, None, "functional"))
+                sources.append(("call", index))
+                added += n
+            return added
+
+        for k, (kind, i) in enumerate(c.items):
+            m += functions_before(k)
             if kind == "call":
                 cp, ct, cm = visit(i, inner)
             else:
@@ -185,6 +193,7 @@ def _analyze_trace(trace: Trace, convention: str | Convention, subject: Subject,
                 sources.append(("op", i))
                 cp, ct, cm = 0, 0, n or 0
             p, t, m = p + cp, t + ct, m + cm
+        m += functions_before(len(c.items))
         if with_row:
             shared_text = ""
             if c.repeat > 1:
@@ -217,27 +226,35 @@ def _analyze_trace(trace: Trace, convention: str | Convention, subject: Subject,
     return Report(None, conv, engine, tuple(rows), totals, subject, tuple(sorted(uncounted.items())), tuple(sources))
 
 
-def _tool_counts(trace: Trace, convention: str) -> tuple[dict[int, int], dict[int, list[tuple[str, int]]]]:
+def _tool_counts(trace: Trace, convention: str) -> tuple[dict[int, int],
+                                                        dict[int, list[tuple[int, str, int, Shape, Shape]]]]:
     """A module-class tool's counts: per call its hook's count, and per call the watched
     function calls it ran directly (name, count), as :mod:`cnninspect.ops.module_tools` says."""
     table = TOOL_TABLES[convention]
     modules = list(trace.module_calls) + [None] * (len(trace.calls) - len(trace.module_calls))
-    functions = [*trace.functions, *nested_calls(table, trace.ops, trace.op_owner)]
+    positions = {i: k for c in trace.calls for k, (kind, i) in enumerate(c.items) if kind == "op"}
+    functions = [*trace.functions, *nested_calls(table, trace.ops, trace.op_owner, positions)]
     tc = tool_counts(table, modules, functions, [c.parent for c in trace.calls], trace.batch)
     own = {i: round(n) for i, n in enumerate(tc.calls) if n}
-    fns: dict[int, list[tuple[str, int]]] = {}
+    fns: dict[int, list[tuple[int, str, int, Shape, Shape]]] = {}
     for fc, n in zip(functions, tc.functions):
         if n:
-            fns.setdefault(fc.stack[-1] if fc.stack else 0, []).append((fc.name, round(n)))
+            first = fc.args[0] if fc.args and isinstance(fc.args[0], tuple) else None
+            shape_in = per_sample(first, trace.batch) if first and all(isinstance(d, int) for d in first) else ()
+            shape_out = per_sample(fc.outputs[0], trace.batch) if fc.outputs and fc.outputs[0] else ()
+            fns.setdefault(fc.stack[-1] if fc.stack else 0, []).append((fc.position, fc.name, round(n), shape_in,
+                                                                        shape_out))
+    for entries in fns.values():
+        entries.sort(key=lambda e: e[0])
     return own, fns
 
 
 def _subtree_tool_count(trace: Trace, index: int, own: Mapping[int, int],
-                        fns: Mapping[int, list[tuple[str, int]]]) -> int:
+                        fns: Mapping[int, list[tuple[int, str, int, Shape, Shape]]]) -> int:
     """A leaf call's tool count: its hook's, its functions', and those of modules it called."""
     if not own and not fns:
         return 0
-    total = own.get(index, 0) + sum(n for _f, n in fns.get(index, ()))
+    total = own.get(index, 0) + sum(e[2] for e in fns.get(index, ()))
     for kind, i in trace.calls[index].items:
         if kind == "call":
             total += _subtree_tool_count(trace, i, own, fns)

@@ -106,7 +106,7 @@ def watched() -> dict[Any, str]:
 
 
 def function_call(func: Any, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any,
-                  stack: tuple[int, ...], caller: nn.Module | None) -> FunctionCall:
+                  stack: tuple[int, ...], caller: nn.Module | None, position: int = 0) -> FunctionCall:
     """The record of a watched function call; ``caller`` is the innermost module running."""
     held = caller is not None and any(v is func for v in caller.__dict__.values())
     operator = False
@@ -116,4 +116,4 @@ def function_call(func: Any, name: str, args: tuple[Any, ...], kwargs: dict[str,
     outs = output if isinstance(output, (tuple, list)) else (output,)
     return FunctionCall(name, tuple(_value(a) for a in args), {k: _value(v) for k, v in kwargs.items()},
                         tuple(tuple(int(d) for d in o.shape) if isinstance(o, torch.Tensor) else None for o in outs),
-                        stack, operator, held)
+                        stack, operator, held, position)

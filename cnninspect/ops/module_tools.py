@@ -95,6 +95,7 @@ class FunctionCall:
     stack: tuple[int, ...]
     operator: bool = False
     held: bool = False
+    position: int = 0  # where in the innermost call's items (Trace.calls[i].items) it ran
 
 
 ModuleRule = Callable[[ModuleCall], float]
@@ -656,12 +657,13 @@ def tool_counts(table: ToolTable, modules: Sequence[ModuleCall | None], function
     return ToolCounts(tuple(calls), tuple(funcs_th))
 
 
-def nested_calls(table: ToolTable, ops: Sequence[Any], owners: Sequence[int]) -> list[FunctionCall]:
+def nested_calls(table: ToolTable, ops: Sequence[Any], owners: Sequence[int],
+                 positions: Mapping[int, int]) -> list[FunctionCall]:
     """The functions ``table`` sees inside other torch functions, from the captured aten
     operators (``ops``: :class:`~cnninspect.ops.aten_rules.OpCall`, ``owners``: the call
-    each ran in)."""
+    each ran in, ``positions``: each operator's place among that call's items)."""
     out: list[FunctionCall] = []
-    for op, owner in zip(ops, owners):
+    for i, (op, owner) in enumerate(zip(ops, owners)):
         inner = table.nested.get(op.via or "")
         name = inner.get(op.op) if inner else None
         if name is None:
@@ -669,5 +671,5 @@ def nested_calls(table: ToolTable, ops: Sequence[Any], owners: Sequence[int]) ->
         args = tuple(a.shape if hasattr(a, "shape") else a for a in op.args)
         outs = tuple(o.shape if o is not None else None for o in op.outputs)
         out.append(FunctionCall(name, args, {k: v for k, v in op.kwargs.items() if not hasattr(v, "shape")}, outs,
-                                (owner,)))
+                                (owner,), position=positions.get(i, 0)))
     return out
