@@ -95,3 +95,30 @@ def test_rows_follow_each_tools_classes() -> None:
     assert p["relu"] == 2 * 1024 + 1024 and t["relu"] == 0
     assert p["silu"] == 1024 and t["silu"] == 0  # nn.SiLU: no hook in either, F.silu patched by ptflops
     assert p["unknown"] == 0 and t["unknown"] == 16 * 8 * 16  # thop counts a product outside ruled modules
+
+
+def test_a_pruned_layer_and_a_module_the_hook_cannot_read() -> None:
+    """thop reads ``m.weight``, a pruned layer's masked attribute; a subclass of ``nn.Linear``
+    without ``in_features`` fails in thop's hook, and is one line here (exit 2, not a crash)."""
+    from torch.nn.utils import prune
+
+    from cnninspect.base.errors import UsageError
+
+    def pruned() -> nn.Module:
+        torch.manual_seed(0)
+        m = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 6 * 6, 4))
+        prune.l1_unstructured(m[0], "weight", 0.5)
+        return m.eval()
+
+    x = torch.randn(1, 3, 8, 8)
+    assert cnninspect.summary(pruned(), input_data=[x], convention="thop").total_mult_adds == _thop(pruned(), x)
+
+    class Odd(nn.Linear):
+        def __init__(self) -> None:
+            super().__init__(4, 4)
+            del self.in_features
+
+    with pytest.raises(Exception):
+        _thop(Odd(), torch.randn(1, 4))
+    with pytest.raises(UsageError, match="the thop convention cannot count a call of .*Odd"):
+        cnninspect.summary(Odd(), input_size=(1, 4), convention="thop")

@@ -279,6 +279,8 @@ def run_everything(model: nn.Module, shape: tuple[int, ...], ref: str, tmp_path:
     dims = "x".join(map(str, shape))
     cnninspect.summary(model, input_size=(1, *shape))
     cnninspect.summary(model, input_size=(2, *shape), convention="fvcore", mode="train")
+    for convention in ("ptflops", "thop"):  # the module-class conventions and receptive fields read the copy too
+        cnninspect.summary(model, input_size=(1, *shape), convention=convention, rf=True)
     for args in (("summary", ref, "--input", dims, "-f", "json"),
                  ("compare", f"{ref}@input={dims}", f"{ref}@input={dims}", "--layers"),
                  ("explain", ref),

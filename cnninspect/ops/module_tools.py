@@ -339,7 +339,7 @@ def _th_conv(transpose: bool) -> ModuleRule:
     def rule(c: ModuleCall) -> float:
         """calculate_conv2d_flops: output (transposed: input) elements x input (output)
         channels / groups x kernel area; no bias."""
-        x, y, w = c.x(), c.y(), c.params["weight"]
+        x, y, w = c.x(), c.y(), c.attrs["weight"]  # m.weight: a pruned layer's is an attribute
         volume, channels = (x, y) if transpose else (y, x)
         return prod(volume) * (channels[-(len(w) - 1)] // c.attrs["groups"]) * prod(w[2:])
 
@@ -595,7 +595,7 @@ THOP = ToolTable(
 
 # every attribute a rule above reads from a module (the capture records these)
 MODULE_ATTRS = frozenset({
-    "kernel_size", "in_channels", "out_channels", "groups", "bias", "affine", "elementwise_affine",
+    "weight", "kernel_size", "in_channels", "out_channels", "groups", "bias", "affine", "elementwise_affine",
     "in_features", "in1_features", "in2_features", "mode", "dim", "stride", "padding", "count_include_pad",
     "num_heads", "embed_dim", "kdim", "vdim", "batch_first", "bias_k", "add_zero_attn", "in_proj_bias",
     "input_size", "hidden_size", "num_layers", "bidirectional", "proj_size",
@@ -627,7 +627,7 @@ def tool_counts(table: ToolTable, modules: Sequence[ModuleCall | None], function
             calls.append(None)
             continue
         known, rule = table.rule_for(m.classes)
-        n = (rule(m) if rule is not None else 0) if known else None
+        n = (_apply(table, rule, m) if rule is not None else 0) if known else None
         # ptflops sums a shared module's count once per parent listing it (accumulate_flops)
         calls.append(n * m.paths if n is not None and table.exact else n)
     if table.exact:
@@ -646,15 +646,28 @@ def tool_counts(table: ToolTable, modules: Sequence[ModuleCall | None], function
         divisor = first[0] if isinstance(first, tuple) and first and all(isinstance(d, int) for d in first) else 1
         scaled = tuple(n * batch / divisor if n is not None else None for n in calls)
         funcs = tuple(0 if (table.patched and (fc.operator or fc.held)) or table.functions.get(fc.name) is None
-                      else table.functions[fc.name](fc) * batch for fc in functions)
+                      else _apply(table, table.functions[fc.name], fc) * batch for fc in functions)
         return ToolCounts(scaled, funcs)
     # thop: functional products count outside every module with a non-zero rule
     ruled = {i for i, m in enumerate(modules) if m is not None and m.in_tree and table.rule_for(m.classes)[1] is not None}
     funcs_th: list[float] = []
     for fc in functions:
         rule = table.functions.get(fc.name)
-        funcs_th.append(0 if rule is None or any(i in ruled for i in fc.stack) else rule(fc))
+        funcs_th.append(0 if rule is None or any(i in ruled for i in fc.stack) else _apply(table, rule, fc))
     return ToolCounts(tuple(calls), tuple(funcs_th))
+
+
+def _apply(table: ToolTable, rule: Callable[[Any], float], call: ModuleCall | FunctionCall) -> float:
+    """A rule on one call; a call the tool's own hook could not read either (a module missing
+    an attribute its class's hook reads) is the model's problem, said in one line."""
+    try:
+        return rule(call)
+    except (KeyError, TypeError, IndexError, ValueError, ZeroDivisionError) as exc:
+        from ..base.errors import UsageError
+
+        what = call.cls if isinstance(call, ModuleCall) else call.name
+        raise UsageError(f"the {table.convention} convention cannot count a call of {what}: its rule reads "
+                         f"{type(exc).__name__}: {exc} ({table.convention} itself would fail there too)") from None
 
 
 def nested_calls(table: ToolTable, ops: Sequence[Any], owners: Sequence[int],
