@@ -13,27 +13,29 @@ prints; docs/architecture.md is the map):
     explore.*                          sweep, fit, check, explain, sameness over reports
     render.*                           Report -> Document -> table / paper / json / csv / markdown / html
 
-Python API: :func:`summary` (see :mod:`cnninspect.api`). Importing this package does not
-import torch.
+Python API (see :mod:`cnninspect.api`): :func:`summary`, and :func:`compare`, :func:`sweep`,
+:func:`fit` and :func:`check`, each taking ``nn.Module`` objects as well as model references.
+Importing this package does not import torch.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:  # editors and type checkers see the real function and its signature
-    from .api import summary
+if TYPE_CHECKING:  # editors and type checkers see the real functions and their signatures
+    from .api import check, compare, fit, summary, sweep
 
-__all__ = ["summary"]
+__all__ = ["summary", "compare", "sweep", "fit", "check"]
 
 
 def __getattr__(name: str) -> Any:
-    """``cnninspect.summary`` is :func:`cnninspect.api.summary` itself (its real signature in
-    ``help()``), imported on first use: the command line, which never needs it, starts
-    without importing the analysis modules behind it."""
-    if name == "summary":
-        from .api import summary
+    """``cnninspect.summary`` (and ``compare``, ``sweep``, ``fit``, ``check``) is the function
+    of :mod:`cnninspect.api` itself (its real signature in ``help()``), imported on first
+    use: the command line, which never needs it, starts without importing the analysis
+    modules behind it."""
+    if name in __all__:
+        from . import api
 
-        return summary
+        return getattr(api, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 __version__ = "0.1.0"

@@ -397,6 +397,36 @@ def test_a_python_model_is_fitted_over_its_resolution():
     assert data["feasible"] == len(feasible) and data["search"]["mode"] == "exhaustive"
     assert [(p["settings"]["resolution"], p["mult_adds"]) for p in data["frontier"]] == [max(feasible)]
     for bad, fragment in ((("--over", "width=1", "--max-params", "1M"), "resolution=... only"),
-                          (("--over", "resolution=32", "--max-training-bytes", "1MB"), "memory simulation")):
+                          (("--over", "resolution=32", "--max-training-bytes", "1MB", "--dtype", "int8"),
+                           "one dtype")):
         r = invoke("fit", *args, *bad)
-        assert r.exit_code == 2 and fragment in r.stderr
+        assert r.exit_code == 2 and fragment in r.stderr, r.stderr
+
+
+def test_every_budget_has_a_column_in_the_fit_table():
+    """--max-weight-bytes and --max-training-bytes ended in exit 3 (no column for them)."""
+    import json
+
+    from cnninspect.explore.metrics import METRIC_LIST
+
+    for m in METRIC_LIST:
+        option = "--" + m.budget.replace("_", "-")
+        limit = "1GB" if m.unit == "bytes" else "1G"
+        r = invoke("fit", "mobilenet_v1", "--over", "resolution=128,160", option, limit, "--format", "json")
+        assert r.exit_code == 0, (option, r.stderr)
+        best = json.loads(r.stdout)["best"]
+        assert best["settings"] == {"resolution": 160}
+        table = invoke("fit", "mobilenet_v1", "--over", "resolution=128,160", option, limit)
+        assert table.exit_code == 0, (option, table.stderr)
+
+
+def test_a_byte_budget_on_the_command_line_may_be_a_plain_number():
+    """--max-weight-bytes 20000000 was refused as 'must be a size like 8MB, 1.5MiB or 8000000'."""
+    import json
+
+    from cnninspect.base.numbers import parse_bytes
+
+    assert parse_bytes("8000000") == parse_bytes("8MB") == parse_bytes(8_000_000) == 8e6
+    r = invoke("fit", "mobilenet_v1", "--over", "width=0.5,1", "--max-weight-bytes", "10000000", "--format", "json")
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(r.stdout)["best"]["settings"] == {"width": 0.5}

@@ -614,3 +614,31 @@ def test_no_block_graph_or_include_chain_runs_longer_than_a_bound(tmp_path, shap
     r = invoke("summary", str(spec), "--levels", "1")
     assert r.exit_code in (0, 2) and "Traceback" not in r.stderr, r.stderr
     assert time.perf_counter() - start < 5, shape
+
+
+def test_csv_cells_a_spreadsheet_would_run_as_formulas_are_quoted(tmp_path, monkeypatch):
+    """OWASP's CSV injection: a Python file named ``=a.py`` puts its name in the model column;
+    a spreadsheet opening the CSV would run it. It is prefixed with ``'``; numbers are not."""
+    import csv as csvlib
+
+    (tmp_path / "=a.py").write_text("import torch.nn as nn\n"
+                                    "def Net():\n    return nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten())\n")
+    monkeypatch.chdir(tmp_path)
+    r = invoke("summary", "=a.py:Net", "--input", "3x8x8", "--format", "csv")
+    assert r.exit_code == 0, r.stderr
+    rows = list(csvlib.DictReader(r.stdout.splitlines()))
+    assert rows and all(row["model"] == "'=a.py:Net" for row in rows)
+    assert all(not v.startswith(("=", "+", "@")) for row in rows for v in row.values())
+    assert rows[0]["mult_adds"].isdigit()
+
+
+@pytest.mark.parametrize("text,fragment", [
+    ("on: 3\n", "s.yaml:3:1: on: unknown key 'on'"),
+    ("layers:\n  - conv: {out: 4, kernel: 3, bias: no}\n", "layers[0].conv.bias: must be true or false, got 'no'"),
+])
+def test_yaml_1_1_booleans_are_read_as_written(tmp_path, text, fragment):
+    """YAML 1.2 booleans only: PyYAML's YAML 1.1 reads on/off/yes/no as booleans, so a key
+    'on:' was reported as 'true:' and 'bias: no' silently became false."""
+    spec = write(tmp_path / "s.yaml", "name: s\ninput: {channels: 3, resolution: 8}\n" + text
+                 + ("layers: [flatten]\n" if "layers" not in text else ""))
+    one_line_error(invoke("summary", str(spec)), fragment)

@@ -5,7 +5,9 @@ models written here to be awkward (a submodule registered twice, tied weights, u
 every kind, training mode, frozen and half-precision parameters, a lazy layer, a pruned
 layer, a model on the meta device), after ``cnninspect.summary`` and the CLI's ``summary``,
 ``compare``, ``explain``, ``fit``, ``sweep`` and ``check --allow-python`` run in-process on
-the very object (as ``package.module:NAME``), every parameter and buffer has the same
+the very object (as ``package.module:NAME``), with memory and the training step (which
+run a meta copy in training mode with gradients and a backward pass), and the Python
+functions ``compare``, ``sweep``, ``fit`` and ``check``, every parameter and buffer has the same
 identity, values, device, dtype and ``requires_grad``; every module has the same class,
 ``training`` flag and hooks; and the model computes what an untouched copy computes. The
 same holds when the analysis fails (a wrong input shape) or is interrupted (Ctrl-C raised
@@ -264,13 +266,15 @@ def assert_still_runs(model: nn.Module, twin: nn.Module, shape: tuple[int, ...])
 
 @pytest.fixture
 def as_module(monkeypatch: pytest.MonkeyPatch) -> Callable[[nn.Module], str]:
-    """Make ``model`` importable as ``cnninspect_untouched:model`` (the very object)."""
+    """Make ``model`` importable as ``cnninspect_untouched.models:model`` (the very object; a
+    reference needs a dotted module path, else it is read as a bundled spec's variant)."""
 
     def register(model: nn.Module) -> str:
-        mod = types.ModuleType("cnninspect_untouched")
+        mod = types.ModuleType("cnninspect_untouched.models")
         mod.model = model  # type: ignore[attr-defined]
-        monkeypatch.setitem(sys.modules, "cnninspect_untouched", mod)
-        return "cnninspect_untouched:model"
+        monkeypatch.setitem(sys.modules, "cnninspect_untouched", types.ModuleType("cnninspect_untouched"))
+        monkeypatch.setitem(sys.modules, "cnninspect_untouched.models", mod)
+        return "cnninspect_untouched.models:model"
 
     return register
 
@@ -281,13 +285,26 @@ def run_everything(model: nn.Module, shape: tuple[int, ...], ref: str, tmp_path:
     cnninspect.summary(model, input_size=(2, *shape), convention="fvcore", mode="train")
     for convention in ("ptflops", "thop"):  # the module-class conventions and receptive fields read the copy too
         cnninspect.summary(model, input_size=(1, *shape), convention=convention, rf=True)
+    for call in (lambda: cnninspect.summary(model, input_size=(2, *shape), optimizer="adam", training_step=True),
+                 lambda: cnninspect.compare([model, model], (1, *shape), memory=True),
+                 lambda: cnninspect.sweep(model, (1, *shape), batches=[1, 2]),
+                 lambda: cnninspect.check(model, (1, *shape), budgets={"max_params": "1G"}),
+                 lambda: cnninspect.fit(model, (1, *shape), over={"resolution": [8, 16]},
+                                        budgets={"max_params": "1G"})):
+        try:
+            call()
+        except cnninspect.base.errors.CnnInspectError:
+            pass  # a model the meta device refuses, or without an image input: said so, nothing touched
     for args in (("summary", ref, "--input", dims, "-f", "json"),
+                 ("summary", ref, "--input", dims, "--memory", "--dtype", "bf16", "--training-step"),
                  ("compare", f"{ref}@input={dims}", f"{ref}@input={dims}", "--layers"),
                  ("explain", ref),
                  ("sweep", ref, "--input", dims, "--resolution", "8,16") if len(shape) == 3 else ("summary", ref),
                  ("fit", ref, "--input", dims, "--over", "resolution=8:16:8", "--max-params", "1G")):
         r = invoke(*args)
         assert r.exit_code in (0, 1, 2), (args, r.exit_code, r.stderr)
+        if args[:2] == ("summary", ref) and "-f" in args:  # the reference is read as the very object
+            assert r.exit_code == 0, r.stderr
     checks = tmp_path / "budgets.yaml"
     checks.write_text(f"checks:\n  - model: {ref}\n    settings: {{input: {dims}}}\n    budget: {{max_params: 1G}}\n")
     r = invoke("check", str(checks), "--allow-python")
@@ -339,4 +356,31 @@ def test_ctrl_c_inside_forward_changes_nothing(as_module: Callable[[nn.Module], 
     with pytest.raises(KeyboardInterrupt):
         cnninspect.summary(model, input_size=(1, 3, 8, 8))
     assert_untouched(model, before)
+    assert_still_runs(model, twin, (3, 8, 8))
+
+
+class InterruptedInTraining(nn.Module):
+    """Ctrl-C arrives during the training pass (gradients on, meta device), after the
+    inference capture went through."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.bn = nn.BatchNorm2d(4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.bn(self.conv(x))
+        if y.is_meta and torch.is_grad_enabled():
+            raise KeyboardInterrupt
+        return y
+
+
+def test_ctrl_c_inside_the_training_pass_changes_nothing() -> None:
+    model = InterruptedInTraining().eval()
+    twin = twin_of(model)
+    before = snapshot(model)
+    for extra in ({"memory": True}, {"training_step": True}):
+        with pytest.raises(KeyboardInterrupt):
+            cnninspect.summary(model, input_size=(1, 3, 8, 8), **extra)
+        assert_untouched(model, before)
     assert_still_runs(model, twin, (3, 8, 8))

@@ -36,7 +36,7 @@ _INT_RE = re.compile(rf"^[-+]?{_DIGITS}$")
 _COUNT_RE = re.compile(r"^([-+]?(?:[0-9][0-9_,]*(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?)\s*([A-Za-z]*)$")
 
 COUNT_UNITS: dict[str, float] = {"": 1, "K": 1e3, "M": 1e6, "G": 1e9, "B": 1e9, "T": 1e12}
-BYTE_UNITS: dict[str, float] = {"B": 1, "KB": 1e3, "MB": 1e6, "GB": 1e9, "KIB": 1024, "MIB": 1024**2, "GIB": 1024**3}
+BYTE_UNITS: dict[str, float] = {"": 1, "B": 1, "KB": 1e3, "MB": 1e6, "GB": 1e9, "KIB": 1024, "MIB": 1024**2, "GIB": 1024**3}
 
 
 class NumberError(ValueError, UsageError):

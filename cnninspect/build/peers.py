@@ -140,3 +140,52 @@ def run_tool(tool: Tool, model: Model) -> int:
         warnings.simplefilter("ignore")
         total = tool.measure(module, x)
     return int(round(float(total)))
+
+
+def measure_module(module: Any, inputs: Any, max_mb: float) -> dict[str, tuple[int | None, str, str | None]]:
+    """Each installed tool's total on a private copy of a Python model (never the model
+    itself): on the meta device for the tools that read shapes only, on zero-filled CPU
+    tensors for the others when the copy's weights fit in ``max_mb``. One positional tensor
+    input only (the tools' own calling convention); per tool (total or None, note, version)."""
+    import torch
+
+    from ..capture.forward import private_copy
+    from ..capture.inputs import TensorSpec
+    from ..capture.pymodels import state_bytes
+    from ..capture.usercode import guarded
+
+    out: dict[str, tuple[int | None, str, str | None]] = {}
+    single = len(inputs.args) == 1 and not inputs.kwargs and isinstance(inputs.args[0], TensorSpec)
+    first = next((p for p in module.parameters() if p.dtype.is_floating_point), None)
+    dtype = first.dtype if first is not None else torch.float32
+    for tool in TOOLS.values():
+        if not installed(tool):
+            out[tool.name] = (None, "not installed", None)
+            continue
+        if not single:
+            out[tool.name] = (None, "not measured: the tools take one positional tensor input", version(tool))
+            continue
+        need = state_bytes(module)
+        if tool.device == "cpu" and need > max_mb * 1e6:
+            out[tool.name] = (None, f"not measured: real weights would need {need / 1e6:.0f} MB (over "
+                                    f"--measure-max-mb {max_mb:g})", version(tool))
+            continue
+        spec = inputs.args[0]
+        dt = getattr(torch, spec.dtype) if spec.dtype else dtype
+        try:
+            with guarded(), warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+                warnings.simplefilter("ignore")
+                copy_ = private_copy(module, "meta").eval()
+                if tool.device == "meta":
+                    x = torch.empty(spec.shape, dtype=dt, device="meta")
+                else:
+                    copy_ = copy_.to_empty(device="cpu")
+                    with torch.no_grad():
+                        for t in [*copy_.parameters(), *copy_.buffers()]:
+                            t.zero_()
+                    x = torch.zeros(spec.shape, dtype=dt)
+                out[tool.name] = (int(round(float(tool.measure(copy_, x)))), "", version(tool))
+        except Exception as exc:  # a peer failing is reported, never fatal
+            out[tool.name] = (None, f"not measured: {tool.name} failed ({type(exc).__name__}: "
+                                    f"{' '.join(str(exc).split())})"[:200], version(tool))
+    return out

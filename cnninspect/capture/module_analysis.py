@@ -298,7 +298,15 @@ def _join(*parts: str) -> str:
 
 def activation_memory(trace: Trace, sizes: tuple[int, ...] | None = None) -> tuple[int, int]:
     """Peak live activation elements and the largest single tensor, inference at the trace's
-    batch (``sizes``: per storage, e.g. bytes instead of elements).
+    batch (``sizes``: per storage, e.g. bytes instead of elements); see :func:`activation_peak`."""
+    peak, _at, largest, _largest_at = activation_peak(trace, sizes)
+    return peak, largest
+
+
+def activation_peak(trace: Trace, sizes: tuple[int, ...] | None = None) -> tuple[int, str, int, str]:
+    """Peak live activations and where (the layer running then), and the largest single
+    tensor and the layer that made it; inference at the trace's batch (``sizes``: per
+    storage, e.g. bytes instead of elements).
 
     Walks the layers in execution order: a tensor is allocated by the layer that produces it
     (views and in-place results share their input's storage) and freed after the last layer
@@ -333,11 +341,27 @@ def activation_memory(trace: Trace, sizes: tuple[int, ...] | None = None) -> tup
         delta[lo] += size[s]
         delta[hi + 1] -= size[s]
     peak = live = 0
-    for d in delta:
+    peak_step = 0
+    for step, d in enumerate(delta):
         live += d
-        peak = max(peak, live)
-    largest = max((size[s] for s in born), default=0)
-    return peak, largest
+        if live > peak:
+            peak, peak_step = live, step
+    largest_storage = max(born, key=lambda s: size[s], default=None)
+    largest = size[largest_storage] if largest_storage is not None else 0
+
+    def unit_name(i: int) -> str:
+        if i < 0 or i >= len(trace.units):
+            return "input"
+        u = trace.units[i]
+        if u.call is not None:
+            return trace.calls[u.call].path or trace.calls[u.call].torch_class
+        op = trace.ops[u.ops[0]] if u.ops else None
+        owner = trace.calls[trace.op_owner[u.ops[0]]].path if u.ops else ""
+        called = (op.via or op.op).strip("_") if op is not None else "?"
+        return f"{owner}.{called}" if owner else called
+
+    largest_at = unit_name(born[largest_storage]) if largest_storage is not None else ""
+    return peak, unit_name(peak_step - 1), largest, largest_at
 
 
 def weight_depth(trace: Trace) -> int:

@@ -531,22 +531,33 @@ def _refused(shown: str, inputs: ModelInputs, cause: BaseException, on: str = ""
 def analyze_python(text: str, convention: str = "paper", *, input_shape: ModelInputs | tuple[int, ...] | None = None,
             resolution: int | None = None, mode: str = "eval", rules: Mapping[str, Any] | None = None) -> Report:
     """Load, build, capture and report a Python model reference; ``input_shape`` is a
-    per-sample shape (one input, batch 1) or :class:`~cnninspect.capture.inputs.ModelInputs`."""
-    return analyze_python_traced(text, convention, input_shape=input_shape, resolution=resolution, mode=mode,
-                                 rules=rules)[0]
-
-
-def analyze_python_traced(text: str, convention: str = "paper", *,
-                          input_shape: ModelInputs | tuple[int, ...] | None = None, resolution: int | None = None,
-                          mode: str = "eval", rules: Mapping[str, Any] | None = None) -> tuple[Report, Trace]:
-    """:func:`analyze_python`, with the captured forward pass (for receptive fields)."""
+    per-sample shape (one input, batch 1) or :class:`~cnninspect.capture.inputs.ModelInputs`;
+    ``rules``: the caller's own operator rules (:mod:`cnninspect.ops.custom_rules`)."""
     from .module_analysis import analyze_trace
 
+    p = prepare_python(text, input_shape=input_shape, resolution=resolution, mode=mode)
+    return analyze_trace(p.trace, convention, p.subject, rules=rules)
+
+
+@dataclass
+class Prepared:
+    """A Python model reference loaded, built and captured: what every analysis starts from."""
+
+    model: PyModel
+    built: Built
+    inputs: ModelInputs
+    trace: Trace
+    subject: Any
+
+
+def prepare_python(text: str, *, input_shape: ModelInputs | tuple[int, ...] | None = None,
+                   resolution: int | None = None, mode: str = "eval") -> Prepared:
+    """Load, build and capture a Python model reference (see :func:`analyze_python`)."""
     pm = load(parse_pyref(text))
     built = build(pm)
     inputs, source = input_for(built.module, pm.ref.shown, input_shape, resolution)
     trace = trace_built(pm, built, inputs, mode)
-    return analyze_trace(trace, convention, subject_for(pm, trace, resolution, source), rules=rules), trace
+    return Prepared(pm, built, inputs, trace, subject_for(pm, trace, resolution, source))
 
 
 def trace_built(pm: PyModel, built: Built, inputs: ModelInputs | tuple[int, ...], mode: str = "eval") -> Trace:

@@ -249,6 +249,31 @@ def python_inputs(text: str, input_texts: tuple[str, ...], batch: int | None) ->
     return from_cli(input_texts, batch, f"{shorten(text, 80)}: --input")
 
 
+def python_cast(dtype: str | None, optimizer: str | None) -> str | None:
+    """A Python model's ``--dtype``: one trainable dtype that the copy, its buffers and its
+    floating inputs are cast to (None: the model's own dtypes)."""
+    from ..measure.memory import TRAINABLE_DTYPES
+
+    if dtype is None:
+        return None
+    settings = memory_settings_from(dtype, None, optimizer)
+    p = settings.precision
+    if p.weights != p.activations or p.weights not in TRAINABLE_DTYPES:
+        raise UsageError(f"--dtype {dtype}: a Python model runs in one dtype; give one of "
+                         f"{', '.join(TRAINABLE_DTYPES)} to cast its copy (weights, buffers and inputs), or leave "
+                         "--dtype out for the model's own dtypes (int8 needs a quantized model)")
+    return p.weights
+
+
+def step_document(doc: Any, run: Any, unit: str, root: str) -> Any:
+    """``doc`` with a training run's step cost (``--training-step``), or the reason it could not run."""
+    if run.step is None:
+        raise UsageError(f"--training-step: {run.failure}")
+    from ..render.training import with_training_step
+
+    return with_training_step(doc, run.step, unit, root)
+
+
 def refuse_spec_options(text: str, **given: Any) -> None:
     """Options that only mean something for a YAML spec, given with a Python model reference."""
     for option, value in given.items():
@@ -272,22 +297,9 @@ def analyze_any(text: str, convention: str, engine: str | None = None, input_tex
     from ..capture.pymodels import is_python_ref
 
     if is_python_ref(text):
-        from ..resolve.catalog import split_settings
-        from ..capture.pymodels import analyze_python, parse_input
+        from ..capture.pymodels import analyze_python
 
-        base, settings = split_settings(text)
-        unknown = sorted(set(settings) - {"resolution", "input"})
-        if unknown:
-            raise UsageError(f"{shorten(text, 80)}: @{unknown[0]} applies to YAML specs; a Python model takes "
-                             "@resolution= and @input=")
-        if engine == "meta":
-            raise UsageError(f"{shorten(text, 80)} is a Python model: --engine applies to YAML specs")
-        shape_text = settings.get("input", input_text)
-        where = f"{shorten(text, 80)}: " + ("@input" if "input" in settings else "--input")
-        shape = parse_input(str(shape_text), where) if shape_text is not None else None
-        resolution = settings.get("resolution")
-        if resolution is not None and (not isinstance(resolution, int) or isinstance(resolution, bool)):
-            raise UsageError(f"{shorten(text, 80)}: @resolution must be a whole number, got {resolution!r}")
+        base, shape, resolution = _python_parts(text, engine, input_text)
         return analyze_python(base, convention, input_shape=shape, resolution=resolution)
     if input_text is not None:
         raise UsageError(f"--input applies to Python models; {shorten(text, 80)} is a spec (use --resolution "
@@ -295,6 +307,43 @@ def analyze_any(text: str, convention: str, engine: str | None = None, input_tex
     from ..resolve.catalog import resolve_ref
 
     return analyze_with_engine(resolve_ref(text), convention, engine or "spec")
+
+
+def _python_parts(text: str, engine: str | None, input_text: str | None) -> tuple[str, Any, int | None]:
+    """A Python reference's base, per-sample input shape (``@input=`` or ``--input``) and
+    ``@resolution=``; other settings are refused."""
+    from ..resolve.catalog import split_settings
+    from ..capture.pymodels import parse_input
+
+    base, settings = split_settings(text)
+    unknown = sorted(set(settings) - {"resolution", "input"})
+    if unknown:
+        raise UsageError(f"{shorten(text, 80)}: @{unknown[0]} applies to YAML specs; a Python model takes "
+                         "@resolution= and @input=")
+    if engine == "meta":
+        raise UsageError(f"{shorten(text, 80)} is a Python model: --engine applies to YAML specs")
+    shape_text = settings.get("input", input_text)
+    where = f"{shorten(text, 80)}: " + ("@input" if "input" in settings else "--input")
+    shape = parse_input(str(shape_text), where) if shape_text is not None else None
+    resolution = settings.get("resolution")
+    if resolution is not None and (not isinstance(resolution, int) or isinstance(resolution, bool)):
+        raise UsageError(f"{shorten(text, 80)}: @resolution must be a whole number, got {resolution!r}")
+    return base, shape, resolution
+
+
+def python_memory(text: str, input_text: str | None, settings: Any, dtype: str | None) -> Any:
+    """A Python reference's memory report at the memory settings (batch, optimizer; ``dtype``
+    casts its copy), measured on meta copies at that batch."""
+    from ..capture.inputs import ModelInputs
+    from ..capture.pymodels import prepare_python
+    from ..capture.training import module_memory
+
+    cast = python_cast(dtype, None)
+    base, shape, resolution = _python_parts(text, None, input_text)
+    inputs = ModelInputs.single(shape, settings.batch) if shape is not None else ModelInputs((), {}, settings.batch)
+    p = prepare_python(base, input_shape=inputs, resolution=resolution)
+    return module_memory(p.built.module, p.inputs, p.trace, cast=cast, batch=p.inputs.batch,
+                         optimizer=settings.optimizer)
 
 
 def engine_option(f: Callable[..., Any]) -> Callable[..., Any]:

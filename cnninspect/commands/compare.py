@@ -50,7 +50,7 @@ def compare(models: tuple[str, ...], stages: bool, layers: bool, fmt: str, conve
             force: bool) -> int:
     """Compare MODELS side by side: params, trainable params, mult-adds, depth, output,
     and ratios against the first; --rf adds receptive fields, --memory (or --dtype,
-    --batch, --optimizer) memory (for specs). --equal checks that a spec is its
+    --batch, --optimizer) memory (a Python model's measured on meta copies of it). --equal checks that a spec is its
     reference module (exit 1 with the located differences if not).
 
     Each model is a spec, NAME[:VARIANT][@key=value,...] (mobilenet_v1, mobilenet_v1:conv,
@@ -105,10 +105,14 @@ def compare(models: tuple[str, ...], stages: bool, layers: bool, fmt: str, conve
     for text, rep in reports:
         t = rep.totals
         last = mem = None
-        if rep.model is not None:  # receptive fields and memory are analyses of a spec's IR
+        if rep.model is not None:  # receptive fields and the memory simulation are analyses of a spec's IR
             fields = rf.receptive_fields(rep.model)
             mem = memory_report(rep.model, mem_settings)
             last = fields.last_field
+        elif show_memory:  # a Python model's memory: measured on meta copies of it
+            from .common import python_memory
+
+            mem = python_memory(text, input_text, mem_settings, dtype)
         extra.append({
             "receptive_field": None if last is None else {"layer": fields.last, **field_json(last)},
             "memory": memory_summary(mem) if mem is not None else None,

@@ -27,7 +27,8 @@ from .common import convention_option, emit, format_option, model_options_withou
               help="Run the installed peer tools on the built module (else every tool row is derived).")
 @click.option("--measure-max-mb", type=click.FloatRange(min=1), default=4000, show_default=True,
               help="Derive instead of measuring the tools that need real tensors when they would need more memory.")
-@click.option("--input", "input_size", metavar="[C x]H x W", help="Op: input size, e.g. 5x5 or 3x32x32.")
+@click.option("--input", "input_size", metavar="[C x]H x W",
+              help="Op: input size, e.g. 5x5 or 3x32x32. A Python model: its input per sample, as for summary.")
 @click.option("--kernel", metavar="K|KxK", help="Op: window size (default 3 for conv2d, 2 for pooling).")
 @click.option("--stride", metavar="S|SxS", help="Op: stride (default 1 for conv2d, the kernel for pooling).")
 @click.option("--filters", type=click.IntRange(min=1), help="Op conv2d: number of filters (output channels).")
@@ -45,7 +46,9 @@ def explain(target: str, variant: str | None, width: float | None, resolution: i
     named terms. Also the version choices (stride placement, padding, pooling rounding) that
     change totals, where the model has them.
 
-    MODEL is a bundled name, NAME:VARIANT or a YAML path, as for summary. OP (conv2d,
+    MODEL is a bundled name, NAME:VARIANT or a YAML path, as for summary, or a Python model
+    (file.py:NAME ..., with --input): its layers with the aten operators they ran, totals by
+    operator, and the tools measured on a private copy. OP (conv2d,
     maxpool2d, avgpool2d) works one op by hand: output size, mult-adds and parameters with
     their formulas; --example uses the source deck's 5x5 image.
     """
@@ -65,7 +68,14 @@ def explain(target: str, variant: str | None, width: float | None, resolution: i
         emit(doc, fmt)
         return
     from ..resolve.catalog import parse_target
+    from ..capture.pymodels import is_python_ref
 
+    if is_python_ref(target):
+        _explain_python(target, variant=variant, width=width, resolution=resolution, depth=depth, phi=phi,
+                        set_values=set_values, padding=padding, layer=layer, fmt=fmt, convention=convention,
+                        parts=parts, measure=measure, measure_max_mb=measure_max_mb, input_size=input_size,
+                        op_options=op_options)
+        return
     bad = [k for k, v in op_options.items() if v is not None]
     if bad:
         try:
@@ -92,3 +102,30 @@ def explain(target: str, variant: str | None, width: float | None, resolution: i
             click.echo(f"measuring {len(names)} tools on the model (10-20 s; --no-measure skips this)...", err=True)
     exp = explain_model(model, t.spec, convention, layer, measure=measure, max_mb=measure_max_mb)
     emit(explain_document(exp, parts or PARTS), fmt)
+
+
+def _explain_python(target: str, *, variant: str | None, width: float | None, resolution: int | None,
+                    depth: float | None, phi: float | None, set_values: tuple[str, ...], padding: str | None,
+                    layer: str | None, fmt: str, convention: str, parts: tuple[str, ...], measure: bool,
+                    measure_max_mb: float, input_size: str | None, op_options: dict[str, object]) -> None:
+    """``explain file.py:NAME``: the by-operator breakdown and the tools' reconciliation of a
+    Python model (``--input`` is its per-sample input, as for summary)."""
+    from ..capture.pymodels import prepare_python
+    from ..explore.explain import explain_trace
+    from ..render.explain import module_explain_document
+    from .common import python_inputs, refuse_spec_options
+
+    refuse_spec_options(target, **{"--variant": variant, "--width": width, "--depth": depth, "--phi": phi,
+                                   "--set": set_values, "--padding": padding,
+                                   **{k: v for k, v in op_options.items() if k != "--input"}})
+    inputs = python_inputs(target, (input_size,) if input_size else (), None)
+    p = prepare_python(target, input_shape=inputs, resolution=resolution)
+    measured = None
+    if measure and layer is None:
+        from ..build.peers import measure_module
+
+        if sys.stderr is not None and sys.stderr.isatty():
+            click.echo("measuring the installed tools on a copy of the model (--no-measure skips this)...", err=True)
+        measured = measure_module(p.built.module, p.inputs, measure_max_mb)
+    exp = explain_trace(p.trace, p.subject, convention, layer, measured=measured)
+    emit(module_explain_document(exp, parts or PARTS), fmt)

@@ -192,7 +192,8 @@ def fit_document(result: FitResult, label: str, conv: Convention, unit: str, not
         shown.append(result.maximize.name)
     headers = {"params": ("Params", "int"), "trainable_params": ("Trainable", "int"),
                "mult_adds": (cost, "int"), "peak_activation_bytes": ("Peak act. bytes", "int"),
-               "depth": ("Layers", "int")}
+               "depth": ("Layers", "int"), "weight_bytes": ("Weight bytes", "int"),
+               "training_bytes": ("Training bytes", "int")}
     # a metric column's key; the weight-layer depth must not be confused with the depth axis
     key = {m: "weight_depth" if m == "depth" else m for m in shown}
     columns = [Column(a.name, a.name.replace("_", " ").capitalize(), "int" if isinstance(a.values[0], int) else "float")

@@ -20,8 +20,10 @@ from .common import (
     note_shadowed,
     overrides_from,
     pick_variant,
+    python_cast,
     python_inputs,
     refuse_spec_options,
+    step_document,
     with_exit_code,
 )
 
@@ -51,6 +53,9 @@ if TYPE_CHECKING:
                    "file defining RULES = {'namespace::op': function} (run as a Python model's file is; "
                    "docs/counting.md).")
 @memory_options
+@click.option("--training-step", "training_step", is_flag=True,
+              help="Add the mult-adds of one training step per layer: forward plus backward, as "
+                   "FlopCounterMode counts them around loss.backward() (loss: the sum of the outputs; at --batch).")
 @inputs_option
 @mode_option
 @with_exit_code
@@ -58,7 +63,8 @@ def summary(spec: str, variant: str | None, width: float | None, resolution: int
             phi: float | None, set_values: tuple[str, ...], padding: str | None, fmt: str, convention: str,
             unit: str, levels: int | None, verify: bool, verify_max_mb: float, verify_max_seconds: float,
             engine: str | None, show_rf: bool, show_memory: bool, dtype: str | None, batch: int | None,
-            optimizer: str | None, input_texts: tuple[str, ...], mode: str, rules_file: str | None) -> int:
+            optimizer: str | None, training_step: bool, input_texts: tuple[str, ...], mode: str,
+            rules_file: str | None) -> int:
     """Layer table and totals of SPEC: a bundled name (mobilenet_v1), NAME:VARIANT
     (efficientnet:b3), a YAML file (net.yaml, net.yaml:VARIANT, dir/net), - for a spec on
     standard input, or a Python model: file.py:NAME, package.module:NAME, torchvision:NAME or
@@ -76,26 +82,41 @@ def summary(spec: str, variant: str | None, width: float | None, resolution: int
     from ..resolve.resolver import resolve
 
     if is_python_ref(spec):
-        from ..capture.module_receptive import module_fields
-        from ..capture.pymodels import analyze_python_traced
         from ..render.report import summary_document
 
         refuse_spec_options(spec, **{"--variant": variant, "--width": width, "--depth": depth, "--phi": phi,
                                      "--set": set_values, "--padding": padding, "--verify": verify,
-                                     "--engine": engine, "--memory": show_memory,
-                                     "--dtype": dtype, "--optimizer": optimizer})
+                                     "--engine": engine})
         if fmt == "paper":
             raise UsageError(f"{spec} is a Python model: --format paper needs a spec with a paper layout")
         inputs = python_inputs(spec, input_texts, batch)
+        show_memory = show_memory or dtype is not None or optimizer is not None
+        cast = python_cast(dtype, optimizer)
         rules = None
         if rules_file is not None:
             from ..capture.rule_files import load_rules
 
             rules = load_rules(rules_file)
-        report, trace = analyze_python_traced(spec, convention, input_shape=inputs, resolution=resolution, mode=mode,
-                                              rules=rules)
-        fields = module_fields(trace, report) if show_rf else None
-        emit(summary_document(report, unit, levels, fields=fields, show_rf=show_rf), fmt)
+        from ..capture.module_analysis import analyze_trace
+        from ..capture.module_receptive import module_fields
+        from ..capture.pymodels import prepare_python
+
+        p = prepare_python(spec, input_shape=inputs, resolution=resolution, mode=mode)
+        report = analyze_trace(p.trace, convention, p.subject, rules=rules)
+        memory = None
+        if show_memory:
+            from ..capture.training import module_memory
+
+            memory = module_memory(p.built.module, p.inputs, p.trace, cast=cast, batch=p.inputs.batch,
+                                   optimizer=optimizer or "sgd")
+        fields = module_fields(p.trace, report) if show_rf else None
+        doc = summary_document(report, unit, levels, fields=fields, show_rf=show_rf, memory=memory,
+                               show_memory=show_memory)
+        if training_step:
+            from ..capture.training import run_training
+
+            doc = step_document(doc, run_training(p.built.module, p.inputs), unit, report.subject.title)
+        emit(doc, fmt)
         return 0
     if mode != "eval":
         raise UsageError("--mode applies to Python models; a spec is counted in inference")
@@ -131,7 +152,8 @@ def summary(spec: str, variant: str | None, width: float | None, resolution: int
         from ..render.report import convention_line
 
         for flag, given in (("--levels", levels is not None), ("--rf", show_rf), ("--memory/--dtype/--batch/--optimizer",
-                                                                                    show_memory)):
+                                                                                    show_memory),
+                            ("--training-step", training_step)):
             if given:
                 raise UsageError(f"{flag} applies to the layer table, not to --format paper")
         doc = paper_document(report, convention_line(report, unit))
@@ -142,6 +164,13 @@ def summary(spec: str, variant: str | None, width: float | None, resolution: int
 
         doc = summary_document(report, unit, levels, show_rf=show_rf, show_memory=show_memory,
                                memory=memory_report(model, mem_settings))
+        if training_step:
+            from ..build.builder import build_module
+            from ..capture.inputs import ModelInputs
+            from ..capture.training import run_training
+
+            run = run_training(build_module(model, "meta"), ModelInputs.single(model.input_shape, mem_settings.batch))
+            doc = step_document(doc, run, unit, model.label)
     if verification is not None:
         from ..render.report import with_verification
 

@@ -64,9 +64,13 @@ def sweep(spec: str, variants: str | None, width: str | None, resolution: str | 
         from .common import refuse_spec_options
 
         refuse_spec_options(spec, **{"--variants": variants, "--width": width, "--depth": depth, "--phi": phi,
-                                     "--set": set_values, "--padding": padding, "--memory": show_memory,
-                                     "--dtype": dtype, "--batch": batch, "--optimizer": optimizer})
-        _sweep_module(spec, resolution, input_text, plot_path, force, fmt, convention, unit)
+                                     "--set": set_values, "--padding": padding})
+        memory = None
+        if show_memory or any(v is not None for v in (dtype, batch, optimizer)):
+            from .common import python_cast
+
+            memory = (python_cast(dtype, optimizer), batch or 1, optimizer or "sgd")
+        _sweep_module(spec, resolution, input_text, plot_path, force, fmt, convention, unit, memory)
         return
     if input_text is not None:
         from ..base.errors import UsageError
@@ -185,8 +189,10 @@ def _progress(total: int) -> Iterator[Callable[[], None] | None]:
 
 
 def _sweep_module(text: str, resolution: str | None, input_text: str | None, plot_path: str | None, force: bool,
-                  fmt: str, convention: str, unit: str) -> None:
-    """A Python model over resolutions: built once, one forward pass captured per point."""
+                  fmt: str, convention: str, unit: str, memory: tuple[str | None, int, str] | None = None) -> None:
+    """A Python model over resolutions: built once, one forward pass captured per point;
+    ``memory`` (cast, batch, optimizer) adds each point's memory, measured on meta copies at
+    that batch (the counts stay per sample)."""
     from ..ops.conventions import UNITS, get_convention
     from ..base.errors import UsageError
     from ..capture.module_analysis import analyze_trace
@@ -215,9 +221,20 @@ def _sweep_module(text: str, resolution: str | None, input_text: str | None, plo
         trace = trace_built(pm, built, inputs)
         rep = analyze_trace(trace, conv, subject_for(pm, trace, res, source))
         t = rep.totals
+        cells: dict[str, Any] = {}
+        if memory is not None:
+            from ..capture.training import module_memory
+            from ..render.memory import memory_cells, memory_summary
+
+            cast, batch, optimizer = memory
+            at_batch = inputs if batch == 1 else input_for(built.module, pm.ref.shown,
+                                                           _at_batch(given, inputs, batch), res)[0]
+            mem_trace = trace if batch == 1 else trace_built(pm, built, at_batch)
+            mem = module_memory(built.module, at_batch, mem_trace, cast=cast, batch=batch, optimizer=optimizer)
+            cells = {**memory_cells(mem), "memory": memory_summary(mem)}
         rows.append({"resolution": res, "input": list(trace.input_shape), "params": t.params, "trainable_params": t.trainable_params,
                      "mult_adds": t.mult_adds * scale, "peak_activation_bytes": t.peak_activation_bytes,
-                     "uncounted": "; ".join(f"{n} x{c}" for n, c in rep.uncounted)})
+                     "uncounted": "; ".join(f"{n} x{c}" for n, c in rep.uncounted), **cells})
     cost = "FLOPs" if unit == "flops" else "Mult-adds"
     columns = [Column("resolution", "Resolution", "int", priority=ESSENTIAL), Column("input", "Input", "shape", priority=30),
                Column("params", "Params", "int", priority=90), Column("mult_adds", cost, "int", priority=95),
@@ -225,6 +242,13 @@ def _sweep_module(text: str, resolution: str | None, input_text: str | None, plo
     if any(r["uncounted"] for r in rows):
         columns.append(Column("uncounted", "Uncounted", priority=60))
     meta = (("model", f"{text} (Python)"), ("swept", f"resolution ({len(rows)})"), ("convention", conv.describe(unit)))
+    if memory is not None:
+        from ..render.memory import MEMORY_COLUMNS
+
+        columns += MEMORY_COLUMNS
+        dtypes = memory[0] or "the model's own dtypes"
+        meta += (("memory", f"measured on meta copies at batch {memory[1]}, optimizer {memory[2]}, "
+                            f"{dtypes}; mult-adds stay per sample"),)
     if plot_path is not None:
         from ..render.plot import plot_sweep
 
@@ -236,12 +260,23 @@ def _sweep_module(text: str, resolution: str | None, input_text: str | None, plo
         "model": text,
         "convention": conv.as_json(unit),
         "swept": ["resolution"],
-        "points": [{**{k: v for k, v in r.items() if k not in ("mult_adds", "uncounted")},
+        "points": [{**{k: v for k, v in r.items() if k not in ("mult_adds", "uncounted", *MEMORY_CELL_KEYS)},
                     "mult_adds": r["mult_adds"] // scale, "flops": 2 * (r["mult_adds"] // scale),
                     "uncounted": r["uncounted"]} for r in rows],
     }
     emit(Document(f"Sweep of {text}", meta, (Table(tuple(columns), tuple(rows)),), notes=tuple(notes), data=data,
                   csv_context={"model": text, "convention": conv.name, "unit": unit}), fmt)
+
+
+MEMORY_CELL_KEYS = ("weight_bytes", "mem_peak_activation_bytes", "training_bytes")
+
+
+def _at_batch(given: tuple[int, ...] | None, inputs: Any, batch: int) -> Any:
+    """The inputs of a point at ``batch``: the given per-sample shape, else the point's own."""
+    from ..capture.inputs import ModelInputs
+
+    shape = given if given is not None else inputs.first_shape()
+    return ModelInputs.single(shape, batch) if shape is not None else inputs
 
 
 def _stderr_console() -> Any:

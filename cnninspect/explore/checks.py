@@ -429,10 +429,12 @@ def _fit_rule(node: YNode, path: str, settings: Mapping[str, Any], settings_node
     return Rule("frontier", "fit", 0, text=f"on the frontier of {over}", loc=node.loc, axes=tuple(axes))
 
 
-def _python_report(c: CheckSpec) -> Any:
-    """A Python model's report, with the check's ``resolution`` and ``input`` settings."""
+def _python_report(c: CheckSpec, memory: bool = False) -> Any:
+    """A Python model's report, with the check's ``resolution`` and ``input`` settings; with
+    ``memory``, (report, memory report) measured on meta copies at the check's memory
+    settings (its batch; its dtype casts the copy)."""
     from ..resolve.catalog import split_settings
-    from ..capture.pymodels import analyze_python, parse_input
+    from ..capture.pymodels import analyze_python, parse_input, prepare_python
 
     base, inline = split_settings(c.model)
     settings = {**inline, **c.settings}
@@ -444,7 +446,25 @@ def _python_report(c: CheckSpec) -> Any:
     resolution = settings.get("resolution")
     if resolution is not None and (not isinstance(resolution, int) or isinstance(resolution, bool)):
         raise SpecError(f"resolution must be a whole number, got {resolution!r}", c.loc, f"{c.path}.settings")
-    return analyze_python(base, c.convention, input_shape=shape, resolution=resolution)
+    if not memory:
+        return analyze_python(base, c.convention, input_shape=shape, resolution=resolution)
+    from ..capture.inputs import ModelInputs
+    from ..capture.training import CASTS, module_memory
+
+    prec = c.memory.precision
+    if prec.weights != prec.activations or prec.weights not in CASTS:
+        raise SpecError(f"memory.dtype: a Python model runs in one dtype ({', '.join(CASTS)}), not {prec.text()}",
+                        c.loc, f"{c.path}.memory.dtype")
+    cast = None if prec.weights == "fp32" else prec.weights
+    batch = c.memory.batch
+    plain = analyze_python(base, c.convention, input_shape=shape, resolution=resolution)
+    inputs = ModelInputs.single(shape, batch) if shape is not None else ModelInputs((), {}, batch)
+    p = prepare_python(base, input_shape=inputs, resolution=resolution)
+    mem = module_memory(p.built.module, p.inputs, p.trace, cast=cast, batch=p.inputs.batch,
+                        optimizer=c.memory.optimizer)
+    if mem.training is None:
+        raise SpecError(f"training_bytes: {mem.training_unavailable}", c.model_loc or c.loc, f"{c.path}.model")
+    return plain, mem
 
 
 def evaluate(checks: tuple[CheckSpec, ...]) -> list[Outcome]:
@@ -456,20 +476,21 @@ def evaluate(checks: tuple[CheckSpec, ...]) -> list[Outcome]:
 
     outcomes = []
     for c in checks:
+        needs_memory = any(METRIC[r.metric].needs_memory for r in c.rules if r.metric in METRIC)
+        mem = None
         try:
-            report = _python_report(c) if _is_python(c.model) else analyze(
-                resolve_ref(c.model, dict(c.settings), f"{c.path}.settings"), c.convention)
+            if _is_python(c.model) and needs_memory:
+                report, mem = _python_report(c, memory=True)
+            else:
+                report = _python_report(c) if _is_python(c.model) else analyze(
+                    resolve_ref(c.model, dict(c.settings), f"{c.path}.settings"), c.convention)
         except SpecError as exc:
             if exc.loc is not None and exc.loc.line is not None:
                 raise  # located inside the model's own spec file
             raise c.locate(exc) from None
         except CnnInspectError as exc:
             raise c.locate(exc) from None
-        mem = None
-        if any(METRIC[r.metric].needs_memory for r in c.rules if r.metric in METRIC):
-            if report.model is None:
-                raise SpecError("training_bytes needs the memory simulation of a YAML spec; a Python model has "
-                                "peak_activation_bytes and weight_bytes", c.model_loc or c.loc, f"{c.path}.model")
+        if needs_memory and mem is None:
             mem = memory_report(report.model, c.memory)
         measures = Measures(report.totals, report.subject.depth, c.memory, mem)
         actual = {m.name: m.value(measures) for m in METRIC_LIST if not m.needs_memory or mem is not None}

@@ -346,3 +346,122 @@ def explain_model(model: Model, spec: Any, convention: str = "paper", layer: str
         reconcile.append(reconcile_tool(tool, all_facts, value, note, ver))
     alternatives = version_choices(model, spec) if layer is None and choices else ()
     return Explanation(report, layer, layers, class_totals(layers), tuple(reconcile), alternatives)
+
+
+# --- a Python model ---------------------------------------------------------------------------
+
+MODULE_RULE_CAUSE = "per module instead: parameters x output positions, per call"
+NO_MODULE_RULES = "counts by module class; cnninspect has no {tool} rules for Python models"
+
+
+def explain_trace(trace: Any, subject: Any, convention: str = "paper", layer: str | None = None, *,
+                  measured: dict[str, tuple[int | None, str, str | None]] | None = None) -> Explanation:
+    """Itemise a captured Python model (or one ``layer``): each leaf row with the aten
+    operators it ran and their counts, totals by operator, and each tool's total as the
+    paper total plus the difference per operator (and, for torchinfo, its per-module
+    rule). ``measured``: per tool, what :func:`cnninspect.build.peers.measure_module` got.
+    A tool cnninspect has no rules for on modules is shown only when measured."""
+    from ..capture.module_analysis import analyze_trace
+    from ..ops.aten_rules import ATEN_TABLES
+    from ..ops.formulas import Factor, Term
+
+    conv = get_convention(convention)
+    report = analyze_trace(trace, conv, subject)
+    rows = report.layers
+    if layer is not None:
+        names = [r.name for r in report.rows]
+        if layer not in names:
+            raise UsageError(f"{subject.label} has no layer or block '{layer}'{did_you_mean(layer, names)}")
+        rows = tuple(r for r in report.layers if r.name == layer or r.name.startswith(layer + "."))
+    table = ATEN_TABLES[conv.name]
+    calls = {c.path: c for c in trace.calls}
+
+    root = trace.calls[0]
+
+    def ops_of(row: Row) -> list[int]:
+        c = calls.get(row.name)
+        if c is None and root.is_leaf and row.name == root.torch_class:  # the model is one leaf module
+            c = root
+        if c is None:
+            return []
+        out: list[int] = []
+        todo = [c]
+        while todo:
+            cur = todo.pop()
+            for kind, i in cur.items:
+                if kind == "call":
+                    todo.append(trace.calls[i])
+                else:
+                    out.append(i)
+        return sorted(out)
+
+    layers = []
+    by_op: dict[str, list[int]] = {}
+    for row in rows:
+        per: dict[str, int] = {}
+        weighted: set[str] = set()  # operators taking a parameter: where a row's parameters go
+        for i in ops_of(row):
+            op = trace.ops[i]
+            n = table.count(op) or 0
+            label = op.qualname
+            per[label] = per.get(label, 0) + n
+            if any(getattr(a, "const", False) for a in op.args):
+                weighted.add(label)
+            by_op.setdefault(label, [0, 0, 0])
+            by_op[label][0] += 1
+            by_op[label][2] += n
+        rest = row.mult_adds - sum(per.values())
+        terms = [Term((Factor(v, k),), k, k) for k, v in per.items() if v]
+        if rest:  # a functional row, or a module rule's share
+            terms.append(Term((Factor(rest, row.type),), row.type, row.type))
+        dominant = max(per, key=lambda k: (per[k], k in weighted)) if per else row.type
+        if not per:
+            by_op.setdefault(dominant, [0, 0, 0])
+            by_op[dominant][0] += 1
+            by_op[dominant][2] += row.mult_adds
+        elif rest:
+            by_op[dominant][2] += rest
+        by_op[dominant][1] += row.params
+        params = Formula((Term((Factor(row.params, "params"),), "params"),)) if row.params else Formula()
+        layers.append(LayerFormula(row, dominant, Formula(tuple(terms)), params))
+    classes = tuple(ClassTotal(k, *v) for k, v in sorted(by_op.items(), key=lambda kv: -kv[1][2]))
+    reconcile = tuple(_module_reconciliations(trace, subject, measured or {}, layer))
+    return Explanation(report, layer, tuple(layers), classes, reconcile, ())
+
+
+def _module_reconciliations(trace: Any, subject: Any, measured: dict[str, tuple[int | None, str, str | None]],
+                            layer: str | None) -> list[Reconciliation]:
+    from ..capture.module_analysis import analyze_trace
+    from ..ops.aten_rules import ATEN_TABLES
+
+    paper_table = ATEN_TABLES["paper"]
+    paper_total = analyze_trace(trace, "paper", subject).totals.mult_adds
+    out = []
+    for tool in TOOLS.values():
+        value, note, ver = measured.get(tool.name, (None, "", None))
+        if layer is None and not measured:
+            note = note or "not measured: --no-measure"
+        table = ATEN_TABLES.get(tool.convention)
+        if table is None:
+            if value is None:
+                continue
+            terms = [(NO_MODULE_RULES.format(tool=tool.name), value - paper_total)]
+            out.append(Reconciliation(tool.name, tool.unit, paper_total, tuple(terms), value, value, ver, note))
+            continue
+        diff: dict[str, int] = {}
+        for op in trace.ops:
+            d = (table.count(op) or 0) - (paper_table.count(op) or 0)
+            if d:
+                diff[op.qualname] = diff.get(op.qualname, 0) + d
+        macs = analyze_trace(trace, tool.convention, subject).totals.mult_adds
+        terms = [(f"{k}", v) for k, v in diff.items()]
+        rule = macs - paper_total - sum(diff.values())
+        if rule:
+            terms.append((MODULE_RULE_CAUSE, rule))
+        if tool.factor != 1:
+            terms.append((X2_CAUSE if tool.factor == 2 else f"x{tool.factor}", (tool.factor - 1) * macs))
+        derived = tool.factor * macs
+        if value is not None and value != derived:
+            terms.append((UNEXPLAINED, value - derived))
+        out.append(Reconciliation(tool.name, tool.unit, paper_total, tuple(terms), derived, value, ver, note))
+    return out

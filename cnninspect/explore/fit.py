@@ -370,18 +370,14 @@ class Fit:
 class ModuleFit(Fit):
     """A fit of a Python model over its input resolution only: each point is one captured
     forward pass (cnninspect/capture/pymodels.py), every point evaluated (no pruning proof holds for
-    arbitrary code). Budgets are those of specs, except the ones that need the memory
-    simulation of a spec (training bytes)."""
+    arbitrary code). Budgets are those of specs; training bytes are measured on meta copies
+    of the model (cnninspect/capture/training.py)."""
 
     def __init__(self, text: str, axis: Axis, budgets: Sequence[Budget], maximize: Metric, *,
                  convention: str = "paper", input_shape: tuple[int, ...] | None = None,
                  memory: MemorySettings | None = None) -> None:
         from ..capture.pymodels import build, load, parse_pyref
 
-        needing = [m.name for m in (maximize, *(b.metric for b in budgets)) if m.needs_memory]
-        if needing:
-            raise UsageError(f"{needing[0]} needs the memory simulation of a YAML spec; a Python model is fitted "
-                             "on its totals (parameters, mult-adds, peak activations, weight bytes)")
         if not budgets:
             raise UsageError("give at least one budget, e.g. --max-mult-adds 300M")
         from ..base.limits import MAX_FORWARD_PASSES
@@ -395,7 +391,8 @@ class ModuleFit(Fit):
         self.budgets = tuple(budgets)
         self.maximize = maximize
         self.memory = memory or MemorySettings()
-        self.needs_memory = False
+        # training bytes: measured on meta copies of the model at each point (capture/training.py)
+        self.needs_memory = any(m.needs_memory for m in (maximize, *(b.metric for b in budgets)))
         self.convention = convention
         self.input_shape = input_shape
         self.names = [axis.name]
@@ -418,11 +415,33 @@ class ModuleFit(Fit):
         trace = trace_built(self.pm, self.built, inputs)
         report = analyze_trace(trace, self.convention, subject_for(self.pm, trace, res, source))
         self.count += 1
-        measures = Measures(report.totals, report.subject.depth, self.memory, None)
-        metrics = {m.name: m.value(measures) for m in METRIC_LIST if not m.needs_memory}
+        mem = self._memory(res) if self.needs_memory else None
+        measures = Measures(report.totals, report.subject.depth, self.memory, mem)
+        metrics = {m.name: m.value(measures) for m in METRIC_LIST if not m.needs_memory or mem is not None}
         if keep:
             self.evaluated[index] = metrics
         return metrics
+
+    def _memory(self, res: Any) -> Any:
+        """The memory report at ``res``, measured on meta copies at the fit's batch, optimizer
+        and dtype (one trainable dtype, cast on the copy)."""
+        from ..capture.inputs import ModelInputs
+        from ..capture.pymodels import input_for, trace_built
+        from ..capture.training import CASTS, module_memory
+
+        prec = self.memory.precision
+        if prec.weights != prec.activations or prec.weights not in CASTS:
+            raise UsageError(f"--dtype: a Python model runs in one dtype ({', '.join(CASTS)}), not {prec.text()}")
+        batch = self.memory.batch
+        shape = self.input_shape
+        given = ModelInputs.single(shape, batch) if shape is not None else ModelInputs((), {}, batch)
+        inputs, _ = input_for(self.built.module, self.pm.ref.shown, given, res)
+        mem = module_memory(self.built.module, inputs, trace_built(self.pm, self.built, inputs),
+                            cast=None if prec.weights == "fp32" else prec.weights, batch=batch,
+                            optimizer=self.memory.optimizer)
+        if mem.training is None:
+            raise UsageError(f"training_bytes: {mem.training_unavailable}")
+        return mem
 
     def fit_point(self, index: tuple[int, ...], metrics: Mapping[str, int]) -> FitPoint:
         return FitPoint(index, (("resolution", self.axes[0].values[index[0]]),), None, metrics)

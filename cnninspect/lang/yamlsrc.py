@@ -468,7 +468,10 @@ def _scalar(node: yaml.ScalarNode, loc: Location, path: _Path) -> Any:
     if tag == _NULL:
         return None
     if tag == _BOOL:
-        return text.lower() in ("true", "yes", "on", "y")
+        # YAML 1.2's booleans are true and false only; PyYAML (YAML 1.1) also reads yes, no,
+        # on, off, y and n as booleans, which turns a key 'on:' into 'true:'. Read them as the
+        # strings they were written as, as YAML 1.2 and every other input here do.
+        return text.lower() == "true" if text.lower() in ("true", "false") else text
     if tag == _INT:
         try:
             return int(text.replace("_", ""), 0)

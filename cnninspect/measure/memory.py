@@ -467,6 +467,10 @@ class MemoryReport:
     training: Training | None
     training_unavailable: str | None = None
     saved_by_layer: Mapping[str, int] = field(default_factory=dict)  # bytes, training only
+    weights_text: str = ""  # what the weights are, when not params x the weight dtype (a Python model)
+    buffers_text: str = ""  # what the buffers are, when not batch norm's statistics
+    notes: tuple[str, ...] = ()
+    measured: bool = False  # a Python model's copy, run: activations at the batch its counts are for
 
     def as_json(self) -> dict[str, Any]:
         inf = self.inference
@@ -494,6 +498,8 @@ class MemoryReport:
             }
         else:
             data["training_unavailable"] = self.training_unavailable
+        if self.notes:
+            data["notes"] = list(self.notes)
         return data
 
 
@@ -541,3 +547,30 @@ def memory_report(model: Model, settings: MemorySettings | None = None,
         by_layer.get(top, 0),
     )
     return MemoryReport(settings, params, trainable, inference, training, None, by_layer)
+
+
+def measured_memory_report(settings: MemorySettings, *, params: int, trainable_params: int, trainable_tensors: int,
+                           weight_bytes: int, trainable_bytes: int, buffer_bytes: int, peak_activation_bytes: int,
+                           peak_at: str, largest_tensor_bytes: int, largest_tensor_at: str,
+                           saved_by_layer: Mapping[str, int] | None, saved_float_bytes: int = 0,
+                           training_unavailable: str | None = None, weights_text: str = "", buffers_text: str = "",
+                           notes: tuple[str, ...] = ()) -> MemoryReport:
+    """A :class:`MemoryReport` from measured parts (a Python model's copy run on the meta
+    device): weights and buffers at their own dtypes, the peak of an inference pass and what
+    autograd saved in a training pass (``saved_by_layer``, None when it could not run).
+    Gradients are one per trainable parameter at its dtype; optimizer state as
+    :data:`OPTIMIZERS` says, at the parameters' dtypes."""
+    if settings.optimizer not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {settings.optimizer!r}")
+    opt = OPTIMIZERS[settings.optimizer]
+    inference = Inference(weight_bytes, buffer_bytes, peak_activation_bytes, peak_at, largest_tensor_bytes,
+                          largest_tensor_at)
+    training = None
+    by_layer = dict(saved_by_layer or {})
+    if saved_by_layer is not None:
+        top = max(by_layer, key=lambda k: by_layer[k]) if by_layer else ""
+        training = Training(opt, weight_bytes, buffer_bytes, trainable_bytes,
+                            opt.states * trainable_bytes + (STAT_BYTES * trainable_tensors if opt.step else 0),
+                            sum(by_layer.values()), saved_float_bytes, top, by_layer.get(top, 0))
+    return MemoryReport(settings, params, trainable_params, inference, training, training_unavailable, by_layer,
+                        weights_text, buffers_text, notes, True)

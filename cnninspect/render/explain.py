@@ -6,6 +6,7 @@ boundaries (between factors, never inside a number).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from ..measure.analysis import Row
@@ -364,3 +365,58 @@ def lesson_document(lesson: Lesson) -> Document:
                                      for s in ex.cells],
                            "output": _plain(ex.output)}
     return Document(title=f"explain {op.name}", meta=tuple(meta), tables=tuple(tables), footer=footer, data=data)
+
+
+def module_explain_document(exp: Explanation, parts: tuple[str, ...] = PARTS) -> Document:
+    """``explain`` of a Python model: each leaf row with the aten operators it ran, totals by
+    operator, and the tools' reconciliation (the version choices are a spec's)."""
+    from .report import convention_line, engine_text
+
+    report = exp.report
+    subject = report.subject
+    full = exp.selection is not None
+    layers, hidden = _layers_table(exp, full)
+    by_op = replace(_by_op_table(exp), title="Totals by operator")
+    by_op = replace(by_op, columns=tuple(replace(c, header="Operator") if c.key == "class" else c
+                                         for c in by_op.columns))
+    meta: list[tuple[str, str]] = [("module", subject.reference or subject.label),
+                                   ("input", "x".join(map(str, subject.input_shape))
+                                    + (f" (batch {subject.batch})" if subject.batch > 1 else "")),
+                                   convention_line(report, "macs"), ("engine", engine_text(report))]
+    if exp.selection:
+        meta.append(("layer", f"{exp.selection}: {len(exp.layers)} layer(s) and their sum"))
+        meta.append(("tools", "derived for these rows (the tools are measured on whole models)"))
+    elif hidden and "layers" in parts:
+        meta.append(("shown", f"{len(layers.rows)} of {len(exp.layers)} layers ({hidden} count nothing here and "
+                              "have no parameters)"))
+    tables = [t for part, t in (("layers", layers), ("classes", by_op), ("tools", _reconcile_table(exp)))
+              if part in parts]
+    what = f"{exp.selection}: " if exp.selection else ""
+    footer = (
+        (f"{what}Mult-adds ({report.convention.name})", f"{fmt_int(exp.mult_adds)} = the sum of the rows"),
+        (f"{what}Params", f"{fmt_int(exp.params)} = the sum of the rows"),
+    )
+    data = {
+        "schema": SCHEMA,
+        "model": subject.name,
+        "variant": None,
+        "input": list(subject.input_shape),
+        "settings": dict(subject.settings),
+        "convention": report.convention.as_json(),
+        "layer": exp.selection,
+        "layers": [_layer_json(lf) for lf in exp.layers],
+        "totals": {"mult_adds": exp.mult_adds, "params": exp.params},
+        "by_op": {c.op_class: {"ops": c.ops, "params": c.params, "mult_adds": c.mult_adds} for c in exp.by_op},
+        "reconcile": [_reconcile_json(r) for r in exp.reconcile],
+        "choices": [],
+        "source": "python",
+    }
+    return Document(
+        title=f"explain {subject.label} - {subject.title}" + (f": {exp.selection}" if exp.selection else ""),
+        meta=tuple(meta),
+        tables=tuple(tables),
+        notes=tuple(f"note: {n}" for n in subject.notes),
+        footer=footer,
+        data=data,
+        csv_context={"model": subject.label, "convention": report.convention.name},
+    )

@@ -374,10 +374,20 @@ def csv_lines(columns: Iterable[Column], context: Mapping[str, Any], rows: Itera
         yield line(ctx + [_csv_value(row.get(c.key)) for c in cols])
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"[-+]?[0-9][0-9.,eE+-]*%?")
+
+
 def _csv_value(value: Any) -> Any:
+    """A cell as CSV carries it. Text that a spreadsheet would run as a formula (a layer named
+    ``=HYPERLINK(...)`` in a spec; OWASP's "CSV injection") is prefixed with ``'``, as OWASP
+    recommends; numbers and text like ``-`` or ``-3.5`` are left as they are."""
     v = raw_cell(value)
     if isinstance(v, str):
-        return printable(v)
+        v = printable(v)
+        if v.startswith(_FORMULA_START) and v != "-" and not _NUMBER.fullmatch(v):
+            return "'" + v
+        return v
     return "" if v is None else v
 
 

@@ -17,12 +17,12 @@ def memory_table(m: MemoryReport) -> Table:
     """Inference and training memory side by side; each column's parts sum to its total."""
     inf, tr = m.inference, m.training
     s = m.settings
-    wb = DTYPE_BYTES[s.precision.weights]
+    wb = DTYPE_BYTES.get(s.precision.weights, 0)
     rows: list[dict[str, Any]] = [
         {"part": "weights", "inference": inf.weight_bytes, "training": tr and tr.weight_bytes,
-         "detail": f"{m.params:,} parameters x {wb} bytes"},
+         "detail": m.weights_text or f"{m.params:,} parameters x {wb} bytes"},
         {"part": "buffers", "inference": inf.buffer_bytes, "training": tr and tr.buffer_bytes,
-         "detail": "batch norm's running mean and variance, step count"},
+         "detail": m.buffers_text or "batch norm's running mean and variance, step count"},
         {"part": "gradients", "inference": None, "training": tr and tr.gradient_bytes,
          "detail": f"{m.trainable_params:,} trainable parameters"},
         {"part": "optimizer state", "inference": None, "training": tr and tr.optimizer_state_bytes,
@@ -42,7 +42,8 @@ def memory_table(m: MemoryReport) -> Table:
             Column("detail", "Detail", "prose", priority=10),
         ),
         rows=tuple(rows),
-        title=f"Memory ({settings_text(s)}; mult-adds stay per sample)",
+        title=f"Memory ({settings_text(s)}; " + ("measured on a meta copy)" if m.measured
+                                                 else "mult-adds stay per sample)"),
         styles=("",) * (len(rows) - 1) + ("total",),
     )
 

@@ -255,6 +255,8 @@ def summary_document(
         tables += (memory_table(memory),)
     notes = tuple(f"note: {n.message}" for n in (fields.notes() if fields is not None else ())
                   if show_rf or n.code not in RF_ONLY_NOTES) + tuple(f"note: {n}" for n in subject.notes)
+    if show_memory:
+        notes += tuple(f"note: {n}" for n in memory.notes)
     csv_context = {"model": subject.label, "convention": report.convention.name, "unit": unit}
     if report.uncounted:
         csv_context["uncounted"] = "; ".join(f"{name} x{n}" for name, n in report.uncounted)
