@@ -125,3 +125,16 @@ def test_cli_rules_refused_for_specs_and_module_class_conventions() -> None:
     assert r.exit_code == 2 and "--rules applies to Python models" in r.stderr
     r = invoke("summary", MODEL, "--input", "3x32x32", "--rules", RULES, "--convention", "thop")
     assert r.exit_code == 2 and "the thop convention counts module classes" in r.stderr
+
+
+def test_explain_shows_the_rule() -> None:
+    """``explain --rules``: the operator's count in its layer and in the totals by operator,
+    marked as a custom rule; an operator without one stays uncounted."""
+    r = invoke("explain", MODEL, "--input", "3x32x32", "--rules", RULES, "--no-measure")
+    assert r.exit_code == 0, r.stderr
+    assert "mult-adds 163,840 (aten._fft_r2c (custom rule))" in r.stdout
+    assert re.search(r"aten\._fft_r2c \(custom rule\) +1 +0 +0\.0% +163,840", r.stdout)
+    plain = invoke("explain", MODEL, "--input", "3x32x32", "--no-measure")
+    assert plain.exit_code == 0 and "custom rule" not in plain.stdout
+    r = invoke("explain", "mobilenet_v1", "--rules", RULES, "--no-measure")
+    assert r.exit_code == 2 and "--rules applies to Python models" in r.stderr

@@ -122,3 +122,20 @@ def test_a_pruned_layer_and_a_module_the_hook_cannot_read() -> None:
         _thop(Odd(), torch.randn(1, 4))
     with pytest.raises(UsageError, match="the thop convention cannot count a call of .*Odd"):
         cnninspect.summary(Odd(), input_size=(1, 4), convention="thop")
+
+
+def test_explain_reconciles_ptflops_and_thop_with_the_tools_measured() -> None:
+    """``explain FILE.py:NAME``: ptflops's and thop's rows are cnninspect's conventions, and
+    the tools measured on a copy of the model agree (no unexplained term); with
+    ``--convention thop`` the layers are thop's counts."""
+    from conftest import invoke
+
+    r = invoke("explain", "docs/examples/my_model.py:Net", "--input", "3x32x32", "--show", "tools")
+    assert r.exit_code == 0, r.stderr
+    assert "measured          = ptflops total, in MACs                       43,844,234" in r.stdout
+    assert "measured          = thop total, in MACs                          43,893,440" in r.stdout
+    assert "not explained by the rules" not in r.stdout
+    r = invoke("explain", "docs/examples/my_model.py:Net", "--input", "3x32x32", "--convention", "thop",
+               "--no-measure", "--show", "layers")
+    assert r.exit_code == 0, r.stderr
+    assert "Mult-adds (thop): 43,893,440 = the sum of the rows" in r.stdout
