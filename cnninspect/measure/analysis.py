@@ -134,6 +134,8 @@ class Report:
     totals: Totals
     described: Subject | None = None  # given for Python modules; derived from ``model`` for specs
     uncounted: tuple[tuple[str, int], ...] = ()  # operators the convention could not count: (name, calls)
+    # a Python module's rows: what each shows, ("call", i) or ("op", i) into its trace (None: a parameter)
+    sources: tuple[tuple[str, int] | None, ...] = ()
 
     @cached_property
     def subject(self) -> Subject:

@@ -6,7 +6,7 @@ file per family (``ops/kinds/conv.py``, ``norm.py``, ``pool.py`` ...). Every con
 the record (or its :class:`Role`) instead of comparing kind names:
 
 * the resolver its shape rule and parameter formula, the builder the ``nn.Module`` it makes
-  (:class:`ModuleCall`: a class name and its arguments; no torch here);
+  (:class:`ModuleRecipe`: a class name and its arguments; no torch here);
 * the conventions its count (:class:`Counts`: one rule per convention; ``torchinfo`` is
   derived from the parameters in one place, :func:`cnninspect.ops.counting.torchinfo_macs`);
 * the memory simulation what it saves for backward and whether it is a view (:class:`Saves`);
@@ -231,11 +231,11 @@ def global_pool(attrs: Attrs, shape: Shape) -> Window | Global:
     where the windows differ in size)."""
     if "size" not in attrs or len(shape) != 3:
         return GLOBAL
-    axes = [_adaptive_axis(n, out) for n, out in zip(shape[1:], adaptive_size(attrs))]
+    axes = [adaptive_axis(n, out) for n, out in zip(shape[1:], adaptive_size(attrs))]
     return Window((axes[0][0], axes[1][0]), (axes[0][1], axes[1][1]), (axes[0][2], axes[1][2]))
 
 
-def _adaptive_axis(n: int, out: int) -> tuple[int, int, int]:
+def adaptive_axis(n: int, out: int) -> tuple[int, int, int]:
     """(kernel, stride, padding before) of the uniform window that contains every adaptive
     window ``[floor(j n / out), ceil((j + 1) n / out))`` of one axis."""
     stride = max(1, n // out)
@@ -280,10 +280,10 @@ KEEP_SAME = ReshapeRule(keep, "same")
 
 
 @dataclass(frozen=True)
-class ModuleCall:
+class ModuleRecipe:
     """The ``nn.Module`` an op builds, torch-free: the class name (a class of
     ``cnninspect.build.modules`` when it defines one, else of ``torch.nn``), positional and
-    keyword arguments. An argument that is itself a :class:`ModuleCall` is built first (a
+    keyword arguments. An argument that is itself a :class:`ModuleRecipe` is built first (a
     module with a child, like timm's ``BatchNormAct2d`` and its activation)."""
 
     cls: str
@@ -293,7 +293,7 @@ class ModuleCall:
     @property
     def leaf(self) -> bool:
         """No child modules: no argument is a module."""
-        return not any(isinstance(v, ModuleCall) for v in (*self.args, *self.kwargs.values()))
+        return not any(isinstance(v, ModuleRecipe) for v in (*self.args, *self.kwargs.values()))
 
 
 # --- the record ------------------------------------------------------------------------------------
@@ -331,7 +331,7 @@ class OpKind:
     title: str
     role: Role
     infer: Callable[[Attrs, Shape], Shape]
-    module: Callable[[Attrs], ModuleCall]
+    module: Callable[[Attrs], ModuleRecipe]
     params: ParamRule | None = None
     fixed: frozenset[str] = frozenset()
     counts: Counts = NOT_COUNTED

@@ -7,7 +7,7 @@ import math
 from ..counting import BIAS, WEIGHTS, not_seen
 from ..formulas import Formula, conv_weight_factors, formula, spatial_factors, table_weight_factors, term, weight_bias
 from ..kind import (
-    INDEX_BYTES, SAVES_INPUT, Counts, ModuleCall, OpFacts, OpKind, ReshapeRule, Role, Saves, Unsupported,
+    INDEX_BYTES, SAVES_INPUT, Counts, ModuleRecipe, OpFacts, OpKind, ReshapeRule, Role, Saves, Unsupported,
     register_kind, window,
 )
 from ..primitives import Attrs, Shape, ShapeError, need_map, tf_same_pad, window_shape
@@ -64,14 +64,14 @@ def _conv_infer(attrs: Attrs, shape: Shape) -> Shape:
     return window_shape(attrs, shape, "convolution", attrs["out_ch"])
 
 
-def _conv_module(a: Attrs) -> ModuleCall:
+def _conv_module(a: Attrs) -> ModuleRecipe:
     t, b, left, r = a["pad"]
     d = a.get("dilation", (1, 1))
     kw = {"groups": a["groups"], "bias": a["bias"]}
     if a["pad_tag"] == "same-tf":  # timm's Conv2dSame pads at run time, asymmetrically
-        return ModuleCall("Conv2dSame", (a["in_ch"], a["out_ch"], a["kernel"], a["stride"], 0, d), kw)
+        return ModuleRecipe("Conv2dSame", (a["in_ch"], a["out_ch"], a["kernel"], a["stride"], 0, d), kw)
     assert t == b and left == r, "symmetric padding expected outside TF 'same'"
-    return ModuleCall("Conv2d", (a["in_ch"], a["out_ch"], a["kernel"], a["stride"], (t, left), d), kw)
+    return ModuleRecipe("Conv2d", (a["in_ch"], a["out_ch"], a["kernel"], a["stride"], (t, left), d), kw)
 
 
 def _conv_saves(attrs: Attrs, i: Shape, o: Shape) -> Saves:
@@ -120,9 +120,9 @@ def _table_infer(attrs: Attrs, shape: Shape) -> Shape:
     return window_shape(attrs, shape, "convolution", attrs["out_ch"])
 
 
-def _table_module(a: Attrs) -> ModuleCall:
+def _table_module(a: Attrs) -> ModuleRecipe:
     t, _b, left, _r = a["pad"]
-    return ModuleCall("ConnectionTableConv2d", (a["connections"], a["kernel"], a["stride"], (t, left), a["bias"]))
+    return ModuleRecipe("ConnectionTableConv2d", (a["connections"], a["kernel"], a["stride"], (t, left), a["bias"]))
 
 
 def _table_traffic(attrs: Attrs, i: Shape, o: Shape) -> tuple[int, int]:

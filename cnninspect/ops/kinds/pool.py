@@ -9,7 +9,7 @@ from collections.abc import Callable
 from ..counting import POOLING, elements, per_element, ptflops_pool
 from ..formulas import Formula, affine, formula, term
 from ..kind import (
-    INDEX_BYTES, SAVES_INPUT, SAVES_NOTHING, Counts, ModuleCall, OpFacts, OpKind, ReshapeRule, Role, Saves, const,
+    INDEX_BYTES, SAVES_INPUT, SAVES_NOTHING, Counts, ModuleRecipe, OpFacts, OpKind, ReshapeRule, Role, Saves, const,
     global_pool, keep, register_kind, window,
 )
 from ..primitives import Attrs, Shape, ShapeError, adaptive_size, adaptive_windows, need_map, window_shape
@@ -31,13 +31,13 @@ def _pool_infer(what: str) -> Callable[[Attrs, Shape], Shape]:
     return infer
 
 
-def _pool_module(cls: str, average: bool) -> Callable[[Attrs], ModuleCall]:
-    def make(a: Attrs) -> ModuleCall:
+def _pool_module(cls: str, average: bool) -> Callable[[Attrs], ModuleRecipe]:
+    def make(a: Attrs) -> ModuleRecipe:
         t, _b, left, _r = a["pad"]
         kwargs = {"ceil_mode": a["ceil_mode"]}
         if average:
             kwargs["count_include_pad"] = a["count_include_pad"]
-        return ModuleCall(cls, (a["kernel"], a["stride"], (t, left)), kwargs)
+        return ModuleRecipe(cls, (a["kernel"], a["stride"], (t, left)), kwargs)
 
     return make
 
@@ -112,7 +112,7 @@ def _thop_adaptive_avgpool(f: OpFacts) -> Formula:
 
 register_kind(OpKind(
     "gavgpool", "global average pooling", Role.GLOBAL, _global_infer,
-    lambda a: ModuleCall("AdaptiveAvgPool2d", (a.get("size", 1),)),
+    lambda a: ModuleRecipe("AdaptiveAvgPool2d", (a.get("size", 1),)),
     counts=Counts(fvcore=per_element(POOLING), ptflops=ptflops_pool("F.adaptive_avg_pool2d"),
                   thop=_thop_adaptive_avgpool),
     # global: a mean over the map, keeps only its shape; to a fixed size: _adaptive_avg_pool2d keeps its input
@@ -121,7 +121,7 @@ register_kind(OpKind(
 ))
 register_kind(OpKind(
     "gmaxpool", "global max pooling", Role.GLOBAL, _global_infer,
-    lambda a: ModuleCall("AdaptiveMaxPool2d", (a.get("size", 1),)),
+    lambda a: ModuleRecipe("AdaptiveMaxPool2d", (a.get("size", 1),)),
     counts=Counts(ptflops=ptflops_pool("F.adaptive_max_pool2d")), saves=_max_saves,
     field=global_pool, reshape=WHOLE_MAP, aten=("adaptive_max_pool2d",), reduce="max",
 ))
@@ -134,7 +134,7 @@ def _mean_infer(attrs: Attrs, shape: Shape) -> Shape:
 
 register_kind(OpKind(
     "mean", "global average pooling computed as x.mean((2, 3))", Role.GLOBAL, _mean_infer,
-    lambda a: ModuleCall("GlobalMean", (a["keepdim"],)),
+    lambda a: ModuleRecipe("GlobalMean", (a["keepdim"],)),
     saves=const(SAVES_NOTHING),  # keeps only the shape
     field=global_pool, reshape=WHOLE_MAP, aten=("mean",), reduce="mean",
 ))
@@ -151,7 +151,7 @@ def _subsample_infer(attrs: Attrs, shape: Shape) -> Shape:
 
 register_kind(OpKind(
     "subsample", "trainable subsampling: window average x learned coefficient + learned bias", Role.POOL,
-    _subsample_infer, lambda a: ModuleCall("Subsample2d", (a["ch"], a["kernel"], a["stride"])),
+    _subsample_infer, lambda a: ModuleRecipe("Subsample2d", (a["ch"], a["kernel"], a["stride"])),
     params=affine,
     counts=Counts(ptflops=lambda f: formula(elements(f.in_shape, POOLING, "patched F.avg_pool2d in Subsample2d"))),
     saves=lambda a, i, o: Saves(input=True, extra=math.prod(o)),  # the pooled map
