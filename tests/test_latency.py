@@ -209,12 +209,39 @@ def test_summary_device_on_every_row_and_in_the_table():
     assert "Predicted time (rtx-4090)" in text and "Bound" in text
 
 
-def test_a_python_model_has_no_roofline(toy: Path):
-    """A Python model has no op records, so no memory traffic (null in summary's JSON) and no
-    roofline: --device is refused with the reason."""
-    for command in (["summary"], ["compare", "lenet5"]):
-        r = invoke(*command, "docs/examples/my_model.py:Net", "--input", "3x32x32", "--device", str(toy))
-        assert r.exit_code == 2 and "the roofline needs each layer's memory traffic" in r.stderr
+PY_ONE_CONV = """\
+from torch import nn
+
+
+class OneConv(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.pw = nn.Conv2d(8, 16, 1, bias=False)
+        self.act = nn.ReLU()
+
+    def forward(self, x):
+        return self.act(self.pw(x))
+"""
+
+
+def test_a_python_model_gets_the_hand_computed_roofline(toy: Path, tmp_path: Path):
+    """The spec above written as a Python model: its operators lowered onto the op records
+    give the same traffic, so the same roofline rows (summary and compare)."""
+    (tmp_path / "one_conv.py").write_text(PY_ONE_CONV, encoding="utf-8")
+    ref = f"{tmp_path / 'one_conv.py'}:OneConv"
+    r = invoke("summary", ref, "--input", "8x4x4", "--device", str(toy), "--format", "json")
+    assert r.exit_code == 0, r.stderr
+    data = json.loads(r.stdout)
+    conv, relu = data["layers"]
+    elements = 4 * 4 * (8 + 16) + 8 * 16
+    ops = 2 * 4 * 4 * 8 * 16
+    assert conv["operations"] == ops and conv["bytes_moved"] == elements * 4
+    assert conv["predicted_seconds"] == pytest.approx(max(ops / 1e9, elements * 4 / 1e8) + 1e-5)
+    assert conv["bound"] == "memory"
+    assert relu["predicted_seconds"] == pytest.approx(2 * 16 * 16 * 4 / 1e8 + 1e-5)
+    assert data["totals"]["predicted_seconds"] == pytest.approx(conv["predicted_seconds"] + relu["predicted_seconds"])
+    r = invoke("compare", "lenet5", ref, "--input", "8x4x4", "--device", str(toy))
+    assert r.exit_code == 0, r.stderr
 
 
 # --- fit --max-latency ---------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from ..measure import receptive as rf
 from ..measure.analysis import Report, Row, Subject
 from ..ops.conventions import UNITS
 from ..resolve.ir import Model
-from ..measure.memory import MemoryReport, memory_report
+from ..measure.memory import MemoryReport, MemorySettings, memory_report
 from ..measure.traffic import LayerTraffic, TrafficReport, traffic_report
 from .document import ESSENTIAL, Column, Document, Table, fmt_int, fmt_shape, fmt_si
 from .memory import memory_table
@@ -168,7 +168,7 @@ def summary_document(
     if model is not None:
         fields = fields or rf.receptive_fields(model)
         memory = memory or memory_report(model)
-    traffic = traffic_report(report, memory.settings) if model is not None and memory is not None else None
+    traffic = traffic_of(report, memory)
     show_rf = show_rf and fields is not None
     show_memory = show_memory and memory is not None
     show_traffic = show_traffic and traffic is not None
@@ -291,7 +291,17 @@ TRAFFIC_COLUMNS = (
 )
 TRAFFIC_TEXT = ("bytes each layer reads (inputs once, weights once per batch) and writes (Moved B), "
                 "and mult-adds per byte moved (MACs/B)")
-NO_TRAFFIC = dict.fromkeys(LayerTraffic(0, 0, 0).as_json())  # a Python model: the keys, null
+NO_TRAFFIC = dict.fromkeys(LayerTraffic(0, 0, 0).as_json())  # no traffic: the keys, null
+
+
+def traffic_of(report: Report, memory: MemoryReport | None) -> TrafficReport | None:
+    """The report's memory traffic at the memory settings' dtypes (default fp32) and batch (a
+    Python model's: the batch it ran on); ``None`` when there is nothing to price."""
+    if report.model is None and report.lowered is None:
+        return None
+    if memory is not None:
+        return traffic_report(report, memory.settings)
+    return traffic_report(report, MemorySettings(batch=report.subject.batch)) if report.model is None else None
 
 
 def traffic_cells(t: LayerTraffic) -> dict[str, Any]:
@@ -321,7 +331,7 @@ def summary_json(report: Report, unit: str = "macs", fields: rf.ReceptiveFields 
     if model is not None:
         fields = fields or rf.receptive_fields(model)
         memory = memory or memory_report(model)
-        traffic = traffic or traffic_report(report, memory.settings)
+    traffic = traffic or traffic_of(report, memory)
 
     def row_json(r: Row) -> dict[str, Any]:
         d: dict[str, Any] = {
