@@ -259,9 +259,11 @@ def summary_document(
         meta.append(("levels", f"folded to {levels} level(s); folded blocks show their totals"))
     if show_rf:
         meta.append(("receptive field", RF_TEXT))
-    if show_traffic and memory is not None and traffic is not None:
-        meta.append(("memory traffic", f"{TRAFFIC_TEXT} ({memory.settings.text()})"))
+    if show_traffic and traffic is not None:
+        meta.append(("memory traffic", f"{TRAFFIC_TEXT} ({traffic.settings.text()})"))
         footer.insert(-2, ("Memory traffic", traffic_total_text(traffic.totals)))
+        if others(report):
+            footer.insert(-2, ("Other operators", others_text(report)))
     tables = (table,)
     if show_memory:
         tables += (memory_table(memory),)
@@ -397,7 +399,19 @@ def summary_json(report: Report, unit: str = "macs", fields: rf.ReceptiveFields 
         data["reference"] = subject.reference
         data["device"] = subject.device
         data["fallback"] = subject.fallback or None
+        data["other_operators"] = [{"op": name, "calls": n} for name, n in others(report)]
     return data
+
+
+def others(report: Report) -> tuple[tuple[str, int], ...]:
+    """A captured model's operators that lower to no op kind and move data: (name, calls)."""
+    return report.lowered.others if report.lowered is not None else ()
+
+
+def others_text(report: Report) -> str:
+    ops = ", ".join(f"{name.removeprefix('aten.')} x{n}" if n > 1 else name.removeprefix("aten.")
+                    for name, n in others(report))
+    return f"{ops} (no op kind: inputs read once, outputs written once)"
 
 
 def per_sample_value(total: int, batch: int) -> int | float:
