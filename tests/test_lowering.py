@@ -113,3 +113,16 @@ def test_summary_traffic_of_a_python_model():
     assert data["totals"]["bytes_moved"] > 0 and data["totals"]["arithmetic_intensity"] > 0
     text = invoke("summary", "docs/examples/my_model.py:Net", "--input", "3x32x32", "--traffic").stdout
     assert "Memory traffic" in text
+
+
+def test_a_leaf_running_an_operator_cnninspect_does_not_know_is_an_other_operator():
+    class Spectrum(nn.Module):  # a leaf: _fft_r2c is in no category of the operator registry
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.fft.rfft2(x).abs() * 2
+
+    report = _module_report(Spectrum(), (2, 4, 4))
+    assert report.lowered is not None
+    assert {"aten._fft_r2c", "aten.abs", "aten.mul"} <= dict(report.lowered.others).keys()
+    fft = next(op for op in report.lowered.ops if op.operator == "aten._fft_r2c")
+    # reads 2x4x4 floats, writes 2x4x3 complex values (counted in elements, at the activation dtype)
+    assert (fft.read, fft.written) == (32, 24)

@@ -98,9 +98,13 @@ def lower(op: OpCall) -> LoweredOp:
                      weights)
 
 
+def _category(name: str) -> str | None:
+    info = ATEN_OPS.get(name)
+    return info.category if info is not None else None
+
+
 def _moving(op: OpCall) -> bool:
-    info = ATEN_OPS.get(op.op) if op.namespace == "aten" else None
-    return info is None or info.category not in MOVES_NOTHING
+    return op.namespace != "aten" or _category(op.op) not in MOVES_NOTHING
 
 
 def lower_leaf(ops: Sequence[OpCall], param_elements: int) -> LoweredOp | None:
@@ -123,7 +127,7 @@ def lower_leaf(ops: Sequence[OpCall], param_elements: int) -> LoweredOp | None:
         work = {ATEN_KINDS[n] for n in names if n in ATEN_KINDS}
         if len(work) == 1:
             (kind,) = work
-            if any(n not in ATEN_KINDS and n not in KINDS[kind].aten and ATEN_OPS[n].category not in NOT_LOWERED
+            if any(n not in ATEN_KINDS and n not in KINDS[kind].aten and _category(n) not in NOT_LOWERED
                    for n in names):
                 kind = None
     if kind is None or KINDS[kind].traffic is not streams:
