@@ -39,6 +39,7 @@ from ..measure.analysis import Report, Row, Subject, Totals
 from ..base.errors import UsageError
 from ..ops.aten_rules import ATEN_TABLES, MODULE_RULES, AtenRule, LeafCall, OpCall, is_weight_layer
 from ..ops.conventions import Convention, get_convention
+from ..ops.lowering import LoweredGraph, LoweredOp, lower, lower_leaf
 from ..ops.module_tools import TOOL_TABLES, nested_calls, tool_counts
 from .trace import CallRecord, Shape, Trace, per_sample
 
@@ -223,7 +224,39 @@ def _analyze_trace(trace: Trace, convention: str | Convention, subject: Subject,
         calls = ", ".join(f"{name} ({n} call{'s' if n > 1 else ''})" for name, n in sorted(used.items()))
         subject = replace(subject, notes=subject.notes + (f"custom rules counted {calls} in the {conv.name} "
                                                           "convention",))
-    return Report(None, conv, engine, tuple(rows), totals, subject, tuple(sorted(uncounted.items())), tuple(sources))
+    return Report(None, conv, engine, tuple(rows), totals, subject, tuple(sorted(uncounted.items())), tuple(sources),
+                  lowered_graph(trace, rows, sources))
+
+
+def lowered_graph(trace: Trace, rows: list[Row], sources: list[tuple[str, int] | None]) -> LoweredGraph:
+    """The trace on the op records (:mod:`cnninspect.ops.lowering`): a leaf module call that
+    runs one kind as several operators lowers whole, every other operator call on its own;
+    and per row the lowered entries it holds (a call's row: everything run inside it; an
+    operator's row: that one; a container's own parameter and ptflops's or thop's rows of a
+    class or function: none, the operators that read it or ran count them)."""
+    entries: list[LoweredOp] = []
+    entry_of: dict[int, int] = {}  # operator index -> its lowered entry
+    for c in trace.calls:
+        if c.is_leaf and c.called:
+            inside = _ops_in(trace, c)
+            whole = lower_leaf([trace.ops[i] for i in inside], sum(trace.params[k].numel for _n, k in c.own_params))
+            if whole is not None:
+                entries.append(whole)
+                entry_of.update((i, len(entries) - 1) for i in inside)
+    for i, op in enumerate(trace.ops):
+        if i not in entry_of:
+            entries.append(lower(op))
+            entry_of[i] = len(entries) - 1
+    held: dict[str, tuple[int, ...]] = {}
+    for row, source in zip(rows, sources):
+        if source is None:
+            continue
+        what, i = source
+        if what == "op":
+            held[row.name] = (entry_of[i],)
+        elif trace.calls[i].is_leaf or row.name == trace.calls[i].path:
+            held[row.name] = tuple(sorted({entry_of[k] for k in _ops_in(trace, trace.calls[i])}))
+    return LoweredGraph(tuple(entries), held)
 
 
 def _tool_counts(trace: Trace, convention: str) -> tuple[dict[int, int],

@@ -4,8 +4,10 @@ The same recurrences as a spec's (:mod:`cnninspect.measure.receptive`), applied 
 flow of one forward pass: the first input is an image ``(N, C, H, W)`` whose unit ``(i, j)``
 sees pixel ``(i, j)``; each operator maps the fields of its inputs to its outputs:
 
-* a window: ``convolution`` (2-d, not transposed), max and average pooling, adaptive pooling
-  to a size (global when it pools to one position), zero, reflection and replication padding;
+* a window: an operator that lowers to an op kind with a geometry takes it from the kind's
+  record (:mod:`cnninspect.ops.lowering`; ``field`` with the attributes ``from_call`` reads):
+  ``convolution`` (2-d, not transposed), max and average pooling, adaptive pooling to a
+  size (global when it pools to one position); zero, reflection and replication padding;
 * pointwise: activations, elementwise arithmetic (where paths meet, the union of their
   fields, as a residual ``x + y``), batch norm in inference, dropout, copies, concatenation
   along channels, reshapes and permutations that keep the spatial axes;
@@ -39,8 +41,10 @@ from ..measure.receptive import (
     union,
 )
 from ..ops.aten_rules import ATEN_OPS, OpCall, TensorMeta
-from ..ops.kind import adaptive_axis
-from .trace import Trace
+from ..ops.kind import no_call_attrs
+from ..ops.kinds import KINDS
+from ..ops.lowering import ATEN_KINDS
+from .trace import Trace, per_sample
 
 
 @dataclass(frozen=True)
@@ -95,6 +99,25 @@ def _spatial(c: OpCall, f: _Field) -> bool:
     return isinstance(x, TensorMeta) and len(x.shape) == 4 and f.axes == (2, 3)
 
 
+def _record(c: OpCall, f: _Field, parts: Sequence[_Field], kind: str | None = None) -> _Field | None:
+    """The geometry of the op kind the call lowers to (or ``kind``), from its record
+    (``field``, with the attributes ``from_call`` reads): ``None`` when it has none, or the
+    call is not of the kind's shape."""
+    kind = kind or (ATEN_KINDS.get(c.op) if c.namespace == "aten" else None)
+    if kind is None or KINDS[kind].from_call is no_call_attrs:
+        return None
+    record = KINDS[kind]
+    attrs = record.from_call(c)
+    if attrs is None:  # a transposed or not 2-d convolution: the operator's rule says why
+        return None
+    if not _spatial(c, f):
+        return _not(f"aten.{c.op} on a tensor that is not a 2-d map")
+    geometry = record.field(attrs, per_sample(c.tensor(0).shape))
+    if isinstance(geometry, Window):
+        return _window(f, geometry)
+    return _Field(RowField(GLOBAL, GLOBAL), None)
+
+
 def _conv(c: OpCall, f: _Field, _all: Sequence[_Field]) -> _Field:
     w = c.args[1]
     if bool(c.arg(6, "transposed", False)):
@@ -104,31 +127,6 @@ def _conv(c: OpCall, f: _Field, _all: Sequence[_Field]) -> _Field:
     win = Window((w.shape[2], w.shape[3]), _pair(c.arg(3, "stride"), (1, 1)), _pair(c.arg(4, "padding"), (0, 0)),
                  _pair(c.arg(5, "dilation"), (1, 1)))
     return _window(f, win)
-
-
-def _max_pool(c: OpCall, f: _Field, _all: Sequence[_Field]) -> _Field:
-    if not _spatial(c, f):
-        return _not(f"aten.{c.op} on a tensor that is not a 2-d map")
-    k = _pair(c.arg(1, "kernel_size"), (1, 1))
-    return _window(f, Window(k, _pair(c.arg(2, "stride"), k), _pair(c.arg(3, "padding"), (0, 0)),
-                             _pair(c.arg(4, "dilation"), (1, 1))))
-
-
-def _avg_pool(c: OpCall, f: _Field, _all: Sequence[_Field]) -> _Field:
-    if not _spatial(c, f):
-        return _not(f"aten.{c.op} on a tensor that is not a 2-d map")
-    k = _pair(c.arg(1, "kernel_size"), (1, 1))
-    return _window(f, Window(k, _pair(c.arg(2, "stride"), k), _pair(c.arg(3, "padding"), (0, 0))))
-
-
-def _adaptive(c: OpCall, f: _Field, _all: Sequence[_Field]) -> _Field:
-    if not _spatial(c, f):
-        return _not(f"aten.{c.op} on a tensor that is not a 2-d map")
-    x, y = c.tensor(0).shape, c.out().shape
-    if y[2:] == (1, 1):
-        return _Field(RowField(GLOBAL, GLOBAL), None)
-    axes = [adaptive_axis(n, o) for n, o in zip(x[2:], y[2:])]
-    return _window(f, Window((axes[0][0], axes[1][0]), (axes[0][1], axes[1][1]), (axes[0][2], axes[1][2])))
 
 
 def _pad(c: OpCall, f: _Field, _all: Sequence[_Field]) -> _Field:
@@ -242,10 +240,8 @@ def _global_only(what: str) -> Rule:
 
 # rules by operator, then by category (ops/aten_rules.py's registry)
 BY_OP: dict[str, Rule] = {
-    "convolution": _conv, "_convolution": _conv, "convolution_overrideable": _conv,
-    "max_pool2d_with_indices": _max_pool, "max_pool2d": _max_pool,
-    "avg_pool2d": _avg_pool,
-    "_adaptive_avg_pool2d": _adaptive, "adaptive_max_pool2d": _adaptive,
+    "_convolution": _conv, "convolution_overrideable": _conv,
+    "max_pool2d": lambda c, f, parts: _record(c, f, parts, "maxpool2d") or _not("aten.max_pool2d"),
     "constant_pad_nd": _pad, "reflection_pad2d": _pad, "replication_pad2d": _pad,
     "native_group_norm": _statistics, "native_layer_norm": _layer_norm, "rms_norm": _layer_norm,
     "_fused_rms_norm": _layer_norm,
@@ -269,6 +265,12 @@ BY_CATEGORY: dict[str, Rule] = {
     "resample": _global_only("interpolation"), "softmax": _softmax, "view": _reshaped,
     "copy": _global_only("data movement without a geometry"),
 }
+
+
+def _geometry(c: OpCall, f: _Field, parts: Sequence[_Field]) -> _Field:
+    """The record's geometry when the call lowers to a kind with one, else the rule below."""
+    out = _record(c, f, parts)
+    return out if out is not None else _rule(c.op)(c, f, parts)
 
 
 def _rule(op: str) -> Rule:
@@ -298,7 +300,7 @@ def module_fields(trace: Trace, report: Report) -> ReceptiveFields:
             out = first
         else:
             try:
-                out = _rule(op.op)(op, first, parts)
+                out = _geometry(op, first, parts)
             except (TypeError, ValueError, IndexError, KeyError, ZeroDivisionError):
                 out = _not(f"aten.{op.op} with arguments cnninspect cannot read")
             if isinstance(out.row.conv, NotConvolutional) and not any(

@@ -92,7 +92,7 @@ def summary(spec: str, variant: str | None, width: float | None, resolution: int
 
         refuse_spec_options(spec, **{"--variant": variant, "--width": width, "--depth": depth, "--phi": phi,
                                      "--set": set_values, "--padding": padding, "--verify": verify,
-                                     "--engine": engine, "--traffic": show_traffic})
+                                     "--engine": engine})
         if fmt == "paper":
             raise UsageError(f"{spec} is a Python model: --format paper needs a spec with a paper layout")
         inputs = python_inputs(spec, input_texts, batch)
@@ -117,12 +117,15 @@ def summary(spec: str, variant: str | None, width: float | None, resolution: int
                                    optimizer=optimizer or "sgd")
         fields = module_fields(p.trace, report) if show_rf else None
         doc = summary_document(report, unit, levels, fields=fields, show_rf=show_rf, memory=memory,
-                               show_memory=show_memory)
+                               show_memory=show_memory, show_traffic=show_traffic)
         if training_step:
             from ..capture.training import run_training
 
             doc = step_document(doc, run_training(p.built.module, p.inputs), unit, report.subject.title)
-        emit(with_device(doc, report, device, None), fmt)
+        from ..measure.memory import MemorySettings
+
+        settings = memory.settings if memory is not None else MemorySettings(batch=p.inputs.batch)
+        emit(with_device(doc, report, device, settings), fmt)
         return 0
     if mode != "eval":
         raise UsageError("--mode applies to Python models; a spec is counted in inference")

@@ -334,14 +334,14 @@ def report_costs(report: Report, precision: Precision | None = None, batch: int 
     in its record): one cost per layer, operations ``2 x`` the layer's mult-adds for the batch,
     and one per container whose own arithmetic moves bytes (a residual's addition, a
     concatenation, a gate's multiplication), named ``CONTAINER.(residual)`` and so on, with no
-    operations. Their sum is the model's traffic. A Python model has no op records, hence no
-    traffic and no roofline (refused)."""
+    operations. Their sum is the model's traffic. A Python model's report prices its operators
+    lowered onto the records (:mod:`cnninspect.ops.lowering`), at the batch it ran on."""
     from .memory import MemorySettings
     from .traffic import NONE, traffic_report
 
-    if report.model is None:
-        raise UsageError(f"{report.subject.label} is a Python model: the roofline needs each layer's memory "
-                         "traffic, which only a spec's op records give (docs/latency.md)")
+    if report.model is None and report.lowered is None:
+        raise UsageError(f"{report.subject.label}: the roofline needs each layer's memory traffic, which only "
+                         "the op records give (a spec's, or a captured model's lowered operators; docs/latency.md)")
     traffic = traffic_report(report, MemorySettings(precision or Precision(), batch))
     children: dict[str, list[str]] = {}
     for row in report.rows:

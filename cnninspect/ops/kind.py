@@ -245,6 +245,32 @@ def adaptive_axis(n: int, out: int) -> tuple[int, int, int]:
     return kernel, stride, pad
 
 
+# --- attributes read from a captured call --------------------------------------------------------
+
+CallAttrs = Callable[[Any], Union[Attrs, None]]  # an OpCall of a work operator -> attrs, or None
+
+
+def call_pair(v: Any, default: HW) -> HW:
+    """An aten argument for two spatial axes (``3``, ``[3]``, ``[3, 2]``; empty: ``default``)."""
+    if isinstance(v, int):
+        return (v, v)
+    if isinstance(v, (tuple, list)) and len(v) in (1, 2):
+        return (int(v[0]), int(v[-1]))
+    return default
+
+
+def call_window(kernel: HW, stride: Any, padding: Any, dilation: Any = 1) -> Attrs:
+    """The window attributes (:func:`window`) of an aten call's kernel, stride (empty: the
+    kernel, as PyTorch's pooling), symmetric padding and dilation."""
+    top, left = call_pair(padding, (0, 0))
+    return {"kernel": kernel, "stride": call_pair(stride, kernel), "pad": (top, top, left, left),
+            "dilation": call_pair(dilation, (1, 1))}
+
+
+def no_call_attrs(call: Any) -> Attrs | None:
+    return None
+
+
 # --- the totals fast path ----------------------------------------------------------------------
 
 
@@ -319,6 +345,9 @@ class OpKind:
     the totals fast path's rule (``None``: such models always resolve in full). ``aten``: the
     aten operators a forward pass of its module dispatches for its work, by packet name.
     ``channels_last``: may run on an ``H x W x C`` tensor inside a channels-last block.
+    ``from_call``: the attributes its ``field`` reads, from one captured call of its first
+    aten operator (an :class:`~cnninspect.ops.aten_rules.OpCall`), or ``None`` when the call
+    has another shape (a transposed convolution); a Python model's receptive fields use it.
     ``traffic``: the activation elements it reads and writes per sample
     (:mod:`cnninspect.measure.traffic` adds its parameters and float buffers, read once per
     batch; an op whose output is its input at inference moves nothing, whatever its rule).
@@ -343,6 +372,7 @@ class OpKind:
     aten: tuple[str, ...] = ()
     traffic: TrafficRule = streams
     channels_last: bool = False
+    from_call: CallAttrs = no_call_attrs
     reduce: str = ""
     detail: Callable[[Attrs], str] = no_detail
     teach: bool = False

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from ..counting import BIAS, WEIGHTS, not_seen
 from ..formulas import Formula, conv_weight_factors, formula, spatial_factors, table_weight_factors, term, weight_bias
 from ..kind import (
     INDEX_BYTES, SAVES_INPUT, Counts, ModuleRecipe, OpFacts, OpKind, ReshapeRule, Role, Saves, Unsupported,
-    register_kind, window,
+    call_window, register_kind, window,
 )
 from ..primitives import Attrs, Shape, ShapeError, need_map, tf_same_pad, window_shape
 
@@ -95,12 +96,23 @@ def _conv_detail(a: Attrs) -> str:
     return ", ".join(bits)
 
 
+def _conv_from_call(call: Any) -> Attrs | None:
+    """``aten.convolution(input, weight, bias, stride, padding, dilation, transposed, ...)``
+    of a 2-d, not transposed convolution."""
+    weight = call.args[1]
+    if bool(call.arg(6, "transposed", False)) or len(getattr(weight, "shape", ())) != 4:
+        return None
+    return call_window((weight.shape[2], weight.shape[3]), call.arg(3, "stride", 1), call.arg(4, "padding", 0),
+                       call.arg(5, "dilation", 1))
+
+
 CONV2D = register_kind(OpKind(
     "conv2d", "2-D convolution", Role.CONV, _conv_infer, _conv_module,
     params=weight_bias(conv_weight_factors, "C_out", "out_ch"),
     counts=Counts(paper=conv_macs, fvcore=conv_macs, ptflops=ptflops_conv, thop=conv_macs, flopcounter=conv_macs),
     saves=_conv_saves, field=window, reshape=ReshapeRule(conv_reshape, "window"),
-    aten=("convolution", "constant_pad_nd"), reduce=SUM_OF_PRODUCTS, detail=_conv_detail, teach=True,
+    aten=("convolution", "constant_pad_nd"), from_call=_conv_from_call, reduce=SUM_OF_PRODUCTS,
+    detail=_conv_detail, teach=True,
 ))
 
 # --- a convolution with a connection table (LeNet-5's C3) -------------------------------------
