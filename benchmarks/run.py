@@ -60,6 +60,9 @@ class Case:
         return statistics.median(self.rss) / 1024 if self.rss else float("nan")
 
 
+# issue 20's target for the module path on every benchmark model (peers under torch.no_grad())
+MODULE_TARGET = "faster than every peer, <= 1/2 the leanest peer's RSS above the floor"
+
 # the 100,000-point targets of the fit issue: MobileNet v1 widths x resolutions
 GRID_100K_SWEEP = ("--width", "0.25:2.24:0.005", "--resolution", "96:345:1")
 GRID_100K_FIT = ("--over", "width=0.25:2.24:0.005", "--over", "resolution=96:345:1")
@@ -120,8 +123,7 @@ def cases(quick: bool) -> list[Case]:
                         quick=False, model=b7_ref, shape=b7_shape))
     for key, ref, shape in MODULE_MODELS:
         out.append(Case(f"module-{key}", f"summary {ref} --input {shape}", cnn("summary", ref, "--input", shape),
-                        "module", quick=key == "resnet50",
-                        target="faster than every peer, <= 1/2 the leanest peer's RSS" if key == "b7" else ""))
+                        "module", quick=key == "resnet50", target=MODULE_TARGET))
         if key != "b7":  # the peers on B7 are the cases above
             for tool in PEERS:
                 out.append(Case(f"{tool}-{key}", f"{tool} on {ref} {shape}", peer(tool, ref, shape), "peer-module",
@@ -378,13 +380,16 @@ NOTES = """
   for comparison.
 * No path allocates real weights unless `--verify` is asked for: the `meta` engine builds on
   PyTorch's meta device and `spec` builds nothing.
-* Python models (`summary FILE.py:NAME`): on EfficientNet-B7 at 600x600 written in plain
-  PyTorch (`benchmarks/models.py:efficientnet_b7`, torchvision's layout; equal to the spec's
-  model in every count and layer, `compare efficientnet:b7 benchmarks/models.py:efficientnet_b7
-  --equal`), faster in wall time than every peer on the same module and at most half the peak
-  RSS of the leanest, the peers running under `torch.no_grad()`, the fastest and leanest named
-  from the measurement; counts equal to fvcore's and torchinfo's in the matching conventions
-  (also on ResNet-50 and ConvNeXt-T written in plain PyTorch, `benchmarks/models.py`).
+* Python models (`summary FILE.py:NAME`), on every model of `benchmarks/models.py` written in
+  plain PyTorch (EfficientNet-B7 at 600x600 in torchvision's layout, equal to the spec's model
+  in every count and layer, `compare efficientnet:b7 benchmarks/models.py:efficientnet_b7
+  --equal`; ResNet-50 and ConvNeXt-T at 224x224): faster in wall time than every peer on the
+  same module, and at most half the leanest peer's peak RSS above the floor, the peers running
+  under `torch.no_grad()`, the fastest and leanest named from the measurement. Above the floor,
+  because every one of these processes imports torch: on ResNet-50 half the leanest peer's
+  whole RSS is below what `import torch` alone takes, so no tool that imports torch could meet
+  the target measured from zero; the absolute ratio is shown beside it. Counts equal to
+  fvcore's and torchinfo's in the matching conventions.
 * The spec path grows linearly with the number of layers: the per-layer CPU cost between
   consecutive sizes of the growth table stays flat from 100 to 30,000 layers.
 * Latency (docs/latency.md): after calibration, across the default variant of every bundled
@@ -502,15 +507,21 @@ def judge(c: Case, floor: Case, by: dict[str, Case] | None = None) -> str:
         ratio = c.peak_mb / base.peak_mb
         verdict = "met" if c.wall < limit and ratio <= 2 else "missed"
         return f"{verdict} ({ratio:.2f}x the RSS)"
-    if c.key == "module-b7" and by is not None:
-        peers = [by[f"{t}-b7"] for t in PEERS if f"{t}-b7" in by and by[f"{t}-b7"].walls]
+    if c.key.startswith("module-") and by is not None:
+        model = c.key.removeprefix("module-")
+        peers = [by[f"{t}-{model}"] for t in PEERS if f"{t}-{model}" in by and by[f"{t}-{model}"].walls]
         if not peers:
             return ""
         fastest = min(peers, key=lambda p: p.wall)
         leanest = min(peers, key=lambda p: p.peak_mb)
-        ok = c.wall < fastest.wall and c.peak_mb <= leanest.peak_mb / 2
-        return ("met" if ok else "missed") + (f" (fastest peer {fastest.key.split('-')[0]} {fastest.wall:.2f} s, "
-                                             f"leanest {leanest.key.split('-')[0]} {leanest.peak_mb:.0f} MB)")
+        # every process here imports torch (the floor); the memory a tool adds is what it costs
+        # above it, and half the leanest peer's absolute RSS can be below the floor itself
+        ours, theirs = c.peak_mb - floor.peak_mb, leanest.peak_mb - floor.peak_mb
+        fast, lean = c.wall < fastest.wall, ours <= theirs / 2
+        verdict = "met" if fast and lean else "missed" + ("" if fast else " (time)") + ("" if lean else " (memory)")
+        return (f"{verdict}: fastest peer {fastest.key.split('-')[0]} {fastest.wall:.2f} s; above the floor "
+                f"{ours:.0f} MB against the leanest peer's {theirs:.0f} MB ({leanest.key.split('-')[0]}; "
+                f"absolute {c.peak_mb / leanest.peak_mb:.2f}x)")
     return ""
 
 

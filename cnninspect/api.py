@@ -23,7 +23,7 @@ one-line message.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +33,7 @@ from .base.errors import UsageError
 if TYPE_CHECKING:
     from .measure.memory import MemoryReport
     from .measure.training_step import TrainingStep
+    from .ops.aten_rules import OpCall
     import torch
     from torch import nn
 
@@ -53,7 +54,7 @@ class Summary:
 
     def __init__(self, report: Report, unit: str = "macs", levels: int | None = None,
                  columns: Sequence[str] | None = None, memory: MemoryReport | None = None,
-                 training_step: TrainingStep | None = None) -> None:
+                 training_step: TrainingStep | None = None, fields: Any = None, show_rf: bool = False) -> None:
         self.report = report
         self.unit = unit
         self.levels = levels
@@ -62,6 +63,18 @@ class Summary:
         """The memory report (``memory=True``, ``dtype=`` or ``optimizer=``), else None."""
         self.training_step = training_step
         """Forward plus backward cost of one training step (``training_step=True``), else None."""
+        self.fields = fields  # a Python model's receptive fields (summary(..., rf=True))
+        self.show_rf = show_rf
+
+    @property
+    def receptive_fields(self) -> Any:
+        """Every row's receptive field (:class:`~cnninspect.measure.receptive.ReceptiveFields`,
+        ``.rows[name].conv``): a spec's always, a Python model's with ``summary(..., rf=True)``."""
+        if self.fields is None and self.report.model is not None:
+            from .measure.receptive import receptive_fields
+
+            self.fields = receptive_fields(self.report.model)
+        return self.fields
 
     # torchinfo's names (ModelStatistics), same numbers as ``totals``
     @property
@@ -108,7 +121,7 @@ class Summary:
         from .render.report import summary_document
 
         doc = summary_document(self.report, self.unit, self.levels, memory=self.memory,
-                               show_memory=self.memory is not None)
+                               show_memory=self.memory is not None, fields=self.fields, show_rf=self.show_rf)
         if self.training_step is not None:
             from .render.training import with_training_step
 
@@ -179,6 +192,8 @@ def summary(
     dtype: str | None = None,
     optimizer: str | None = None,
     training_step: bool = False,
+    rf: bool = False,
+    custom_rules: Mapping[str, Callable[[OpCall], int | None]] | None = None,
     **forward_kwargs: Any,
 ) -> Summary:
     """Analyse ``model``, called as ``torchinfo.summary`` is.
@@ -226,10 +241,21 @@ def summary(
     ``training_step=True`` adds ``.training_step``: the mult-adds of forward plus backward
     per module, as ``torch.utils.flop_counter.FlopCounterMode`` counts them around
     ``loss.backward()`` with the loss the sum of the outputs (docs/python-models.md).
+
+    ``rf=True`` adds the receptive-field columns (``.receptive_fields``; a Python model's
+    where the path from its input is convolutional, docs/receptive-field.md).
+    ``custom_rules``: your own counting rules for operators cnninspect does not count,
+    ``{"mylib::my_op": fn}`` where ``fn(call: OpCall) -> int | None`` returns one call's
+    multiply-adds for the batch (None: leave it uncounted); they apply in the operator
+    conventions (paper, fvcore, torchinfo, flopcounter), to that operator alone
+    (docs/counting.md, "Custom rules").
     """
     from .ops.conventions import UNITS, get_convention
 
+    from .ops.custom_rules import custom_rules as checked_rules
+
     get_convention(convention)
+    rules = checked_rules(custom_rules)
     if unit not in UNITS:
         raise UsageError(f"unknown unit '{unit}'; units: {', '.join(UNITS)}")
     if mode not in MODES:
@@ -251,9 +277,9 @@ def summary(
                              "a model reference takes input_size")
         if mode != "eval" or device is not None:
             raise UsageError("mode= and device= apply to nn.Module objects")
-        if memory or dtype is not None or optimizer is not None or training_step:
+        if memory or dtype is not None or optimizer is not None or training_step or rf or rules:
             return _reference_with_extras(model, input_size, convention, resolution, unit, levels, columns,
-                                          memory, dtype, optimizer, training_step)
+                                          memory, dtype, optimizer, training_step, rf, rules)
         return Summary(_reference_report(model, input_size, convention, resolution), unit, levels, columns)
     import torch.nn as nn
 
@@ -265,18 +291,30 @@ def summary(
         raise UsageError(f"input_data={input_data!r}: the third argument is input_data, as in torchinfo; "
                          f"give the convention by name: convention={input_data!r}")
     inputs = from_api(input_size, input_data, dtypes, batch_dim, forward_kwargs)
-    if not (memory or dtype is not None or optimizer is not None or training_step):
+    if not (memory or dtype is not None or optimizer is not None or training_step or rf or rules):
         report = module_report(model, inputs, convention, resolution, device=None if device is None else str(device),
                                mode=mode)
         return Summary(report, unit, levels, columns)
     return _module_with_extras(model, inputs, convention, resolution, device, mode, unit, levels, columns,
-                               dtype, optimizer, memory or dtype is not None or optimizer is not None, training_step)
+                               dtype, optimizer, memory or dtype is not None or optimizer is not None, training_step,
+                               rf, rules)
+
+
+def _fields(trace: Any, report: Report, rf: bool) -> Any:
+    """A Python model's receptive fields, when asked for."""
+    if not rf:
+        return None
+    from .capture.module_receptive import module_fields
+
+    return module_fields(trace, report)
 
 
 def _module_with_extras(model: Any, inputs: Any, convention: str, resolution: int | None, device: Any, mode: str,
                         unit: str, levels: int | None, columns: Any, dtype: str | None, optimizer: str | None,
-                        memory: bool, training_step: bool) -> Summary:
-    """A module's summary with its memory and training step (on meta copies of it)."""
+                        memory: bool, training_step: bool, rf: bool = False,
+                        rules: Mapping[str, Any] | None = None) -> Summary:
+    """A module's summary with its memory, training step, receptive fields or custom rules
+    (on meta copies of it)."""
     from .capture.module_analysis import analyze_trace, input_settings, module_subject
     from .capture.pymodels import check_depth, input_for, trace_module
     from .capture.training import module_memory, run_training
@@ -292,11 +330,11 @@ def _module_with_extras(model: Any, inputs: Any, convention: str, resolution: in
     settings = {**input_settings(trace), "resolution": resolution, "kwargs": {}, "class": label,
                 "input_from": source or "given", "mode": mode}
     report = analyze_trace(trace, convention, module_subject(trace, label, title="nn.Module passed from Python",
-                                                             settings=settings))
+                                                             settings=settings), rules=rules)
     mem = module_memory(model, model_inputs, trace, cast=cast, batch=model_inputs.batch,
                         optimizer=optimizer or "sgd") if memory else None
     step = _step_of(run_training(model, model_inputs)) if training_step else None
-    return Summary(report, unit, levels, columns, mem, step)
+    return Summary(report, unit, levels, columns, mem, step, _fields(trace, report, rf), rf)
 
 
 def _cast(dtype: str | None, optimizer: str | None) -> str | None:
@@ -313,8 +351,10 @@ def _step_of(run: Any) -> TrainingStep:
 
 def _reference_with_extras(text: str, input_size: Any, convention: str, resolution: int | None, unit: str,
                            levels: int | None, columns: Any, memory: bool, dtype: str | None,
-                           optimizer: str | None, training_step: bool) -> Summary:
-    """A spec's or a Python reference's summary with memory and the training step."""
+                           optimizer: str | None, training_step: bool, rf: bool = False,
+                           rules: Mapping[str, Any] | None = None) -> Summary:
+    """A spec's or a Python reference's summary with memory, the training step, receptive
+    fields or custom rules."""
     from .capture.pymodels import is_python_ref
 
     show = memory or dtype is not None or optimizer is not None
@@ -326,11 +366,13 @@ def _reference_with_extras(text: str, input_size: Any, convention: str, resoluti
 
         cast = _cast(dtype, optimizer)
         p = prepare_python(text, input_shape=from_api(input_size), resolution=resolution)
-        report = analyze_trace(p.trace, convention, p.subject)
+        report = analyze_trace(p.trace, convention, p.subject, rules=rules)
         mem = module_memory(p.built.module, p.inputs, p.trace, cast=cast, batch=p.inputs.batch,
                             optimizer=optimizer or "sgd") if show else None
         step = _step_of(run_training(p.built.module, p.inputs)) if training_step else None
-        return Summary(report, unit, levels, columns, mem, step)
+        return Summary(report, unit, levels, columns, mem, step, _fields(p.trace, report, rf), rf)
+    if rules:
+        raise UsageError(f"custom_rules apply to Python models; every op kind of the spec {text} has a rule")
     from .commands.common import memory_settings_from
     from .measure.memory import memory_report
 
@@ -343,7 +385,7 @@ def _reference_with_extras(text: str, input_size: Any, convention: str, resoluti
         from .capture.training import run_training
 
         step = _step_of(run_training(build_module(report.model, "meta"), ModelInputs.single(report.model.input_shape)))
-    return Summary(report, unit, levels, columns, mem, step)
+    return Summary(report, unit, levels, columns, mem, step, None, rf)
 
 
 def module_report(module: Any, inputs: Any, convention: str, resolution: int | None = None,

@@ -1,6 +1,6 @@
 """Print (or write into docs/conventions.md) the tool-parity suite's results.
 
-Runs fvcore, torchinfo and FlopCounterMode on every model of ``tests/parity_models.py`` as
+Runs fvcore, torchinfo, FlopCounterMode, ptflops and thop on every model of ``tests/parity_models.py`` as
 ``tests/test_tool_parity.py`` does, compares each with cnninspect's convention of the same
 name, and prints a Markdown table of the counts and every exception with its reason. The
 region between ``<!-- parity: scripts/parity_table.py -->`` and ``<!-- end parity -->`` of
@@ -23,7 +23,8 @@ ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "conventions.md"
 START = "<!-- parity: scripts/parity_table.py -->"
 END = "<!-- end parity -->"
-TOOL_NAMES = {"fvcore": "fvcore", "torchinfo": "torchinfo", "flopcounter": "FlopCounterMode"}
+TOOL_NAMES = {"fvcore": "fvcore", "torchinfo": "torchinfo", "flopcounter": "FlopCounterMode", "ptflops": "ptflops",
+              "thop": "thop"}
 
 
 @functools.cache

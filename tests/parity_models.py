@@ -772,11 +772,20 @@ TOOL_FAILS: dict[tuple[str, str], str] = {
     ("ti.TensorKernelSizeConv", "torchinfo"): "torchinfo 1.8 iterates the kernel size, a 0-d tensor here",
     ("ti.DictWithNonTensorValues", "torchinfo"): "torchinfo 1.8 adds up the sizes of the dict input's values and "
                                                  "fails on the string",
+    ("ti.ModuleDictModel", "thop"): "the model needs keyword inputs; thop.profile passes positional inputs only",
+    ("ti.ModuleDictModel.pool", "thop"): "the model needs keyword inputs; thop.profile passes positional inputs only",
+    ("ti.PackPaddedLSTM", "thop"): "the model needs keyword inputs; thop.profile passes positional inputs only",
+    ("ti.PackPaddedLSTM", "ptflops"): "ptflops's LSTM hook reads input.shape, which a PackedSequence does not have",
+    **{(name, "ptflops"): "ptflops passes several inputs by keyword, and its nn.MultiheadAttention hook unpacks "
+                          "the positional inputs (none)" for name in ("mha.single", "mha.seqfirst")},
 }
 
 # Where cnninspect's convention is not the tool's number, or cnninspect refuses the model: the
 # test checks the stated behaviour, so the list cannot go stale either.
 EXCEPTIONS: dict[tuple[str, str], str] = {
+    **{("ti.PartialJITModel", tool): "refused (exit 2): a TorchScript submodule runs without Python module hooks "
+                                     "and cannot run on a copy with stand-in weights; pass the module before scripting"
+       for tool in ("ptflops", "thop")},
     ("ti.PartialJITModel", "torchinfo"): "refused (exit 2): a TorchScript submodule runs without Python module "
                                          "hooks and cannot run on a copy with stand-in weights; pass the module "
                                          "before scripting",

@@ -148,9 +148,9 @@ def test_capture_imports_neither_sympy_nor_dynamo():
 
 
 def test_every_convention_has_operator_rules_for_every_category():
-    from cnninspect.ops.aten_rules import SPEC_ONLY_CONVENTIONS
+    from cnninspect.ops.module_tools import TOOL_TABLES
 
-    assert set(ATEN_TABLES) == set(MODULE_RULES) == set(CONVENTIONS) - set(SPEC_ONLY_CONVENTIONS)
+    assert set(ATEN_TABLES) == set(MODULE_RULES) == set(CONVENTIONS) - set(TOOL_TABLES)
     for table in ATEN_TABLES.values():
         assert set(table.by_category) == set(CATEGORIES), table.convention
         assert set(table.by_op) <= set(ATEN_OPS), table.convention

@@ -10,6 +10,9 @@ real CPU module checks the path that copies a user's parameters to the meta devi
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -22,6 +25,8 @@ from cnninspect.resolve.ir import ops
 from cnninspect.capture.module_analysis import analyze_trace, module_subject
 
 from conftest import all_variants, model_of, variant_id
+
+ROOT = Path(__file__).resolve().parents[1]
 
 VARIANTS = all_variants()
 IDS = [variant_id(n, v) for n, v in VARIANTS]
@@ -94,9 +99,33 @@ def test_a_real_cpu_module_passed_from_python():
         assert r.report.engine == "module-meta"
 
 
-def test_conventions_defined_by_spec_classes_are_refused_for_python_models():
+def test_ptflops_and_thop_conventions_on_a_python_file_equal_the_tools():
+    """``--convention ptflops`` / ``thop`` on a Python file: the tools' own numbers, as their
+    users call them (ptflops with a per-image input size, thop with a batch of one)."""
+    import contextlib
+    import io
+    import json
+
     from conftest import invoke
 
-    for convention in ("ptflops", "thop"):
-        r = invoke("summary", "docs/examples/my_model.py:Net", "--input", "3x32x32", "--convention", convention)
-        assert r.exit_code == 2 and f"the {convention} convention is derived for YAML specs" in r.stderr
+    pytest.importorskip("ptflops")
+    pytest.importorskip("thop")
+    import thop
+    from ptflops import get_model_complexity_info
+
+    sys.path.insert(0, str(ROOT / "docs" / "examples"))
+    try:
+        import my_model
+    finally:
+        sys.path.pop(0)
+    with contextlib.redirect_stdout(io.StringIO()):
+        theirs = {
+            "ptflops": get_model_complexity_info(my_model.Net().eval(), (3, 32, 32), as_strings=False,
+                                                 print_per_layer_stat=False)[0],
+            "thop": int(thop.profile(my_model.Net(), (torch.randn(1, 3, 32, 32),), verbose=False)[0]),
+        }
+    for convention, total in theirs.items():
+        r = invoke("summary", "docs/examples/my_model.py:Net", "--input", "3x32x32", "--convention", convention,
+                   "--format", "json")
+        assert r.exit_code == 0, r.stderr
+        assert json.loads(r.stdout)["totals"]["mult_adds"] == total, convention

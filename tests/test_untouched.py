@@ -283,6 +283,8 @@ def run_everything(model: nn.Module, shape: tuple[int, ...], ref: str, tmp_path:
     dims = "x".join(map(str, shape))
     cnninspect.summary(model, input_size=(1, *shape))
     cnninspect.summary(model, input_size=(2, *shape), convention="fvcore", mode="train")
+    for convention in ("ptflops", "thop"):  # the module-class conventions and receptive fields read the copy too
+        cnninspect.summary(model, input_size=(1, *shape), convention=convention, rf=True)
     for call in (lambda: cnninspect.summary(model, input_size=(2, *shape), optimizer="adam", training_step=True),
                  lambda: cnninspect.compare([model, model], (1, *shape), memory=True),
                  lambda: cnninspect.sweep(model, (1, *shape), batches=[1, 2]),

@@ -20,19 +20,19 @@ from torch import nn
 
 from . import modules as M
 from ..resolve.ir import Concat, Gate, Model, Node, Op, Residual, Seq, Side, ops
-from ..ops.kind import ModuleCall
+from ..ops.kind import ModuleRecipe
 from ..ops.kinds import KINDS
 
 
-def instantiate(call: ModuleCall) -> nn.Module:
-    """The module a record's :class:`~cnninspect.ops.kind.ModuleCall` describes: a class of
+def instantiate(call: ModuleRecipe) -> nn.Module:
+    """The module a record's :class:`~cnninspect.ops.kind.ModuleRecipe` describes: a class of
     :mod:`cnninspect.build.modules` when it defines one by that name, else of ``torch.nn``;
     arguments that are calls themselves are built first."""
     custom = getattr(M, call.cls, None)
     cls = custom if isinstance(custom, type) and custom.__module__ == M.__name__ else getattr(nn, call.cls)
 
     def arg(v: Any) -> Any:
-        return instantiate(v) if isinstance(v, ModuleCall) else v
+        return instantiate(v) if isinstance(v, ModuleRecipe) else v
 
     module: nn.Module = cls(*(arg(v) for v in call.args), **{k: arg(v) for k, v in call.kwargs.items()})
     return module

@@ -39,6 +39,7 @@ from torch.utils.weak import WeakIdKeyDictionary
 
 from ..ops.aten_rules import OpCall, TensorMeta
 from .meta_shapes import shortcut_for
+from .tool_facts import function_call, module_call, plain_args, watched
 from .inputs import ModelInputs, TensorSpec
 from .trace import CallRecord, InputInfo, ParamInfo, Trace, Unit, per_sample
 
@@ -68,10 +69,11 @@ def _tensors(obj: Any) -> list[torch.Tensor]:
 
 
 class _FuncInfo:
-    __slots__ = ("name", "overload", "inplace", "aliases", "shortcut")
+    __slots__ = ("name", "overload", "inplace", "aliases", "shortcut", "namespace")
 
     def __init__(self, func: Any) -> None:
         packet = func._overloadpacket.__name__
+        self.namespace = str(getattr(func, "namespace", "aten"))
         args = func._schema.arguments
         self.inplace = (
             packet.endswith("_") and not packet.endswith("__") and bool(args)
@@ -108,11 +110,20 @@ class _Recorder:
         self.recording = False
         self.dtypes: dict[torch.dtype, str] = {}
         self.names: dict[int, str] = {}
+        # paths from the root to each module through children() (a shared module has several;
+        # children() lists a module once per parent), as ptflops sums them
+        self.paths: dict[int, int] = {}
+        edges: set[tuple[str, int]] = set()
         for name, mod in root.named_modules(remove_duplicate=False):
             self.names.setdefault(id(mod), name)
+            edge = (name.rpartition(".")[0], id(mod))
+            if edge not in edges:
+                edges.add(edge)
+                self.paths[id(mod)] = self.paths.get(id(mod), 0) + 1
         self.child_names: dict[int, dict[int, str]] = {}
         self.repeats: dict[str, int] = {}
         self.called: set[int] = set()
+        self.functions: list[Any] = []  # watched torch function calls (ptflops and thop conventions)
 
     # -- tensors ---------------------------------------------------------------------------
 
@@ -194,7 +205,7 @@ class _Recorder:
         elif fi.name == "_safe_softmax" and via != SDPA:
             self._inside_attention()
         self.ops.append(OpCall(fi.name, fi.overload, margs, mkwargs, tuple(metas), via, fi.inplace, in_leaf,
-                               kernels=kernels))
+                               kernels=kernels, namespace=fi.namespace))
         self.op_owner.append(owner)
         self.op_nodes.append((tuple(inputs), tuple(outputs)))
         if self.stack:
@@ -264,6 +275,7 @@ class _Recorder:
             "inputs": tuple(self.lookup(t) for t in ins),
             "in_shape": per_sample(ins[0].shape, self.batch) if ins else (),
             "in_ndim": ins[0].dim() if ins else 0, "in_full": tuple(ins[0].shape) if ins else (),
+            "args": plain_args(module, args, root=parent is None),
         })
         self.calls[-1]["kernels_before"] = self.kernels
         if parent is not None:
@@ -279,6 +291,11 @@ class _Recorder:
         call["outputs"] = tuple(self.lookup(t) for t in outs)
         call["out_shape"] = per_sample(outs[0].shape, self.batch) if outs else ()
         call["out_full"] = tuple(int(d) for d in outs[0].shape) if outs else ()
+        try:
+            call["tool"] = module_call(module, call["args"], output, id(module) in self.names,
+                                       self.paths.get(id(module), 1))
+        except Exception as exc:  # our bug, not the model's
+            raise CaptureBug(f"recording {type(module).__name__}: {type(exc).__name__}: {exc}") from exc
 
 
 class _DispatchMode(TorchDispatchMode):
@@ -328,8 +345,21 @@ class _FunctionMode(TorchFunctionMode):
             rec.kernels = before + _sdpa_call_kernel(rec, args, kwargs or {})
         elif rec.via in _CONV_FUNCTIONS and isinstance((kwargs or {}).get("padding", args[4] if len(args) > 4 else 0), str):
             rec.kernels = before + ("_convolution_mode",)  # padding="same"/"valid": one operator in a trace
+        position = len(rec.calls[rec.stack[-1]]["items"]) if rec.stack else 0
         try:
-            return func(*args, **(kwargs or {}))
+            out = func(*args, **(kwargs or {}))
+            try:
+                name = watched().get(func) if rec.recording else None
+            except TypeError:  # an unhashable callable: not one the tools watch
+                name = None
+            if name is not None:
+                caller = rec.calls[rec.stack[-1]]["module"] if rec.stack else None
+                try:
+                    rec.functions.append(function_call(func, name, args, kwargs or {}, out, tuple(rec.stack), caller,
+                                                       position))
+                except Exception as exc:  # our bug, not the model's
+                    raise CaptureBug(f"recording {name}: {type(exc).__name__}: {exc}") from exc
+            return out
         finally:
             rec.via = None
             rec.kernels = before
@@ -840,6 +870,10 @@ def _finish(rec: _Recorder, module: nn.Module, input_nodes: tuple[int, ...], inp
         device=device,
         batch=batch,
         inputs=inputs,
+        module_calls=tuple(c.get("tool") for c in rec.calls) + (None,) * (len(calls) - len(rec.calls)),
+        functions=tuple(rec.functions),
+        op_nodes=tuple(rec.op_nodes),
+        call_outputs=tuple(c.get("outputs", ()) for c in rec.calls) + ((),) * (len(calls) - len(rec.calls)),
     )
 
 

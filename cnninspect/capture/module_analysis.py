@@ -31,13 +31,16 @@ use, and the longest input-to-output path in weight layers (convolution, fully c
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 from collections.abc import Mapping
 from typing import Any
 
 from ..measure.analysis import Report, Row, Subject, Totals
 from ..base.errors import UsageError
-from ..ops.aten_rules import ATEN_TABLES, MODULE_RULES, SPEC_ONLY_CONVENTIONS, LeafCall, OpCall, is_weight_layer
+from ..ops.aten_rules import ATEN_TABLES, MODULE_RULES, AtenRule, LeafCall, OpCall, is_weight_layer
 from ..ops.conventions import Convention, get_convention
+from ..ops.lowering import LoweredGraph, LoweredOp, lower, lower_leaf
+from ..ops.module_tools import TOOL_TABLES, nested_calls, tool_counts
 from .trace import CallRecord, Shape, Trace, per_sample
 
 
@@ -59,27 +62,38 @@ def input_settings(trace: Trace) -> dict[str, Any]:
             "inputs": [{"name": i.name, "shape": list(i.shape), "dtype": i.dtype} for i in trace.inputs]}
 
 
-def analyze_trace(trace: Trace, convention: str | Convention, subject: Subject) -> Report:
-    """The report of a captured module under ``convention``."""
+def analyze_trace(trace: Trace, convention: str | Convention, subject: Subject, *,
+                  rules: Mapping[str, AtenRule] | None = None) -> Report:
+    """The report of a captured module under ``convention``; ``rules``: the caller's own
+    operator rules (:func:`cnninspect.ops.custom_rules.custom_rules`)."""
     from .usercode import room_to_recurse
 
     with room_to_recurse():  # the call tree is walked recursively, one frame pair per level
-        return _analyze_trace(trace, convention, subject)
+        return _analyze_trace(trace, convention, subject, rules or {})
 
 
-def _analyze_trace(trace: Trace, convention: str | Convention, subject: Subject) -> Report:
+def _analyze_trace(trace: Trace, convention: str | Convention, subject: Subject,
+                   rules: Mapping[str, AtenRule]) -> Report:
     conv = get_convention(convention) if isinstance(convention, str) else convention
-    if conv.name in SPEC_ONLY_CONVENTIONS:
-        raise UsageError(
-            f"the {conv.name} convention is derived for YAML specs ({SPEC_ONLY_CONVENTIONS[conv.name]}, and "
-            f"cnninspect knows only the classes it builds); for a Python model run {conv.name} itself, or use "
-            f"{', '.join(ATEN_TABLES)}"
-        )
-    table = ATEN_TABLES[conv.name]
-    module_rule = MODULE_RULES.get(conv.name)
-    counts: list[int | None] = [table.count(op) for op in trace.ops]
-    uncounted: Counter[str] = Counter(table.label(op) for op, n in zip(trace.ops, counts) if n is None)
+    if rules and conv.name in TOOL_TABLES:
+        raise UsageError(f"custom rules count operators; the {conv.name} convention counts module classes, as "
+                         f"{conv.name} does, and takes none (use {', '.join(ATEN_TABLES)})")
+    tool = TOOL_TABLES.get(conv.name)
+    if tool is not None:  # a tool that counts by module class (ptflops, thop): no operator rules
+        counts: list[int | None] = [0] * len(trace.ops)
+        module_rule = None
+        own_count, fn_rows = _tool_counts(trace, conv.name)
+    else:
+        table = ATEN_TABLES[conv.name]
+        if rules:
+            table = replace(table, custom=dict(rules))
+        module_rule = MODULE_RULES.get(conv.name)
+        counts = [table.count(op) for op in trace.ops]
+        own_count, fn_rows = {}, {}
+    label = (lambda op: op.qualname) if tool is not None else table.label
+    uncounted: Counter[str] = Counter(label(op) for op, n in zip(trace.ops, counts) if n is None)
     rows: list[Row] = []
+    sources: list[tuple[str, int] | None] = []  # aligned with rows
     owner_of: dict[int, int] = {}  # parameter -> index of the first row holding it
 
     def params_of(call_row: int, own: tuple[tuple[str, int], ...]) -> tuple[int, int, list[str]]:
@@ -97,10 +111,11 @@ def _analyze_trace(trace: Trace, convention: str | Convention, subject: Subject)
 
     def leaf(index: int, c: CallRecord, depth: int) -> tuple[int, int, int]:
         rows.append(None)  # type: ignore[arg-type]  # filled below
+        sources.append(("call", index))
         at = len(rows) - 1
         p, t, shared = params_of(at, c.own_params)
         ops = _ops_in(trace, c)
-        macs = sum(counts[i] or 0 for i in ops)
+        macs = sum(counts[i] or 0 for i in ops) + _subtree_tool_count(trace, index, own_count, fn_rows)
         if module_rule is not None and c.called:
             every = {}
             for n, k in c.own_params:
@@ -110,8 +125,10 @@ def _analyze_trace(trace: Trace, convention: str | Convention, subject: Subject)
                 else:
                     every[n] = (info.numel, info.trainable)
             macs += module_rule(LeafCall(c.torch_class, every, c.in_shape, c.out_shape, c.out_full))
-        missing = Counter(table.label(trace.ops[i]).removeprefix("aten.") for i in ops if counts[i] is None)
-        detail = _join(c.detail, *([f"call {c.repeat}"] if c.repeat > 1 else []), *shared, _uncounted_text(missing))
+        missing = Counter(label(trace.ops[i]).removeprefix("aten.") for i in ops if counts[i] is None)
+        custom = sorted({trace.ops[i].qualname for i in ops if trace.ops[i].qualname in rules})
+        detail = _join(c.detail, *([f"call {c.repeat}"] if c.repeat > 1 else []), *shared, _uncounted_text(missing),
+                       *([f"custom rule: {', '.join(custom)}"] if custom else []))
         rows[at] = Row(c.path, depth, True, c.torch_class, "module", c.in_shape, c.out_shape, c.kernel, c.stride,
                        p, t, macs, None, detail)
         return p, t, macs
@@ -120,6 +137,7 @@ def _analyze_trace(trace: Trace, convention: str | Convention, subject: Subject)
         at = len(rows)
         if with_row:
             rows.append(None)  # type: ignore[arg-type]
+            sources.append(("call", index))
         inner = depth + 1 if with_row else depth
         prefix = f"{c.path}." if c.path else ""
         p = t = m = 0
@@ -130,10 +148,32 @@ def _analyze_trace(trace: Trace, convention: str | Convention, subject: Subject)
             info = trace.params[key]
             rows.append(Row(f"{prefix}{pname}", inner, True, "Parameter", "parameter", (), _param_shape(info.numel),
                             None, None, info.numel, info.numel if info.trainable else 0, 0, None, "own parameter"))
+            sources.append(None)
             p += info.numel
             t += info.numel if info.trainable else 0
         seen: Counter[str] = Counter()
-        for kind, i in c.items:
+        if own_count.get(index):
+            n = own_count[index]
+            rows.append(Row(f"{prefix}forward" if prefix else c.torch_class, inner, True, c.torch_class, "module",
+                            c.in_shape, c.out_shape, None, None, 0, 0, n, None,
+                            f"{conv.name}'s rule for the class"))
+            sources.append(("call", index))
+            m += n
+        pending = list(fn_rows.get(index, ()))  # (position, name, count, input, output), in order
+
+        def functions_before(k: int) -> int:
+            added = 0
+            while pending and pending[0][0] <= k:
+                _pos, fname, n, shape_in, shape_out = pending.pop(0)
+                seen[fname] += 1
+                rows.append(Row(f"{prefix}{fname}" + (f"#{seen[fname]}" if seen[fname] > 1 else ""), inner, True,
+                                fname, "functional", shape_in, shape_out, None, None, 0, 0, n, None, "functional"))
+                sources.append(("call", index))
+                added += n
+            return added
+
+        for k, (kind, i) in enumerate(c.items):
+            m += functions_before(k)
             if kind == "call":
                 cp, ct, cm = visit(i, inner)
             else:
@@ -141,15 +181,20 @@ def _analyze_trace(trace: Trace, convention: str | Convention, subject: Subject)
                 if n == 0:
                     continue
                 op = trace.ops[i]
-                called = (op.via or op.op).strip("_")  # what the forward wrote: matmul, conv2d, add
+                # what the forward wrote: matmul, conv2d, add (a custom operator: its own name)
+                called = (op.via if op.via and op.namespace == "aten" else op.op).strip("_")
                 seen[called] += 1
                 name = f"{prefix}{called}" + (f"#{seen[called]}" if seen[called] > 1 else "")
-                detail = _join("functional", _uncounted_text(Counter([op.op])) if n is None else "")
-                rows.append(Row(name, inner, True, f"aten.{op.op}", "functional", _first_in(op, trace.batch),
+                detail = _join("functional", _uncounted_text(Counter([op.qualname.removeprefix("aten.")]))
+                               if n is None else "",
+                               "custom rule" if op.qualname in rules else "")
+                rows.append(Row(name, inner, True, op.qualname, "functional", _first_in(op, trace.batch),
                                 _first_out(op, trace.batch),
                                 None, None, 0, 0, n or 0, None, detail, not op.live))
+                sources.append(("op", i))
                 cp, ct, cm = 0, 0, n or 0
             p, t, m = p + cp, t + ct, m + cm
+        m += functions_before(len(c.items))
         if with_row:
             shared_text = ""
             if c.repeat > 1:
@@ -173,7 +218,80 @@ def _analyze_trace(trace: Trace, convention: str | Convention, subject: Subject)
     peak_bytes = activation_memory(trace, trace.storage_bytes)[0] if trace.storage_bytes else None
     totals = Totals(totp, tott, totm, peak, largest, peak_bytes, sum(p.nbytes for p in trace.params))
     engine = f"module-{trace.device}"
-    return Report(None, conv, engine, tuple(rows), totals, subject, tuple(sorted(uncounted.items())))
+    assert len(sources) == len(rows)
+    used = Counter(op.qualname for op in trace.ops if op.qualname in rules)
+    if used:  # the caller's rules changed these operators' counts: say so with the numbers
+        calls = ", ".join(f"{name} ({n} call{'s' if n > 1 else ''})" for name, n in sorted(used.items()))
+        subject = replace(subject, notes=subject.notes + (f"custom rules counted {calls} in the {conv.name} "
+                                                          "convention",))
+    return Report(None, conv, engine, tuple(rows), totals, subject, tuple(sorted(uncounted.items())), tuple(sources),
+                  lowered_graph(trace, rows, sources))
+
+
+def lowered_graph(trace: Trace, rows: list[Row], sources: list[tuple[str, int] | None]) -> LoweredGraph:
+    """The trace on the op records (:mod:`cnninspect.ops.lowering`): a leaf module call that
+    runs one kind as several operators lowers whole, every other operator call on its own;
+    and per row the lowered entries it holds (a call's row: everything run inside it; an
+    operator's row: that one; a container's own parameter and ptflops's or thop's rows of a
+    class or function: none, the operators that read it or ran count them)."""
+    entries: list[LoweredOp] = []
+    entry_of: dict[int, int] = {}  # operator index -> its lowered entry
+    for c in trace.calls:
+        if c.is_leaf and c.called:
+            inside = _ops_in(trace, c)
+            whole = lower_leaf([trace.ops[i] for i in inside], sum(trace.params[k].numel for _n, k in c.own_params))
+            if whole is not None:
+                entries.append(whole)
+                entry_of.update((i, len(entries) - 1) for i in inside)
+    for i, op in enumerate(trace.ops):
+        if i not in entry_of:
+            entries.append(lower(op))
+            entry_of[i] = len(entries) - 1
+    held: dict[str, tuple[int, ...]] = {}
+    for row, source in zip(rows, sources):
+        if source is None:
+            continue
+        what, i = source
+        if what == "op":
+            held[row.name] = (entry_of[i],)
+        elif trace.calls[i].is_leaf or row.name == trace.calls[i].path:
+            held[row.name] = tuple(sorted({entry_of[k] for k in _ops_in(trace, trace.calls[i])}))
+    return LoweredGraph(tuple(entries), held)
+
+
+def _tool_counts(trace: Trace, convention: str) -> tuple[dict[int, int],
+                                                        dict[int, list[tuple[int, str, int, Shape, Shape]]]]:
+    """A module-class tool's counts: per call its hook's count, and per call the watched
+    function calls it ran directly (name, count), as :mod:`cnninspect.ops.module_tools` says."""
+    table = TOOL_TABLES[convention]
+    modules = list(trace.module_calls) + [None] * (len(trace.calls) - len(trace.module_calls))
+    positions = {i: k for c in trace.calls for k, (kind, i) in enumerate(c.items) if kind == "op"}
+    functions = [*trace.functions, *nested_calls(table, trace.ops, trace.op_owner, positions)]
+    tc = tool_counts(table, modules, functions, [c.parent for c in trace.calls], trace.batch)
+    own = {i: round(n) for i, n in enumerate(tc.calls) if n}
+    fns: dict[int, list[tuple[int, str, int, Shape, Shape]]] = {}
+    for fc, n in zip(functions, tc.functions):
+        if n:
+            first = fc.args[0] if fc.args and isinstance(fc.args[0], tuple) else None
+            shape_in = per_sample(first, trace.batch) if first and all(isinstance(d, int) for d in first) else ()
+            shape_out = per_sample(fc.outputs[0], trace.batch) if fc.outputs and fc.outputs[0] else ()
+            fns.setdefault(fc.stack[-1] if fc.stack else 0, []).append((fc.position, fc.name, round(n), shape_in,
+                                                                        shape_out))
+    for entries in fns.values():
+        entries.sort(key=lambda e: e[0])
+    return own, fns
+
+
+def _subtree_tool_count(trace: Trace, index: int, own: Mapping[int, int],
+                        fns: Mapping[int, list[tuple[int, str, int, Shape, Shape]]]) -> int:
+    """A leaf call's tool count: its hook's, its functions', and those of modules it called."""
+    if not own and not fns:
+        return 0
+    total = own.get(index, 0) + sum(e[2] for e in fns.get(index, ()))
+    for kind, i in trace.calls[index].items:
+        if kind == "call":
+            total += _subtree_tool_count(trace, i, own, fns)
+    return total
 
 
 def _ops_in(trace: Trace, c: CallRecord) -> list[int]:

@@ -538,13 +538,14 @@ def _refused(shown: str, inputs: ModelInputs, cause: BaseException, on: str = ""
 
 
 def analyze_python(text: str, convention: str = "paper", *, input_shape: ModelInputs | tuple[int, ...] | None = None,
-            resolution: int | None = None, mode: str = "eval") -> Report:
+            resolution: int | None = None, mode: str = "eval", rules: Mapping[str, Any] | None = None) -> Report:
     """Load, build, capture and report a Python model reference; ``input_shape`` is a
-    per-sample shape (one input, batch 1) or :class:`~cnninspect.capture.inputs.ModelInputs`."""
+    per-sample shape (one input, batch 1) or :class:`~cnninspect.capture.inputs.ModelInputs`;
+    ``rules``: the caller's own operator rules (:mod:`cnninspect.ops.custom_rules`)."""
     from .module_analysis import analyze_trace
 
     p = prepare_python(text, input_shape=input_shape, resolution=resolution, mode=mode)
-    return analyze_trace(p.trace, convention, p.subject)
+    return analyze_trace(p.trace, convention, p.subject, rules=rules)
 
 
 @dataclass

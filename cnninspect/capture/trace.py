@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from collections.abc import Mapping
 
 from ..ops.aten_rules import OpCall
+from ..ops.module_tools import FunctionCall, ModuleCall
 
 Shape = tuple[int, ...]
 
@@ -102,6 +103,11 @@ class Trace:
     storage_bytes: tuple[int, ...] = ()  # bytes of each storage at its dtype
     batch: int = 1  # the batch the forward pass ran on: counts are per batch of this size
     inputs: tuple[InputInfo, ...] = ()  # every tensor input, in the order passed
+    # what ptflops's and thop's hooks see: each call (None when not called), watched functions
+    module_calls: tuple[ModuleCall | None, ...] = ()
+    functions: tuple[FunctionCall, ...] = ()
+    op_nodes: tuple[tuple[tuple[int, ...], tuple[int, ...]], ...] = ()  # per operator: (input nodes, output nodes)
+    call_outputs: tuple[tuple[int, ...], ...] = ()  # per call: the nodes it returned
 
     @property
     def output_shape(self) -> Shape:

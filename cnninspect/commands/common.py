@@ -426,9 +426,9 @@ def with_device(doc: Document, report: Any, device: str | None, settings: Any | 
 
 
 def roofline_for(report: Any, device: Any, settings: Any | None) -> tuple[Any, int]:
-    """The roofline of a spec's ``report`` on a :class:`~cnninspect.measure.roofline.Device`
+    """The roofline of ``report`` on a :class:`~cnninspect.measure.roofline.Device`
     at the dtype and batch of the memory ``settings`` (default fp32, batch 1), and that batch;
-    a Python model is refused (it has no memory traffic)."""
+    a Python model is priced from its operators lowered onto the op records."""
     from ..measure.memory import MemorySettings
     from ..measure.roofline import predict, report_costs
 

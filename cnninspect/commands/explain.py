@@ -41,6 +41,9 @@ def _with_ops(f: Any) -> Any:
 @click.option("--filters", type=click.IntRange(min=1), help="Op conv2d: number of filters (output channels).")
 @click.option("--bias/--no-bias", default=True, show_default=True, help="Op conv2d: one bias per filter.")
 @click.option("--ceil-mode", is_flag=True, help="Op pooling: round output sizes up (Caffe).")
+@click.option("--rules", "rules_file", metavar="FILE.py",
+              help="A Python model: your own counting rules for operators cnninspect does not count (RULES in a "
+                   "Python file, as for summary).")
 @click.option("--example", is_flag=True,
               help="Op: work the source deck's example by hand (its 5x5 image, and its 3x3 filter for conv2d).")
 @_with_ops
@@ -48,7 +51,7 @@ def explain(target: str, variant: str | None, width: float | None, resolution: i
             phi: float | None, set_values: tuple[str, ...], padding: str | None, layer: str | None, fmt: str,
             convention: str, parts: tuple[str, ...], measure: bool, measure_max_mb: float, input_size: str | None,
             kernel: str | None, stride: str | None, filters: int | None, bias: bool, ceil_mode: bool,
-            example: bool) -> None:
+            rules_file: str | None, example: bool) -> None:
     """Every count of MODEL with its formula, totals by op class, and the totals fvcore,
     torchinfo, ptflops, thop and FlopCounterMode report, each written as the paper total plus
     named terms. Also the version choices (stride placement, padding, pooling rounding) that
@@ -82,8 +85,10 @@ def explain(target: str, variant: str | None, width: float | None, resolution: i
         _explain_python(target, variant=variant, width=width, resolution=resolution, depth=depth, phi=phi,
                         set_values=set_values, padding=padding, layer=layer, fmt=fmt, convention=convention,
                         parts=parts, measure=measure, measure_max_mb=measure_max_mb, input_size=input_size,
-                        op_options=op_options)
+                        op_options=op_options, rules_file=rules_file)
         return
+    if rules_file is not None:
+        raise UsageError("--rules applies to Python models; every op kind of a spec has a rule in every convention")
     bad = [k for k, v in op_options.items() if v is not None]
     if bad:
         try:
@@ -115,7 +120,8 @@ def explain(target: str, variant: str | None, width: float | None, resolution: i
 def _explain_python(target: str, *, variant: str | None, width: float | None, resolution: int | None,
                     depth: float | None, phi: float | None, set_values: tuple[str, ...], padding: str | None,
                     layer: str | None, fmt: str, convention: str, parts: tuple[str, ...], measure: bool,
-                    measure_max_mb: float, input_size: str | None, op_options: dict[str, object]) -> None:
+                    measure_max_mb: float, input_size: str | None, op_options: dict[str, object],
+                    rules_file: str | None = None) -> None:
     """``explain file.py:NAME``: the by-operator breakdown and the tools' reconciliation of a
     Python model (``--input`` is its per-sample input, as for summary)."""
     from ..capture.pymodels import prepare_python
@@ -127,6 +133,11 @@ def _explain_python(target: str, *, variant: str | None, width: float | None, re
                                    "--set": set_values, "--padding": padding,
                                    **{k: v for k, v in op_options.items() if k != "--input"}})
     inputs = python_inputs(target, (input_size,) if input_size else (), None)
+    rules = None
+    if rules_file is not None:
+        from ..capture.rule_files import load_rules
+
+        rules = load_rules(rules_file)
     p = prepare_python(target, input_shape=inputs, resolution=resolution)
     measured = None
     if measure and layer is None:
@@ -135,5 +146,5 @@ def _explain_python(target: str, *, variant: str | None, width: float | None, re
         if sys.stderr is not None and sys.stderr.isatty():
             click.echo("measuring the installed tools on a copy of the model (--no-measure skips this)...", err=True)
         measured = measure_module(p.built.module, p.inputs, measure_max_mb)
-    exp = explain_trace(p.trace, p.subject, convention, layer, measured=measured)
+    exp = explain_trace(p.trace, p.subject, convention, layer, measured=measured, rules=rules)
     emit(module_explain_document(exp, parts or PARTS), fmt)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 from collections.abc import Callable
 
 import click
@@ -22,8 +23,17 @@ from .common import (
 )
 
 CALIBRATION_SECONDS = 3.0
-PYTHON_NOTE = ("none: a Python model has no memory traffic (only a spec's op records give it), so no roofline; "
-               "measured times only")
+
+
+def named_or_calibrated(named: Any, precision: Any) -> tuple[Any, str]:
+    """The device to predict on and its note: ``named``, or this machine calibrated now."""
+    if named is not None:
+        return named, f"{named.name}: {named.title}"
+    from ..build.calibrate import calibrate
+
+    click.echo(f"calibrating this machine ({CALIBRATION_SECONDS:g} s; --device FILE reuses a saved profile)", err=True)
+    named = calibrate("this-machine", (precision.activations,), CALIBRATION_SECONDS)
+    return named, f"this machine, calibrated just now in {CALIBRATION_SECONDS:g} s ({named.title})"
 
 
 def throttled(every: float = 1.0) -> Callable[[str], None]:
@@ -65,8 +75,8 @@ def profile(model: str, variant: str | None, width: float | None, resolution: in
     cuda): warm-up passes, then RUNS forward passes, each layer timed, the median reported
     beside a spec's roofline prediction (docs/latency.md) on --device; without --device this
     machine is calibrated first (about 3 s; 'cnninspect device calibrate' saves a profile to
-    reuse). A Python model has no memory traffic, so no prediction: measured times only.
-    The thread count and dtype are stated; progress goes to stderr. Timings vary from run to
+    reuse). A Python model is predicted from its operators lowered onto the op records, at
+    the dtypes it runs in (fp32 unless it is another). The thread count and dtype are stated; progress goes to stderr. Timings vary from run to
     run: the spread of the passes is shown."""
     from ..base.extras import require
 
@@ -81,7 +91,7 @@ def profile(model: str, variant: str | None, width: float | None, resolution: in
     if on == "cuda":
         if not torch.cuda.is_available():
             raise UsageError("--on cuda: torch sees no CUDA device here (torch.cuda.is_available() is False)")
-        if device is None and not is_python_ref(model):
+        if device is None:
             raise UsageError("--on cuda needs --device (a GPU from 'cnninspect device list', or a profile file): "
                              "calibrate measures the CPU")
     if threads is not None:
@@ -91,12 +101,16 @@ def profile(model: str, variant: str | None, width: float | None, resolution: in
         from ..capture.timing import profile_python
 
         refuse_spec_options(model, **{"--variant": variant, "--width": width, "--depth": depth, "--phi": phi,
-                                      "--set": set_values, "--padding": padding, "--dtype": dtype,
-                                      "--device": device})
+                                      "--set": set_values, "--padding": padding, "--dtype": dtype})
         inputs = python_inputs(model, input_texts, batch)
+        named = get_device(device) if device is not None else None
+        if named is not None:
+            named.peak("fp32")
         report, timing = profile_python(model, "paper", inputs, resolution, runs=runs, warmup=warmup,
                                         max_seconds=max_seconds, progress=progress, on=on)
-        emit(profile_document(report, timing, None, PYTHON_NOTE), fmt)
+        named, note = named_or_calibrated(named, Precision())
+        roofline = predict(report_costs(report, Precision(), inputs.batch), named, "fp32")
+        emit(profile_document(report, timing, roofline, note), fmt)
         return
     from ..build.profiling import profile_spec
     from ..measure.analysis import analyze
@@ -117,14 +131,6 @@ def profile(model: str, variant: str | None, width: float | None, resolution: in
     precision = Precision(dtype or "fp32", dtype or "fp32")
     timing = profile_spec(resolved, report, batch=run_batch, dtype=dtype or "fp32", runs=runs, warmup=warmup,
                           max_seconds=max_seconds, progress=progress, on=on)
-    if named is None:
-        from ..build.calibrate import calibrate
-
-        click.echo(f"calibrating this machine ({CALIBRATION_SECONDS:g} s; --device FILE reuses a saved profile)",
-                   err=True)
-        named = calibrate("this-machine", (precision.activations,), CALIBRATION_SECONDS)
-        note = f"this machine, calibrated just now in {CALIBRATION_SECONDS:g} s ({named.title})"
-    else:
-        note = f"{named.name}: {named.title}"
+    named, note = named_or_calibrated(named, precision)
     roofline = predict(report_costs(report, precision, run_batch), named, precision.activations)
     emit(profile_document(report, timing, roofline, note), fmt)

@@ -53,6 +53,10 @@ if TYPE_CHECKING:
 @click.option("--traffic", "show_traffic", is_flag=True,
               help="Add memory-traffic columns: bytes each layer moves and mult-adds per byte, at --dtype and "
                    "--batch (docs/traffic.md). JSON, CSV and HTML always carry them.")
+@click.option("--rules", "rules_file", metavar="FILE.py",
+              help="Python models: your own counting rules for operators cnninspect does not count, from a Python "
+                   "file defining RULES = {'namespace::op': function} (run as a Python model's file is; "
+                   "docs/counting.md).")
 @memory_options
 @click.option("--training-step", "training_step", is_flag=True,
               help="Add the mult-adds of one training step per layer: forward plus backward, as "
@@ -64,10 +68,9 @@ if TYPE_CHECKING:
 def summary(spec: str, variant: str | None, width: float | None, resolution: int | None, depth: float | None,
             phi: float | None, set_values: tuple[str, ...], padding: str | None, fmt: str, convention: str,
             unit: str, levels: int | None, verify: bool, verify_max_mb: float, verify_max_seconds: float,
-            engine: str | None, show_rf: bool, show_traffic: bool, show_memory: bool, dtype: str | None,
-            batch: int | None, optimizer: str | None, training_step: bool, device: str | None,
-            input_texts: tuple[str, ...],
-            mode: str) -> int:
+            engine: str | None, show_rf: bool, show_traffic: bool, rules_file: str | None, show_memory: bool,
+            dtype: str | None, batch: int | None, optimizer: str | None, training_step: bool, device: str | None,
+            input_texts: tuple[str, ...], mode: str) -> int:
     """Layer table and totals of SPEC: a bundled name (mobilenet_v1), NAME:VARIANT
     (efficientnet:b3), a YAML file (net.yaml, net.yaml:VARIANT, dir/net), - for a spec on
     standard input, or a Python model: file.py:NAME, package.module:NAME, torchvision:NAME or
@@ -85,38 +88,49 @@ def summary(spec: str, variant: str | None, width: float | None, resolution: int
     from ..resolve.resolver import resolve
 
     if is_python_ref(spec):
-        from ..capture.pymodels import analyze_python
         from ..render.report import summary_document
 
         refuse_spec_options(spec, **{"--variant": variant, "--width": width, "--depth": depth, "--phi": phi,
                                      "--set": set_values, "--padding": padding, "--verify": verify,
-                                     "--engine": engine, "--rf": show_rf, "--traffic": show_traffic})
+                                     "--engine": engine})
         if fmt == "paper":
             raise UsageError(f"{spec} is a Python model: --format paper needs a spec with a paper layout")
         inputs = python_inputs(spec, input_texts, batch)
         show_memory = show_memory or dtype is not None or optimizer is not None
         cast = python_cast(dtype, optimizer)
-        if not (show_memory or training_step):
-            report = analyze_python(spec, convention, input_shape=inputs, resolution=resolution, mode=mode)
-            emit(with_device(summary_document(report, unit, levels), report, device, None), fmt)
-            return 0
+        rules = None
+        if rules_file is not None:
+            from ..capture.rule_files import load_rules
+
+            rules = load_rules(rules_file)
         from ..capture.module_analysis import analyze_trace
+        from ..capture.module_receptive import module_fields
         from ..capture.pymodels import prepare_python
-        from ..capture.training import module_memory, run_training
 
         p = prepare_python(spec, input_shape=inputs, resolution=resolution, mode=mode)
-        report = analyze_trace(p.trace, convention, p.subject)
+        report = analyze_trace(p.trace, convention, p.subject, rules=rules)
         memory = None
         if show_memory:
+            from ..capture.training import module_memory
+
             memory = module_memory(p.built.module, p.inputs, p.trace, cast=cast, batch=p.inputs.batch,
                                    optimizer=optimizer or "sgd")
-        doc = summary_document(report, unit, levels, memory=memory, show_memory=show_memory)
+        fields = module_fields(p.trace, report) if show_rf else None
+        doc = summary_document(report, unit, levels, fields=fields, show_rf=show_rf, memory=memory,
+                               show_memory=show_memory, show_traffic=show_traffic)
         if training_step:
+            from ..capture.training import run_training
+
             doc = step_document(doc, run_training(p.built.module, p.inputs), unit, report.subject.title)
-        emit(with_device(doc, report, device, None), fmt)
+        from ..measure.memory import MemorySettings
+
+        settings = memory.settings if memory is not None else MemorySettings(batch=p.inputs.batch)
+        emit(with_device(doc, report, device, settings), fmt)
         return 0
     if mode != "eval":
         raise UsageError("--mode applies to Python models; a spec is counted in inference")
+    if rules_file is not None:
+        raise UsageError("--rules applies to Python models; every op kind of a spec has a rule in every convention")
     if input_texts:
         raise UsageError("--input applies to Python models; a spec's input is set by --resolution")
     engine = engine or "spec"

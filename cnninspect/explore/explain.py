@@ -25,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 from ..measure.analysis import Report, Row, analyze
 from ..ops.conventions import Convention, get_convention
@@ -352,29 +352,34 @@ def explain_model(model: Model, spec: Any, convention: str = "paper", layer: str
 # --- a Python model ---------------------------------------------------------------------------
 
 MODULE_RULE_CAUSE = "per module instead: parameters x output positions, per call"
-NO_MODULE_RULES = "counts by module class; cnninspect has no {tool} rules for Python models"
+BY_MODULE_CLASS = "by module class instead: {tool}'s hooks and watched functions (ops/module_tools.py)"
 
 
 def explain_trace(trace: Any, subject: Any, convention: str = "paper", layer: str | None = None, *,
-                  measured: dict[str, tuple[int | None, str, str | None]] | None = None) -> Explanation:
+                  measured: dict[str, tuple[int | None, str, str | None]] | None = None,
+                  rules: Mapping[str, Any] | None = None) -> Explanation:
     """Itemise a captured Python model (or one ``layer``): each leaf row with the aten
     operators it ran and their counts, totals by operator, and each tool's total as the
-    paper total plus the difference per operator (and, for torchinfo, its per-module
-    rule). ``measured``: per tool, what :func:`cnninspect.build.peers.measure_module` got.
-    A tool cnninspect has no rules for on modules is shown only when measured."""
+    paper total plus the difference per operator (for torchinfo also its per-module rule;
+    ptflops and thop count by module class, one term). ``measured``: per tool, what
+    :func:`cnninspect.build.peers.measure_module` got. ``rules``: the caller's own operator
+    rules (:mod:`cnninspect.ops.custom_rules`), in the layers and totals of ``convention``;
+    the tools' rows are the tools' own counts, which know no such rules."""
     from ..capture.module_analysis import analyze_trace
     from ..ops.aten_rules import ATEN_TABLES
     from ..ops.formulas import Factor, Term
 
     conv = get_convention(convention)
-    report = analyze_trace(trace, conv, subject)
+    report = analyze_trace(trace, conv, subject, rules=rules)
     rows = report.layers
     if layer is not None:
         names = [r.name for r in report.rows]
         if layer not in names:
             raise UsageError(f"{subject.label} has no layer or block '{layer}'{did_you_mean(layer, names)}")
         rows = tuple(r for r in report.layers if r.name == layer or r.name.startswith(layer + "."))
-    table = ATEN_TABLES[conv.name]
+    table = ATEN_TABLES.get(conv.name)  # None: a convention by module class (the rows' counts are the hooks')
+    if table is not None and rules:
+        table = replace(table, custom=dict(rules))
     calls = {c.path: c for c in trace.calls}
 
     root = trace.calls[0]
@@ -403,8 +408,8 @@ def explain_trace(trace: Any, subject: Any, convention: str = "paper", layer: st
         weighted: set[str] = set()  # operators taking a parameter: where a row's parameters go
         for i in ops_of(row):
             op = trace.ops[i]
-            n = table.count(op) or 0
-            label = op.qualname
+            n = (table.count(op) or 0) if table is not None else 0
+            label = op.qualname + (" (custom rule)" if rules and op.qualname in rules else "")
             per[label] = per.get(label, 0) + n
             if any(getattr(a, "const", False) for a in op.args):
                 weighted.add(label)
@@ -443,11 +448,15 @@ def _module_reconciliations(trace: Any, subject: Any, measured: dict[str, tuple[
         if layer is None and not measured:
             note = note or "not measured: --no-measure"
         table = ATEN_TABLES.get(tool.convention)
-        if table is None:
-            if value is None:
-                continue
-            terms = [(NO_MODULE_RULES.format(tool=tool.name), value - paper_total)]
-            out.append(Reconciliation(tool.name, tool.unit, paper_total, tuple(terms), value, value, ver, note))
+        if table is None:  # ptflops, thop: by module class
+            macs = analyze_trace(trace, tool.convention, subject).totals.mult_adds
+            terms = [(BY_MODULE_CLASS.format(tool=tool.name), macs - paper_total)]
+            if tool.factor != 1:
+                terms.append((X2_CAUSE if tool.factor == 2 else f"x{tool.factor}", (tool.factor - 1) * macs))
+            derived = tool.factor * macs
+            if value is not None and value != derived:
+                terms.append((UNEXPLAINED, value - derived))
+            out.append(Reconciliation(tool.name, tool.unit, paper_total, tuple(terms), derived, value, ver, note))
             continue
         diff: dict[str, int] = {}
         for op in trace.ops:

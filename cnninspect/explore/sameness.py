@@ -6,8 +6,9 @@ spec) is model B (usually the Python module it was written from: ``file.py:NAME`
 
 * their input and output shapes are equal;
 * parameters and trainable parameters are equal, and mult-adds are equal in every
-  convention both can be counted in (a Python model cannot be counted in the conventions
-  derived for specs, ptflops and thop; the result names the conventions compared);
+  convention both are compared in (a Python model is compared in the operator conventions;
+  ptflops and thop count by module class, so a functional call and a module doing the same
+  work differ there; the result names the conventions compared);
 * their leaf layers align one to one, each pair of the same kind (the class name without a
   ``1d``/``2d``/``3d`` suffix, so a spec's ``LayerNorm2d`` is a hand-written ``LayerNorm``),
   with the same input and output shapes and parameter counts.
@@ -194,7 +195,8 @@ def measure(text: str, settings: Mapping[str, Any] | None = None, *, where: str 
 
 
 def _measure_python(text: str, settings: dict[str, Any], input_shape: tuple[int, ...] | None) -> Measured:
-    from ..ops.aten_rules import ATEN_TABLES, SPEC_ONLY_CONVENTIONS
+    from ..ops.aten_rules import ATEN_TABLES
+    from ..ops.module_tools import TOOL_TABLES
     from ..resolve.catalog import split_settings
     from ..base.errors import UsageError, shorten
     from ..capture.module_analysis import analyze_trace
@@ -214,8 +216,10 @@ def _measure_python(text: str, settings: dict[str, Any], input_shape: tuple[int,
     full, source = input_for(built.module, pm.ref.shown, shape, resolution)
     trace = trace_built(pm, built, full)
     subject = subject_for(pm, trace, resolution, source)
-    reports = {name: analyze_trace(trace, name, subject) for name in ATEN_TABLES if name not in SPEC_ONLY_CONVENTIONS}
-    return Measured(text, reports, tuple(SPEC_ONLY_CONVENTIONS))
+    # ptflops and thop count by module class: a functional call and the module doing the same
+    # work count differently there, so they do not judge whether two models are the same
+    reports = {name: analyze_trace(trace, name, subject) for name in ATEN_TABLES}
+    return Measured(text, reports, tuple(TOOL_TABLES))
 
 
 def measure_pair(a: str, b: str, a_settings: Mapping[str, Any] | None = None, *, where: str = "",

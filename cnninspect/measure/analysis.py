@@ -28,6 +28,7 @@ from collections.abc import Mapping
 from ..ops.conventions import Convention, get_convention
 from ..ops.kind import OpFacts
 from ..ops.kinds import KINDS
+from ..ops.lowering import LoweredGraph
 from ..resolve.ir import Concat, Gate, Model, Node, Op, Origin, Residual, Seq, Side, children, ops, structure
 from .memory import simulate
 from ..ops.primitives import Shape
@@ -134,6 +135,10 @@ class Report:
     totals: Totals
     described: Subject | None = None  # given for Python modules; derived from ``model`` for specs
     uncounted: tuple[tuple[str, int], ...] = ()  # operators the convention could not count: (name, calls)
+    # a Python module's rows: what each shows, ("call", i) or ("op", i) into its trace (None: a parameter)
+    sources: tuple[tuple[str, int] | None, ...] = ()
+    # a Python module's operators lowered onto the op records (:mod:`cnninspect.ops.lowering`)
+    lowered: LoweredGraph | None = None
 
     @cached_property
     def subject(self) -> Subject:

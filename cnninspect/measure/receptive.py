@@ -68,12 +68,26 @@ class ReceptiveField:
         return (self.h.start, self.w.start)
 
 
-Geometry = Union[ReceptiveField, Global]
+@dataclass(frozen=True)
+class NotConvolutional:
+    """The path from the input is not a chain of sliding windows (a Python model's attention,
+    a flatten then a matrix product, an operator without a geometry): no field is claimed.
+    ``reason`` names the operator where the path stopped being convolutional."""
+
+    reason: str
+
+    def __repr__(self) -> str:
+        return f"NotConvolutional({self.reason!r})"
+
+
+Geometry = Union[ReceptiveField, Global, NotConvolutional]
 INPUT = ReceptiveField(FieldAxis(1, 1, 0), FieldAxis(1, 1, 0))
 
 
 def apply(g: Geometry, w: Window | Global) -> Geometry:
     """The field after one op (the recurrences of the module docstring)."""
+    if isinstance(g, NotConvolutional):
+        return g
     if isinstance(g, Global) or isinstance(w, Global):
         return GLOBAL
 
@@ -90,6 +104,9 @@ def union(parts: Sequence[Geometry], conv: bool, out_shape: Shape) -> tuple[Geom
     one). Paths with different effective strides are not aligned: the field of a unit then
     depends on its position, and the largest (first or last unit) is returned.
     """
+    unknown = [p for p in parts if isinstance(p, NotConvolutional)]
+    if unknown:
+        return unknown[0], True
     fields = [p for p in parts if isinstance(p, ReceptiveField)]
     if not fields or (not conv and len(fields) < len(parts)):
         return GLOBAL, True
@@ -145,6 +162,8 @@ class ReceptiveFields:
     last_shape: Shape | None
     drops: tuple[Drop, ...]
     misaligned: tuple[str, ...]
+    # a Python model: (first row, reason) where the path stopped being convolutional
+    stops: tuple[tuple[str, str], ...] = ()
 
     @property
     def last_field(self) -> RowField | None:
@@ -179,6 +198,10 @@ class ReceptiveFields:
             if missed:
                 out.append(Note("input_not_covered",
                                 f"input {missed} reach no unit of the last feature map ({self.last})"))
+        for row, reason in self.stops[:3]:
+            out.append(Note("rf_not_convolutional",
+                            f"no receptive field from {row} on ({reason}): the path from the input is not a chain "
+                            "of sliding windows; those rows show -"))
         if self.misaligned:
             out.append(Note("misaligned_paths",
                             f"paths with different effective strides meet at {', '.join(self.misaligned[:3])}: "
@@ -303,26 +326,33 @@ def _last_map(node: Node, prefix: str, rows: Mapping[str, RowField]) -> tuple[st
 
 
 def as_json(g: Geometry) -> Any:
-    """``[h, w]`` or ``"global"`` (the JSON contract)."""
+    """``[h, w]``, ``"global"``, or ``null`` where the path is not convolutional (the JSON contract)."""
+    if isinstance(g, NotConvolutional):
+        return None
     return "global" if isinstance(g, Global) else list(g.size)
 
 
 def text(g: Geometry) -> str:
+    if isinstance(g, NotConvolutional):
+        return "-"
     return "global" if isinstance(g, Global) else _hw(g.size)
 
 
 def stride_text(g: Geometry) -> str:
+    if isinstance(g, NotConvolutional):
+        return "-"
     return "" if isinstance(g, Global) else _hw(g.stride)
 
 
 def start_text(g: Geometry) -> str:
-    if isinstance(g, Global):
+    if not isinstance(g, ReceptiveField):
         return ""
     a, b = g.start
     return f"{a}" if a == b else f"{a},{b}"
 
 
 __all__ = [
-    "FieldAxis", "ReceptiveField", "GLOBAL", "Global", "Window", "RowField", "ReceptiveFields", "Note",
+    "FieldAxis", "ReceptiveField", "GLOBAL", "Global", "NotConvolutional", "Window", "RowField", "ReceptiveFields",
+    "Note",
     "receptive_fields", "apply", "union", "as_json", "text", "stride_text", "start_text",
 ]

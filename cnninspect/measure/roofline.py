@@ -433,17 +433,20 @@ def report_costs(report: Report, precision: Precision | None = None, batch: int 
     in its record): one cost per layer, operations ``2 x`` the layer's mult-adds for the batch,
     and one per container whose own arithmetic moves bytes (a residual's addition, a
     concatenation, a gate's multiplication), named ``CONTAINER.(residual)`` and so on, with no
-    operations. Their sum is the model's traffic. A Python model has no op records, hence no
-    traffic and no roofline (refused)."""
+    operations. Their sum is the model's traffic. A Python model's report prices its operators
+    lowered onto the records (:mod:`cnninspect.ops.lowering`), at the batch it ran on. Each
+    cost names its layer's role (:func:`op_role`; a container's by :data:`CONTAINER_ROLES`);
+    a Python model's layers have none (a lowered call keeps no attributes to tell a
+    depthwise convolution from another), so the device-wide figures price them."""
     from ..resolve.ir import ops
     from .memory import MemorySettings
     from .traffic import NONE, traffic_report
 
-    if report.model is None:
-        raise UsageError(f"{report.subject.label} is a Python model: the roofline needs each layer's memory "
-                         "traffic, which only a spec's op records give (docs/latency.md)")
+    if report.model is None and report.lowered is None:
+        raise UsageError(f"{report.subject.label}: the roofline needs each layer's memory traffic, which only "
+                         "the op records give (a spec's, or a captured model's lowered operators; docs/latency.md)")
     traffic = traffic_report(report, MemorySettings(precision or Precision(), batch))
-    by_name = dict(ops(report.model.root))
+    by_name = dict(ops(report.model.root)) if report.model is not None else {}
     children: dict[str, list[str]] = {}
     for row in report.rows:
         parent = row.name.rpartition(".")[0]
@@ -452,10 +455,10 @@ def report_costs(report: Report, precision: Precision | None = None, batch: int 
     for row in report.rows:
         t = traffic.layers[row.name]
         if row.is_leaf:
-            op = by_name[row.name]
+            op = by_name.get(row.name)
             moves = bool(t.bytes_read or t.bytes_written)
             costs.append(LayerCost(row.name, 2 * t.mult_adds, t.bytes_read, t.bytes_written,
-                                   op_role(op.kind, op.attrs) if moves else None))
+                                   op_role(op.kind, op.attrs) if op is not None and moves else None))
             continue
         inner = NONE
         for name in children.get(row.name, ()):

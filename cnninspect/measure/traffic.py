@@ -31,6 +31,7 @@ from typing import Any
 from collections.abc import Mapping
 
 from ..ops.kinds import KINDS
+from ..ops.lowering import LoweredGraph, LoweredOp
 from ..ops.primitives import Shape
 from ..resolve.ir import Concat, Gate, Node, Op, Residual, Seq, Side, children
 from .analysis import Report
@@ -89,13 +90,24 @@ def op_traffic(kind: str, attrs: Mapping[str, Any], in_shape: Shape, out_shape: 
     return LayerTraffic(batch * read * ab + weights * wb, batch * written * ab, batch * mult_adds)
 
 
+def lowered_traffic(op: LoweredOp, settings: MemorySettings) -> LayerTraffic:
+    """What one lowered operator call moves (its elements are already for the whole batch the
+    model ran on): activations in the activation dtype, constants in the weight dtype."""
+    ab, wb = settings.precision.activation_bytes, settings.precision.weight_bytes
+    return LayerTraffic(op.read * ab + op.weights * wb, op.written * ab, 0)
+
+
 def traffic_report(report: Report, settings: MemorySettings | None = None) -> TrafficReport:
-    """The traffic of every row of ``report`` (a resolved spec's) at ``settings``'s dtypes and
-    batch (default fp32, batch 1)."""
+    """The traffic of every row of ``report`` at ``settings``'s dtypes and batch (default
+    fp32, batch 1). A Python model's report carries its operators lowered onto the records
+    (:mod:`cnninspect.ops.lowering`): each row moves what its operators move, at the batch
+    it ran on (``settings.batch`` is not applied again)."""
     settings = settings or MemorySettings()
     model = report.model
     if model is None:
-        raise ValueError("memory traffic needs a resolved spec (a Python model has no op records)")
+        if report.lowered is None:
+            raise ValueError("memory traffic needs a resolved spec or a captured model's lowered operators")
+        return _module_traffic(report, report.lowered, settings)
     ab, batch = settings.precision.activation_bytes, settings.batch
     rows = {r.name: r for r in report.rows}
     out: dict[str, LayerTraffic] = {}
@@ -132,3 +144,17 @@ def traffic_report(report: Report, settings: MemorySettings | None = None) -> Tr
         total = total + visit(child, child.name)
     del visit  # a recursive closure is a reference cycle: break it
     return TrafficReport(settings, out, total)
+
+
+def _module_traffic(report: Report, graph: LoweredGraph, settings: MemorySettings) -> TrafficReport:
+    per_op = [lowered_traffic(op, settings) for op in graph.ops]
+    out: dict[str, LayerTraffic] = {}
+    for row in report.rows:
+        t = NONE
+        for i in graph.rows.get(row.name, ()):
+            t = t + per_op[i]
+        out[row.name] = LayerTraffic(t.bytes_read, t.bytes_written, row.mult_adds)
+    total = NONE
+    for t in per_op:
+        total = total + t
+    return TrafficReport(settings, out, LayerTraffic(total.bytes_read, total.bytes_written, report.totals.mult_adds))

@@ -77,10 +77,11 @@ class OpCall:
     in_leaf: bool = False
     live: bool = True
     kernels: tuple[str, ...] = ()
+    namespace: str = "aten"  # the operator library: aten, or a custom op's (torch.library)
 
     @property
     def qualname(self) -> str:
-        return f"aten.{self.op}"
+        return f"{self.namespace}.{self.op}"
 
     def tensor(self, i: int) -> TensorMeta:
         t = self.args[i]
@@ -283,7 +284,7 @@ def rules_overview() -> list[tuple[str, str, str]]:
 def is_weight_layer(c: OpCall) -> bool:
     """A convolution, or a matrix product or distance with a constant operand: the "weight
     layers" a network's depth counts (conv and fully connected, batch norm excluded)."""
-    cat = ATEN_OPS[c.op].category if c.op in ATEN_OPS else ""
+    cat = ATEN_OPS[c.op].category if c.op in ATEN_OPS and c.namespace == "aten" else ""
     if cat == "conv":
         return True
     if cat in ("matmul", "distance"):
@@ -391,6 +392,9 @@ class AtenTable:
     # fused operators the tool sees as one operator and has no formula for: every call whose
     # work they do is uncounted, named with the fused operator (see ``OpCall.kernels``)
     opaque: frozenset[str] = frozenset()
+    # the caller's own rules, by qualified operator name (``mylib.foo``): they replace this
+    # table's rule for that operator alone (:mod:`cnninspect.ops.custom_rules`)
+    custom: Mapping[str, AtenRule] = field(default_factory=dict)
 
     def hidden_in(self, c: OpCall) -> str | None:
         """The fused operator that hides this call from the convention's tool, if any."""
@@ -413,10 +417,11 @@ class AtenTable:
         """Multiply-adds of one call, or ``None`` when this convention cannot count it."""
         if not c.live and not self.counts_dead_code:
             return 0
+        if self.custom and c.qualname in self.custom:
+            return self.custom[c.qualname](c)
+        rule = self.rule_for(c.op) if c.namespace == "aten" else self.default
         if self.opaque and self.hidden_in(c):
-            rule = self.rule_for(c.op)
             return None if rule is not None else 0
-        rule = self.rule_for(c.op)
         return 0 if rule is None else rule(c)
 
 
@@ -484,15 +489,6 @@ register_table(AtenTable(
                       "_scaled_dot_product_flash_attention_for_cpu", "mkldnn_rnn_layer"}),
 ))
 
-# Conventions defined by the module classes a spec builds (which hooks a tool registers for
-# which class): a Python model's own classes have no such rules, so these are not offered
-# for Python models (an exit-2 error says why); run the tool itself on the model instead.
-SPEC_ONLY_CONVENTIONS = {
-    "ptflops": "ptflops counts by exact module class and patched functional calls",
-    "thop": "thop counts by module class along the class hierarchy",
-}
-
-
 # --- module-level rules ----------------------------------------------------------------------
 
 
@@ -523,3 +519,5 @@ def _torchinfo_module(call: LeafCall) -> int:
 MODULE_RULES: dict[str, ModuleRule | None] = {
     "paper": None, "fvcore": None, "torchinfo": _torchinfo_module, "flopcounter": None,
 }
+# ptflops and thop count by module class, not by operator: their tables are
+# :data:`cnninspect.ops.module_tools.TOOL_TABLES`

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 
 from .formulas import Formula, Term, formula, spatial_factors, tensor_factors, term
 from .kind import KINDS, OpFacts, Rule
+from .module_tools import PTFLOPS as PTFLOPS_TABLE
 from .primitives import Shape
 
 # Causes: what a term of a formula is, summed across ops by ``explain``'s reconciliation.
@@ -103,11 +104,9 @@ def torchinfo_param_macs(torch_class: str, params: Mapping[str, tuple[int, bool]
 
 # --- ptflops 0.7 (pytorch backend, count_functional=True) ----------------------------------------
 
-# classes ptflops hooks (MODULES_MAPPING, matched by exact type) among those our builder makes
-PTFLOPS_MODULES = frozenset(
-    {"Conv2d", "Linear", "BatchNorm2d", "BatchNorm1d", "LayerNorm", "ReLU", "ReLU6", "GELU", "MaxPool2d",
-     "AvgPool2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "PReLU", "ELU", "LeakyReLU"}
-)
+# classes ptflops hooks (MODULES_MAPPING, matched by exact type): its table, kept once for
+# specs and Python models alike in ops/module_tools.py
+PTFLOPS_MODULES = frozenset(c.rsplit(".", 1)[1] for c in PTFLOPS_TABLE.modules)
 # activation classes whose forward calls a torch.nn.functional function ptflops patches
 # (ReLU6 calls F.hardtanh and LeakyReLU F.leaky_relu, which it does not patch)
 PTFLOPS_PATCHED_ACTS = {"ReLU": "F.relu", "SiLU": "F.silu", "GELU": "F.gelu", "PReLU": "F.prelu", "ELU": "F.elu"}

@@ -6,7 +6,7 @@ file per family (``ops/kinds/conv.py``, ``norm.py``, ``pool.py`` ...). Every con
 the record (or its :class:`Role`) instead of comparing kind names:
 
 * the resolver its shape rule and parameter formula, the builder the ``nn.Module`` it makes
-  (:class:`ModuleCall`: a class name and its arguments; no torch here);
+  (:class:`ModuleRecipe`: a class name and its arguments; no torch here);
 * the conventions its count (:class:`Counts`: one rule per convention; ``torchinfo`` is
   derived from the parameters in one place, :func:`cnninspect.ops.counting.torchinfo_macs`);
 * the memory simulation what it saves for backward and whether it is a view (:class:`Saves`);
@@ -231,11 +231,11 @@ def global_pool(attrs: Attrs, shape: Shape) -> Window | Global:
     where the windows differ in size)."""
     if "size" not in attrs or len(shape) != 3:
         return GLOBAL
-    axes = [_adaptive_axis(n, out) for n, out in zip(shape[1:], adaptive_size(attrs))]
+    axes = [adaptive_axis(n, out) for n, out in zip(shape[1:], adaptive_size(attrs))]
     return Window((axes[0][0], axes[1][0]), (axes[0][1], axes[1][1]), (axes[0][2], axes[1][2]))
 
 
-def _adaptive_axis(n: int, out: int) -> tuple[int, int, int]:
+def adaptive_axis(n: int, out: int) -> tuple[int, int, int]:
     """(kernel, stride, padding before) of the uniform window that contains every adaptive
     window ``[floor(j n / out), ceil((j + 1) n / out))`` of one axis."""
     stride = max(1, n // out)
@@ -243,6 +243,32 @@ def _adaptive_axis(n: int, out: int) -> tuple[int, int, int]:
     pad = max(j * stride - a for j, (a, _b) in enumerate(wins))
     kernel = max(b - (j * stride - pad) for j, (_a, b) in enumerate(wins))
     return kernel, stride, pad
+
+
+# --- attributes read from a captured call --------------------------------------------------------
+
+CallAttrs = Callable[[Any], Union[Attrs, None]]  # an OpCall of a work operator -> attrs, or None
+
+
+def call_pair(v: Any, default: HW) -> HW:
+    """An aten argument for two spatial axes (``3``, ``[3]``, ``[3, 2]``; empty: ``default``)."""
+    if isinstance(v, int):
+        return (v, v)
+    if isinstance(v, (tuple, list)) and len(v) in (1, 2):
+        return (int(v[0]), int(v[-1]))
+    return default
+
+
+def call_window(kernel: HW, stride: Any, padding: Any, dilation: Any = 1) -> Attrs:
+    """The window attributes (:func:`window`) of an aten call's kernel, stride (empty: the
+    kernel, as PyTorch's pooling), symmetric padding and dilation."""
+    top, left = call_pair(padding, (0, 0))
+    return {"kernel": kernel, "stride": call_pair(stride, kernel), "pad": (top, top, left, left),
+            "dilation": call_pair(dilation, (1, 1))}
+
+
+def no_call_attrs(call: Any) -> Attrs | None:
+    return None
 
 
 # --- the totals fast path ----------------------------------------------------------------------
@@ -280,10 +306,10 @@ KEEP_SAME = ReshapeRule(keep, "same")
 
 
 @dataclass(frozen=True)
-class ModuleCall:
+class ModuleRecipe:
     """The ``nn.Module`` an op builds, torch-free: the class name (a class of
     ``cnninspect.build.modules`` when it defines one, else of ``torch.nn``), positional and
-    keyword arguments. An argument that is itself a :class:`ModuleCall` is built first (a
+    keyword arguments. An argument that is itself a :class:`ModuleRecipe` is built first (a
     module with a child, like timm's ``BatchNormAct2d`` and its activation)."""
 
     cls: str
@@ -293,7 +319,7 @@ class ModuleCall:
     @property
     def leaf(self) -> bool:
         """No child modules: no argument is a module."""
-        return not any(isinstance(v, ModuleCall) for v in (*self.args, *self.kwargs.values()))
+        return not any(isinstance(v, ModuleRecipe) for v in (*self.args, *self.kwargs.values()))
 
 
 # --- the record ------------------------------------------------------------------------------------
@@ -319,6 +345,9 @@ class OpKind:
     the totals fast path's rule (``None``: such models always resolve in full). ``aten``: the
     aten operators a forward pass of its module dispatches for its work, by packet name.
     ``channels_last``: may run on an ``H x W x C`` tensor inside a channels-last block.
+    ``from_call``: the attributes its ``field`` reads, from one captured call of its first
+    aten operator (an :class:`~cnninspect.ops.aten_rules.OpCall`), or ``None`` when the call
+    has another shape (a transposed convolution); a Python model's receptive fields use it.
     ``traffic``: the activation elements it reads and writes per sample
     (:mod:`cnninspect.measure.traffic` adds its parameters and float buffers, read once per
     batch; an op whose output is its input at inference moves nothing, whatever its rule).
@@ -331,7 +360,7 @@ class OpKind:
     title: str
     role: Role
     infer: Callable[[Attrs, Shape], Shape]
-    module: Callable[[Attrs], ModuleCall]
+    module: Callable[[Attrs], ModuleRecipe]
     params: ParamRule | None = None
     fixed: frozenset[str] = frozenset()
     counts: Counts = NOT_COUNTED
@@ -343,6 +372,7 @@ class OpKind:
     aten: tuple[str, ...] = ()
     traffic: TrafficRule = streams
     channels_last: bool = False
+    from_call: CallAttrs = no_call_attrs
     reduce: str = ""
     detail: Callable[[Attrs], str] = no_detail
     teach: bool = False

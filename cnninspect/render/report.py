@@ -8,7 +8,7 @@ from ..measure import receptive as rf
 from ..measure.analysis import Report, Row, Subject
 from ..ops.conventions import UNITS
 from ..resolve.ir import Model
-from ..measure.memory import MemoryReport, memory_report
+from ..measure.memory import MemoryReport, MemorySettings, memory_report
 from ..measure.traffic import LayerTraffic, TrafficReport, traffic_report
 from .document import ESSENTIAL, Column, Document, Table, fmt_int, fmt_shape, fmt_si
 from .memory import memory_table
@@ -168,7 +168,7 @@ def summary_document(
     if model is not None:
         fields = fields or rf.receptive_fields(model)
         memory = memory or memory_report(model)
-    traffic = traffic_report(report, memory.settings) if model is not None and memory is not None else None
+    traffic = traffic_of(report, memory)
     show_rf = show_rf and fields is not None
     show_memory = show_memory and memory is not None
     show_traffic = show_traffic and traffic is not None
@@ -259,9 +259,11 @@ def summary_document(
         meta.append(("levels", f"folded to {levels} level(s); folded blocks show their totals"))
     if show_rf:
         meta.append(("receptive field", RF_TEXT))
-    if show_traffic and memory is not None and traffic is not None:
-        meta.append(("memory traffic", f"{TRAFFIC_TEXT} ({memory.settings.text()})"))
+    if show_traffic and traffic is not None:
+        meta.append(("memory traffic", f"{TRAFFIC_TEXT} ({traffic.settings.text()})"))
         footer.insert(-2, ("Memory traffic", traffic_total_text(traffic.totals)))
+        if others(report):
+            footer.insert(-2, ("Other operators", others_text(report)))
     tables = (table,)
     if show_memory:
         tables += (memory_table(memory),)
@@ -291,7 +293,17 @@ TRAFFIC_COLUMNS = (
 )
 TRAFFIC_TEXT = ("bytes each layer reads (inputs once, weights once per batch) and writes (Moved B), "
                 "and mult-adds per byte moved (MACs/B)")
-NO_TRAFFIC = dict.fromkeys(LayerTraffic(0, 0, 0).as_json())  # a Python model: the keys, null
+NO_TRAFFIC = dict.fromkeys(LayerTraffic(0, 0, 0).as_json())  # no traffic: the keys, null
+
+
+def traffic_of(report: Report, memory: MemoryReport | None) -> TrafficReport | None:
+    """The report's memory traffic at the memory settings' dtypes (default fp32) and batch (a
+    Python model's: the batch it ran on); ``None`` when there is nothing to price."""
+    if report.model is None and report.lowered is None:
+        return None
+    if memory is not None:
+        return traffic_report(report, memory.settings)
+    return traffic_report(report, MemorySettings(batch=report.subject.batch)) if report.model is None else None
 
 
 def traffic_cells(t: LayerTraffic) -> dict[str, Any]:
@@ -321,7 +333,7 @@ def summary_json(report: Report, unit: str = "macs", fields: rf.ReceptiveFields 
     if model is not None:
         fields = fields or rf.receptive_fields(model)
         memory = memory or memory_report(model)
-        traffic = traffic or traffic_report(report, memory.settings)
+    traffic = traffic or traffic_of(report, memory)
 
     def row_json(r: Row) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -387,7 +399,19 @@ def summary_json(report: Report, unit: str = "macs", fields: rf.ReceptiveFields 
         data["reference"] = subject.reference
         data["device"] = subject.device
         data["fallback"] = subject.fallback or None
+        data["other_operators"] = [{"op": name, "calls": n} for name, n in others(report)]
     return data
+
+
+def others(report: Report) -> tuple[tuple[str, int], ...]:
+    """A captured model's operators that lower to no op kind and move data: (name, calls)."""
+    return report.lowered.others if report.lowered is not None else ()
+
+
+def others_text(report: Report) -> str:
+    ops = ", ".join(f"{name.removeprefix('aten.')} x{n}" if n > 1 else name.removeprefix("aten.")
+                    for name, n in others(report))
+    return f"{ops} (no op kind: inputs read once, outputs written once)"
 
 
 def per_sample_value(total: int, batch: int) -> int | float:

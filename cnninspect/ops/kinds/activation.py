@@ -12,7 +12,7 @@ import math
 from ..counting import ACTIVATIONS as ACTIVATION_CAUSE, elements, ptflops_act
 from ..formulas import NOTHING, Formula, formula, term
 from ..kind import (
-    SAVES_INPUT, SAVES_NOTHING, SAVES_OUTPUT, Counts, ModuleCall, OpFacts, OpKind, Role, Saves, SavesRule, const,
+    SAVES_INPUT, SAVES_NOTHING, SAVES_OUTPUT, Counts, ModuleRecipe, OpFacts, OpKind, Role, Saves, SavesRule, const,
     register_kind,
 )
 from ..primitives import ACTIVATIONS, Attrs, Shape, ShapeError, activation_kwargs, activation_text, need_flat
@@ -44,10 +44,10 @@ ACT_SAVES: dict[str, SavesRule] = {
 }
 
 
-def activation_module(attrs: Attrs) -> ModuleCall:
+def activation_module(attrs: Attrs) -> ModuleRecipe:
     """The activation's module, with its parameters (defaults filled in) as arguments;
     PReLU's slopes start at its ``init``."""
-    return ModuleCall(ACTIVATIONS[attrs["fn"]].torch_class, (), activation_kwargs(attrs))
+    return ModuleRecipe(ACTIVATIONS[attrs["fn"]].torch_class, (), activation_kwargs(attrs))
 
 
 def act_saves(attrs: Attrs, i: Shape, o: Shape) -> Saves:
@@ -108,7 +108,7 @@ def thop_softmax(f: OpFacts) -> Formula:
 
 
 register_kind(OpKind(
-    "softmax", "softmax", Role.CLASSIFIER, _softmax_infer, lambda a: ModuleCall("Softmax", (), {"dim": 1}),
+    "softmax", "softmax", Role.CLASSIFIER, _softmax_infer, lambda a: ModuleRecipe("Softmax", (), {"dim": 1}),
     counts=Counts(ptflops=lambda f: formula(elements(f.in_shape, ACTIVATION_CAUSE, "patched F.softmax", suffix="")),
                   thop=thop_softmax),
     saves=const(SAVES_OUTPUT), aten=("_softmax",),

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from ..counting import BIAS, WEIGHTS, not_seen
 from ..formulas import Formula, conv_weight_factors, formula, spatial_factors, table_weight_factors, term, weight_bias
 from ..kind import (
-    INDEX_BYTES, SAVES_INPUT, Counts, ModuleCall, OpFacts, OpKind, ReshapeRule, Role, Saves, Unsupported,
-    register_kind, window,
+    INDEX_BYTES, SAVES_INPUT, Counts, ModuleRecipe, OpFacts, OpKind, ReshapeRule, Role, Saves, Unsupported,
+    call_window, register_kind, window,
 )
 from ..primitives import Attrs, Shape, ShapeError, need_map, tf_same_pad, window_shape
 
@@ -64,14 +65,14 @@ def _conv_infer(attrs: Attrs, shape: Shape) -> Shape:
     return window_shape(attrs, shape, "convolution", attrs["out_ch"])
 
 
-def _conv_module(a: Attrs) -> ModuleCall:
+def _conv_module(a: Attrs) -> ModuleRecipe:
     t, b, left, r = a["pad"]
     d = a.get("dilation", (1, 1))
     kw = {"groups": a["groups"], "bias": a["bias"]}
     if a["pad_tag"] == "same-tf":  # timm's Conv2dSame pads at run time, asymmetrically
-        return ModuleCall("Conv2dSame", (a["in_ch"], a["out_ch"], a["kernel"], a["stride"], 0, d), kw)
+        return ModuleRecipe("Conv2dSame", (a["in_ch"], a["out_ch"], a["kernel"], a["stride"], 0, d), kw)
     assert t == b and left == r, "symmetric padding expected outside TF 'same'"
-    return ModuleCall("Conv2d", (a["in_ch"], a["out_ch"], a["kernel"], a["stride"], (t, left), d), kw)
+    return ModuleRecipe("Conv2d", (a["in_ch"], a["out_ch"], a["kernel"], a["stride"], (t, left), d), kw)
 
 
 def _conv_saves(attrs: Attrs, i: Shape, o: Shape) -> Saves:
@@ -95,12 +96,23 @@ def _conv_detail(a: Attrs) -> str:
     return ", ".join(bits)
 
 
+def _conv_from_call(call: Any) -> Attrs | None:
+    """``aten.convolution(input, weight, bias, stride, padding, dilation, transposed, ...)``
+    of a 2-d, not transposed convolution."""
+    weight = call.args[1]
+    if bool(call.arg(6, "transposed", False)) or len(getattr(weight, "shape", ())) != 4:
+        return None
+    return call_window((weight.shape[2], weight.shape[3]), call.arg(3, "stride", 1), call.arg(4, "padding", 0),
+                       call.arg(5, "dilation", 1))
+
+
 CONV2D = register_kind(OpKind(
     "conv2d", "2-D convolution", Role.CONV, _conv_infer, _conv_module,
     params=weight_bias(conv_weight_factors, "C_out", "out_ch"),
     counts=Counts(paper=conv_macs, fvcore=conv_macs, ptflops=ptflops_conv, thop=conv_macs, flopcounter=conv_macs),
     saves=_conv_saves, field=window, reshape=ReshapeRule(conv_reshape, "window"),
-    aten=("convolution", "constant_pad_nd"), reduce=SUM_OF_PRODUCTS, detail=_conv_detail, teach=True,
+    aten=("convolution", "constant_pad_nd"), from_call=_conv_from_call, reduce=SUM_OF_PRODUCTS,
+    detail=_conv_detail, teach=True,
 ))
 
 # --- a convolution with a connection table (LeNet-5's C3) -------------------------------------
@@ -120,9 +132,9 @@ def _table_infer(attrs: Attrs, shape: Shape) -> Shape:
     return window_shape(attrs, shape, "convolution", attrs["out_ch"])
 
 
-def _table_module(a: Attrs) -> ModuleCall:
+def _table_module(a: Attrs) -> ModuleRecipe:
     t, _b, left, _r = a["pad"]
-    return ModuleCall("ConnectionTableConv2d", (a["connections"], a["kernel"], a["stride"], (t, left), a["bias"]))
+    return ModuleRecipe("ConnectionTableConv2d", (a["connections"], a["kernel"], a["stride"], (t, left), a["bias"]))
 
 
 def _table_traffic(attrs: Attrs, i: Shape, o: Shape) -> tuple[int, int]:

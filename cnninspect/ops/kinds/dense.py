@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..counting import BIAS, WEIGHTS, not_seen, positions, uncounted
 from ..formulas import Formula, formula, term, weight_bias
-from ..kind import SAVES_INPUT, Counts, ModuleCall, OpFacts, OpKind, ReshapeRule, Role, Saves, Unsupported, const, register_kind
+from ..kind import SAVES_INPUT, Counts, ModuleRecipe, OpFacts, OpKind, ReshapeRule, Role, Saves, Unsupported, const, register_kind
 from ..primitives import Attrs, Shape, ShapeError, fmt_shape, need_flat
 
 
@@ -49,7 +49,7 @@ def _linear_infer(attrs: Attrs, shape: Shape) -> Shape:
 
 register_kind(OpKind(
     "linear", "fully connected", Role.DENSE, _linear_infer,
-    lambda a: ModuleCall("Linear", (a["in_f"], a["out_f"]), {"bias": a["bias"]}),
+    lambda a: ModuleRecipe("Linear", (a["in_f"], a["out_f"]), {"bias": a["bias"]}),
     params=weight_bias(lambda a: (("F_in", a["in_f"]), ("F_out", a["out_f"])), "F_out", "out_f"),
     counts=Counts(paper=dense_macs, fvcore=dense_macs, ptflops=ptflops_linear, thop=dense_macs, flopcounter=dense_macs),
     saves=const(SAVES_INPUT), reshape=FEATURES, aten=("addmm", "mm", "bmm"), channels_last=True,
@@ -74,7 +74,7 @@ def rbf_macs(f: OpFacts) -> Formula:
 
 register_kind(OpKind(
     "rbf", "Euclidean RBF units with fixed prototypes", Role.DENSE, _rbf_infer,
-    lambda a: ModuleCall("RBFOutput", (a["in_f"], a["out_f"])),
+    lambda a: ModuleRecipe("RBFOutput", (a["in_f"], a["out_f"])),
     params=lambda a: formula(term("weight", ("F_in", a["in_f"]), ("F_out", a["out_f"]), label="fixed prototypes")),
     fixed=frozenset({"weight"}),
     counts=Counts(paper=rbf_macs, fvcore=uncounted(RBF_ELEMENTWISE),

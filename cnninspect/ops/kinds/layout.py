@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from ..kind import SAVES_NOTHING, ModuleCall, OpKind, ReshapeRule, Role, always, const, keep, register_kind, whole_map
+from ..kind import SAVES_NOTHING, ModuleRecipe, OpKind, ReshapeRule, Role, always, const, keep, register_kind, whole_map
 from ..primitives import Attrs, Shape, ShapeError, fmt_shape, need_map
 
 # a concat's 'from': the output of the earlier entry at module path ``point`` (its shape
@@ -12,12 +12,12 @@ from ..primitives import Attrs, Shape, ShapeError, fmt_shape, need_map
 register_kind(OpKind(
     "take", "the output of an earlier entry (a concat's 'from')", Role.LAYOUT,
     lambda a, s: tuple(a["shape"]),
-    lambda a: ModuleCall("TakePoint", (a["point"], {})),
+    lambda a: ModuleRecipe("TakePoint", (a["point"], {})),
     saves=const(SAVES_NOTHING), alias=always,  # the kept tensor itself (the memory simulation keeps it alive)
     reshape=None,  # its shape is another op's; such models take the full path
 ))
 register_kind(OpKind(
-    "flatten", "flatten", Role.LAYOUT, lambda a, s: (math.prod(s),), lambda a: ModuleCall("Flatten"),
+    "flatten", "flatten", Role.LAYOUT, lambda a, s: (math.prod(s),), lambda a: ModuleRecipe("Flatten"),
     saves=const(SAVES_NOTHING), alias=always, field=whole_map, reshape=ReshapeRule(keep, "flat"),
     aten=("view", "_unsafe_view"),
 ))
@@ -36,7 +36,7 @@ PERMUTATIONS = {"channels_last": (0, 2, 3, 1), "channels_first": (0, 3, 1, 2)}
 
 register_kind(OpKind(
     "permute", "permute between channels-first (C x H x W) and channels-last (H x W x C)", Role.LAYOUT,
-    _permute_infer, lambda a: ModuleCall("Permute", (PERMUTATIONS[a["to"]],)),
+    _permute_infer, lambda a: ModuleRecipe("Permute", (PERMUTATIONS[a["to"]],)),
     saves=const(SAVES_NOTHING), alias=always,  # a view
     reshape=None,  # channels-last blocks (H x W x C between two permutes) always take the full path
     aten=("permute",), channels_last=True,
@@ -53,7 +53,7 @@ def _split_infer(attrs: Attrs, shape: Shape) -> Shape:
 
 register_kind(OpKind(
     "channel_split", "channel split: a contiguous slice of the input's channels", Role.LAYOUT, _split_infer,
-    lambda a: ModuleCall("ChannelSplit", (a["start"], a["stop"])),
+    lambda a: ModuleRecipe("ChannelSplit", (a["start"], a["stop"])),
     saves=const(SAVES_NOTHING), alias=always, aten=("narrow", "slice"),  # x.narrow: a view
 ))
 
@@ -67,7 +67,7 @@ def _shuffle_infer(attrs: Attrs, shape: Shape) -> Shape:
 
 register_kind(OpKind(
     "channel_shuffle", "channel shuffle: interleave the channels of groups (ShuffleNet)", Role.LAYOUT,
-    _shuffle_infer, lambda a: ModuleCall("ChannelShuffle", (a["groups"],)),
+    _shuffle_infer, lambda a: ModuleRecipe("ChannelShuffle", (a["groups"],)),
     saves=const(SAVES_NOTHING),  # view, transpose, contiguous: a copy, nothing kept
     aten=("view", "transpose", "clone"),
 ))

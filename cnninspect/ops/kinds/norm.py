@@ -9,7 +9,7 @@ from dataclasses import replace
 from ..counting import BN_2, BN_4, elements, not_seen, per_element, ptflops_act
 from ..formulas import NOTHING, Formula, affine, formula, term
 from ..kind import (
-    GLOBAL, STAT_BYTES, Counts, Global, ModuleCall, OpFacts, OpKind, ReshapeRule, Role, Saves, Unsupported,
+    GLOBAL, STAT_BYTES, Counts, Global, ModuleRecipe, OpFacts, OpKind, ReshapeRule, Role, Saves, Unsupported,
     norm_buffers, register_kind,
 )
 from ..primitives import ACTIVATIONS, Attrs, Shape, ShapeError, activation_text, need_flat, need_map
@@ -38,7 +38,7 @@ def bn_saves(attrs: Attrs, i: Shape, o: Shape) -> Saves:
 
 register_kind(OpKind(
     "bn2d", "batch normalisation", Role.NORM, same_channels("batch normalisation"),
-    lambda a: ModuleCall("BatchNorm2d", (a["ch"],), {"eps": a.get("eps", 1e-5)}),
+    lambda a: ModuleRecipe("BatchNorm2d", (a["ch"],), {"eps": a.get("eps", 1e-5)}),
     params=affine, counts=BN_COUNTS, saves=bn_saves, buffers=norm_buffers,
     aten=("native_batch_norm", "_native_batch_norm_legit_no_training"),
 ))
@@ -63,7 +63,7 @@ def ptflops_bn_act(f: OpFacts) -> Formula:
 register_kind(OpKind(
     "bn_act2d", "batch norm with its activation in one module (timm's BatchNormAct2d)", Role.NORM,
     same_channels("batch normalisation"),
-    lambda a: ModuleCall("BatchNormAct2d", (a["ch"], activation_module(a)), {"eps": a["eps"]}),
+    lambda a: ModuleRecipe("BatchNormAct2d", (a["ch"], activation_module(a)), {"eps": a["eps"]}),
     params=affine,
     # thop: a subclass of nn.BatchNorm2d, count_normalization (its activation: zero_ops or no rule)
     counts=replace(BN_COUNTS, ptflops=ptflops_bn_act),
@@ -91,7 +91,7 @@ def _flat_infer(attrs: Attrs, shape: Shape) -> Shape:
 
 register_kind(OpKind(
     "bn1d", "batch normalisation of a flat vector", Role.NORM, _flat_infer,
-    lambda a: ModuleCall("BatchNorm1d", (a["ch"],), {"eps": a["eps"]}),
+    lambda a: ModuleRecipe("BatchNorm1d", (a["ch"],), {"eps": a["eps"]}),
     params=affine, counts=BN_COUNTS, saves=bn_saves, buffers=norm_buffers,
     reshape=ReshapeRule(flat_channels, "flat"), aten=("native_batch_norm", "_native_batch_norm_legit_no_training"),
 ))
@@ -148,7 +148,7 @@ def _layernorm_reshape(attrs: Attrs, shape: Shape) -> Attrs:
 
 register_kind(OpKind(
     "layernorm", "layer normalisation over channels", Role.NORM, over_channels("layer normalisation"),
-    lambda a: ModuleCall("LayerNorm2d" if a["dim"] == "channels" else "LayerNorm", (a["ch"],),
+    lambda a: ModuleRecipe("LayerNorm2d" if a["dim"] == "channels" else "LayerNorm", (a["ch"],),
                          {"eps": a["eps"], "elementwise_affine": a["affine"]}),
     params=lambda a: affine(a) if a["affine"] else NOTHING,
     counts=Counts(fvcore=_layernorm_fvcore, ptflops=_layernorm_ptflops, thop=_layernorm_thop),
@@ -184,7 +184,7 @@ def _lrn_ptflops(f: OpFacts) -> Formula:
 
 register_kind(OpKind(
     "lrn", "local response normalisation", Role.NORM, _lrn_infer,
-    lambda a: ModuleCall("LocalResponseNorm", (a["size"], a["alpha"], a["beta"], a["k"])),
+    lambda a: ModuleRecipe("LocalResponseNorm", (a["size"], a["alpha"], a["beta"], a["k"])),
     counts=Counts(ptflops=_lrn_ptflops), saves=_lrn_saves,
     aten=("mul", "constant_pad_nd", "avg_pool3d", "add", "pow", "div"),
 ))
@@ -219,7 +219,7 @@ def _per_element_if_affine(cause: str, affine: int, plain: int) -> Callable[[OpF
 register_kind(OpKind(
     "groupnorm", "group normalisation: statistics over each group of channels and the whole map", Role.NORM,
     _groupnorm_infer,
-    lambda a: ModuleCall("GroupNorm", (a["groups"], a["ch"]), {"eps": a["eps"], "affine": a["affine"]}),
+    lambda a: ModuleRecipe("GroupNorm", (a["groups"], a["ch"]), {"eps": a["eps"], "affine": a["affine"]}),
     params=lambda a: affine(a) if a["affine"] else NOTHING,
     counts=Counts(
         fvcore=_per_element_if_affine("group norm", 5, 4),  # aten::group_norm: norm_flop_counter

@@ -4,13 +4,14 @@ average by a learned coefficient) and reductions of the whole map (role ``GLOBAL
 from __future__ import annotations
 
 import math
+from typing import Any
 from collections.abc import Callable
 
 from ..counting import POOLING, elements, per_element, ptflops_pool
 from ..formulas import Formula, affine, formula, term
 from ..kind import (
-    INDEX_BYTES, SAVES_INPUT, SAVES_NOTHING, Counts, ModuleCall, OpFacts, OpKind, ReshapeRule, Role, Saves, const,
-    global_pool, keep, register_kind, window,
+    INDEX_BYTES, SAVES_INPUT, SAVES_NOTHING, Counts, ModuleRecipe, OpFacts, OpKind, ReshapeRule, Role, Saves, const,
+    call_pair, call_window, global_pool, keep, register_kind, window,
 )
 from ..primitives import Attrs, Shape, ShapeError, adaptive_size, adaptive_windows, need_map, window_shape
 
@@ -31,13 +32,13 @@ def _pool_infer(what: str) -> Callable[[Attrs, Shape], Shape]:
     return infer
 
 
-def _pool_module(cls: str, average: bool) -> Callable[[Attrs], ModuleCall]:
-    def make(a: Attrs) -> ModuleCall:
+def _pool_module(cls: str, average: bool) -> Callable[[Attrs], ModuleRecipe]:
+    def make(a: Attrs) -> ModuleRecipe:
         t, _b, left, _r = a["pad"]
         kwargs = {"ceil_mode": a["ceil_mode"]}
         if average:
             kwargs["count_include_pad"] = a["count_include_pad"]
-        return ModuleCall(cls, (a["kernel"], a["stride"], (t, left)), kwargs)
+        return ModuleRecipe(cls, (a["kernel"], a["stride"], (t, left)), kwargs)
 
     return make
 
@@ -51,10 +52,24 @@ def _max_saves(attrs: Attrs, i: Shape, o: Shape) -> Saves:
     return Saves(input=True, index_bytes=INDEX_BYTES * math.prod(o))
 
 
+def _pool_from_call(call: Any) -> Attrs | None:
+    """``aten.max_pool2d_with_indices(input, kernel_size, stride, padding, dilation, ...)`` and
+    ``aten.avg_pool2d(input, kernel_size, stride, padding, ...)`` (no dilation)."""
+    dilation = call.arg(4, "dilation", 1) if call.op.startswith("max") else 1
+    return call_window(call_pair(call.arg(1, "kernel_size"), (1, 1)), call.arg(2, "stride", ()),
+                       call.arg(3, "padding", 0), dilation)
+
+
+def _adaptive_from_call(call: Any) -> Attrs | None:
+    """``aten._adaptive_avg_pool2d(input, output_size)``: global when it pools to one position."""
+    size = call_pair(call.arg(1, "output_size"), (1, 1))
+    return {} if size == (1, 1) else {"size": size}
+
+
 register_kind(OpKind(
     "maxpool2d", "max pooling", Role.POOL, _pool_infer("max pooling"), _pool_module("MaxPool2d", False),
     counts=Counts(ptflops=ptflops_pool("F.max_pool2d")), saves=_max_saves, field=window, reshape=WINDOW,
-    aten=("max_pool2d_with_indices",), reduce="max", detail=_ceil_detail, teach=True,
+    aten=("max_pool2d_with_indices",), from_call=_pool_from_call, reduce="max", detail=_ceil_detail, teach=True,
 ))
 
 
@@ -80,7 +95,8 @@ def _thop_avgpool(f: OpFacts) -> Formula:
 register_kind(OpKind(
     "avgpool2d", "average pooling", Role.POOL, _pool_infer("average pooling"), _pool_module("AvgPool2d", True),
     counts=Counts(ptflops=ptflops_pool("F.avg_pool2d"), thop=_thop_avgpool), saves=const(SAVES_INPUT),
-    field=window, reshape=WINDOW, aten=("avg_pool2d",), reduce="mean", detail=_ceil_detail, teach=True,
+    field=window, reshape=WINDOW, aten=("avg_pool2d",), from_call=_pool_from_call, reduce="mean",
+    detail=_ceil_detail, teach=True,
 ))
 
 # --- global and adaptive pooling ----------------------------------------------------------------
@@ -112,18 +128,19 @@ def _thop_adaptive_avgpool(f: OpFacts) -> Formula:
 
 register_kind(OpKind(
     "gavgpool", "global average pooling", Role.GLOBAL, _global_infer,
-    lambda a: ModuleCall("AdaptiveAvgPool2d", (a.get("size", 1),)),
+    lambda a: ModuleRecipe("AdaptiveAvgPool2d", (a.get("size", 1),)),
     counts=Counts(fvcore=per_element(POOLING), ptflops=ptflops_pool("F.adaptive_avg_pool2d"),
                   thop=_thop_adaptive_avgpool),
     # global: a mean over the map, keeps only its shape; to a fixed size: _adaptive_avg_pool2d keeps its input
     saves=lambda a, i, o: SAVES_INPUT if "size" in a else SAVES_NOTHING,
-    field=global_pool, reshape=WHOLE_MAP, aten=("_adaptive_avg_pool2d", "mean"), reduce="mean",
+    field=global_pool, reshape=WHOLE_MAP, aten=("_adaptive_avg_pool2d", "mean"), from_call=_adaptive_from_call,
+    reduce="mean",
 ))
 register_kind(OpKind(
     "gmaxpool", "global max pooling", Role.GLOBAL, _global_infer,
-    lambda a: ModuleCall("AdaptiveMaxPool2d", (a.get("size", 1),)),
+    lambda a: ModuleRecipe("AdaptiveMaxPool2d", (a.get("size", 1),)),
     counts=Counts(ptflops=ptflops_pool("F.adaptive_max_pool2d")), saves=_max_saves,
-    field=global_pool, reshape=WHOLE_MAP, aten=("adaptive_max_pool2d",), reduce="max",
+    field=global_pool, reshape=WHOLE_MAP, aten=("adaptive_max_pool2d",), from_call=_adaptive_from_call, reduce="max",
 ))
 
 
@@ -134,7 +151,7 @@ def _mean_infer(attrs: Attrs, shape: Shape) -> Shape:
 
 register_kind(OpKind(
     "mean", "global average pooling computed as x.mean((2, 3))", Role.GLOBAL, _mean_infer,
-    lambda a: ModuleCall("GlobalMean", (a["keepdim"],)),
+    lambda a: ModuleRecipe("GlobalMean", (a["keepdim"],)),
     saves=const(SAVES_NOTHING),  # keeps only the shape
     field=global_pool, reshape=WHOLE_MAP, aten=("mean",), reduce="mean",
 ))
@@ -151,7 +168,7 @@ def _subsample_infer(attrs: Attrs, shape: Shape) -> Shape:
 
 register_kind(OpKind(
     "subsample", "trainable subsampling: window average x learned coefficient + learned bias", Role.POOL,
-    _subsample_infer, lambda a: ModuleCall("Subsample2d", (a["ch"], a["kernel"], a["stride"])),
+    _subsample_infer, lambda a: ModuleRecipe("Subsample2d", (a["ch"], a["kernel"], a["stride"])),
     params=affine,
     counts=Counts(ptflops=lambda f: formula(elements(f.in_shape, POOLING, "patched F.avg_pool2d in Subsample2d"))),
     saves=lambda a, i, o: Saves(input=True, extra=math.prod(o)),  # the pooled map

@@ -1,0 +1,128 @@
+"""One graph for both paths (issue 21 point 2, issue 24 point 1): a captured forward pass
+lowered onto the op records gives a Python model the memory traffic of a spec.
+
+* every bundled family below, built to an ``nn.Module`` and captured as a Python model, moves
+  exactly the bytes its spec moves, per layer, per block and in total (the spec's traffic is
+  tested against hand computations in test_traffic.py);
+* operators that lower to no kind (a concatenation, a product of two activations, padding)
+  against hand computations of the generic rule, and views move nothing;
+* the lowering is read from the records' ``aten`` lists.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from cnninspect.build.builder import build_module
+from cnninspect.capture.module_analysis import analyze_trace, module_subject
+from cnninspect.capture.pymodels import trace_module
+from cnninspect.measure.analysis import analyze
+from cnninspect.measure.memory import MemorySettings, Precision
+from cnninspect.measure.traffic import traffic_report
+from cnninspect.ops.kinds import KINDS
+from cnninspect.ops.lowering import ATEN_KINDS
+
+from conftest import invoke, model_of
+
+
+def _module_report(module: nn.Module, shape: tuple[int, ...], batch: int = 1):
+    from cnninspect.capture.inputs import ModelInputs
+
+    trace = trace_module(module, ModelInputs.single(shape, batch), "m")
+    return analyze_trace(trace, "paper", module_subject(trace, "m"))
+
+
+@pytest.mark.parametrize("name,resolution", [("resnet", 64), ("mobilenet_v3", 64), ("shufflenet_v2", 64),
+                                             ("alexnet", None), ("densenet", 64)])
+def test_a_spec_captured_as_a_python_model_moves_the_spec_s_bytes(name, resolution):
+    overrides = {"resolution": resolution} if resolution else {}
+    model = model_of(name, **overrides)
+    spec = analyze(model, "paper")
+    settings = MemorySettings(Precision("bf16", "fp32"))
+    want = traffic_report(spec, settings)
+    captured = _module_report(build_module(model, "meta").eval(), tuple(model.input_shape))
+    got = traffic_report(captured, settings)
+    for row in spec.rows:  # leaves and blocks alike
+        w, g = want.layers[row.name], got.layers[row.name]
+        assert (g.bytes_read, g.bytes_written, g.mult_adds) == (w.bytes_read, w.bytes_written, w.mult_adds), row.name
+    assert got.totals == want.totals
+
+
+class Unmapped(nn.Module):
+    """Operators no op kind does: padding, a concatenation, a product of two activations, a view."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        p = F.pad(x, (1, 1, 1, 1))  # 2x4x4 -> 2x6x6
+        c = torch.cat([p, p], dim=1)  # 4x6x6
+        m = c * c  # 4x6x6
+        return m.flatten(1)
+
+
+def test_other_operators_read_each_input_once_and_write_each_output_once():
+    report = _module_report(Unmapped(), (2, 4, 4), batch=3)
+    graph = report.lowered
+    assert graph is not None
+    t = traffic_report(report)  # fp32 activations
+    pad = (3 * 2 * 4 * 4, 3 * 2 * 6 * 6)  # (read, written) elements, batch 3
+    cat = (2 * 3 * 2 * 6 * 6, 3 * 4 * 6 * 6)
+    mul = (2 * 3 * 4 * 6 * 6, 3 * 4 * 6 * 6)
+    read = pad[0] + cat[0] + mul[0]
+    written = pad[1] + cat[1] + mul[1]
+    assert (t.totals.bytes_read, t.totals.bytes_written) == (4 * read, 4 * written)
+    assert dict(graph.others) == {"aten.constant_pad_nd": 1, "aten.cat": 1, "aten.mul": 1}
+    assert [op.kind for op in graph.ops if op.operator == "aten.view"] in ([], ["flatten"])
+    assert all(op.read == op.written == 0 for op in graph.ops if op.operator == "aten.view")
+
+
+def test_a_constant_operand_is_read_in_the_weight_dtype():
+    class Scaled(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.gamma = nn.Parameter(torch.ones(5, 1, 1))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x * self.gamma
+
+    report = _module_report(Scaled(), (5, 2, 2), batch=2)
+    t = traffic_report(report, MemorySettings(Precision("fp32", "fp16")))
+    # reads the input (2 x 20 elements, fp16) and gamma (5, fp32); writes 40 fp16 elements
+    assert (t.totals.bytes_read, t.totals.bytes_written) == (40 * 2 + 5 * 4, 40 * 2)
+
+
+def test_the_lowering_is_read_from_the_records():
+    for name in ("convolution", "addmm", "native_layer_norm", "max_pool2d_with_indices", "relu", "hardswish"):
+        assert name in KINDS[ATEN_KINDS[name]].aten
+    assert ATEN_KINDS["convolution"] == "conv2d" and ATEN_KINDS["relu"] == "act"
+    # elementwise arithmetic and a kind's secondary operators stay other operators
+    for name in ("mul", "add", "constant_pad_nd", "cat", "index_select"):
+        assert name not in ATEN_KINDS
+
+
+def test_summary_traffic_of_a_python_model():
+    r = invoke("summary", "docs/examples/my_model.py:Net", "--input", "3x32x32", "--format", "json")
+    assert r.exit_code == 0, r.stderr
+    data = json.loads(r.stdout)
+    fc = next(layer for layer in data["layers"] if layer["name"] == "fc")
+    # Linear(64, 10): reads 64 inputs and 650 parameters, writes 10 outputs, fp32
+    assert (fc["bytes_read"], fc["bytes_written"]) == ((64 + 650) * 4, 10 * 4)
+    assert data["totals"]["bytes_moved"] > 0 and data["totals"]["arithmetic_intensity"] > 0
+    text = invoke("summary", "docs/examples/my_model.py:Net", "--input", "3x32x32", "--traffic").stdout
+    assert "Memory traffic" in text
+
+
+def test_a_leaf_running_an_operator_cnninspect_does_not_know_is_an_other_operator():
+    class Spectrum(nn.Module):  # a leaf: _fft_r2c is in no category of the operator registry
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.fft.rfft2(x).abs() * 2
+
+    report = _module_report(Spectrum(), (2, 4, 4))
+    assert report.lowered is not None
+    assert {"aten._fft_r2c", "aten.abs", "aten.mul"} <= dict(report.lowered.others).keys()
+    fft = next(op for op in report.lowered.ops if op.operator == "aten._fft_r2c")
+    # reads 2x4x4 floats, writes 2x4x3 complex values (counted in elements, at the activation dtype)
+    assert (fft.read, fft.written) == (32, 24)
