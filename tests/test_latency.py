@@ -84,7 +84,7 @@ def test_roofline_against_a_hand_computed_example():
     assert relu.bound == "memory" and relu.predicted_seconds == pytest.approx(8.01e-3)
     assert r.predicted_seconds == pytest.approx(1.002e-2)
     assert r.operations == 2_000_000 and r.bytes_moved == 820_000
-    assert r.bound_counts() == {"compute": 1, "memory": 1}
+    assert r.bound_counts() == {"compute": 1, "memory": 1, "none": 0}
 
 
 def test_the_roofline_prices_the_traffic_of_every_layer_and_container():
@@ -289,7 +289,7 @@ def test_summary_device_json_matches_the_hand_computed_roofline(toy: Path, tmp_s
     assert relu["predicted_seconds"] == pytest.approx(2 * 16 * 16 * 4 / 1e8 + 1e-5)
     t = data["totals"]
     assert t["predicted_seconds"] == pytest.approx(conv["predicted_seconds"] + relu["predicted_seconds"])
-    assert t["layers_bound"] == {"compute": 0, "memory": 2}
+    assert t["layers_bound"] == {"compute": 0, "memory": 2, "none": 0}
     assert data["roofline"]["device"]["name"] == "toy" and data["roofline"]["dtype"] == "fp32"
 
 
@@ -306,7 +306,11 @@ def test_summary_device_at_a_batch_and_dtype(toy: Path, tmp_spec):
 def test_summary_device_on_every_row_and_in_the_table():
     r = invoke("summary", "mobilenet_v2", "--device", "rtx-4090", "--format", "json")
     data = json.loads(r.stdout)
-    assert all(layer["bound"] in ("compute", "memory") for layer in data["layers"])
+    assert all(layer["bound"] in ("compute", "memory", "none") for layer in data["layers"])
+    # a view neither computes nor moves: it is neither bound, and costs only the overhead
+    views = [layer for layer in data["layers"] if layer["type"] in ("Flatten", "Identity")]
+    assert views and all(layer["bound"] == "none" for layer in views)
+    assert data["totals"]["layers_bound"]["none"] == len([x for x in data["layers"] if x["bound"] == "none"])
     # a view (flatten, dropout at inference) moves nothing: 0 s on a device without overhead
     assert all((layer["predicted_seconds"] > 0) == (layer["bytes_moved"] > 0) for layer in data["layers"])
     # the top-level rows (a block: its layers and its containers' own additions) add up to the total

@@ -6,7 +6,8 @@ For every layer the prediction is ::
     memory_seconds    = bytes_moved / bandwidth_bytes_per_second
     predicted_seconds = max(compute_seconds, memory_seconds) + overhead_seconds
 
-and the layer is ``compute``-bound when its compute time is the larger, else ``memory``-bound.
+and the layer is ``compute``-bound when its compute time is the larger, else ``memory``-bound
+(``none`` when it neither computes nor moves anything: a view, an identity).
 Totals add the layers' predictions (and their parts).
 
 **Attained figures per role.** A device may also give, per compute dtype, what layers of a
@@ -55,7 +56,7 @@ DEVICE_KEYS = ("title", "kind", "source", "peak_ops_per_second", "bandwidth_byte
                "attained", "measured")
 PROFILE_KEYS = ("device", *DEVICE_KEYS)
 REQUIRED_KEYS = ("title", "kind", "source", "peak_ops_per_second", "bandwidth_bytes_per_second", "overhead_seconds")
-BOUNDS = ("compute", "memory")
+BOUNDS = ("compute", "memory", "none")
 # the roles a layer is priced by: the records' roles (cnninspect.ops.kind.Role), convolutions
 # split by shape as ``explain`` splits them and sliding-window pooling by what it computes
 # (depthwise and pointwise convolutions, max and average pooling run very different kernels)
@@ -174,6 +175,10 @@ class LayerTime:
 
     @property
     def bound(self) -> str:
+        """``compute`` or ``memory``: the larger time; ``none`` for an entry that neither
+        computes nor moves anything (a view, an identity), which costs only the overhead."""
+        if self.compute_seconds == 0 and self.memory_seconds == 0:
+            return "none"
         return "compute" if self.compute_seconds >= self.memory_seconds else "memory"
 
     @property

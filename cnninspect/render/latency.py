@@ -73,7 +73,8 @@ def with_roofline(doc: Document, roofline: Roofline, batch: int) -> Document:
         f"Predicted time ({roofline.device.name})",
         f"{fmt_seconds(roofline.predicted_seconds)} (compute {fmt_seconds(roofline.compute_seconds)}, memory "
         f"{fmt_seconds(roofline.memory_seconds)}, overhead {fmt_seconds(roofline.overhead_seconds)}; "
-        f"{counts['compute']} compute-bound, {counts['memory']} memory-bound layers)"),)
+        f"{counts['compute']} compute-bound, {counts['memory']} memory-bound layers"
+        + (f", {counts['none']} moving nothing" if counts["none"] else "") + ")"),)
     meta = doc.meta + (("device", device_text(roofline, batch)), ("roofline", OPERATIONS_TEXT))
     return replace(doc, meta=meta, footer=footer, data=data,
                    tables=(Table(tuple(cols), tuple(rows), table.title, table.styles, table.csv_skip,
