@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from collections.abc import Callable, Iterable
 
 import click
@@ -13,6 +13,9 @@ import click
 from ..base.errors import OutputError, UsageError, shorten
 from ..render.document import Document
 from ..render.formats import FORMATS
+
+if TYPE_CHECKING:
+    from ..capture.targets import PythonTarget
 
 
 def parse_set(values: Iterable[str]) -> dict[str, Any]:
@@ -294,12 +297,13 @@ def python_input(text: str, input_text: str | None) -> tuple[int, ...] | None:
 def analyze_any(text: str, convention: str, engine: str | None = None, input_text: str | None = None) -> Any:
     """A report of any model reference, ``NAME[:VARIANT][@key=value,...]``: a spec (resolved with
     its settings) or a Python model (``@resolution=`` and ``@input=`` settings)."""
-    from ..capture.pymodels import is_python_ref
+    from ..capture.targets import PythonTarget, target_of
 
-    if is_python_ref(text):
+    target = target_of(text)
+    if isinstance(target, PythonTarget):
         from ..capture.pymodels import analyze_python
 
-        base, shape, resolution = _python_parts(text, engine, input_text)
+        base, shape, resolution = _python_parts(target, engine, input_text)
         return analyze_python(base, convention, input_shape=shape, resolution=resolution)
     if input_text is not None:
         raise UsageError(f"--input applies to Python models; {shorten(text, 80)} is a spec (use --resolution "
@@ -309,13 +313,12 @@ def analyze_any(text: str, convention: str, engine: str | None = None, input_tex
     return analyze_with_engine(resolve_ref(text), convention, engine or "spec")
 
 
-def _python_parts(text: str, engine: str | None, input_text: str | None) -> tuple[str, Any, int | None]:
+def _python_parts(target: PythonTarget, engine: str | None, input_text: str | None) -> tuple[str, Any, int | None]:
     """A Python reference's base, per-sample input shape (``@input=`` or ``--input``) and
     ``@resolution=``; other settings are refused."""
-    from ..resolve.catalog import split_settings
     from ..capture.pymodels import parse_input
 
-    base, settings = split_settings(text)
+    text, base, settings = target.text, target.base, target.settings
     unknown = sorted(set(settings) - {"resolution", "input"})
     if unknown:
         raise UsageError(f"{shorten(text, 80)}: @{unknown[0]} applies to YAML specs; a Python model takes "
@@ -339,7 +342,11 @@ def python_memory(text: str, input_text: str | None, settings: Any, dtype: str |
     from ..capture.training import module_memory
 
     cast = python_cast(dtype, None)
-    base, shape, resolution = _python_parts(text, None, input_text)
+    from ..capture.targets import PythonTarget, target_of
+
+    target = target_of(text)
+    assert isinstance(target, PythonTarget), text
+    base, shape, resolution = _python_parts(target, None, input_text)
     inputs = ModelInputs.single(shape, settings.batch) if shape is not None else ModelInputs((), {}, settings.batch)
     p = prepare_python(base, input_shape=inputs, resolution=resolution)
     return module_memory(p.built.module, p.inputs, p.trace, cast=cast, batch=p.inputs.batch,

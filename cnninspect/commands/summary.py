@@ -84,10 +84,10 @@ def summary(spec: str, variant: str | None, width: float | None, resolution: int
     differs from the computation.
     """
     from ..resolve.catalog import parse_target
-    from ..capture.pymodels import is_python_ref
+    from ..capture.targets import target_of
     from ..resolve.resolver import resolve
 
-    if is_python_ref(spec):
+    if target_of(spec).python:
         from ..render.report import summary_document
 
         refuse_spec_options(spec, **{"--variant": variant, "--width": width, "--depth": depth, "--phi": phi,
