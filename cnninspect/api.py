@@ -355,10 +355,10 @@ def _reference_with_extras(text: str, input_size: Any, convention: str, resoluti
                            rules: Mapping[str, Any] | None = None) -> Summary:
     """A spec's or a Python reference's summary with memory, the training step, receptive
     fields or custom rules."""
-    from .capture.pymodels import is_python_ref
+    from .capture.targets import target_of
 
     show = memory or dtype is not None or optimizer is not None
-    if is_python_ref(text):
+    if target_of(text).python:
         from .capture.inputs import from_api
         from .capture.module_analysis import analyze_trace
         from .capture.pymodels import prepare_python
@@ -408,9 +408,10 @@ def module_report(module: Any, inputs: Any, convention: str, resolution: int | N
 
 
 def _reference_report(text: str, input_size: Any, convention: str, resolution: int | None) -> Report:
-    from .capture.pymodels import analyze_python, is_python_ref
+    from .capture.pymodels import analyze_python
+    from .capture.targets import target_of
 
-    if is_python_ref(text):
+    if target_of(text).python:
         from .capture.inputs import from_api
 
         return analyze_python(text, convention, input_shape=from_api(input_size), resolution=resolution)
@@ -498,9 +499,9 @@ def _memory_kwargs(memory: bool, dtype: str | None, optimizer: str | None) -> di
 def _summary_of(model: Any, input_size: Any, convention: str, resolution: int | None, **extra: Any) -> Summary:
     """``summary`` of a module or a reference; a spec takes no ``input_size`` (its own input,
     at ``resolution``)."""
-    from .capture.pymodels import is_python_ref
+    from .capture.targets import target_of
 
-    if isinstance(model, str) and not is_python_ref(model):
+    if isinstance(model, str) and not target_of(model).python:
         input_size = None
     return summary(model, input_size, convention=convention, resolution=resolution, **extra)
 
@@ -694,7 +695,7 @@ def sweep(model: nn.Module | str, input_size: Any = None, *, resolutions: Sequen
     spec is counted per sample and its per-batch totals and activations scale with the
     batch. ``memory``/``dtype``/``optimizer`` add each point's memory report."""
     from .base.limits import MAX_FORWARD_PASSES
-    from .capture.pymodels import is_python_ref
+    from .capture.targets import target_of
     from .ops.conventions import get_convention
 
     get_convention(convention)
@@ -709,7 +710,7 @@ def sweep(model: nn.Module | str, input_size: Any = None, *, resolutions: Sequen
         raise UsageError(f"a sweep runs at most {MAX_FORWARD_PASSES:,} points, got {len(res_list) * len(batch_list):,}")
     show = memory or dtype is not None or optimizer is not None
     points: list[SweepPoint] = []
-    if isinstance(model, str) and not is_python_ref(model):
+    if isinstance(model, str) and not target_of(model).python:
         from .commands.common import memory_settings_from
         from .measure.memory import memory_report
 
@@ -804,7 +805,7 @@ def fit(model: nn.Module | str, input_size: Any = None, *, over: Mapping[str, Se
     from .explore.fit import Axis, Fit
     from .explore.metrics import METRIC
     from .base.errors import did_you_mean
-    from .capture.pymodels import is_python_ref
+    from .capture.targets import target_of
     from .commands.common import memory_settings_from
 
     get_metric = METRIC.get(maximize)
@@ -812,7 +813,7 @@ def fit(model: nn.Module | str, input_size: Any = None, *, over: Mapping[str, Se
         raise UsageError(f"unknown metric {maximize!r}{did_you_mean(maximize, METRIC)}; metrics: {', '.join(METRIC)}")
     chosen = _budgets(budgets)
     settings = memory_settings_from(dtype, None, optimizer)
-    if isinstance(model, str) and not is_python_ref(model):
+    if isinstance(model, str) and not target_of(model).python:
         from .explore.fit import parse_fit_axis
         from .resolve.catalog import parse_target
 

@@ -63,12 +63,6 @@ class PyRef:
         return shorten(self.text, 100)
 
 
-def is_python_ref(text: str) -> bool:
-    from ..resolve.catalog import classify, split_settings
-
-    return classify(split_settings(text)[0]).kind in PYTHON_KINDS
-
-
 def parse_pyref(text: str) -> PyRef:
     """Read ``file.py:NAME(k=v, ...)`` and its siblings (see :func:`cnninspect.resolve.catalog.classify`)."""
     from ..resolve.catalog import classify

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 import click
 
 from ..base.errors import OutputError, UsageError, shorten
 from ..render.document import Document
 from ..render.formats import FORMATS
+
+if TYPE_CHECKING:
+    from ..capture.targets import PythonTarget
 
 
 def parse_set(values: Iterable[str]) -> dict[str, Any]:
@@ -242,6 +247,114 @@ def mode_option(f: Callable[..., Any]) -> Callable[..., Any]:
                              "auxiliary heads; same keeps each submodule's own flag (on a copy).")(f)
 
 
+# --- option groups ------------------------------------------------------------------------
+# A group is a few options that travel together, given to the command as one frozen
+# dataclass: the decorator adds the options (in its position of --help) and hands the
+# command ``cls(**the options' values)`` under one keyword instead of one parameter each.
+
+
+def option_group(cls: type, keyword: str,
+                 options: list[Callable[[Callable[..., Any]], Callable[..., Any]]]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A decorator adding ``options`` (in this order) whose values reach the command as
+    ``keyword=cls(...)``; the options' parameter names are ``cls``'s field names."""
+    names = [f.name for f in dataclasses.fields(cls)]
+
+    def decorate(f: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(f)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            kwargs[keyword] = cls(**{n: kwargs.pop(n) for n in names})
+            return f(*args, **kwargs)
+
+        return _apply(wrapper, options)
+
+    return decorate
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """--variant --width --resolution --depth --phi --set --padding: what a spec is resolved
+    with (``resolution`` is a Python model's too; the others apply to specs only)."""
+
+    variant: str | None
+    width: float | None
+    resolution: int | None
+    depth: float | None
+    phi: float | None
+    set_values: tuple[str, ...]
+    padding: str | None
+
+    def spec_only(self) -> dict[str, Any]:
+        """The options that mean something only for a YAML spec, by flag."""
+        return {"--variant": self.variant, "--width": self.width, "--depth": self.depth, "--phi": self.phi,
+                "--set": self.set_values, "--padding": self.padding}
+
+    def overrides(self) -> Any:
+        return overrides_from(self.width, self.resolution, self.depth, self.phi, self.set_values, self.padding)
+
+
+def model_choice(f: Callable[..., Any]) -> Callable[..., Any]:
+    """The options of :func:`model_options` as one :class:`ModelChoice` (keyword ``model``)."""
+    return option_group(ModelChoice, "model", _model_option_list(padding=True))(f)
+
+
+@dataclass(frozen=True)
+class OutputChoice:
+    """--format, --convention and --unit: what is counted and how it is written."""
+
+    fmt: str
+    convention: str
+    unit: str
+
+
+def output_choice(extra: tuple[str, ...] = ()) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """:func:`format_option` (with ``extra`` formats) and :func:`convention_options` as one
+    :class:`OutputChoice` (keyword ``output``)."""
+    return option_group(OutputChoice, "output", [format_option(extra), convention_options])
+
+
+@dataclass(frozen=True)
+class MemoryChoice:
+    """--memory --dtype --batch --optimizer: whether memory is shown and its settings."""
+
+    show_memory: bool
+    dtype: str | None
+    batch: int | None
+    optimizer: str | None
+
+    @property
+    def shown(self) -> bool:
+        """A spec's memory is shown when asked for or implied by any setting."""
+        return self.show_memory or any(v is not None for v in (self.dtype, self.batch, self.optimizer))
+
+    @property
+    def python_shown(self) -> bool:
+        """A Python model's memory is shown when asked for or implied by --dtype or
+        --optimizer; --batch alone sets the batch of its forward pass."""
+        return self.show_memory or self.dtype is not None or self.optimizer is not None
+
+    def settings(self) -> Any:
+        """:func:`memory_settings_from` of the settings given."""
+        return memory_settings_from(self.dtype, self.batch, self.optimizer)
+
+
+def memory_choice(f: Callable[..., Any]) -> Callable[..., Any]:
+    """The options of :func:`memory_options` as one :class:`MemoryChoice` (keyword ``memory``)."""
+    return option_group(MemoryChoice, "memory", [memory_options])(f)
+
+
+@dataclass(frozen=True)
+class PythonChoice:
+    """--input (repeatable) and --mode: how a Python model's forward pass is run."""
+
+    input_texts: tuple[str, ...]
+    mode: str
+
+
+def python_choice(f: Callable[..., Any]) -> Callable[..., Any]:
+    """:func:`inputs_option` and :func:`mode_option` as one :class:`PythonChoice` (keyword ``python``)."""
+    return option_group(PythonChoice, "python", [inputs_option, mode_option])(f)
+
+
 def python_inputs(text: str, input_texts: tuple[str, ...], batch: int | None) -> Any:
     """The repeatable ``--input`` and ``--batch`` of a Python model, errors naming the model."""
     from ..capture.inputs import from_cli
@@ -294,12 +407,13 @@ def python_input(text: str, input_text: str | None) -> tuple[int, ...] | None:
 def analyze_any(text: str, convention: str, engine: str | None = None, input_text: str | None = None) -> Any:
     """A report of any model reference, ``NAME[:VARIANT][@key=value,...]``: a spec (resolved with
     its settings) or a Python model (``@resolution=`` and ``@input=`` settings)."""
-    from ..capture.pymodels import is_python_ref
+    from ..capture.targets import PythonTarget, target_of
 
-    if is_python_ref(text):
+    target = target_of(text)
+    if isinstance(target, PythonTarget):
         from ..capture.pymodels import analyze_python
 
-        base, shape, resolution = _python_parts(text, engine, input_text)
+        base, shape, resolution = _python_parts(target, engine, input_text)
         return analyze_python(base, convention, input_shape=shape, resolution=resolution)
     if input_text is not None:
         raise UsageError(f"--input applies to Python models; {shorten(text, 80)} is a spec (use --resolution "
@@ -309,13 +423,12 @@ def analyze_any(text: str, convention: str, engine: str | None = None, input_tex
     return analyze_with_engine(resolve_ref(text), convention, engine or "spec")
 
 
-def _python_parts(text: str, engine: str | None, input_text: str | None) -> tuple[str, Any, int | None]:
+def _python_parts(target: PythonTarget, engine: str | None, input_text: str | None) -> tuple[str, Any, int | None]:
     """A Python reference's base, per-sample input shape (``@input=`` or ``--input``) and
     ``@resolution=``; other settings are refused."""
-    from ..resolve.catalog import split_settings
     from ..capture.pymodels import parse_input
 
-    base, settings = split_settings(text)
+    text, base, settings = target.text, target.base, target.settings
     unknown = sorted(set(settings) - {"resolution", "input"})
     if unknown:
         raise UsageError(f"{shorten(text, 80)}: @{unknown[0]} applies to YAML specs; a Python model takes "
@@ -339,7 +452,11 @@ def python_memory(text: str, input_text: str | None, settings: Any, dtype: str |
     from ..capture.training import module_memory
 
     cast = python_cast(dtype, None)
-    base, shape, resolution = _python_parts(text, None, input_text)
+    from ..capture.targets import PythonTarget, target_of
+
+    target = target_of(text)
+    assert isinstance(target, PythonTarget), text
+    base, shape, resolution = _python_parts(target, None, input_text)
     inputs = ModelInputs.single(shape, settings.batch) if shape is not None else ModelInputs((), {}, settings.batch)
     p = prepare_python(base, input_shape=inputs, resolution=resolution)
     return module_memory(p.built.module, p.inputs, p.trace, cast=cast, batch=p.inputs.batch,

@@ -64,16 +64,15 @@ def compare(models: tuple[str, ...], stages: bool, layers: bool, fmt: str, conve
     from ..ops.conventions import UNITS, get_convention
     from ..base.errors import UsageError
     from ..measure.memory import memory_report
-    from ..capture.pymodels import is_python_ref
+    from ..capture.targets import target_of
     from ..render.document import ESSENTIAL, Column, Document, Table
     from ..render.memory import MEMORY_COLUMNS, memory_cells, memory_summary, settings_text
     from ..render.report import field_json
 
     if len(models) < 2:
         raise UsageError("compare needs at least two models")
-    from ..resolve.catalog import classify, split_settings
-
-    if sum(classify(split_settings(m)[0]).kind == "stdin" for m in models) > 1:
+    targets = [target_of(m) for m in models]
+    if sum(t.ref.kind == "stdin" for t in targets) > 1:
         raise UsageError("standard input ('-') can be read only once; give the other specs as files")
     if plot_path is not None:
         check_output_file(plot_path, force, "--plot", (".png", ".svg"))
@@ -81,12 +80,12 @@ def compare(models: tuple[str, ...], stages: bool, layers: bool, fmt: str, conve
         raise UsageError(f"--layers aligns the layers of two models; {len(models)} were given")
     if equal and len(models) != 2:
         raise UsageError(f"--equal compares two models; {len(models)} were given")
-    if input_text is not None and not any(is_python_ref(m) for m in models):
+    if input_text is not None and not any(t.python for t in targets):
         raise UsageError("--input applies to Python models; none of these models is one")
     mem_settings = memory_settings_from(dtype, batch, optimizer)
     show_memory = show_memory or any(v is not None for v in (dtype, batch, optimizer))
     scale = UNITS[unit]
-    note_shadowed(*(m for m in models if not is_python_ref(m)))
+    note_shadowed(*(t.text for t in targets if not t.python))
     verdict = None
     measured: dict[str, Any] = {}
     if equal:
@@ -99,9 +98,9 @@ def compare(models: tuple[str, ...], stages: bool, layers: bool, fmt: str, conve
         verdict = same_model(*pair)
         measured = {i: m.reports[convention] for i, m in enumerate(pair) if convention in m.reports}
     reports = []
-    for i, text in enumerate(models):
-        reports.append((text, measured[i] if i in measured else
-                        analyze_any(text, convention, engine, input_text if is_python_ref(text) else None)))
+    for i, t in enumerate(targets):
+        reports.append((t.text, measured[i] if i in measured else
+                        analyze_any(t.text, convention, engine, input_text if t.python else None)))
     first = reports[0][1].totals
     named = None
     rooflines: list[Any] = []

@@ -79,9 +79,9 @@ def explain(target: str, variant: str | None, width: float | None, resolution: i
         emit(doc, fmt)
         return
     from ..resolve.catalog import parse_target
-    from ..capture.pymodels import is_python_ref
+    from ..capture.targets import target_of
 
-    if is_python_ref(target):
+    if target_of(target).python:
         _explain_python(target, variant=variant, width=width, resolution=resolution, depth=depth, phi=phi,
                         set_values=set_values, padding=padding, layer=layer, fmt=fmt, convention=convention,
                         parts=parts, measure=measure, measure_max_mb=measure_max_mb, input_size=input_size,

@@ -95,9 +95,9 @@ def fit(model: str, over: tuple[str, ...], max_latency: str | None, device: str 
     from ..resolve.resolver import Overrides
     from ..explore.sweep import MAX_POINTS, validate_axes
 
-    from ..capture.pymodels import is_python_ref
+    from ..capture.targets import target_of
 
-    python = is_python_ref(model)
+    python = target_of(model).python
     target = None if python else parse_target(model)
     chosen = []
     for m in METRIC_LIST:

@@ -83,7 +83,7 @@ def profile(model: str, variant: str | None, width: float | None, resolution: in
     require("profile", "torch")
     import torch
 
-    from ..capture.pymodels import is_python_ref
+    from ..capture.targets import target_of
     from ..measure.memory import Precision
     from ..measure.roofline import get_device, predict, report_costs
     from ..render.latency import profile_document
@@ -97,7 +97,7 @@ def profile(model: str, variant: str | None, width: float | None, resolution: in
     if threads is not None:
         torch.set_num_threads(threads)
     progress = throttled()
-    if is_python_ref(model):
+    if target_of(model).python:
         from ..capture.timing import profile_python
 
         refuse_spec_options(model, **{"--variant": variant, "--width": width, "--depth": depth, "--phi": phi,

@@ -58,9 +58,9 @@ def sweep(spec: str, variants: str | None, width: str | None, resolution: str | 
       cnninspect sweep mobilenet_v1 --width 1,0.5 --dtype fp16 --batch 32
       cnninspect sweep docs/examples/my_model.py:Net --input 3x32x32 -r 32,64,128
     """
-    from ..capture.pymodels import is_python_ref
+    from ..capture.targets import target_of
 
-    if is_python_ref(spec):
+    if target_of(spec).python:
         from .common import refuse_spec_options
 
         refuse_spec_options(spec, **{"--variants": variants, "--width": width, "--depth": depth, "--phi": phi,

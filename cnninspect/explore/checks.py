@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from collections.abc import Mapping
 
 from ..base.errors import CnnInspectError, Location, SpecError, UsageError, did_you_mean, shorten
@@ -41,6 +41,9 @@ from ..measure.memory import OPTIMIZERS, MemorySettings, parse_precision
 from .metrics import BUDGETS, BYTE_METRICS, METRIC, METRIC_LIST, METRICS, Measures, Metric, parse_metric_value
 from ..base.numbers import NumberError, parse_count, parse_float
 from ..lang.yamlsrc import YNode, load_yaml_file, require_document
+
+if TYPE_CHECKING:
+    from ..capture.targets import PythonTarget
 
 CHECK_KEYS = ("name", "model", "settings", "memory", "convention", "expect", "budget", "fit", "reference")
 MEMORY_KEYS = ("dtype", "batch", "optimizer")
@@ -157,6 +160,7 @@ def load_checks(path: str | Path, *, allow_python: bool = False, convention: str
     ``convention`` is the convention of checks that name none, in place of ``paper``. The
     file's own top-level ``convention:`` is explicit: it wins over a project default
     (``convention_given`` False), and one that differs from a flag (True) is refused."""
+    from ..capture.targets import target_of
     from ..ops.conventions import CONVENTIONS
 
     label = str(path)
@@ -195,7 +199,7 @@ def load_checks(path: str | Path, *, allow_python: bool = False, convention: str
             model = _model_path(ci["model"].value, base_dir)
         except CnnInspectError as exc:
             raise SpecError(exc.one_line(), ci["model"].loc, f"{cpath}.model") from None
-        if not allow_python and _is_python(model):
+        if not allow_python and target_of(model).python:
             raise SpecError(
                 f"{shorten(ci['model'].value, 80)} is a Python model, and checking it runs Python code; "
                 "pass --allow-python to run the Python models named in this file (only for files you trust)",
@@ -235,6 +239,8 @@ def load_checks(path: str | Path, *, allow_python: bool = False, convention: str
 
 def _reference_rule(node: YNode, path: str, base_dir: Path, allow_python: bool) -> Rule:
     """``reference: FILE.py:NAME`` (relative to the check file), ``torchvision:NAME``, a spec..."""
+    from ..capture.targets import target_of
+
     if not node.is_scalar or not isinstance(node.value, str) or not node.value.strip():
         raise SpecError("must be a model reference such as my_model.py:Net, torchvision:resnet50 or a spec",
                         node.loc, path)
@@ -242,19 +248,13 @@ def _reference_rule(node: YNode, path: str, base_dir: Path, allow_python: bool) 
         ref = _model_path(node.value.strip(), base_dir)
     except CnnInspectError as exc:
         raise SpecError(exc.one_line(), node.loc, path) from None
-    if not allow_python and _is_python(ref):
+    if not allow_python and target_of(ref).python:
         raise SpecError(
             f"{shorten(node.value, 80)} is a Python model, and checking against it runs Python code; "
             "pass --allow-python to run the Python models named in this file (only for files you trust)",
             node.loc, path)
     return Rule("reference", "reference", 0, text=f"is {shorten(node.value.strip(), 120)}", loc=node.loc,
                 reference=ref)
-
-
-def _is_python(model: str) -> bool:
-    from ..capture.pymodels import is_python_ref
-
-    return is_python_ref(model)
 
 
 def _model_path(model: str, base_dir: Path) -> str:
@@ -429,15 +429,14 @@ def _fit_rule(node: YNode, path: str, settings: Mapping[str, Any], settings_node
     return Rule("frontier", "fit", 0, text=f"on the frontier of {over}", loc=node.loc, axes=tuple(axes))
 
 
-def _python_report(c: CheckSpec, memory: bool = False) -> Any:
+def _python_report(c: CheckSpec, target: PythonTarget, memory: bool = False) -> Any:
     """A Python model's report, with the check's ``resolution`` and ``input`` settings; with
     ``memory``, (report, memory report) measured on meta copies at the check's memory
     settings (its batch; its dtype casts the copy)."""
-    from ..resolve.catalog import split_settings
     from ..capture.pymodels import analyze_python, parse_input, prepare_python
 
-    base, inline = split_settings(c.model)
-    settings = {**inline, **c.settings}
+    base = target.base
+    settings = {**target.settings, **c.settings}
     unknown = sorted(set(settings) - {"resolution", "input"})
     if unknown:
         raise SpecError(f"{unknown[0]}: a Python model takes the settings resolution and input", c.loc,
@@ -470,6 +469,7 @@ def _python_report(c: CheckSpec, memory: bool = False) -> Any:
 def evaluate(checks: tuple[CheckSpec, ...]) -> list[Outcome]:
     """Resolve and analyse each check's model (spec engine, or a Python model's captured
     forward pass) and judge its rules."""
+    from ..capture.targets import PythonTarget, target_of
     from ..measure.analysis import analyze
     from ..resolve.catalog import resolve_ref
     from ..measure.memory import memory_report
@@ -479,10 +479,11 @@ def evaluate(checks: tuple[CheckSpec, ...]) -> list[Outcome]:
         needs_memory = any(METRIC[r.metric].needs_memory for r in c.rules if r.metric in METRIC)
         mem = None
         try:
-            if _is_python(c.model) and needs_memory:
-                report, mem = _python_report(c, memory=True)
+            target = target_of(c.model)
+            if isinstance(target, PythonTarget) and needs_memory:
+                report, mem = _python_report(c, target, memory=True)
             else:
-                report = _python_report(c) if _is_python(c.model) else analyze(
+                report = _python_report(c, target) if isinstance(target, PythonTarget) else analyze(
                     resolve_ref(c.model, dict(c.settings), f"{c.path}.settings"), c.convention)
         except SpecError as exc:
             if exc.loc is not None and exc.loc.line is not None:

@@ -36,9 +36,12 @@ import difflib
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..measure.analysis import Report, Row
+
+if TYPE_CHECKING:
+    from ..capture.targets import PythonTarget
 
 # Classes that are the identity at inference or only rearrange data (spec and torch names).
 NOOP_TYPES = frozenset({
@@ -182,10 +185,11 @@ def measure(text: str, settings: Mapping[str, Any] | None = None, *, where: str 
     """A model reference counted in every convention: a spec (``settings`` as for
     :func:`cnninspect.resolve.catalog.resolve_ref`) or a Python model, captured once and run at its own
     ``@input=``/``@resolution=``, else at ``input_shape``."""
-    from ..capture.pymodels import is_python_ref
+    from ..capture.targets import PythonTarget, target_of
 
-    if is_python_ref(text):
-        return _measure_python(text, dict(settings or {}), input_shape)
+    target = target_of(text)
+    if isinstance(target, PythonTarget):
+        return _measure_python(target, dict(settings or {}), input_shape)
     from ..measure.analysis import analyze
     from ..resolve.catalog import resolve_ref
     from ..ops.conventions import CONVENTIONS
@@ -194,16 +198,15 @@ def measure(text: str, settings: Mapping[str, Any] | None = None, *, where: str 
     return Measured(text, {name: analyze(model, name) for name in CONVENTIONS})
 
 
-def _measure_python(text: str, settings: dict[str, Any], input_shape: tuple[int, ...] | None) -> Measured:
+def _measure_python(target: PythonTarget, settings: dict[str, Any], input_shape: tuple[int, ...] | None) -> Measured:
     from ..ops.aten_rules import ATEN_TABLES
     from ..ops.module_tools import TOOL_TABLES
-    from ..resolve.catalog import split_settings
     from ..base.errors import UsageError, shorten
     from ..capture.module_analysis import analyze_trace
     from ..capture.pymodels import build, input_for, load, parse_input, parse_pyref, subject_for, trace_built
 
-    base, inline = split_settings(text)
-    settings = {**inline, **settings}
+    text, base = target.text, target.base
+    settings = {**target.settings, **settings}
     unknown = sorted(set(settings) - {"resolution", "input"})
     if unknown:
         raise UsageError(f"{shorten(text, 80)}: {unknown[0]}: a Python model takes the settings resolution and input")
@@ -226,9 +229,10 @@ def measure_pair(a: str, b: str, a_settings: Mapping[str, Any] | None = None, *,
                  input_shape: tuple[int, ...] | None = None) -> tuple[Measured, Measured]:
     """Both models; a Python model without an input of its own runs at ``input_shape`` if
     given, else at the other model's input."""
-    from ..capture.pymodels import is_python_ref
+    from ..capture.targets import target_of
 
-    if is_python_ref(a) and not is_python_ref(b):
+    ta, tb = target_of(a), target_of(b)
+    if ta.python and not tb.python:
         mb = measure(b)
         return measure(a, a_settings, where=where, input_shape=input_shape or mb.first.subject.input_shape), mb
     ma = measure(a, a_settings, where=where, input_shape=input_shape)
