@@ -25,9 +25,9 @@ from typing import Any
 def main(tool: str, target: str, input_text: str | None = None) -> None:
     import torch
 
-    from cnninspect.capture.pymodels import is_python_ref
+    from cnninspect.capture.targets import target_of
 
-    if is_python_ref(target):
+    if target_of(target).python:
         from cnninspect.capture.pymodels import load, parse_input, parse_pyref
 
         module = load(parse_pyref(target)).factory().eval()  # type: ignore[misc]
