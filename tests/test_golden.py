@@ -98,7 +98,20 @@ def run(command: str) -> str:
         r = CliRunner().invoke(cli, command.split(), catch_exceptions=False, prog_name="cnninspect", env=env)
     finally:
         os.chdir(old)
-    return f"exit {r.exit_code}\n--- stdout\n{r.stdout}--- stderr\n{r.stderr}"
+    return _installed_versions(f"exit {r.exit_code}\n--- stdout\n{r.stdout}--- stderr\n{r.stderr}")
+
+
+def _installed_versions(text: str) -> str:
+    """The text with each peer tool's installed version (``explain``'s measured tools name it)
+    as ``<installed>``: the pins are cnninspect's output, not the machine's packages (a CPU
+    wheel says ``2.13.0+cpu``, PyPI's ``2.13.0``)."""
+    from cnninspect.build.peers import TOOLS, version
+
+    for tool in TOOLS.values():
+        v = version(tool)
+        if v:
+            text = text.replace(f'"version": "{v}"', '"version": "<installed>"')
+    return text
 
 
 def _file(command: str) -> Path:
