@@ -140,9 +140,10 @@ def role_lines(device) -> list[str]:  # type: ignore[no-untyped-def]
     return lines
 
 
-def section(quick: bool, runs: int) -> list[str]:
+def section(quick: bool, runs: int, update_docs: bool = True) -> list[str]:
     """The report's latency section (measured now); the summary block of docs/latency.md is
-    replaced as a side effect when all families ran (not for ``--quick``)."""
+    replaced as a side effect when all families ran (not for ``--quick``) and ``update_docs``
+    (not when the report goes elsewhere than docs/)."""
     load_start = os.getloadavg()
     rows, device = measure(quick, runs)
     load_end = os.getloadavg()
@@ -202,7 +203,7 @@ def section(quick: bool, runs: int) -> list[str]:
                    "time differs most from the prediction:", ""]
     worst_lines += [f"* **{r.model}** ({r.error:+.0%}): {r.reason}." for r in worst]
     lines += ["", *worst_lines]
-    if not quick:
+    if not quick and update_docs:
         replace_block(LATENCY_DOC, [
             f"Last run of `python benchmarks/latency.py` ({time.strftime('%Y-%m-%d %H:%M')} UTC, "
             f"{len(rows)} families, load average {load_start[0]:.2f} to {load_end[0]:.2f} on {os.cpu_count()} "
@@ -244,7 +245,8 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=10, help="measured passes per model (of each kind)")
     ap.add_argument("--output", default=str(ROOT / "docs" / "benchmarks.md"))
     args = ap.parse_args()
-    replace_section(Path(args.output), section(args.quick, 2 if args.quick else args.runs))
+    to_docs = Path(args.output).resolve().parent == LATENCY_DOC.parent
+    replace_section(Path(args.output), section(args.quick, 2 if args.quick else args.runs, to_docs))
     print(f"wrote the latency section of {args.output}", file=sys.stderr)
     return 0
 

@@ -226,7 +226,8 @@ def main() -> int:
         import latency
 
         print("predicted against measured latency ...", file=sys.stderr)
-        extra += [""] + latency.section(args.quick, 2 if args.quick else 10)
+        to_docs = Path(args.output).resolve().parent == latency.LATENCY_DOC.parent
+        extra += [""] + latency.section(args.quick, 2 if args.quick else 10, to_docs)
     if not args.quick and not only:
         from module_breakdown import breakdown_table, options_table
 
