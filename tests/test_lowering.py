@@ -1,5 +1,11 @@
 """One graph for both paths (issue 21 point 2, issue 24 point 1): a captured forward pass
-lowered onto the op records gives a Python model the memory traffic of a spec.
+lowered onto the op records gives a Python model the counts and the memory traffic of a spec.
+
+* every call a record takes (a convolution, a fully connected product, batch norm in either
+  mode, layer and group norm, adaptive average pooling, the ``mean`` that computes a 1x1
+  pool) is counted by the record's rule, and changing a record's rule changes a spec's count
+  and a Python model's count alike (test_module_specs.py holds the two paths equal row by row
+  on every bundled variant; the zoo suite holds them equal to the tools);
 
 * every bundled family below, built to an ``nn.Module`` and captured as a Python model, moves
   exactly the bytes its spec moves, per layer, per block and in total (the spec's traffic is
@@ -25,7 +31,7 @@ from cnninspect.measure.analysis import analyze
 from cnninspect.measure.memory import MemorySettings, Precision
 from cnninspect.measure.traffic import traffic_report
 from cnninspect.ops.kinds import KINDS
-from cnninspect.ops.lowering import ATEN_KINDS
+from cnninspect.ops.lowering import ATEN_KINDS, kind_of, lower
 
 from conftest import invoke, model_of
 
@@ -126,3 +132,88 @@ def test_a_leaf_running_an_operator_cnninspect_does_not_know_is_an_other_operato
     fft = next(op for op in report.lowered.ops if op.operator == "aten._fft_r2c")
     # reads 2x4x4 floats, writes 2x4x3 complex values (counted in elements, at the activation dtype)
     assert (fft.read, fft.written) == (32, 24)
+
+
+class _EveryRecordedKind(nn.Module):
+    """One call of every operator a record reads, and two the records do not take."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1, groups=1)
+        self.bn = nn.BatchNorm2d(8)
+        self.bn_plain = nn.BatchNorm2d(8, affine=False)
+        self.gn = nn.GroupNorm(2, 8)
+        self.pool = nn.AdaptiveAvgPool2d(2)
+        self.ln = nn.LayerNorm(8)
+        self.fc = nn.Linear(8, 5)
+        self.up = nn.ConvTranspose2d(8, 4, 2, stride=2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.gn(self.bn_plain(self.bn(self.conv(x))))
+        seq = self.ln(self.pool(y).flatten(2).transpose(1, 2))  # N x 4 x 8
+        scores = seq @ seq.transpose(1, 2)  # a product of two activations
+        head = self.fc(F.adaptive_avg_pool2d(y, 1).flatten(1))  # the 1x1 pool runs as aten.mean
+        return head.sum() + scores.sum() + self.up(y).sum()
+
+
+@pytest.mark.parametrize("train", [False, True])
+def test_every_call_a_record_takes_is_counted_by_the_record(train):
+    module = _EveryRecordedKind().train(train)
+    from cnninspect.capture.inputs import ModelInputs
+
+    trace = trace_module(module, ModelInputs.single((3, 6, 6), 2), "m", mode="train" if train else "eval")
+    taken = {}
+    for op in trace.ops:
+        low = lower(op)
+        if low.facts is not None:
+            taken.setdefault(low.facts.kind, []).append((op, low))
+    assert set(taken) == {"conv2d", "bn2d", "groupnorm", "gavgpool", "layernorm", "linear"}
+    assert kind_of(taken["gavgpool"][1][0]) == "gavgpool" and taken["gavgpool"][1][0].op == "mean"
+    # the batch norms: affine and not, in the module's mode, as fvcore's batchnorm_flop_jit
+    (bn, low_bn), (plain, low_plain) = taken["bn2d"]
+    assert (low_bn.facts.attrs["affine"], low_plain.facts.attrs["affine"]) == (True, False)
+    assert low_bn.facts.attrs["training"] is train and low_bn.rows == 2
+    elements = 8 * 6 * 6 * 2
+    fvcore = analyze_trace(trace, "fvcore", module_subject(trace, "m"))
+    by_name = {r.name: r.mult_adds for r in fvcore.rows}
+    assert (by_name["bn"], by_name["bn_plain"]) == ((5 * elements, 4 * elements) if train else
+                                                    (2 * elements, 1 * elements))
+    assert by_name["gn"] == 5 * elements and by_name["ln"] == 5 * 2 * 4 * 8
+    assert by_name["fc"] == 2 * 8 * 5 and by_name["conv"] == 2 * 8 * 6 * 6 * 3 * 9
+    # fvcore: adaptive_avg_pool2d to 2x2 and to 1x1 (aten.mean) both 1 per input element
+    assert by_name["pool"] == elements and by_name["adaptive_avg_pool2d"] == elements
+    # the products the records do not take: the attention-like product and the transposed
+    # convolution stay with the operator rules (uncounted by paper, counted by FlopCounterMode)
+    paper = analyze_trace(trace, "paper", module_subject(trace, "m"))
+    assert ("aten.bmm", 1) in paper.uncounted
+    flop = analyze_trace(trace, "flopcounter", module_subject(trace, "m"))
+    assert flop.totals.mult_adds - paper.totals.mult_adds == 2 * 4 * 8 * 4  # the bmm: 2 x (4x8 @ 8x4)
+
+
+def test_a_record_s_rule_counts_a_spec_and_a_python_model_alike(monkeypatch):
+    """One place: replace the conv2d record's paper rule, and both paths count by the new rule."""
+    import dataclasses
+
+    from cnninspect.ops import kinds
+    from cnninspect.ops.formulas import formula, term
+
+    model = model_of("mobilenet_v1")
+    before_spec = analyze(model, "paper").totals.mult_adds
+    module = build_module(model, device="meta")
+    from cnninspect.capture.forward import capture
+
+    trace = capture(module, model.input_shape)
+    before_module = analyze_trace(trace, "paper", module_subject(trace, "vgg")).totals.mult_adds
+    assert before_spec == before_module
+    record = kinds.KINDS["conv2d"]
+    ten_per_output = dataclasses.replace(record.counts, paper=lambda f: formula(term("ten", ("10", 10),
+                                                                                       ("C", f.out_shape[0]),
+                                                                                       ("H", f.out_shape[1]),
+                                                                                       ("W", f.out_shape[2]))))
+    monkeypatch.setitem(kinds.KINDS, "conv2d", dataclasses.replace(record, counts=ten_per_output))
+    after_spec = analyze(model, "paper")
+    after_module = analyze_trace(trace, "paper", module_subject(trace, "vgg"))
+    assert after_spec.totals.mult_adds != before_spec
+    assert [r.mult_adds for r in after_spec.layers] == [r.mult_adds for r in after_module.layers]
+    conv_rows = [r for r in after_spec.layers if r.kind == "conv2d"]
+    assert all(r.mult_adds == 10 * r.output_shape[0] * r.output_shape[1] * r.output_shape[2] for r in conv_rows)

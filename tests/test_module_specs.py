@@ -3,8 +3,9 @@ module passed as a Python object (``cnninspect.summary(build_module(model))``), 
 in every convention.
 
 The module path knows nothing of the spec: it captures the aten operators of one forward
-pass, so this proves the operator-level rules (:mod:`cnninspect.ops.aten_rules`) reproduce the
-spec-level ones. Modules are built on the meta device (no weights, full resolution); one
+pass and lowers them onto the op records (:mod:`cnninspect.ops.lowering`), so this proves
+that a call counted by its record (and the operator rules of :mod:`cnninspect.ops.aten_rules`
+for the calls no record takes, torchinfo's module rule) gives the spec's count of every layer. Modules are built on the meta device (no weights, full resolution); one
 real CPU module checks the path that copies a user's parameters to the meta device.
 """
 

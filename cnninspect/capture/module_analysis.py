@@ -18,9 +18,12 @@ Rows, in execution order, named by module path (``layer1.0.conv1``):
   the parameter.
 
 So leaf rows add up to the totals, as they do for a spec. Parameters count once per tensor
-(tied weights once, at the first module holding them). Mult-adds follow
-:mod:`cnninspect.ops.aten_rules`; operators a convention cannot count are listed in
-``Report.uncounted`` and in the row's detail, never counted as zero silently.
+(tied weights once, at the first module holding them). Mult-adds: a call that lowers onto an
+op record (:mod:`cnninspect.ops.lowering`) is counted by the record's rule, the one a spec's
+op of that kind is counted by; other operators by the convention's operator rules
+(:mod:`cnninspect.ops.aten_rules`); torchinfo, ptflops and thop count modules, as the tools
+do. Operators a convention cannot count are listed in ``Report.uncounted`` and in the row's
+detail, never counted as zero silently.
 
 Activation memory and depth are read from the data flow between layers (leaf module calls
 and operators run in containers), the way the spec engine reads them from the spec's
@@ -37,9 +40,9 @@ from typing import Any
 
 from ..measure.analysis import Report, Row, Subject, Totals
 from ..base.errors import UsageError
-from ..ops.aten_rules import ATEN_TABLES, MODULE_RULES, AtenRule, LeafCall, OpCall, is_weight_layer
+from ..ops.aten_rules import ATEN_TABLES, MODULE_RULES, AtenRule, AtenTable, LeafCall, OpCall, is_weight_layer
 from ..ops.conventions import Convention, get_convention
-from ..ops.lowering import LoweredGraph, LoweredOp, lower, lower_leaf
+from ..ops.lowering import LoweredGraph, LoweredOp, count_call, lower, lower_leaf
 from ..ops.module_tools import TOOL_TABLES, nested_calls, tool_counts
 from .trace import CallRecord, Shape, Trace, per_sample
 
@@ -79,6 +82,7 @@ def _analyze_trace(trace: Trace, convention: str | Convention, subject: Subject,
         raise UsageError(f"custom rules count operators; the {conv.name} convention counts module classes, as "
                          f"{conv.name} does, and takes none (use {', '.join(ATEN_TABLES)})")
     tool = TOOL_TABLES.get(conv.name)
+    lowered = [lower(op) for op in trace.ops]
     if tool is not None:  # a tool that counts by module class (ptflops, thop): no operator rules
         counts: list[int | None] = [0] * len(trace.ops)
         module_rule = None
@@ -88,7 +92,7 @@ def _analyze_trace(trace: Trace, convention: str | Convention, subject: Subject,
         if rules:
             table = replace(table, custom=dict(rules))
         module_rule = MODULE_RULES.get(conv.name)
-        counts = [table.count(op) for op in trace.ops]
+        counts = _operator_counts(trace, table, conv, lowered)
         own_count, fn_rows = {}, {}
     label = (lambda op: op.qualname) if tool is not None else table.label
     uncounted: Counter[str] = Counter(label(op) for op, n in zip(trace.ops, counts) if n is None)
@@ -225,15 +229,33 @@ def _analyze_trace(trace: Trace, convention: str | Convention, subject: Subject,
         subject = replace(subject, notes=subject.notes + (f"custom rules counted {calls} in the {conv.name} "
                                                           "convention",))
     return Report(None, conv, engine, tuple(rows), totals, subject, tuple(sorted(uncounted.items())), tuple(sources),
-                  lowered_graph(trace, rows, sources))
+                  lowered_graph(trace, rows, sources, lowered))
 
 
-def lowered_graph(trace: Trace, rows: list[Row], sources: list[tuple[str, int] | None]) -> LoweredGraph:
+def _operator_counts(trace: Trace, table: AtenTable, conv: Convention,
+                     lowered: list[LoweredOp]) -> list[int | None]:
+    return [count_call(table, conv, op, low) for op, low in zip(trace.ops, lowered)]
+
+
+def operator_counts(trace: Trace, convention: str, rules: Mapping[str, AtenRule] | None = None) -> list[int | None]:
+    """Each operator call's mult-adds under an operator convention (``paper``, ``fvcore``,
+    ``torchinfo``, ``flopcounter``), as the report counts them: by the op record a call lowers
+    onto, else by the convention's operator rules (``None``: uncounted)."""
+    conv = get_convention(convention)
+    table = ATEN_TABLES[conv.name]
+    if rules:
+        table = replace(table, custom=dict(rules))
+    return _operator_counts(trace, table, conv, [lower(op) for op in trace.ops])
+
+
+def lowered_graph(trace: Trace, rows: list[Row], sources: list[tuple[str, int] | None],
+                  lowered: list[LoweredOp] | None = None) -> LoweredGraph:
     """The trace on the op records (:mod:`cnninspect.ops.lowering`): a leaf module call that
-    runs one kind as several operators lowers whole, every other operator call on its own;
-    and per row the lowered entries it holds (a call's row: everything run inside it; an
-    operator's row: that one; a container's own parameter and ptflops's or thop's rows of a
-    class or function: none, the operators that read it or ran count them)."""
+    runs one kind as several operators lowers whole, every other operator call on its own
+    (``lowered``: each call already lowered); and per row the lowered entries it holds (a
+    call's row: everything run inside it; an operator's row: that one; a container's own
+    parameter and ptflops's or thop's rows of a class or function: none, the operators that
+    read it or ran count them)."""
     entries: list[LoweredOp] = []
     entry_of: dict[int, int] = {}  # operator index -> its lowered entry
     for c in trace.calls:
@@ -245,7 +267,7 @@ def lowered_graph(trace: Trace, rows: list[Row], sources: list[tuple[str, int] |
                 entry_of.update((i, len(entries) - 1) for i in inside)
     for i, op in enumerate(trace.ops):
         if i not in entry_of:
-            entries.append(lower(op))
+            entries.append(lowered[i] if lowered is not None else lower(op))
             entry_of[i] = len(entries) - 1
     held: dict[str, tuple[int, ...]] = {}
     for row, source in zip(rows, sources):

@@ -41,7 +41,7 @@ from ..measure.receptive import (
     union,
 )
 from ..ops.aten_rules import ATEN_OPS, OpCall, TensorMeta
-from ..ops.kind import no_call_attrs
+from ..ops.kind import Role, no_call_attrs
 from ..ops.kinds import KINDS
 from ..ops.lowering import ATEN_KINDS
 from .trace import Trace, per_sample
@@ -91,6 +91,9 @@ def _dims(v: Any, ndim: int) -> tuple[int, ...] | None:
 
 
 Rule = Callable[[OpCall, _Field, Sequence[_Field]], _Field]
+# the roles whose records hold a window's geometry (the rest are pointwise or whole-map
+# statistics, which the rules below place: a channels-last layer norm keeps its positions)
+WINDOW_ROLES = frozenset({Role.CONV, Role.POOL, Role.GLOBAL})
 
 
 def _spatial(c: OpCall, f: _Field) -> bool:
@@ -99,12 +102,12 @@ def _spatial(c: OpCall, f: _Field) -> bool:
     return isinstance(x, TensorMeta) and len(x.shape) == 4 and f.axes == (2, 3)
 
 
-def _record(c: OpCall, f: _Field, parts: Sequence[_Field], kind: str | None = None) -> _Field | None:
-    """The geometry of the op kind the call lowers to (or ``kind``), from its record
-    (``field``, with the attributes ``from_call`` reads): ``None`` when it has none, or the
-    call is not of the kind's shape."""
-    kind = kind or (ATEN_KINDS.get(c.op) if c.namespace == "aten" else None)
-    if kind is None or KINDS[kind].from_call is no_call_attrs:
+def _record(c: OpCall, f: _Field, parts: Sequence[_Field]) -> _Field | None:
+    """The geometry of the op kind the call lowers to, from its record (``field``, with the
+    attributes ``from_call`` reads): ``None`` when it has none, or the call is not of the
+    kind's shape."""
+    kind = ATEN_KINDS.get(c.op) if c.namespace == "aten" else None
+    if kind is None or KINDS[kind].role not in WINDOW_ROLES or KINDS[kind].from_call is no_call_attrs:
         return None
     record = KINDS[kind]
     attrs = record.from_call(c)
@@ -241,7 +244,6 @@ def _global_only(what: str) -> Rule:
 # rules by operator, then by category (ops/aten_rules.py's registry)
 BY_OP: dict[str, Rule] = {
     "_convolution": _conv, "convolution_overrideable": _conv,
-    "max_pool2d": lambda c, f, parts: _record(c, f, parts, "maxpool2d") or _not("aten.max_pool2d"),
     "constant_pad_nd": _pad, "reflection_pad2d": _pad, "replication_pad2d": _pad,
     "native_group_norm": _statistics, "native_layer_norm": _layer_norm, "rms_norm": _layer_norm,
     "_fused_rms_norm": _layer_norm,

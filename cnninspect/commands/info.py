@@ -142,7 +142,8 @@ def conventions(fmt: str, operators: bool) -> None:
 
 
 def _operator_rules() -> Any:
-    from ..ops.aten_rules import ATEN_OPS, CATEGORIES, rules_overview
+    from ..ops.aten_rules import ATEN_OPS, CATEGORIES
+    from ..ops.lowering import rules_overview
     from ..render.document import Column, Document, Table
 
     categories = tuple(
@@ -155,7 +156,8 @@ def _operator_rules() -> Any:
         (("unit", "multiply-adds for a batch of one; --unit flops reports 2 x mult-adds"),
          ("rules", "every entry not listed under Rules is not counted by its convention"),
          ("uncounted", "an operator a convention cannot count is listed by name and call count in every output")),
-        (Table((Column("convention", "Convention"), Column("applies", "Applies to"), Column("rule", "Rule", "prose")),
+        (Table((Column("convention", "Convention"), Column("applies", "Applies to", "prose"),
+                Column("rule", "Rule", "prose")),
                rules, title="Rules"),
          Table((Column("category", "Category"), Column("what", "What"), Column("operators", "Operators", "prose")),
                categories, title="Operators by category")),

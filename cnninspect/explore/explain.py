@@ -365,7 +365,7 @@ def explain_trace(trace: Any, subject: Any, convention: str = "paper", layer: st
     :func:`cnninspect.build.peers.measure_module` got. ``rules``: the caller's own operator
     rules (:mod:`cnninspect.ops.custom_rules`), in the layers and totals of ``convention``;
     the tools' rows are the tools' own counts, which know no such rules."""
-    from ..capture.module_analysis import analyze_trace
+    from ..capture.module_analysis import analyze_trace, operator_counts
     from ..ops.aten_rules import ATEN_TABLES
     from ..ops.formulas import Factor, Term
 
@@ -377,9 +377,8 @@ def explain_trace(trace: Any, subject: Any, convention: str = "paper", layer: st
         if layer not in names:
             raise UsageError(f"{subject.label} has no layer or block '{layer}'{did_you_mean(layer, names)}")
         rows = tuple(r for r in report.layers if r.name == layer or r.name.startswith(layer + "."))
-    table = ATEN_TABLES.get(conv.name)  # None: a convention by module class (the rows' counts are the hooks')
-    if table is not None and rules:
-        table = replace(table, custom=dict(rules))
+    # None: a convention by module class (the rows' counts are the hooks')
+    counts = operator_counts(trace, conv.name, rules) if conv.name in ATEN_TABLES else None
     calls = {c.path: c for c in trace.calls}
 
     root = trace.calls[0]
@@ -408,7 +407,7 @@ def explain_trace(trace: Any, subject: Any, convention: str = "paper", layer: st
         weighted: set[str] = set()  # operators taking a parameter: where a row's parameters go
         for i in ops_of(row):
             op = trace.ops[i]
-            n = (table.count(op) or 0) if table is not None else 0
+            n = (counts[i] or 0) if counts is not None else 0
             label = op.qualname + (" (custom rule)" if rules and op.qualname in rules else "")
             per[label] = per.get(label, 0) + n
             if any(getattr(a, "const", False) for a in op.args):
@@ -437,18 +436,17 @@ def explain_trace(trace: Any, subject: Any, convention: str = "paper", layer: st
 
 def _module_reconciliations(trace: Any, subject: Any, measured: dict[str, tuple[int | None, str, str | None]],
                             layer: str | None) -> list[Reconciliation]:
-    from ..capture.module_analysis import analyze_trace
+    from ..capture.module_analysis import analyze_trace, operator_counts
     from ..ops.aten_rules import ATEN_TABLES
 
-    paper_table = ATEN_TABLES["paper"]
+    paper_counts = operator_counts(trace, "paper")
     paper_total = analyze_trace(trace, "paper", subject).totals.mult_adds
     out = []
     for tool in TOOLS.values():
         value, note, ver = measured.get(tool.name, (None, "", None))
         if layer is None and not measured:
             note = note or "not measured: --no-measure"
-        table = ATEN_TABLES.get(tool.convention)
-        if table is None:  # ptflops, thop: by module class
+        if tool.convention not in ATEN_TABLES:  # ptflops, thop: by module class
             macs = analyze_trace(trace, tool.convention, subject).totals.mult_adds
             terms = [(BY_MODULE_CLASS.format(tool=tool.name), macs - paper_total)]
             if tool.factor != 1:
@@ -459,8 +457,8 @@ def _module_reconciliations(trace: Any, subject: Any, measured: dict[str, tuple[
             out.append(Reconciliation(tool.name, tool.unit, paper_total, tuple(terms), derived, value, ver, note))
             continue
         diff: dict[str, int] = {}
-        for op in trace.ops:
-            d = (table.count(op) or 0) - (paper_table.count(op) or 0)
+        for op, n, paper in zip(trace.ops, operator_counts(trace, tool.convention), paper_counts):
+            d = (n or 0) - (paper or 0)
             if d:
                 diff[op.qualname] = diff.get(op.qualname, 0) + d
         macs = analyze_trace(trace, tool.convention, subject).totals.mult_adds

@@ -1,25 +1,34 @@
-"""Counting conventions at the operator level: rules for PyTorch's aten operators.
+"""Counting conventions at the operator level: the registry of aten operators, and rules for
+the operators no op record takes.
 
 A spec's report counts the op kinds of :mod:`cnninspect.ops.kinds` with the rules of
-:mod:`cnninspect.ops.conventions`. A Python ``nn.Module`` has no op kinds: its forward pass is
-captured as the aten operators PyTorch dispatches (``convolution``, ``addmm``, ``bmm``,
-``native_batch_norm``, ``mean`` ...; :mod:`cnninspect.capture.forward`), and this module says what
-each convention counts for each of them. Nothing here imports torch.
+:mod:`cnninspect.ops.conventions`. A Python ``nn.Module``'s forward pass is captured as the
+aten operators PyTorch dispatches (``convolution``, ``addmm``, ``bmm``, ``native_batch_norm``,
+``mean`` ...; :mod:`cnninspect.capture.forward`). A call that lowers onto an op record
+(:mod:`cnninspect.ops.lowering`: a convolution, a fully connected layer's product, a batch,
+layer or group norm, an adaptive average pool) is counted by that record's rule, as a spec's
+op is; this module says what each convention counts for every other call (a transposed
+convolution, attention's products, upsampling, anything a model calls). Nothing here imports
+torch.
 
 * :data:`ATEN_OPS` registers every operator we know by name (the overload packet name with
   an in-place ``_`` removed: ``add_`` is ``add``) with a :data:`CATEGORIES` entry.
 * :data:`ATEN_TABLES` maps each convention to an :class:`AtenTable`: a rule per operator or
-  per category. A rule returns the multiply-adds of one call (batch 1), or ``None`` when the
-  convention cannot count that call; a table entry ``None`` means "deliberately not counted"
-  (the convention's definition excludes it, e.g. activations under ``paper``).
+  per category, and the policies that come before any rule (work a tracer drops, the
+  caller's own rules, work hidden in fused CPU operators). A rule returns the multiply-adds
+  of one call, or ``None`` when the convention cannot count that call; a table entry
+  ``None`` means "deliberately not counted" (the convention's definition excludes it, e.g.
+  activations under ``paper``).
 * An operator that is not registered, or whose rule returns ``None``, is **uncounted**: every
   output lists it by name and call count, never as a silent zero.
 * :data:`MODULE_RULES` holds per-module rules for conventions defined on modules rather than
   operators (``torchinfo`` counts each leaf module's parameters).
 
-Adding an operator: register it in :data:`ATEN_OPS` under a category; if some convention
-counts it, add a rule to that convention's table (``tests/test_aten_rules.py`` checks every
-convention resolves every registered operator). Adding a convention: add its table here.
+Adding an operator: register it in :data:`ATEN_OPS` under a category; if it is an op kind's
+work, name it in that record's ``aten`` list (and read its attributes in ``from_call``);
+otherwise, if some convention counts it, add a rule to that convention's table
+(``tests/test_meta_shapes.py`` checks every convention has a rule for every category).
+Adding a convention: add its table here.
 """
 
 from __future__ import annotations
@@ -257,30 +266,6 @@ def _weight_use(macs: Callable[[OpCall], int]) -> AtenRule:
     return rule
 
 
-def rules_overview() -> list[tuple[str, str, str]]:
-    """(convention, what it applies to, rule) for every entry that counts something or cannot
-    count: what ``cnninspect conventions --operators`` prints; everything else is not counted."""
-    out: list[tuple[str, str, str]] = []
-    for name, table in ATEN_TABLES.items():
-        for category, rule in table.by_category.items():
-            if rule is not None:
-                out.append((name, f"{category} operators", describe(rule)))
-        for op, rule in table.by_op.items():
-            out.append((name, f"aten.{op}", describe(rule)))
-        out.append((name, "operators not registered", describe(table.default)))
-        module_rule = MODULE_RULES.get(name)
-        if module_rule is not None:
-            out.append((name, "leaf modules", describe(module_rule)))
-        if table.opaque:
-            out.append((name, "work inside fused CPU operators", "Uncounted inside "
-                        + ", ".join(f"aten.{k}" for k in sorted(table.opaque))
-                        + " (the tool sees only the fused operator and has no formula for it)."))
-        if not table.counts_dead_code:
-            out.append((name, "operators whose results never reach the output", "not counted (fvcore traces the "
-                        "model, and tracing drops them: auxiliary heads kept as module state)"))
-    return out
-
-
 def is_weight_layer(c: OpCall) -> bool:
     """A convolution, or a matrix product or distance with a constant operand: the "weight
     layers" a network's depth counts (conv and fully connected, batch norm excluded)."""
@@ -291,10 +276,6 @@ def is_weight_layer(c: OpCall) -> bool:
         a, b = operands(c)
         return a.const != b.const
     return False
-
-
-def _has(c: OpCall, i: int, name: str) -> bool:
-    return isinstance(c.arg(i, name), TensorMeta)
 
 
 def _first_sentence(doc: str | None) -> str:
@@ -309,51 +290,12 @@ def describe(rule: Callable[..., Any] | None) -> str:
     return (_first_sentence(rule.__doc__) or rule.__name__).replace("``", "")
 
 
-def fvcore_batch_norm(training: bool | None) -> AtenRule:
-    """fvcore's ``batchnorm_flop_jit``: in eval mode input elements x (2 with a learned scale
-    and shift, else 1); in training mode x (5 with, 4 without). ``training=None`` reads the
-    flag from the call (argument 5, or 3 for the ``no_stats`` overload)."""
-
-    def rule(c: OpCall) -> int:
-        """Input elements x 2 in eval mode (x 1 without scale and shift); x 5 in training (x 4)."""
-        train = training
-        if train is None:
-            train = bool(c.arg(3 if c.overload == "no_stats" else 5, "training", False))
-        affine = _has(c, 1, "weight")
-        return c.tensor(0).numel * ((5 if affine else 4) if train else (2 if affine else 1))
-
-    return rule
-
-
-def fvcore_norm(weight_index: int) -> AtenRule:
-    """fvcore's ``norm_flop_counter``: input elements x (5 with a learned scale, else 4)."""
-
-    def rule(c: OpCall) -> int:
-        """Input elements x 5 with a learned scale (x 4 without), fvcore's norm_flop_counter."""
-        return c.tensor(0).numel * (5 if _has(c, weight_index, "weight") else 4)
-
-    return rule
-
-
 def _output_elements(scale: int) -> AtenRule:
     def rule(c: OpCall) -> int:
         return scale * c.out().numel
 
     rule.__doc__ = f"{scale} per output element (fvcore's elementwise_flop_counter)."
     return rule
-
-
-def fvcore_mean(c: OpCall) -> int:
-    """Input elements when it computes ``adaptive_avg_pool2d``; 0 as a mean of its own.
-    fvcore counts ``adaptive_avg_pool2d`` as one per input element and PyTorch computes a 1x1
-    adaptive pool with ``mean``; fvcore does not count ``x.mean()``."""
-    return c.tensor(0).numel if c.via == "adaptive_avg_pool2d" else 0
-
-
-def fvcore_adaptive_pool(c: OpCall) -> int:
-    """Input elements for ``adaptive_avg_pool2d`` (0 when the 1-d or 3-d pool uses it: fvcore
-    has no handle for those)."""
-    return c.tensor(0).numel if c.via in (None, "adaptive_avg_pool2d") else 0
 
 
 def fvcore_matmul(c: OpCall) -> int | None:
@@ -395,6 +337,9 @@ class AtenTable:
     # the caller's own rules, by qualified operator name (``mylib.foo``): they replace this
     # table's rule for that operator alone (:mod:`cnninspect.ops.custom_rules`)
     custom: Mapping[str, AtenRule] = field(default_factory=dict)
+    # a call lowered onto an op record is counted by the record's rule for this convention
+    # (:func:`cnninspect.ops.lowering.count_call`); False for a convention defined on modules
+    by_records: bool = True
 
     def hidden_in(self, c: OpCall) -> str | None:
         """The fused operator that hides this call from the convention's tool, if any."""
@@ -413,13 +358,16 @@ class AtenTable:
             return self.default
         return self.by_category[known.category]
 
-    def count(self, c: OpCall) -> int | None:
-        """Multiply-adds of one call, or ``None`` when this convention cannot count it."""
+    def count(self, c: OpCall, rule: AtenRule | None | str = "table") -> int | None:
+        """Multiply-adds of one call, or ``None`` when this convention cannot count it: by
+        ``rule`` (a record's, :func:`cnninspect.ops.lowering.count_call`; ``None``: not
+        counted) or by this table's rule for the operator, after the table's policies."""
         if not c.live and not self.counts_dead_code:
             return 0
         if self.custom and c.qualname in self.custom:
             return self.custom[c.qualname](c)
-        rule = self.rule_for(c.op) if c.namespace == "aten" else self.default
+        if isinstance(rule, str):
+            rule = self.rule_for(c.op) if c.namespace == "aten" else self.default
         if self.opaque and self.hidden_in(c):
             return None if rule is not None else 0
         return 0 if rule is None else rule(c)
@@ -452,14 +400,11 @@ register_table(AtenTable(
 
 register_table(AtenTable(
     "fvcore",
+    # batch, layer and group norm and 2-d adaptive average pooling lower onto their records,
+    # which hold fvcore's handles for them (ops/kinds/norm.py, pool.py)
     {**_none(*_NO_MACS), "conv": conv_macs, "matmul": _uncounted, "distance": _uncounted, "attention": _uncounted},
     {
         "mm": fvcore_matmul, "addmm": fvcore_matmul, "_addmm_activation": fvcore_matmul, "bmm": fvcore_matmul,
-        "native_batch_norm": fvcore_batch_norm(None), "_native_batch_norm_legit": fvcore_batch_norm(None),
-        "_native_batch_norm_legit_no_training": fvcore_batch_norm(False),
-        "_batch_norm_with_update": fvcore_batch_norm(True), "_batch_norm_no_update": fvcore_batch_norm(False),
-        "native_layer_norm": fvcore_norm(2), "native_group_norm": fvcore_norm(1),
-        "_adaptive_avg_pool2d": fvcore_adaptive_pool, "mean": fvcore_mean,
         "upsample_nearest2d": _output_elements(1), "upsample_bilinear2d": _output_elements(4),
         "grid_sampler_2d": _output_elements(4),
     },
@@ -476,7 +421,7 @@ register_table(AtenTable(
     "torchinfo",
     {**_none(*_NO_MACS), "conv": _covered_by_module, "matmul": _covered_by_module, "distance": _covered_by_module,
      "attention": _covered_by_module},
-    default=_covered_by_module,
+    default=_covered_by_module, by_records=False,  # torchinfo counts leaf modules: MODULE_RULES
 ))
 
 register_table(AtenTable(

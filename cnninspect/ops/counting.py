@@ -43,7 +43,12 @@ def elements(shape: Shape, cause: str, label: str = "", *, suffix: str = "_in", 
 
 def per_element(cause: str, times: int = 1) -> Rule:
     """``times`` per input element."""
-    return lambda f: formula(elements(f.in_shape, cause, times=times))
+
+    def rule(f: OpFacts) -> Formula:
+        return formula(elements(f.in_shape, cause, times=times))
+
+    rule.__doc__ = f"{cause[:1].upper()}{cause[1:]}."  # the causes say how many per element
+    return rule
 
 
 def uncounted(reason: str) -> Rule:

@@ -345,9 +345,12 @@ class OpKind:
     the totals fast path's rule (``None``: such models always resolve in full). ``aten``: the
     aten operators a forward pass of its module dispatches for its work, by packet name.
     ``channels_last``: may run on an ``H x W x C`` tensor inside a channels-last block.
-    ``from_call``: the attributes its ``field`` reads, from one captured call of its first
-    aten operator (an :class:`~cnninspect.ops.aten_rules.OpCall`), or ``None`` when the call
-    has another shape (a transposed convolution); a Python model's receptive fields use it.
+    ``from_call``: the attributes its ``field`` and its counting rules read, from one captured
+    call of one of its ``aten`` operators (an :class:`~cnninspect.ops.aten_rules.OpCall`), or
+    ``None`` when the call is not this kind's work in a form the record describes (a
+    transposed convolution, a matrix product of two activations, a 1-d pool); a Python
+    model's receptive fields and its counts in the operator conventions use it
+    (:mod:`cnninspect.ops.lowering`).
     ``traffic``: the activation elements it reads and writes per sample
     (:mod:`cnninspect.measure.traffic` adds its parameters and float buffers, read once per
     batch; an op whose output is its input at inference moves nothing, whatever its rule).

@@ -3,21 +3,30 @@
 A Python model's forward pass is a sequence of aten operator calls
 (:class:`~cnninspect.ops.aten_rules.OpCall`). Each call *lowers* to the op kind whose record
 (:class:`~cnninspect.ops.kind.OpKind`) does that work, read from the records' ``aten`` lists
-by :data:`ATEN_KINDS`, so the analyses that read a record (today memory traffic and with it
-the roofline) run on the same rules for a spec's op and a module's operator.
+by :data:`ATEN_KINDS`, so the analyses that read a record run on the same rules for a spec's
+op and a module's operator: counts in the operator conventions (:func:`call_rule`), memory
+traffic and with it the roofline, receptive-field windows.
 
 Which operator lowers to which kind (derived from the registry, never a second table): a
-record's *work operators* are the first name of its ``aten`` list and the other names of the
-same operator category (:data:`~cnninspect.ops.aten_rules.ATEN_OPS`): ``convolution`` for
-``conv2d`` (not its ``constant_pad_nd``), ``addmm``, ``mm`` and ``bmm`` for ``linear``, every
-activation function for ``act``. An operator lowers to the first registered record whose
-work operators name it. Elementwise arithmetic (``mul``, ``add``...) never lowers: it is the
-work of several composed kinds (LRN, LeNet's subsampling, a layer scale) and of any
-``x * y`` in a forward, which no call tells apart.
+record's *work operators* are the names of its ``aten`` list in the category
+(:data:`~cnninspect.ops.aten_rules.ATEN_OPS`) of its first: ``convolution`` for ``conv2d``
+(not its ``constant_pad_nd``), ``addmm``, ``mm`` and ``bmm`` for ``linear``, every
+activation function for ``act``, every batch norm overload for ``bn2d``. An operator lowers
+to the first registered record whose work operators name it; a call made by a public
+function whose name is a record's first operator (``adaptive_avg_pool2d`` computing a 1x1
+pool with ``mean``) lowers to that record when its list names the operator (:data:`VIA_KINDS`).
+Elementwise arithmetic (``mul``, ``add``...) never lowers: it is the work of several composed
+kinds (LRN, LeNet's subsampling, a layer scale) and of any ``x * y`` in a forward, which no
+call tells apart.
 
-Every other operator stays an explicit *other operator* (``kind`` ``None``) with the
-generic rule: it reads each tensor argument once and writes each result once; a view
-(category ``view``) moves nothing. Its counts are the convention's, as before.
+A lowered call whose record reads its attributes (``from_call``) carries the record's
+:class:`~cnninspect.ops.kind.OpFacts`, for one row of the call (a sample; a row of a matrix
+product) and the number of rows: the record's count in a convention is then the call's
+count, the same rule a spec's op of that kind is counted by. A call the record cannot read
+(a transposed convolution, a product of two activations) keeps its kind for memory traffic
+and is counted by the convention's operator rules; every other operator stays an explicit
+*other operator* (``kind`` ``None``) with the generic traffic rule (it reads each tensor
+argument once and writes each result once; a view moves nothing) and the operator rules.
 
 Elements are for the whole batch the model ran on (operator shapes are full). Pure Python.
 """
@@ -28,8 +37,9 @@ import math
 from dataclasses import dataclass
 from collections.abc import Iterator, Mapping, Sequence
 
-from .aten_rules import ATEN_OPS, OpCall, TensorMeta
-from .kind import streams
+from .aten_rules import ATEN_OPS, ATEN_TABLES, MODULE_RULES, AtenTable, OpCall, TensorMeta, describe
+from .conventions import Convention, get_convention
+from .kind import OpFacts, Role, no_call_attrs, streams
 from .kinds import KINDS
 
 NOT_LOWERED = frozenset({"elementwise"})  # operator categories shared by too many kinds to lower
@@ -50,7 +60,21 @@ def _aten_kinds() -> dict[str, str]:
 
 
 ATEN_KINDS: Mapping[str, str] = _aten_kinds()  # operator name -> the op kind it lowers to
+# a public function named after a record's first operator -> that kind (for its other operators)
+VIA_KINDS: Mapping[str, str] = {r.aten[0].lstrip("_"): r.kind for r in reversed(KINDS.values()) if r.aten}
+
+
+def kind_of(op: OpCall) -> str | None:
+    """The op kind ``op`` lowers to (see the module docstring), or ``None``."""
+    if op.namespace != "aten":
+        return None
+    via = VIA_KINDS.get(op.via) if op.via else None
+    if via is not None and op.op in KINDS[via].aten and _category(op.op) not in NOT_VIA:
+        return via
+    return ATEN_KINDS.get(op.op)
 MOVES_NOTHING = frozenset({"view", "creation", "scalar"})  # categories left out when a leaf call lowers whole
+# categories never lowered by the public function that called them: arithmetic, data movement
+NOT_VIA = NOT_LOWERED | MOVES_NOTHING | {"copy"}
 FLOAT_DTYPES = frozenset({"float16", "bfloat16", "float32", "float64", "float8_e4m3fn", "float8_e5m2"})
 
 
@@ -58,13 +82,16 @@ FLOAT_DTYPES = frozenset({"float16", "bfloat16", "float32", "float64", "float8_e
 class LoweredOp:
     """One operator call on the records: its kind (``None``: an other operator, listed by
     ``operator``), the activation elements it reads and writes and the constant (parameter
-    and buffer) float elements it reads, for the whole batch."""
+    and buffer) float elements it reads, for the whole batch; and, when the record reads the
+    call's attributes, its facts for one of the call's ``rows`` (the counting rules' input)."""
 
     operator: str  # the aten operator, ``aten.convolution``
     kind: str | None
     read: int
     written: int
     weights: int
+    facts: OpFacts | None = None
+    rows: int = 1
 
     @property
     def other(self) -> bool:
@@ -79,12 +106,31 @@ def _tensors(args: object) -> Iterator[TensorMeta]:
             yield from _tensors(a)
 
 
+def _facts(kind: str, op: OpCall, x: TensorMeta, out: TensorMeta) -> tuple[OpFacts, int] | None:
+    """The record's facts for one row of the call and the number of rows: a dense layer's
+    rows are the result's rows (its inputs and outputs are the last sizes); any other kind's
+    are the first dimension (the batch), its shapes the rest, as a spec's per-sample shapes."""
+    record = KINDS[kind]
+    if record.from_call is no_call_attrs:
+        return None
+    attrs = record.from_call(op)
+    if attrs is None:
+        return None
+    if record.role is Role.DENSE:
+        rows = out.numel // out.shape[-1] if out.shape[-1] else 0
+        shapes = (x.shape[-1],), (out.shape[-1],)
+    else:
+        rows = x.shape[0] if x.shape else 1
+        shapes = x.shape[1:], out.shape[1:]
+    return OpFacts(kind, attrs, *shapes, {}, ""), rows
+
+
 def lower(op: OpCall) -> LoweredOp:
-    """The record ``op`` lowers to and what it moves (see the module docstring)."""
+    """The record ``op`` lowers to, what it moves and its facts (see the module docstring)."""
     inputs = [t for t in _tensors((*op.args, *op.kwargs.values())) if not t.const]
     weights = sum(t.numel for t in _tensors((*op.args, *op.kwargs.values())) if t.const and t.dtype in FLOAT_DTYPES)
     outputs = [t for t in op.outputs if t is not None]
-    kind = ATEN_KINDS.get(op.op) if op.namespace == "aten" else None
+    kind = kind_of(op)
     info = ATEN_OPS.get(op.op) if op.namespace == "aten" else None
     if info is not None and info.category == "view":
         return LoweredOp(op.qualname, kind, 0, 0, 0)
@@ -93,9 +139,33 @@ def lower(op: OpCall) -> LoweredOp:
         # attribute); further activation operands (``q @ k``) are what a spec's op holds as
         # weights: read once each
         read, written = KINDS[kind].traffic({}, inputs[0].shape, outputs[0].shape)
-        return LoweredOp(op.qualname, kind, read + sum(t.numel for t in inputs[1:]), written, weights)
+        facts = _facts(kind, op, inputs[0], outputs[0])
+        return LoweredOp(op.qualname, kind, read + sum(t.numel for t in inputs[1:]), written, weights,
+                         *(facts or (None, 1)))
     return LoweredOp(op.qualname, None, sum(t.numel for t in inputs), sum(math.prod(t.shape) for t in outputs),
                      weights)
+
+
+def count_call(table: AtenTable, convention: Convention, op: OpCall, lowered: LoweredOp) -> int | None:
+    """The mult-adds of ``op`` (lowered as ``lowered``) under ``convention``, whose operator
+    rules are ``table`` (``None``: the convention cannot count the call). When the record read
+    the call, its rule counts it, on the call's facts times its rows: the rule a spec's op of
+    that kind is counted by (none: deliberately not counted); a formula that counts nothing
+    and says why (LeNet's RBF units under fvcore) is uncounted, as the operator rules list it.
+    Otherwise the table's rule for the operator counts it. Either way the table's policies
+    come first: work a tracer drops, the caller's own rules, work hidden in fused operators."""
+    if lowered.facts is None or not table.by_records:
+        return table.count(op)
+    rule = convention.rule_for(lowered.facts.kind)
+    if rule is None:
+        return table.count(op, None)
+    facts, rows = lowered.facts, lowered.rows
+
+    def counted(_call: OpCall) -> int | None:
+        f = rule(facts)
+        return None if f.uncounted and not f.terms else f.value * rows
+
+    return table.count(op, counted)
 
 
 def _category(name: str) -> str | None:
@@ -156,3 +226,42 @@ class LoweredGraph:
             if op.other and (op.read or op.written or op.weights):
                 seen[op.operator] = seen.get(op.operator, 0) + 1
         return tuple(sorted(seen.items()))
+
+
+def rules_overview() -> list[tuple[str, str, str]]:
+    """(convention, what it applies to, rule) for every entry that counts something or cannot
+    count: what ``cnninspect conventions --operators`` prints; everything else is not counted.
+    First, per convention, the operators that lower onto an op record and the record's rule
+    (the one a spec's op of that kind is counted by); then the operator rules for the rest."""
+    out: list[tuple[str, str, str]] = []
+    for name, table in ATEN_TABLES.items():
+        if table.by_records:
+            conv = get_convention(name)
+            for record in KINDS.values():
+                ops = [f"aten.{op}" for op, kind in ATEN_KINDS.items() if kind == record.kind]
+                via = record.aten[0].lstrip("_") if record.aten else ""
+                if ops and VIA_KINDS.get(via) == record.kind:
+                    ops += [f"aten.{op} called by {via}" for op in record.aten
+                            if ATEN_KINDS.get(op) != record.kind and _category(op) not in NOT_VIA]
+                rule = conv.rule_for(record.kind)
+                if ops and rule is not None and record.from_call is not no_call_attrs:
+                    applies = ", ".join(ops) + f" (the {record.kind} record)"
+                    out.append((name, applies, describe(rule)))
+        for category, rule in table.by_category.items():
+            if rule is not None:
+                out.append((name, f"other {category} operators", describe(rule)))
+        for op, rule in table.by_op.items():
+            taken = f" when the {ATEN_KINDS[op]} record does not take the call" if op in ATEN_KINDS else ""
+            out.append((name, f"aten.{op}{taken}", describe(rule)))
+        out.append((name, "operators not registered", describe(table.default)))
+        module_rule = MODULE_RULES.get(name)
+        if module_rule is not None:
+            out.append((name, "leaf modules", describe(module_rule)))
+        if table.opaque:
+            out.append((name, "work inside fused CPU operators", "Uncounted inside "
+                        + ", ".join(f"aten.{k}" for k in sorted(table.opaque))
+                        + " (the tool sees only the fused operator and has no formula for it)."))
+        if not table.counts_dead_code:
+            out.append((name, "operators whose results never reach the output", "not counted (fvcore traces the "
+                        "model, and tracing drops them: auxiliary heads kept as module state)"))
+    return out

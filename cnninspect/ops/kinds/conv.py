@@ -97,13 +97,17 @@ def _conv_detail(a: Attrs) -> str:
 
 
 def _conv_from_call(call: Any) -> Attrs | None:
-    """``aten.convolution(input, weight, bias, stride, padding, dilation, transposed, ...)``
-    of a 2-d, not transposed convolution."""
-    weight = call.args[1]
-    if bool(call.arg(6, "transposed", False)) or len(getattr(weight, "shape", ())) != 4:
+    """``aten.convolution(input, weight, bias, stride, padding, dilation, transposed, output_padding,
+    groups)`` of a 2-d, not transposed convolution on an ``N x C x H x W`` map: its window and
+    its channels, groups and bias, as a spec's ``conv2d`` holds them."""
+    x, weight = call.args[0], call.args[1]
+    if (bool(call.arg(6, "transposed", False)) or len(getattr(weight, "shape", ())) != 4
+            or len(getattr(x, "shape", ())) != 4):
         return None
-    return call_window((weight.shape[2], weight.shape[3]), call.arg(3, "stride", 1), call.arg(4, "padding", 0),
-                       call.arg(5, "dilation", 1))
+    return {**call_window((weight.shape[2], weight.shape[3]), call.arg(3, "stride", 1), call.arg(4, "padding", 0),
+                          call.arg(5, "dilation", 1)),
+            "in_ch": x.shape[1], "out_ch": weight.shape[0], "groups": int(call.arg(8, "groups", 1)),
+            "bias": call.arg(2, "bias") is not None}
 
 
 CONV2D = register_kind(OpKind(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from ..aten_rules import operands
 from ..counting import BIAS, WEIGHTS, not_seen, positions, uncounted
 from ..formulas import Formula, formula, term, weight_bias
 from ..kind import SAVES_INPUT, Counts, ModuleRecipe, OpFacts, OpKind, ReshapeRule, Role, Saves, Unsupported, const, register_kind
@@ -47,12 +50,24 @@ def _linear_infer(attrs: Attrs, shape: Shape) -> Shape:
     return tuple(shape[:-1]) + (attrs["out_f"],)
 
 
+def _linear_from_call(call: Any) -> Attrs | None:
+    """``aten.addmm(bias, x, w)``, ``mm(x, w)`` or ``bmm(x, w)`` with exactly one operand a
+    weight (constant): a fully connected layer with the product's inner size as its inputs and
+    the result's last size as its outputs, at every row of the result. A product of two
+    activations (attention's ``q @ k``) is not a fully connected layer: ``None``."""
+    a, b = operands(call)
+    if a.const == b.const:
+        return None
+    return {"in_f": a.shape[-1], "out_f": call.out().shape[-1], "bias": call.op == "addmm"}
+
+
 register_kind(OpKind(
     "linear", "fully connected", Role.DENSE, _linear_infer,
     lambda a: ModuleRecipe("Linear", (a["in_f"], a["out_f"]), {"bias": a["bias"]}),
     params=weight_bias(lambda a: (("F_in", a["in_f"]), ("F_out", a["out_f"])), "F_out", "out_f"),
     counts=Counts(paper=dense_macs, fvcore=dense_macs, ptflops=ptflops_linear, thop=dense_macs, flopcounter=dense_macs),
     saves=const(SAVES_INPUT), reshape=FEATURES, aten=("addmm", "mm", "bmm"), channels_last=True,
+    from_call=_linear_from_call,
     reduce="sum of products",
 ))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
 from ..counting import BN_2, BN_4, elements, not_seen, per_element, ptflops_act
 from ..formulas import NOTHING, Formula, affine, formula, term
@@ -15,8 +16,41 @@ from ..kind import (
 from ..primitives import ACTIVATIONS, Attrs, Shape, ShapeError, activation_text, need_flat, need_map
 from .activation import ACT_SAVES, activation_module
 
+
+
+def _bn_fvcore(f: OpFacts) -> Formula:
+    """fvcore's ``batchnorm_flop_jit``: in eval mode 2 per input element with a learned scale
+    and shift (1 without); normalising with the batch's own statistics (training mode), 5 (4
+    without). A spec's batch norm is affine and counted in eval mode; a captured call says
+    both (:func:`_bn_from_call`)."""
+    affine = f.attrs.get("affine", True)
+    if f.attrs.get("training", False):
+        times = 5 if affine else 4
+        return formula(elements(f.in_shape, f"batch norm in training mode, {times} per element", times=times))
+    if affine:
+        return formula(elements(f.in_shape, BN_2, times=2))
+    return formula(elements(f.in_shape, "batch norm without affine, 1 per element"))
+
+
 # batch norm in eval mode: fvcore and ptflops 2 per element, thop 4 (2, x2 when affine)
-BN_COUNTS = Counts(fvcore=per_element(BN_2, 2), ptflops=per_element(BN_2, 2), thop=per_element(BN_4, 4))
+BN_COUNTS = Counts(fvcore=_bn_fvcore, ptflops=per_element(BN_2, 2), thop=per_element(BN_4, 4))
+# every aten batch norm: eval mode, training mode with and without running statistics
+BN_ATEN = ("native_batch_norm", "_native_batch_norm_legit_no_training", "_native_batch_norm_legit",
+           "_batch_norm_with_update", "_batch_norm_no_update")
+_BN_ALWAYS_TRAINING = {"_native_batch_norm_legit_no_training": False, "_batch_norm_with_update": True,
+                       "_batch_norm_no_update": False}
+
+
+def _bn_from_call(call: Any) -> Attrs:
+    """Any :data:`BN_ATEN` call ``(input, weight, bias, [running_mean, running_var,] training,
+    ...)``: its channels, whether it has a learned scale, and whether it normalises with the
+    batch's statistics (the ``training`` argument, or the overload's fixed mode)."""
+    x = call.args[0]
+    training = _BN_ALWAYS_TRAINING.get(call.op)
+    if training is None:
+        training = bool(call.arg(3 if call.overload == "no_stats" else 5, "training", False))
+    return {"ch": x.shape[1] if len(x.shape) > 1 else x.shape[0], "affine": call.arg(1, "weight") is not None,
+            "training": training}
 
 
 def same_channels(what: str) -> Callable[[Attrs, Shape], Shape]:
@@ -40,7 +74,7 @@ register_kind(OpKind(
     "bn2d", "batch normalisation", Role.NORM, same_channels("batch normalisation"),
     lambda a: ModuleRecipe("BatchNorm2d", (a["ch"],), {"eps": a.get("eps", 1e-5)}),
     params=affine, counts=BN_COUNTS, saves=bn_saves, buffers=norm_buffers,
-    aten=("native_batch_norm", "_native_batch_norm_legit_no_training"),
+    aten=BN_ATEN, from_call=_bn_from_call,
 ))
 
 # --- timm's BatchNormAct2d -------------------------------------------------------------------
@@ -68,7 +102,7 @@ register_kind(OpKind(
     # thop: a subclass of nn.BatchNorm2d, count_normalization (its activation: zero_ops or no rule)
     counts=replace(BN_COUNTS, ptflops=ptflops_bn_act),
     saves=_bn_act_saves, buffers=norm_buffers,
-    aten=("native_batch_norm", "_native_batch_norm_legit_no_training"),
+    aten=BN_ATEN, from_call=_bn_from_call,
     detail=lambda a: activation_text(a["fn"], a),
 ))
 
@@ -93,7 +127,7 @@ register_kind(OpKind(
     "bn1d", "batch normalisation of a flat vector", Role.NORM, _flat_infer,
     lambda a: ModuleRecipe("BatchNorm1d", (a["ch"],), {"eps": a["eps"]}),
     params=affine, counts=BN_COUNTS, saves=bn_saves, buffers=norm_buffers,
-    reshape=ReshapeRule(flat_channels, "flat"), aten=("native_batch_norm", "_native_batch_norm_legit_no_training"),
+    reshape=ReshapeRule(flat_channels, "flat"), aten=BN_ATEN, from_call=_bn_from_call,
 ))
 
 # --- layer normalisation over channels -----------------------------------------------------------
@@ -119,7 +153,7 @@ def over_channels(what: str) -> Callable[[Attrs, Shape], Shape]:
 
 def _layernorm_fvcore(f: OpFacts) -> Formula:
     """fvcore's ``aten::layer_norm`` handle: 5 per element with a learned affine, else 4."""
-    if f.params:
+    if f.attrs["affine"]:
         return formula(elements(f.in_shape, "layer norm, 5 per element", times=5))
     return formula(elements(f.in_shape, "layer norm without affine, 4 per element", times=4))
 
@@ -136,7 +170,7 @@ def _layernorm_ptflops(f: OpFacts) -> Formula:
 def _layernorm_thop(f: OpFacts) -> Formula:
     """``count_normalization``, matched along the class hierarchy (LayerNorm2d included):
     2 per element, x2 with a learned affine."""
-    if f.params:
+    if f.attrs["affine"]:
         return formula(elements(f.in_shape, "layer norm, 4 per element (2, x2 when affine)", times=4))
     return formula(elements(f.in_shape, "layer norm without affine, 2 per element", times=2))
 
@@ -144,6 +178,12 @@ def _layernorm_thop(f: OpFacts) -> Formula:
 def _layernorm_reshape(attrs: Attrs, shape: Shape) -> Attrs:
     """Over the channels of a map: unchanged; over a flat vector: its size."""
     return flat_channels(attrs, shape) if len(shape) == 1 else attrs
+
+
+def _layernorm_from_call(call: Any) -> Attrs:
+    """``aten.native_layer_norm(input, normalized_shape, weight, bias, eps)``: over the last
+    dimension, affine when it has a learned scale."""
+    return {"ch": call.args[0].shape[-1], "dim": "last", "affine": call.arg(2, "weight") is not None}
 
 
 register_kind(OpKind(
@@ -155,6 +195,7 @@ register_kind(OpKind(
     # native_layer_norm keeps its input and a mean and a reciprocal std per normalised position
     saves=lambda a, i, o: Saves(input=True, extra=2 * math.prod(i) // a["ch"]),
     reshape=ReshapeRule(_layernorm_reshape, "same"), aten=("native_layer_norm",), channels_last=True,
+    from_call=_layernorm_from_call,
 ))
 
 # --- local response normalisation (AlexNet) ------------------------------------------------------
@@ -210,10 +251,16 @@ def _per_element_if_affine(cause: str, affine: int, plain: int) -> Callable[[OpF
     """``affine`` per input element with a learned scale and shift, else ``plain``."""
 
     def rule(f: OpFacts) -> Formula:
-        times = affine if f.params else plain
+        times = affine if f.attrs["affine"] else plain
         return formula(elements(f.in_shape, f"{cause}, {times} per element", times=times))
 
+    rule.__doc__ = f"{affine} per input element with a learned scale and shift, else {plain} ({cause})."
     return rule
+
+
+def _groupnorm_from_call(call: Any) -> Attrs:
+    """``aten.native_group_norm(input, weight, bias, N, C, HxW, group, eps)``."""
+    return {"groups": int(call.arg(6, "group", 1)), "ch": call.args[0].shape[1], "affine": call.arg(1, "weight") is not None}
 
 
 register_kind(OpKind(
@@ -229,5 +276,5 @@ register_kind(OpKind(
     # native_group_norm keeps its input and a mean and a reciprocal std per group
     saves=lambda a, i, o: Saves(input=True, extra=2 * a["groups"]),
     field=whole_input,  # each output's statistics come from every position of the map
-    aten=("native_group_norm",), detail=lambda a: f"{a['groups']} groups",
+    aten=("native_group_norm",), from_call=_groupnorm_from_call, detail=lambda a: f"{a['groups']} groups",
 ))

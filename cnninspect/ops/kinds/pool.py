@@ -53,7 +53,8 @@ def _max_saves(attrs: Attrs, i: Shape, o: Shape) -> Saves:
 
 
 def _pool_from_call(call: Any) -> Attrs | None:
-    """``aten.max_pool2d_with_indices(input, kernel_size, stride, padding, dilation, ...)`` and
+    """``aten.max_pool2d_with_indices(input, kernel_size, stride, padding, dilation, ...)``,
+    ``aten.max_pool2d`` (the same arguments; the operator a pool without indices may run) and
     ``aten.avg_pool2d(input, kernel_size, stride, padding, ...)`` (no dilation)."""
     dilation = call.arg(4, "dilation", 1) if call.op.startswith("max") else 1
     return call_window(call_pair(call.arg(1, "kernel_size"), (1, 1)), call.arg(2, "stride", ()),
@@ -61,7 +62,14 @@ def _pool_from_call(call: Any) -> Attrs | None:
 
 
 def _adaptive_from_call(call: Any) -> Attrs | None:
-    """``aten._adaptive_avg_pool2d(input, output_size)``: global when it pools to one position."""
+    """``aten._adaptive_avg_pool2d(input, output_size)`` and ``adaptive_max_pool2d`` of a 2-d
+    pool (``None`` for the 1-d pools PyTorch runs on them), and the ``aten.mean`` with which
+    ``adaptive_avg_pool2d`` computes a pool to one position: global when it pools to one
+    position."""
+    if call.via not in (None, "adaptive_avg_pool2d", "adaptive_max_pool2d"):
+        return None
+    if call.op == "mean":
+        return {}
     size = call_pair(call.arg(1, "output_size"), (1, 1))
     return {} if size == (1, 1) else {"size": size}
 
@@ -69,7 +77,8 @@ def _adaptive_from_call(call: Any) -> Attrs | None:
 register_kind(OpKind(
     "maxpool2d", "max pooling", Role.POOL, _pool_infer("max pooling"), _pool_module("MaxPool2d", False),
     counts=Counts(ptflops=ptflops_pool("F.max_pool2d")), saves=_max_saves, field=window, reshape=WINDOW,
-    aten=("max_pool2d_with_indices",), from_call=_pool_from_call, reduce="max", detail=_ceil_detail, teach=True,
+    aten=("max_pool2d_with_indices", "max_pool2d"), from_call=_pool_from_call, reduce="max", detail=_ceil_detail,
+    teach=True,
 ))
 
 
