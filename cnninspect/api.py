@@ -125,7 +125,8 @@ class Summary:
         if self.training_step is not None:
             from .render.training import with_training_step
 
-            doc = with_training_step(doc, self.training_step, self.unit, self.report.subject.title)
+            doc = with_training_step(doc, self.training_step, self.unit, self.report.subject.title, self.levels,
+                                     {r.name: r.type for r in self.report.rows})
         if self.columns is None:
             return doc
         table = doc.tables[0]

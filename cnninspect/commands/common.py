@@ -378,13 +378,14 @@ def python_cast(dtype: str | None, optimizer: str | None) -> str | None:
     return p.weights
 
 
-def step_document(doc: Any, run: Any, unit: str, root: str) -> Any:
-    """``doc`` with a training run's step cost (``--training-step``), or the reason it could not run."""
+def step_document(doc: Any, run: Any, unit: str, root: str, levels: int | None, report: Any) -> Any:
+    """``doc`` with a training run's step cost (``--training-step``; folded to ``levels`` as
+    ``report``'s layer table is), or the reason it could not run."""
     if run.step is None:
         raise UsageError(f"--training-step: {run.failure}")
     from ..render.training import with_training_step
 
-    return with_training_step(doc, run.step, unit, root)
+    return with_training_step(doc, run.step, unit, root, levels, {r.name: r.type for r in report.rows})
 
 
 def refuse_spec_options(text: str, **given: Any) -> None:

@@ -59,7 +59,8 @@ verify_choice = option_group(VerifyChoice, "verify", [
 @click.argument("spec")
 @model_choice
 @output_choice(extra=("paper",))
-@click.option("--levels", "-L", type=click.IntRange(1, 100), help="Fold the layer tree to N levels (blocks show their totals).")
+@click.option("--levels", "-L", type=click.IntRange(1, 100), help="Fold the layer tree (and the --training-step table) to N levels; blocks show their "
+                   "totals.")
 @verify_choice
 @click.option("--engine", type=click.Choice(["spec", "meta"]),
               help="For a spec: spec (default), shape arithmetic on the resolved spec (no torch import); meta: "
@@ -148,7 +149,8 @@ def _python_summary(target: PythonTarget, model: ModelChoice, output: OutputChoi
     if training_step:
         from ..capture.training import run_training
 
-        doc = step_document(doc, run_training(p.built.module, p.inputs), output.unit, report.subject.title)
+        doc = step_document(doc, run_training(p.built.module, p.inputs), output.unit, report.subject.title, levels,
+                            report)
     return doc, report, mem.settings if mem is not None else MemorySettings(batch=p.inputs.batch)
 
 
@@ -206,7 +208,7 @@ def _spec_summary(target: SpecTarget, model: ModelChoice, output: OutputChoice, 
             from ..capture.training import run_training
 
             run = run_training(build_module(resolved, "meta"), ModelInputs.single(resolved.input_shape, mem_settings.batch))
-            doc = step_document(doc, run, unit, resolved.label)
+            doc = step_document(doc, run, unit, resolved.label, levels, report)
         doc = with_device(doc, report, device, mem_settings)
     if verification is not None:
         from ..render.report import with_verification
