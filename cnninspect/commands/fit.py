@@ -20,6 +20,9 @@ from .common import (
     python_input,
     refuse_spec_options,
     device_option,
+    rules_from,
+    rules_note,
+    rules_option,
 )
 
 if TYPE_CHECKING:
@@ -67,10 +70,11 @@ def _budget_options(f: Callable[..., Any]) -> Callable[..., Any]:
 @convention_options
 @memory_setting_options
 @input_option
+@rules_option
 def fit(model: str, over: tuple[str, ...], max_latency: str | None, device: str | None, maximize: str, set_values: tuple[str, ...], padding: str | None,
         search: str, plot_path: str | None, force: bool, fmt: str, convention: str, unit: str,
         dtype: str | None, batch: int | None, optimizer: str | None, input_text: str | None,
-        **budgets: tuple[str, ...]) -> None:
+        rules_file: str | None, **budgets: tuple[str, ...]) -> None:
     """The largest configurations of MODEL (NAME[:VARIANT] or a YAML spec) that meet every
     budget: how many points of the grid fit, the frontier (the feasible points that no
     other feasible point beats or equals on every axis) and the best one (--maximize).
@@ -152,10 +156,11 @@ def fit(model: str, over: tuple[str, ...], max_latency: str | None, device: str 
         if not axes:
             raise UsageError("give the axis to fit over, e.g. --over resolution=96:320:16")
         shape = python_input(model, input_text)
+        rules = rules_from(rules_file, any_python=True)
         job: Fit = ModuleFit(model, axes[0], chosen, METRIC[maximize], convention=convention, input_shape=shape,
-                             memory=memory, device=get_device(device) if device is not None else None)
+                             memory=memory, device=get_device(device) if device is not None else None, rules=rules)
         result = job.run()
-        notes = _latency_notes(job, memory, True)
+        notes = [*rules_note(rules_file, rules), *_latency_notes(job, memory, True)]
         if plot_path is not None:
             from ..explore.fit import plot_data
             from ..render.plot import plot_fit
@@ -167,6 +172,7 @@ def fit(model: str, over: tuple[str, ...], max_latency: str | None, device: str 
         return
     if input_text is not None:
         raise UsageError("--input applies to Python models; a spec's input is set by --over resolution=...")
+    rules_from(rules_file, any_python=False)
     base = Overrides(padding=padding, values=parse_set(set_values))
     validate_axes(target.spec, {"variant": [target.variant] if target.variant else [],
                                 **{a.name: list(a.values) for a in axes}}, base)

@@ -26,6 +26,8 @@ from .common import (
     python_inputs,
     python_choice,
     refuse_spec_options,
+    rules_from,
+    rules_option,
     step_document,
     with_device,
     with_exit_code,
@@ -70,10 +72,7 @@ verify_choice = option_group(VerifyChoice, "verify", [
 @click.option("--traffic", "show_traffic", is_flag=True,
               help="Add memory-traffic columns: bytes each layer moves and mult-adds per byte, at --dtype and "
                    "--batch (docs/traffic.md). JSON, CSV and HTML always carry them.")
-@click.option("--rules", "rules_file", metavar="FILE.py",
-              help="Python models: your own counting rules for operators cnninspect does not count, from a Python "
-                   "file defining RULES = {'namespace::op': function} (run as a Python model's file is; "
-                   "docs/counting.md).")
+@rules_option
 @memory_choice
 @click.option("--training-step", "training_step", is_flag=True,
               help="Add the mult-adds of one training step per layer: forward plus backward, as "
@@ -109,8 +108,7 @@ def summary(spec: str, model: ModelChoice, output: OutputChoice, levels: int | N
         return 0
     if python.mode != "eval":
         raise UsageError("--mode applies to Python models; a spec is counted in inference")
-    if rules_file is not None:
-        raise UsageError("--rules applies to Python models; every op kind of a spec has a rule in every convention")
+    rules_from(rules_file, any_python=False)
     if python.input_texts:
         raise UsageError("--input applies to Python models; a spec's input is set by --resolution")
     return _spec_summary(target, model, output, levels, verify, engine or "spec", show_rf, show_traffic, memory,
@@ -130,11 +128,7 @@ def _python_summary(target: PythonTarget, model: ModelChoice, output: OutputChoi
 
     inputs = python_inputs(target.text, python.input_texts, memory.batch)
     cast = python_cast(memory.dtype, memory.optimizer)
-    rules = None
-    if rules_file is not None:
-        from ..capture.rule_files import load_rules
-
-        rules = load_rules(rules_file)
+    rules = rules_from(rules_file, any_python=True)
     p = prepare_python(target.text, input_shape=inputs, resolution=model.resolution, mode=python.mode)
     report = analyze_trace(p.trace, output.convention, p.subject, rules=rules)
     mem = None

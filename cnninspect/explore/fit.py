@@ -407,11 +407,13 @@ class ModuleFit(Fit):
     forward pass (cnninspect/capture/pymodels.py), every point evaluated (no pruning proof holds for
     arbitrary code). Budgets are those of specs; training bytes are measured on meta copies
     of the model (cnninspect/capture/training.py); a latency budget prices each point's
-    captured operators on ``device`` as ``summary --device`` does (:func:`_predicted`)."""
+    captured operators on ``device`` as ``summary --device`` does (:func:`_predicted`);
+    ``rules``: the caller's operator rules, in every point's count."""
 
     def __init__(self, text: str, axis: Axis, budgets: Sequence[Budget], maximize: Metric, *,
                  convention: str = "paper", input_shape: tuple[int, ...] | None = None,
-                 memory: MemorySettings | None = None, device: Device | None = None) -> None:
+                 memory: MemorySettings | None = None, device: Device | None = None,
+                 rules: Mapping[str, Any] | None = None) -> None:
         from ..capture.pymodels import build, load, parse_pyref
 
         if not budgets:
@@ -431,6 +433,7 @@ class ModuleFit(Fit):
         self.needs_memory = any(m.needs_memory for m in (maximize, *(b.metric for b in budgets)))
         self.device = _latency_device(device, budgets, maximize)
         self.convention = convention
+        self.rules = rules  # the caller's operator rules (cnninspect.ops.custom_rules)
         self.input_shape = input_shape
         self.names = [axis.name]
         self.line_axis = 0
@@ -450,7 +453,7 @@ class ModuleFit(Fit):
         res = self.axes[0].values[index[0]]
         inputs, source = input_for(self.built.module, self.pm.ref.shown, self.input_shape, res)
         trace = trace_built(self.pm, self.built, inputs)
-        report = analyze_trace(trace, self.convention, subject_for(self.pm, trace, res, source))
+        report = analyze_trace(trace, self.convention, subject_for(self.pm, trace, res, source), rules=self.rules)
         self.count += 1
         mem = self._memory(res) if self.needs_memory else None
         latency = self._latency(res, report) if self.device is not None else None
@@ -491,7 +494,7 @@ class ModuleFit(Fit):
         self._cast()
         if report.subject.batch != self.memory.batch:
             _inputs, trace = self._at_batch(res)
-            report = analyze_trace(trace, self.convention, subject_for(self.pm, trace, res))
+            report = analyze_trace(trace, self.convention, subject_for(self.pm, trace, res), rules=self.rules)
         return _predicted(report, self.device, self.memory)
 
     def _memory(self, res: Any) -> Any:
