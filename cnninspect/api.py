@@ -125,7 +125,8 @@ class Summary:
         if self.training_step is not None:
             from .render.training import with_training_step
 
-            doc = with_training_step(doc, self.training_step, self.unit, self.report.subject.title)
+            doc = with_training_step(doc, self.training_step, self.unit, self.report.subject.title, self.levels,
+                                     {r.name: r.type for r in self.report.rows})
         if self.columns is None:
             return doc
         table = doc.tables[0]
@@ -337,6 +338,19 @@ def _module_with_extras(model: Any, inputs: Any, convention: str, resolution: in
     return Summary(report, unit, levels, columns, mem, step, _fields(trace, report, rf), rf)
 
 
+def _rules_for_specs(*specs: str) -> UsageError:
+    """The refusal of ``custom_rules`` given where no model is a Python model."""
+    return UsageError(f"custom_rules apply to Python models; every op kind of the spec{'s' * (len(specs) > 1)} "
+                      f"{', '.join(specs)} has a rule")
+
+
+def _is_python(model: Any) -> bool:
+    """An ``nn.Module`` object or a Python model reference (not a spec)."""
+    from .capture.targets import target_of
+
+    return not isinstance(model, str) or target_of(model).python
+
+
 def _cast(dtype: str | None, optimizer: str | None) -> str | None:
     from .commands.common import python_cast
 
@@ -372,7 +386,7 @@ def _reference_with_extras(text: str, input_size: Any, convention: str, resoluti
         step = _step_of(run_training(p.built.module, p.inputs)) if training_step else None
         return Summary(report, unit, levels, columns, mem, step, _fields(p.trace, report, rf), rf)
     if rules:
-        raise UsageError(f"custom_rules apply to Python models; every op kind of the spec {text} has a rule")
+        raise _rules_for_specs(text)
     from .commands.common import memory_settings_from
     from .measure.memory import memory_report
 
@@ -567,17 +581,22 @@ class Comparison(_Tabular):
 
 def compare(models: Sequence[nn.Module | str] | Mapping[str, nn.Module | str], input_size: Any = None, *,
             convention: str = "paper", resolution: int | None = None, unit: str = "macs", memory: bool = False,
-            dtype: str | None = None, optimizer: str | None = None) -> Comparison:
+            dtype: str | None = None, optimizer: str | None = None,
+            custom_rules: Mapping[str, Callable[[OpCall], int | None]] | None = None) -> Comparison:
     """Compare ``models`` (``cnninspect compare``): a list of ``nn.Module`` objects and model
     references, or a dict name -> model. ``input_size`` (batch included, as in
     :func:`summary`) is the input of every module and Python reference; a spec keeps its own
     input (``resolution`` sets it). ``memory``/``dtype``/``optimizer`` add weight and training
-    bytes, as in :func:`summary`. At least two models."""
+    bytes, as in :func:`summary`; ``custom_rules`` count the Python models' operators as in
+    :func:`summary` (refused when no model is one). At least two models."""
     named = _named(models)
     if len(named) < 2:
         raise UsageError("compare needs at least two models")
+    if custom_rules and not any(_is_python(m) for _, m in named):
+        raise _rules_for_specs(*(str(m) for _, m in named))
     summaries = [_summary_of(m, input_size, convention, resolution, unit=unit,
-                             **_memory_kwargs(memory, dtype, optimizer)) for _, m in named]
+                             **_memory_kwargs(memory, dtype, optimizer),
+                             **({"custom_rules": custom_rules} if _is_python(m) else {})) for _, m in named]
     return Comparison([n for n, _ in named], summaries, unit)
 
 
@@ -688,12 +707,14 @@ def _module_of(model: Any) -> tuple[Any, str]:
 
 def sweep(model: nn.Module | str, input_size: Any = None, *, resolutions: Sequence[int] | None = None,
           batches: Sequence[int] | None = None, convention: str = "paper", unit: str = "macs", memory: bool = False,
-          dtype: str | None = None, optimizer: str | None = None) -> SweepResult:
+          dtype: str | None = None, optimizer: str | None = None,
+          custom_rules: Mapping[str, Callable[[OpCall], int | None]] | None = None) -> SweepResult:
     """Totals of ``model`` at every ``resolution`` (an image input's height and width) and
     every ``batch`` (``cnninspect sweep``): a module or Python reference runs one captured
     forward pass per point on ``input_size`` (batch included) with the batch replaced; a
     spec is counted per sample and its per-batch totals and activations scale with the
-    batch. ``memory``/``dtype``/``optimizer`` add each point's memory report."""
+    batch. ``memory``/``dtype``/``optimizer`` add each point's memory report; ``custom_rules``
+    count a Python model's operators as in :func:`summary` (a spec takes none)."""
     from .base.limits import MAX_FORWARD_PASSES
     from .capture.targets import target_of
     from .ops.conventions import get_convention
@@ -714,6 +735,8 @@ def sweep(model: nn.Module | str, input_size: Any = None, *, resolutions: Sequen
         from .commands.common import memory_settings_from
         from .measure.memory import memory_report
 
+        if custom_rules:
+            raise _rules_for_specs(model)
         name = model
         for r in res_list:
             s = summary(model, convention=convention, resolution=r)
@@ -726,14 +749,16 @@ def sweep(model: nn.Module | str, input_size: Any = None, *, resolutions: Sequen
         return SweepResult(name, convention, points, unit)
     from .capture.inputs import from_api
     from .capture.pymodels import input_for
+    from .ops.custom_rules import custom_rules as checked_rules
 
+    rules = checked_rules(custom_rules)
     module, name = _module_of(model)
     base, _source = input_for(module, name, from_api(input_size) if input_size is not None else None, None)
     for r in res_list:
         for b in batch_list:
             inputs = _with_batch(base, b) if b is not None else base
             s = _module_with_extras(module, inputs, convention, r, None, "eval", unit, None, None, dtype, optimizer,
-                                    show, False)
+                                    show, False, False, rules)
             t = s.totals
             points.append(SweepPoint(r, s.batch, t.params, t.trainable_params, t.mult_adds, _per_sample(t.mult_adds, s.batch),
                                      t.peak_activation_bytes, s.memory))
@@ -792,7 +817,8 @@ class FitSummary(_Tabular):
 
 def fit(model: nn.Module | str, input_size: Any = None, *, over: Mapping[str, Sequence[float]],
         budgets: Mapping[str, str | float], maximize: str = "mult_adds", convention: str = "paper",
-        unit: str = "macs", dtype: str | None = None, optimizer: str | None = None) -> FitSummary:
+        unit: str = "macs", dtype: str | None = None, optimizer: str | None = None,
+        custom_rules: Mapping[str, Callable[[OpCall], int | None]] | None = None) -> FitSummary:
     """The largest configurations of ``model`` within ``budgets`` (``cnninspect fit``).
 
     ``over`` maps each axis to its values: a spec takes ``width``, ``resolution``, ``depth``,
@@ -800,7 +826,8 @@ def fit(model: nn.Module | str, input_size: Any = None, *, over: Mapping[str, Se
     captured forward pass per value, on ``input_size``). ``budgets`` are written as in a
     check file (``{"max_mult_adds": "150M", "max_params": 1.5e6}``); ``maximize`` is a metric
     (``mult_adds``, ``params``, ...). A Python model's ``max_training_bytes`` is measured on a
-    meta copy (``dtype``, ``optimizer`` as in :func:`summary`).
+    meta copy (``dtype``, ``optimizer`` as in :func:`summary`); ``custom_rules`` count its
+    operators at every point as in :func:`summary` (a spec takes none).
     """
     from .explore.fit import Axis, Fit
     from .explore.metrics import METRIC
@@ -817,6 +844,9 @@ def fit(model: nn.Module | str, input_size: Any = None, *, over: Mapping[str, Se
         from .explore.fit import parse_fit_axis
         from .resolve.catalog import parse_target
 
+        if custom_rules:
+            raise _rules_for_specs(model)
+
         target = parse_target(model)
         axes = [parse_fit_axis(k, ",".join(f"{v:g}" for v in vs), target.spec, f"over[{k!r}]") for k, vs in over.items()]
         job: Fit = Fit(target.spec, target.variant, axes, chosen, get_metric, convention=convention, memory=settings)
@@ -828,9 +858,13 @@ def fit(model: nn.Module | str, input_size: Any = None, *, over: Mapping[str, Se
     values = over.get("resolution") or ()
     if any(not isinstance(v, int) or isinstance(v, bool) or v < 1 for v in values):
         raise UsageError(f"over['resolution'] must be whole numbers of at least 1, got {list(values)!r}")
+    from .ops.custom_rules import custom_rules as checked_rules
+
+    rules = checked_rules(custom_rules)
     module, name = _module_of(model)
     job = _ObjectFit(module, name, Axis("resolution", tuple(sorted(set(values)))), chosen, get_metric,
-                     convention=convention, input_size=input_size, cast=_cast(dtype, optimizer), memory=settings)
+                     convention=convention, input_size=input_size, cast=_cast(dtype, optimizer), memory=settings,
+                     rules=rules)
     return FitSummary(job.run(), name, convention, unit)
 
 
@@ -839,7 +873,8 @@ class _ObjectFit:
     reference); made lazily so that importing the API does not import the fit machinery."""
 
     def __new__(cls, module: Any, name: str, axis: Any, budgets: Sequence[Any], maximize: Any, *,
-                convention: str, input_size: Any, cast: str | None, memory: Any) -> Any:
+                convention: str, input_size: Any, cast: str | None, memory: Any,
+                rules: Mapping[str, Any] | None = None) -> Any:
         from .base.limits import MAX_FORWARD_PASSES
         from .capture.inputs import from_api
         from .explore.fit import FitPoint, ModuleFit
@@ -865,7 +900,7 @@ class _ObjectFit:
                 res = self.axes[0].values[index[0]]
                 wants = any(m.needs_memory for m in (self.maximize, *(b.metric for b in self.budgets)))
                 s = _module_with_extras(module, self.input_shape, self.convention, res, None, "eval", "macs", None,
-                                        None, cast, memory.optimizer, wants, False)
+                                        None, cast, memory.optimizer, wants, False, False, rules)
                 if wants and (s.memory is None or s.memory.training is None):
                     raise UsageError(f"max_training_bytes: {s.memory.training_unavailable if s.memory else ''}")
                 self.count += 1
@@ -932,13 +967,16 @@ class CheckResult(_Tabular):
 
 def check(model: nn.Module | str, input_size: Any = None, *, expect: Mapping[str, Any] | None = None,
           budgets: Mapping[str, str | float] | None = None, convention: str = "paper", resolution: int | None = None,
-          dtype: str | None = None, optimizer: str | None = None) -> CheckResult:
+          dtype: str | None = None, optimizer: str | None = None,
+          custom_rules: Mapping[str, Callable[[OpCall], int | None]] | None = None) -> CheckResult:
     """Check ``model`` against expected values and budgets, as one entry of a check file
     (``cnninspect check``): ``expect`` maps a metric to its value or ``(value, tolerance)``
     (``{"params": 4_231_976, "mult_adds": ("569M", "1%")}``), ``budgets`` maps
     ``max_<metric>`` to a limit (``{"max_params": "5M"}``). Values are written as in check
     files (``4.2M``, ``8MB``). ``training_bytes`` is the training memory of :func:`summary`'s
-    memory report (``dtype``, ``optimizer``). ``bool(result)`` is True when all pass."""
+    memory report (``dtype``, ``optimizer``); ``custom_rules`` count a Python model's
+    operators as in :func:`summary` (a spec takes none). ``bool(result)`` is True when all
+    pass."""
     from .base.numbers import NumberError, parse_float
     from .base.errors import did_you_mean
     from .commands.common import memory_settings_from
@@ -960,7 +998,8 @@ def check(model: nn.Module | str, input_size: Any = None, *, expect: Mapping[str
     if not rules:
         raise UsageError("check needs expect= or budgets=")
     wants = any(METRIC[m].needs_memory for m, *_ in rules)
-    s = _summary_of(model, input_size, convention, resolution, memory=wants, dtype=dtype, optimizer=optimizer)
+    s = _summary_of(model, input_size, convention, resolution, memory=wants, dtype=dtype, optimizer=optimizer,
+                    custom_rules=custom_rules)
     if wants and (s.memory is None or s.memory.training is None):
         raise UsageError(f"training_bytes: {s.memory.training_unavailable if s.memory else 'no memory report'}")
     settings = memory_settings_from(dtype if s.report.model is not None else None, None, optimizer)

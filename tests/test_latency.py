@@ -567,7 +567,32 @@ def test_compare_device_adds_each_models_predicted_total(toy: Path):
     assert "Predicted vs 1st" in text
 
 
-def test_fit_latency_of_a_python_model_is_refused():
-    r = invoke("fit", "docs/examples/my_model.py:Net", "--over", "resolution=32,64", "--max-latency", "0.01",
-               "--device", "rtx-4090")
-    assert r.exit_code == 2 and "--max-latency applies to YAML specs" in r.stderr
+@pytest.mark.parametrize("batch", [1, 4])
+def test_fit_latency_of_a_python_model_is_summary_device_at_each_point(batch: int):
+    """``fit --max-latency --device`` on a Python model: each point's predicted seconds is
+    ``summary --device``'s at that resolution and batch (its captured operators priced on
+    the roofline); the budget, set between two points, keeps the smaller and refuses the
+    larger."""
+    model, device = "docs/examples/my_model.py:Net", "core-i7-1185g7"
+    at = ("--input", "3x32x32", "--batch", str(batch))
+
+    def predicted(res: int) -> float:
+        r = invoke("summary", model, *at, "--resolution", str(res), "--device", device, "--format", "json")
+        assert r.exit_code == 0, r.stderr
+        return json.loads(r.stdout)["totals"]["predicted_seconds"]
+
+    seconds = {res: predicted(res) for res in (32, 48, 64, 80)}
+    assert seconds[32] < seconds[48] < seconds[64] < seconds[80]
+    budget = (seconds[48] + seconds[64]) / 2
+    r = invoke("fit", model, *at, "--over", "resolution=32:80:16", "--max-latency", repr(budget),
+               "--device", device, "--format", "json")
+    assert r.exit_code == 0, r.stderr
+    data = json.loads(r.stdout)
+    best = data["best"]
+    assert best["settings"] == {"resolution": 48} and data["feasible"] == 2
+    assert best["predicted_seconds"] == seconds[48] <= budget < seconds[64]
+    table = invoke("fit", model, *at, "--over", "resolution=32:80:16", "--max-latency", repr(budget),
+                   "--device", device)
+    assert f"latency: the roofline on {device} at fp32, batch {batch}" in table.stdout
+    r = invoke("fit", model, "--input", "3x32x32", "--over", "resolution=32,64", "--max-latency", "0.01")
+    assert r.exit_code == 2 and "--max-latency needs --device" in r.stderr

@@ -418,3 +418,58 @@ def as_module_ref(monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setitem(sys.modules, "cnninspect_one", types.ModuleType("cnninspect_one"))
     monkeypatch.setitem(sys.modules, "cnninspect_one.module", mod)
     return "cnninspect_one.module:model"
+
+
+def _step_rows(text: str) -> dict[str, tuple[str, int, int, int]]:
+    """The training-step table of a summary's text: layer -> (type, forward, backward, step)."""
+    lines = text.split("Training step (", 1)[1].splitlines()[3:]
+    rows = {}
+    for line in lines:
+        cells = line.split()
+        if not cells or cells[0] == "total":
+            break
+        *name_type, fwd, bwd, step = cells
+        rows[name_type[0]] = (" ".join(name_type[1:]), *(int(c.replace(",", "")) for c in (fwd, bwd, step)))
+    return rows
+
+
+@pytest.mark.parametrize("ref,args", [("docs/examples/tiny_net.yaml", ()), (f"{EXAMPLE}:Net", ("--input", "3x32x32"))])
+def test_training_step_folds_with_levels(ref: str, args: tuple[str, ...]) -> None:
+    """``--levels N`` folds the training-step table as it folds the layer table: a block's row
+    is the sum of its modules at full depth (the JSON keeps every module), typed as the layer
+    table types it, and the rows still add up to the total."""
+    full = invoke("summary", ref, *args, "--training-step", "-f", "json")
+    assert full.exit_code == 0, full.stderr
+    data = json.loads(full.stdout)
+    step = data["training_step"]
+    types = {r["name"]: r["type"] for r in data["layers"] + data["blocks"]}
+    for levels in (1, 2):
+        r = invoke("summary", ref, *args, "--training-step", "--levels", str(levels))
+        assert r.exit_code == 0, r.stderr
+        expected: dict[str, list[int]] = {}
+        for layer in step["layers"]:
+            key = ".".join(layer["name"].split(".")[:levels])
+            sums = expected.setdefault(key, [0, 0, 0])
+            for i, k in enumerate(("forward_mult_adds", "backward_mult_adds", "mult_adds")):
+                sums[i] += layer[k]
+        rows = _step_rows(r.stdout)
+        assert {k: list(v[1:]) for k, v in rows.items()} == expected
+        assert all(len(k.split(".")) <= levels for k in rows)
+        assert sum(v[3] for v in rows.values()) == step["mult_adds"]
+        folded = {".".join(layer["name"].split(".")[:levels]) for layer in step["layers"]
+                  if len(layer["name"].split(".")) > levels}
+        assert all(rows[k][0] == types[k] for k in folded) and (folded or levels > 1)
+    assert len(_step_rows(invoke("summary", ref, *args, "--training-step").stdout)) == len(step["layers"])
+
+
+def test_folded_training_step_of_a_block_equals_flop_counter_mode_on_that_block() -> None:
+    """A folded block's row is FlopCounterMode's count of that module around a real
+    ``loss.backward()`` on CPU tensors (FlopCounterMode counts a module with its submodules)."""
+    model = _example_net()
+    s = cnninspect.summary(model, input_size=(1, 3, 32, 32), training_step=True, levels=1)
+    _total, by_module = step_on_cpu(model, (1, 3, 32, 32))
+    rows = _step_rows(str(s))
+    assert set(rows) == {"stem", "block1", "down", "block2", "fc"}
+    for name, (_type, _fwd, _bwd, total) in rows.items():
+        assert 2 * total == by_module[f"Net.{name}"], name
+    assert rows["block1"][0] == "Block"

@@ -8,7 +8,7 @@ from click.core import ParameterSource
 from ..ops.conventions import CONVENTIONS
 from ..base.errors import UsageError
 from ..render.ci import CHECK_FORMATS, finding
-from .common import emit, format_option, with_exit_code, write_out
+from .common import emit, format_option, rules_from, rules_note, rules_option, with_exit_code, write_out
 
 
 @click.command("check")
@@ -19,8 +19,10 @@ from .common import emit, format_option, with_exit_code, write_out
 @click.option("--allow-python", is_flag=True,
               help="Allow the file's Python models (file.py:NAME, package.module:NAME, torchvision:, timm:): "
                    "checking them runs their code. Only for check files you trust.")
+@rules_option
 @with_exit_code
-def check(expectations: str | None, fmt: str, convention: str | None, allow_python: bool) -> int:
+def check(expectations: str | None, fmt: str, convention: str | None, allow_python: bool,
+          rules_file: str | None) -> int:
     """Check models against EXPECTATIONS.yaml: expected params/mult-adds (absolute or %
     tolerance), budgets (max params, mult-adds, peak activation, weight and training
     memory at a dtype, batch and optimizer), and that a spec is its reference model
@@ -42,8 +44,11 @@ def check(expectations: str | None, fmt: str, convention: str | None, allow_pyth
         raise UsageError("check reads an expectations file by its name (its model paths are relative to it); "
                          "standard input ('-') is not read")
     from_flag = click.get_current_context().get_parameter_source("convention") == ParameterSource.COMMANDLINE
-    outcomes = evaluate(load_checks(expectations, allow_python=allow_python, convention=convention,
-                                    convention_given=from_flag))
+    from ..capture.targets import target_of
+
+    checks = load_checks(expectations, allow_python=allow_python, convention=convention, convention_given=from_flag)
+    rules = rules_from(rules_file, any(target_of(c.model).python for c in checks))
+    outcomes = evaluate(checks, rules)
     rows = []
     styles = []
     for o in outcomes:
@@ -102,7 +107,8 @@ def check(expectations: str | None, fmt: str, convention: str | None, allow_pyth
         if r["status"] != "PASS"
         for line in (f"{expectations}:{r['line']}: {r['check']}: {finding(r)}", *(f"  {d}" for d in o.details))
     )
-    doc = Document(f"cnninspect check: {verdict}", meta, (table,), notes=notes, data=data)
+    doc = Document(f"cnninspect check: {verdict}", meta, (table,), notes=rules_note(rules_file, rules) + notes,
+                   data=data)
     if fmt in CHECK_FORMATS:
         write_out(CHECK_FORMATS[fmt].render(doc, False, None))
     else:

@@ -378,13 +378,46 @@ def python_cast(dtype: str | None, optimizer: str | None) -> str | None:
     return p.weights
 
 
-def step_document(doc: Any, run: Any, unit: str, root: str) -> Any:
-    """``doc`` with a training run's step cost (``--training-step``), or the reason it could not run."""
+def step_document(doc: Any, run: Any, unit: str, root: str, levels: int | None, report: Any) -> Any:
+    """``doc`` with a training run's step cost (``--training-step``; folded to ``levels`` as
+    ``report``'s layer table is), or the reason it could not run."""
     if run.step is None:
         raise UsageError(f"--training-step: {run.failure}")
     from ..render.training import with_training_step
 
-    return with_training_step(doc, run.step, unit, root)
+    return with_training_step(doc, run.step, unit, root, levels, {r.name: r.type for r in report.rows})
+
+
+RULES_FOR_SPECS = "--rules applies to Python models; every op kind of a spec has a rule in every convention"
+
+
+def rules_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    """--rules FILE.py: the caller's counting rules for operators cnninspect does not count
+    (capture/rule_files.py), for the command's Python models."""
+    return click.option("--rules", "rules_file", metavar="FILE.py",
+                        help="Python models: your own counting rules for operators cnninspect does not count, from "
+                             "a Python file defining RULES = {'namespace::op': function} (run as a Python model's "
+                             "file is; docs/counting.md).")(f)
+
+
+def rules_note(rules_file: str | None, rules: Any) -> tuple[str, ...]:
+    """The note naming the ``--rules`` file and its operators (none without it)."""
+    if not rules:
+        return ()
+    return (f"custom rules from {shorten(rules_file or '', 100)} in the Python models' counts: "
+            f"{', '.join(sorted(rules))}",)
+
+
+def rules_from(rules_file: str | None, any_python: bool) -> Any:
+    """The rules of ``--rules FILE.py`` (None without it); refused (:data:`RULES_FOR_SPECS`)
+    when none of the command's models is a Python model, before the file is run."""
+    if rules_file is None:
+        return None
+    if not any_python:
+        raise UsageError(RULES_FOR_SPECS)
+    from ..capture.rule_files import load_rules
+
+    return load_rules(rules_file)
 
 
 def refuse_spec_options(text: str, **given: Any) -> None:
@@ -404,9 +437,11 @@ def python_input(text: str, input_text: str | None) -> tuple[int, ...] | None:
     return parse_input(input_text, f"{shorten(text, 80)}: --input") if input_text is not None else None
 
 
-def analyze_any(text: str, convention: str, engine: str | None = None, input_text: str | None = None) -> Any:
+def analyze_any(text: str, convention: str, engine: str | None = None, input_text: str | None = None,
+                rules: Any = None) -> Any:
     """A report of any model reference, ``NAME[:VARIANT][@key=value,...]``: a spec (resolved with
-    its settings) or a Python model (``@resolution=`` and ``@input=`` settings)."""
+    its settings) or a Python model (``@resolution=`` and ``@input=`` settings; counted with
+    the caller's operator ``rules``, which a spec does not take)."""
     from ..capture.targets import PythonTarget, target_of
 
     target = target_of(text)
@@ -414,7 +449,7 @@ def analyze_any(text: str, convention: str, engine: str | None = None, input_tex
         from ..capture.pymodels import analyze_python
 
         base, shape, resolution = _python_parts(target, engine, input_text)
-        return analyze_python(base, convention, input_shape=shape, resolution=resolution)
+        return analyze_python(base, convention, input_shape=shape, resolution=resolution, rules=rules)
     if input_text is not None:
         raise UsageError(f"--input applies to Python models; {shorten(text, 80)} is a spec (use --resolution "
                          "or @resolution=)")

@@ -17,6 +17,9 @@ from .common import (
     memory_options,
     memory_settings_from,
     note_shadowed,
+    rules_from,
+    rules_note,
+    rules_option,
     with_exit_code,
 )
 
@@ -41,6 +44,7 @@ JSON_KEYS = ("model", "input", "output", "params", "trainable_params", "depth", 
 @memory_options
 @device_option
 @input_option
+@rules_option
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False),
               help="Also draw the trade-off: mult-adds against params and against peak activation memory, one "
                    "labelled point per model (FILE.png or FILE.svg; needs matplotlib).")
@@ -49,7 +53,7 @@ JSON_KEYS = ("model", "input", "output", "params", "trainable_params", "depth", 
 def compare(models: tuple[str, ...], stages: bool, layers: bool, fmt: str, convention: str, unit: str,
             engine: str | None, show_rf: bool, equal: bool, show_memory: bool, dtype: str | None,
             batch: int | None, optimizer: str | None, device: str | None, input_text: str | None,
-            plot_path: str | None, force: bool) -> int:
+            rules_file: str | None, plot_path: str | None, force: bool) -> int:
     """Compare MODELS side by side: params, trainable params, mult-adds, depth, output,
     and ratios against the first; --rf adds receptive fields, --memory (or --dtype,
     --batch, --optimizer) memory (a Python model's measured on meta copies of it), --device each
@@ -82,6 +86,10 @@ def compare(models: tuple[str, ...], stages: bool, layers: bool, fmt: str, conve
         raise UsageError(f"--equal compares two models; {len(models)} were given")
     if input_text is not None and not any(t.python for t in targets):
         raise UsageError("--input applies to Python models; none of these models is one")
+    if rules_file is not None and equal:
+        raise UsageError("--equal compares the models in every convention, ptflops and thop included, which count "
+                         "module classes and take no operator rules; leave out --rules")
+    rules = rules_from(rules_file, any(t.python for t in targets))
     mem_settings = memory_settings_from(dtype, batch, optimizer)
     show_memory = show_memory or any(v is not None for v in (dtype, batch, optimizer))
     scale = UNITS[unit]
@@ -100,7 +108,7 @@ def compare(models: tuple[str, ...], stages: bool, layers: bool, fmt: str, conve
     reports = []
     for i, t in enumerate(targets):
         reports.append((t.text, measured[i] if i in measured else
-                        analyze_any(t.text, convention, engine, input_text if t.python else None)))
+                        analyze_any(t.text, convention, engine, input_text if t.python else None, rules)))
     first = reports[0][1].totals
     named = None
     rooflines: list[Any] = []
@@ -257,14 +265,14 @@ def compare(models: tuple[str, ...], stages: bool, layers: bool, fmt: str, conve
              "match": p.mark, "differs": list(p.what)}
             for p in pairs
         ]
-    notes: tuple[str, ...] = ()
+    notes: tuple[str, ...] = rules_note(rules_file, rules)
     if plot_path is not None:
         from ..render.plot import PlotPoint, plot_compare
 
         points = [PlotPoint(r["model"], r["mult_adds"], r["params"], r["peak_activation_bytes"]) for r in rows]
         plot_compare(points, plot_path, title=f"Comparison ({conv.name} convention)",
                      cost="FLOPs" if unit == "flops" else "Mult-adds", replace=force)
-        notes = (f"plot written to {plot_path}",)
+        notes += (f"plot written to {plot_path}",)
     if verdict is not None:
         data["equal"] = verdict.as_json()
     emit(Document("Comparison", tuple(meta), tuple(tables), notes=notes, data=data,

@@ -10,7 +10,16 @@ import click
 from ..base.errors import CnnInspectError, UsageError, did_you_mean, shorten
 from ..render.explain import PARTS
 from ..explore.teach import TEACH_OPS
-from .common import convention_option, emit, format_option, model_options_without_padding, overrides_from, pick_variant
+from .common import (
+    convention_option,
+    emit,
+    format_option,
+    model_options_without_padding,
+    overrides_from,
+    pick_variant,
+    rules_from,
+    rules_option,
+)
 
 
 def _with_ops(f: Any) -> Any:
@@ -41,9 +50,7 @@ def _with_ops(f: Any) -> Any:
 @click.option("--filters", type=click.IntRange(min=1), help="Op conv2d: number of filters (output channels).")
 @click.option("--bias/--no-bias", default=True, show_default=True, help="Op conv2d: one bias per filter.")
 @click.option("--ceil-mode", is_flag=True, help="Op pooling: round output sizes up (Caffe).")
-@click.option("--rules", "rules_file", metavar="FILE.py",
-              help="A Python model: your own counting rules for operators cnninspect does not count (RULES in a "
-                   "Python file, as for summary).")
+@rules_option
 @click.option("--example", is_flag=True,
               help="Op: work the source deck's example by hand (its 5x5 image, and its 3x3 filter for conv2d).")
 @_with_ops
@@ -87,8 +94,7 @@ def explain(target: str, variant: str | None, width: float | None, resolution: i
                         parts=parts, measure=measure, measure_max_mb=measure_max_mb, input_size=input_size,
                         op_options=op_options, rules_file=rules_file)
         return
-    if rules_file is not None:
-        raise UsageError("--rules applies to Python models; every op kind of a spec has a rule in every convention")
+    rules_from(rules_file, any_python=False)
     bad = [k for k, v in op_options.items() if v is not None]
     if bad:
         try:
@@ -133,11 +139,7 @@ def _explain_python(target: str, *, variant: str | None, width: float | None, re
                                    "--set": set_values, "--padding": padding,
                                    **{k: v for k, v in op_options.items() if k != "--input"}})
     inputs = python_inputs(target, (input_size,) if input_size else (), None)
-    rules = None
-    if rules_file is not None:
-        from ..capture.rule_files import load_rules
-
-        rules = load_rules(rules_file)
+    rules = rules_from(rules_file, any_python=True)
     p = prepare_python(target, input_shape=inputs, resolution=resolution)
     measured = None
     if measure and layer is None:

@@ -20,11 +20,14 @@ from .common import (
     python_input,
     refuse_spec_options,
     device_option,
+    rules_from,
+    rules_note,
+    rules_option,
 )
 
 if TYPE_CHECKING:
     from ..ops.conventions import Convention
-    from ..explore.fit import FitPoint, FitResult
+    from ..explore.fit import Fit, FitPoint, FitResult
     from ..render.document import Document
 
 
@@ -67,10 +70,11 @@ def _budget_options(f: Callable[..., Any]) -> Callable[..., Any]:
 @convention_options
 @memory_setting_options
 @input_option
+@rules_option
 def fit(model: str, over: tuple[str, ...], max_latency: str | None, device: str | None, maximize: str, set_values: tuple[str, ...], padding: str | None,
         search: str, plot_path: str | None, force: bool, fmt: str, convention: str, unit: str,
         dtype: str | None, batch: int | None, optimizer: str | None, input_text: str | None,
-        **budgets: tuple[str, ...]) -> None:
+        rules_file: str | None, **budgets: tuple[str, ...]) -> None:
     """The largest configurations of MODEL (NAME[:VARIANT] or a YAML spec) that meet every
     budget: how many points of the grid fit, the frontier (the feasible points that no
     other feasible point beats or equals on every axis) and the best one (--maximize).
@@ -96,6 +100,7 @@ def fit(model: str, over: tuple[str, ...], max_latency: str | None, device: str 
     from ..explore.sweep import MAX_POINTS, validate_axes
 
     from ..capture.targets import target_of
+    from ..measure.roofline import get_device
 
     python = target_of(model).python
     target = None if python else parse_target(model)
@@ -147,15 +152,15 @@ def fit(model: str, over: tuple[str, ...], max_latency: str | None, device: str 
         check_output_file(plot_path, force, "--plot", (".png", ".svg"))
     memory = memory_settings_from(dtype, batch, optimizer)
     if python:
-        refuse_spec_options(model, **{"--set": set_values, "--padding": padding, "--max-latency": max_latency,
-                                      "--device": device})
+        refuse_spec_options(model, **{"--set": set_values, "--padding": padding})
         if not axes:
             raise UsageError("give the axis to fit over, e.g. --over resolution=96:320:16")
         shape = python_input(model, input_text)
+        rules = rules_from(rules_file, any_python=True)
         job: Fit = ModuleFit(model, axes[0], chosen, METRIC[maximize], convention=convention, input_shape=shape,
-                             memory=memory)
+                             memory=memory, device=get_device(device) if device is not None else None, rules=rules)
         result = job.run()
-        notes = []
+        notes = [*rules_note(rules_file, rules), *_latency_notes(job, memory, True)]
         if plot_path is not None:
             from ..explore.fit import plot_data
             from ..render.plot import plot_fit
@@ -167,6 +172,7 @@ def fit(model: str, over: tuple[str, ...], max_latency: str | None, device: str 
         return
     if input_text is not None:
         raise UsageError("--input applies to Python models; a spec's input is set by --over resolution=...")
+    rules_from(rules_file, any_python=False)
     base = Overrides(padding=padding, values=parse_set(set_values))
     validate_axes(target.spec, {"variant": [target.variant] if target.variant else [],
                                 **{a.name: list(a.values) for a in axes}}, base)
@@ -174,16 +180,11 @@ def fit(model: str, over: tuple[str, ...], max_latency: str | None, device: str 
     if needs_training and not {memory.precision.weights, memory.precision.activations} <= set(TRAINABLE_DTYPES):
         raise UsageError(f"--max-training-bytes needs trainable dtypes ({', '.join(TRAINABLE_DTYPES)}), "
                          f"not --dtype {dtype}")
-    from ..measure.roofline import get_device
-
     job = Fit(target.spec, target.variant, axes, chosen, METRIC[maximize], convention=convention, base=base,
               memory=memory, device=get_device(device) if device is not None else None)
     result = job.run(search, budget_masks=plot_path is not None)
     conv = get_convention(convention)
-    notes = []
-    if job.device is not None:
-        notes.append(f"latency: the roofline on {job.device.name} at {memory.precision.activations}, batch "
-                     f"{memory.batch} (docs/latency.md)")
+    notes = _latency_notes(job, memory, False)
     if plot_path is not None:
         from ..explore.fit import plot_data
         from ..render.plot import plot_fit
@@ -198,6 +199,15 @@ def fit(model: str, over: tuple[str, ...], max_latency: str | None, device: str 
         if replaced:
             notes.insert(0, f"the fit's axes replace variant {variant}'s {', '.join(replaced)}")
     emit(fit_document(result, target.text, conv, unit, notes), fmt)
+
+
+def _latency_notes(job: Fit, memory: Any, python: bool) -> list[str]:
+    """The note saying where a latency budget's seconds come from (none without one)."""
+    if job.device is None:
+        return []
+    what = "each point's captured operators, as summary --device prices them; " if python else ""
+    return [f"latency: the roofline on {job.device.name} at {memory.precision.activations}, batch {memory.batch} "
+            f"({what}docs/latency.md)"]
 
 
 def fit_document(result: FitResult, label: str, conv: Convention, unit: str, notes: list[str]) -> Document:

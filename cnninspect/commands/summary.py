@@ -26,6 +26,8 @@ from .common import (
     python_inputs,
     python_choice,
     refuse_spec_options,
+    rules_from,
+    rules_option,
     step_document,
     with_device,
     with_exit_code,
@@ -59,7 +61,8 @@ verify_choice = option_group(VerifyChoice, "verify", [
 @click.argument("spec")
 @model_choice
 @output_choice(extra=("paper",))
-@click.option("--levels", "-L", type=click.IntRange(1, 100), help="Fold the layer tree to N levels (blocks show their totals).")
+@click.option("--levels", "-L", type=click.IntRange(1, 100), help="Fold the layer tree (and the --training-step table) to N levels; blocks show their "
+                   "totals.")
 @verify_choice
 @click.option("--engine", type=click.Choice(["spec", "meta"]),
               help="For a spec: spec (default), shape arithmetic on the resolved spec (no torch import); meta: "
@@ -69,10 +72,7 @@ verify_choice = option_group(VerifyChoice, "verify", [
 @click.option("--traffic", "show_traffic", is_flag=True,
               help="Add memory-traffic columns: bytes each layer moves and mult-adds per byte, at --dtype and "
                    "--batch (docs/traffic.md). JSON, CSV and HTML always carry them.")
-@click.option("--rules", "rules_file", metavar="FILE.py",
-              help="Python models: your own counting rules for operators cnninspect does not count, from a Python "
-                   "file defining RULES = {'namespace::op': function} (run as a Python model's file is; "
-                   "docs/counting.md).")
+@rules_option
 @memory_choice
 @click.option("--training-step", "training_step", is_flag=True,
               help="Add the mult-adds of one training step per layer: forward plus backward, as "
@@ -108,8 +108,7 @@ def summary(spec: str, model: ModelChoice, output: OutputChoice, levels: int | N
         return 0
     if python.mode != "eval":
         raise UsageError("--mode applies to Python models; a spec is counted in inference")
-    if rules_file is not None:
-        raise UsageError("--rules applies to Python models; every op kind of a spec has a rule in every convention")
+    rules_from(rules_file, any_python=False)
     if python.input_texts:
         raise UsageError("--input applies to Python models; a spec's input is set by --resolution")
     return _spec_summary(target, model, output, levels, verify, engine or "spec", show_rf, show_traffic, memory,
@@ -129,11 +128,7 @@ def _python_summary(target: PythonTarget, model: ModelChoice, output: OutputChoi
 
     inputs = python_inputs(target.text, python.input_texts, memory.batch)
     cast = python_cast(memory.dtype, memory.optimizer)
-    rules = None
-    if rules_file is not None:
-        from ..capture.rule_files import load_rules
-
-        rules = load_rules(rules_file)
+    rules = rules_from(rules_file, any_python=True)
     p = prepare_python(target.text, input_shape=inputs, resolution=model.resolution, mode=python.mode)
     report = analyze_trace(p.trace, output.convention, p.subject, rules=rules)
     mem = None
@@ -148,7 +143,8 @@ def _python_summary(target: PythonTarget, model: ModelChoice, output: OutputChoi
     if training_step:
         from ..capture.training import run_training
 
-        doc = step_document(doc, run_training(p.built.module, p.inputs), output.unit, report.subject.title)
+        doc = step_document(doc, run_training(p.built.module, p.inputs), output.unit, report.subject.title, levels,
+                            report)
     return doc, report, mem.settings if mem is not None else MemorySettings(batch=p.inputs.batch)
 
 
@@ -206,7 +202,7 @@ def _spec_summary(target: SpecTarget, model: ModelChoice, output: OutputChoice, 
             from ..capture.training import run_training
 
             run = run_training(build_module(resolved, "meta"), ModelInputs.single(resolved.input_shape, mem_settings.batch))
-            doc = step_document(doc, run, unit, resolved.label)
+            doc = step_document(doc, run, unit, resolved.label, levels, report)
         doc = with_device(doc, report, device, mem_settings)
     if verification is not None:
         from ..render.report import with_verification

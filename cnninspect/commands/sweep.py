@@ -20,6 +20,9 @@ from .common import (
     memory_settings_from,
     note_shadowed,
     parse_set,
+    rules_from,
+    rules_note,
+    rules_option,
 )
 
 PROGRESS_MIN_POINTS = 50
@@ -42,10 +45,11 @@ JSON_KEYS = ("variant", "phi", "width", "depth", "resolution", "params", "traina
 @convention_options
 @memory_options
 @input_option
+@rules_option
 def sweep(spec: str, variants: str | None, width: str | None, resolution: str | None, depth: str | None,
           phi: str | None, set_values: tuple[str, ...], padding: str | None, plot_path: str | None, force: bool,
           fmt: str, convention: str, unit: str, show_memory: bool, dtype: str | None, batch: int | None,
-          optimizer: str | None, input_text: str | None) -> None:
+          optimizer: str | None, input_text: str | None, rules_file: str | None) -> None:
     """Totals of SPEC over a grid: one row per point (MobileNet Tables 6-7, EfficientNet B0-B7).
     A Python model (file.py:NAME ...) sweeps --resolution.
 
@@ -70,12 +74,14 @@ def sweep(spec: str, variants: str | None, width: str | None, resolution: str | 
             from .common import python_cast
 
             memory = (python_cast(dtype, optimizer), batch or 1, optimizer or "sgd")
-        _sweep_module(spec, resolution, input_text, plot_path, force, fmt, convention, unit, memory)
+        _sweep_module(spec, resolution, input_text, plot_path, force, fmt, convention, unit, memory,
+                      rules_file)
         return
     if input_text is not None:
         from ..base.errors import UsageError
 
         raise UsageError("--input applies to Python models; a spec's input is set by --resolution")
+    rules_from(rules_file, any_python=False)
     from ..resolve.catalog import parse_target
     from ..ops.conventions import UNITS, get_convention
     from ..base.errors import UsageError
@@ -189,10 +195,12 @@ def _progress(total: int) -> Iterator[Callable[[], None] | None]:
 
 
 def _sweep_module(text: str, resolution: str | None, input_text: str | None, plot_path: str | None, force: bool,
-                  fmt: str, convention: str, unit: str, memory: tuple[str | None, int, str] | None = None) -> None:
-    """A Python model over resolutions: built once, one forward pass captured per point;
-    ``memory`` (cast, batch, optimizer) adds each point's memory, measured on meta copies at
-    that batch (the counts stay per sample)."""
+                  fmt: str, convention: str, unit: str, memory: tuple[str | None, int, str] | None = None,
+                  rules_file: str | None = None) -> None:
+    """A Python model over resolutions: built once, one forward pass captured per point
+    (counted with the operator rules of ``rules_file``); ``memory`` (cast, batch, optimizer)
+    adds each point's memory, measured on meta copies at that batch (the counts stay per
+    sample)."""
     from ..ops.conventions import UNITS, get_convention
     from ..base.errors import UsageError
     from ..capture.module_analysis import analyze_trace
@@ -209,17 +217,18 @@ def _sweep_module(text: str, resolution: str | None, input_text: str | None, plo
                          f"(one forward pass each), got {len(resolutions):,}")
     if plot_path is not None:
         check_output_file(plot_path, force, "--plot", (".png", ".svg"))
+    rules = rules_from(rules_file, any_python=True)
     pm = load(parse_pyref(text))
     built = build(pm)
     given = parse_input(input_text, f"{pm.ref.shown}: --input") if input_text is not None else None
     scale = UNITS[unit]
     conv = get_convention(convention)
     rows = []
-    notes: list[str] = []
+    notes = list(rules_note(rules_file, rules))
     for res in resolutions:
         inputs, source = input_for(built.module, pm.ref.shown, given, res)
         trace = trace_built(pm, built, inputs)
-        rep = analyze_trace(trace, conv, subject_for(pm, trace, res, source))
+        rep = analyze_trace(trace, conv, subject_for(pm, trace, res, source), rules=rules)
         t = rep.totals
         cells: dict[str, Any] = {}
         if memory is not None:

@@ -429,10 +429,11 @@ def _fit_rule(node: YNode, path: str, settings: Mapping[str, Any], settings_node
     return Rule("frontier", "fit", 0, text=f"on the frontier of {over}", loc=node.loc, axes=tuple(axes))
 
 
-def _python_report(c: CheckSpec, target: PythonTarget, memory: bool = False) -> Any:
-    """A Python model's report, with the check's ``resolution`` and ``input`` settings; with
-    ``memory``, (report, memory report) measured on meta copies at the check's memory
-    settings (its batch; its dtype casts the copy)."""
+def _python_report(c: CheckSpec, target: PythonTarget, memory: bool = False,
+                   rules: Mapping[str, Any] | None = None) -> Any:
+    """A Python model's report, with the check's ``resolution`` and ``input`` settings, counted
+    with the caller's operator ``rules``; with ``memory``, (report, memory report) measured on
+    meta copies at the check's memory settings (its batch; its dtype casts the copy)."""
     from ..capture.pymodels import analyze_python, parse_input, prepare_python
 
     base = target.base
@@ -446,7 +447,7 @@ def _python_report(c: CheckSpec, target: PythonTarget, memory: bool = False) -> 
     if resolution is not None and (not isinstance(resolution, int) or isinstance(resolution, bool)):
         raise SpecError(f"resolution must be a whole number, got {resolution!r}", c.loc, f"{c.path}.settings")
     if not memory:
-        return analyze_python(base, c.convention, input_shape=shape, resolution=resolution)
+        return analyze_python(base, c.convention, input_shape=shape, resolution=resolution, rules=rules)
     from ..capture.inputs import ModelInputs
     from ..capture.training import CASTS, module_memory
 
@@ -456,7 +457,7 @@ def _python_report(c: CheckSpec, target: PythonTarget, memory: bool = False) -> 
                         c.loc, f"{c.path}.memory.dtype")
     cast = None if prec.weights == "fp32" else prec.weights
     batch = c.memory.batch
-    plain = analyze_python(base, c.convention, input_shape=shape, resolution=resolution)
+    plain = analyze_python(base, c.convention, input_shape=shape, resolution=resolution, rules=rules)
     inputs = ModelInputs.single(shape, batch) if shape is not None else ModelInputs((), {}, batch)
     p = prepare_python(base, input_shape=inputs, resolution=resolution)
     mem = module_memory(p.built.module, p.inputs, p.trace, cast=cast, batch=p.inputs.batch,
@@ -466,9 +467,9 @@ def _python_report(c: CheckSpec, target: PythonTarget, memory: bool = False) -> 
     return plain, mem
 
 
-def evaluate(checks: tuple[CheckSpec, ...]) -> list[Outcome]:
+def evaluate(checks: tuple[CheckSpec, ...], rules: Mapping[str, Any] | None = None) -> list[Outcome]:
     """Resolve and analyse each check's model (spec engine, or a Python model's captured
-    forward pass) and judge its rules."""
+    forward pass, counted with the caller's operator ``rules``) and judge its rules."""
     from ..capture.targets import PythonTarget, target_of
     from ..measure.analysis import analyze
     from ..resolve.catalog import resolve_ref
@@ -481,9 +482,9 @@ def evaluate(checks: tuple[CheckSpec, ...]) -> list[Outcome]:
         try:
             target = target_of(c.model)
             if isinstance(target, PythonTarget) and needs_memory:
-                report, mem = _python_report(c, target, memory=True)
+                report, mem = _python_report(c, target, memory=True, rules=rules)
             else:
-                report = _python_report(c, target) if isinstance(target, PythonTarget) else analyze(
+                report = _python_report(c, target, rules=rules) if isinstance(target, PythonTarget) else analyze(
                     resolve_ref(c.model, dict(c.settings), f"{c.path}.settings"), c.convention)
         except SpecError as exc:
             if exc.loc is not None and exc.loc.line is not None:

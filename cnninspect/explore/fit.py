@@ -31,11 +31,11 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..base.errors import CnnInspectError, UsageError
+from ..measure.analysis import Report
 from ..measure.memory import MemorySettings, memory_report
 from .metrics import LATENCY, METRIC_LIST, Measures, Metric
 from ..ops.primitives import window_out
 from ..resolve.resolver import Overrides, resolve, resolved_settings
-from ..resolve.ir import Model
 from ..measure.roofline import Device
 from ..lang.spec import Spec
 from ..measure.totals import CAT, GATE, OP, RES, SEQ, SIDE, UNSET, CNode, Template, TotalsEngine, Unsupported
@@ -116,12 +116,13 @@ def _latency_device(device: Device | None, budgets: Sequence[Budget], maximize: 
     return device
 
 
-def _predicted(model: Model, convention: str, device: Device, memory: MemorySettings) -> float:
-    """The roofline's total predicted seconds of a resolved model (docs/latency.md)."""
-    from ..measure.analysis import analyze
+def _predicted(report: Report, device: Device, memory: MemorySettings) -> float:
+    """The roofline's total predicted seconds of a report (docs/latency.md): a spec's at the
+    memory settings' dtype and batch, a Python model's from its operators lowered onto the
+    op records, at the batch it ran on (``memory.batch``) and the settings' dtype, as
+    ``summary --device`` prices them."""
     from ..measure.roofline import predict, report_costs
 
-    report = analyze(model, convention)
     costs = report_costs(report, memory.precision, memory.batch)
     return predict(costs, device, memory.precision.activations).predicted_seconds
 
@@ -208,7 +209,11 @@ class Fit:
             model = resolve(self.spec, p.get("variant"), self.engine.overrides(p))
         if self.needs_memory:
             report = memory_report(model, self.memory)
-        latency = _predicted(model, self.convention, self.device, self.memory) if self.device is not None else None
+        latency = None
+        if self.device is not None:
+            from ..measure.analysis import analyze
+
+            latency = _predicted(analyze(model, self.convention), self.device, self.memory)
         measures = Measures(m.totals, m.weight_depth, self.memory, report, latency)
         metrics = {mt.name: mt.value(measures) for mt in METRIC_LIST if not mt.needs_memory or report is not None}
         if latency is not None:
@@ -401,11 +406,14 @@ class ModuleFit(Fit):
     """A fit of a Python model over its input resolution only: each point is one captured
     forward pass (cnninspect/capture/pymodels.py), every point evaluated (no pruning proof holds for
     arbitrary code). Budgets are those of specs; training bytes are measured on meta copies
-    of the model (cnninspect/capture/training.py)."""
+    of the model (cnninspect/capture/training.py); a latency budget prices each point's
+    captured operators on ``device`` as ``summary --device`` does (:func:`_predicted`);
+    ``rules``: the caller's operator rules, in every point's count."""
 
     def __init__(self, text: str, axis: Axis, budgets: Sequence[Budget], maximize: Metric, *,
                  convention: str = "paper", input_shape: tuple[int, ...] | None = None,
-                 memory: MemorySettings | None = None) -> None:
+                 memory: MemorySettings | None = None, device: Device | None = None,
+                 rules: Mapping[str, Any] | None = None) -> None:
         from ..capture.pymodels import build, load, parse_pyref
 
         if not budgets:
@@ -423,8 +431,9 @@ class ModuleFit(Fit):
         self.memory = memory or MemorySettings()
         # training bytes: measured on meta copies of the model at each point (capture/training.py)
         self.needs_memory = any(m.needs_memory for m in (maximize, *(b.metric for b in budgets)))
-        self.device = None
+        self.device = _latency_device(device, budgets, maximize)
         self.convention = convention
+        self.rules = rules  # the caller's operator rules (cnninspect.ops.custom_rules)
         self.input_shape = input_shape
         self.names = [axis.name]
         self.line_axis = 0
@@ -444,31 +453,58 @@ class ModuleFit(Fit):
         res = self.axes[0].values[index[0]]
         inputs, source = input_for(self.built.module, self.pm.ref.shown, self.input_shape, res)
         trace = trace_built(self.pm, self.built, inputs)
-        report = analyze_trace(trace, self.convention, subject_for(self.pm, trace, res, source))
+        report = analyze_trace(trace, self.convention, subject_for(self.pm, trace, res, source), rules=self.rules)
         self.count += 1
         mem = self._memory(res) if self.needs_memory else None
-        measures = Measures(report.totals, report.subject.depth, self.memory, mem)
+        latency = self._latency(res, report) if self.device is not None else None
+        measures = Measures(report.totals, report.subject.depth, self.memory, mem, latency)
         metrics = {m.name: m.value(measures) for m in METRIC_LIST if not m.needs_memory or mem is not None}
+        if latency is not None:
+            metrics[LATENCY.name] = LATENCY.value(measures)
         if keep:
             self.evaluated[index] = metrics
         return metrics
 
-    def _memory(self, res: Any) -> Any:
-        """The memory report at ``res``, measured on meta copies at the fit's batch, optimizer
-        and dtype (one trainable dtype, cast on the copy)."""
-        from ..capture.inputs import ModelInputs
-        from ..capture.pymodels import input_for, trace_built
-        from ..capture.training import CASTS, module_memory
+    def _cast(self) -> str | None:
+        """The fit's ``--dtype`` as the one dtype a Python model's copy is cast to (None: fp32)."""
+        from ..capture.training import CASTS
 
         prec = self.memory.precision
         if prec.weights != prec.activations or prec.weights not in CASTS:
             raise UsageError(f"--dtype: a Python model runs in one dtype ({', '.join(CASTS)}), not {prec.text()}")
+        return None if prec.weights == "fp32" else prec.weights
+
+    def _at_batch(self, res: Any) -> tuple[Any, Any]:
+        """The inputs at ``res`` and the fit's batch, and that forward pass captured."""
+        from ..capture.inputs import ModelInputs
+        from ..capture.pymodels import input_for, trace_built
+
         batch = self.memory.batch
         shape = self.input_shape
         given = ModelInputs.single(shape, batch) if shape is not None else ModelInputs((), {}, batch)
         inputs, _ = input_for(self.built.module, self.pm.ref.shown, given, res)
-        mem = module_memory(self.built.module, inputs, trace_built(self.pm, self.built, inputs),
-                            cast=None if prec.weights == "fp32" else prec.weights, batch=batch,
+        return inputs, trace_built(self.pm, self.built, inputs)
+
+    def _latency(self, res: Any, report: Report) -> float:
+        """The predicted seconds at ``res`` on the fit's device: the forward pass at the fit's
+        batch (``report``'s own when that is its batch) priced at the fit's dtype."""
+        from ..capture.module_analysis import analyze_trace
+        from ..capture.pymodels import subject_for
+
+        self._cast()
+        if report.subject.batch != self.memory.batch:
+            _inputs, trace = self._at_batch(res)
+            report = analyze_trace(trace, self.convention, subject_for(self.pm, trace, res), rules=self.rules)
+        return _predicted(report, self.device, self.memory)
+
+    def _memory(self, res: Any) -> Any:
+        """The memory report at ``res``, measured on meta copies at the fit's batch, optimizer
+        and dtype (one trainable dtype, cast on the copy)."""
+        from ..capture.training import module_memory
+
+        cast = self._cast()
+        inputs, trace = self._at_batch(res)
+        mem = module_memory(self.built.module, inputs, trace, cast=cast, batch=self.memory.batch,
                             optimizer=self.memory.optimizer)
         if mem.training is None:
             raise UsageError(f"training_bytes: {mem.training_unavailable}")

@@ -9,6 +9,7 @@ inputs need no gradient (the first layer computes its weights' gradient, not its
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 LOSS = "sum of every floating-point output (out.sum())"
@@ -43,3 +44,23 @@ class TrainingStep:
     @property
     def flops(self) -> int:
         return self.forward_flops + self.backward_flops
+
+
+def fold(layers: Sequence[StepLayer], levels: int, types: Mapping[str, str] | None = None) -> tuple[StepLayer, ...]:
+    """``layers`` folded to ``levels`` levels of the module tree, as ``--levels`` folds the
+    layer table: a layer whose path has more than ``levels`` parts (``block1.conv1`` has two)
+    adds its forward and backward to its ancestor of ``levels`` parts, so a block's row is its
+    subtree's total and the rows still add up to the step's total. Rows keep the order in
+    which their first layer comes; the model's own row (path ``""``) stays itself. A folded
+    row's type is ``types[path]`` (the layer table's type of that row), else the class of the
+    layer at that very path, else empty."""
+    groups: dict[str, list[StepLayer]] = {}
+    for layer in layers:
+        key = ".".join(layer.path.split(".")[:levels]) if layer.path else ""
+        groups.setdefault(key, []).append(layer)
+    out = []
+    for key, members in groups.items():
+        own = next((m.torch_class for m in members if m.path == key), "")
+        out.append(StepLayer(key, (types or {}).get(key, own) if len(members) > 1 or members[0].path != key else own,
+                             sum(m.forward_flops for m in members), sum(m.backward_flops for m in members)))
+    return tuple(out)
