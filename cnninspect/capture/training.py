@@ -21,9 +21,16 @@ graph as it would on any device. Two things are measured on the way:
   forward pass and ``loss.backward()``, where the loss is the sum of every floating-point
   output (``sum(out.sum() for out in outputs)``; FlopCounterMode counts nothing for the
   sum or its gradient). The inputs need no gradient, as a batch of data does not, so the
-  first layer computes its weights' gradient only. Counts are FlopCounterMode's by module
-  (its module tracker), turned into mult-adds (FLOPs / 2, its convention for every
-  operator it counts), each module's own: its count less its submodules'.
+  first layer computes its weights' gradient only. Totals are FlopCounterMode's, turned into
+  mult-adds (FLOPs / 2, its convention for every operator it counts). Per module, with
+  FlopCounterMode's own formulas (its ``flop_registry``): a forward operator is charged to
+  the innermost module running it, a backward operator to the innermost module whose
+  forward created the autograd node running it (the node's sequence number falls in that
+  call's span). FlopCounterMode's module tracker charges backward work by the gradients
+  flowing into each module's outputs, which around a residual addition puts a body's
+  backward on the shortcut (ConvNeXt's identity ``drop_path``) and a negative count on the
+  block, and gives a container that is never called (a ``ModuleList``) minus its children;
+  the attributions have the same total.
 
 On the meta device PyTorch runs some modules' decomposed path where the CPU runs one fused
 operator (``nn.LSTM``: oneDNN's ``mkldnn_rnn_layer``), which FlopCounterMode on the CPU does
@@ -34,7 +41,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -104,6 +111,74 @@ def model_state(module: nn.Module) -> ModelState:
         belems += int(buf.numel())
         bbytes += int(buf.numel()) * buf.element_size()
     return ModelState(params, trainable, tensors, wbytes, tbytes, belems, bbytes, tuple(dtypes))
+
+
+@contextlib.contextmanager
+def _module_spans(spans: list[tuple[int, int, nn.Module]]) -> Iterator[None]:
+    """Record each module call's span of autograd sequence numbers (``[start, end)``: the
+    nodes its forward created, its submodules' included), with process-wide hooks removed
+    afterwards."""
+    from torch.nn.modules.module import register_module_forward_hook, register_module_forward_pre_hook
+
+    next_number = torch._C._autograd._get_sequence_nr
+    open_calls: list[tuple[int, nn.Module]] = []
+
+    def pre(module: nn.Module, args: Any) -> None:
+        open_calls.append((next_number(), module))
+
+    def post(module: nn.Module, args: Any, output: Any) -> None:
+        if open_calls and open_calls[-1][1] is module:
+            start, _m = open_calls.pop()
+            spans.append((start, next_number(), module))
+
+    h1 = register_module_forward_pre_hook(pre)
+    h2 = register_module_forward_hook(post)
+    try:
+        yield
+    finally:
+        h1.remove()
+        h2.remove()
+
+
+def _owners(spans: list[tuple[int, int, nn.Module]], names: Mapping[int, str]) -> Callable[[], str | None]:
+    """Where the backward operator running now belongs: the innermost module whose forward
+    created the running autograd node (its sequence number falls in that call's span);
+    ``None`` outside every module (the loss)."""
+    end = max((e for _s, e, _m in spans), default=0)
+    owner: list[str | None] = [None] * end
+    for start, stop, module in sorted(spans, key=lambda sp: (sp[0], sp[0] - sp[1])):  # outer calls first
+        owner[start:stop] = [names.get(id(module), "")] * (stop - start)
+
+    def locate() -> str | None:
+        node = torch._C._current_autograd_node()
+        number = node._sequence_nr() if node is not None else -1
+        return owner[number] if 0 <= number < end else None
+
+    return locate
+
+
+def _flops_by_module(locate: Callable[[], str | None]) -> Any:
+    """A dispatch mode that charges each operator's FLOPs (FlopCounterMode's formulas, its
+    ``flop_registry``) to the module path ``locate`` names (``None``: outside every module)."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils.flop_counter import flop_registry
+
+    class FlopsByModule(TorchDispatchMode):
+        def __init__(self) -> None:
+            super().__init__()
+            self.flops: dict[str | None, int] = {}
+
+        def __torch_dispatch__(self, func: Any, types: Any, args: tuple[Any, ...] = (),
+                               kwargs: dict[str, Any] | None = None) -> Any:
+            kwargs = kwargs or {}
+            out = func(*args, **kwargs)
+            formula = flop_registry.get(func._overloadpacket)
+            if formula is not None:
+                path = locate()
+                self.flops[path] = self.flops.get(path, 0) + int(formula(*args, **kwargs, out_val=out))
+            return out
+
+    return FlopsByModule()
 
 
 @contextlib.contextmanager
@@ -225,7 +300,10 @@ def _run(work: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], batch: 
     from torch.nn.modules.module import register_module_forward_hook, register_module_forward_pre_hook
 
     counter = FlopCounterMode(display=False) if step else None
-    forward_counts: dict[str, int] = {}
+    forward_total = 0
+    spans: list[tuple[int, int, nn.Module]] = []
+    forward_by = _flops_by_module(lambda: where() if stack else None) if step else None
+    backward_by: dict[str | None, int] = {}
     with contextlib.ExitStack() as ctx:
         ctx.enter_context(torch.enable_grad())
         ctx.enter_context(torch.device("meta"))
@@ -234,21 +312,26 @@ def _run(work: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], batch: 
             ctx.callback(hook.remove)
         if counter is not None:
             ctx.enter_context(counter)
+            ctx.enter_context(_module_spans(spans))
         with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
             try:
-                output = work(*args, **kwargs)
+                with forward_by if forward_by is not None else contextlib.nullcontext():
+                    output = work(*args, **kwargs)
             except Exception as exc:
                 raise TrainingFailed(f"the forward pass in training mode on the meta device raised "
                                      f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}") from exc
         outs = _floating_outputs(output)
         if counter is not None:
-            forward_counts = _module_totals(counter)
+            forward_total = counter.get_total_flops()
             if outs:
                 loss = outs[0].sum()
                 for o in outs[1:]:
                     loss = loss + o.sum()
+                by_module = _flops_by_module(_owners(spans, names))
                 try:
-                    loss.backward()
+                    with by_module:
+                        loss.backward()
+                    backward_by = by_module.flops
                 except Exception as exc:
                     raise TrainingFailed(f"the backward pass on the meta device raised {type(exc).__name__}: "
                                          f"{' '.join(str(exc).split())[:300]}") from exc
@@ -264,8 +347,9 @@ def _run(work: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], batch: 
                               by_layer, tuple(notes))
     step_cost = None
     if counter is not None:
-        step_cost = _step(work, names, forward_counts, _module_totals(counter), batch, rnn_calls,
-                          bool(outs))
+        assert forward_by is not None
+        step_cost = _step(work, forward_total, counter.get_total_flops(), forward_by.flops, backward_by, batch,
+                          rnn_calls, bool(outs))
     return result, step_cost
 
 
@@ -324,41 +408,22 @@ def _rnn_on_cpu(m: nn.RNNBase, path: str, args: Any, outputs: list[torch.Tensor]
     return ""
 
 
-def _module_totals(counter: Any) -> dict[str, int]:
-    return {name: int(sum(ops.values())) for name, ops in counter.get_flop_counts().items()}
-
-
-def _step(work: nn.Module, names: Mapping[int, str], forward: Mapping[str, int], total: Mapping[str, int],
-          batch: int, rnn_calls: list[tuple[nn.RNNBase, str, tuple[Any, ...]]], has_loss: bool) -> TrainingStep:
-    """Each module's own forward and backward FLOPs from FlopCounterMode's by-module totals
-    (named ``RootClass.path``; ``Global`` holds everything)."""
-    root = type(work).__name__
-
-    def key(path: str) -> str:
-        return f"{root}.{path}" if path else root
-
-    children: dict[str, list[str]] = {}
-    order: list[tuple[str, str]] = []
+def _step(work: nn.Module, forward_total: int, total: int, forward: Mapping[str | None, int],
+          backward: Mapping[str | None, int], batch: int, rnn_calls: list[tuple[nn.RNNBase, str, tuple[Any, ...]]],
+          has_loss: bool) -> TrainingStep:
+    """Each module's own forward and backward FLOPs (by module path; ``None``: outside every
+    module), in the order of ``named_modules``; the totals are FlopCounterMode's."""
+    layers: list[StepLayer] = []
     seen: set[int] = set()
     for path, m in work.named_modules():
         if id(m) in seen:
             continue
         seen.add(id(m))
-        order.append((path, type(m).__name__))
-        children[path] = [f"{path}.{n}" if path else n for n, _ in m.named_children()]
-
-    def own(counts: Mapping[str, int], path: str) -> int:
-        return counts.get(key(path), 0) - sum(counts.get(key(c), 0) for c in children.get(path, ()))
-
-    layers: list[StepLayer] = []
-    for path, cls in order:
-        f, t = own(forward, path), own(total, path)
-        if f or t:
-            layers.append(StepLayer(path, cls, f, t - f))
-    outside_f = forward.get("Global", 0) - forward.get(key(""), 0)
-    outside_t = total.get("Global", 0) - total.get(key(""), 0)
-    if outside_f or outside_t:
-        layers.append(StepLayer("(outside modules)", "", outside_f, outside_t - outside_f))
+        f, b = forward.get(path, 0), backward.get(path, 0)
+        if f or b:
+            layers.append(StepLayer(path, type(m).__name__, f, b))
+    if forward.get(None, 0) or backward.get(None, 0):
+        layers.append(StepLayer("(outside modules)", "", forward.get(None, 0), backward.get(None, 0)))
     notes = []
     if not has_loss:
         notes.append("the model returns no floating-point output that needs a gradient: no backward pass")
@@ -366,8 +431,7 @@ def _step(work: nn.Module, names: Mapping[int, str], forward: Mapping[str, int],
         where = ", ".join(sorted({p or type(m).__name__ for m, p, _ in rnn_calls}))
         notes.append(f"{where}: counted on PyTorch's decomposed path (matrix products per time step); on the CPU "
                      "PyTorch runs oneDNN's fused mkldnn_rnn_layer, which FlopCounterMode counts as 0")
-    fwd = forward.get("Global", 0)
-    return TrainingStep(tuple(layers), fwd, total.get("Global", 0) - fwd, batch, tuple(notes))
+    return TrainingStep(tuple(layers), forward_total, total - forward_total, batch, tuple(notes))
 
 
 # --- a Python model's memory ---------------------------------------------------------------
