@@ -362,7 +362,11 @@ def test_explain_a_python_file_breaks_down_by_operator_and_reconciles_every_tool
     assert data["totals"] == {"mult_adds": s.total_mult_adds, "params": s.total_params}
     assert sum(v["mult_adds"] for v in data["by_op"].values()) == s.total_mult_adds
     assert sum(v["params"] for v in data["by_op"].values()) == s.total_params
-    assert data["by_op"]["aten.convolution"]["ops"] == 6
+    assert data["by_op"]["conv"]["ops"] == 6 and data["by_op"]["linear"]["ops"] == 1
+    # a convolution's row shows the conv2d record's formula, as a spec's conv2d row does
+    stem = next(layer for layer in data["layers"] if layer["name"] == "stem.0")
+    assert stem["formula"] == "k_h x k_w x C_in x C_out x H_out x W_out = 3 x 3 x 3 x 32 x 32 x 32"
+    assert stem["op_class"] == "conv" and stem["mult_adds"] == 3 * 3 * 3 * 32 * 32 * 32
     real = _tool_totals(_example_net(), (1, 3, 32, 32))
     tools = {t["tool"]: t for t in data["reconcile"]}
     for name, total in real.items():
@@ -374,7 +378,7 @@ def test_explain_a_python_file_breaks_down_by_operator_and_reconciles_every_tool
                                            convention=t["convention"]).total_mult_adds == total
     table = invoke("explain", f"{EXAMPLE}:Net", "--input", "3x32x32", "--no-measure")
     assert table.exit_code == 0, table.stderr
-    assert "Totals by operator" in table.stdout and "Reconciliation with other tools" in table.stdout
+    assert "Totals by op class" in table.stdout and "Reconciliation with other tools" in table.stdout
     assert "(not measured: --no-measure)" in table.stdout
 
 
@@ -449,8 +453,8 @@ def test_explain_a_model_that_is_one_module(as_module_ref: str) -> None:
     assert r.exit_code == 0, r.stderr
     data = json.loads(r.stdout)
     (layer,) = data["layers"]
-    assert layer["name"] == "Conv2d" and layer["terms"][0]["cause"] == "aten.convolution"
-    assert data["by_op"]["aten.convolution"] == {"ops": 1, "params": 4 * 3 * 9 + 4, "mult_adds": 4 * 3 * 9 * 36}
+    assert layer["name"] == "Conv2d" and layer["terms"][0]["cause"] == "conv/FC weight multiply-adds"
+    assert data["by_op"]["conv"] == {"ops": 1, "params": 4 * 3 * 9 + 4, "mult_adds": 4 * 3 * 9 * 36}
 
 
 @pytest.fixture

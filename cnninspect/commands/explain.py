@@ -65,8 +65,9 @@ def explain(target: str, variant: str | None, width: float | None, resolution: i
     change totals, where the model has them.
 
     MODEL is a bundled name, NAME:VARIANT or a YAML path, as for summary, or a Python model
-    (file.py:NAME ..., with --input): its layers with the aten operators they ran, totals by
-    operator, and the tools measured on a private copy. OP ({ops}) works one op by hand:
+    (file.py:NAME ..., with --input): its layers with the formulas of the op records its calls
+    lower onto (other operators by name), totals by op class, and the tools measured on a
+    private copy. OP ({ops}) works one op by hand:
     output size, mult-adds and parameters with their formulas; --example uses the source
     deck's 5x5 image.
     """

@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable, Mapping
 
 from ..measure.analysis import Report, Row, analyze
 from ..ops.conventions import Convention, get_convention
-from ..ops.kind import OP_CLASS_NAMES, OpFacts
+from ..ops.kind import OP_CLASS_NAMES, OpFacts, Role
 from ..ops.kinds import KINDS
 from ..base.errors import CnnInspectError, UsageError, did_you_mean
 from ..ops.formulas import Formula
@@ -358,16 +358,21 @@ BY_MODULE_CLASS = "by module class instead: {tool}'s hooks and watched functions
 def explain_trace(trace: Any, subject: Any, convention: str = "paper", layer: str | None = None, *,
                   measured: dict[str, tuple[int | None, str, str | None]] | None = None,
                   rules: Mapping[str, Any] | None = None) -> Explanation:
-    """Itemise a captured Python model (or one ``layer``): each leaf row with the aten
-    operators it ran and their counts, totals by operator, and each tool's total as the
-    paper total plus the difference per operator (for torchinfo also its per-module rule;
-    ptflops and thop count by module class, one term). ``measured``: per tool, what
+    """Itemise a captured Python model (or one ``layer``): each leaf row with the operators it
+    ran and their counts, totals by op class, and each tool's total as the paper total plus
+    the difference per operator (for torchinfo also its per-module rule; ptflops and thop
+    count by module class, one term). A call that lowers onto an op record
+    (:mod:`cnninspect.ops.lowering`) is itemised as a spec's op of its kind is: the record's
+    formula (times ``N``, the batch or a product's rows) under the record's op class (conv,
+    depthwise conv, pointwise conv, linear, norm, pooling, activation, reshape); every other
+    operator by its name. ``measured``: per tool, what
     :func:`cnninspect.build.peers.measure_module` got. ``rules``: the caller's own operator
     rules (:mod:`cnninspect.ops.custom_rules`), in the layers and totals of ``convention``;
     the tools' rows are the tools' own counts, which know no such rules."""
     from ..capture.module_analysis import analyze_trace, operator_counts
     from ..ops.aten_rules import ATEN_TABLES
     from ..ops.formulas import Factor, Term
+    from ..ops.lowering import call_formula, lower
 
     conv = get_convention(convention)
     report = analyze_trace(trace, conv, subject, rules=rules)
@@ -380,6 +385,20 @@ def explain_trace(trace: Any, subject: Any, convention: str = "paper", layer: st
     # None: a convention by module class (the rows' counts are the hooks')
     counts = operator_counts(trace, conv.name, rules) if conv.name in ATEN_TABLES else None
     calls = {c.path: c for c in trace.calls}
+    lowered = [lower(op) for op in trace.ops]
+
+    def itemised(i: int, n: int) -> tuple[str, tuple[Term, ...]]:
+        """The op class (or the operator's name) of operator call ``i`` counted ``n``, and its
+        record's formula when the call lowers onto one and that formula is the count (no
+        policy changed it); no terms: one term of its count, named after the operator."""
+        low, op = lowered[i], trace.ops[i]
+        custom = rules is not None and op.qualname in rules
+        record = KINDS[low.kind] if low.kind is not None and not custom else None
+        if record is None or (low.facts is None and record.role is Role.CONV):  # no attributes to class it
+            return op.qualname + (" (custom rule)" if custom else ""), ()
+        label = record.op_class(low.facts.attrs if low.facts is not None else {})
+        f = call_formula(conv, low) if counts is not None else None
+        return label, f.terms if f is not None and f.value == n and n else ()
 
     root = trace.calls[0]
 
@@ -405,18 +424,24 @@ def explain_trace(trace: Any, subject: Any, convention: str = "paper", layer: st
     for row in rows:
         per: dict[str, int] = {}
         weighted: set[str] = set()  # operators taking a parameter: where a row's parameters go
+        terms: list[Term] = []
+        plain: dict[str, int] = {}  # counts without a record's formula, by operator
         for i in ops_of(row):
             op = trace.ops[i]
             n = (counts[i] or 0) if counts is not None else 0
-            label = op.qualname + (" (custom rule)" if rules and op.qualname in rules else "")
+            label, its_terms = itemised(i, n)
             per[label] = per.get(label, 0) + n
+            terms += its_terms
+            if n and not its_terms:
+                name = label if label.startswith(op.qualname) else op.qualname
+                plain[name] = plain.get(name, 0) + n
             if any(getattr(a, "const", False) for a in op.args):
                 weighted.add(label)
             by_op.setdefault(label, [0, 0, 0])
             by_op[label][0] += 1
             by_op[label][2] += n
         rest = row.mult_adds - sum(per.values())
-        terms = [Term((Factor(v, k),), k, k) for k, v in per.items() if v]
+        terms += [Term((Factor(v, k),), k, k) for k, v in plain.items()]
         if rest:  # a functional row, or a module rule's share
             terms.append(Term((Factor(rest, row.type),), row.type, row.type))
         dominant = max(per, key=lambda k: (per[k], k in weighted)) if per else row.type

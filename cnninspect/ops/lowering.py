@@ -39,6 +39,7 @@ from collections.abc import Iterator, Mapping, Sequence
 
 from .aten_rules import ATEN_OPS, ATEN_TABLES, MODULE_RULES, AtenTable, OpCall, TensorMeta, describe
 from .conventions import Convention, get_convention
+from .formulas import Factor, Formula, Term
 from .kind import OpFacts, Role, no_call_attrs, streams
 from .kinds import KINDS
 
@@ -146,24 +147,39 @@ def lower(op: OpCall) -> LoweredOp:
                      weights)
 
 
+def call_formula(convention: Convention, lowered: LoweredOp) -> Formula | None:
+    """The count of a call its record read, itemised: the record's formula for
+    ``convention`` on the call's facts, each term times the call's rows (a factor ``N``, the
+    batch or a product's rows, when there are several). ``None`` when the record does not
+    count the kind (deliberately), or did not read the call."""
+    if lowered.facts is None:
+        return None
+    rule = convention.rule_for(lowered.facts.kind)
+    if rule is None:
+        return None
+    f = rule(lowered.facts)
+    if lowered.rows == 1:
+        return f
+    rows = Factor(lowered.rows, "N")
+    return Formula(tuple(Term((rows, *t.factors), t.cause, t.label) for t in f.terms), f.uncounted)
+
+
 def count_call(table: AtenTable, convention: Convention, op: OpCall, lowered: LoweredOp) -> int | None:
     """The mult-adds of ``op`` (lowered as ``lowered``) under ``convention``, whose operator
     rules are ``table`` (``None``: the convention cannot count the call). When the record read
-    the call, its rule counts it, on the call's facts times its rows: the rule a spec's op of
-    that kind is counted by (none: deliberately not counted); a formula that counts nothing
-    and says why (LeNet's RBF units under fvcore) is uncounted, as the operator rules list it.
-    Otherwise the table's rule for the operator counts it. Either way the table's policies
-    come first: work a tracer drops, the caller's own rules, work hidden in fused operators."""
+    the call, its rule counts it (:func:`call_formula`): the rule a spec's op of that kind is
+    counted by (none: deliberately not counted); a formula that counts nothing and says why
+    (LeNet's RBF units under fvcore) is uncounted, as the operator rules list it. Otherwise
+    the table's rule for the operator counts it. Either way the table's policies come first:
+    work a tracer drops, the caller's own rules, work hidden in fused operators."""
     if lowered.facts is None or not table.by_records:
         return table.count(op)
-    rule = convention.rule_for(lowered.facts.kind)
-    if rule is None:
+    if convention.rule_for(lowered.facts.kind) is None:
         return table.count(op, None)
-    facts, rows = lowered.facts, lowered.rows
 
     def counted(_call: OpCall) -> int | None:
-        f = rule(facts)
-        return None if f.uncounted and not f.terms else f.value * rows
+        f = call_formula(convention, lowered)
+        return None if f is None or (f.uncounted and not f.terms) else f.value
 
     return table.count(op, counted)
 

@@ -368,16 +368,17 @@ def lesson_document(lesson: Lesson) -> Document:
 
 
 def module_explain_document(exp: Explanation, parts: tuple[str, ...] = PARTS) -> Document:
-    """``explain`` of a Python model: each leaf row with the aten operators it ran, totals by
-    operator, and the tools' reconciliation (the version choices are a spec's)."""
+    """``explain`` of a Python model: each leaf row with the operators it ran (a call on an op
+    record with the record's formula), totals by op class (other operators by name), and the
+    tools' reconciliation (the version choices are a spec's)."""
     from .report import convention_line, engine_text
 
     report = exp.report
     subject = report.subject
     full = exp.selection is not None
     layers, hidden = _layers_table(exp, full)
-    by_op = replace(_by_op_table(exp), title="Totals by operator")
-    by_op = replace(by_op, columns=tuple(replace(c, header="Operator") if c.key == "class" else c
+    by_op = replace(_by_op_table(exp), title="Totals by op class (other operators by name)")
+    by_op = replace(by_op, columns=tuple(replace(c, header="Op class or operator") if c.key == "class" else c
                                          for c in by_op.columns))
     meta: list[tuple[str, str]] = [("module", subject.reference or subject.label),
                                    ("input", "x".join(map(str, subject.input_shape))
