@@ -27,7 +27,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import inspect
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -504,16 +504,12 @@ def construction_mode() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _hooks(rec: _Recorder) -> Iterator[None]:
+def module_hooks(pre: Callable[[nn.Module, Any], None],
+                 post: Callable[[nn.Module, Any, Any], None]) -> Iterator[None]:
+    """Process-wide forward pre- and post-hooks for every module call inside the block,
+    removed afterwards whatever happens: no module (the caller's or a copy) holds a hook of
+    ours."""
     from torch.nn.modules.module import register_module_forward_hook, register_module_forward_pre_hook
-
-    def pre(module: nn.Module, args: Any) -> None:
-        if rec.recording:
-            rec.enter(module, args)
-
-    def post(module: nn.Module, args: Any, output: Any) -> None:
-        if rec.recording:
-            rec.leave(module, output)
 
     h1 = register_module_forward_pre_hook(pre)
     h2 = register_module_forward_hook(post)
@@ -522,6 +518,18 @@ def _hooks(rec: _Recorder) -> Iterator[None]:
     finally:
         h1.remove()
         h2.remove()
+
+
+def _hooks(rec: _Recorder) -> contextlib.AbstractContextManager[None]:
+    def pre(module: nn.Module, args: Any) -> None:
+        if rec.recording:
+            rec.enter(module, args)
+
+    def post(module: nn.Module, args: Any, output: Any) -> None:
+        if rec.recording:
+            rec.leave(module, output)
+
+    return module_hooks(pre, post)
 
 
 def private_copy(module: nn.Module, device: str) -> nn.Module:

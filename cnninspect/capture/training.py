@@ -50,6 +50,7 @@ from torch import nn
 from torch.multiprocessing.reductions import StorageWeakRef
 
 from ..measure.training_step import StepLayer, TrainingStep
+from .forward import module_hooks
 from .inputs import ModelInputs
 
 @dataclass(frozen=True)
@@ -113,33 +114,6 @@ def model_state(module: nn.Module) -> ModelState:
     return ModelState(params, trainable, tensors, wbytes, tbytes, belems, bbytes, tuple(dtypes))
 
 
-@contextlib.contextmanager
-def _module_spans(spans: list[tuple[int, int, nn.Module]]) -> Iterator[None]:
-    """Record each module call's span of autograd sequence numbers (``[start, end)``: the
-    nodes its forward created, its submodules' included), with process-wide hooks removed
-    afterwards."""
-    from torch.nn.modules.module import register_module_forward_hook, register_module_forward_pre_hook
-
-    next_number = torch._C._autograd._get_sequence_nr
-    open_calls: list[tuple[int, nn.Module]] = []
-
-    def pre(module: nn.Module, args: Any) -> None:
-        open_calls.append((next_number(), module))
-
-    def post(module: nn.Module, args: Any, output: Any) -> None:
-        if open_calls and open_calls[-1][1] is module:
-            start, _m = open_calls.pop()
-            spans.append((start, next_number(), module))
-
-    h1 = register_module_forward_pre_hook(pre)
-    h2 = register_module_forward_hook(post)
-    try:
-        yield
-    finally:
-        h1.remove()
-        h2.remove()
-
-
 def _owners(spans: list[tuple[int, int, nn.Module]], names: Mapping[int, str]) -> Callable[[], str | None]:
     """Where the backward operator running now belongs: the innermost module whose forward
     created the running autograd node (its sequence number falls in that call's span);
@@ -181,26 +155,24 @@ def _flops_by_module(locate: Callable[[], str | None]) -> Any:
     return FlopsByModule()
 
 
-@contextlib.contextmanager
-def _module_stack(stack: list[nn.Module]) -> Iterator[None]:
-    """Keep ``stack`` as the modules whose forward is running (process-wide hooks, removed
-    afterwards: the copy holds no hook of ours, the caller's model never runs)."""
-    from torch.nn.modules.module import register_module_forward_hook, register_module_forward_pre_hook
+def _module_calls(stack: list[nn.Module], spans: list[tuple[int, int, nn.Module]]) -> Any:
+    """Keep ``stack`` as the modules whose forward is running, and record in ``spans`` each
+    finished call's span of autograd sequence numbers (``[start, end)``: the nodes its forward
+    created, its submodules' included), with process-wide hooks removed afterwards (the copy
+    holds no hook of ours, the caller's model never runs)."""
+    next_number = torch._C._autograd._get_sequence_nr
+    starts: list[int] = []
 
     def pre(module: nn.Module, args: Any) -> None:
         stack.append(module)
+        starts.append(next_number())
 
     def post(module: nn.Module, args: Any, output: Any) -> None:
         if stack and stack[-1] is module:
             stack.pop()
+            spans.append((starts.pop(), next_number(), module))
 
-    h1 = register_module_forward_pre_hook(pre)
-    h2 = register_module_forward_hook(post)
-    try:
-        yield
-    finally:
-        h1.remove()
-        h2.remove()
+    return module_hooks(pre, post)
 
 
 def _floating_outputs(output: Any) -> list[torch.Tensor]:
@@ -297,8 +269,6 @@ def _run(work: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], batch: 
             rnn_outputs.append(_all_tensors(out))
 
     rnn_outputs: list[list[torch.Tensor]] = []
-    from torch.nn.modules.module import register_module_forward_hook, register_module_forward_pre_hook
-
     counter = FlopCounterMode(display=False) if step else None
     forward_total = 0
     spans: list[tuple[int, int, nn.Module]] = []
@@ -307,12 +277,10 @@ def _run(work: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], batch: 
     with contextlib.ExitStack() as ctx:
         ctx.enter_context(torch.enable_grad())
         ctx.enter_context(torch.device("meta"))
-        ctx.enter_context(_module_stack(stack))
-        for hook in (register_module_forward_pre_hook(rnn_pre), register_module_forward_hook(rnn_post)):
-            ctx.callback(hook.remove)
+        ctx.enter_context(_module_calls(stack, spans))
+        ctx.enter_context(module_hooks(rnn_pre, rnn_post))
         if counter is not None:
             ctx.enter_context(counter)
-            ctx.enter_context(_module_spans(spans))
         with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
             try:
                 with forward_by if forward_by is not None else contextlib.nullcontext():
