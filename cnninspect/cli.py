@@ -134,7 +134,7 @@ OUTPUT_ERRNOS = frozenset({errno.ENOSPC, errno.EIO, errno.EBADF, errno.EDQUOT, e
 
 
 def _output_failed(exc: OSError) -> None:
-    from .lang.yamlsrc import describe_os_error
+    from .base.files import describe_os_error
 
     _quiet_stdout()
     click.echo(f"error: cannot write the output: {describe_os_error(exc)}", err=True)

@@ -642,3 +642,33 @@ def test_yaml_1_1_booleans_are_read_as_written(tmp_path, text, fragment):
     spec = write(tmp_path / "s.yaml", "name: s\ninput: {channels: 3, resolution: 8}\n" + text
                  + ("layers: [flatten]\n" if "layers" not in text else ""))
     one_line_error(invoke("summary", str(spec)), fragment)
+
+
+def test_every_file_cnninspect_writes_goes_through_one_writer(tmp_path):
+    """base/files.write_file: a file that appeared meanwhile is never overwritten without
+    --force; --force replaces it whole and keeps its permissions (the text writer used to
+    leave a replaced file 0600, as mkstemp creates it); a failed write leaves nothing."""
+    import os
+
+    from cnninspect.base.errors import UsageError
+    from cnninspect.base.files import write_file
+    from cnninspect.commands.common import write_text_file
+
+    path = tmp_path / "device.yaml"
+    path.write_text("theirs")
+    os.chmod(path, 0o644)
+    with pytest.raises(UsageError, match="--output .* created meanwhile .* refusing to overwrite it"):
+        write_text_file(str(path), "ours", False, "--output")
+    assert path.read_text() == "theirs"
+    write_text_file(str(path), "ours", True, "--output")
+    assert path.read_text() == "ours" and (path.stat().st_mode & 0o777) == 0o644
+
+    def fails(fh):
+        fh.write(b"half")
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(UsageError, match="--output .*: cannot write it: no space left on device"):
+        write_file(str(tmp_path / "new.yaml"), fails, replace=False, option="--output")
+    with pytest.raises(UsageError, match="cannot write it"):
+        write_file(str(path), fails, replace=True, option="--output")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["device.yaml"] and path.read_text() == "ours"

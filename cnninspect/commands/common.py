@@ -158,7 +158,7 @@ def write_out(text: str) -> None:
     except BrokenPipeError:
         raise
     except OSError as exc:
-        from ..lang.yamlsrc import describe_os_error
+        from ..base.files import describe_os_error
 
         raise OutputError(f"cannot write the output: {describe_os_error(exc)}") from None
 
@@ -528,7 +528,7 @@ def check_output_file(path: str, force: bool, option: str, suffixes: tuple[str, 
     import os
     import tempfile
 
-    from ..lang.yamlsrc import describe_os_error
+    from ..base.files import describe_os_error
 
     shown = shorten(path, 100)
     if not path.lower().endswith(suffixes):
@@ -590,31 +590,9 @@ def roofline_for(report: Any, device: Any, settings: Any | None) -> tuple[Any, i
 
 
 def write_text_file(path: str, text: str, replace: bool, option: str) -> None:
-    """Write a text file the way :func:`check_output_file` promises: a new file is created
-    exclusively (a file that appeared since the check is never overwritten without
-    ``--force``); with ``replace`` it is written beside ``path`` and renamed over it."""
-    import tempfile
+    """Write a text file the way :func:`check_output_file` promises
+    (:func:`cnninspect.base.files.write_file`: created exclusively, or with ``replace``
+    written beside ``path`` and renamed over it)."""
+    from ..base.files import write_file
 
-    from ..lang.yamlsrc import describe_os_error
-
-    tmp = None
-    try:
-        if not replace:
-            try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-            except FileExistsError:
-                raise UsageError(f"{option} {shorten(path, 100)} was created meanwhile; refusing to overwrite it "
-                                 "(use --force)") from None
-            tmp = path
-        else:
-            fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path) or ".", prefix=".cnninspect-", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        if replace:
-            os.replace(tmp, path)
-        tmp = None
-    except OSError as exc:
-        raise UsageError(f"{option} {shorten(path, 100)}: cannot write it: {describe_os_error(exc)}") from None
-    finally:
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
+    write_file(path, lambda fh: fh.write(text.encode("utf-8")), replace=replace, option=option)

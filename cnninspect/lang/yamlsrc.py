@@ -10,7 +10,6 @@ bombs, deep nesting) from exhausting memory.
 
 from __future__ import annotations
 
-import errno
 import os
 import re
 import stat
@@ -21,6 +20,7 @@ from collections.abc import Iterator
 import yaml
 
 from ..base.errors import Location, SpecError, did_you_mean, shorten
+from ..base.files import describe_os_error
 from ..base.numbers import NumberError, yaml_plain_number
 
 MAX_FILE_BYTES = 1_000_000
@@ -120,20 +120,6 @@ def describe_scalar(value: Any) -> str:
     if isinstance(value, float):
         return f"the number {value:g}"
     return f"the string {shorten(repr(value))}"
-
-
-_STAT_ERRORS = {
-    errno.ENOENT: "no such file",
-    errno.ELOOP: "too many levels of symbolic links (a symlink loop?)",
-    errno.ENAMETOOLONG: "file name too long",
-    errno.EACCES: "permission denied",
-    errno.ENOTDIR: "a part of the path is not a directory",
-}
-
-
-def describe_os_error(exc: OSError) -> str:
-    """A short cause for an ``OSError`` without repeating the (possibly huge) file name."""
-    return _STAT_ERRORS.get(exc.errno or 0) or (exc.strerror or type(exc).__name__).lower()
 
 
 def read_text(path: str | os.PathLike[str], *, label: str | None = None, max_bytes: int = MAX_FILE_BYTES) -> str:

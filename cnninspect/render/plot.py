@@ -339,50 +339,12 @@ def _fmt(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def _new_file_mode(path: str) -> int:
-    """The mode an ordinary ``open(path, "w")`` would give: the old file's, or 0666 - umask."""
-    import os
-
-    try:
-        return os.stat(path).st_mode & 0o777
-    except OSError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
-
-
 def save_figure(fig: Any, path: str, replace: bool = False) -> None:
-    """Write a figure. A new file is created exclusively: if another run created ``path``
-    since the command checked it, this one refuses rather than overwrite it (without
-    ``--force`` no file is ever replaced, even in a race). With ``replace`` (``--force``) it
-    is written to a temporary file beside ``path`` and renamed over it, so an existing file is
-    replaced whole or not at all (the last writer wins)."""
-    import os
-    import tempfile
+    """Write a figure, in the format its extension names, as every file cnninspect writes
+    (:func:`cnninspect.base.files.write_file`): a new file is created exclusively (a file
+    another run created meanwhile is never overwritten without ``--force``); with ``replace``
+    (``--force``) an existing file is replaced whole or not at all."""
+    from ..base.files import write_file
 
-    from ..lang.yamlsrc import describe_os_error
-
-    parent = os.path.dirname(path) or "."
     fmt = path.rsplit(".", 1)[-1].lower()
-    tmp = None
-    try:
-        if not replace:
-            try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-            except FileExistsError:
-                raise UsageError(f"--plot {shorten(path, 100)} was created meanwhile (by another run?); refusing to "
-                                 "overwrite it (use --force)") from None
-            tmp = path  # removed if writing fails
-        else:
-            fd, tmp = tempfile.mkstemp(dir=parent, prefix=".cnninspect-", suffix="." + fmt)
-        with os.fdopen(fd, "wb") as fh:
-            fig.savefig(fh, format=fmt)
-        if replace:
-            os.chmod(tmp, _new_file_mode(path))
-            os.replace(tmp, path)
-        tmp = None
-    except OSError as exc:
-        raise UsageError(f"cannot write the plot {shorten(path, 100)}: {describe_os_error(exc)}") from None
-    finally:
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
+    write_file(path, lambda fh: fig.savefig(fh, format=fmt), replace=replace, option="--plot")
