@@ -48,7 +48,36 @@ COLUMNS: dict[str, str] = {
 }
 MODES = ("eval", "train", "same")
 
-class Summary:
+
+class _Tabular:
+    """A result shown as one table: ``str()``, ``render(fmt)``, ``to_dict()``, Jupyter's HTML."""
+
+    def document(self) -> Any:  # pragma: no cover - every subclass defines it
+        raise NotImplementedError
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.document().data)
+
+    def render(self, fmt: str = "table") -> str:
+        """The result as ``table``, ``markdown``, ``csv``, ``json`` or ``html`` text."""
+        from .render.formats import FORMATS
+
+        if fmt not in FORMATS:
+            raise UsageError(f"unknown format '{fmt}'; formats: {', '.join(FORMATS)}")
+        return FORMATS[fmt].render(self.document(), False)
+
+    def __str__(self) -> str:
+        return self.render("table")
+
+    def _repr_html_(self) -> str:
+        return self.render("html")
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """IPython shows the table."""
+        printer.text(repr(self) if cycle else str(self))
+
+
+class Summary(_Tabular):
     """A report with its renderings: ``str()`` is the terminal table, ``to_dict()`` the JSON
     contract, ``_repr_html_()`` the table for Jupyter; ``report`` holds the data."""
 
@@ -134,17 +163,6 @@ class Summary:
         skip = tuple(c.key for c in table.columns if c.key not in shown)
         return replace(doc, tables=(replace(table, view_skip=skip), *doc.tables[1:]))
 
-    def render(self, fmt: str = "table") -> str:
-        """The report as ``table``, ``markdown``, ``csv``, ``json`` or ``html`` text."""
-        from .render.formats import FORMATS
-
-        if fmt not in FORMATS:
-            raise UsageError(f"unknown format '{fmt}'; formats: {', '.join(FORMATS)}")
-        return FORMATS[fmt].render(self.document(), False)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.document().data)
-
     def plot(self) -> Any:
         """The mult-adds and parameters of each top-level layer or block as a matplotlib
         ``Figure`` (needs ``pip install 'cnninspect[plot]'``; built without pyplot, so it
@@ -157,16 +175,6 @@ class Summary:
         return layers_figure([r.name for r in top], [r.params for r in top], [r.mult_adds * scale for r in top],
                              title=f"{self.report.subject.label} ({self.report.convention.name} convention)",
                              cost="FLOPs" if self.unit == "flops" else "Mult-adds")
-
-    def __str__(self) -> str:
-        return self.render("table")
-
-    def _repr_html_(self) -> str:
-        return self.render("html")
-
-    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
-        """IPython shows the table."""
-        printer.text(repr(self) if cycle else str(self))
 
     def __repr__(self) -> str:
         t = self.report.totals
@@ -461,33 +469,6 @@ def _reference_report(text: str, input_size: Any, convention: str, resolution: i
 # Python reference such as "file.py:Net"), as the commands of the same names do; a module is
 # analysed on private copies, never changed. Results are frozen data with ``str()`` (the
 # terminal table), ``render(fmt)`` and ``to_dict()``.
-
-
-class _Tabular:
-    """A result shown as one table: ``str()``, ``render(fmt)``, ``to_dict()``, Jupyter's HTML."""
-
-    def document(self) -> Any:  # pragma: no cover - every subclass defines it
-        raise NotImplementedError
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.document().data)
-
-    def render(self, fmt: str = "table") -> str:
-        """The result as ``table``, ``markdown``, ``csv``, ``json`` or ``html`` text."""
-        from .render.formats import FORMATS
-
-        if fmt not in FORMATS:
-            raise UsageError(f"unknown format '{fmt}'; formats: {', '.join(FORMATS)}")
-        return FORMATS[fmt].render(self.document(), False)
-
-    def __str__(self) -> str:
-        return self.render("table")
-
-    def _repr_html_(self) -> str:
-        return self.render("html")
-
-    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
-        printer.text(repr(self) if cycle else str(self))
 
 
 def _named(models: Sequence[Any] | Mapping[str, Any]) -> list[tuple[str, Any]]:

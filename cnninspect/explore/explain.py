@@ -471,26 +471,19 @@ def _module_reconciliations(trace: Any, subject: Any, measured: dict[str, tuple[
         value, note, ver = measured.get(tool.name, (None, "", None))
         if layer is None and not measured:
             note = note or "not measured: --no-measure"
-        if tool.convention not in ATEN_TABLES:  # ptflops, thop: by module class
-            macs = analyze_trace(trace, tool.convention, subject).totals.mult_adds
-            terms = [(BY_MODULE_CLASS.format(tool=tool.name), macs - paper_total)]
-            if tool.factor != 1:
-                terms.append((X2_CAUSE if tool.factor == 2 else f"x{tool.factor}", (tool.factor - 1) * macs))
-            derived = tool.factor * macs
-            if value is not None and value != derived:
-                terms.append((UNEXPLAINED, value - derived))
-            out.append(Reconciliation(tool.name, tool.unit, paper_total, tuple(terms), derived, value, ver, note))
-            continue
-        diff: dict[str, int] = {}
-        for op, n, paper in zip(trace.ops, operator_counts(trace, tool.convention), paper_counts):
-            d = (n or 0) - (paper or 0)
-            if d:
-                diff[op.qualname] = diff.get(op.qualname, 0) + d
         macs = analyze_trace(trace, tool.convention, subject).totals.mult_adds
-        terms = [(f"{k}", v) for k, v in diff.items()]
-        rule = macs - paper_total - sum(diff.values())
-        if rule:
-            terms.append((MODULE_RULE_CAUSE, rule))
+        if tool.convention not in ATEN_TABLES:  # ptflops, thop: by module class
+            terms = [(BY_MODULE_CLASS.format(tool=tool.name), macs - paper_total)]
+        else:
+            diff: dict[str, int] = {}
+            for op, n, paper in zip(trace.ops, operator_counts(trace, tool.convention), paper_counts):
+                d = (n or 0) - (paper or 0)
+                if d:
+                    diff[op.qualname] = diff.get(op.qualname, 0) + d
+            terms = [(f"{k}", v) for k, v in diff.items()]
+            rule = macs - paper_total - sum(diff.values())
+            if rule:
+                terms.append((MODULE_RULE_CAUSE, rule))
         if tool.factor != 1:
             terms.append((X2_CAUSE if tool.factor == 2 else f"x{tool.factor}", (tool.factor - 1) * macs))
         derived = tool.factor * macs
