@@ -217,3 +217,37 @@ def test_a_record_s_rule_counts_a_spec_and_a_python_model_alike(monkeypatch):
     assert [r.mult_adds for r in after_spec.layers] == [r.mult_adds for r in after_module.layers]
     conv_rows = [r for r in after_spec.layers if r.kind == "conv2d"]
     assert all(r.mult_adds == 10 * r.output_shape[0] * r.output_shape[1] * r.output_shape[2] for r in conv_rows)
+
+
+class _Mixed(nn.Module):
+    """A half-precision convolution feeding a float32 linear layer."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.Conv2d(3, 8, 3).half()
+        self.b = nn.Linear(8 * 6 * 6, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.b(self.a(x.half()).float().flatten(1))
+
+
+def test_a_python_model_s_traffic_is_at_the_dtypes_it_runs_in():
+    """Without --dtype each tensor moves its own bytes: a half model half of float32's, a
+    mixed model each layer at its own dtype (a mixed model's --memory --traffic used to end
+    in exit 3); --dtype still prices every tensor at the dtype asked for."""
+    import cnninspect
+
+    half = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 6 * 6, 4)).half()
+    layers = {r["name"]: r for r in cnninspect.summary(half, input_size=(1, 3, 8, 8)).to_dict()["layers"]}
+    # conv: reads 3x8x8 inputs and 224 parameters, writes 8x6x6, all float16
+    assert (layers["0"]["bytes_read"], layers["0"]["bytes_written"]) == ((192 + 224) * 2, 288 * 2)
+    mixed = cnninspect.summary(_Mixed(), input_size=(1, 3, 8, 8), memory=True)
+    data = mixed.to_dict()
+    by_name = {r["name"]: r for r in data["layers"]}
+    assert (by_name["a"]["bytes_read"], by_name["a"]["bytes_written"]) == ((192 + 224) * 2, 288 * 2)
+    assert (by_name["b"]["bytes_read"], by_name["b"]["bytes_written"]) == ((288 + 1156) * 4, 4 * 4)
+    assert "float16, float32" in str(mixed)
+    cast = cnninspect.summary(half, input_size=(1, 3, 8, 8), memory=True, dtype="fp32").to_dict()
+    assert {r["name"]: r for r in cast["layers"]}["0"]["bytes_read"] == (192 + 224) * 4
+    r = invoke("summary", "tests/test_lowering.py:_Mixed", "--input", "3x8x8", "--memory", "--traffic")
+    assert r.exit_code == 0, r.stderr

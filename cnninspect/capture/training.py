@@ -404,8 +404,6 @@ def _step(work: nn.Module, forward_total: int, total: int, forward: Mapping[str 
 
 # --- a Python model's memory ---------------------------------------------------------------
 
-# torch's floating dtypes -> the names of cnninspect's --dtype
-PRECISION_NAMES: dict[str, str] = {"float32": "fp32", "float16": "fp16", "bfloat16": "bf16"}
 CASTS: dict[str, torch.dtype] = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 
@@ -416,7 +414,7 @@ def module_memory(module: nn.Module, inputs: ModelInputs, trace: Any, *, cast: s
     in ``trace``'s inference pass (captured again on a cast copy when ``cast`` is given), and
     training memory from :func:`run_training` (what autograd saves, gradients and optimizer
     state). ``batch`` is the batch the inputs carry."""
-    from ..measure.memory import MemorySettings, Precision, measured_memory_report
+    from ..measure.memory import MemorySettings, Precision, measured_memory_report, run_precision
     from ..base.errors import UsageError
     from .forward import ModelFailed, capture, private_copy
     from .module_analysis import activation_peak
@@ -431,8 +429,7 @@ def module_memory(module: nn.Module, inputs: ModelInputs, trace: Any, *, cast: s
                              f"({type(exc.cause).__name__}: {' '.join(str(exc.cause).split())[:200]})") from None
     run = run_training(module, inputs, dtype=CASTS[cast] if cast else None, step=False)
     state = run.state
-    names = [PRECISION_NAMES.get(d, d) for d in state.dtypes] or ["fp32"]
-    precision = Precision(cast, cast) if cast else Precision("/".join(names), "/".join(names))
+    precision = Precision(cast, cast) if cast else run_precision(state.dtypes)
     settings = MemorySettings(precision, batch, optimizer)
     sizes = trace.storage_bytes or None
     peak, peak_at, largest, largest_at = activation_peak(trace, sizes)

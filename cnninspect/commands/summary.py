@@ -123,7 +123,7 @@ def _python_summary(target: PythonTarget, model: ModelChoice, output: OutputChoi
     from ..capture.module_analysis import analyze_trace
     from ..capture.module_receptive import module_fields
     from ..capture.pymodels import prepare_python
-    from ..measure.memory import MemorySettings
+    from ..measure.traffic import as_run
     from ..render.report import summary_document
 
     inputs = python_inputs(target.text, python.input_texts, memory.batch)
@@ -145,7 +145,7 @@ def _python_summary(target: PythonTarget, model: ModelChoice, output: OutputChoi
 
         doc = step_document(doc, run_training(p.built.module, p.inputs), output.unit, report.subject.title, levels,
                             report)
-    return doc, report, mem.settings if mem is not None else MemorySettings(batch=p.inputs.batch)
+    return doc, report, mem.settings if mem is not None else as_run(report)
 
 
 def _spec_summary(target: SpecTarget, model: ModelChoice, output: OutputChoice, levels: int | None,

@@ -487,15 +487,19 @@ class ModuleFit(Fit):
 
     def _latency(self, res: Any, report: Report) -> float:
         """The predicted seconds at ``res`` on the fit's device: the forward pass at the fit's
-        batch (``report``'s own when that is its batch) priced at the fit's dtype."""
+        batch (``report``'s own when that is its batch) priced at the fit's ``--dtype``, or at
+        the model's own dtypes without one."""
         from ..capture.module_analysis import analyze_trace
         from ..capture.pymodels import subject_for
 
-        self._cast()
+        from ..measure.traffic import as_run
+
+        cast = self._cast()
         if report.subject.batch != self.memory.batch:
             _inputs, trace = self._at_batch(res)
             report = analyze_trace(trace, self.convention, subject_for(self.pm, trace, res), rules=self.rules)
-        return _predicted(report, self.device, self.memory)
+        # uncast: at the model's own dtypes, as summary --device prices it
+        return _predicted(report, self.device, self.memory if cast else as_run(report))
 
     def _memory(self, res: Any) -> Any:
         """The memory report at ``res``, measured on meta copies at the fit's batch, optimizer

@@ -30,7 +30,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from typing import Any
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from ..resolve.ir import Concat, Gate, Model, Node, Op, Residual, Seq, Side, ops, walk
 from ..ops.kind import INDEX_BYTES, SAVES_NOTHING, STAT_BYTES, Saves
@@ -45,10 +45,16 @@ TRAINABLE_DTYPES = ("fp32", "fp16", "bf16")
 
 @dataclass(frozen=True)
 class Precision:
-    """The dtype of the weights (and gradients and optimizer state) and of the activations."""
+    """The dtype of the weights (and gradients and optimizer state) and of the activations.
+
+    ``run``: a Python model at its own dtypes (no ``--dtype``): the floating dtypes its
+    tensors have, in torch's names (``float16``, ``float32``); each tensor's bytes are then
+    its own dtype's (memory traffic reads them from the captured operators), and
+    ``weights``/``activations`` name the widest of them, the roofline's compute dtype."""
 
     weights: str = "fp32"
     activations: str = "fp32"
+    run: tuple[str, ...] = ()
 
     @property
     def weight_bytes(self) -> int:
@@ -59,12 +65,30 @@ class Precision:
         return DTYPE_BYTES[self.activations]
 
     def text(self) -> str:
+        if len(self.run) > 1:
+            return f"at the dtypes run ({', '.join(self.run)})"
         if self.weights == self.activations:
             return self.weights
         return f"{self.weights} weights, {self.activations} activations"
 
-    def as_json(self) -> dict[str, str]:
-        return {"weights": self.weights, "activations": self.activations}
+    def as_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"weights": self.weights, "activations": self.activations}
+        if len(self.run) > 1:
+            out["as_run"] = list(self.run)
+        return out
+
+
+# torch's floating dtypes -> the names of cnninspect's --dtype, narrowest last
+RUN_NAMES: dict[str, str] = {"float32": "fp32", "float16": "fp16", "bfloat16": "bf16"}
+
+
+def run_precision(dtypes: Iterable[str]) -> Precision:
+    """A Python model's precision at its own dtypes (torch's names, ``float16``): bytes are
+    each tensor's own; the named dtype (the roofline's compute dtype) is the widest of fp32,
+    fp16 and bf16 present (fp32 when none is: a float64 model is priced at fp32 peaks)."""
+    run = tuple(sorted(set(dtypes)))
+    named = next((RUN_NAMES[d] for d in RUN_NAMES if d in run), "fp32")
+    return Precision(named, named, run or ("float32",))
 
 
 def parse_precision(text: str) -> Precision:

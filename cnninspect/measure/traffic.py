@@ -35,7 +35,7 @@ from ..ops.lowering import LoweredGraph, LoweredOp
 from ..ops.primitives import Shape
 from ..resolve.ir import Concat, Gate, Node, Op, Residual, Seq, Side, children
 from .analysis import Report
-from .memory import MemorySettings
+from .memory import MemorySettings, run_precision
 
 
 @dataclass(frozen=True)
@@ -92,9 +92,20 @@ def op_traffic(kind: str, attrs: Mapping[str, Any], in_shape: Shape, out_shape: 
 
 def lowered_traffic(op: LoweredOp, settings: MemorySettings) -> LayerTraffic:
     """What one lowered operator call moves (its elements are already for the whole batch the
-    model ran on): activations in the activation dtype, constants in the weight dtype."""
+    model ran on): at the model's own dtypes, each tensor's bytes (``settings.precision.run``);
+    else activations in the activation dtype, constants in the weight dtype (``--dtype``)."""
+    if settings.precision.run:
+        return LayerTraffic(op.read_bytes + op.weight_bytes, op.written_bytes, 0)
     ab, wb = settings.precision.activation_bytes, settings.precision.weight_bytes
     return LayerTraffic(op.read * ab + op.weights * wb, op.written * ab, 0)
+
+
+def as_run(report: Report) -> MemorySettings:
+    """A Python model's settings when no ``--dtype`` is given: its own dtypes, tensor by
+    tensor (:func:`~cnninspect.measure.memory.run_precision` of the dtypes its captured
+    operators moved), at the batch it ran on."""
+    dtypes = report.lowered.float_dtypes if report.lowered is not None else frozenset()
+    return MemorySettings(run_precision(dtypes), report.subject.batch)
 
 
 def traffic_report(report: Report, settings: MemorySettings | None = None) -> TrafficReport:

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 from .aten_rules import ATEN_OPS, ATEN_TABLES, MODULE_RULES, AtenTable, OpCall, TensorMeta, describe
 from .conventions import Convention, get_convention
@@ -77,6 +77,15 @@ MOVES_NOTHING = frozenset({"view", "creation", "scalar"})  # categories left out
 # categories never lowered by the public function that called them: arithmetic, data movement
 NOT_VIA = NOT_LOWERED | MOVES_NOTHING | {"copy"}
 FLOAT_DTYPES = frozenset({"float16", "bfloat16", "float32", "float64", "float8_e4m3fn", "float8_e5m2"})
+# bytes per element of torch's dtypes (a dtype not named here: 4)
+ITEMSIZE: Mapping[str, int] = {
+    "float64": 8, "float32": 4, "float16": 2, "bfloat16": 2, "float8_e4m3fn": 1, "float8_e5m2": 1,
+    "complex128": 16, "complex64": 8, "int64": 8, "int32": 4, "int16": 2, "int8": 1, "uint8": 1, "bool": 1,
+}
+
+
+def _bytes(tensors: Iterable[TensorMeta]) -> int:
+    return sum(t.numel * ITEMSIZE.get(t.dtype, 4) for t in tensors)
 
 
 @dataclass(frozen=True)
@@ -93,6 +102,11 @@ class LoweredOp:
     weights: int
     facts: OpFacts | None = None
     rows: int = 1
+    # the same three in bytes, each tensor at its own dtype (a Python model as it ran)
+    read_bytes: int = 0
+    written_bytes: int = 0
+    weight_bytes: int = 0
+    float_dtypes: frozenset[str] = frozenset()  # the floating dtypes of its tensors
 
     @property
     def other(self) -> bool:
@@ -128,23 +142,29 @@ def _facts(kind: str, op: OpCall, x: TensorMeta, out: TensorMeta) -> tuple[OpFac
 
 def lower(op: OpCall) -> LoweredOp:
     """The record ``op`` lowers to, what it moves and its facts (see the module docstring)."""
-    inputs = [t for t in _tensors((*op.args, *op.kwargs.values())) if not t.const]
-    weights = sum(t.numel for t in _tensors((*op.args, *op.kwargs.values())) if t.const and t.dtype in FLOAT_DTYPES)
+    tensors = list(_tensors((*op.args, *op.kwargs.values())))
+    inputs = [t for t in tensors if not t.const]
+    constants = [t for t in tensors if t.const and t.dtype in FLOAT_DTYPES]
+    weights = sum(t.numel for t in constants)
     outputs = [t for t in op.outputs if t is not None]
     kind = kind_of(op)
     info = ATEN_OPS.get(op.op) if op.namespace == "aten" else None
+    floats = frozenset(t.dtype for t in (*tensors, *outputs) if t.dtype in FLOAT_DTYPES)
     if info is not None and info.category == "view":
-        return LoweredOp(op.qualname, kind, 0, 0, 0)
+        return LoweredOp(op.qualname, kind, 0, 0, 0, float_dtypes=floats)
+    moved = (_bytes(inputs), _bytes(outputs), _bytes(constants), floats)
     if kind is not None and inputs and outputs:
         # the record's rule on the call's shapes (no lowered kind's traffic rule reads an
         # attribute); further activation operands (``q @ k``) are what a spec's op holds as
         # weights: read once each
         read, written = KINDS[kind].traffic({}, inputs[0].shape, outputs[0].shape)
         facts = _facts(kind, op, inputs[0], outputs[0])
+        in_size, out_size = ITEMSIZE.get(inputs[0].dtype, 4), ITEMSIZE.get(outputs[0].dtype, 4)
+        moved = (read * in_size + _bytes(inputs[1:]), written * out_size, _bytes(constants), floats)
         return LoweredOp(op.qualname, kind, read + sum(t.numel for t in inputs[1:]), written, weights,
-                         *(facts or (None, 1)))
+                         *(facts or (None, 1)), *moved)
     return LoweredOp(op.qualname, None, sum(t.numel for t in inputs), sum(math.prod(t.shape) for t in outputs),
-                     weights)
+                     weights, None, 1, *moved)
 
 
 def call_formula(convention: Convention, lowered: LoweredOp) -> Formula | None:
@@ -223,7 +243,13 @@ def lower_leaf(ops: Sequence[OpCall], param_elements: int) -> LoweredOp | None:
     if not first or not last:
         return None
     read, written = KINDS[kind].traffic({}, first[0].shape, last[0].shape)
-    return LoweredOp(f"{kind} ({len(moving)} operators)", kind, read, written, param_elements)
+    size_in, size_out = ITEMSIZE.get(first[0].dtype, 4), ITEMSIZE.get(last[0].dtype, 4)
+    floats = frozenset(t.dtype for op in moving for t in (*_tensors(op.args), *(o for o in op.outputs if o))
+                       if t.dtype in FLOAT_DTYPES)
+    # its parameters at the dtype of its input (a leaf module's parameters share it as it runs)
+    return LoweredOp(f"{kind} ({len(moving)} operators)", kind, read, written, param_elements, None, 1,
+                     read * size_in, written * size_out, param_elements * size_in,
+                     floats)
 
 
 @dataclass(frozen=True)
@@ -233,6 +259,11 @@ class LoweredGraph:
 
     ops: tuple[LoweredOp, ...]
     rows: Mapping[str, tuple[int, ...]]
+
+    @property
+    def float_dtypes(self) -> frozenset[str]:
+        """The floating dtypes of every tensor the forward pass moved (torch's names)."""
+        return frozenset().union(*(op.float_dtypes for op in self.ops))
 
     @property
     def others(self) -> tuple[tuple[str, int], ...]:

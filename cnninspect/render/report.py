@@ -8,8 +8,8 @@ from ..measure import receptive as rf
 from ..measure.analysis import Report, Row, Subject
 from ..ops.conventions import UNITS
 from ..resolve.ir import Model
-from ..measure.memory import MemoryReport, MemorySettings, memory_report
-from ..measure.traffic import LayerTraffic, TrafficReport, traffic_report
+from ..measure.memory import MemoryReport, memory_report
+from ..measure.traffic import LayerTraffic, TrafficReport, as_run, traffic_report
 from .document import ESSENTIAL, Column, Document, Table, fmt_int, fmt_shape, fmt_si
 from .memory import memory_table
 
@@ -297,13 +297,14 @@ NO_TRAFFIC = dict.fromkeys(LayerTraffic(0, 0, 0).as_json())  # no traffic: the k
 
 
 def traffic_of(report: Report, memory: MemoryReport | None) -> TrafficReport | None:
-    """The report's memory traffic at the memory settings' dtypes (default fp32) and batch (a
-    Python model's: the batch it ran on); ``None`` when there is nothing to price."""
+    """The report's memory traffic at the memory settings' dtypes and batch (a Python model
+    without them: its own dtypes, tensor by tensor, at the batch it ran on); ``None`` when
+    there is nothing to price."""
     if report.model is None and report.lowered is None:
         return None
     if memory is not None:
         return traffic_report(report, memory.settings)
-    return traffic_report(report, MemorySettings(batch=report.subject.batch)) if report.model is None else None
+    return traffic_report(report, as_run(report)) if report.model is None else None
 
 
 def traffic_cells(t: LayerTraffic) -> dict[str, Any]:
