@@ -237,22 +237,24 @@ def _operator_counts(trace: Trace, table: AtenTable, conv: Convention,
     return [count_call(table, conv, op, low) for op, low in zip(trace.ops, lowered)]
 
 
-def operator_counts(trace: Trace, convention: str, rules: Mapping[str, AtenRule] | None = None) -> list[int | None]:
+def operator_counts(trace: Trace, convention: str, rules: Mapping[str, AtenRule] | None = None, *,
+                    lowered: list[LoweredOp] | None = None) -> list[int | None]:
     """Each operator call's mult-adds under an operator convention (``paper``, ``fvcore``,
     ``torchinfo``, ``flopcounter``), as the report counts them: by the op record a call lowers
-    onto, else by the convention's operator rules (``None``: uncounted)."""
+    onto, else by the convention's operator rules (``None``: uncounted). ``lowered``: each
+    call already lowered (:func:`cnninspect.ops.lowering.lower`)."""
     conv = get_convention(convention)
     table = ATEN_TABLES[conv.name]
     if rules:
         table = replace(table, custom=dict(rules))
-    return _operator_counts(trace, table, conv, [lower(op) for op in trace.ops])
+    return _operator_counts(trace, table, conv, lowered if lowered is not None else [lower(op) for op in trace.ops])
 
 
 def lowered_graph(trace: Trace, rows: list[Row], sources: list[tuple[str, int] | None],
-                  lowered: list[LoweredOp] | None = None) -> LoweredGraph:
+                  lowered: list[LoweredOp]) -> LoweredGraph:
     """The trace on the op records (:mod:`cnninspect.ops.lowering`): a leaf module call that
     runs one kind as several operators lowers whole, every other operator call on its own
-    (``lowered``: each call already lowered); and per row the lowered entries it holds (a
+    (``lowered``: each call lowered alone); and per row the lowered entries it holds (a
     call's row: everything run inside it; an operator's row: that one; a container's own
     parameter and ptflops's or thop's rows of a class or function: none, the operators that
     read it or ran count them)."""
@@ -267,7 +269,7 @@ def lowered_graph(trace: Trace, rows: list[Row], sources: list[tuple[str, int] |
                 entry_of.update((i, len(entries) - 1) for i in inside)
     for i, op in enumerate(trace.ops):
         if i not in entry_of:
-            entries.append(lowered[i] if lowered is not None else lower(op))
+            entries.append(lowered[i])
             entry_of[i] = len(entries) - 1
     held: dict[str, tuple[int, ...]] = {}
     for row, source in zip(rows, sources):

@@ -383,9 +383,9 @@ def explain_trace(trace: Any, subject: Any, convention: str = "paper", layer: st
             raise UsageError(f"{subject.label} has no layer or block '{layer}'{did_you_mean(layer, names)}")
         rows = tuple(r for r in report.layers if r.name == layer or r.name.startswith(layer + "."))
     # None: a convention by module class (the rows' counts are the hooks')
-    counts = operator_counts(trace, conv.name, rules) if conv.name in ATEN_TABLES else None
-    calls = {c.path: c for c in trace.calls}
     lowered = [lower(op) for op in trace.ops]
+    counts = operator_counts(trace, conv.name, rules, lowered=lowered) if conv.name in ATEN_TABLES else None
+    calls = {c.path: c for c in trace.calls}
 
     def itemised(i: int, n: int) -> tuple[str, tuple[Term, ...]]:
         """The op class (or the operator's name) of operator call ``i`` counted ``n``, and its
@@ -455,16 +455,16 @@ def explain_trace(trace: Any, subject: Any, convention: str = "paper", layer: st
         params = Formula((Term((Factor(row.params, "params"),), "params"),)) if row.params else Formula()
         layers.append(LayerFormula(row, dominant, Formula(tuple(terms)), params))
     classes = tuple(ClassTotal(k, *v) for k, v in sorted(by_op.items(), key=lambda kv: -kv[1][2]))
-    reconcile = tuple(_module_reconciliations(trace, subject, measured or {}, layer))
+    reconcile = tuple(_module_reconciliations(trace, subject, measured or {}, layer, lowered))
     return Explanation(report, layer, tuple(layers), classes, reconcile, ())
 
 
 def _module_reconciliations(trace: Any, subject: Any, measured: dict[str, tuple[int | None, str, str | None]],
-                            layer: str | None) -> list[Reconciliation]:
+                            layer: str | None, lowered: list[Any]) -> list[Reconciliation]:
     from ..capture.module_analysis import analyze_trace, operator_counts
     from ..ops.aten_rules import ATEN_TABLES
 
-    paper_counts = operator_counts(trace, "paper")
+    paper_counts = operator_counts(trace, "paper", lowered=lowered)
     paper_total = analyze_trace(trace, "paper", subject).totals.mult_adds
     out = []
     for tool in TOOLS.values():
@@ -476,7 +476,7 @@ def _module_reconciliations(trace: Any, subject: Any, measured: dict[str, tuple[
             terms = [(BY_MODULE_CLASS.format(tool=tool.name), macs - paper_total)]
         else:
             diff: dict[str, int] = {}
-            for op, n, paper in zip(trace.ops, operator_counts(trace, tool.convention), paper_counts):
+            for op, n, paper in zip(trace.ops, operator_counts(trace, tool.convention, lowered=lowered), paper_counts):
                 d = (n or 0) - (paper or 0)
                 if d:
                     diff[op.qualname] = diff.get(op.qualname, 0) + d

@@ -61,8 +61,17 @@ def _aten_kinds() -> dict[str, str]:
 
 
 ATEN_KINDS: Mapping[str, str] = _aten_kinds()  # operator name -> the op kind it lowers to
-# a public function named after a record's first operator -> that kind (for its other operators)
-VIA_KINDS: Mapping[str, str] = {r.aten[0].lstrip("_"): r.kind for r in reversed(KINDS.values()) if r.aten}
+MOVES_NOTHING = frozenset({"view", "creation", "scalar"})  # categories left out when a leaf call lowers whole
+# categories never lowered by the public function that called them: arithmetic, data movement
+NOT_VIA = NOT_LOWERED | MOVES_NOTHING | {"copy"}
+# a public function named after a record's first operator -> that kind, and the operators of
+# its record that lower to it when that function calls them (``adaptive_avg_pool2d``: ``mean``)
+VIA_KINDS: Mapping[str, str] = {r.aten[0].lstrip("_"): r.kind for r in reversed(KINDS.values())
+                                 if r.aten and ATEN_OPS[r.aten[0]].category not in NOT_VIA}
+VIA_OPERATORS: Mapping[str, frozenset[str]] = {
+    kind: frozenset(op for op in KINDS[kind].aten if op in ATEN_OPS and ATEN_OPS[op].category not in NOT_VIA)
+    for kind in VIA_KINDS.values()
+}
 
 
 def kind_of(op: OpCall) -> str | None:
@@ -70,12 +79,10 @@ def kind_of(op: OpCall) -> str | None:
     if op.namespace != "aten":
         return None
     via = VIA_KINDS.get(op.via) if op.via else None
-    if via is not None and op.op in KINDS[via].aten and _category(op.op) not in NOT_VIA:
+    if via is not None and op.op in VIA_OPERATORS[via]:
         return via
     return ATEN_KINDS.get(op.op)
-MOVES_NOTHING = frozenset({"view", "creation", "scalar"})  # categories left out when a leaf call lowers whole
-# categories never lowered by the public function that called them: arithmetic, data movement
-NOT_VIA = NOT_LOWERED | MOVES_NOTHING | {"copy"}
+
 FLOAT_DTYPES = frozenset({"float16", "bfloat16", "float32", "float64", "float8_e4m3fn", "float8_e5m2"})
 # bytes per element of torch's dtypes (a dtype not named here: 4)
 ITEMSIZE: Mapping[str, int] = {
@@ -152,19 +159,17 @@ def lower(op: OpCall) -> LoweredOp:
     floats = frozenset(t.dtype for t in (*tensors, *outputs) if t.dtype in FLOAT_DTYPES)
     if info is not None and info.category == "view":
         return LoweredOp(op.qualname, kind, 0, 0, 0, float_dtypes=floats)
-    moved = (_bytes(inputs), _bytes(outputs), _bytes(constants), floats)
     if kind is not None and inputs and outputs:
         # the record's rule on the call's shapes (no lowered kind's traffic rule reads an
         # attribute); further activation operands (``q @ k``) are what a spec's op holds as
         # weights: read once each
         read, written = KINDS[kind].traffic({}, inputs[0].shape, outputs[0].shape)
-        facts = _facts(kind, op, inputs[0], outputs[0])
-        in_size, out_size = ITEMSIZE.get(inputs[0].dtype, 4), ITEMSIZE.get(outputs[0].dtype, 4)
-        moved = (read * in_size + _bytes(inputs[1:]), written * out_size, _bytes(constants), floats)
-        return LoweredOp(op.qualname, kind, read + sum(t.numel for t in inputs[1:]), written, weights,
-                         *(facts or (None, 1)), *moved)
+        facts, rows = _facts(kind, op, inputs[0], outputs[0]) or (None, 1)
+        read_bytes = read * ITEMSIZE.get(inputs[0].dtype, 4) + _bytes(inputs[1:])
+        return LoweredOp(op.qualname, kind, read + sum(t.numel for t in inputs[1:]), written, weights, facts, rows,
+                         read_bytes, written * ITEMSIZE.get(outputs[0].dtype, 4), _bytes(constants), floats)
     return LoweredOp(op.qualname, None, sum(t.numel for t in inputs), sum(math.prod(t.shape) for t in outputs),
-                     weights, None, 1, *moved)
+                     weights, None, 1, _bytes(inputs), _bytes(outputs), _bytes(constants), floats)
 
 
 def call_formula(convention: Convention, lowered: LoweredOp) -> Formula | None:
@@ -289,7 +294,7 @@ def rules_overview() -> list[tuple[str, str, str]]:
                 via = record.aten[0].lstrip("_") if record.aten else ""
                 if ops and VIA_KINDS.get(via) == record.kind:
                     ops += [f"aten.{op} called by {via}" for op in record.aten
-                            if ATEN_KINDS.get(op) != record.kind and _category(op) not in NOT_VIA]
+                            if op in VIA_OPERATORS[record.kind] and ATEN_KINDS.get(op) != record.kind]
                 rule = conv.rule_for(record.kind)
                 if ops and rule is not None and record.from_call is not no_call_attrs:
                     applies = ", ".join(ops) + f" (the {record.kind} record)"
